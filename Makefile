@@ -1,0 +1,21 @@
+# make test: the whole test suite; make demo: the pipeline on synthetic products.
+# Both create .venv first when it is missing (scripts/bootstrap.sh: GDAL, its bindings, crmss).
+VENV ?= .venv
+PYTHON ?= python3
+
+.PHONY: test demo bench-prepare clean
+
+$(VENV)/.ready: pyproject.toml scripts/bootstrap.sh
+	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
+
+test: $(VENV)/.ready
+	$(VENV)/bin/python -m pytest -q
+
+demo: $(VENV)/.ready
+	$(VENV)/bin/crmss demo --out demo
+
+bench-prepare: $(VENV)/.ready
+	$(VENV)/bin/python bench/prepare.py --work bench-data
+
+clean:
+	rm -rf $(VENV) demo bench-data .pytest_cache

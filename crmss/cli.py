@@ -1,0 +1,138 @@
+"""The ``crmss`` command line: a thin argparse layer over the pipeline modules.
+
+Exit status 0 on success, 2 on bad usage or bad input (one message on stderr naming the file
+and the fix), 1 on an internal error (with its traceback, for a bug report), 130 when
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except InputError as exc:
+        print(f"crmss {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crmss",
+        description="CR-MSS thin-cloud removal for Sentinel-2 L1C products (Li et al., Remote Sens. 2021, 13(1), 157).",
+    )
+    parser.add_argument("--version", action="version", version=f"crmss {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="cut WHUS2-CR product pairs into the training and testing patch tree",
+        description=(
+            "Cut the cloudy/clear L1C product pairs of a split list into georeferenced patches: "
+            "DATA/{train,test}/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif (256 px windows of B02,B03,B04,B08; "
+            "128 px windows of B05,B06,B07,B8A,B11,B12; reflectance x 10000 as uint16) and DATA/manifest.json. "
+            "Windows with any no-data pixel in any of a pair's four stacks are dropped. Safe to interrupt: "
+            "run the same command again and it finishes the work without redoing finished pairs."
+        ),
+    )
+    prepare.add_argument("--products", required=True, type=Path, metavar="DIR",
+                         help="folder holding the L1C products as <name>.SAFE folders or <name>.zip files (read in place, never unpacked)")
+    prepare.add_argument("--out", required=True, type=Path, metavar="DATA", help="output folder for the patch tree and manifest.json")
+    prepare.add_argument("--split", type=Path, metavar="CSV",
+                         help="split list in the published WHUS2-CR CSV format (default: the published WHUS2-CR list shipped with crmss)")
+    prepare.add_argument("--windows", type=Path, metavar="CSV",
+                         help="restrict to these windows: CSV with header 'pair,window' (e.g. 'R075_T50TMK,17'); pairs it does not name are skipped")
+    prepare.add_argument("--workers", type=_positive_int, metavar="N",
+                         help="threads for decoding bands and writing patches (default: all cores)")
+    prepare.add_argument("--no-progress", action="store_true", help="no progress bars (one line per pair is still printed)")
+    prepare.set_defaults(run=_run_prepare)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the pipeline on synthetic products (minutes on a laptop CPU)",
+        description="Write synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list), "
+        "then prepare them, and print a summary. Stages: products -> prepare.",
+    )
+    demo.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the demo's products/ and data/")
+    demo.add_argument("--size", type=_positive_int, default=1536, metavar="PX",
+                      help="10 m side of the synthetic tiles in px, a multiple of 6 (default 1536; a real tile is 10980)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the synthetic scenes (default 0)")
+    demo.set_defaults(run=_run_demo)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _run_prepare(args) -> int:
+    from .prepare import prepare
+
+    manifest = prepare(args.products, args.out, split=args.split, windows=args.windows, workers=args.workers,
+                       progress=not args.no_progress)
+    _print_prepare_summary(manifest, args.out)
+    return 0
+
+
+def _print_prepare_summary(manifest: dict, out: Path) -> None:
+    pairs = manifest["pairs"]
+    for subset in ("train", "test"):
+        done = [p for p in pairs.values() if p["subset"] == subset]
+        print(f"{subset}: {len(done)} pairs, {sum(len(p['windows']) for p in done)} patch pairs")
+    if manifest["missing"]:
+        print(f"{len(manifest['missing'])} pairs of the split list were not found and are skipped (see {out / 'manifest.json'})")
+
+
+def _run_demo(args) -> int:
+    from .prepare import prepare
+    from .splits import read_split
+    from .synthetic import write_pair
+
+    if args.size % 6:
+        raise InputError(f"--size {args.size}: the 10 m side must be a multiple of 6 (e.g. 1536)")
+    pairs = read_split()
+    chosen = [p for p in pairs if p.subset == "train"][:2] + [p for p in pairs if p.subset == "test"][:1]
+    products = args.out / "products"
+    layouts = [dict(zipped=True), dict(zipped=False), dict(zipped=True, naming="long")]
+    start = time.perf_counter()
+    for pair, layout in zip(chosen, layouts):
+        print(f"writing synthetic pair {pair.key} ({pair.subset}, {args.size} px, {layout})")
+        write_pair(products, pair.clear, pair.cloudy, size=args.size, seed=args.seed, **layout)
+    print(f"products written in {time.perf_counter() - start:.0f} s to {products}")
+    split = args.out / "demo_split.csv"
+    _write_split(split, chosen)
+    manifest = prepare(products, args.out / "data", split=split)
+    _print_prepare_summary(manifest, args.out / "data")
+    print(f"demo done in {time.perf_counter() - start:.0f} s: patches in {args.out / 'data'}")
+    return 0
+
+
+def _write_split(path: Path, pairs) -> None:
+    """Write pairs as a split list in the published layout (section rows, numbered pairs)."""
+    lines = []
+    for subset, title in (("train", "Training set"), ("test", "Testing set")):
+        lines.append(f"{title},,")
+        for number, pair in enumerate((p for p in pairs if p.subset == subset), start=1):
+            lines += [f"{number},Cloud-free,{pair.clear}", f",Cloudy,{pair.cloudy}"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\r\n".join(lines), encoding="utf-8-sig")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""``crmss prepare``: cut WHUS2-CR pairs of L1C products into the training and testing tree.
+
+Output under ``DATA``::
+
+    {train,test}/{cloudy,clear}/{10m,20m}/<pair key>/<k>.tif   uint16, reflectance x 10000
+    manifest.json                                             pairs done, windows kept, drops
+
+10 m patches are 256 x 256 px with bands B02, B03, B04, B08; 20 m patches are 128 x 128 px
+with B05, B06, B07, B8A, B11, B12; patch k of all four stacks of a pair covers the same ground.
+Each band is decoded once; a pair is written under ``DATA/.partial`` and moved into place when
+complete, and ``manifest.json`` (rewritten atomically) lists only complete pairs, so a run that
+is killed and started again redoes only the unfinished pair.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import errno
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import __version__
+from .bands import STACKS
+from .errors import InputError
+from .raster import Grid, projection_name, read_band, write_geotiff
+from .safe import Product, find_products, locate, open_product
+from .splits import Pair, default_split_path, read_split
+from .tiling import SCALE, WINDOW, WindowGrid
+
+ROLES = ("cloudy", "clear")
+MANIFEST = "manifest.json"
+PARTIAL = ".partial"
+
+
+@dataclass
+class PairJob:
+    """A pair whose two products are found, opened and checked to share one grid."""
+
+    pair: Pair
+    products: dict[str, Product]  # role -> product
+    grid: Grid
+    requested: set[int] | None  # window numbers asked for by --windows, None for all
+
+
+def prepare(
+    products: str | Path,
+    out: str | Path,
+    split: str | Path | None = None,
+    windows: str | Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    log=print,
+) -> dict:
+    """Prepare every pair of the split list found in ``products``; return the manifest.
+
+    ``split`` is a split-list CSV (default: the published WHUS2-CR list), ``windows`` a CSV
+    (``pair,window``) restricting pairs to given window numbers, ``workers`` the threads
+    used for decoding and writing (default: all cores). Pairs whose products are absent are
+    reported in the manifest's ``missing`` and skipped. Raises InputError for bad input.
+    """
+    workers = workers or len(os.sched_getaffinity(0))
+    split_path = Path(split) if split else default_split_path()
+    pairs = read_split(split_path)
+    requested = read_windows(Path(windows), pairs) if windows else None
+    out = Path(out)
+    _check_writable(out)
+    options = {"split": _file_record(split_path), "windows": _file_record(Path(windows)) if windows else None}
+    manifest = _load_manifest(out, options)
+    shutil.rmtree(out / PARTIAL, ignore_errors=True)
+    for pair in pairs:
+        if pair.key not in manifest["pairs"]:
+            _remove_pair_folders(out, pair)
+
+    jobs, manifest["missing"], skipped = _plan(products, pairs, manifest, requested)
+    for key, why in skipped.items():
+        log(f"{key}: skipped ({why})")
+    for key, record in manifest["missing"].items():
+        log(f"{key}: skipped, products not found in {products}: {', '.join(record['absent'])}")
+    _save_manifest(out, manifest)
+
+    failures = []
+    for job in jobs:
+        start = time.perf_counter()
+        try:
+            record = _prepare_pair(job, out, workers, progress)
+        except InputError as exc:  # a band that fails to decode: this pair leaves nothing behind
+            shutil.rmtree(out / PARTIAL, ignore_errors=True)
+            failures.append(str(exc))
+            log(f"{job.pair.key}: failed: {exc}")
+            continue
+        manifest["pairs"][job.pair.key] = record
+        _save_manifest(out, manifest)
+        dropped = record["dropped"]
+        log(
+            f"{job.pair.key} ({job.pair.subset}): {len(record['windows'])} windows kept, {dropped['nodata']} dropped for "
+            f"no data, {dropped['not_requested']} not requested ({time.perf_counter() - start:.0f} s)"
+        )
+    if failures:
+        raise InputError("\n".join(failures) + "\nthe other pairs are complete; run the same command again after fixing these")
+    return manifest
+
+
+def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:
+    """Parse a ``--windows`` CSV: header ``pair,window``, then e.g. ``R075_T50TMK,17`` per row."""
+    keys = {p.key for p in pairs}
+    hint = "expected a CSV with the header 'pair,window' and one row per window, e.g. 'R075_T50TMK,17'"
+    try:
+        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the windows file ({exc}); {hint}") from exc
+    if not rows or [c.strip().lower() for c in rows[0]] != ["pair", "window"]:
+        raise InputError(f"{path}, line 1: {hint}")
+    chosen: dict[str, set[int]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != 2 or row[0].strip() not in keys or not row[1].strip().isdigit() or int(row[1]) < 1:
+            raise InputError(f"{path}, line {line}: {','.join(row)!r} is not a pair key of the split list and a window number from 1; {hint}")
+        chosen.setdefault(row[0].strip(), set()).add(int(row[1]))
+    return chosen
+
+
+def _plan(products, pairs, manifest, requested):
+    """Find, open and check the products of every pair still to do, before any work."""
+    found = find_products(products)
+    jobs, missing, skipped, errors = [], {}, {}, []
+    for pair in pairs:
+        if pair.key in manifest["pairs"]:
+            skipped[pair.key] = "already prepared"
+            continue
+        if requested is not None and pair.key not in requested:
+            skipped[pair.key] = "not in the --windows file"
+            continue
+        names = {"cloudy": pair.cloudy, "clear": pair.clear}
+        try:
+            paths = {role: locate(name, found) for role, name in names.items()}
+            absent = [names[role] for role, path in paths.items() if path is None]
+            if absent:
+                missing[pair.key] = {"subset": pair.subset, "number": pair.number, "absent": absent}
+                continue
+            opened = {role: open_product(path, pair.tile) for role, path in paths.items()}
+            grids = {role: product.grid() for role, product in opened.items()}
+            if not grids["cloudy"].matches(grids["clear"]):
+                raise InputError(
+                    f"{opened['cloudy'].path} and {opened['clear'].path}: the pair's products are not on one grid "
+                    f"(cloudy: {grids['cloudy'].describe()}; clear: {grids['clear'].describe()}); "
+                    f"pair {pair.key} needs two products of the same tile: check the split list and the products"
+                )
+            wanted = requested.get(pair.key) if requested is not None else None
+            count = WindowGrid.for_size(grids["clear"].width, grids["clear"].height).count
+            outside = sorted(k for k in wanted or () if k > count)
+            if outside:
+                raise InputError(f"--windows names windows {outside[:5]} of pair {pair.key}, which has windows 1..{count}; correct the windows file")
+            jobs.append(PairJob(pair, opened, grids["clear"], wanted))
+        except InputError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise InputError("\n".join(errors))
+    return jobs, missing, skipped
+
+
+def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict:
+    """Decode the pair's 20 bands once, cut the valid windows, write them, move them into place."""
+    pair, grid = job.pair, job.grid
+    windows = WindowGrid.for_size(grid.width, grid.height)
+    stacks = {
+        (role, res): np.empty((len(bands), grid.height // SCALE[res], grid.width // SCALE[res]), np.uint16)
+        for role in ROLES
+        for res, bands in STACKS.items()
+    }
+    tasks = [(role, res, i, band) for res, bands in STACKS.items() for role in ROLES for i, band in enumerate(bands)]
+    bar = tqdm(total=len(tasks), desc=f"{pair.key} decode", unit="band", disable=not progress, file=sys.stderr)
+
+    def decode(task) -> np.ndarray:
+        role, res, i, band = task
+        product, target = job.products[role], stacks[role, res][i]
+        read_band(product.band_files[band], out=target)
+        scaled = product.to_reflectance_x10000(band, target)
+        if scaled is not target:
+            target[...] = scaled
+        return windows.nodata_windows(target, res)
+
+    nodata_in = {}
+    with ThreadPoolExecutor(workers) as pool:
+        for (role, res, _, _), nodata in zip(tasks, pool.map(decode, tasks)):
+            nodata_in[f"{role}_{res}"] = nodata_in.get(f"{role}_{res}", False) | nodata
+            bar.update()
+    nodata = np.logical_or.reduce(list(nodata_in.values())).ravel()
+    candidates = np.arange(1, windows.count + 1)
+    if job.requested is not None:
+        candidates = candidates[np.isin(candidates, sorted(job.requested))]
+    keep = [int(k) for k in candidates if not nodata[k - 1]]
+
+    partial = out / PARTIAL / pair.key
+    for role, res in stacks:
+        (partial / role / res).mkdir(parents=True)
+    bar.reset(total=len(keep))
+    bar.set_description(f"{pair.key} write")
+
+    def write(k: int) -> None:
+        for (role, res), stack in stacks.items():
+            col, row = windows.offset(k, res)
+            write_geotiff(
+                partial / role / res / f"{k}.tif",
+                windows.cut(stack, k, res),
+                grid.geotransform_at(SCALE[res], col, row),
+                grid.projection,
+                STACKS[res],
+                metadata={"CRMSS_PAIR": pair.key, "CRMSS_WINDOW": str(k), "CRMSS_PRODUCT": job.products[role].name},
+            )
+        bar.update()
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(write, keep))
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if exc.errno == errno.ENOSPC:
+            raise InputError(
+                f"{out}: the disk filled up while writing pair {pair.key}; free space (a WHUS2-CR pair takes up to 2.5 GB) "
+                "and run the same command again: finished pairs are kept, this one is redone"
+            ) from exc
+        raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
+    finally:
+        bar.close()
+    for role, res in stacks:
+        final = out / pair.subset / role / res / pair.key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial / role / res, final)
+    shutil.rmtree(partial)
+    return {
+        "subset": pair.subset,
+        "number": pair.number,
+        **{role: _product_record(job.products[role], getattr(pair, role)) for role in ROLES},
+        "grid": {
+            "crs": projection_name(grid.projection),
+            "geotransform_10m": list(grid.geotransform),
+            "size_10m": [grid.width, grid.height],
+            "window_rows": windows.rows,
+            "window_cols": windows.cols,
+        },
+        "windows": keep,
+        "dropped": {
+            "nodata": int(nodata[candidates - 1].sum()),
+            "not_requested": windows.count - len(candidates),
+        },
+        "nodata_windows_by_stack": {name: int(mask.sum()) for name, mask in nodata_in.items()},
+    }
+
+
+def _product_record(product: Product, listed: str) -> dict:
+    return {
+        "listed": listed,
+        "product": product.name,
+        "path": str(product.path),
+        "naming": product.naming,
+        "baseline": product.baseline,
+        "offsets": {b: product.offsets.get(b, 0) for bands in STACKS.values() for b in bands},
+    }
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise InputError(f"{out}: the output folder cannot be written ({exc.strerror}); choose a folder you can write to with --out") from exc
+
+
+def _file_record(path: Path) -> dict:
+    return {"file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _load_manifest(out: Path, options: dict) -> dict:
+    path = out / MANIFEST
+    if not path.exists():
+        return {
+            "crmss_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "layout": "{subset}/{cloudy,clear}/{10m,20m}/{pair}/{k}.tif",
+            "values": "uint16 top-of-atmosphere reflectance x 10000 (radiometric offset applied for baseline 04.00 and later); 0 = no data",
+            "window_px": WINDOW,
+            "bands": {res: list(bands) for res, bands in STACKS.items()},
+            "window_rule": "k = row * cols + col + 1 over the whole grid; dropped where any pixel of any band of the pair's four stacks is 0",
+            "options": options,
+            "pairs": {},
+            "missing": {},
+        }
+    try:
+        manifest = json.loads(path.read_text())
+        previous = manifest["options"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{path}: unreadable manifest ({exc}); prepare into a new --out folder") from exc
+    for name in ("split", "windows"):
+        before, now = previous.get(name), options[name]
+        if (before or {}).get("sha256") != (now or {}).get("sha256"):
+            raise InputError(
+                f"{path}: this folder was prepared with another {name} file ({(before or {}).get('file')}); "
+                f"run with the same --{name} to continue it, or prepare into a new --out folder"
+            )
+    return manifest
+
+
+def _save_manifest(out: Path, manifest: dict) -> None:
+    manifest["updated"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    tmp = out / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    os.replace(tmp, out / MANIFEST)
+
+
+def _remove_pair_folders(out: Path, pair: Pair) -> None:
+    """Remove what an interrupted run left of a pair not listed as complete in the manifest."""
+    for role in ROLES:
+        for res in STACKS:
+            shutil.rmtree(out / pair.subset / role / res / pair.key, ignore_errors=True)

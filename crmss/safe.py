@@ -1,0 +1,299 @@
+"""Sentinel-2 L1C products: find them, list their band files, read their metadata.
+
+A product is a ``<name>.SAFE/`` folder or a ``<name>.zip`` holding one; zips are read in place
+(GDAL's ``/vsizip/``), never unpacked. Two generations of layout are recognised by pattern:
+
+* compact (from December 2016, and the WHUS2-CR list): ``MTD_MSIL1C.xml``, one granule,
+  bands ``GRANULE/<granule>/IMG_DATA/T50TMK_20160403T030602_B02.jp2``;
+* long (pre-December-2016 packaging): ``S2A_OPER_MTD_SAFL1C_PDMC_*.xml``, often several
+  granules, bands ``S2A_OPER_MSI_L1C_TL_SGS__20150826T111633_A000941_T37UCQ_B02.jp2``.
+
+L1C values are TOA reflectance x QUANTIFICATION_VALUE as uint16 with 0 = no data; from
+processing baseline 04.00 each band also carries RADIO_ADD_OFFSET (reflectance =
+(DN + offset) / quantification).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .bands import ALL_BANDS, BANDS_10M, BANDS_20M, STACKS
+from .errors import InputError
+from .raster import Grid, raster_info, same_projection
+
+COMPACT_NAME = re.compile(
+    r"^(?P<mission>S2[ABC])_MSI(?P<level>L1C|L2A)_(?P<sensing>\d{8}T\d{6})_N(?P<baseline>\d{4})"
+    r"_R(?P<orbit>\d{3})_T(?P<tile>\d{2}[A-Z]{3})_(?P<discriminator>\d{8}T\d{6})$"
+)
+PDMC_NAME = re.compile(
+    r"^(?P<mission>S2[ABC])_OPER_PRD_MSI(?P<level>L1C|L2A)_PDMC_(?P<processed>\d{8}T\d{6})"
+    r"_R(?P<orbit>\d{3})_V(?P<sensing>\d{8}T\d{6})_(?P<stop>\d{8}T\d{6})$"
+)
+METADATA_FILE = re.compile(r"^(?:MTD_MSI(?P<compact>L\w\w)|S2[ABC]_OPER_MTD_SAF(?P<long>L\w\w)_PDMC_\w+)\.xml$")
+BAND_FILE = {
+    "compact": re.compile(r"^T(?P<tile>\d{2}[A-Z]{3})_\d{8}T\d{6}_(?P<band>B\d[\dA])\.jp2$"),
+    "long": re.compile(r"^S2[ABC]_OPER_MSI_L1C_TL_\w{4}_\d{8}T\d{6}_A\d{6}_T(?P<tile>\d{2}[A-Z]{3})_(?P<band>B\d[\dA])\.jp2$"),
+}
+USED_BANDS = BANDS_10M + BANDS_20M
+QUANTIFICATION = 10000
+
+
+@dataclass(frozen=True)
+class ProductName:
+    """What a product's name says: mission, level, sensing time, orbit, tile when named."""
+
+    name: str
+    mission: str  # S2A, S2B, S2C
+    level: str  # L1C or L2A
+    sensing: str  # yyyymmddThhmmss
+    orbit: str  # relative orbit, 3 digits
+    tile: str | None  # e.g. 50TMK; None in long (PDMC) names, which may hold several tiles
+
+    @classmethod
+    def parse(cls, name: str) -> "ProductName | None":
+        match = COMPACT_NAME.match(name) or PDMC_NAME.match(name)
+        if not match:
+            return None
+        tile = match.groupdict().get("tile")
+        return cls(name, match["mission"], match["level"], match["sensing"], match["orbit"], tile)
+
+    def same_acquisition(self, other: "ProductName") -> bool:
+        """Same satellite, relative orbit and day (tile compared separately)."""
+        return (self.mission, self.orbit, self.sensing[:8]) == (other.mission, other.orbit, other.sensing[:8])
+
+
+class _Container:
+    """The files of a product, a ``.SAFE`` folder or a zip, by path relative to its parent."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if path.is_dir():
+            self._zip = None
+            self.names = sorted(
+                PurePosixPath(os.path.relpath(os.path.join(root, f), path.parent)).as_posix()
+                for root, _, files in os.walk(path)
+                for f in files
+            )
+        else:
+            try:
+                self._zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise InputError(f"{path}: not a readable zip archive ({exc}); download the product again") from exc
+            self.names = [n for n in self._zip.namelist() if not n.endswith("/")]
+
+    def read(self, name: str) -> bytes:
+        if self._zip is not None:
+            return self._zip.read(name)
+        return (self.path.parent / name).read_bytes()
+
+    def gdal_path(self, name: str) -> str:
+        if self._zip is not None:
+            return f"/vsizip/{self.path.resolve()}/{name}"
+        return str(self.path.parent / name)
+
+
+@dataclass
+class Product:
+    """An opened L1C product: its metadata and the band files of one granule (tile)."""
+
+    path: Path  # the .SAFE folder or the zip
+    name: str  # the .SAFE folder's name without the suffix
+    tile: str  # MGRS tile of the granule used, e.g. 50TMK
+    naming: str  # "compact" or "long"
+    baseline: str  # processing baseline, e.g. "02.01"
+    quantification: int
+    offsets: dict[str, int]  # RADIO_ADD_OFFSET per band (0 before baseline 04.00)
+    band_files: dict[str, str] = field(repr=False)  # ESA band name -> GDAL path
+
+    def to_reflectance_x10000(self, band: str, dn: np.ndarray) -> np.ndarray:
+        """Turn decoded DNs into reflectance x 10000 (uint16), in place where possible.
+
+        Applies the band's offset and the quantification value; 0 (no data) stays 0 and valid
+        pixels stay at least 1. For baseline 02/03 products (offset 0, quantification 10000)
+        the DNs are returned unchanged.
+        """
+        offset = self.offsets.get(band, 0)
+        nodata = dn == 0
+        if self.quantification == QUANTIFICATION and offset <= 0:
+            if offset:  # integer path without a wider temporary: max(DN, 1 - offset) + offset
+                np.maximum(dn, 1 - offset, out=dn)
+                dn -= np.uint16(-offset)
+        else:
+            scaled = np.rint((dn.astype(np.float32) + offset) * (QUANTIFICATION / self.quantification))
+            dn = np.clip(scaled, 1, 65535).astype(np.uint16)
+        dn[nodata] = 0
+        return dn
+
+    def grid(self) -> Grid:
+        """Read the headers of the ten CR-MSS bands and check they form one 10 m / 20 m grid."""
+        infos = {band: raster_info(self.band_files[band]) for band in USED_BANDS}
+        ref = infos[BANDS_10M[0]]
+        grid = Grid(ref.projection, ref.geotransform, ref.width, ref.height)
+        for res, scale in (("10m", 1), ("20m", 2)):
+            for band in STACKS[res]:
+                info = infos[band]
+                expected = (grid.width / scale, grid.height / scale, grid.geotransform_at(scale))
+                if (
+                    (info.width, info.height) != expected[:2]
+                    or not np.allclose(info.geotransform, expected[2], rtol=0, atol=1e-3)
+                    or not same_projection(info.projection, grid.projection)
+                ):
+                    raise InputError(
+                        f"{info.path}: {band} is {info.width} x {info.height} px with geotransform {info.geotransform}, "
+                        f"but must lie on the product's {res} grid ({grid.describe()}, coarsened {scale}x); the product is damaged: download it again"
+                    )
+                if info.dtype != "UInt16":
+                    raise InputError(f"{info.path}: {band} is {info.dtype}, but L1C bands are UInt16; this is not an L1C band file")
+        return grid
+
+
+def find_products(folder: str | Path) -> list[tuple[Path, ProductName]]:
+    """Products in ``folder`` as ``<name>.SAFE/`` or ``<name>.zip`` with a Sentinel-2 name.
+
+    Other entries are ignored. Sorted by path (folders before zips of the same name).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder; --products must be the folder holding the <name>.SAFE folders or <name>.zip files")
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda p: (p.stem, p.suffix != ".SAFE")):
+        if (entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix == ".zip" and entry.is_file()):
+            parsed = ProductName.parse(entry.stem)
+            if parsed:
+                found.append((entry, parsed))
+    return found
+
+
+def granule_tiles(path: Path) -> set[str]:
+    """The MGRS tiles of the granules a product holds (from its file list)."""
+    return set(_band_files(_Container(path)))
+
+
+def locate(wanted: str, found: list[tuple[Path, ProductName]]) -> Path | None:
+    """Find the product ``wanted`` (a compact L1C name) among ``found``.
+
+    An exact name wins. Otherwise any L1C product of the same satellite, relative orbit, day
+    and tile is accepted: a re-download of the same acquisition from ESA's reprocessed
+    archive has another baseline and discriminator in its name, and pre-December-2016
+    products use the long PDMC name with several tiles inside. Two such candidates are
+    ambiguous and raise InputError.
+    """
+    target = ProductName.parse(wanted)
+    for path, name in found:
+        if name.name == wanted:
+            return path
+    candidates = [(p, n) for p, n in found if n.same_acquisition(target) and n.tile in (target.tile, None)]
+    candidates = [(p, n) for p, n in candidates if n.tile or target.tile in granule_tiles(p)]
+    l1c = [p for p, n in candidates if n.level == "L1C"]
+    if len(l1c) > 1:
+        raise InputError(
+            f"{', '.join(map(str, l1c))}: several products of the acquisition {wanted}; keep one of them in the products folder"
+        )
+    if l1c:
+        return l1c[0]
+    return candidates[0][0] if candidates else None  # an L2A stand-in is refused when opened
+
+
+def open_product(path: str | Path, tile: str | None = None) -> Product:
+    """Open the L1C product at ``path`` (``.SAFE`` folder or zip) for the granule of ``tile``.
+
+    ``tile`` (e.g. ``50TMK``) defaults to the tile in the product name, or the only granule.
+    Raises InputError for anything that is not a complete L1C product.
+    """
+    path = Path(path)
+    container = _Container(path)
+    tops = {n.split("/", 1)[0] for n in container.names}
+    safe_dirs = [t for t in tops if t.endswith(".SAFE")]
+    if len(safe_dirs) != 1 or len(tops) != 1:
+        raise InputError(
+            f"{path}: not a Sentinel-2 product (expected exactly one <name>.SAFE folder inside, found {sorted(tops)[:3]}); "
+            "give the product zips as downloaded from the Copernicus Data Space, or their .SAFE folders"
+        )
+    safe = safe_dirs[0]
+    metadata = [(n, METADATA_FILE.match(n.split("/")[-1])) for n in container.names if n.count("/") == 1]
+    metadata = [(n, m) for n, m in metadata if m]
+    if len(metadata) != 1:
+        raise InputError(f"{path}: no product metadata (MTD_MSIL1C.xml or S2?_OPER_MTD_SAFL1C_PDMC_*.xml) in {safe}; the product is incomplete: download it again")
+    meta_name, match = metadata[0]
+    info = _read_metadata(container, meta_name)
+    level = info["level"]
+    if level != "L1C" or (match["compact"] or match["long"]) != "L1C":
+        raise InputError(
+            f"{path}: is a {info['product_type'] or level} product; crmss needs Level-1C (S2MSI1C) top-of-atmosphere "
+            "products: download the L1C product of this acquisition"
+        )
+    by_tile = _band_files(container)
+    name = ProductName.parse(safe[: -len(".SAFE")])
+    tile = tile or (name.tile if name else None) or (next(iter(by_tile)) if len(by_tile) == 1 else None)
+    if tile not in by_tile:
+        have = ", ".join("T" + t for t in sorted(by_tile)) or "none"
+        raise InputError(f"{path}: holds no granule of tile T{tile} (granules: {have}); give the product of that tile")
+    files, naming = by_tile[tile]
+    missing = [b for b in USED_BANDS if b not in files]
+    if missing:
+        raise InputError(f"{path}: band files {', '.join(missing)} of tile T{tile} are missing from IMG_DATA; the product is incomplete: download it again")
+    return Product(
+        path=path,
+        name=safe[: -len(".SAFE")],
+        tile=tile,
+        naming=naming,
+        baseline=info["baseline"],
+        quantification=info["quantification"],
+        offsets=info["offsets"],
+        band_files={b: container.gdal_path(f) for b, f in files.items()},
+    )
+
+
+def _band_files(container: _Container) -> dict[str, tuple[dict[str, str], str]]:
+    """tile -> ({band: file}, naming form) for the JP2 bands under GRANULE/*/IMG_DATA/."""
+    by_tile: dict[str, tuple[dict[str, str], str]] = {}
+    for name in container.names:
+        parts = name.split("/")
+        if len(parts) != 5 or parts[1] != "GRANULE" or parts[3] != "IMG_DATA":
+            continue
+        for naming, pattern in BAND_FILE.items():
+            match = pattern.match(parts[4])
+            if match:
+                files, _ = by_tile.setdefault(match["tile"], ({}, naming))
+                files[match["band"]] = name
+    return by_tile
+
+
+def _read_metadata(container: _Container, name: str) -> dict:
+    """Level, baseline, quantification and offsets from the product metadata XML."""
+    where = f"{container.path}: {name}"
+    try:
+        root = ET.fromstring(container.read(name))
+    except (ET.ParseError, OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{where}: unreadable metadata ({exc}); download the product again") from exc
+
+    def text(tag: str) -> str | None:
+        element = root.find(f".//{{*}}{tag}")
+        return element.text.strip() if element is not None and element.text else None
+
+    product_type = text("PRODUCT_TYPE")
+    processing_level = text("PROCESSING_LEVEL") or ""
+    level = {"S2MSI1C": "L1C", "S2MSI2A": "L2A"}.get(product_type or "", processing_level.replace("Level-", "L"))
+    baseline = text("PROCESSING_BASELINE")
+    quantification = text("QUANTIFICATION_VALUE")
+    if level == "L1C" and (not baseline or not quantification):
+        raise InputError(f"{where}: PROCESSING_BASELINE or QUANTIFICATION_VALUE is missing; the metadata is incomplete: download the product again")
+    offsets = {}
+    for element in root.iterfind(".//{*}RADIO_ADD_OFFSET"):
+        offsets[ALL_BANDS[int(element.get("band_id"))]] = int(float(element.text))
+    if level == "L1C" and float(baseline) >= 4 and not all(b in offsets for b in USED_BANDS):
+        raise InputError(f"{where}: baseline {baseline} products state RADIO_ADD_OFFSET for every band, this one does not; download the product again")
+    return {
+        "level": level,
+        "product_type": product_type,
+        "baseline": baseline,
+        "quantification": int(float(quantification)) if quantification else None,
+        "offsets": offsets,
+    }

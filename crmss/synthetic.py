@@ -1,0 +1,365 @@
+"""Realistic synthetic Sentinel-2 L1C products with simulated thin cloud, for tests and the demo.
+
+What is written is a real product: lossless JPEG2000 bands (all 13, at 10/20/60 m) with
+GeoJP2/GML georeferencing on a UTM grid, in the ``.SAFE`` layout of either generation (compact,
+or the long pre-December-2016 PDMC packaging with several granules), optionally zipped, with
+the product metadata and per-granule metadata files.
+
+The scene is a land-cover map (water, vegetation, bare soil, built-up) from multi-scale noise,
+each class with a typical top-of-atmosphere reflectance spectrum, textured. Thin cloud follows
+a single-layer model::
+
+    cloudy = clear * t(band) + cloud_reflectance(band) * (1 - t(band)),
+    t(band) = exp(-tau * (0.55 um / wavelength) ** ANGSTROM)
+
+with the optical thickness tau a smooth random field, so transmittance rises with wavelength
+and SWIR is the least affected. A slanted swath edge leaves a no-data (0) border. DNs are
+reflectance x 10000, plus 1000 for baseline 04.00 and later (RADIO_ADD_OFFSET = -1000 in the
+metadata), clipped to 1..65535. Everything is deterministic by seed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import uuid
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+from osgeo import gdal, osr
+from scipy import ndimage
+
+from .bands import ALL_BANDS, RESOLUTION, WAVELENGTH_UM
+
+gdal.UseExceptions()
+
+#: Typical TOA reflectance per class and band (ALL_BANDS order), mid-latitude, sun ~40 deg.
+SPECTRA = np.array(
+    [
+        # B01   B02   B03   B04   B05   B06   B07   B08   B8A   B09    B10    B11   B12
+        [0.110, 0.090, 0.070, 0.050, 0.040, 0.032, 0.030, 0.025, 0.022, 0.010, 0.0020, 0.012, 0.008],  # water
+        [0.115, 0.090, 0.085, 0.055, 0.110, 0.240, 0.300, 0.320, 0.330, 0.110, 0.0040, 0.170, 0.085],  # vegetation
+        [0.135, 0.120, 0.145, 0.190, 0.210, 0.230, 0.245, 0.255, 0.265, 0.095, 0.0060, 0.320, 0.260],  # bare soil
+        [0.145, 0.130, 0.130, 0.140, 0.150, 0.160, 0.170, 0.180, 0.185, 0.075, 0.0050, 0.205, 0.175],  # built-up
+    ],
+    dtype=np.float32,
+)
+#: Reflectance of an optically thick water cloud per band; low in B09 (water vapour) and SWIR.
+CLOUD_REFLECTANCE = np.array(
+    [0.56, 0.56, 0.55, 0.55, 0.545, 0.54, 0.535, 0.53, 0.53, 0.22, 0.34, 0.40, 0.30], dtype=np.float32
+)
+ANGSTROM = 1.0
+NAMESPACE = {
+    "compact": "https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
+    "long": "https://psd-12.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
+}
+
+
+def fractal_noise(size: int, scales: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """(size, size) float32 noise, zero mean, unit variance, with features of ``scales`` px."""
+    field = np.zeros((size, size), np.float32)
+    for weight, scale in enumerate(scales[::-1], start=1):
+        coarse = rng.standard_normal((size // scale + 3,) * 2).astype(np.float32)
+        field += weight * ndimage.zoom(coarse, scale, order=1, prefilter=False)[:size, :size]
+    field -= field.mean()
+    field /= field.std() + 1e-12
+    return field
+
+
+def block_mean(array: np.ndarray, factor: int) -> np.ndarray:
+    """Average ``factor`` x ``factor`` blocks: a 10 m field to the 20 m or 60 m grid."""
+    if factor == 1:
+        return array
+    rows, cols = array.shape[0] // factor, array.shape[1] // factor
+    return array[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor).mean(axis=(1, 3))
+
+
+class Scene:
+    """A synthetic tile seen twice: ``clear`` and ``cloudy`` reflectance per band.
+
+    ``size`` is the 10 m side in px (a multiple of 6, so 20 m and 60 m grids fit; 10980 for a
+    real tile). Arrays are float32 TOA reflectance at the band's own resolution.
+    """
+
+    def __init__(self, size: int = 10980, seed: int = 0, cloud_cover: float = 0.6, max_thickness: float = 1.2):
+        if size % 6:
+            raise ValueError(f"the 10 m side must be a multiple of 6, not {size}")
+        self.size = size
+        rng = np.random.default_rng(seed)
+        base, other = fractal_noise(size, (512, 128, 32), rng), fractal_noise(size, (256, 64), rng)
+        classes = np.full((size, size), 1, np.uint8)  # vegetation
+        classes[base < np.quantile(base[::7, ::7], 0.45)] = 2  # bare soil
+        classes[other > np.quantile(other[::7, ::7], 0.85)] = 3  # built-up
+        classes[base < np.quantile(base[::7, ::7], 0.08)] = 0  # water
+        self.classes = classes
+        self.texture = 1 + 0.08 * fractal_noise(size, (16, 4), rng) + 0.02 * rng.standard_normal((size, size), np.float32)
+        self.change = 1 + 0.03 * fractal_noise(size, (64,), rng)  # ten days of surface change
+        cloud = fractal_noise(size, (1024, 256, 64), rng)
+        threshold = np.quantile(cloud[::7, ::7], 1 - cloud_cover)
+        self.tau = max_thickness * np.clip((cloud - threshold) / (cloud.max() - threshold), 0, 1) ** 0.8
+        self.noise_seed = seed
+
+    def clear(self, band: str) -> np.ndarray:
+        """Cloud-free reflectance of ``band`` on its own grid."""
+        return self._surface(band, cloudy=False)
+
+    def cloudy(self, band: str) -> np.ndarray:
+        """Reflectance of ``band`` ten days later under thin cloud, on its own grid."""
+        return self._surface(band, cloudy=True)
+
+    def transmittance(self, band: str) -> np.ndarray:
+        """Two-way cloud transmittance of ``band`` at 10 m: higher at longer wavelengths."""
+        return np.exp(-self.tau * (0.55 / WAVELENGTH_UM[band]) ** ANGSTROM)
+
+    def _surface(self, band: str, cloudy: bool) -> np.ndarray:
+        index = ALL_BANDS.index(band)
+        reflectance = SPECTRA[self.classes, index] * self.texture
+        if cloudy:
+            reflectance *= self.change
+            t = self.transmittance(band)
+            reflectance = reflectance * t + CLOUD_REFLECTANCE[index] * (1 - t)
+        reflectance = block_mean(reflectance, RESOLUTION[band] // 10)
+        rng = np.random.default_rng([self.noise_seed, index, cloudy])
+        return reflectance + rng.normal(0, 0.002, reflectance.shape).astype(np.float32)  # sensor noise
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a synthetic tile lies: UTM projection and the 10 m grid's upper-left corner."""
+
+    tile: str  # e.g. 50TMK
+    size: int  # 10 m px
+
+    @property
+    def epsg(self) -> int:
+        zone, north = int(self.tile[:2]), self.tile[2] >= "N"
+        return (32600 if north else 32700) + zone
+
+    def geotransform(self, resolution: int) -> tuple[float, ...]:
+        x0 = (199980, 300000, 399960, 499980, 600000, 699960)[(ord(self.tile[3]) - 65) % 6]
+        y0 = 4000020 + 109800 * ((ord(self.tile[4]) - 65) % 20) + (0 if self.tile[2] >= "N" else 2000000)
+        return (float(x0), float(resolution), 0.0, float(y0), 0.0, -float(resolution))
+
+    def projection(self) -> str:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(self.epsg)
+        return srs.ExportToWkt()
+
+
+def swath_nodata(size: int, resolution: int, shift_m: float = 0.0) -> np.ndarray:
+    """(rows, cols) bool at ``resolution`` m: True past a slanted swath edge (east side)."""
+    scale = resolution // 10
+    n = size // scale
+    centres = (np.arange(n, dtype=np.float32) + 0.5) * scale  # in 10 m px
+    edge = 0.80 * size - 0.15 * centres[:, None] + shift_m / 10  # column of the edge per row
+    return centres[None, :] > edge
+
+
+def to_dn(reflectance: np.ndarray, nodata: np.ndarray, offset: int) -> np.ndarray:
+    """uint16 L1C DNs: reflectance x 10000 - offset, clipped to 1..65535, 0 where no data."""
+    dn = np.clip(np.rint(reflectance * 10000) - offset, 1, 65535).astype(np.uint16)
+    dn[nodata] = 0
+    return dn
+
+
+def write_product(
+    folder: str | Path,
+    name: str,
+    bands: dict[str, np.ndarray],
+    geometry: Geometry,
+    *,
+    baseline: str = "02.07",
+    naming: str = "compact",
+    zipped: bool = False,
+    extra_tiles: tuple[str, ...] = (),
+) -> Path:
+    """Write an L1C product holding ``bands`` (ESA name -> uint16 DNs at the band's grid).
+
+    ``name`` is a compact product name (``S2A_MSIL1C_..._R075_T50TMK_...``). With
+    ``naming="long"`` the product is packaged as before December 2016: a PDMC folder name, the
+    ``S2A_OPER_MTD_SAFL1C_PDMC_*.xml`` metadata, long band names, and one more granule per
+    ``extra_tiles`` (holding the same pixels mirrored). Written under a temporary name and
+    renamed; returns the ``.SAFE`` folder or ``.zip``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mission, _, sensing, _, orbit, _, discriminator = name.split("_")
+    when = datetime.datetime.strptime(sensing, "%Y%m%dT%H%M%S")
+    absolute_orbit = int((when - datetime.datetime(2015, 6, 23)).days * 14.3 + 1)
+    tiles = (geometry.tile,) + tuple(extra_tiles)
+    if naming == "compact":
+        product = name
+        metadata_name = "MTD_MSIL1C.xml"
+        granules = {t: f"L1C_T{t}_A{absolute_orbit:06d}_{discriminator}" for t in tiles}
+        stems = {t: f"T{t}_{sensing}" for t in tiles}
+    elif naming == "long":
+        tail = f"{discriminator}_R{orbit[1:]}_V{sensing}_{sensing}"
+        product = f"{mission}_OPER_PRD_MSIL1C_PDMC_{tail}"
+        metadata_name = f"{mission}_OPER_MTD_SAFL1C_PDMC_{tail}.xml"
+        stems = {t: f"{mission}_OPER_MSI_L1C_TL_SGS__{discriminator}_A{absolute_orbit:06d}_T{t}" for t in tiles}
+        granules = {t: f"{stems[t]}_N{baseline}" for t in tiles}
+    else:
+        raise ValueError(f"naming must be 'compact' or 'long', not {naming!r}")
+
+    tmp = folder / f".{product}.{uuid.uuid4().hex[:8]}.tmp"
+    safe = tmp / f"{product}.SAFE"
+    try:
+        for tile in tiles:
+            img = safe / "GRANULE" / granules[tile] / "IMG_DATA"
+            img.mkdir(parents=True)
+            tile_geometry = Geometry(tile, geometry.size)
+            for band in ALL_BANDS:
+                pixels = bands[band] if tile == geometry.tile else np.ascontiguousarray(bands[band][:, ::-1])
+                _write_jp2(img / f"{stems[tile]}_{band}.jp2", pixels, tile_geometry, RESOLUTION[band])
+            (img.parent / ("MTD_TL.xml" if naming == "compact" else f"{stems[tile]}.xml".replace("_MSI_", "_MTD_"))).write_text(
+                _tile_metadata(granules[tile], tile_geometry, sensing)
+            )
+        image_files = {granules[t]: [f"GRANULE/{granules[t]}/IMG_DATA/{stems[t]}_{b}" for b in ALL_BANDS] for t in tiles}
+        (safe / metadata_name).write_text(_product_metadata(product, mission, sensing, orbit, baseline, naming, image_files))
+        (safe / "manifest.safe").write_text(_manifest_safe(product, [metadata_name, *(f for fs in image_files.values() for f in fs)]))
+        if zipped:
+            target = folder / f"{product}.zip"
+            with zipfile.ZipFile(tmp / "product.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+                for path in sorted(safe.rglob("*")):
+                    archive.write(path, path.relative_to(tmp).as_posix())
+            os.replace(tmp / "product.zip", target)
+        else:
+            target = folder / f"{product}.SAFE"
+            os.replace(safe, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def write_pair(
+    folder: str | Path,
+    clear_name: str,
+    cloudy_name: str,
+    *,
+    size: int = 780,
+    seed: int = 0,
+    baseline: str | None = None,
+    naming: str = "compact",
+    zipped: bool = False,
+    swath_edge: bool = True,
+) -> tuple[Path, Path]:
+    """Write the clear and the cloudy product of one pair of a split list; return their paths.
+
+    ``size`` is the 10 m side (10980 for a full tile). ``baseline`` (e.g. "05.10") overrides
+    the one in the names, with the matching offset, and renames the products accordingly, as
+    a re-download from ESA's reprocessed archive would be.
+    """
+    tile = clear_name.split("_")[5][1:]
+    geometry = Geometry(tile, size)
+    seed = zlib.crc32(f"{seed}:{tile}".encode())
+    scene = Scene(size, seed)
+    paths = []
+    for role, name, shift in (("clear", clear_name, 0.0), ("cloudy", cloudy_name, -30.0)):
+        product_baseline = baseline or f"{name[28:30]}.{name[30:32]}"
+        if baseline:
+            name = f"{name[:27]}N{baseline.replace('.', '')}{name[32:]}"
+        offset = -1000 if float(product_baseline) >= 4 else 0
+        dns = {}
+        for band in ALL_BANDS:
+            nodata = swath_nodata(size, RESOLUTION[band], shift) if swath_edge else False
+            dns[band] = to_dn(getattr(scene, role)(band), nodata, offset)
+        paths.append(write_product(folder, name, dns, geometry, baseline=product_baseline, naming=naming, zipped=zipped,
+                                   extra_tiles=(_neighbour(tile),) if naming == "long" else ()))
+    return paths[1], paths[0]
+
+
+def _neighbour(tile: str) -> str:
+    return tile[:4] + ("A" if tile[4] == "Z" else chr(ord(tile[4]) + 1))
+
+
+def _write_jp2(path: Path, pixels: np.ndarray, geometry: Geometry, resolution: int) -> None:
+    rows, cols = pixels.shape
+    mem = gdal.GetDriverByName("MEM").Create("", cols, rows, 1, gdal.GDT_UInt16)
+    mem.SetGeoTransform(geometry.geotransform(resolution))
+    mem.SetProjection(geometry.projection())
+    mem.GetRasterBand(1).WriteArray(pixels)
+    block = min(1024, rows)
+    options = ["REVERSIBLE=YES", "QUALITY=100", f"BLOCKXSIZE={block}", f"BLOCKYSIZE={block}", "CODEBLOCK_WIDTH=64", "CODEBLOCK_HEIGHT=64"]
+    gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(path), mem, options=options)
+
+
+def _product_metadata(product, mission, sensing, orbit, baseline, naming, image_files) -> str:
+    when = datetime.datetime.strptime(sensing, "%Y%m%dT%H%M%S").strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    tag, child = ("Granule", "IMAGE_FILE") if naming == "compact" else ("Granules", "IMAGE_ID")
+    granules = "".join(
+        f'<{tag} granuleIdentifier="{g}" imageFormat="JPEG2000">'
+        + "".join(f"<{child}>{escape(f if naming == 'compact' else f.rsplit('/', 1)[1])}</{child}>" for f in files)
+        + f"</{tag}>"
+        for g, files in image_files.items()
+    )
+    offsets = ""
+    if float(baseline) >= 4:
+        offsets = "<Radiometric_Offset_List>" + "".join(
+            f'<RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>' for i in range(len(ALL_BANDS))
+        ) + "</Radiometric_Offset_List>"
+    spectral = "".join(
+        f'<Spectral_Information bandId="{i}" physicalBand="{b.replace("B0", "B")}"><RESOLUTION>{RESOLUTION[b]}</RESOLUTION>'
+        f'<Wavelength><CENTRAL unit="nm">{WAVELENGTH_UM[b] * 1000:.1f}</CENTRAL></Wavelength></Spectral_Information>'
+        for i, b in enumerate(ALL_BANDS)
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-1C_User_Product xmlns:n1="{NAMESPACE[naming]}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<n1:General_Info>
+<Product_Info>
+<PRODUCT_START_TIME>{when}</PRODUCT_START_TIME>
+<PRODUCT_STOP_TIME>{when}</PRODUCT_STOP_TIME>
+<PRODUCT_URI>{product}.SAFE</PRODUCT_URI>
+<PROCESSING_LEVEL>Level-1C</PROCESSING_LEVEL>
+<PRODUCT_TYPE>S2MSI1C</PRODUCT_TYPE>
+<PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>
+<Datatake datatakeIdentifier="G{mission}_{sensing}_N{baseline}">
+<SPACECRAFT_NAME>Sentinel-{mission[2:]}</SPACECRAFT_NAME>
+<DATATAKE_SENSING_START>{when}</DATATAKE_SENSING_START>
+<SENSING_ORBIT_NUMBER>{int(orbit[1:])}</SENSING_ORBIT_NUMBER>
+<SENSING_ORBIT_DIRECTION>DESCENDING</SENSING_ORBIT_DIRECTION>
+</Datatake>
+<Query_Options><PRODUCT_FORMAT>{"SAFE_COMPACT" if naming == "compact" else "SAFE"}</PRODUCT_FORMAT></Query_Options>
+<Product_Organisation><Granule_List>{granules}</Granule_List></Product_Organisation>
+</Product_Info>
+<Product_Image_Characteristics>
+<Special_Values><SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX></Special_Values>
+<Special_Values><SPECIAL_VALUE_TEXT>SATURATED</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>65535</SPECIAL_VALUE_INDEX></Special_Values>
+<QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE>
+{offsets}
+<Spectral_Information_List>{spectral}</Spectral_Information_List>
+</Product_Image_Characteristics>
+</n1:General_Info>
+</n1:Level-1C_User_Product>
+"""
+
+
+def _tile_metadata(granule: str, geometry: Geometry, sensing: str) -> str:
+    sizes = "".join(
+        f'<Size resolution="{r}"><NROWS>{geometry.size * 10 // r}</NROWS><NCOLS>{geometry.size * 10 // r}</NCOLS></Size>'
+        for r in (10, 20, 60)
+    )
+    x0, _, _, y0, _, _ = geometry.geotransform(10)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-1C_Tile_ID xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-1C_Tile_Metadata.xsd">
+<n1:General_Info><TILE_ID>{granule}</TILE_ID><SENSING_TIME>{sensing}</SENSING_TIME></n1:General_Info>
+<n1:Geometric_Info><Tile_Geocoding>
+<HORIZONTAL_CS_CODE>EPSG:{geometry.epsg}</HORIZONTAL_CS_CODE>{sizes}
+<Geoposition resolution="10"><ULX>{x0:.0f}</ULX><ULY>{y0:.0f}</ULY><XDIM>10</XDIM><YDIM>-10</YDIM></Geoposition>
+</Tile_Geocoding></n1:Geometric_Info>
+</n1:Level-1C_Tile_ID>
+"""
+
+
+def _manifest_safe(product: str, files: list[str]) -> str:
+    items = "".join(f'<dataObject ID="{i}"><byteStream><fileLocation href="./{escape(f)}"/></byteStream></dataObject>' for i, f in enumerate(files))
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l1c_user_product">
+<metadataSection><metadataObject ID="productName"><metadataWrap><xmlData>{product}</xmlData></metadataWrap></metadataObject></metadataSection>
+<dataObjectSection>{items}</dataObjectSection>
+</xfdu:XFDU>
+"""
