@@ -101,7 +101,7 @@ def _print_prepare_summary(manifest: dict, out: Path) -> None:
 
 def _run_demo(args) -> int:
     from .prepare import prepare
-    from .splits import read_split
+    from .splits import read_split, write_split
     from .synthetic import write_pair
 
     if args.size % 6:
@@ -116,22 +116,11 @@ def _run_demo(args) -> int:
         write_pair(products, pair.clear, pair.cloudy, size=args.size, seed=args.seed, **layout)
     print(f"products written in {time.perf_counter() - start:.0f} s to {products}")
     split = args.out / "demo_split.csv"
-    _write_split(split, chosen)
+    write_split(split, chosen)
     manifest = prepare(products, args.out / "data", split=split)
     _print_prepare_summary(manifest, args.out / "data")
     print(f"demo done in {time.perf_counter() - start:.0f} s: patches in {args.out / 'data'}")
     return 0
-
-
-def _write_split(path: Path, pairs) -> None:
-    """Write pairs as a split list in the published layout (section rows, numbered pairs)."""
-    lines = []
-    for subset, title in (("train", "Training set"), ("test", "Testing set")):
-        lines.append(f"{title},,")
-        for number, pair in enumerate((p for p in pairs if p.subset == subset), start=1):
-            lines += [f"{number},Cloud-free,{pair.clear}", f",Cloudy,{pair.cloudy}"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\r\n".join(lines), encoding="utf-8-sig")
 
 
 if __name__ == "__main__":  # pragma: no cover

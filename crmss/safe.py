@@ -232,6 +232,8 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
     by_tile = _band_files(container)
     name = ProductName.parse(safe[: -len(".SAFE")])
     tile = tile or (name.tile if name else None) or (next(iter(by_tile)) if len(by_tile) == 1 else None)
+    if tile is None:
+        raise InputError(f"{path}: holds granules of several tiles ({', '.join('T' + t for t in sorted(by_tile))}) and no tile was named; give the pair's tile")
     if tile not in by_tile:
         have = ", ".join("T" + t for t in sorted(by_tile)) or "none"
         raise InputError(f"{path}: holds no granule of tile T{tile} (granules: {have}); give the product of that tile")

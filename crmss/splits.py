@@ -117,3 +117,14 @@ def read_split(path: str | Path | None = None) -> list[Pair]:
     if duplicates:
         raise InputError(f"{path}: pair keys {', '.join(duplicates)} occur more than once; every pair needs its own orbit and tile")
     return pairs
+
+
+def write_split(path: str | Path, pairs: list[Pair]) -> None:
+    """Write ``pairs`` as a split list in the published layout (BOM, CRLF, renumbered)."""
+    lines = []
+    for subset, title in (("train", "Training set"), ("test", "Testing set")):
+        lines.append(f"{title},,")
+        for number, pair in enumerate((p for p in pairs if p.subset == subset), start=1):
+            lines += [f"{number},Cloud-free,{pair.clear}", f",Cloudy,{pair.cloudy}"]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_bytes("\r\n".join(lines).encode("utf-8-sig"))

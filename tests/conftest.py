@@ -1,0 +1,64 @@
+"""Shared fixtures: small synthetic L1C products made by crmss.synthetic (real JP2 + .SAFE)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crmss.splits import read_split, write_split
+from crmss.synthetic import write_pair
+
+#: 10 m side of the test products: a 3 x 3 window grid (780 // 256), 20 m 390 px, 60 m 130 px.
+SIZE = 780
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def pairs():
+    """The published WHUS2-CR split list (28 training, 8 testing pairs)."""
+    return read_split()
+
+
+@pytest.fixture(scope="session")
+def products(tmp_path_factory, pairs):
+    """products(index, **layout) -> folder holding the synthetic pair ``pairs[index]``.
+
+    Made once per session per (index, layout); treat as read-only (copy before damaging).
+    """
+    cache = {}
+
+    def make(index: int = 0, **layout) -> Path:
+        key = (index, tuple(sorted(layout.items())))
+        if key not in cache:
+            folder = tmp_path_factory.mktemp("products")
+            write_pair(folder, pairs[index].clear, pairs[index].cloudy, size=SIZE, seed=7, **layout)
+            cache[key] = folder
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture
+def split_of(tmp_path, pairs):
+    """split_of(*indices) -> a split-list CSV (published layout) holding those pairs."""
+
+    def make(*indices: int) -> Path:
+        path = tmp_path / "split.csv"
+        write_split(path, [pairs[i] for i in indices])
+        return path
+
+    return make
+
+
+def copy_products(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m crmss ARGS`` as a user would; returns the finished process."""
+    return subprocess.run([sys.executable, "-m", "crmss", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)

@@ -1,0 +1,138 @@
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from crmss.errors import InputError
+from crmss.safe import ProductName, find_products, locate, open_product
+
+from conftest import SIZE
+
+
+def only(folder, suffix=""):
+    (entry,) = [p for p in folder.iterdir() if "MSIL1C_2016041" in p.name or "V20160413" in p.name]
+    return entry
+
+
+@pytest.mark.parametrize("layout", [dict(zipped=False), dict(zipped=True)])
+def test_compact_product_opens_with_metadata_bands_and_grid(products, pairs, layout):
+    product = open_product(only(products(0, **layout)))
+    assert product.name == pairs[0].cloudy and product.tile == "50TMK" and product.naming == "compact"
+    assert product.baseline == "02.01" and product.quantification == 10000 and product.offsets == {}
+    assert set(product.band_files) >= {"B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12"}
+    assert all(f.endswith(".jp2") for f in product.band_files.values())
+    if layout["zipped"]:
+        assert product.band_files["B02"].startswith("/vsizip/")
+    grid = product.grid()
+    assert (grid.width, grid.height, grid.geotransform[1], grid.geotransform[5]) == (SIZE, SIZE, 10.0, -10.0)
+    assert "32650" in grid.describe()
+
+
+def test_long_pdmc_product_picks_the_granule_of_the_requested_tile(products, pairs):
+    folder = products(0, zipped=True, naming="long")
+    path = only(folder)
+    assert path.name.startswith("S2A_OPER_PRD_MSIL1C_PDMC_")
+    product = open_product(path, "50TMK")
+    assert product.naming == "long" and product.tile == "50TMK"
+    assert "_T50TMK_B02.jp2" in product.band_files["B02"] and "S2A_OPER_MSI_L1C_TL_SGS__" in product.band_files["B02"]
+    other = open_product(path, "50TML")  # the neighbouring granule (its pixels are mirrored)
+    a = gdal.Open(product.band_files["B04"]).ReadAsArray()
+    b = gdal.Open(other.band_files["B04"]).ReadAsArray()
+    assert np.array_equal(a[:, ::-1], b)
+    with pytest.raises(InputError, match=r"holds granules of several tiles \(T50TMK, T50TML\) and no tile was named"):
+        open_product(path)  # no tile in a PDMC name and two granules: the tile must be given
+    with pytest.raises(InputError, match="holds no granule of tile T11AAA"):
+        open_product(path, "11AAA")
+
+
+def test_baseline_04_offsets_are_read_and_applied(products):
+    product = open_product(only(products(0, baseline="05.10")))
+    assert product.baseline == "05.10" and product.name.split("_")[3] == "N0510"
+    assert product.offsets["B02"] == -1000 and product.offsets["B12"] == -1000
+    dn = np.array([0, 1, 1000, 1001, 2500, 65535], np.uint16)
+    assert product.to_reflectance_x10000("B02", dn.copy()).tolist() == [0, 1, 1, 1, 1500, 64535]
+
+
+def test_baseline_02_values_are_unchanged_and_other_quantifications_scale(products):
+    product = open_product(only(products(0)))
+    dn = np.array([0, 1, 1234, 65535], np.uint16)
+    assert product.to_reflectance_x10000("B02", dn.copy()).tolist() == [0, 1, 1234, 65535]
+    product.quantification, product.offsets = 20000, {"B02": -1000}
+    assert product.to_reflectance_x10000("B02", dn.copy()).tolist() == [0, 1, 117, 32268]
+
+
+def test_locate_accepts_reprocessed_and_pdmc_names_of_the_same_acquisition(products, pairs):
+    wanted = pairs[0].cloudy
+    assert locate(wanted, find_products(products(0))).name == wanted + ".SAFE"
+    assert locate(wanted, find_products(products(0, baseline="05.10"))).name == wanted.replace("N0201", "N0510") + ".SAFE"
+    assert "_V20160413T031632_" in locate(wanted, find_products(products(0, zipped=True, naming="long"))).name
+    assert locate(pairs[1].cloudy, find_products(products(0))) is None
+
+
+def test_two_candidates_of_one_acquisition_are_ambiguous(tmp_path, products, pairs):
+    shutil.copytree(products(0), tmp_path / "p")
+    for p in list((tmp_path / "p").iterdir()):  # the same acquisitions at baselines 04.00 and 05.10
+        shutil.copytree(p, tmp_path / "p" / p.name.replace("N0201", "N0510"))
+        p.rename(p.with_name(p.name.replace("N0201", "N0400")))
+    with pytest.raises(InputError, match="several products of the acquisition"):
+        locate(pairs[0].cloudy, find_products(tmp_path / "p"))
+
+
+def test_product_name_parsing():
+    compact = ProductName.parse("S2B_MSIL1C_20220301T101010_N0400_R022_T32TQM_20220301T120000")
+    assert (compact.mission, compact.level, compact.orbit, compact.tile, compact.sensing) == ("S2B", "L1C", "022", "32TQM", "20220301T101010")
+    old = ProductName.parse("S2A_OPER_PRD_MSIL1C_PDMC_20160505T120000_R064_V20150826T084006_20150826T084006")
+    assert (old.level, old.orbit, old.tile, old.sensing) == ("L1C", "064", None, "20150826T084006")
+    assert ProductName.parse("LC08_L1TP_123032_20200101") is None
+
+
+def test_find_products_needs_a_folder(tmp_path):
+    with pytest.raises(InputError, match="no such folder"):
+        find_products(tmp_path / "absent")
+
+
+# --- bad products: each a clear InputError naming the file ---------------------------------
+
+def test_missing_band_file(tmp_path, products):
+    folder = shutil.copytree(products(0), tmp_path / "p")
+    band = next(only(folder).rglob("*_B8A.jp2"))
+    band.unlink()
+    with pytest.raises(InputError, match=r"band files B8A of tile T50TMK are missing .*download it again"):
+        open_product(only(folder))
+
+
+def test_zip_that_is_not_a_product(tmp_path):
+    fake = tmp_path / "S2A_MSIL1C_20160413T031632_N0201_R075_T50TMK_20160413T031626.zip"
+    with zipfile.ZipFile(fake, "w") as archive:
+        archive.writestr("holiday/photo.jpg", b"not a band")
+    with pytest.raises(InputError, match=f"{fake}: not a Sentinel-2 product"):
+        open_product(fake)
+    fake.write_bytes(b"this is not a zip archive at all")
+    with pytest.raises(InputError, match=f"{fake}: not a readable zip archive"):
+        open_product(fake)
+
+
+def test_level_2a_product_is_refused(tmp_path, products):
+    folder = shutil.copytree(products(0), tmp_path / "p")
+    safe = only(folder)
+    mtd = safe / "MTD_MSIL1C.xml"
+    mtd.write_text(mtd.read_text().replace("S2MSI1C", "S2MSI2A").replace("Level-1C", "Level-2A"))
+    mtd.rename(safe / "MTD_MSIL2A.xml")
+    with pytest.raises(InputError, match=r"is a S2MSI2A product; crmss needs Level-1C"):
+        open_product(safe)
+
+
+def test_band_off_the_product_grid_is_refused(tmp_path, products):
+    folder = shutil.copytree(products(0), tmp_path / "p")
+    band = next(only(folder).rglob("*_B11.jp2"))
+    ds = gdal.Open(str(band))
+    mem = gdal.GetDriverByName("MEM").CreateCopy("", ds)
+    ds = None
+    gt = list(mem.GetGeoTransform())
+    gt[0] += 20
+    mem.SetGeoTransform(gt)
+    gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(band), mem, options=["REVERSIBLE=YES", "QUALITY=100"])
+    with pytest.raises(InputError, match=r"_B11.jp2: B11 is 390 x 390 px .* must lie on the product's 20m grid"):
+        open_product(only(folder)).grid()
