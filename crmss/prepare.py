@@ -207,6 +207,7 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
     for role, res in stacks:
         (partial / role / res).mkdir(parents=True)
     bar.reset(total=len(keep))
+    bar.unit = "window"
     bar.set_description(f"{pair.key} write")
 
     def write(k: int) -> None:
@@ -239,7 +240,7 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
         final = out / pair.subset / role / res / pair.key
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial / role / res, final)
-    shutil.rmtree(partial)
+    shutil.rmtree(out / PARTIAL)
     return {
         "subset": pair.subset,
         "number": pair.number,

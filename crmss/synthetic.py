@@ -160,7 +160,7 @@ def swath_nodata(size: int, resolution: int, shift_m: float = 0.0) -> np.ndarray
     return centres[None, :] > edge
 
 
-def to_dn(reflectance: np.ndarray, nodata: np.ndarray, offset: int) -> np.ndarray:
+def to_dn(reflectance: np.ndarray, nodata: np.ndarray | bool, offset: int) -> np.ndarray:
     """uint16 L1C DNs: reflectance x 10000 - offset, clipped to 1..65535, 0 where no data."""
     dn = np.clip(np.rint(reflectance * 10000) - offset, 1, 65535).astype(np.uint16)
     dn[nodata] = 0

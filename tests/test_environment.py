@@ -1,0 +1,54 @@
+"""The installation itself: GDAL's bindings, pyproject.toml vs environment.yml, the CLI's help."""
+
+import re
+import tomllib
+
+from conftest import REPO, run_cli
+
+
+def test_gdal_bindings_have_numpy_support_and_the_jp2_driver():
+    from osgeo import gdal, gdal_array  # gdal_array fails when pip built the bindings without numpy
+
+    assert gdal_array.NumericTypeCodeToGDALTypeCode is not None
+    assert gdal.GetDriverByName("JP2OpenJPEG") is not None and gdal.GetDriverByName("COG") is not None
+
+
+def _requirement(text: str) -> tuple[str, str]:
+    name, spec = re.match(r"^([A-Za-z0-9_.-]+)\s*(.*)$", text.strip()).groups()
+    return name.lower().replace("_", "-"), spec.replace(" ", "")
+
+
+def test_environment_yml_and_pyproject_list_the_same_packages():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pip = dict(_requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"])
+    conda = {}
+    section = None
+    for line in (REPO / "environment.yml").read_text().splitlines():
+        if not line.startswith(" "):
+            section = line.split(":")[0]
+        elif section == "dependencies" and re.match(r"^  - [A-Za-z]", line) and not line.strip().endswith(":"):
+            name, spec = _requirement(line.strip()[2:])
+            conda[name] = spec.replace("=", "==") if re.match(r"^=\d", spec) else spec
+    # what conda alone provides: the interpreter, GDAL with its bindings (pip builds those
+    # against the system library, see scripts/bootstrap.sh) and pip itself
+    assert conda.pop("python") == "==3.11" and conda.pop("gdal") == ">=3.6" and conda.pop("pip") == ""
+    assert conda == pip
+
+
+def test_every_option_of_every_command_is_explained_in_help():
+    from crmss.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if a.choices and isinstance(a.choices, dict)]
+    assert {"prepare", "demo"} <= set(commands.choices)
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            assert action.help, f"crmss {name} {action.option_strings} has no help text"
+        run = run_cli(name, "--help")
+        assert run.returncode == 0 and "usage: crmss " + name in run.stdout
+
+
+def test_usage_errors_exit_2_without_traceback():
+    run = run_cli("prepare", "--products")
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "usage:" in run.stderr
+    assert run_cli("prepare", "--products", "x", "--out", "y", "--workers", "0").returncode == 2

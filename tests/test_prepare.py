@@ -1,0 +1,383 @@
+"""`crmss prepare` end to end on synthetic L1C products (real JP2 files in .SAFE layouts)."""
+
+import errno
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from crmss import cli
+from crmss.bands import ALL_BANDS, BANDS_10M, BANDS_20M, RESOLUTION
+from crmss.prepare import prepare
+from crmss.safe import open_product
+from crmss.splits import write_split
+from crmss.synthetic import Geometry, Scene, to_dn, write_product
+
+from conftest import SIZE, run_cli
+
+KEY = "R075_T50TMK"
+STACKS = {"10m": (BANDS_10M, 256), "20m": (BANDS_20M, 128)}
+
+
+def read_tree(out: Path) -> dict:
+    """relative path -> (pixels, geotransform, projection, band descriptions) of every patch."""
+    tree = {}
+    for path in sorted(out.rglob("*.tif")):
+        ds = gdal.Open(str(path))
+        descriptions = tuple(ds.GetRasterBand(i + 1).GetDescription() for i in range(ds.RasterCount))
+        tree[path.relative_to(out).as_posix()] = (ds.ReadAsArray(), ds.GetGeoTransform(), ds.GetProjection(), descriptions)
+    return tree
+
+
+def assert_same_tree(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert np.array_equal(a[name][0], b[name][0]), name
+        assert a[name][1:] == b[name][1:], name
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, products, pairs):
+    """The pair R075_T50TMK prepared from unzipped compact products: (out, manifest, products)."""
+    out = tmp_path_factory.mktemp("prepared")
+    split = out.parent / "split-0.csv"
+    write_split(split, [pairs[0]])
+    manifest = prepare(products(0), out / "data", split=split, progress=False, log=lambda *_: None)
+    return out / "data", manifest, products(0)
+
+
+def test_tree_manifest_values_and_georeferencing(prepared, pairs):
+    out, manifest, folder = prepared
+    record = manifest["pairs"][KEY]
+    assert record["subset"] == "train" and record["number"] == 1
+    assert record["cloudy"]["listed"] == pairs[0].cloudy and record["clear"]["product"] == pairs[0].clear
+    assert record["grid"]["window_rows"] == record["grid"]["window_cols"] == 3 and record["grid"]["crs"] == "EPSG:32650"
+    kept = record["windows"]
+    assert kept and record["dropped"]["nodata"] == 9 - len(kept) > 0 and record["dropped"]["not_requested"] == 0
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert not (out / ".partial").exists()
+
+    sources = {role: open_product(next(folder.glob(f"{getattr(pairs[0], role)}.SAFE"))) for role in ("cloudy", "clear")}
+    for role, product in sources.items():
+        bands = {b: gdal.Open(product.band_files[b]) for b in BANDS_10M + BANDS_20M}
+        for res, (names, size) in STACKS.items():
+            folder_k = out / "train" / role / res / KEY
+            assert sorted(int(p.stem) for p in folder_k.iterdir()) == kept
+            for k in range(1, 10):
+                row, col = divmod(k - 1, 3)
+                source = np.stack([bands[b].ReadAsArray(col * size, row * size, size, size) for b in names])
+                if k not in kept:
+                    continue
+                ds = gdal.Open(str(folder_k / f"{k}.tif"))
+                assert ds.GetRasterBand(1).DataType == gdal.GDT_UInt16
+                assert np.array_equal(ds.ReadAsArray(), source)  # the source DN, unchanged (baseline 02)
+                assert [ds.GetRasterBand(i + 1).GetDescription() for i in range(ds.RasterCount)] == list(names)
+                assert ds.GetRasterBand(1).GetNoDataValue() == 0
+                x0, dx, _, y0, _, dy = bands[names[0]].GetGeoTransform()
+                assert ds.GetGeoTransform() == pytest.approx((x0 + col * size * dx, dx, 0, y0 + row * size * dy, 0, dy))
+                assert ds.GetMetadataItem("CRMSS_WINDOW") == str(k) and ds.GetMetadataItem("CRMSS_PRODUCT") == product.name
+    # patch k of 10 m and 20 m covers the same 2560 m x 2560 m
+    for k in kept:
+        a = gdal.Open(str(out / "train/clear/10m" / KEY / f"{k}.tif"))
+        b = gdal.Open(str(out / "train/cloudy/20m" / KEY / f"{k}.tif"))
+        ga, gb = a.GetGeoTransform(), b.GetGeoTransform()
+        assert (ga[0], ga[3]) == (gb[0], gb[3]) and ga[1] * a.RasterXSize == gb[1] * b.RasterXSize == 2560
+
+
+def test_dropped_windows_are_exactly_those_with_nodata_in_any_stack(prepared, pairs):
+    out, manifest, folder = prepared
+    invalid = set()
+    for name in (pairs[0].cloudy, pairs[0].clear):
+        product = open_product(folder / f"{name}.SAFE")
+        for band in BANDS_10M + BANDS_20M:
+            pixels = gdal.Open(product.band_files[band]).ReadAsArray()
+            size = 256 // (RESOLUTION[band] // 10)
+            for k in range(1, 10):
+                row, col = divmod(k - 1, 3)
+                if (pixels[row * size : (row + 1) * size, col * size : (col + 1) * size] == 0).any():
+                    invalid.add(k)
+    assert manifest["pairs"][KEY]["windows"] == sorted(set(range(1, 10)) - invalid)
+
+
+@pytest.mark.parametrize("layout", [dict(zipped=True), dict(zipped=True, naming="long"), dict(baseline="05.10")])
+def test_zipped_long_form_and_baseline_05_products_give_the_same_tree(tmp_path, prepared, products, split_of, layout):
+    out, manifest, _ = prepared
+    result = prepare(products(0, **layout), tmp_path / "data", split=split_of(0), progress=False, log=lambda *_: None)
+    assert result["pairs"][KEY]["windows"] == manifest["pairs"][KEY]["windows"]
+    assert_same_tree(read_tree(tmp_path / "data"), read_tree(out))
+    record = result["pairs"][KEY]["cloudy"]
+    if "baseline" in layout:
+        assert record["baseline"] == "05.10" and record["offsets"]["B02"] == -1000
+    if layout.get("naming") == "long":
+        assert record["naming"] == "long" and record["product"].startswith("S2A_OPER_PRD_MSIL1C_PDMC_")
+
+
+def test_a_zero_in_any_one_band_of_any_one_stack_drops_the_window(tmp_path, pairs):
+    scene, geometry, nodata = Scene(SIZE, seed=2), Geometry("50TMK", SIZE), False
+    for role, name in (("clear", pairs[0].clear), ("cloudy", pairs[0].cloudy)):
+        dns = {b: to_dn(getattr(scene, role)(b), nodata, 0) for b in ALL_BANDS}
+        if role == "cloudy":
+            dns["B12"][128 + 10, 128 + 20] = 0  # 20 m pixel in window 5
+        else:
+            dns["B03"][700, 5] = 0  # 10 m pixel in window 7
+            dns["B01"][0, 0] = 0  # 60 m bands are not used: window 1 stays
+            dns["B04"][779, 779] = 0  # beyond the last whole window: not used
+        write_product(tmp_path / "p", name, dns, geometry, baseline="02.01")
+    manifest = prepare(tmp_path / "p", tmp_path / "data", split=_split(tmp_path, pairs[0]), progress=False, log=lambda *_: None)
+    record = manifest["pairs"][KEY]
+    assert record["windows"] == [1, 2, 3, 4, 6, 8, 9]
+    assert record["nodata_windows_by_stack"] == {"cloudy_10m": 0, "cloudy_20m": 1, "clear_10m": 1, "clear_20m": 0}
+
+
+def _split(tmp_path, *pairs):
+    path = tmp_path / "split.csv"
+    write_split(path, list(pairs))
+    return path
+
+
+def test_windows_file_restricts_the_run(tmp_path, prepared, products, pairs):
+    _, manifest, _ = prepared
+    dropped = sorted(set(range(1, 10)) - set(manifest["pairs"][KEY]["windows"]))
+    windows = tmp_path / "windows.csv"
+    windows.write_text(f"pair,window\n{KEY},1\n{KEY},2\n{KEY},{dropped[0]}\n")
+    split = _split(tmp_path, pairs[0], pairs[1])
+    result = prepare(products(0), tmp_path / "data", split=split, windows=windows, progress=False, log=lambda *_: None)
+    record = result["pairs"][KEY]
+    assert record["windows"] == [1, 2] and record["dropped"] == {"nodata": 1, "not_requested": 6}
+    assert sorted(p.name for p in (tmp_path / "data/train/clear/10m" / KEY).iterdir()) == ["1.tif", "2.tif"]
+    assert list(result["pairs"]) == [KEY] and pairs[1].key not in result["missing"]  # not named: skipped
+
+    windows.write_text(f"pair,window\n{KEY},10\n")
+    code, err = _main(["prepare", "--products", products(0), "--out", tmp_path / "other", "--split", split, "--windows", windows])
+    assert code == 2 and "windows [10] of pair R075_T50TMK, which has windows 1..9" in err
+    windows.write_text("k\n3\n")
+    code, err = _main(["prepare", "--products", products(0), "--out", tmp_path / "other", "--split", split, "--windows", windows])
+    assert code == 2 and f"{windows}, line 1: expected a CSV with the header 'pair,window'" in err
+
+
+def _main(argv):
+    """Run the CLI in-process; return (exit status, stderr text)."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in argv])
+    return code, err.getvalue()
+
+
+def test_cli_skips_absent_pairs_reruns_nothing_and_refuses_other_options(tmp_path, products):
+    out = tmp_path / "data"
+    run = run_cli("prepare", "--products", products(0), "--out", out, "--no-progress")  # the published list
+    assert run.returncode == 0, run.stderr
+    assert "train: 1 pairs" in run.stdout and "35 pairs of the split list were not found" in run.stdout
+    assert "R105_T43RGM: skipped, products not found" in run.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(manifest["pairs"]) == [KEY] and len(manifest["missing"]) == 35
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.tif")}
+
+    again = run_cli("prepare", "--products", products(0), "--out", out, "--no-progress")
+    assert again.returncode == 0 and f"{KEY}: skipped (already prepared)" in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.tif")} == before
+
+    windows = tmp_path / "w.csv"
+    windows.write_text(f"pair,window\n{KEY},1\n")
+    other = run_cli("prepare", "--products", products(0), "--out", out, "--windows", windows)
+    assert other.returncode == 2 and "prepared with another windows file" in other.stderr and "Traceback" not in other.stderr
+
+
+KILLER = """
+import os, signal, sys
+import crmss.prepare
+real, calls = crmss.prepare.write_geotiff, [0]
+def write_then_die(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == {after}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(*args, **kwargs)
+crmss.prepare.write_geotiff = write_then_die
+from crmss.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one(tmp_path, products, pairs):
+    folder = tmp_path / "products"
+    for index in (0, 1):
+        for product in products(index).iterdir():
+            shutil.copytree(product, folder / product.name)
+    split = _split(tmp_path, pairs[0], pairs[1])
+    args = ["prepare", "--products", folder, "--split", split, "--workers", "1", "--no-progress"]
+    reference = run_cli(*args, "--out", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr
+    per_pair = 4 * len(json.loads((tmp_path / "reference/manifest.json").read_text())["pairs"][KEY]["windows"])
+
+    out = tmp_path / "data"
+    script = KILLER.format(after=per_pair + 5)  # five patches into the second pair
+    killed = subprocess.run([sys.executable, "-c", script, *map(str, args), "--out", str(out)], capture_output=True, text=True)
+    assert killed.returncode == -9
+    assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [KEY]
+    assert (out / ".partial" / pairs[1].key).exists()
+    assert not (out / "train/clear/10m" / pairs[1].key).exists()
+
+    resumed = run_cli(*args, "--out", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{KEY}: skipped (already prepared)" in resumed.stdout
+    assert not (out / ".partial").exists()
+    assert_same_tree(read_tree(out), read_tree(tmp_path / "reference"))
+
+
+# --- bad input: exit status 2, one message naming the file and the fix, nothing partial -----
+
+def _assert_refused(run, *words, out=None):
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    for word in words:
+        assert word in run.stderr, run.stderr
+    if out is not None and out.exists():
+        assert not list(out.rglob("*.tif")) and not (out / ".partial").exists()
+        manifest = out / "manifest.json"
+        assert not manifest.exists() or json.loads(manifest.read_text())["pairs"] == {}
+
+
+def _damaged_copy(tmp_path, products, damage):
+    folder = shutil.copytree(products(0), tmp_path / "products")
+    damage(folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda f: next(f.rglob("*20160413*_B05.jp2")).unlink(), ["band files B05 of tile T50TMK are missing", "download it again"]),
+        (lambda f: _truncate(next(f.rglob("*20160403*_B08.jp2"))), ["_B08.jp2: cannot decode the image", "truncated or corrupt"]),
+        (lambda f: _not_a_product(f), ["20160413T031626.zip: not a Sentinel-2 product"]),
+        (lambda f: _level_2a(f), ["is a S2MSI2A product; crmss needs Level-1C"]),
+    ],
+    ids=["missing-band", "truncated-jp2", "zip-not-a-product", "level-2a"],
+)
+def test_bad_products_are_refused_cleanly(tmp_path, products, split_of, damage, words):
+    folder = _damaged_copy(tmp_path, products, damage)
+    out = tmp_path / "data"
+    run = run_cli("prepare", "--products", folder, "--out", out, "--split", split_of(0), "--no-progress")
+    _assert_refused(run, *words, out=out)
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+
+
+def _not_a_product(folder: Path) -> None:
+    import zipfile
+
+    safe = next(folder.glob("*20160413*.SAFE"))
+    shutil.rmtree(safe)
+    with zipfile.ZipFile(folder / (safe.stem + ".zip"), "w") as archive:
+        archive.writestr("readme.txt", "a zip of something else")
+
+
+def _level_2a(folder: Path) -> None:
+    safe = next(folder.glob("*20160413*.SAFE"))
+    mtd = safe / "MTD_MSIL1C.xml"
+    mtd.write_text(mtd.read_text().replace("S2MSI1C", "S2MSI2A").replace("Level-1C", "Level-2A"))
+    mtd.rename(safe / "MTD_MSIL2A.xml")
+
+
+def test_truncated_band_of_a_later_pair_leaves_earlier_pairs_complete(tmp_path, products, pairs):
+    folder = tmp_path / "products"
+    for index in (0, 1):
+        for product in products(index).iterdir():
+            shutil.copytree(product, folder / product.name)
+    _truncate(next(folder.rglob("*20181121*_B11.jp2")))  # pair 2's cloudy product
+    out = tmp_path / "data"
+    run = run_cli("prepare", "--products", folder, "--out", out, "--split", _split(tmp_path, pairs[0], pairs[1]), "--no-progress")
+    _assert_refused(run, "_B11.jp2: cannot decode", "the other pairs are complete")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(manifest["pairs"]) == [KEY]
+    assert not (out / ".partial").exists() and not list(out.rglob(f"{pairs[1].key}*"))
+
+
+def test_pair_on_different_grids_is_refused(tmp_path, products, pairs):
+    from crmss.synthetic import write_pair
+
+    folder = shutil.copytree(products(0), tmp_path / "products")
+    shutil.rmtree(next(folder.glob("*20160413*.SAFE")))
+    write_pair(tmp_path / "other", pairs[0].clear, pairs[0].cloudy, size=SIZE + 6)
+    shutil.copytree(next((tmp_path / "other").glob("*20160413*.SAFE")), folder / f"{pairs[0].cloudy}.SAFE")
+    out = tmp_path / "data"
+    run = run_cli("prepare", "--products", folder, "--out", out, "--split", _split(tmp_path, pairs[0]))
+    _assert_refused(run, "the pair's products are not on one grid", "786 x 786 px", "780 x 780 px", out=out)
+
+
+def test_bad_split_list_and_unwritable_output_are_refused(tmp_path, products, split_of):
+    bad = tmp_path / "split.csv"
+    bad.write_text("pair,cloudy,clear\n1,a,b\n")
+    _assert_refused(run_cli("prepare", "--products", products(0), "--out", tmp_path / "d", "--split", bad), f"{bad}, line 1")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    run = run_cli("prepare", "--products", products(0), "--out", blocker / "data", "--split", split_of(0))
+    _assert_refused(run, f"{blocker / 'data'}: the output folder cannot be written", "--out")
+    _assert_refused(run_cli("prepare", "--products", tmp_path / "nothing", "--out", tmp_path / "d"), "nothing: no such folder")
+
+
+def test_disk_full_while_writing_leaves_no_partial_pair(tmp_path, products, split_of, monkeypatch):
+    import crmss.prepare
+
+    real, calls = crmss.prepare.write_geotiff, []
+
+    def fill_up(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) > 6:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(crmss.prepare, "write_geotiff", fill_up)
+    out = tmp_path / "data"
+    code, err = _main(["prepare", "--products", products(0), "--out", out, "--split", split_of(0), "--no-progress"])
+    assert code == 2 and f"{out}: the disk filled up while writing pair {KEY}" in err and "free space" in err
+    assert not list(out.rglob("*.tif")) and not (out / ".partial").exists()
+    assert json.loads((out / "manifest.json").read_text())["pairs"] == {}
+
+
+def test_write_geotiff_leaves_nothing_when_gdal_fails(tmp_path, monkeypatch):
+    from crmss import raster
+
+    class Failing:
+        def Create(self, name, *args):
+            Path(name).write_bytes(b"partial")
+            raise RuntimeError("TIFFAppendToStrip:Write error at scanline 3: No space left on device")
+
+    monkeypatch.setattr(raster.gdal, "GetDriverByName", lambda name: Failing())
+    with pytest.raises(OSError) as error:
+        raster.write_geotiff(tmp_path / "a.tif", np.ones((1, 2, 2), np.uint16), (0, 1, 0, 0, 0, -1), "", ("B02",))
+    assert error.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []
+
+
+def test_prepare_does_not_import_tensorflow(tmp_path, products, split_of):
+    script = textwrap.dedent(f"""
+        import sys
+        from crmss.cli import main
+        assert main(["prepare", "--products", {str(products(0))!r}, "--out", {str(tmp_path / 'd')!r},
+                     "--split", {str(split_of(0))!r}, "--no-progress"]) == 0
+        assert not [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")], "TensorFlow was imported"
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_demo_writes_products_and_prepares_them(tmp_path):
+    run = run_cli("demo", "--out", tmp_path / "demo", "--size", "780")
+    assert run.returncode == 0, run.stderr
+    assert "train: 2 pairs" in run.stdout and "test: 1 pairs" in run.stdout
+    names = sorted(p.name for p in (tmp_path / "demo/products").iterdir())
+    assert len(names) == 6 and sum(n.endswith(".zip") for n in names) == 4 and any("_PDMC_" in n for n in names)
+    manifest = json.loads((tmp_path / "demo/data/manifest.json").read_text())
+    assert len(manifest["pairs"]) == 3 and all(p["windows"] for p in manifest["pairs"].values())
+    assert run_cli("demo", "--out", tmp_path / "d2", "--size", "100").returncode == 2
