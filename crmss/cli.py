@@ -109,10 +109,14 @@ def _run_demo(args) -> int:
     pairs = read_split()
     chosen = [p for p in pairs if p.subset == "train"][:2] + [p for p in pairs if p.subset == "test"][:1]
     products = args.out / "products"
-    layouts = [dict(zipped=True), dict(zipped=False), dict(zipped=True, naming="long")]
+    layouts = [
+        ("zipped compact products", dict(zipped=True)),
+        (".SAFE folders", dict(zipped=False)),
+        ("zipped pre-2016 PDMC products with two granules", dict(zipped=True, naming="long")),
+    ]
     start = time.perf_counter()
-    for pair, layout in zip(chosen, layouts):
-        print(f"writing synthetic pair {pair.key} ({pair.subset}, {args.size} px, {layout})")
+    for pair, (what, layout) in zip(chosen, layouts):
+        print(f"writing synthetic pair {pair.key} ({pair.subset}, {args.size} px at 10 m): {what}")
         write_pair(products, pair.clear, pair.cloudy, size=args.size, seed=args.seed, **layout)
     print(f"products written in {time.perf_counter() - start:.0f} s to {products}")
     split = args.out / "demo_split.csv"

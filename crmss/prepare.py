@@ -34,7 +34,7 @@ from tqdm import tqdm
 from . import __version__
 from .bands import STACKS
 from .errors import InputError
-from .raster import Grid, projection_name, read_band, write_geotiff
+from .raster import Grid, limit_block_cache, projection_name, read_band, write_geotiff
 from .safe import Product, find_products, locate, open_product
 from .splits import Pair, default_split_path, read_split
 from .tiling import SCALE, WINDOW, WindowGrid
@@ -90,6 +90,7 @@ def prepare(
         log(f"{key}: skipped, products not found in {products}: {', '.join(record['absent'])}")
     _save_manifest(out, manifest)
 
+    limit_block_cache()
     failures = []
     for job in jobs:
         start = time.perf_counter()

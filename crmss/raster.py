@@ -95,6 +95,15 @@ def raster_info(path: str) -> RasterInfo:
     )
 
 
+def limit_block_cache(megabytes: int = 64) -> None:
+    """Shrink GDAL's block cache (default 5% of RAM) for whole-band reads.
+
+    Decoding a band whole into an array gains nothing from caching its blocks, and the
+    default cache would hold over a gigabyte of them while a pair is being prepared.
+    """
+    gdal.SetCacheMax(megabytes * 2**20)
+
+
 def read_band(path: str, out: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
     """Decode band 1 of ``path`` whole, into ``out`` if given ((rows, cols), the file's type).
 

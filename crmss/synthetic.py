@@ -86,7 +86,7 @@ class Scene:
     real tile). Arrays are float32 TOA reflectance at the band's own resolution.
     """
 
-    def __init__(self, size: int = 10980, seed: int = 0, cloud_cover: float = 0.6, max_thickness: float = 1.2):
+    def __init__(self, size: int = 10980, seed: int = 0, cloud_cover: float = 0.6, max_thickness: float = 0.8):
         if size % 6:
             raise ValueError(f"the 10 m side must be a multiple of 6, not {size}")
         self.size = size

@@ -59,4 +59,4 @@ class WindowGrid:
         size = WINDOW[res]
         used = band[: self.rows * size, : self.cols * size]
         blocks = used.reshape(self.rows, size, self.cols, size)
-        return (blocks == 0).any(axis=(1, 3))
+        return blocks.min(axis=(1, 3)) == 0  # no-data is 0, the smallest uint16
