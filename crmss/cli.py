@@ -8,6 +8,7 @@ interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--no-progress", action="store_true", help="no progress bars (one line per pair is still printed)")
     prepare.set_defaults(run=_run_prepare)
 
+    _add_train_parser(commands)
+
     demo = commands.add_parser(
         "demo",
         help="run the pipeline on synthetic products (minutes on a laptop CPU)",
@@ -72,6 +75,64 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed of the synthetic scenes (default 0)")
     demo.set_defaults(run=_run_demo)
     return parser
+
+
+def _add_train_parser(commands) -> None:
+    """``crmss train`` (also ``python train.py``). Options left out keep the run's config.json
+    values when continuing a run, else the defaults shown (None in argparse marks 'not said')."""
+    train = commands.add_parser(
+        "train",
+        help="train CR-MSS on a prepared tree (resumable)",
+        description=(
+            "Train the CR-MSS generator with a PatchGAN critic on DATA/train. RUN receives config.json, backup/ "
+            "(both networks, both optimisers, the epoch), logs/ (TensorBoard), history.csv, generator.keras (every "
+            "epoch) and generator_best.keras (best validation PSNR). --epochs is the total: run the same command "
+            "again to continue a killed run, or with a larger --epochs to train further; options that contradict "
+            "RUN/config.json are refused. The paper's loss weights and training recipe were not published with its "
+            "code: the defaults come from the same group's public code (CR-GAN-PM, WHUS2-CRv), as each option says."
+        ),
+    )
+    add = train.add_argument
+    add("--data", required=True, type=Path, metavar="DATA", help="a folder prepared by 'crmss prepare'")
+    add("--out", required=True, type=Path, metavar="RUN", help="the run folder (created, or continued)")
+    add("--epochs", type=_positive_int, metavar="N", help="total number of epochs (default 100, as in WHUS2-CRv)")
+    add("--batch-size", type=_positive_int, metavar="B", help="patch pairs per step, over all devices (default 1, as in WHUS2-CRv)")
+    add("--width", type=_positive_int, metavar="G", help="generator width gf_dim (default 64, the published CR-MSS; the critic uses the same)")
+    add("--lr", type=float, metavar="LR", help="Adam learning rate of both networks (default 2e-4, WHUS2-CRv)")
+    add("--beta1", type=float, help="Adam beta_1 (default 0.5, WHUS2-CRv)")
+    add("--beta2", type=float, help="Adam beta_2 (default 0.9, WHUS2-CRv)")
+    add("--lr-schedule", choices=("constant", "cyclic"),
+        help="constant (default), or cyclic: WHUS2-CRv's decay, constant for 100k steps, then in cycle n of 100k steps "
+             "lr x 0.96^n x 0.98^floor(step in cycle / 100)")
+    add("--steps-per-epoch", type=_positive_int, metavar="S", help="steps per epoch (default: one pass over the training patches)")
+    add("--adversarial-weight", type=float, metavar="W", help="weight of the least-squares adversarial loss (default 1, CR-GAN-PM)")
+    add("--l1-weight", type=float, metavar="W", help="weight of L1(G(x), y) per resolution (default 10, WHUS2-CRv)")
+    add("--gradient-weight", type=float, metavar="W", help="weight of L1 between image-gradient maps per resolution (default 1, WHUS2-CRv)")
+    add("--identity-weight", type=float, metavar="W", help="weight of L1(G(y), y), the identity term (default 0; WHUS2-CRv used 0.1)")
+    add("--identity-gradient-weight", type=float, metavar="W", help="weight of the identity term's gradient L1 (default 0; WHUS2-CRv used 0.01)")
+    add("--kernel-l2", type=float, metavar="W", help="L2 penalty on the generator's kernels (default 0; WHUS2-CRv used 1e-4)")
+    add("--no-augment", dest="augment", action="store_const", const=False,
+        help="no paired augmentation (default: one random rot90 x k, flip or none per pair, the same for all four stacks)")
+    add("--val-pairs", type=int, metavar="N",
+        help="training pairs held out whole for validation, the last N of the manifest (default 1 with 2 or more pairs, else 0)")
+    add("--seed", type=int, help="random seed of weights, shuffling and augmentation (default 0)")
+    add("--mixed-precision", action="store_const", const=True,
+        help="mixed precision: float16 with loss scaling on GPUs, bfloat16 on CPUs (default off)")
+    add("--strategy", choices=("default", "mirrored", "multiworker"),
+        help="default: one device; mirrored: all local GPUs; multiworker: several machines from TF_CONFIG (default: default)")
+    add("--cache", action="store_const", const=True, help="keep decoded patches in memory after the first epoch")
+    add("--samples", type=int, metavar="N", help="sample images written to TensorBoard per epoch (default 4)")
+    train.set_defaults(run=_run_train)
+
+
+def _run_train(args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, not errors
+    from .training import resolve_options, train
+
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "run") and v is not None}
+    given["data"], given["out"] = str(given["data"]), str(given["out"])
+    train(resolve_options(given))
+    return 0
 
 
 def _positive_int(text: str) -> int:

@@ -247,17 +247,20 @@ def write_pair(
     naming: str = "compact",
     zipped: bool = False,
     swath_edge: bool = True,
+    cloud_cover: float = 0.6,
+    max_thickness: float = 0.8,
 ) -> tuple[Path, Path]:
     """Write the clear and the cloudy product of one pair of a split list; return their paths.
 
     ``size`` is the 10 m side (10980 for a full tile). ``baseline`` (e.g. "05.10") overrides
     the one in the names, with the matching offset, and renames the products accordingly, as
-    a re-download from ESA's reprocessed archive would be.
+    a re-download from ESA's reprocessed archive would be. ``cloud_cover`` (fraction of the
+    scene under cloud) and ``max_thickness`` (optical thickness) shape the thin cloud.
     """
     tile = clear_name.split("_")[5][1:]
     geometry = Geometry(tile, size)
     seed = zlib.crc32(f"{seed}:{tile}".encode())
-    scene = Scene(size, seed)
+    scene = Scene(size, seed, cloud_cover, max_thickness)
     paths = []
     for role, name, shift in (("clear", clear_name, 0.0), ("cloudy", cloudy_name, -30.0)):
         product_baseline = baseline or f"{name[28:30]}.{name[30:32]}"

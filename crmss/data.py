@@ -1,0 +1,164 @@
+"""Paired patches of a prepared tree as a ``tf.data`` pipeline.
+
+A prepared tree (``crmss prepare``) holds, per pair and window k, four GeoTIFFs:
+``{subset}/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif``. Elements are
+``((x10, x20), (y10, y20))``: cloudy and clear stacks as float32 reflectance
+(value / 10000, clipped to [0, 1]), x10/y10 (S, S, 4) with B02, B03, B04, B08 and x20/y20
+(S/2, S/2, 6) with B05, B06, B07, B8A, B11, B12. Augmentation, when on, applies one random
+choice of {none, rot90, rot180, rot270, left-right flip, up-down flip} to all four of a pair.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from osgeo import gdal
+
+from .bands import BANDS_10M, BANDS_20M
+from .errors import InputError
+from .model import check_patch_size
+from .raster import raster_info
+
+STACK_KEYS = ("cloudy_10m", "cloudy_20m", "clear_10m", "clear_20m")
+BANDS = {"10m": len(BANDS_10M), "20m": len(BANDS_20M)}
+
+
+@dataclass(frozen=True)
+class PatchSet:
+    """The patch files of some pairs: four equally long lists of paths, in STACK_KEYS order."""
+
+    pairs: tuple[str, ...]
+    files: dict[str, list[str]]
+    size10: int  # 10 m patch side in px
+
+    def __len__(self) -> int:
+        return len(self.files["clear_10m"])
+
+
+def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]:
+    """Per pair key, the patch files of ``subset`` listed in ``DATA/manifest.json``.
+
+    Checks that the tree is a prepared one and that the first patch of every pair has the
+    band counts and sizes the network takes. Raises InputError naming the file and the fix.
+    """
+    data = Path(data)
+    manifest_path = data / "manifest.json"
+    if not manifest_path.exists():
+        raise InputError(f"{data}: not a prepared data folder (no manifest.json); run 'crmss prepare --out {data}' first")
+    try:
+        pairs = json.loads(manifest_path.read_text())["pairs"]
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"{manifest_path}: unreadable manifest ({exc}); prepare the data again") from exc
+    sets = {}
+    for key, record in pairs.items():
+        if record["subset"] != subset or not record["windows"]:
+            continue
+        files = {
+            stack: [str(data / subset / stack.split("_")[0] / stack.split("_")[1] / key / f"{k}.tif") for k in record["windows"]]
+            for stack in STACK_KEYS
+        }
+        size10 = _check_patch(files["cloudy_10m"][0], "10m", None)
+        for stack in STACK_KEYS:
+            _check_patch(files[stack][0], stack[-3:], size10 if stack.endswith("10m") else size10 // 2)
+        sets[key] = PatchSet((key,), files, size10)
+    if not sets:
+        raise InputError(f"{manifest_path}: no {subset} pairs with patches; prepare the products of the {subset} pairs first")
+    return sets
+
+
+def _check_patch(path: str, res: str, size: int | None) -> int:
+    try:
+        info = raster_info(path)
+    except InputError as exc:
+        raise InputError(f"{path}: a patch listed in manifest.json is missing or unreadable; prepare the data again") from exc
+    count = gdal.Open(path).RasterCount
+    expected = size or info.width
+    if count != BANDS[res] or (info.width, info.height) != (expected, expected):
+        raise InputError(
+            f"{path}: {count} bands of {info.width} x {info.height} px, but {res} patches need {BANDS[res]} bands of "
+            f"{expected} x {expected} px; this is not a tree written by 'crmss prepare': prepare the data again"
+        )
+    if res == "10m":
+        try:
+            check_patch_size(info.width)
+        except ValueError as exc:
+            raise InputError(f"{path}: {exc}; prepare the data with the standard 256 px windows") from exc
+    return info.width
+
+
+def merge(sets: list[PatchSet]) -> PatchSet:
+    """One PatchSet holding the patches of several pairs."""
+    sizes = {s.size10 for s in sets}
+    if len(sizes) > 1:
+        raise InputError(f"pairs {', '.join(p for s in sets for p in s.pairs)} have patches of different sizes {sorted(sizes)}; prepare them again")
+    return PatchSet(
+        tuple(p for s in sets for p in s.pairs),
+        {stack: [f for s in sets for f in s.files[stack]] for stack in STACK_KEYS},
+        sizes.pop(),
+    )
+
+
+def read_patch(path) -> np.ndarray:
+    """A patch file as float32 reflectance (rows, cols, bands) in [0, 1]."""
+    path = path.decode() if isinstance(path, bytes) else str(path)
+    pixels = gdal.Open(path).ReadAsArray()
+    return np.clip(np.moveaxis(pixels, 0, -1).astype(np.float32) / 10000.0, 0.0, 1.0)
+
+
+def augment(x10, x20, y10, y20, seed=None):
+    """The same random rotation or flip (or none) of all four stacks of a pair."""
+    choice = tf.random.uniform([], 0, 6, dtype=tf.int32, seed=seed)
+    ops = [
+        lambda t: t,
+        lambda t: tf.image.rot90(t, 1),
+        lambda t: tf.image.rot90(t, 2),
+        lambda t: tf.image.rot90(t, 3),
+        tf.image.flip_left_right,
+        tf.image.flip_up_down,
+    ]
+    return tuple(tf.switch_case(choice, [lambda f=f, t=t: f(t) for f in ops]) for t in (x10, x20, y10, y20))
+
+
+def make_dataset(
+    patches: PatchSet,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    augmentation: bool = True,
+    cache: bool = False,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """``((x10, x20), (y10, y20))`` batches of ``patches`` (see the module docstring).
+
+    Files are read by GDAL in parallel (``num_parallel_calls=AUTOTUNE``); ``cache`` keeps the
+    decoded patches in memory after the first pass; batches are prefetched. With
+    ``drop_remainder`` a last incomplete batch is left out (needed with several replicas,
+    where a short batch leaves a replica with no patch).
+    """
+    s10, s20 = patches.size10, patches.size10 // 2
+    shapes = [(s10, s10, BANDS["10m"]), (s20, s20, BANDS["20m"])] * 2
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(patches.files[k] for k in STACK_KEYS))
+
+    def load(*paths):
+        stacks = [tf.numpy_function(read_patch, [p], tf.float32) for p in paths]
+        for stack, shape in zip(stacks, shapes):
+            stack.set_shape(shape)
+        return tuple(stacks)
+
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(patches), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    if augmentation:
+        dataset = dataset.map(lambda *t: augment(*t, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(lambda x10, x20, y10, y20: ((x10, x20), (y10, y20)))
+    return dataset.batch(batch_size, drop_remainder=drop_remainder or repeat).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,93 @@
+"""CR-MSS as a GAN: a ``keras.Model`` subclass trained with ``fit`` (TensorFlow backend).
+
+In the style of the Keras examples' GANs: ``compile(g_optimizer, d_optimizer, weights)``, a
+``train_step`` with one critic and one generator update returning loss trackers, and a
+``test_step`` that reports the PSNR of the generator's output beside the cloudy input's.
+Batches are ``((x10, x20), (y10, y20))``: cloudy and clear stacks, reflectance in [0, 1].
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from .losses import LossWeights, discriminator_loss, generator_adversarial_loss, psnr, reconstruction_loss
+
+
+class CRMSSGAN(keras.Model):
+    """Generator and critic trained together; ``call`` runs the generator alone."""
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.built = True  # both networks are built functional models
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def compile(self, g_optimizer, d_optimizer, weights: LossWeights = LossWeights()):
+        # the generator's optimiser is also Keras's ``optimizer``: its iteration count is the step
+        super().compile(optimizer=g_optimizer, auto_scale_loss=False)
+        self.g_optimizer, self.d_optimizer, self.weights_ = g_optimizer, d_optimizer, weights
+        # built here so that fit works under MirroredStrategy and checkpoints hold their slots
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+        names = ("d_loss", "g_loss", "g_adversarial", "g_reconstruction", "psnr", "cloudy_psnr")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _kernel_penalty(self):
+        kernels = [v for v in self.generator.trainable_variables if "kernel" in v.path]
+        return self.weights_.kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels])
+
+    def train_step(self, data):
+        (x10, x20), (y10, y20) = data
+        w = self.weights_
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync  # gradients are summed over replicas
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.generator([x10, x20], training=True)
+            real_scores = self.discriminator([y10, y20], training=True)
+            fake_scores = self.discriminator(fake, training=True)
+            d_loss = discriminator_loss(real_scores, fake_scores)
+            adversarial = generator_adversarial_loss(fake_scores)
+            reconstruction = reconstruction_loss(fake, [y10, y20], w.l1, w.gradient)
+            g_loss = w.adversarial * adversarial + reconstruction
+            if w.identity or w.identity_gradient:
+                same = self.generator([y10, y20], training=True)
+                g_loss += reconstruction_loss(same, [y10, y20], w.identity, w.identity_gradient)
+            if w.kernel_l2:
+                g_loss += self._kernel_penalty()
+            scaled_g = self.g_optimizer.scale_loss(g_loss / replicas)
+            scaled_d = self.d_optimizer.scale_loss(d_loss / replicas)
+        # one critic update and one generator update from the same forward pass (as in the
+        # TensorFlow pix2pix tutorial): each network's gradient is taken on its own loss
+        self.d_optimizer.apply_gradients(zip(d_tape.gradient(scaled_d, self.discriminator.trainable_variables),
+                                             self.discriminator.trainable_variables))
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(scaled_g, self.generator.trainable_variables),
+                                             self.generator.trainable_variables))
+        return self._track(
+            d_loss=d_loss, g_loss=g_loss, g_adversarial=adversarial, g_reconstruction=reconstruction,
+            psnr=self._psnr(fake, (y10, y20)), cloudy_psnr=self._psnr((x10, x20), (y10, y20)),
+        )
+
+    def test_step(self, data):
+        (x10, x20), (y10, y20) = data
+        fake = self.generator([x10, x20], training=False)
+        return self._track(
+            g_reconstruction=reconstruction_loss(fake, [y10, y20], self.weights_.l1, self.weights_.gradient),
+            psnr=self._psnr(fake, (y10, y20)), cloudy_psnr=self._psnr((x10, x20), (y10, y20)),
+        )
+
+    @staticmethod
+    def _psnr(predicted, target):
+        """PSNR in dB averaged over the 10 m and the 20 m stack."""
+        return 0.5 * (psnr(predicted[0], target[0]) + psnr(predicted[1], target[1]))
+
+    def _track(self, **values):
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: self.trackers[name].result() for name in values}

@@ -1,0 +1,73 @@
+"""Losses of CR-MSS training (Keras ops, any backend).
+
+The CR-MSS paper's loss weights were not published with its code; the terms and defaults
+follow the same group's public training code (FACTS: CR-GAN-PM for the least-squares
+adversarial loss, WHUS2-CRv for the reconstruction terms):
+
+* adversarial, least squares: D: [(D(y) - 1)^2 + D(G(x))^2] / 2;  G: (D(G(x)) - 1)^2;
+* reconstruction per resolution: ``l1`` x L1(G(x), y) + ``gradient`` x L1(grad G(x), grad y),
+  grad = sqrt(dx^2 + dy^2 + 1e-6) of forward differences with symmetric padding;
+* optional identity terms on a clear input: ``identity`` x L1(G(y), y) +
+  ``identity_gradient`` x L1(grad G(y), grad y);
+* optional L2 penalty on the generator's kernels (``kernel_l2``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from keras import ops
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the generator's loss terms; defaults as in the group's WHUS2-CRv code,
+    with the identity terms and the kernel penalty off (that code used 0.1, 0.01, 1e-4)."""
+
+    adversarial: float = 1.0
+    l1: float = 10.0
+    gradient: float = 1.0
+    identity: float = 0.0
+    identity_gradient: float = 0.0
+    kernel_l2: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def discriminator_loss(real_scores, fake_scores):
+    """Least-squares GAN loss of the critic: [(D(y) - 1)^2 + D(G(x))^2] / 2, mean over patches."""
+    return 0.5 * (ops.mean(ops.square(real_scores - 1.0)) + ops.mean(ops.square(fake_scores)))
+
+
+def generator_adversarial_loss(fake_scores):
+    """Least-squares GAN loss of the generator: (D(G(x)) - 1)^2, mean over patches."""
+    return ops.mean(ops.square(fake_scores - 1.0))
+
+
+def image_gradient(images):
+    """sqrt(dx^2 + dy^2 + 1e-6) of forward differences, symmetric padding: (B, H, W, C) -> same."""
+    padded = ops.concatenate([images, images[:, :, -1:, :]], axis=2)
+    dx = padded[:, :, 1:, :] - images
+    padded = ops.concatenate([images, images[:, -1:, :, :]], axis=1)
+    dy = padded[:, 1:, :, :] - images
+    return ops.sqrt(ops.square(dx) + ops.square(dy) + 1e-6)
+
+
+def reconstruction_loss(predicted, target, l1_weight: float, gradient_weight: float):
+    """Sum over the two resolutions of l1 x L1 + gradient x L1 of image gradients.
+
+    ``predicted`` and ``target`` are ``[y10, y20]`` lists of (B, H, W, C) tensors in [0, 1].
+    """
+    total = 0.0
+    for p, t in zip(predicted, target):
+        total += l1_weight * ops.mean(ops.abs(p - t))
+        if gradient_weight:
+            total += gradient_weight * ops.mean(ops.abs(image_gradient(p) - image_gradient(t)))
+    return total
+
+
+def psnr(predicted, target):
+    """Mean over the batch of PSNR in dB (data range 1) of one (B, H, W, C) stack."""
+    mse = ops.mean(ops.square(ops.cast(predicted, "float32") - ops.cast(target, "float32")), axis=(1, 2, 3))
+    return ops.mean(-10.0 * ops.log(ops.maximum(mse, 1e-10)) / ops.log(10.0))

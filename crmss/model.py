@@ -1,0 +1,96 @@
+"""The CR-MSS generator and a PatchGAN discriminator (Keras 3 functional models).
+
+Generator (the authors' ``CRMSS.py``, reproduced layer for layer): inputs ``[x10, x20]``,
+x10 = (batch, H, W, 4) with B02, B03, B04, B08 and x20 = (batch, H/2, W/2, 6) with B05, B06,
+B07, B8A, B11, B12, reflectance in [0, 1]; outputs ``[y10, y20]`` of the same shapes, sigmoid.
+H and W must be multiples of 32. At width 64 it has 24,602,240 trainable parameters and costs
+about 44.3 GFLOP per 256/128 px patch pair.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .bands import BANDS_10M, BANDS_20M
+
+#: ``tf.contrib.layers.instance_norm``'s epsilon, which the published generator used.
+INSTANCE_NORM_EPSILON = 1e-6
+
+
+def instance_norm(name: str) -> layers.Layer:
+    """Instance normalisation with learned scale (init 1) and offset (init 0).
+
+    Keras's GroupNormalization with one group per channel is exactly instance normalisation
+    (mean and variance over H, W per sample and channel), so no custom layer is needed and
+    saved models load with plain ``keras.saving.load_model``.
+    """
+    return layers.GroupNormalization(groups=-1, epsilon=INSTANCE_NORM_EPSILON, name=name)
+
+
+def _conv(filters: int, strides: int, name: str) -> layers.Layer:
+    return layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)
+
+
+def build_generator(width: int = 64, name: str = "crmss_generator") -> keras.Model:
+    """The CR-MSS generator: ``[x10, x20] -> [y10, y20]`` (see the module docstring).
+
+    ``width`` is the authors' ``gf_dim`` (64); smaller widths give the same architecture with
+    fewer channels, for tests and quick tries.
+    """
+    g = width
+    x10 = keras.Input((None, None, len(BANDS_10M)), name="x10")
+    x20 = keras.Input((None, None, len(BANDS_20M)), name="x20")
+    lrelu = lambda n: layers.LeakyReLU(0.2, name=n)  # noqa: E731
+
+    e1 = lrelu("e1")(_conv(g, 1, "e1_conv")(x10))
+    e0 = lrelu("e0")(_conv(g, 1, "e0_conv")(x20))
+    e2 = lrelu("e2")(instance_norm("e2_in")(_conv(2 * g, 2, "e2_conv")(e1)))
+    e20 = layers.Concatenate(name="e20")([e2, e0])
+    encoder = [e20]
+    for level, filters in ((3, 4 * g), (4, 8 * g), (5, 8 * g), (6, 8 * g)):
+        conv = _conv(filters, 2, f"e{level}_conv")(encoder[-1])
+        encoder.append(lrelu(f"e{level}")(instance_norm(f"e{level}_in")(conv)))
+    e3, e4, e5, e6 = encoder[1:]
+
+    d = e6
+    for level, (filters, skip) in enumerate(((8 * g, e5), (8 * g, e4), (4 * g, e3), (2 * g, e20), (g, e1)), start=1):
+        up = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False, name=f"d{level}_deconv")(d)
+        up = layers.ReLU(name=f"d{level}_relu")(instance_norm(f"d{level}_in")(up))
+        d = layers.Concatenate(name=f"d{level}")([up, skip])
+        if level == 4:
+            d4 = d
+    # outputs in float32 also under a mixed-precision policy
+    y20 = layers.Conv2D(len(BANDS_20M), 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name="y20")(d4)
+    y10 = layers.Conv2D(len(BANDS_10M), 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name="y10")(d)
+    return keras.Model([x10, x20], [y10, y20], name=name)
+
+
+def build_discriminator(width: int = 64, name: str = "patchgan") -> keras.Model:
+    """PatchGAN critic over all ten bands: ``[y10, y20] -> (batch, H/16, W/16, 1)`` scores.
+
+    Layers as in the same group's CR-GAN-PM code (the CR-MSS paper's discriminator was not
+    published): conv 4x4 stride 2 with ``width`` filters + LeakyReLU 0.2 (no norm); conv 4x4
+    stride 2 with 2, 4, 8 x ``width`` filters, each + instance norm + LeakyReLU 0.2; conv 4x4
+    stride 1 to one channel, no sigmoid (least-squares GAN); biases on.
+
+    Applying it to both resolutions: the 20 m stack is upsampled 2x (nearest neighbour, values
+    unchanged) and concatenated with the 10 m stack, so one critic judges all ten bands on one
+    grid and can penalise spectra that disagree between the two outputs; two separate critics
+    could not see that.
+    """
+    y10 = keras.Input((None, None, len(BANDS_10M)), name="y10")
+    y20 = keras.Input((None, None, len(BANDS_20M)), name="y20")
+    x = layers.Concatenate(name="bands")([y10, layers.UpSampling2D(2, interpolation="nearest", name="y20_up")(y20)])
+    x = layers.LeakyReLU(0.2, name="c1_lrelu")(layers.Conv2D(width, 4, strides=2, padding="same", name="c1")(x))
+    for level, multiple in ((2, 2), (3, 4), (4, 8)):
+        x = layers.Conv2D(width * multiple, 4, strides=2, padding="same", name=f"c{level}")(x)
+        x = layers.LeakyReLU(0.2, name=f"c{level}_lrelu")(instance_norm(f"c{level}_in")(x))
+    score = layers.Conv2D(1, 4, padding="same", dtype="float32", name="score")(x)
+    return keras.Model([y10, y20], score, name=name)
+
+
+def check_patch_size(size10: int) -> None:
+    """Raise ValueError unless a 10 m side of ``size10`` px fits the generator (multiple of 32)."""
+    if size10 % 32:
+        raise ValueError(f"the 10 m patch side must be a multiple of 32 px (e.g. 256), not {size10}")

@@ -1,0 +1,364 @@
+"""``train.py`` / ``crmss train``: train CR-MSS on a prepared tree, resumable.
+
+The run folder RUN holds ``config.json`` (options, package versions, seed), ``backup/`` (both
+networks, both optimisers and the epoch, written at the end of every epoch), ``logs/``
+(TensorBoard scalars and sample images), ``history.csv``, ``generator.keras`` (after every
+epoch) and ``generator_best.keras`` (best validation PSNR). Running again on the same RUN
+continues to the requested total of epochs, after a kill or after a finished run given a larger
+``--epochs``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import __version__
+from .data import PatchSet, load_patches, make_dataset, merge
+from .errors import InputError
+from .gan import CRMSSGAN
+from .losses import LossWeights
+from .model import build_discriminator, build_generator
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Every option of a run; defaults and their sources are in the CLI's --help and README."""
+
+    data: str
+    out: str
+    epochs: int = 100
+    batch_size: int = 1
+    width: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.9
+    lr_schedule: str = "constant"  # or "cyclic"
+    steps_per_epoch: int | None = None
+    adversarial_weight: float = LossWeights.adversarial
+    l1_weight: float = LossWeights.l1
+    gradient_weight: float = LossWeights.gradient
+    identity_weight: float = LossWeights.identity
+    identity_gradient_weight: float = LossWeights.identity_gradient
+    kernel_l2: float = LossWeights.kernel_l2
+    augment: bool = True
+    val_pairs: int | None = None  # None: 1 when there are 2 or more training pairs
+    seed: int = 0
+    mixed_precision: bool = False
+    strategy: str = "default"  # default, mirrored or multiworker
+    cache: bool = False
+    samples: int = 4
+
+    #: options that may differ between the runs that make up one training
+    FREE = ("data", "out", "epochs", "strategy", "cache", "samples")
+
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(self.adversarial_weight, self.l1_weight, self.gradient_weight,
+                           self.identity_weight, self.identity_gradient_weight, self.kernel_l2)
+
+
+class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """The learning-rate schedule of the group's WHUS2-CRv training code (``decay`` there).
+
+    ``base`` for the first ``constant_steps``; after that, in cycle n = 0, 1, ... (each
+    ``cycle_steps`` long) at step s within the cycle: base x 0.96^n x 0.98^floor(s / 100).
+    """
+
+    def __init__(self, base: float, constant_steps: int = 100_000, cycle_steps: int = 100_000):
+        self.base, self.constant_steps, self.cycle_steps = base, constant_steps, cycle_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        after = tf.maximum(step - self.constant_steps, 0.0)
+        cycle = tf.floor(after / self.cycle_steps)
+        within = after - cycle * self.cycle_steps
+        decayed = self.base * tf.pow(0.96, cycle) * tf.pow(0.98, tf.floor(within / 100.0))
+        return tf.where(step < self.constant_steps, tf.constant(self.base, tf.float32), decayed)
+
+    def get_config(self):
+        return {"base": self.base, "constant_steps": self.constant_steps, "cycle_steps": self.cycle_steps}
+
+
+def resolve_options(given: dict) -> TrainOptions:
+    """Options of this run: the defaults, then RUN/config.json if it exists, then ``given``.
+
+    ``given`` holds only what the user said. Saying something that contradicts the run's
+    config.json (other than the free options) raises InputError.
+    """
+    run = Path(given["out"])
+    config = run / "config.json"
+    base = {}
+    if config.exists():
+        try:
+            base = json.loads(config.read_text())["options"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{config}: unreadable ({exc}); train into a new --out folder") from exc
+        clashes = [
+            f"--{name.replace('_', '-')} {value} (the run has {base[name]})"
+            for name, value in given.items()
+            if name not in TrainOptions.FREE and name in base and base[name] != value
+        ]
+        if clashes:
+            raise InputError(
+                f"{config}: this run was made with other options: {'; '.join(clashes)}. Leave these options out to "
+                "continue the run, or train into a new --out folder"
+            )
+    elif (run / "backup").exists():
+        raise InputError(f"{run}: holds a training backup but no config.json; train into a new --out folder")
+    fields = {f.name for f in dataclasses.fields(TrainOptions)}
+    return TrainOptions(**{**{k: v for k, v in base.items() if k in fields}, **given})
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """default: one device; mirrored: all local GPUs (or the CPU); multiworker: from TF_CONFIG."""
+    if name == "mirrored":  # every GPU, or every logical CPU device where there is no GPU
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise InputError("--strategy multiworker needs the TF_CONFIG environment variable (cluster and task) on every worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def split_pairs(sets: dict[str, PatchSet], val_pairs: int | None, log) -> tuple[PatchSet, PatchSet | None]:
+    """Training and validation patches: the last ``val_pairs`` pairs (whole) validate."""
+    keys = list(sets)
+    count = (1 if len(keys) >= 2 else 0) if val_pairs is None else val_pairs
+    if count >= len(keys):
+        raise InputError(f"--val-pairs {count} leaves no training pair ({len(keys)} prepared training pairs)")
+    if count == 0:
+        log("warning: no validation pairs (one training pair only, or --val-pairs 0); generator_best.keras is not written")
+        return merge([sets[k] for k in keys]), None
+    return merge([sets[k] for k in keys[:-count]]), merge([sets[k] for k in keys[-count:]])
+
+
+def build_gan(options: TrainOptions) -> CRMSSGAN:
+    """Generator, critic and their Adam optimisers, compiled (inside the strategy's scope)."""
+    gan = CRMSSGAN(build_generator(options.width), build_discriminator(options.width))
+
+    def adam():
+        lr = CyclicDecay(options.lr) if options.lr_schedule == "cyclic" else options.lr
+        optimizer = keras.optimizers.Adam(lr, beta_1=options.beta1, beta_2=options.beta2)
+        return keras.optimizers.LossScaleOptimizer(optimizer) if options.mixed_precision and _float16() else optimizer
+
+    gan.compile(adam(), adam(), options.loss_weights())
+    return gan
+
+
+def _float16() -> bool:
+    return keras.mixed_precision.dtype_policy().compute_dtype == "float16"
+
+
+def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMSSGAN:
+    """Train (or continue) the run ``options.out``; return the trained model."""
+    strategy = make_strategy(options.strategy)  # first: multi-worker set-up precedes other TF work
+    run = Path(options.out)
+    chief = is_chief(strategy)
+    sets = load_patches(options.data, "train")
+    train_set, val_set = split_pairs(sets, options.val_pairs, log)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{run}: cannot create the run folder ({exc.strerror}); choose another --out") from exc
+    if chief:
+        _write_config(run, options, train_set, val_set)
+
+    done = completed_epochs(run)
+    if done >= options.epochs:
+        log(f"{run} is already trained to {done} epochs; give a larger --epochs to train further")
+    keras.utils.set_random_seed(options.seed + done)  # a resumed run does not replay epoch 1's order
+    if options.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
+    steps = options.steps_per_epoch
+    whole = strategy.num_replicas_in_sync > 1  # whole batches only: a short one would leave a replica empty
+    if whole and options.batch_size % strategy.num_replicas_in_sync:
+        raise InputError(f"--batch-size {options.batch_size} must be a multiple of the {strategy.num_replicas_in_sync} replicas")
+    train_data = make_dataset(train_set, options.batch_size, augmentation=options.augment, cache=options.cache,
+                              repeat=steps is not None, drop_remainder=whole, seed=options.seed + done)
+    val_data = None
+    if val_set:
+        val_data = make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole)
+    with strategy.scope():
+        gan = build_gan(options)
+    callbacks = _callbacks(run, chief, val_set or train_set, options)
+    if options.strategy == "multiworker":
+        _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps or math.ceil(len(train_set) / options.batch_size), callbacks, log)
+    else:
+        gan.fit(train_data, epochs=options.epochs, steps_per_epoch=steps, validation_data=val_data,
+                callbacks=callbacks, verbose=verbose, shuffle=False)  # the dataset shuffles itself
+    return gan
+
+
+def completed_epochs(run: Path) -> int:
+    """Epochs recorded in RUN's backup (0 for a new run)."""
+    metadata = run / "backup" / "training_metadata.json"
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss, before that epoch's checkpoint is written."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                raise InputError(
+                    f"training diverged: {name} is {float(value)} at step {batch + 1} of this epoch; the checkpoints "
+                    "of the last complete epoch are kept. Lower --lr (or leave out --mixed-precision) and run again in a new --out folder"
+                )
+
+
+class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore where every worker restores but only the chief writes."""
+
+    def __init__(self, backup_dir, chief: bool):
+        super().__init__(backup_dir, delete_checkpoint=False, double_checkpoint=True)
+        self.chief = chief
+
+    def _save_model(self):
+        if self.chief:
+            super()._save_model()
+
+
+class GeneratorExport(keras.callbacks.Callback):
+    """RUN/generator.keras after every epoch; RUN/generator_best.keras at the best val_psnr."""
+
+    def __init__(self, run: Path):
+        super().__init__()
+        self.run = run
+        self.best_file = run / "best.json"
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        _save_atomically(self.model.generator, self.run / "generator.keras")
+        if "val_psnr" in logs:
+            best = json.loads(self.best_file.read_text())["val_psnr"] if self.best_file.exists() else -math.inf
+            if float(logs["val_psnr"]) > best:
+                _save_atomically(self.model.generator, self.run / "generator_best.keras")
+                record = {"epoch": epoch + 1, "val_psnr": float(logs["val_psnr"]), "val_cloudy_psnr": float(logs.get("val_cloudy_psnr", "nan"))}
+                _write_atomically(self.best_file, json.dumps(record, indent=1) + "\n")
+
+
+class SampleImages(keras.callbacks.Callback):
+    """TensorBoard images after every epoch: cloudy | generated | clear in true colour."""
+
+    def __init__(self, log_dir: Path, patches: PatchSet, count: int):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(str(log_dir / "samples"))
+        batch = next(iter(make_dataset(patches, max(count, 1), shuffle=False, augmentation=False)))
+        (self.x10, self.x20), (self.y10, _) = batch
+        self.count = count
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.count:
+            return
+        generated, _ = self.model.generator([self.x10, self.x20], training=False)
+
+        def rgb(stack):  # B04, B03, B02, reflectance x 3.5 clipped: a fixed stretch for all epochs
+            return tf.clip_by_value(tf.gather(tf.cast(stack, tf.float32), [2, 1, 0], axis=-1) * 3.5, 0, 1)
+
+        rows = tf.concat([rgb(self.x10), rgb(generated), rgb(self.y10)], axis=2)
+        with self.writer.as_default():
+            tf.summary.image("cloudy | generated | clear", rows, step=epoch + 1, max_outputs=self.count)
+
+
+def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainOptions) -> list:
+    callbacks = [StopOnNonFinite(), ChiefBackupAndRestore(str(run / "backup"), chief)]
+    if chief:
+        callbacks += [
+            GeneratorExport(run),
+            keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
+            keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
+            SampleImages(run / "logs", sample_patches, options.samples),
+        ]
+    return callbacks
+
+
+def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbacks, log):
+    """The training loop under MultiWorkerMirroredStrategy, calling the same train_step.
+
+    Keras 3's ``fit`` fails under this strategy (keras-team/keras#20585), so the loop is
+    written out: distributed batches, ``strategy.run(train_step)``, and the same callbacks.
+    """
+    distributed = strategy.experimental_distribute_dataset(train_data.repeat())
+    iterator = iter(distributed)
+
+    def reduce(logs):
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()}
+
+    @tf.function
+    def train_step():
+        return reduce(strategy.run(gan.train_step, args=(next(iterator),)))
+
+    @tf.function
+    def test_step(batch):
+        return reduce(strategy.run(gan.test_step, args=(batch,)))
+
+    callback_list = keras.callbacks.CallbackList(callbacks, model=gan, epochs=epochs, steps=steps, verbose=0)
+    callback_list.on_train_begin()
+    for epoch in range(gan._initial_epoch or 0, epochs):
+        log(f"Epoch {epoch + 1}/{epochs}")
+        for metric in gan.metrics:
+            metric.reset_state()
+        callback_list.on_epoch_begin(epoch)
+        for step in range(steps):
+            logs = {k: float(v) for k, v in train_step().items()}
+            callback_list.on_train_batch_end(step, logs)
+        if val_data is not None:
+            for metric in gan.metrics:
+                metric.reset_state()
+            for batch in strategy.experimental_distribute_dataset(val_data):
+                val = test_step(batch)
+            logs.update({f"val_{k}": float(v) for k, v in val.items()})
+        log(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        callback_list.on_epoch_end(epoch, logs)
+    callback_list.on_train_end()
+
+
+def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set: PatchSet | None) -> None:
+    from osgeo import gdal
+
+    config = {
+        "options": dataclasses.asdict(options),
+        "train_pairs": list(train_set.pairs),
+        "val_pairs": list(val_set.pairs) if val_set else [],
+        "patches": {"train": len(train_set), "val": len(val_set) if val_set else 0},
+        "versions": {"crmss": __version__, "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+                     "gdal": gdal.__version__, "python": platform.python_version()},
+        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    _write_atomically(run / "config.json", json.dumps(config, indent=1) + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _save_atomically(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")  # keeps the .keras suffix that save() requires
+    model.save(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+import keras
+from crmss.losses import discriminator_loss, generator_adversarial_loss, image_gradient, psnr, reconstruction_loss
+from crmss.model import build_discriminator, build_generator, check_patch_size
+from crmss.training import CyclicDecay
+
+
+def _inputs(size, batch=1, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.random((batch, size, size, 4), np.float32), rng.random((batch, size // 2, size // 2, 6), np.float32)]
+
+
+def test_generator_has_the_published_parameter_count_and_shapes():
+    generator = build_generator(64)
+    assert sum(int(np.prod(v.shape)) for v in generator.trainable_weights) == 24_602_240
+    shapes = {layer.name: layer.output.shape[-1] for layer in generator.layers}
+    assert [shapes[n] for n in ("e1", "e0", "e2", "e20", "e3", "e4", "e5", "e6")] == [64, 64, 128, 192, 256, 512, 512, 512]
+    assert [shapes[n] for n in ("d1", "d2", "d3", "d4", "d5")] == [1024, 1024, 512, 320, 128]
+    assert not any(getattr(layer, "use_bias", False) for layer in generator.layers)
+
+
+@pytest.mark.parametrize("size", [256, 288, 64])
+def test_generator_maps_both_resolutions_to_both_resolutions(size):
+    y10, y20 = build_generator(8)(_inputs(size, batch=2))
+    assert y10.shape == (2, size, size, 4) and y20.shape == (2, size // 2, size // 2, 6)
+    assert float(np.min(y10)) > 0 and float(np.max(y20)) < 1  # sigmoid
+
+
+def test_patch_sides_must_be_multiples_of_32():
+    check_patch_size(288)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        check_patch_size(272)
+    with pytest.raises(Exception):
+        build_generator(8)(_inputs(272))
+
+
+def test_discriminator_scores_patches_of_all_ten_bands():
+    critic = build_discriminator(8)
+    assert critic(_inputs(256, batch=3)).shape == (3, 16, 16, 1)
+
+
+def test_saved_generator_loads_with_plain_keras_and_gives_the_same_output(tmp_path):
+    generator = build_generator(8)
+    generator.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras")
+    x = _inputs(64)
+    for a, b in zip(generator(x), loaded(x)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+def test_instance_norm_normalises_each_sample_and_channel():
+    generator = build_generator(8)
+    layer = generator.get_layer("e3_in")
+    x = np.random.default_rng(1).normal(3, 5, (2, 8, 8, 32)).astype(np.float32)
+    y = np.asarray(layer(x))
+    np.testing.assert_allclose(y.mean(axis=(1, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(y.std(axis=(1, 2)), 1, atol=1e-3)
+    assert layer.epsilon == 1e-6
+
+
+def test_loss_terms_on_known_values():
+    ones, zeros = np.ones((1, 4, 4, 1), np.float32), np.zeros((1, 4, 4, 1), np.float32)
+    assert float(discriminator_loss(ones, zeros)) == 0 and float(discriminator_loss(zeros, ones)) == 1
+    assert float(generator_adversarial_loss(ones)) == 0 and float(generator_adversarial_loss(zeros)) == 1
+    np.testing.assert_allclose(np.asarray(image_gradient(ones * 0.3)), 1e-3, rtol=1e-4)  # sqrt(1e-6)
+    ramp = np.tile(np.arange(4, dtype=np.float32), (4, 1))[None, :, :, None]  # dx = 1, dy = 0
+    expected = np.sqrt(np.array([1, 1, 1, 0], np.float32) ** 2 + 1e-6)  # the last column: symmetric padding
+    np.testing.assert_allclose(np.asarray(image_gradient(ramp))[0, 0, :, 0], expected, rtol=1e-5)
+    two = [ones[..., :1] * 0.5, ones[..., :1] * 0.25]
+    assert float(reconstruction_loss(two, [zeros, zeros], 10.0, 1.0)) == pytest.approx(7.5)
+    assert float(psnr(ones * 0.1, zeros)) == pytest.approx(20.0, abs=1e-4)
+
+
+def test_cyclic_schedule_matches_the_whus2crv_decay():
+    schedule = CyclicDecay(2e-4)
+    expected = {0: 2e-4, 99_999: 2e-4, 100_000: 2e-4, 100_099: 2e-4, 100_100: 2e-4 * 0.98, 150_000: 2e-4 * 0.98**500,
+                200_000: 2e-4 * 0.96, 200_250: 2e-4 * 0.96 * 0.98**2, 300_000: 2e-4 * 0.96**2}
+    for step, lr in expected.items():
+        assert float(schedule(step)) == pytest.approx(lr, rel=1e-5), step

@@ -1,0 +1,229 @@
+"""Training: one step, augmentation, resume after SIGKILL, distribution, learning, bad input."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from crmss.data import augment, load_patches, make_dataset, merge
+from crmss.errors import InputError
+from crmss.prepare import prepare
+from crmss.splits import write_split
+from crmss.synthetic import write_pair
+from crmss.training import StopOnNonFinite, TrainOptions, build_gan, resolve_options
+
+from conftest import REPO, run_cli
+
+#: 10 m side of the training products: 4 x 4 windows of 256 px, about 11 kept per pair
+TRAIN_SIZE = 1026
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, pairs):
+    """A prepared tree with three training pairs (the last validates by default)."""
+    root = tmp_path_factory.mktemp("training")
+    chosen = pairs[:3]
+    for pair in chosen:
+        write_pair(root / "products", pair.clear, pair.cloudy, size=TRAIN_SIZE, seed=11, cloud_cover=0.9, max_thickness=1.0)
+    write_split(root / "split.csv", chosen)
+    prepare(root / "products", root / "data", split=root / "split.csv", progress=False, log=lambda *_: None)
+    return root / "data"
+
+
+def _options(data, out, **kw):
+    return TrainOptions(data=str(data), out=str(out), **{"width": 8, "epochs": 1, "samples": 1, **kw})
+
+
+def test_dataset_yields_aligned_reflectance_batches(data):
+    sets = load_patches(data)
+    assert len(sets) == 3 and all(s.size10 == 256 for s in sets.values())
+    patches = merge(list(sets.values()))
+    (x10, x20), (y10, y20) = next(iter(make_dataset(patches, 2, shuffle=False, augmentation=False)))
+    assert x10.shape == (2, 256, 256, 4) and x20.shape == (2, 128, 128, 6) and y20.shape == (2, 128, 128, 6)
+    assert x10.dtype == tf.float32 and 0 < float(tf.reduce_min(y10)) and float(tf.reduce_max(x10)) <= 1
+    from osgeo import gdal
+    first = gdal.Open(patches.files["clear_20m"][0]).ReadAsArray()
+    np.testing.assert_allclose(y20[0].numpy(), np.moveaxis(first, 0, -1) / 10000, rtol=1e-6)
+
+
+def test_augmentation_moves_cloudy_clear_10m_and_20m_together():
+    grid = np.arange(64 * 64, dtype=np.float32).reshape(1, 64, 64, 1) / 4096
+    x10 = np.concatenate([grid] * 4, -1)[0]
+    x20 = tf.nn.avg_pool2d(np.concatenate([grid] * 6, -1), 2, 2, "VALID")[0]
+    seen = set()
+    for seed in range(40):
+        tf.random.set_seed(seed)
+        a10, a20, b10, b20 = augment(x10, x20, x10 + 1, x20 + 2)
+        np.testing.assert_allclose(b10 - 1, a10)
+        np.testing.assert_allclose(b20 - 2, a20)
+        np.testing.assert_allclose(tf.nn.avg_pool2d(a10[None, ..., :1], 2, 2, "VALID")[0, ..., 0], a20[..., 0], rtol=1e-6)
+        seen.add(tuple(np.round(a10[0, :2, 0], 4)))
+    assert len(seen) >= 5  # several of the six transforms were drawn
+
+
+def test_one_train_step_changes_both_networks(data):
+    gan = build_gan(_options(data, "unused"))
+    batch = next(iter(make_dataset(merge(list(load_patches(data).values())), 1)))
+    before = [[w.numpy().copy() for w in net.trainable_weights] for net in (gan.generator, gan.discriminator)]
+    logs = gan.train_step(batch)
+    assert set(logs) >= {"d_loss", "g_loss", "g_adversarial", "g_reconstruction", "psnr", "cloudy_psnr"}
+    for old, net in zip(before, (gan.generator, gan.discriminator)):
+        changed = [not np.array_equal(a, w.numpy()) for a, w in zip(old, net.trainable_weights)]
+        assert all(changed), net.name
+    assert int(gan.g_optimizer.iterations) == 1 and int(gan.d_optimizer.iterations) == 1
+
+
+KILL_AT_EPOCH = """
+import os, signal, sys
+import keras
+import crmss.training
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == {epoch}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+real = crmss.training._callbacks
+crmss.training._callbacks = lambda *a: real(*a) + [Kill()]
+from crmss.cli import main
+sys.exit(main(["train", *sys.argv[1:]]))
+"""
+
+
+def test_sigkill_during_training_then_rerun_continues_from_the_last_checkpoint(data, tmp_path):
+    run = tmp_path / "run"
+    args = ["--data", str(data), "--out", str(run), "--epochs", "3", "--width", "8", "--steps-per-epoch", "2", "--samples", "1"]
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_EPOCH.format(epoch=2), *args], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert "Epoch 2/3" in killed.stdout and "Epoch 3/3" not in killed.stdout
+    assert json.loads((run / "backup/training_metadata.json").read_text())["epoch"] == 2
+    assert (run / "generator.keras").exists() and not list(run.glob(".tmp*"))
+
+    resumed = run_cli("train", *args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Epoch 3/3" in resumed.stdout and "Epoch 1/3" not in resumed.stdout and "Epoch 2/3" not in resumed.stdout
+    assert [row.split(",")[0] for row in (run / "history.csv").read_text().splitlines()[1:]] == ["0", "1", "2"]
+    import h5py
+    with h5py.File(run / "backup/latest.weights.h5") as weights:  # both optimisers' states are in the backup
+        assert int(weights["g_optimizer/vars/0"][()]) == int(weights["d_optimizer/vars/0"][()]) == 6
+
+    further = run_cli("train", *args[:5], "5")  # a finished run given a larger total
+    assert further.returncode == 0 and "Epoch 4/5" in further.stdout and "Epoch 3/5" not in further.stdout
+    done = run_cli("train", *args[:5], "5")
+    assert done.returncode == 0 and "already trained to 5 epochs" in done.stdout
+
+
+def test_options_contradicting_the_run_are_refused(data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"options": {"width": 64, "lr": 2e-4, "epochs": 10}}))
+    assert resolve_options({"data": "d", "out": str(run), "epochs": 20}).width == 64
+    with pytest.raises(InputError, match=r"--width 16 \(the run has 64\)"):
+        resolve_options({"data": "d", "out": str(run), "width": 16})
+    refused = run_cli("train", "--data", data, "--out", run, "--lr", "0.001")
+    assert refused.returncode == 2 and "--lr 0.001 (the run has 0.0002)" in refused.stderr and "Traceback" not in refused.stderr
+
+
+WORKER = """
+import json, os, sys
+import numpy as np
+import tensorflow as tf
+{setup}
+from crmss.training import TrainOptions, train
+gan = train(TrainOptions(data=sys.argv[1], out=sys.argv[2], width=8, epochs=1, steps_per_epoch=3, batch_size={batch},
+                         samples=0, strategy="{strategy}"), verbose=0)
+{check}
+np.save(sys.argv[3], np.concatenate([w.numpy().ravel() for w in gan.generator.weights]))
+"""
+
+
+def test_mirrored_training_over_two_logical_cpus(data, tmp_path):
+    setup = 'tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)'
+    check = textwrap.dedent("""
+        import tensorflow as tf
+        assert tf.distribute.get_strategy is not None
+        kernel = gan.generator.get_layer("e1_conv").kernel
+        replicas = [v.numpy() for v in kernel.value.values] if hasattr(kernel.value, "values") else []
+        assert len(replicas) == 2, replicas
+        assert np.array_equal(replicas[0], replicas[1])
+    """)
+    script = WORKER.format(setup=setup, check=check, batch=2, strategy="mirrored")
+    run = subprocess.run([sys.executable, "-c", script, str(data), str(tmp_path / "run"), str(tmp_path / "w.npy")],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "run/generator.keras").exists()
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_localhost_end_with_identical_weights(data, tmp_path):
+    hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    script = WORKER.format(setup="", check="", batch=2, strategy="multiworker")
+    workers = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}),
+               "TF_CPP_MIN_LOG_LEVEL": "2"}
+        workers.append(subprocess.Popen([sys.executable, "-c", script, str(data), str(tmp_path / "run"), str(tmp_path / f"w{index}.npy")],
+                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker, (out, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err[-3000:]
+    assert "Epoch 1/1" in outputs[0][0]
+    a, b = np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy")
+    assert np.array_equal(a, b)
+    assert (tmp_path / "run/generator.keras").exists() and (tmp_path / "run/config.json").exists()
+
+
+def test_it_learns_to_beat_the_cloudy_input(data, tmp_path):
+    """Budget: width 16, lr 1e-3, 8 epochs over the ~22 training patches (about a minute on 2 cores)."""
+    from crmss.training import train
+
+    gan = train(_options(data, tmp_path / "run", width=16, lr=1e-3, epochs=8), verbose=0)
+    history = [row.split(",") for row in (tmp_path / "run/history.csv").read_text().splitlines()]
+    columns = history[0]
+    last = dict(zip(columns, map(float, history[-1])))
+    best = json.loads((tmp_path / "run/best.json").read_text())
+    assert best["val_psnr"] > best["val_cloudy_psnr"], history
+    assert last["val_psnr"] > last["val_cloudy_psnr"] - 1.0
+    assert (tmp_path / "run/generator_best.keras").exists()
+    assert gan.generator.count_params() < 2_000_000
+
+
+def test_non_finite_loss_stops_with_a_clear_message():
+    with pytest.raises(InputError, match=r"training diverged: g_loss is nan at step 3 .*Lower --lr"):
+        StopOnNonFinite().on_train_batch_end(2, {"d_loss": 0.5, "g_loss": float("nan")})
+
+
+def test_bad_data_folders_are_refused(data, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = run_cli("train", "--data", empty, "--out", tmp_path / "run")
+    assert run.returncode == 2 and "not a prepared data folder" in run.stderr and "Traceback" not in run.stderr
+
+    import shutil
+    from osgeo import gdal
+    broken = shutil.copytree(data, tmp_path / "broken")
+    first = sorted((broken / "train/clear/20m").iterdir())[0]
+    patch = sorted(first.iterdir(), key=lambda p: int(p.stem))[0]
+    source = gdal.Open(str(patch))
+    gdal.Translate(str(patch) + ".x.tif", source, bandList=[1, 2, 3])
+    source = None
+    os.replace(str(patch) + ".x.tif", patch)
+    run = run_cli("train", "--data", broken, "--out", tmp_path / "run2")
+    assert run.returncode == 2 and f"{patch}: 3 bands of 128 x 128 px, but 20m patches need 6 bands" in run.stderr
+    assert not (tmp_path / "run2").exists()
