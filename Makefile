@@ -3,7 +3,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: test demo bench-prepare clean
+.PHONY: test demo bench-prepare bench-train clean
 
 $(VENV)/.ready: pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
@@ -16,6 +16,9 @@ demo: $(VENV)/.ready
 
 bench-prepare: $(VENV)/.ready
 	$(VENV)/bin/python bench/prepare.py --work bench-data
+
+bench-train: $(VENV)/.ready
+	$(VENV)/bin/python bench/train.py --work bench-data
 
 clean:
 	rm -rf $(VENV) demo bench-data .pytest_cache

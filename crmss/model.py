@@ -32,15 +32,17 @@ def _conv(filters: int, strides: int, name: str) -> layers.Layer:
     return layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)
 
 
-def build_generator(width: int = 64, name: str = "crmss_generator") -> keras.Model:
+def build_generator(width: int = 64, size10: int | None = None, name: str = "crmss_generator") -> keras.Model:
     """The CR-MSS generator: ``[x10, x20] -> [y10, y20]`` (see the module docstring).
 
     ``width`` is the authors' ``gf_dim`` (64); smaller widths give the same architecture with
-    fewer channels, for tests and quick tries.
+    fewer channels, for tests and quick tries. ``size10`` fixes the 10 m side (None: any
+    multiple of 32).
     """
     g = width
-    x10 = keras.Input((None, None, len(BANDS_10M)), name="x10")
-    x20 = keras.Input((None, None, len(BANDS_20M)), name="x20")
+    size20 = size10 // 2 if size10 else None
+    x10 = keras.Input((size10, size10, len(BANDS_10M)), name="x10")
+    x20 = keras.Input((size20, size20, len(BANDS_20M)), name="x20")
     lrelu = lambda n: layers.LeakyReLU(0.2, name=n)  # noqa: E731
 
     e1 = lrelu("e1")(_conv(g, 1, "e1_conv")(x10))

@@ -371,13 +371,3 @@ def test_prepare_does_not_import_tensorflow(tmp_path, products, split_of):
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 
-
-def test_demo_writes_products_and_prepares_them(tmp_path):
-    run = run_cli("demo", "--out", tmp_path / "demo", "--size", "780")
-    assert run.returncode == 0, run.stderr
-    assert "train: 2 pairs" in run.stdout and "test: 1 pairs" in run.stdout
-    names = sorted(p.name for p in (tmp_path / "demo/products").iterdir())
-    assert len(names) == 6 and sum(n.endswith(".zip") for n in names) == 4 and any("_PDMC_" in n for n in names)
-    manifest = json.loads((tmp_path / "demo/data/manifest.json").read_text())
-    assert len(manifest["pairs"]) == 3 and all(p["windows"] for p in manifest["pairs"].values())
-    assert run_cli("demo", "--out", tmp_path / "d2", "--size", "100").returncode == 2

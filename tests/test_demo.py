@@ -1,0 +1,16 @@
+import json
+
+from conftest import run_cli
+
+
+def test_demo_writes_products_prepares_and_trains(tmp_path):
+    run = run_cli("demo", "--out", tmp_path / "demo", "--size", "780", "--epochs", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "train: 2 pairs" in run.stdout and "test: 1 pairs" in run.stdout
+    assert "Epoch 2/2" in run.stdout and "best validation PSNR" in run.stdout
+    names = sorted(p.name for p in (tmp_path / "demo/products").iterdir())
+    assert len(names) == 6 and sum(n.endswith(".zip") for n in names) == 4 and any("_PDMC_" in n for n in names)
+    manifest = json.loads((tmp_path / "demo/data/manifest.json").read_text())
+    assert len(manifest["pairs"]) == 3 and all(p["windows"] for p in manifest["pairs"].values())
+    assert (tmp_path / "demo/run/generator.keras").exists() and (tmp_path / "demo/run/config.json").exists()
+    assert run_cli("demo", "--out", tmp_path / "d2", "--size", "100").returncode == 2
