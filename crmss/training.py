@@ -202,7 +202,8 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMS
         gan = build_gan(options)
     callbacks = _callbacks(run, chief, val_set or train_set, options)
     if options.strategy == "multiworker":
-        _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps or math.ceil(len(train_set) / options.batch_size), callbacks, log)
+        full_pass = len(train_set) // options.batch_size if whole else math.ceil(len(train_set) / options.batch_size)
+        _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps or full_pass, callbacks, log)
     else:
         gan.fit(train_data, epochs=options.epochs, steps_per_epoch=steps, validation_data=val_data,
                 callbacks=callbacks, verbose=verbose, shuffle=False)  # the dataset shuffles itself

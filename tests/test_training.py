@@ -227,3 +227,23 @@ def test_bad_data_folders_are_refused(data, tmp_path):
     run = run_cli("train", "--data", broken, "--out", tmp_path / "run2")
     assert run.returncode == 2 and f"{patch}: 3 bands of 128 x 128 px, but 20m patches need 6 bands" in run.stderr
     assert not (tmp_path / "run2").exists()
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_float32_weights_and_outputs(data, policy):
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        gan = build_gan(_options(data, "unused", mixed_precision=True))
+        scaled = isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert scaled == (policy == "mixed_float16") and scaled == isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert gan.generator.get_layer("e2_conv").compute_dtype == policy.split("_")[1]
+        assert gan.generator.get_layer("y10").compute_dtype == gan.discriminator.get_layer("score").compute_dtype == "float32"
+        assert all(w.dtype == "float32" for w in gan.generator.weights + gan.discriminator.weights)
+        if policy == "mixed_bfloat16":  # runs on this CPU; float16 convolutions need a GPU
+            batch = next(iter(make_dataset(merge(list(load_patches(data).values())), 1)))
+            logs = gan.train_step(batch)
+            assert all(np.isfinite(float(v)) for v in logs.values())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
