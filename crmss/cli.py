@@ -64,6 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train_parser(commands)
 
+    evaluate = commands.add_parser(
+        "test",
+        help="evaluate a trained generator on a prepared subset: metrics, report, figures",
+        description=(
+            "Run the generator of a training run on DATA/<subset> and score it per band (PSNR, SSIM, RMSE, MAE) and per "
+            "stack (SAM) against the clear patches, beside the cloudy input itself and a classical dark-channel-prior "
+            "correction. RESULTS receives the georeferenced predictions, metrics.csv (long format: method, scene, band, "
+            "metric, value), metrics.json, report.md and figures; it must not exist yet (nothing is overwritten)."
+        ),
+    )
+    evaluate.add_argument("--data", required=True, type=Path, metavar="DATA", help="a folder prepared by 'crmss prepare'")
+    evaluate.add_argument("--model", required=True, type=Path, metavar="RUN", help="the run folder of 'python train.py'")
+    evaluate.add_argument("--out", required=True, type=Path, metavar="RESULTS", help="a new folder for the results")
+    evaluate.add_argument("--subset", default="test", choices=("test", "train"), help="the prepared subset to evaluate (default test)")
+    evaluate.add_argument("--checkpoint", default="last", choices=("last", "best"),
+                          help="last: RUN/generator.keras (default); best: RUN/generator_best.keras (best validation PSNR)")
+    evaluate.add_argument("--reference", type=Path, metavar="CSV",
+                          help="a published table in the format of metrics.csv, shown beside our numbers with the differences")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=8, metavar="B", help="patches per batch (default 8)")
+    evaluate.add_argument("--figures", type=int, default=4, metavar="N", help="sample patches shown in samples.png (default 4; 0 for none)")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluate.set_defaults(run=_run_test)
+
     demo = commands.add_parser(
         "demo",
         help="run the pipeline on synthetic products (minutes on a laptop CPU)",
@@ -135,6 +158,24 @@ def _run_train(args) -> int:
     given["data"], given["out"] = str(given["data"]), str(given["out"])
     train(resolve_options(given))
     return 0
+
+
+def _run_test(args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .evaluation import evaluate
+
+    rows = evaluate(args.data, args.model, args.out, subset=args.subset, checkpoint=args.checkpoint, reference=args.reference,
+                    batch_size=args.batch_size, figures=args.figures, progress=not args.no_progress)
+    _print_test_summary(rows)
+    return 0
+
+
+def _print_test_summary(rows) -> None:
+    values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all"}
+    print("all scenes      PSNR 10m  PSNR 20m  SSIM 10m  SSIM 20m  SAM 10m  SAM 20m")
+    for method in ("crmss", "dark_channel_prior", "cloudy_input"):
+        cells = [values[(method, f"mean_{r}", m)] for m in ("PSNR", "SSIM", "SAM") for r in ("10m", "20m")]
+        print(f"{method:<16}" + "".join(f"{v:>9.3f} " for v in cells))
 
 
 def _positive_int(text: str) -> int:

@@ -61,6 +61,9 @@ def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]
             stack: [str(data / subset / stack.split("_")[0] / stack.split("_")[1] / key / f"{k}.tif") for k in record["windows"]]
             for stack in STACK_KEYS
         }
+        absent = next((f for stack in STACK_KEYS for f in files[stack] if not Path(f).exists()), None)
+        if absent:
+            raise InputError(f"{absent}: a patch listed in {manifest_path} is missing; prepare the data again (into a new folder)")
         size10 = _check_patch(files["cloudy_10m"][0], "10m", None)
         for stack in STACK_KEYS:
             _check_patch(files[stack][0], stack[-3:], size10 if stack.endswith("10m") else size10 // 2)
@@ -151,7 +154,7 @@ def make_dataset(
             stack.set_shape(shape)
         return tuple(stacks)
 
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None or not shuffle)
     if cache:
         dataset = dataset.cache()
     if shuffle:

@@ -1,0 +1,96 @@
+"""Evaluation figures (matplotlib, PNG): sample patches, per-band bars, predicted vs clear.
+
+* ``samples.png``: per sample patch one row in true colour (B04, B03, B02) and one in false
+  colour (B12, B8A, B04, 20 m), each row cloudy | crmss | dark channel prior | clear with one
+  stretch per row (the 2nd and 98th percentiles of the clear patch);
+* ``bands_psnr_ssim.png``: PSNR and SSIM per band and method over all scenes;
+* ``crmss_vs_clear.png``: 2-D histograms of predicted against clear reflectance per band.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .bands import BANDS_10M, BANDS_20M  # noqa: E402
+
+PANELS = (("cloudy_input", "cloudy"), ("crmss", "CR-MSS"), ("dark_channel_prior", "dark channel prior"), ("clear", "clear"))
+
+
+def write_figures(folder: Path, rows: list[dict], samples: list[dict], histograms: dict) -> list[Path]:
+    """Write the figures into ``folder``; return their paths."""
+    files = [_bars(folder / "bands_psnr_ssim.png", rows), _histograms(folder / "crmss_vs_clear.png", histograms)]
+    if samples:
+        files.insert(0, _samples(folder / "samples.png", samples))
+    return files
+
+
+def _composite(images, colour: str) -> np.ndarray:
+    """True colour from the 10 m stack; false colour B12, B8A and B04 (averaged to 20 m)."""
+    ten, twenty = images
+    if colour == "true":
+        return ten[..., [2, 1, 0]]
+    red = ten[..., 2].reshape(twenty.shape[0], 2, twenty.shape[1], 2).mean(axis=(1, 3))
+    return np.dstack([twenty[..., 5], twenty[..., 3], red])
+
+
+def _samples(path: Path, samples: list[dict]) -> Path:
+    fig, axes = plt.subplots(2 * len(samples), len(PANELS), figsize=(3 * len(PANELS), 6 * len(samples)), squeeze=False)
+    for index, sample in enumerate(samples):
+        for offset, colour in enumerate(("true", "false")):
+            row = axes[2 * index + offset]
+            reference = _composite(sample["clear"], colour)
+            low, high = np.percentile(reference, (2, 98), axis=(0, 1))
+            for ax, (key, title) in zip(row, PANELS):
+                image = np.clip((_composite(sample[key], colour) - low) / np.maximum(high - low, 1e-6), 0, 1)
+                ax.imshow(image)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.set_title(f"{title}" if index == 0 and offset == 0 else "", fontsize=10)
+            label = "B04 B03 B02" if colour == "true" else "B12 B8A B04"
+            row[0].set_ylabel(f"{sample['pair']} #{sample['window']}\n{label}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _bars(path: Path, rows: list[dict]) -> Path:
+    bands = list(BANDS_10M + BANDS_20M)
+    methods = sorted({r["method"] for r in rows}, key=["crmss", "dark_channel_prior", "cloudy_input"].index)
+    values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all"}
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    width = 0.8 / len(methods)
+    for ax, metric in zip(axes, ("PSNR", "SSIM")):
+        for i, method in enumerate(methods):
+            ax.bar(np.arange(len(bands)) + i * width, [values[(method, b, metric)] for b in bands], width, label=method)
+        ax.set_ylabel(f"{metric}{' (dB)' if metric == 'PSNR' else ''}")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[1].set_xticks(np.arange(len(bands)) + 0.4 - width / 2, bands)
+    fig.suptitle("All scenes, per band")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _histograms(path: Path, histograms: dict) -> Path:
+    fig, axes = plt.subplots(2, 5, figsize=(15, 6.4))
+    for ax, band in zip(axes.ravel(), BANDS_10M + BANDS_20M):
+        counts = histograms[band]
+        ax.imshow(np.log1p(counts.T), origin="lower", extent=(0, 0.6, 0, 0.6), cmap="viridis")
+        ax.plot([0, 0.6], [0, 0.6], color="white", linewidth=0.6)
+        ax.set_title(band, fontsize=10)
+        ax.set_xlabel("clear reflectance", fontsize=8)
+        ax.set_ylabel("CR-MSS reflectance", fontsize=8)
+    fig.suptitle("CR-MSS against clear, all test patches (log counts)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

@@ -1,0 +1,170 @@
+"""test.py / crmss test: metrics against independent computations, the baseline, the outputs."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from osgeo import gdal
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from crmss.classical import dark_channel_prior
+from crmss.metrics import band_metrics, spectral_angle
+from crmss.prepare import prepare
+from crmss.splits import write_split
+from crmss.synthetic import Scene
+
+from conftest import run_cli
+
+
+def test_metrics_of_known_cases():
+    rng = np.random.default_rng(0)
+    clear = rng.uniform(0.05, 0.5, (2, 32, 32, 4)).astype(np.float32)
+    same = band_metrics(clear, clear)
+    assert np.all(np.isinf(same["PSNR"])) and np.allclose(same["SSIM"], 1) and not same["RMSE"].any() and not same["MAE"].any()
+    assert np.allclose(spectral_angle(clear, clear), 0, atol=1e-3)
+    offset = band_metrics(clear + 0.01, clear)
+    np.testing.assert_allclose(offset["RMSE"], 0.01, rtol=1e-4)
+    np.testing.assert_allclose(offset["MAE"], 0.01, rtol=1e-4)
+    np.testing.assert_allclose(offset["PSNR"], 40.0, atol=1e-3)  # -20 log10(0.01)
+    assert np.allclose(spectral_angle(clear * 1.7, clear), 0, atol=1e-3)  # a scaled spectrum: SAM 0
+    a = np.zeros((1, 4, 4, 2), np.float32)
+    b = a.copy()
+    a[..., 0], b[..., 1] = 1, 1
+    np.testing.assert_allclose(spectral_angle(a, b), 90.0, rtol=1e-6)
+
+
+def test_metrics_agree_with_scikit_image_on_random_data():
+    rng = np.random.default_rng(1)
+    reference = rng.random((3, 64, 48, 6)).astype(np.float32)
+    predicted = np.clip(reference + rng.normal(0, 0.08, reference.shape), 0, 1).astype(np.float32)
+    ours = band_metrics(predicted, reference)
+    for i in range(3):
+        for b in range(6):
+            p, r = predicted[i, ..., b].astype(np.float64), reference[i, ..., b].astype(np.float64)
+            assert ours["SSIM"][i, b] == pytest.approx(structural_similarity(r, p, data_range=1), abs=1e-4)
+            assert ours["PSNR"][i, b] == pytest.approx(peak_signal_noise_ratio(r, p, data_range=1), abs=1e-3)
+            assert ours["RMSE"][i, b] == pytest.approx(np.sqrt(np.mean((p - r) ** 2)), rel=1e-4)
+    cosines = np.sum(predicted * reference, -1) / np.linalg.norm(predicted, axis=-1) / np.linalg.norm(reference, axis=-1)
+    np.testing.assert_allclose(spectral_angle(predicted, reference), np.degrees(np.arccos(np.clip(cosines, -1, 1))).mean((1, 2)), rtol=1e-3)
+
+
+def test_dark_channel_prior_removes_much_of_a_thin_cloud_and_leaves_clear_scenes_alone():
+    scene = Scene(size=768, seed=4, cloud_cover=0.9, max_thickness=1.0)
+    stack = lambda kind, bands: np.stack([getattr(scene, kind)(b) for b in bands], -1)[None]  # noqa: E731
+    clear10, clear20 = stack("clear", ("B02", "B03", "B04", "B08")), stack("clear", ("B05", "B06", "B07", "B8A", "B11", "B12"))
+    cloudy10, cloudy20 = stack("cloudy", ("B02", "B03", "B04", "B08")), stack("cloudy", ("B05", "B06", "B07", "B8A", "B11", "B12"))
+    fixed10, fixed20 = (x.numpy() for x in dark_channel_prior(cloudy10, cloudy20))
+    before, after = band_metrics(cloudy10, clear10)["PSNR"][0], band_metrics(fixed10, clear10)["PSNR"][0]
+    assert np.all(after[:3] > before[:3] + 3), (before, after)  # the visible bands gain several dB
+    assert fixed20.shape == cloudy20.shape and 0 <= fixed20.min() and fixed20.max() <= 1
+    untouched, _ = dark_channel_prior(clear10, clear20)
+    assert band_metrics(untouched.numpy(), clear10)["PSNR"][0].min() > 25  # DCP also stretches clear scenes a little
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, products, pairs):
+    """A prepared tree (one training and one testing pair) and a width-8 run trained 1 epoch."""
+    root = tmp_path_factory.mktemp("evaluation")
+    for index in (0, 28):
+        for product in products(index).iterdir():
+            shutil.copytree(product, root / "products" / product.name)
+    write_split(root / "split.csv", [pairs[0], pairs[28]])
+    prepare(root / "products", root / "data", split=root / "split.csv", progress=False, log=lambda *_: None)
+    from crmss.training import TrainOptions, train
+
+    train(TrainOptions(data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, samples=0), log=lambda *_: None, verbose=0)
+    return root
+
+
+def test_cli_writes_predictions_metrics_report_and_figures(trained, tmp_path):
+    reference = tmp_path / "paper.csv"
+    reference.write_text("method,scene,band,metric,value\npaper_crmss,all,mean_10m,PSNR,30.5\npaper_crmss,all,B02,SSIM,0.9\n")
+    out = tmp_path / "results"
+    run = run_cli("test", "--data", trained / "data", "--model", trained / "run", "--out", out, "--reference", reference, "--no-progress")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "crmss" in run.stdout and "dark_channel_prior" in run.stdout
+
+    with (out / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["method", "scene", "band", "metric", "value"]
+    assert len(rows) == 3 * 2 * (2 * 4 + 10 * 4 + 2)  # methods x (scene + all) x (mean rows + bands x metrics + SAM)
+    value = {(r["method"], r["scene"], r["band"], r["metric"]): float(r["value"]) for r in rows}
+    assert json.loads((out / "metrics.json").read_text())["crmss"]["all"]["B8A"]["SSIM"] == pytest.approx(value[("crmss", "all", "B8A", "SSIM")])
+
+    # the do-nothing baseline, recomputed independently from the patch files with scikit-image
+    manifest = json.loads((trained / "data/manifest.json").read_text())
+    windows = manifest["pairs"]["R064_T37UCQ"]["windows"]
+    psnr, ssim = [], []
+    for k in windows:
+        cloudy, clear = (gdal.Open(str(trained / f"data/test/{kind}/20m/R064_T37UCQ/{k}.tif")).ReadAsArray()[4] / 10000 for kind in ("cloudy", "clear"))
+        psnr.append(peak_signal_noise_ratio(clear, cloudy, data_range=1))
+        ssim.append(structural_similarity(clear, cloudy, data_range=1))
+    assert value[("cloudy_input", "R064_T37UCQ", "B11", "PSNR")] == pytest.approx(np.mean(psnr), abs=1e-3)
+    assert value[("cloudy_input", "all", "B11", "SSIM")] == pytest.approx(np.mean(ssim), abs=1e-4)
+    bands = [value[("crmss", "all", b, "PSNR")] for b in ("B02", "B03", "B04", "B08")]
+    assert value[("crmss", "all", "mean_10m", "PSNR")] == pytest.approx(np.mean(bands))
+
+    # predictions: georeferenced like their input patch, uint16 reflectance x 10000, the generator's output
+    import keras
+    generator = keras.saving.load_model(trained / "run/generator.keras")
+    k = windows[0]
+    source = gdal.Open(str(trained / f"data/test/cloudy/10m/R064_T37UCQ/{k}.tif"))
+    prediction = gdal.Open(str(out / f"predictions/test/crmss/10m/R064_T37UCQ/{k}.tif"))
+    assert prediction.GetGeoTransform() == source.GetGeoTransform() and prediction.GetProjection() == source.GetProjection()
+    assert prediction.GetRasterBand(1).GetDescription() == "B02" and prediction.GetRasterBand(1).DataType == gdal.GDT_UInt16
+    x10 = np.moveaxis(source.ReadAsArray(), 0, -1)[None] / 10000
+    x20 = np.moveaxis(gdal.Open(str(trained / f"data/test/cloudy/20m/R064_T37UCQ/{k}.tif")).ReadAsArray(), 0, -1)[None] / 10000
+    y10, _ = generator([x10.astype(np.float32), x20.astype(np.float32)])
+    expected = np.rint(np.moveaxis(np.asarray(y10)[0], -1, 0) * 10000)
+    assert np.abs(prediction.ReadAsArray().astype(float) - expected).max() <= 1
+    assert len(list((out / "predictions/test/crmss/20m/R064_T37UCQ").iterdir())) == len(windows)
+
+    report = (out / "report.md").read_text()
+    assert "## All scenes" in report and "R064_T37UCQ" in report and "parameters" in report and "paper_crmss" in report
+    with (out / "reference_comparison.csv").open() as handle:
+        comparison = list(csv.DictReader(handle))
+    assert float(comparison[0]["difference"]) == pytest.approx(value[("crmss", "all", "mean_10m", "PSNR")] - 30.5)
+    for figure in ("samples.png", "bands_psnr_ssim.png", "crmss_vs_clear.png"):
+        assert (out / figure).stat().st_size > 10_000 and figure in report
+    assert not list(tmp_path.glob(".results.partial-*"))
+
+
+def _refused(run, *words):
+    assert run.returncode == 2, run.stdout + run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    for word in words:
+        assert word in run.stderr, run.stderr
+
+
+def test_bad_inputs_are_refused_and_nothing_is_overwritten(trained, tmp_path):
+    data, model = trained / "data", trained / "run"
+    empty_run = tmp_path / "norun"
+    empty_run.mkdir()
+    _refused(run_cli("test", "--data", data, "--model", empty_run, "--out", tmp_path / "r1"), "generator.keras: no trained generator")
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "metrics.csv").write_text("keep me")
+    _refused(run_cli("test", "--data", data, "--model", model, "--out", existing), "exists and is not empty")
+    assert (existing / "metrics.csv").read_text() == "keep me"
+
+    broken = shutil.copytree(data, tmp_path / "broken")
+    victim = sorted((broken / "test/cloudy/20m/R064_T37UCQ").iterdir())[-1]
+    victim.unlink()
+    _refused(run_cli("test", "--data", broken, "--model", model, "--out", tmp_path / "r2"), f"{victim}: a patch listed in")
+
+    odd = shutil.copytree(data, tmp_path / "odd")
+    for res, size in (("10m", 240), ("20m", 120)):
+        for kind in ("cloudy", "clear"):
+            for patch in (odd / f"test/{kind}/{res}/R064_T37UCQ").iterdir():
+                gdal.Translate(str(patch) + ".tmp.tif", str(patch), srcWin=[0, 0, size, size])
+                shutil.move(str(patch) + ".tmp.tif", patch)
+    _refused(run_cli("test", "--data", odd, "--model", model, "--out", tmp_path / "r3"), "must be a multiple of 32 px")
+
+    reference = tmp_path / "ref.csv"
+    reference.write_text("scene;psnr\nall;30\n")
+    _refused(run_cli("test", "--data", data, "--model", model, "--out", tmp_path / "r4", "--reference", reference),
+             f"{reference}, line 1: expected a CSV with the header 'method,scene,band,metric,value'")
+    assert not any((tmp_path / f"r{i}").exists() for i in range(1, 5))
