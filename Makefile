@@ -3,7 +3,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: test demo bench-prepare bench-train clean
+.PHONY: test demo bench-prepare bench-train bench-evaluate clean
 
 $(VENV)/.ready: pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
@@ -19,6 +19,9 @@ bench-prepare: $(VENV)/.ready
 
 bench-train: $(VENV)/.ready
 	$(VENV)/bin/python bench/train.py --work bench-data
+
+bench-evaluate: bench-train
+	$(VENV)/bin/python bench/evaluate.py --work bench-data
 
 clean:
 	rm -rf $(VENV) demo bench-data .pytest_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -91,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the pipeline on synthetic products (minutes on a laptop CPU)",
         description="Write synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list), "
-        "prepare them, train a small CR-MSS on them, and print a summary. Stages: products -> prepare -> train.",
+        "prepare them, train a small CR-MSS on them, evaluate it on the test pair, and print a summary. "
+        "Stages: products -> prepare -> train -> test.",
     )
     demo.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the demo's products/ and data/")
     demo.add_argument("--size", type=_positive_int, default=1536, metavar="PX",
@@ -172,10 +174,10 @@ def _run_test(args) -> int:
 
 def _print_test_summary(rows) -> None:
     values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all"}
-    print("all scenes      PSNR 10m  PSNR 20m  SSIM 10m  SSIM 20m  SAM 10m  SAM 20m")
+    print(f"{'all scenes':<20}" + "".join(f"{h:>10}" for h in ("PSNR 10m", "PSNR 20m", "SSIM 10m", "SSIM 20m", "SAM 10m", "SAM 20m")))
     for method in ("crmss", "dark_channel_prior", "cloudy_input"):
         cells = [values[(method, f"mean_{r}", m)] for m in ("PSNR", "SSIM", "SAM") for r in ("10m", "20m")]
-        print(f"{method:<16}" + "".join(f"{v:>9.3f} " for v in cells))
+        print(f"{method:<20}" + "".join(f"{v:>10.3f}" for v in cells))
 
 
 def _positive_int(text: str) -> int:
@@ -238,6 +240,13 @@ def _run_demo(args) -> int:
     best = json.loads((run / "best.json").read_text())
     print(f"best validation PSNR {best['val_psnr']:.2f} dB at epoch {best['epoch']} (cloudy input: {best['val_cloudy_psnr']:.2f} dB); "
           f"generator in {run / 'generator.keras'} and {run / 'generator_best.keras'}")
+
+    from .evaluation import evaluate
+
+    results = args.out / "results"
+    shutil.rmtree(results, ignore_errors=True)  # the demo's own output of an earlier demo
+    print(f"evaluating the best generator on the test pair into {results}")
+    _print_test_summary(evaluate(data, run, results, checkpoint="best", figures=2))
     print(f"demo done in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -84,7 +84,7 @@ def _histograms(path: Path, histograms: dict) -> Path:
     fig, axes = plt.subplots(2, 5, figsize=(15, 6.4))
     for ax, band in zip(axes.ravel(), BANDS_10M + BANDS_20M):
         counts = histograms[band]
-        ax.imshow(np.log1p(counts.T), origin="lower", extent=(0, 0.6, 0, 0.6), cmap="viridis")
+        ax.imshow(np.log1p(counts.T), origin="lower", extent=(0, 0.6, 0, 0.6), cmap="viridis")  # bins of 0.006
         ax.plot([0, 0.6], [0, 0.6], color="white", linewidth=0.6)
         ax.set_title(band, fontsize=10)
         ax.set_xlabel("clear reflectance", fontsize=8)
