@@ -11,8 +11,6 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from crmss.classical import dark_channel_prior
 from crmss.metrics import band_metrics, spectral_angle
-from crmss.prepare import prepare
-from crmss.splits import write_split
 from crmss.synthetic import Scene
 
 from conftest import run_cli
@@ -61,21 +59,6 @@ def test_dark_channel_prior_removes_much_of_a_thin_cloud_and_leaves_clear_scenes
     assert fixed20.shape == cloudy20.shape and 0 <= fixed20.min() and fixed20.max() <= 1
     untouched, _ = dark_channel_prior(clear10, clear20)
     assert band_metrics(untouched.numpy(), clear10)["PSNR"][0].min() > 25  # DCP also stretches clear scenes a little
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, products, pairs):
-    """A prepared tree (one training and one testing pair) and a width-8 run trained 1 epoch."""
-    root = tmp_path_factory.mktemp("evaluation")
-    for index in (0, 28):
-        for product in products(index).iterdir():
-            shutil.copytree(product, root / "products" / product.name)
-    write_split(root / "split.csv", [pairs[0], pairs[28]])
-    prepare(root / "products", root / "data", split=root / "split.csv", progress=False, log=lambda *_: None)
-    from crmss.training import TrainOptions, train
-
-    train(TrainOptions(data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, samples=0), log=lambda *_: None, verbose=0)
-    return root
 
 
 def test_cli_writes_predictions_metrics_report_and_figures(trained, tmp_path):

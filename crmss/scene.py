@@ -1,0 +1,308 @@
+"""``crmss predict``: whole L1C products to seamless cloud-free Cloud-Optimized GeoTIFFs.
+
+For each product, ``DIR/<product>_CR_10m.tif`` (B02, B03, B04, B08) and
+``DIR/<product>_CR_20m.tif`` (B05, B06, B07, B8A, B11, B12): uint16 TOA reflectance x 10000
+without any radiometric offset, 0 = no data, on the product's own grid.
+
+How: the scene is cut in square tiles of ``tile`` px at 10 m (``tile / 2`` at 20 m, offsets
+even, so both resolutions stay aligned) overlapping by ``overlap`` px. Instance normalisation
+makes each tile's output depend on the tile's own statistics, so tiles are blended: each
+output is weighted by a product of linear ramps that fall from 1 to almost 0 over the overlap
+towards the tile's edges, and the weighted sum is divided by the summed weights. Tiles that
+reach past the scene are reflect-padded. The scene is processed in strips of one tile row:
+the strip is decoded (bands in parallel, the next strip while the model runs on this one),
+its tiles run in batches, and the finished rows are written, so memory does not grow with the
+scene. Where any input band of a resolution is 0, that resolution's outputs are 0.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from osgeo import gdal
+from tqdm import tqdm
+
+from . import __version__
+from .bands import STACKS
+from .errors import InputError
+from .model import build_generator
+from .raster import Grid, gdal_array_type
+from .safe import Product, granule_tiles, open_product
+
+SCALES = {"10m": 1, "20m": 2}
+COG_OPTIONS = ["COMPRESS=DEFLATE", "LEVEL=1", "PREDICTOR=2", "BLOCKSIZE=512", "OVERVIEWS=AUTO", "NUM_THREADS=ALL_CPUS", "BIGTIFF=IF_SAFER"]
+#: GDAL's block cache while predicting: two rows of JPEG2000 code tiles of all ten bands
+#: stay decoded, so the overlap between strips is not decoded twice
+BLOCK_CACHE_MB = 768
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Even start offsets (10 m px) of tiles of side ``tile`` overlapping by at least ``overlap``
+    that cover 0..length; one tile (padded) where the scene is smaller than a tile."""
+    if tile >= length:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    starts.append((length - tile) // 2 * 2)
+    return starts
+
+
+def ramp(size: int, overlap: int) -> np.ndarray:
+    """(size,) blending weights: 1 inside, falling linearly to 1/(2 overlap) at both edges."""
+    if overlap == 0:
+        return np.ones(size, np.float32)
+    i = np.arange(size, dtype=np.float32) + 0.5
+    return np.minimum(1.0, np.minimum(i, size - i) / overlap).astype(np.float32)
+
+
+@dataclass
+class Generator:
+    """The trained generator, ready for batches of (tile, tile/2) tiles."""
+
+    model: keras.Model
+    path: Path
+
+    @classmethod
+    def load(cls, run: Path, checkpoint: str = "last") -> "Generator":
+        from .evaluation import load_generator
+
+        loaded, _, path = load_generator(run, checkpoint)
+        if tf.config.list_physical_devices("GPU"):  # the same weights in a mixed-precision copy
+            width = loaded.get_layer("e1_conv").filters
+            previous = keras.mixed_precision.dtype_policy()
+            keras.mixed_precision.set_global_policy("mixed_float16")
+            try:
+                model = build_generator(width)
+            finally:
+                keras.mixed_precision.set_global_policy(previous)
+            model.set_weights(loaded.get_weights())
+            loaded = model
+        return cls(loaded, path)
+
+    def __post_init__(self):
+        self._call = tf.function(lambda x10, x20: self.model([x10, x20], training=False), reduce_retracing=True)
+
+    def __call__(self, x10: np.ndarray, x20: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y10, y20 = self._call(tf.constant(x10), tf.constant(x20))
+        return np.asarray(y10, np.float32), np.asarray(y20, np.float32)
+
+
+def predict_products(
+    products: list[str | Path],
+    model: str | Path,
+    out: str | Path,
+    tile: int = 1024,
+    overlap: int = 128,
+    batch_size: int = 4,
+    checkpoint: str = "last",
+    workers: int | None = None,
+    progress: bool = True,
+    log=print,
+) -> list[Path]:
+    """Clean every product; return the outputs written. Finished outputs are skipped.
+
+    A product that fails (not L1C, a corrupt band) is reported and the others still run; the
+    failures are raised together as one InputError at the end.
+    """
+    if tile % 32 or tile < 64:
+        raise InputError(f"--tile {tile}: the tile side must be a multiple of 32 px and at least 64 (e.g. 1024)")
+    if overlap % 2 or not 0 <= overlap <= tile // 2:
+        raise InputError(f"--overlap {overlap}: must be even, 0 or more, and at most half the tile ({tile // 2})")
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror}); choose another --out") from exc
+    if not os.access(out, os.W_OK):
+        raise InputError(f"{out}: the output folder cannot be written; choose another --out")
+    generator = Generator.load(Path(model), checkpoint)
+    workers = workers or len(os.sched_getaffinity(0))
+    gdal.SetCacheMax(BLOCK_CACHE_MB * 2**20)
+    written, failures = [], []
+    for path in map(Path, products):
+        try:
+            for granule in _granules(path):
+                written += _predict_granule(granule, path, generator, out, tile, overlap, batch_size, workers, progress, log)
+        except InputError as exc:
+            failures.append(str(exc))
+            log(f"{path.name}: failed: {exc}")
+    if failures:
+        raise InputError("\n".join(failures) + f"\nthe other products are done; fix these and run again (finished outputs are skipped)")
+    return written
+
+
+def _granules(path: Path) -> list[Product]:
+    if not path.exists():
+        raise InputError(f"{path}: no such product; give <name>.SAFE folders or <name>.zip files")
+    tiles = sorted(granule_tiles(path)) if path.suffix == ".zip" or path.is_dir() else []
+    if len(tiles) <= 1:
+        return [open_product(path)]
+    return [open_product(path, t) for t in tiles]  # pre-2016 products with several granules
+
+
+def output_names(product: Product, several: bool) -> dict[str, str]:
+    stem = f"{product.name}_T{product.tile}" if several else product.name
+    return {res: f"{stem}_CR_{res}.tif" for res in STACKS}
+
+
+def _predict_granule(product, path, generator, out, tile, overlap, batch_size, workers, progress, log) -> list[Path]:
+    several = len(granule_tiles(path)) > 1
+    names = output_names(product, several)
+    finals = {res: out / name for res, name in names.items()}
+    if all(f.exists() for f in finals.values()):
+        log(f"{product.name}: skipped, {names['10m']} and {names['20m']} exist")
+        return []
+    for stale in out.glob(f".{product.name}*.partial-*"):  # what a killed run left
+        stale.unlink()
+    grid = product.grid()
+    tile = min(tile, math.ceil(max(grid.width, grid.height) / 32) * 32)
+    partial = {res: out / f".{name}.partial-{uuid.uuid4().hex[:8]}.tif" for res, name in names.items()}
+    try:
+        writers = {res: _open_output(partial[res], grid, res, product, generator, tile, overlap) for res in STACKS}
+        _run_strips(product, grid, generator, writers, tile, overlap, batch_size, workers, progress)
+        for res in STACKS:
+            writers[res].FlushCache()
+            writers[res] = None  # the last reference: closes the file
+            cog = partial[res].with_suffix(".cog.tif")
+            gdal.Translate(str(cog), str(partial[res]), format="COG", creationOptions=COG_OPTIONS)
+            partial[res].unlink()
+            os.replace(cog, finals[res])
+    except RuntimeError as exc:  # GDAL: a band that fails to decode, a disk that fills up
+        raise InputError(f"{product.path}: {exc}; the product may be corrupt (download it again) or the disk full") from exc
+    finally:
+        for res in STACKS:
+            for leftover in (partial[res], partial[res].with_suffix(".cog.tif")):
+                leftover.unlink(missing_ok=True)
+    log(f"{product.name}: wrote {names['10m']} and {names['20m']}")
+    return list(finals.values())
+
+
+def _open_output(path: Path, grid: Grid, res: str, product: Product, generator: Generator, tile: int, overlap: int):
+    scale = SCALES[res]
+    bands = STACKS[res]
+    ds = gdal.GetDriverByName("GTiff").Create(
+        str(path), grid.width // scale, grid.height // scale, len(bands), gdal_array_type(np.uint16),
+        ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "BIGTIFF=IF_SAFER"],
+    )
+    ds.SetGeoTransform(grid.geotransform_at(scale))
+    ds.SetProjection(grid.projection)
+    ds.SetMetadata({
+        "CRMSS_VERSION": __version__,
+        "CRMSS_MODEL": str(generator.path),
+        "CRMSS_SOURCE_PRODUCT": product.name,
+        "CRMSS_SCALE": "top-of-atmosphere reflectance x 10000, no radiometric offset; 0 = no data",
+        "CRMSS_TILING": f"{tile} px tiles at 10 m overlapping by {overlap} px, linear-ramp blending",
+    })
+    for i, name in enumerate(bands):
+        band = ds.GetRasterBand(i + 1)
+        band.SetDescription(name)
+        band.SetNoDataValue(0)
+    return ds
+
+
+class _Strip:
+    """Weighted sums of tile outputs over the rows a strip of tiles covers, one resolution."""
+
+    def __init__(self, top: int, rows: int, cols: int, bands: int):
+        self.top = top
+        self.sum = np.zeros((bands, rows, cols), np.float32)
+        self.weight = np.zeros((rows, cols), np.float32)
+        self.nodata = np.zeros((rows, cols), bool)
+
+    def carry(self, top: int, rows: int) -> "_Strip":
+        """A strip starting at ``top`` that keeps what this one holds from ``top`` on."""
+        following = _Strip(top, rows, self.sum.shape[2], self.sum.shape[0])
+        keep = self.top + self.sum.shape[1] - top
+        if keep > 0:
+            following.sum[:, :keep] = self.sum[:, -keep:]
+            following.weight[:keep] = self.weight[-keep:]
+            following.nodata[:keep] = self.nodata[-keep:]
+        return following
+
+    def finished(self, rows: int) -> np.ndarray:
+        """uint16 output of the first ``rows`` rows: reflectance x 10000, 0 where no data."""
+        values = self.sum[:, :rows] / np.maximum(self.weight[:rows], 1e-12)
+        values = np.clip(np.rint(values * 10000), 1, 65535).astype(np.uint16)
+        values[:, self.nodata[:rows]] = 0
+        return values
+
+
+def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dict, tile: int, overlap: int,
+                batch_size: int, workers: int, progress: bool) -> None:
+    rows, cols = tile_starts(grid.height, tile, overlap), tile_starts(grid.width, tile, overlap)
+    weights = {res: np.outer(ramp(tile // s, overlap // s), ramp(tile // s, overlap // s)) for res, s in SCALES.items()}
+    strips = {res: _Strip(0, tile // s, grid.width // s, len(STACKS[res])) for res, s in SCALES.items()}
+    bar = tqdm(total=len(rows) * len(cols), desc=product.name[:40], unit="tile", disable=not progress)
+    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1) as prefetch:
+        upcoming = prefetch.submit(_read_strip, product, grid, rows[0], tile, pool)
+        for index, top in enumerate(rows):
+            inputs = upcoming.result()
+            if index + 1 < len(rows):
+                upcoming = prefetch.submit(_read_strip, product, grid, rows[index + 1], tile, pool)
+            for res, s in SCALES.items():
+                strips[res].nodata[: inputs[res][1].shape[0]] |= inputs[res][1]
+            for first in range(0, len(cols), batch_size):
+                starts = cols[first : first + batch_size]
+                x = {res: np.stack([_cut(inputs[res][0], left // s, tile // s) for left in starts]) for res, s in SCALES.items()}
+                y10, y20 = generator(x["10m"], x["20m"])
+                for res, y, s in (("10m", y10, 1), ("20m", y20, 2)):
+                    for left, out in zip(starts, y):
+                        _accumulate(strips[res], out, weights[res], left // s)
+                bar.update(len(starts))
+            bottom = rows[index + 1] if index + 1 < len(rows) else grid.height
+            for res, s in SCALES.items():
+                done = bottom // s - top // s
+                writers[res].WriteArray(strips[res].finished(done), 0, top // s)
+                if index + 1 < len(rows):
+                    strips[res] = strips[res].carry(rows[index + 1] // s, tile // s)
+    bar.close()
+
+
+def _accumulate(strip: _Strip, output: np.ndarray, weight: np.ndarray, left: int) -> None:
+    """Add one tile's (tile, tile, bands) output, weighted, cropped to the scene."""
+    cols = min(output.shape[1], strip.sum.shape[2] - left)
+    rows = min(output.shape[0], strip.sum.shape[1])
+    w = weight[:rows, :cols]
+    strip.sum[:, :rows, left : left + cols] += np.moveaxis(output[:rows, :cols], -1, 0) * w
+    strip.weight[:rows, left : left + cols] += w
+
+
+def _cut(strip: np.ndarray, left: int, size: int) -> np.ndarray:
+    """A (size, size, bands) tile of a (rows, cols, bands) strip, reflect-padded past the scene."""
+    window = strip[:, left : left + size]
+    pad_rows, pad_cols = size - window.shape[0], size - window.shape[1]
+    if pad_rows or pad_cols:
+        window = np.pad(window, ((0, pad_rows), (0, pad_cols), (0, 0)), mode="symmetric")
+    return window
+
+
+def _read_strip(product: Product, grid: Grid, top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
+    """Rows top..top+tile of both stacks as float32 reflectance (rows, cols, bands) in [0, 1],
+    with the no-data mask (rows, cols) of each resolution; bands decoded in parallel."""
+    def read(task):
+        res, band = task
+        s = SCALES[res]
+        ds = gdal.Open(product.band_files[band])
+        height = min(tile // s, ds.RasterYSize - top // s)
+        try:
+            dn = ds.GetRasterBand(1).ReadAsArray(0, top // s, ds.RasterXSize, height)
+        except RuntimeError as exc:
+            raise InputError(f"{product.band_files[band]}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again") from exc
+        return product.to_reflectance_x10000(band, dn)
+
+    tasks = [(res, band) for res, bands in STACKS.items() for band in bands]
+    decoded = dict(zip(tasks, pool.map(read, tasks)))
+    strips = {}
+    for res, bands in STACKS.items():
+        stack = np.stack([decoded[res, b] for b in bands], axis=-1)
+        nodata = (stack == 0).any(axis=-1)
+        strips[res] = (np.minimum(stack.astype(np.float32) / 10000.0, 1.0), nodata)
+    return strips

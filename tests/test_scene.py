@@ -1,0 +1,153 @@
+"""crmss predict: grids, no-data, radiometry, seams, kills and failures on synthetic products."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from crmss.safe import open_product
+from crmss.scene import predict_products, ramp, tile_starts
+
+from conftest import SIZE, run_cli
+
+
+def cloudy_product(folder):
+    (path,) = [p for p in folder.iterdir() if "20160413" in p.name]
+    return path
+
+
+def outputs(folder):
+    return {res: next(folder.glob(f"*_CR_{res}.tif")) for res in ("10m", "20m")}
+
+
+def read(path):
+    return gdal.Open(str(path)).ReadAsArray()
+
+
+def test_tiles_cover_the_scene_with_even_offsets_and_blending_ramps():
+    assert tile_starts(10980, 1024, 128) == list(range(0, 10980 - 1024, 896)) + [9956]
+    assert tile_starts(780, 1024, 128) == [0] and tile_starts(780, 256, 0) == [0, 256, 512, 524]
+    for starts in (tile_starts(10980, 1024, 128), tile_starts(1000, 256, 64)):
+        assert all(s % 2 == 0 for s in starts)
+    weights = ramp(512, 128)
+    assert weights.min() > 0 and weights.max() == 1 and weights[0] == weights[-1] == pytest.approx(0.5 / 128)
+    assert np.all(weights[128:-128] == 1) and np.all(np.diff(weights[:128]) > 0)
+    assert np.all(ramp(64, 0) == 1)
+
+
+@pytest.fixture(scope="module")
+def cleaned(tmp_path_factory, products, trained):
+    """Outputs of the unzipped cloudy product (tile 512, overlap 128)."""
+    out = tmp_path_factory.mktemp("predicted")
+    predict_products([cloudy_product(products(0))], trained / "run", out, tile=512, overlap=128, progress=False, log=lambda *_: None)
+    return out
+
+
+def test_outputs_are_cogs_on_the_input_grid_with_nodata_carried(cleaned, products):
+    product = open_product(cloudy_product(products(0)))
+    files = outputs(cleaned)
+    for res, bands in (("10m", ("B02", "B03", "B04", "B08")), ("20m", ("B05", "B06", "B07", "B8A", "B11", "B12"))):
+        ds, source = gdal.Open(str(files[res])), gdal.Open(product.band_files[bands[0]])
+        assert (ds.RasterXSize, ds.RasterYSize) == (source.RasterXSize, source.RasterYSize)
+        assert ds.GetGeoTransform() == source.GetGeoTransform() and ds.GetProjection() == source.GetProjection()
+        assert [ds.GetRasterBand(i + 1).GetDescription() for i in range(ds.RasterCount)] == list(bands)
+        assert ds.GetRasterBand(1).DataType == gdal.GDT_UInt16 and ds.GetRasterBand(1).GetNoDataValue() == 0
+        assert ds.GetRasterBand(1).GetOverviewCount() >= (ds.RasterXSize > 512)  # COG overviews down to one 512 px block
+        assert "no radiometric offset" in ds.GetMetadataItem("CRMSS_SCALE")
+        nodata = np.any([read(product.band_files[b]) == 0 for b in bands], axis=0)
+        pixels = ds.ReadAsArray()
+        assert nodata.any() and np.all(pixels[:, nodata] == 0) and np.all(pixels[:, ~nodata] >= 1)
+        check = subprocess.run([sys.executable, "-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff", str(files[res])],
+                               capture_output=True, text=True)
+        assert "is a valid cloud optimized GeoTIFF" in check.stdout, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("layout", [dict(baseline="05.10"), dict(zipped=True)])
+def test_baseline_05_and_zipped_products_give_the_same_output(cleaned, products, trained, tmp_path, layout):
+    predict_products([cloudy_product(products(0, **layout))], trained / "run", tmp_path, tile=512, overlap=128, progress=False, log=lambda *_: None)
+    for res, path in outputs(tmp_path).items():
+        assert np.array_equal(read(path), read(outputs(cleaned)[res]))
+
+
+def _seam_ratio(image, borders):
+    """Mean |difference| of neighbouring pixels across the tile borders over the mean elsewhere."""
+    valid = np.all(image > 0, axis=0)
+    diff = np.abs(np.diff(image.astype(np.float64), axis=2)).mean(axis=0)  # between columns c and c + 1
+    ok = valid[:, 1:] & valid[:, :-1]
+    at = [c - 1 for c in borders]
+    across = diff[:, at][ok[:, at]].mean()
+    others = np.ones(diff.shape[1], bool)
+    others[at] = False
+    return across / diff[:, others][ok[:, others]].mean()
+
+
+def test_blended_tiles_show_no_seams_where_naive_tiles_do(products, trained, tmp_path):
+    product = [cloudy_product(products(0))]
+    predict_products(product, trained / "run", tmp_path / "naive", tile=256, overlap=0, progress=False, log=lambda *_: None)
+    predict_products(product, trained / "run", tmp_path / "blended", tile=256, overlap=128, progress=False, log=lambda *_: None)
+    borders = [256, 512]  # the naive tiles' borders, in both directions, inside the valid area
+
+    def both_axes(image, lines):
+        return (_seam_ratio(image, lines) + _seam_ratio(np.swapaxes(image, 1, 2), lines)) / 2
+
+    naive = both_axes(read(outputs(tmp_path / "naive")["10m"]), borders)
+    blended = both_axes(read(outputs(tmp_path / "blended")["10m"]), borders)
+    blended_own = both_axes(read(outputs(tmp_path / "blended")["10m"]), [128, 256, 384, 512])
+    assert naive > 1.1, naive
+    assert blended <= 1.1 and blended_own <= 1.1, (blended, blended_own)
+
+
+def test_tile_larger_than_the_scene_and_no_overlap_are_valid(products, trained, tmp_path):
+    predict_products([cloudy_product(products(0))], trained / "run", tmp_path, tile=2048, overlap=0, progress=False, log=lambda *_: None)
+    assert read(outputs(tmp_path)["10m"]).shape == (4, SIZE, SIZE)
+
+
+KILLER = """
+import os, signal, sys
+import crmss.scene
+real, calls = crmss.scene.Generator.__call__, [0]
+def call_then_die(self, *args):
+    calls[0] += 1
+    if calls[0] == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(self, *args)
+crmss.scene.Generator.__call__ = call_then_die
+from crmss.cli import main
+sys.exit(main(["predict", *sys.argv[1:]]))
+"""
+
+
+def test_a_killed_run_leaves_no_output_and_a_rerun_finishes(products, trained, cleaned, tmp_path):
+    args = [str(cloudy_product(products(0))), "--model", str(trained / "run"), "--out", str(tmp_path), "--tile", "512", "--batch-size", "1"]
+    killed = subprocess.run([sys.executable, "-c", KILLER, *args], capture_output=True, text=True)
+    assert killed.returncode == -9
+    assert [p.name[0] for p in tmp_path.iterdir()] == ["."] * 2  # partial files only, nothing at a final name
+    again = run_cli("predict", *args, "--no-progress")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in outputs(cleaned).values())
+    for res, path in outputs(tmp_path).items():
+        assert np.array_equal(read(path), read(outputs(cleaned)[res]))
+    skipped = run_cli("predict", *args, "--no-progress")
+    assert skipped.returncode == 0 and "skipped" in skipped.stdout
+
+
+def test_a_failing_product_is_reported_and_the_others_finish(products, trained, tmp_path):
+    broken = shutil.copytree(cloudy_product(products(0)), tmp_path / "in" / cloudy_product(products(0)).name)
+    band = next(broken.rglob("*_B11.jp2"))
+    band.write_bytes(band.read_bytes()[: band.stat().st_size * 2 // 3])
+    good = next(p for p in products(0).iterdir() if "20160403" in p.name)
+    run = run_cli("predict", broken, good, "--model", trained / "run", "--out", tmp_path / "out", "--tile", "512", "--no-progress")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "_B11.jp2: cannot decode the image" in run.stderr and "the other products are done" in run.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(f"{good.stem}_CR_{r}.tif" for r in ("10m", "20m"))
+
+
+def test_bad_options_are_refused(products, trained, tmp_path):
+    product = cloudy_product(products(0))
+    assert "multiple of 32" in run_cli("predict", product, "--model", trained / "run", "--out", tmp_path, "--tile", "100").stderr
+    run = run_cli("predict", product, "--model", tmp_path / "nothing", "--out", tmp_path / "o")
+    assert run.returncode == 2 and "no trained generator" in run.stderr
