@@ -3,7 +3,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: test demo bench-prepare bench-train bench-evaluate clean
+.PHONY: test demo bench-prepare bench-train bench-evaluate bench-predict clean
 
 $(VENV)/.ready: pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
@@ -22,6 +22,9 @@ bench-train: $(VENV)/.ready
 
 bench-evaluate: bench-train
 	$(VENV)/bin/python bench/evaluate.py --work bench-data
+
+bench-predict: $(VENV)/.ready
+	$(VENV)/bin/python bench/predict.py --work bench-data
 
 clean:
 	rm -rf $(VENV) demo bench-data .pytest_cache

@@ -19,7 +19,6 @@ import argparse
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,9 +31,10 @@ from osgeo import gdal  # noqa: E402
 
 from crmss.model import build_generator  # noqa: E402
 from crmss.safe import USED_BANDS, open_product  # noqa: E402
-from crmss.scene import Generator, tile_starts  # noqa: E402
+from crmss.scene import Generator, default_batch_size, tile_starts  # noqa: E402
 from crmss.splits import read_split  # noqa: E402
 from crmss.synthetic import write_pair  # noqa: E402
+from measure import run_child  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="folder holding (or receiving) the synthetic products")
     parser.add_argument("--tile", type=int, default=1024)
     parser.add_argument("--overlap", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=default_batch_size(), help="tiles per call (default: as crmss predict)")
     args = parser.parse_args()
 
     products = args.work / "products-10980"
@@ -79,19 +79,14 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "crmss", "predict", str(path), "--model", str(run), "--out", str(out), "--tile", str(args.tile),
            "--overlap", str(args.overlap), "--batch-size", str(args.batch_size), "--no-progress"]
-    start = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    whole = time.perf_counter() - start
-    if status:
-        sys.exit(f"crmss predict failed: {' '.join(cmd)}")
+    whole, peak = run_child(cmd)
 
     gpu = tf.config.list_physical_devices("GPU")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {'GPU' if gpu else 'no GPU'}; TensorFlow {tf.__version__}, GDAL {gdal.__version__}")
     print(f"product: 10980 px at 10 m (zipped JPEG2000), {tiles} tiles of {args.tile} px overlapping by {args.overlap}, batch {args.batch_size}")
     print(f"decode of the ten bands alone (plain GDAL):   {decode:7.1f} s")
     print(f"generator compute alone on the same tiles:    {compute:7.1f} s  ({per_tile:.2f} s per tile)")
-    print(f"crmss predict, whole product:                 {whole:7.1f} s  peak memory {usage.ru_maxrss / 1e6:.2f} GB")
+    print(f"crmss predict, whole product:                 {whole:7.1f} s  peak memory {peak:.2f} GB")
     print(f"overhead over the generator's compute: {whole / compute - 1:+.0%} (target < 15% on CPU); ratio to decode: {whole / decode:.2f}")
 
 

@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from osgeo import gdal
 from crmss.safe import USED_BANDS, open_product
 from crmss.splits import read_split, write_split
 from crmss.synthetic import write_pair
+from measure import run_child
 
 
 def main() -> None:
@@ -54,12 +54,7 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "crmss", "prepare", "--products", str(products), "--out", str(out), "--split", str(split),
            "--workers", str(args.workers), "--no-progress"]
-    start = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    prepare_s = time.perf_counter() - start
-    if status:
-        sys.exit(f"crmss prepare failed: {' '.join(cmd)}")
+    prepare_s, peak = run_child(cmd)
     windows = sum(1 for _ in (out / "train" / "clear" / "10m" / pair.key).iterdir())
 
     gdal.SetConfigOption("GDAL_NUM_THREADS", str(args.workers))
@@ -73,7 +68,7 @@ def main() -> None:
     print(f"crmss prepare (start-up included):         {prepare_s:7.1f} s  {decoded / 1e6 / prepare_s:6.1f} MB/s  "
           f"{windows / prepare_s:5.1f} patch pairs/s")
     print(f"ratio prepare / decode: {prepare_s / decode_s:.2f} (target <= 1.25)")
-    print(f"peak memory of crmss prepare: {usage.ru_maxrss / 1e6:.2f} GB")
+    print(f"peak memory of crmss prepare: {peak:.2f} GB")
 
 
 if __name__ == "__main__":

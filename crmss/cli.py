@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--tile", type=_positive_int, default=1024, metavar="PX",
                          help="tile side in 10 m px, a multiple of 32 (default 1024; may exceed the scene)")
     predict.add_argument("--overlap", type=int, default=128, metavar="PX", help="overlap of neighbouring tiles in 10 m px, even (default 128; 0 for none)")
-    predict.add_argument("--batch-size", type=_positive_int, default=4, metavar="N", help="tiles per model call (default 4)")
+    predict.add_argument("--batch-size", type=_positive_int, metavar="N", help="tiles per model call (default 4 on a GPU, 1 on a CPU)")
     predict.add_argument("--checkpoint", default="last", choices=("last", "best"),
                          help="last: RUN/generator.keras (default); best: RUN/generator_best.keras")
     predict.add_argument("--workers", type=_positive_int, metavar="N", help="threads decoding bands (default: all cores)")
@@ -116,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the pipeline on synthetic products (minutes on a laptop CPU)",
         description="Write synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list), "
-        "prepare them, train a small CR-MSS on them, evaluate it on the test pair, and print a summary. "
-        "Stages: products -> prepare -> train -> test.",
+        "prepare them, train a small CR-MSS on them, evaluate it on the test pair, clean the whole cloudy test product, "
+        "and print a summary. Stages: products -> prepare -> train -> test -> predict.",
     )
     demo.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the demo's products/ and data/")
     demo.add_argument("--size", type=_positive_int, default=1536, metavar="PX",
@@ -280,6 +280,13 @@ def _run_demo(args) -> int:
     shutil.rmtree(results, ignore_errors=True)  # the demo's own output of an earlier demo
     print(f"evaluating the best generator on the test pair into {results}")
     _print_test_summary(evaluate(data, run, results, checkpoint="best", figures=2))
+
+    from .safe import find_products, locate
+    from .scene import predict_products
+
+    scene = locate(chosen[-1].cloudy, find_products(products))
+    print(f"cleaning the whole cloudy test product {scene.name} into {args.out / 'predicted'}")
+    predict_products([scene], run, args.out / "predicted", tile=512, checkpoint="best")
     print(f"demo done in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -3,7 +3,7 @@ import json
 from conftest import run_cli
 
 
-def test_demo_writes_products_prepares_trains_and_evaluates(tmp_path):
+def test_demo_runs_every_stage(tmp_path):
     run = run_cli("demo", "--out", tmp_path / "demo", "--size", "780", "--epochs", "2")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "train: 2 pairs" in run.stdout and "test: 1 pairs" in run.stdout
@@ -15,4 +15,6 @@ def test_demo_writes_products_prepares_trains_and_evaluates(tmp_path):
     assert (tmp_path / "demo/run/generator.keras").exists() and (tmp_path / "demo/run/config.json").exists()
     assert "dark_channel_prior" in run.stdout and (tmp_path / "demo/results/report.md").exists()
     assert (tmp_path / "demo/results/metrics.csv").read_text().startswith("method,scene,band,metric,value")
+    cleaned = sorted(p.name for p in (tmp_path / "demo/predicted").iterdir())
+    assert len(cleaned) == 4 and all("_CR_" in n for n in cleaned)  # the PDMC product's two granules, 10 m and 20 m
     assert run_cli("demo", "--out", tmp_path / "d2", "--size", "100").returncode == 2
