@@ -245,6 +245,13 @@ def _run_demo(args) -> int:
 
     if args.size % 6:
         raise InputError(f"--size {args.size}: the 10 m side must be a multiple of 6 (e.g. 1536)")
+    marker = args.out / ".crmss-demo"
+    if args.out.exists() and any(args.out.iterdir()):
+        if not marker.exists():
+            raise InputError(f"{args.out}: exists and is not a demo folder; choose a new --out for the demo")
+        shutil.rmtree(args.out)  # an earlier demo's own folder: start afresh
+    args.out.mkdir(parents=True)
+    marker.write_text("written by crmss demo; the next demo into this folder replaces it\n")
     pairs = read_split()
     chosen = [p for p in pairs if p.subset == "train"][:2] + [p for p in pairs if p.subset == "test"][:1]
     products = args.out / "products"
@@ -277,7 +284,6 @@ def _run_demo(args) -> int:
     from .evaluation import evaluate
 
     results = args.out / "results"
-    shutil.rmtree(results, ignore_errors=True)  # the demo's own output of an earlier demo
     print(f"evaluating the best generator on the test pair into {results}")
     _print_test_summary(evaluate(data, run, results, checkpoint="best", figures=2))
 

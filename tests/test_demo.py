@@ -18,3 +18,7 @@ def test_demo_runs_every_stage(tmp_path):
     cleaned = sorted(p.name for p in (tmp_path / "demo/predicted").iterdir())
     assert len(cleaned) == 4 and all("_CR_" in n for n in cleaned)  # the PDMC product's two granules, 10 m and 20 m
     assert run_cli("demo", "--out", tmp_path / "d2", "--size", "100").returncode == 2
+    again = run_cli("demo", "--out", tmp_path / "demo", "--size", "780", "--epochs", "2")  # replaces its own earlier demo
+    assert again.returncode == 0, again.stderr[-2000:]
+    refused = run_cli("demo", "--out", tmp_path / "demo" / "data", "--size", "780")  # not a demo folder
+    assert refused.returncode == 2 and "is not a demo folder" in refused.stderr
