@@ -142,7 +142,7 @@ def predict_products(
             failures.append(str(exc))
             log(f"{path.name}: failed: {exc}")
     if failures:
-        raise InputError("\n".join(failures) + f"\nthe other products are done; fix these and run again (finished outputs are skipped)")
+        raise InputError("\n".join(failures) + "\nthe other products are done; fix these and run again (finished outputs are skipped)")
     return written
 
 

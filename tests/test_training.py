@@ -19,7 +19,7 @@ from crmss.splits import write_split
 from crmss.synthetic import write_pair
 from crmss.training import StopOnNonFinite, TrainOptions, build_gan, resolve_options
 
-from conftest import REPO, run_cli
+from conftest import run_cli
 
 #: 10 m side of the training products: 4 x 4 windows of 256 px, about 11 kept per pair
 TRAIN_SIZE = 1026
