@@ -78,11 +78,10 @@ def _check_patch(path: str, res: str, size: int | None) -> int:
         info = raster_info(path)
     except InputError as exc:
         raise InputError(f"{path}: a patch listed in manifest.json is missing or unreadable; prepare the data again") from exc
-    count = gdal.Open(path).RasterCount
     expected = size or info.width
-    if count != BANDS[res] or (info.width, info.height) != (expected, expected):
+    if info.bands != BANDS[res] or (info.width, info.height) != (expected, expected):
         raise InputError(
-            f"{path}: {count} bands of {info.width} x {info.height} px, but {res} patches need {BANDS[res]} bands of "
+            f"{path}: {info.bands} bands of {info.width} x {info.height} px, but {res} patches need {BANDS[res]} bands of "
             f"{expected} x {expected} px; this is not a tree written by 'crmss prepare': prepare the data again"
         )
     if res == "10m":

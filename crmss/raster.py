@@ -32,6 +32,7 @@ class RasterInfo:
     geotransform: tuple[float, ...]
     projection: str
     dtype: str  # GDAL data type name of band 1, e.g. "UInt16"
+    bands: int
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def raster_info(path: str) -> RasterInfo:
         geotransform=tuple(ds.GetGeoTransform()),
         projection=ds.GetProjection(),
         dtype=gdal.GetDataTypeName(ds.GetRasterBand(1).DataType),
+        bands=ds.RasterCount,
     )
 
 
