@@ -8,17 +8,20 @@ How: the scene is cut in square tiles of ``tile`` px at 10 m (``tile / 2`` at 20
 even, so both resolutions stay aligned) overlapping by ``overlap`` px. Instance normalisation
 makes each tile's output depend on the tile's own statistics, so tiles are blended: each
 output is weighted by a product of linear ramps that fall from 1 to almost 0 over the overlap
-towards the tile's edges, and the weighted sum is divided by the summed weights. Tiles that
-reach past the scene are reflect-padded. The scene is processed in strips of one tile row:
-the strip is decoded (bands in parallel, the next strip while the model runs on this one),
-its tiles run in batches, and the finished rows are written, so memory does not grow with the
-scene. Where any input band of a resolution is 0, that resolution's outputs are 0.
+towards the tile's edges, divided by the sum of all tiles' weights at that pixel. Both are
+separable (tiles form a grid), so each tile's weights are the outer product of a row and a
+column vector that sum to 1 over the scene. Tiles that reach past the scene are
+reflect-padded. The scene is processed in strips of one tile row: the strip is decoded (bands
+in parallel, the next strip while the model runs on this one), its tiles run in batches, and
+the finished rows are written, so memory does not grow with the scene. Where any input band
+of a resolution is 0, that resolution's outputs are 0.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,6 +72,20 @@ def ramp(size: int, overlap: int) -> np.ndarray:
     return np.minimum(1.0, np.minimum(i, size - i) / overlap).astype(np.float32)
 
 
+def blend_weights(length: int, starts: list[int], size: int, overlap: int) -> np.ndarray:
+    """(len(starts), size) float32: the ramp of each tile starting at ``starts`` divided by
+    the sum of all tiles' ramps at each position, so they add up to 1 over 0..length (a tile's
+    positions past ``length`` are cropped away later)."""
+    weights = np.zeros((len(starts), size), np.float32)
+    total = np.zeros(max(length, max(starts) + size), np.float32)
+    for i, start in enumerate(starts):
+        weights[i] = ramp(size, overlap)
+        total[start : start + size] += weights[i]
+    for i, start in enumerate(starts):
+        weights[i] /= total[start : start + size]
+    return weights
+
+
 @dataclass
 class Generator:
     """The trained generator, ready for batches of (tile, tile/2) tiles."""
@@ -102,19 +119,22 @@ class Generator:
         y10, y20 = self._call(tf.constant(x10), tf.constant(x20))
         return np.asarray(y10, np.float32), np.asarray(y20, np.float32)
 
-    def weighted(self, dn10: np.ndarray, dn20: np.ndarray, w10: tf.Tensor, w20: tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def weighted(self, dn10: np.ndarray, dn20: np.ndarray, weights10: tuple, weights20: tuple) -> tuple[np.ndarray, np.ndarray]:
         """Tiles of reflectance x 10000, uint16 (batch, 4, t, t) and (batch, 6, t/2, t/2), to
-        the model's float32 outputs (batch, t, t, 4), (batch, t/2, t/2, 6) times the tiles'
-        blending weights w10 (t, t) and w20 (t/2, t/2); saturated input is clipped to 1."""
-        y10, y20 = self._blend(tf.constant(dn10), tf.constant(dn20), w10, w20)
+        the model's outputs as reflectance x 10000, float32 (batch, t, t, 4) and
+        (batch, t/2, t/2, 6), times the tiles' blending weights. Saturated input is clipped to 1.
+        ``weights10``: the (t,) row weights of the strip and the (batch, t) column weights of
+        the tiles; ``weights20`` the same at 20 m."""
+        y10, y20 = self._blend(tf.constant(dn10), tf.constant(dn20), *map(tf.constant, (*weights10, *weights20)))
         return y10.numpy(), y20.numpy()
 
-    def _weighted_outputs(self, dn10, dn20, w10, w20):
+    def _weighted_outputs(self, dn10, dn20, rows10, cols10, rows20, cols20):
         # scaling and weighting run in the graph beside the model: on a CPU numpy would add
         # full passes over every tile; on a GPU they cost nothing
         x10, x20 = (tf.minimum(tf.transpose(tf.cast(dn, tf.float32), [0, 2, 3, 1]) / 10000.0, 1.0) for dn in (dn10, dn20))
         y10, y20 = self.model([x10, x20], training=False)
-        return tf.cast(y10, tf.float32) * w10[..., None], tf.cast(y20, tf.float32) * w20[..., None]
+        return tuple(tf.cast(y, tf.float32) * (10000.0 * rows[None, :, None, None] * cols[:, None, :, None])
+                     for y, rows, cols in ((y10, rows10, cols10), (y20, rows20, cols20)))
 
 
 def predict_products(
@@ -258,56 +278,62 @@ def _open_output(path: Path, grid: Grid, res: str, product: Product, generator: 
 
 
 class _Strip:
-    """Weighted sums of tile outputs over the rows of one strip of tiles, one resolution:
-    (rows, cols, bands) float32, reused from strip to strip."""
+    """Blended outputs (reflectance x 10000) over the rows of one strip of tiles, one
+    resolution: (rows, cols, bands) float32, reused from strip to strip."""
 
     def __init__(self, rows: int, cols: int, bands: int):
         self.sum = np.zeros((rows, cols, bands), np.float32)
-        self.weight = np.zeros((rows, cols), np.float32)
         self.nodata = np.zeros((rows, cols), bool)
 
-    def add(self, weighted: np.ndarray, weight: np.ndarray, left: int) -> None:
-        """Add one tile's weighted (tile, tile, bands) output and its (tile, tile) weights at
-        column ``left``, cropped to the scene."""
+    def add(self, weighted: np.ndarray, left: int) -> None:
+        """Add one tile's weighted (tile, tile, bands) output at column ``left``, cropped to the scene."""
         rows = min(weighted.shape[0], self.sum.shape[0])
         cols = min(weighted.shape[1], self.sum.shape[1] - left)
         self.sum[:rows, left : left + cols] += weighted[:rows, :cols]
-        self.weight[:rows, left : left + cols] += weight[:rows, :cols]
 
     def finished(self, rows: int) -> np.ndarray:
         """(rows, cols, bands) uint16 output of the first ``rows`` rows: reflectance x 10000,
-        at least 1, 0 where no data."""
-        valid = ~self.nodata[:rows]
-        scale = np.zeros(valid.shape, np.float32)
-        np.divide(10000.0, self.weight[:rows], out=scale, where=valid)
-        values = self.sum[:rows] * scale[..., None]
-        # round half up by truncation after + 0.5, within [1, 65535] (no data: [0, 0]);
-        # maximum/minimum with a float bound, faster than np.clip with an array bound
+        at least 1, 0 where no data. Overwrites those rows of the sums (``advance`` drops them)."""
+        values = self.sum[:rows]
+        valid = (~self.nodata[:rows]).astype(np.float32)[..., None]
+        # round half up by truncation after + 0.5, within [1, 65535] (no data: [0, 0]); whole-
+        # array passes with float bounds, faster than np.clip or boolean indexing with masks
         np.add(values, 0.5, out=values)
-        np.maximum(values, valid.astype(np.float32)[..., None], out=values)
+        np.multiply(values, valid, out=values)
+        np.maximum(values, valid, out=values)
         np.minimum(values, 65535.0, out=values)
         return values.astype(np.uint16)
 
     def advance(self, rows: int) -> None:
         """Drop the first ``rows`` rows (written): the rest moves to the top, zeros below."""
-        for array in (self.sum, self.weight, self.nodata):
+        for array in (self.sum, self.nodata):
             keep = array.shape[0] - rows
             if keep > 0:
                 array[:keep] = array[rows:]  # numpy copies through a buffer where these overlap
             array[max(keep, 0) :] = 0
 
 
+def _yield_to_the_model() -> None:
+    """Lower this (decoding) thread's priority, where the system allows it: on a CPU the model
+    then keeps both its threads busy and decoding fills the gaps, instead of slowing every
+    parallel op to its slowest thread; on a GPU machine the cores are free anyway."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: per thread
+    except (AttributeError, OSError):  # no setpriority (Windows), or no per-thread nice (macOS)
+        pass
+
+
 def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dict, tile: int, overlap: int,
                 batch_size: int, workers: int, progress: bool) -> None:
     rows, cols = tile_starts(grid.height, tile, overlap), tile_starts(grid.width, tile, overlap)
-    weights = {res: np.outer(ramp(tile // s, overlap // s), ramp(tile // s, overlap // s)) for res, s in SCALES.items()}
-    tf_weights = [tf.constant(weights[res]) for res in SCALES]
+    weights = {res: (blend_weights(grid.height // s, [r // s for r in rows], tile // s, overlap // s),
+                     blend_weights(grid.width // s, [c // s for c in cols], tile // s, overlap // s)) for res, s in SCALES.items()}
     strips = {res: _Strip(tile // s, grid.width // s, len(STACKS[res])) for res, s in SCALES.items()}
     bar = tqdm(total=len(rows) * len(cols), desc=product.name[:40], unit="tile", disable=not progress)
     # open once: GDAL's block cache belongs to the open dataset, and keeps the code tiles that
     # the next strip shares with this one decoded
     datasets = {band: gdal.Open(product.band_files[band]) for bands in STACKS.values() for band in bands}
-    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1) as prefetch:
+    with ThreadPoolExecutor(workers, initializer=_yield_to_the_model) as pool, ThreadPoolExecutor(1, initializer=_yield_to_the_model) as prefetch:
         upcoming = prefetch.submit(_read_strip, product, datasets, rows[0], tile, pool)
         for index, top in enumerate(rows):
             inputs = upcoming.result()
@@ -316,12 +342,13 @@ def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dic
             for res in SCALES:
                 strips[res].nodata[: inputs[res][1].shape[0]] |= inputs[res][1]
             for first in range(0, len(cols), batch_size):
-                starts = cols[first : first + batch_size]
-                x = [np.stack([_cut(inputs[res][0], left // s, tile // s) for left in starts]) for res, s in SCALES.items()]
-                for res, y in zip(SCALES, generator.weighted(*x, *tf_weights)):
-                    for left, out in zip(starts, y):
-                        strips[res].add(out, weights[res], left // SCALES[res])
-                bar.update(len(starts))
+                batch = range(first, min(first + batch_size, len(cols)))
+                x = [np.stack([_cut(inputs[res][0], cols[j] // s, tile // s) for j in batch]) for res, s in SCALES.items()]
+                w = [(row_weights[index], col_weights[batch.start : batch.stop]) for row_weights, col_weights in weights.values()]
+                for res, y in zip(SCALES, generator.weighted(*x, *w)):
+                    for j, out in zip(batch, y):
+                        strips[res].add(out, cols[j] // SCALES[res])
+                bar.update(len(batch))
             bottom = rows[index + 1] if index + 1 < len(rows) else grid.height
             for res, s in SCALES.items():
                 done = bottom // s - top // s

@@ -9,7 +9,7 @@ import pytest
 from osgeo import gdal
 
 from crmss.safe import open_product
-from crmss.scene import predict_products, ramp, tile_starts
+from crmss.scene import blend_weights, overview_factors, predict_products, ramp, tile_starts
 
 from conftest import SIZE, run_cli
 
@@ -36,6 +36,19 @@ def test_tiles_cover_the_scene_with_even_offsets_and_blending_ramps():
     assert weights.min() > 0 and weights.max() == 1 and weights[0] == weights[-1] == pytest.approx(0.5 / 128)
     assert np.all(weights[128:-128] == 1) and np.all(np.diff(weights[:128]) > 0)
     assert np.all(ramp(64, 0) == 1)
+    for length, size, overlap in ((10980, 1024, 128), (1000, 256, 64), (780, 256, 0), (780, 1024, 128)):
+        starts = tile_starts(length, size, overlap)
+        weights = blend_weights(length, starts, size, overlap)
+        total = np.zeros(length + size)
+        for start, w in zip(starts, weights):
+            total[start : start + size] += w
+        np.testing.assert_allclose(total[:length], 1, rtol=1e-6)  # a partition of unity over the scene
+        assert np.all(weights > 0)
+
+
+def test_overview_levels_reach_one_cog_block():
+    assert overview_factors(10980, 10980) == [2, 4, 8, 16, 32]  # down to 344 px, as GDAL's COG driver
+    assert overview_factors(5490, 5490) == [2, 4, 8, 16] and overview_factors(780, 600) == [2] and overview_factors(512, 512) == []
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +76,27 @@ def test_outputs_are_cogs_on_the_input_grid_with_nodata_carried(cleaned, product
         check = subprocess.run([sys.executable, "-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff", str(files[res])],
                                capture_output=True, text=True)
         assert "is a valid cloud optimized GeoTIFF" in check.stdout, check.stdout + check.stderr
+
+
+def test_overviews_average_valid_pixels_only(cleaned):
+    ds = gdal.Open(str(outputs(cleaned)["10m"]))
+    assert ds.GetMetadata("IMAGE_STRUCTURE")["COMPRESSION"] == "ZSTD"
+    full, overview = ds.GetRasterBand(1).ReadAsArray(), ds.GetRasterBand(1).GetOverview(0).ReadAsArray()
+    blocks = full.reshape(SIZE // 2, 2, SIZE // 2, 2).swapaxes(1, 2).reshape(SIZE // 2, SIZE // 2, 4).astype(float)
+    valid = blocks > 0
+    assert np.array_equal(overview == 0, ~valid.any(axis=-1))
+    mixed = valid.any(axis=-1) & ~valid.all(axis=-1)  # blocks on the no-data border
+    assert mixed.sum() > 10
+    lowest = np.where(valid, blocks, np.inf).min(axis=-1)
+    assert np.all(overview[mixed] >= np.floor(lowest[mixed]))  # no zeros averaged in
+
+
+def test_deflate_output_holds_the_same_pixels(cleaned, products, trained, tmp_path):
+    predict_products([cloudy_product(products(0))], trained / "run", tmp_path, tile=512, overlap=128, compress="deflate",
+                     progress=False, log=lambda *_: None)
+    for res, path in outputs(tmp_path).items():
+        assert gdal.Open(str(path)).GetMetadata("IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"
+        assert np.array_equal(read(path), read(outputs(cleaned)[res]))
 
 
 @pytest.mark.parametrize("layout", [dict(baseline="05.10"), dict(zipped=True)])
