@@ -111,13 +111,7 @@ class Generator:
         return cls(loaded, path)
 
     def __post_init__(self):
-        self._call = tf.function(lambda x10, x20: self.model([x10, x20], training=False), reduce_retracing=True)
         self._blend = tf.function(self._weighted_outputs, reduce_retracing=True)
-
-    def __call__(self, x10: np.ndarray, x20: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The model alone: float32 reflectance (batch, t, t, 4), (batch, t/2, t/2, 6) in and out."""
-        y10, y20 = self._call(tf.constant(x10), tf.constant(x20))
-        return np.asarray(y10, np.float32), np.asarray(y20, np.float32)
 
     def weighted(self, dn10: np.ndarray, dn20: np.ndarray, weights10: tuple, weights20: tuple) -> tuple[np.ndarray, np.ndarray]:
         """Tiles of reflectance x 10000, uint16 (batch, 4, t, t) and (batch, 6, t/2, t/2), to
