@@ -10,6 +10,7 @@ from osgeo import gdal
 
 from crmss.safe import open_product
 from crmss.scene import blend_weights, overview_factors, predict_products, ramp, tile_starts
+from crmss.synthetic import write_pair
 
 from conftest import SIZE, run_cli
 
@@ -103,6 +104,18 @@ def test_deflate_output_holds_the_same_pixels(cleaned, products, trained, tmp_pa
 def test_baseline_05_and_zipped_products_give_the_same_output(cleaned, products, trained, tmp_path, layout):
     predict_products([cloudy_product(products(0, **layout))], trained / "run", tmp_path, tile=512, overlap=128, progress=False, log=lambda *_: None)
     for res, path in outputs(tmp_path).items():
+        assert np.array_equal(read(path), read(outputs(cleaned)[res]))
+
+
+@pytest.mark.parametrize("mission", ["S2B", "S2C"])
+def test_other_missions_at_a_recent_baseline_give_the_same_output(cleaned, pairs, trained, tmp_path, mission):
+    """The same scene as a recent S2B/S2C product (baseline 05.11, offset -1000, zipped)."""
+    names = [f"{mission}{name[3:]}" for name in (pairs[0].clear, pairs[0].cloudy)]
+    cloudy, _ = write_pair(tmp_path / "in", *names, size=SIZE, seed=7, baseline="05.11", zipped=True)
+    assert cloudy.name.startswith(f"{mission}_MSIL1C_") and "_N0511_" in cloudy.name
+    predict_products([cloudy], trained / "run", tmp_path / "out", tile=512, overlap=128, progress=False, log=lambda *_: None)
+    for res, path in outputs(tmp_path / "out").items():
+        assert path.name == f"{cloudy.stem}_CR_{res}.tif"
         assert np.array_equal(read(path), read(outputs(cleaned)[res]))
 
 
