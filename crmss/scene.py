@@ -114,7 +114,7 @@ class Generator:
         self._blend = tf.function(self._weighted_outputs, reduce_retracing=True)
 
     def weighted(self, dn10: np.ndarray, dn20: np.ndarray, weights10: tuple, weights20: tuple) -> tuple[np.ndarray, np.ndarray]:
-        """Tiles of reflectance x 10000, uint16 (batch, 4, t, t) and (batch, 6, t/2, t/2), to
+        """Tiles of reflectance x 10000, uint16 (batch, t, t, 4) and (batch, t/2, t/2, 6), to
         the model's outputs as reflectance x 10000, float32 (batch, t, t, 4) and
         (batch, t/2, t/2, 6), times the tiles' blending weights. Saturated input is clipped to 1.
         ``weights10``: the (t,) row weights of the strip and the (batch, t) column weights of
@@ -125,7 +125,7 @@ class Generator:
     def _weighted_outputs(self, dn10, dn20, rows10, cols10, rows20, cols20):
         # scaling and weighting run in the graph beside the model: on a CPU numpy would add
         # full passes over every tile; on a GPU they cost nothing
-        x10, x20 = (tf.minimum(tf.transpose(tf.cast(dn, tf.float32), [0, 2, 3, 1]) / 10000.0, 1.0) for dn in (dn10, dn20))
+        x10, x20 = (tf.minimum(tf.cast(dn, tf.float32) / 10000.0, 1.0) for dn in (dn10, dn20))
         y10, y20 = self.model([x10, x20], training=False)
         return tuple(tf.cast(y, tf.float32) * (10000.0 * rows[None, :, None, None] * cols[:, None, :, None])
                      for y, rows, cols in ((y10, rows10, cols10), (y20, rows20, cols20)))
@@ -352,29 +352,29 @@ def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dic
 
 
 def _cut(strip: np.ndarray, left: int, size: int) -> np.ndarray:
-    """A (bands, size, size) tile of a (bands, rows, cols) strip, reflect-padded past the scene."""
-    window = strip[:, :, left : left + size]
-    pad_rows, pad_cols = size - window.shape[1], size - window.shape[2]
+    """A (size, size, bands) tile of a (rows, cols, bands) strip, reflect-padded past the scene."""
+    window = strip[:, left : left + size]
+    pad_rows, pad_cols = size - window.shape[0], size - window.shape[1]
     if pad_rows or pad_cols:
-        window = np.pad(window, ((0, 0), (0, pad_rows), (0, pad_cols)), mode="symmetric")
+        window = np.pad(window, ((0, pad_rows), (0, pad_cols), (0, 0)), mode="symmetric")
     return window
 
 
 def _read_strip(product: Product, datasets: dict, top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
-    """Rows top..top+tile of both stacks as uint16 reflectance x 10000 (bands, rows, cols),
+    """Rows top..top+tile of both stacks as uint16 reflectance x 10000 (rows, cols, bands),
     with the no-data mask (rows, cols) of each resolution; bands decoded in parallel (each
-    band's dataset by one thread at a time)."""
+    band's dataset by one thread at a time), straight into their channel of the stack."""
     strips = {}
     for res, bands in STACKS.items():
         s = SCALES[res]
         first = datasets[bands[0]]
         height = min(tile // s, first.RasterYSize - top // s)
-        strips[res] = np.empty((len(bands), height, first.RasterXSize), np.uint16)
+        strips[res] = np.empty((height, first.RasterXSize, len(bands)), np.uint16)
 
     def read(task):
         res, i, band = task
         s = SCALES[res]
-        buffer = strips[res][i]
+        buffer = strips[res][..., i]  # strided: GDAL writes every len(bands)-th value
         try:
             datasets[band].GetRasterBand(1).ReadAsArray(0, top // s, buffer.shape[1], buffer.shape[0], buf_obj=buffer)
         except RuntimeError as exc:
@@ -382,4 +382,4 @@ def _read_strip(product: Product, datasets: dict, top: int, tile: int, pool: Thr
         buffer[...] = product.to_reflectance_x10000(band, buffer)  # in place for baseline 04+ offsets
 
     list(pool.map(read, [(res, i, band) for res, bands in STACKS.items() for i, band in enumerate(bands)]))
-    return {res: (stack, (stack == 0).any(axis=0)) for res, stack in strips.items()}
+    return {res: (stack, (stack == 0).any(axis=-1)) for res, stack in strips.items()}
