@@ -181,14 +181,19 @@ def test_a_killed_run_leaves_no_output_and_a_rerun_finishes(products, trained, c
     assert skipped.returncode == 0 and "skipped" in skipped.stdout
 
 
-def test_a_failing_product_is_reported_and_the_others_finish(products, trained, tmp_path):
+def test_failing_products_are_reported_and_the_others_finish(products, trained, tmp_path):
     broken = shutil.copytree(cloudy_product(products(0)), tmp_path / "in" / cloudy_product(products(0)).name)
     band = next(broken.rglob("*_B11.jp2"))
     band.write_bytes(band.read_bytes()[: band.stat().st_size * 2 // 3])
+    level2a = shutil.copytree(cloudy_product(products(0)), tmp_path / "l2a" / cloudy_product(products(0)).name.replace("L1C", "L2A"))
+    mtd = level2a / "MTD_MSIL1C.xml"
+    mtd.write_text(mtd.read_text().replace("S2MSI1C", "S2MSI2A").replace("Level-1C", "Level-2A"))
+    mtd.rename(level2a / "MTD_MSIL2A.xml")
     good = next(p for p in products(0).iterdir() if "20160403" in p.name)
-    run = run_cli("predict", broken, good, "--model", trained / "run", "--out", tmp_path / "out", "--tile", "512", "--no-progress")
+    run = run_cli("predict", broken, level2a, good, "--model", trained / "run", "--out", tmp_path / "out", "--tile", "512", "--no-progress")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "_B11.jp2: cannot decode the image" in run.stderr and "the other products are done" in run.stderr
+    assert f"{level2a}: is a S2MSI2A product; crmss needs Level-1C" in run.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == sorted(f"{good.stem}_CR_{r}.tif" for r in ("10m", "20m"))
 
