@@ -188,9 +188,7 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
         role, res, i, band = task
         product, target = job.products[role], stacks[role, res][i]
         read_band(product.band_files[band], out=target)
-        scaled = product.to_reflectance_x10000(band, target)
-        if scaled is not target:
-            target[...] = scaled
+        product.to_reflectance_x10000(band, target)
         return windows.nodata_windows(target, res)
 
     nodata_in = {}

@@ -113,21 +113,24 @@ class Product:
     band_files: dict[str, str] = field(repr=False)  # ESA band name -> GDAL path
 
     def to_reflectance_x10000(self, band: str, dn: np.ndarray) -> np.ndarray:
-        """Turn decoded DNs into reflectance x 10000 (uint16), in place where possible.
+        """Turn decoded DNs (uint16, any shape, strided views too) into reflectance x 10000 in
+        place; return ``dn``.
 
         Applies the band's offset and the quantification value; 0 (no data) stays 0 and valid
         pixels stay at least 1. For baseline 02/03 products (offset 0, quantification 10000)
-        the DNs are returned unchanged.
+        the DNs are already that, and are left untouched.
         """
         offset = self.offsets.get(band, 0)
+        if self.quantification == QUANTIFICATION and offset == 0:
+            return dn
         nodata = dn == 0
-        if self.quantification == QUANTIFICATION and offset <= 0:
-            if offset:  # integer path without a wider temporary: max(DN, 1 - offset) + offset
-                np.maximum(dn, 1 - offset, out=dn)
-                dn -= np.uint16(-offset)
+        if self.quantification == QUANTIFICATION and offset < 0:
+            # integer path without a wider temporary: max(DN, 1 - offset) + offset
+            np.maximum(dn, 1 - offset, out=dn)
+            dn -= np.uint16(-offset)
         else:
             scaled = np.rint((dn.astype(np.float32) + offset) * (QUANTIFICATION / self.quantification))
-            dn = np.clip(scaled, 1, 65535).astype(np.uint16)
+            dn[...] = np.clip(scaled, 1, 65535, out=scaled)
         dn[nodata] = 0
         return dn
 

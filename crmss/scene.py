@@ -379,7 +379,7 @@ def _read_strip(product: Product, datasets: dict, top: int, tile: int, pool: Thr
             datasets[band].GetRasterBand(1).ReadAsArray(0, top // s, buffer.shape[1], buffer.shape[0], buf_obj=buffer)
         except RuntimeError as exc:
             raise InputError(f"{product.band_files[band]}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again") from exc
-        buffer[...] = product.to_reflectance_x10000(band, buffer)  # in place for baseline 04+ offsets
+        product.to_reflectance_x10000(band, buffer)
 
     list(pool.map(read, [(res, i, band) for res, bands in STACKS.items() for i, band in enumerate(bands)]))
     return {res: (stack, (stack == 0).any(axis=-1)) for res, stack in strips.items()}

@@ -74,6 +74,14 @@ def copy_products(source: Path, target: Path) -> Path:
     return target
 
 
+def make_level_2a(safe: Path) -> Path:
+    """Turn the L1C ``.SAFE`` folder ``safe`` into what an L2A product's metadata says; return it."""
+    mtd = safe / "MTD_MSIL1C.xml"
+    mtd.write_text(mtd.read_text().replace("S2MSI1C", "S2MSI2A").replace("Level-1C", "Level-2A"))
+    mtd.rename(safe / "MTD_MSIL2A.xml")
+    return safe
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m crmss ARGS`` as a user would; returns the finished process."""
     return subprocess.run([sys.executable, "-m", "crmss", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)

@@ -19,7 +19,7 @@ from crmss.safe import open_product
 from crmss.splits import write_split
 from crmss.synthetic import Geometry, Scene, to_dn, write_product
 
-from conftest import SIZE, run_cli
+from conftest import SIZE, make_level_2a, run_cli
 
 KEY = "R075_T50TMK"
 STACKS = {"10m": (BANDS_10M, 256), "20m": (BANDS_20M, 128)}
@@ -258,7 +258,7 @@ def _damaged_copy(tmp_path, products, damage):
         (lambda f: next(f.rglob("*20160413*_B05.jp2")).unlink(), ["band files B05 of tile T50TMK are missing", "download it again"]),
         (lambda f: _truncate(next(f.rglob("*20160403*_B08.jp2"))), ["_B08.jp2: cannot decode the image", "truncated or corrupt"]),
         (lambda f: _not_a_product(f), ["20160413T031626.zip: not a Sentinel-2 product"]),
-        (lambda f: _level_2a(f), ["is a S2MSI2A product; crmss needs Level-1C"]),
+        (lambda f: make_level_2a(next(f.glob("*20160413*.SAFE"))), ["is a S2MSI2A product; crmss needs Level-1C"]),
     ],
     ids=["missing-band", "truncated-jp2", "zip-not-a-product", "level-2a"],
 )
@@ -281,13 +281,6 @@ def _not_a_product(folder: Path) -> None:
     shutil.rmtree(safe)
     with zipfile.ZipFile(folder / (safe.stem + ".zip"), "w") as archive:
         archive.writestr("readme.txt", "a zip of something else")
-
-
-def _level_2a(folder: Path) -> None:
-    safe = next(folder.glob("*20160413*.SAFE"))
-    mtd = safe / "MTD_MSIL1C.xml"
-    mtd.write_text(mtd.read_text().replace("S2MSI1C", "S2MSI2A").replace("Level-1C", "Level-2A"))
-    mtd.rename(safe / "MTD_MSIL2A.xml")
 
 
 def test_truncated_band_of_a_later_pair_leaves_earlier_pairs_complete(tmp_path, products, pairs):

@@ -8,7 +8,7 @@ from osgeo import gdal
 from crmss.errors import InputError
 from crmss.safe import ProductName, find_products, locate, open_product
 
-from conftest import SIZE
+from conftest import SIZE, make_level_2a
 
 
 def only(folder, suffix=""):
@@ -116,10 +116,7 @@ def test_zip_that_is_not_a_product(tmp_path):
 
 def test_level_2a_product_is_refused(tmp_path, products):
     folder = shutil.copytree(products(0), tmp_path / "p")
-    safe = only(folder)
-    mtd = safe / "MTD_MSIL1C.xml"
-    mtd.write_text(mtd.read_text().replace("S2MSI1C", "S2MSI2A").replace("Level-1C", "Level-2A"))
-    mtd.rename(safe / "MTD_MSIL2A.xml")
+    safe = make_level_2a(only(folder))
     with pytest.raises(InputError, match=r"is a S2MSI2A product; crmss needs Level-1C"):
         open_product(safe)
 

@@ -12,7 +12,7 @@ from crmss.safe import open_product
 from crmss.scene import blend_weights, overview_factors, predict_products, ramp, tile_starts
 from crmss.synthetic import write_pair
 
-from conftest import SIZE, run_cli
+from conftest import SIZE, make_level_2a, run_cli
 
 
 def cloudy_product(folder):
@@ -185,10 +185,7 @@ def test_failing_products_are_reported_and_the_others_finish(products, trained, 
     broken = shutil.copytree(cloudy_product(products(0)), tmp_path / "in" / cloudy_product(products(0)).name)
     band = next(broken.rglob("*_B11.jp2"))
     band.write_bytes(band.read_bytes()[: band.stat().st_size * 2 // 3])
-    level2a = shutil.copytree(cloudy_product(products(0)), tmp_path / "l2a" / cloudy_product(products(0)).name.replace("L1C", "L2A"))
-    mtd = level2a / "MTD_MSIL1C.xml"
-    mtd.write_text(mtd.read_text().replace("S2MSI1C", "S2MSI2A").replace("Level-1C", "Level-2A"))
-    mtd.rename(level2a / "MTD_MSIL2A.xml")
+    level2a = make_level_2a(shutil.copytree(cloudy_product(products(0)), tmp_path / "l2a" / cloudy_product(products(0)).name.replace("L1C", "L2A")))
     good = next(p for p in products(0).iterdir() if "20160403" in p.name)
     run = run_cli("predict", broken, level2a, good, "--model", trained / "run", "--out", tmp_path / "out", "--tile", "512", "--no-progress")
     assert run.returncode == 2 and "Traceback" not in run.stderr
