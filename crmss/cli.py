@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, InternalError
 from .raster import COG_COMPRESSIONS
 
 
@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"crmss {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except InternalError as exc:
+        print(f"crmss {args.command}: internal error: {exc}\nthis is a bug in crmss, not in your input: please report it "
+              f"with this message and 'crmss --version'", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
         return 130

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +34,10 @@ from tqdm import tqdm
 
 from . import __version__
 from .bands import STACKS
-from .errors import InputError
+from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
+from .files import exclusive_lock
 from .model import build_generator
-from .raster import COG_COMPRESSIONS, Grid, gdal_array_type
+from .raster import COG_COMPRESSIONS, Grid, StreamedCOG
 from .safe import Product, granule_tiles, open_product
 
 SCALES = {"10m": 1, "20m": 2}
@@ -156,27 +156,34 @@ def predict_products(
     if compress not in COG_COMPRESSIONS:
         raise InputError(f"--compress {compress}: choose one of {', '.join(COG_COMPRESSIONS)}")
     out = Path(out)
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the output folder ({exc.strerror}); choose another --out") from exc
-    if not os.access(out, os.W_OK):
-        raise InputError(f"{out}: the output folder cannot be written; choose another --out")
-    generator = Generator.load(Path(model), checkpoint)
-    batch_size = batch_size or default_batch_size()
-    workers = workers or len(os.sched_getaffinity(0))
-    gdal.SetCacheMax(BLOCK_CACHE_MB * 2**20)
-    written, failures = [], []
-    for path in map(Path, products):
-        try:
-            for granule in _granules(path):
-                written += _predict_granule(granule, path, generator, out, tile, overlap, batch_size, workers, compress, progress, log)
-        except InputError as exc:
-            failures.append(str(exc))
-            log(f"{path.name}: failed: {exc}")
-    if failures:
-        raise InputError("\n".join(failures) + "\nthe other products are done; fix these and run again (finished outputs are skipped)")
-    return written
+    try:
+        if not os.access(out, os.W_OK):
+            raise InputError(f"{out}: the output folder cannot be written; choose another --out")
+        generator = Generator.load(Path(model), checkpoint)
+        batch_size = batch_size or default_batch_size()
+        workers = workers or len(os.sched_getaffinity(0))
+        gdal.SetCacheMax(BLOCK_CACHE_MB * 2**20)
+        written, failures = [], []
+        for path in map(Path, products):
+            try:
+                for granule in _granules(path):
+                    written += _predict_granule(granule, path, generator, out, tile, overlap, batch_size, workers, compress, progress, log)
+            except DiskFullError:
+                raise  # the next products would fail the same way
+            except InputError as exc:
+                failures.append(str(exc))
+                log(f"{path.name}: failed (reported at the end)")
+        if failures:
+            raise InputError("\n".join(failures) + "\nthe other products are done; fix these and run again (finished outputs are skipped)")
+        return written
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # bad input: no empty folder left behind
 
 
 def _granules(path: Path) -> list[Product]:
@@ -197,31 +204,36 @@ def _predict_granule(product, path, generator, out, tile, overlap, batch_size, w
     several = len(granule_tiles(path)) > 1
     names = output_names(product, several)
     finals = {res: out / name for res, name in names.items()}
-    if all(f.exists() for f in finals.values()):
-        log(f"{product.name}: skipped, {names['10m']} and {names['20m']} exist")
-        return []
-    for stale in out.glob(f".{product.name}*.partial-*"):  # what a killed run left
-        stale.unlink()
-    grid = product.grid()
-    tile = min(tile, math.ceil(max(grid.width, grid.height) / 32) * 32)
-    partial = {res: out / f".{name}.partial-{uuid.uuid4().hex[:8]}.tif" for res, name in names.items()}
-    try:
-        writers = {res: _open_output(partial[res], grid, res, product, generator, tile, overlap) for res in STACKS}
-        _run_strips(product, grid, generator, writers, tile, overlap, batch_size, workers, progress)
-        for res in STACKS:
-            _add_overviews(writers[res])
-        writers.clear()  # the last references: closes the files
-        for res in STACKS:
-            cog = partial[res].with_suffix(".cog.tif")
-            _copy_to_cog(partial[res], cog, compress)
-            partial[res].unlink()
-            os.replace(cog, finals[res])
-    except RuntimeError as exc:  # GDAL: a band that fails to decode, a disk that fills up
-        raise InputError(f"{product.path}: {exc}; the product may be corrupt (download it again) or the disk full") from exc
-    finally:
-        for res in STACKS:
-            for leftover in (partial[res], partial[res].with_suffix(".cog.tif")):
-                leftover.unlink(missing_ok=True)
+    # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
+    stem = names["10m"].removesuffix("_CR_10m.tif")
+    with exclusive_lock(out / f".{stem}.lock", f"{stem}: another crmss predict is writing this product into {out}; waiting for it", log):
+        if all(f.exists() for f in finals.values()):
+            log(f"{product.name}: skipped, {names['10m']} and {names['20m']} exist")
+            return []
+        for name in names.values():  # what a killed run left: no other run writes this product now
+            for stale in out.glob(f".{name}.partial-*"):
+                stale.unlink()
+        grid = product.grid()
+        tile = min(tile, math.ceil(max(grid.width, grid.height) / 32) * 32)
+        shapes = {res: (grid.width // s, grid.height // s, len(STACKS[res])) for res, s in SCALES.items()}
+        needed = sum(StreamedCOG.needed_bytes(*shape) for shape in shapes.values())
+        writers = {}
+        try:
+            for res, s in SCALES.items():
+                writers[res] = StreamedCOG(finals[res], *shapes[res][:2], STACKS[res], grid.geotransform_at(s), grid.projection,
+                                           _output_metadata(product, generator, tile, overlap))
+            _run_strips(product, grid, generator, writers, tile, overlap, batch_size, workers, progress)
+            for res, writer in writers.items():
+                writer.publish(compress, overview_factors(*shapes[res][:2]), BLOCK)
+        except (OSError, RuntimeError) as exc:
+            if is_disk_full(exc, out):
+                raise disk_full_error(out, needed, f"cleaning {product.name}", "run the same command again") from exc
+            if isinstance(exc, OSError):
+                raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
+            raise InputError(f"{product.path}: {exc}; the product may be corrupt: download it again") from exc
+        finally:
+            for writer in writers.values():
+                writer.discard()
     log(f"{product.name}: wrote {names['10m']} and {names['20m']}")
     return list(finals.values())
 
@@ -235,40 +247,14 @@ def overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
-def _add_overviews(ds) -> None:
-    """Overviews of nodata-aware averages in the written (uncompressed) GeoTIFF ``ds``."""
-    # built here rather than by the COG driver, which writes them to a compressed temporary
-    # file and reads them back: 30% more CPU time for the same averages
-    ds.BuildOverviews("AVERAGE", overview_factors(ds.RasterXSize, ds.RasterYSize), options=["NUM_THREADS=ALL_CPUS"])
-
-
-def _copy_to_cog(source: Path, cog: Path, compress: str) -> None:
-    options = [f"COMPRESS={compress.upper()}", "LEVEL=1", "PREDICTOR=2", f"BLOCKSIZE={BLOCK}", "OVERVIEWS=FORCE_USE_EXISTING",
-               "NUM_THREADS=ALL_CPUS", "BIGTIFF=IF_SAFER"]
-    gdal.Translate(str(cog), str(source), format="COG", creationOptions=options)
-
-
-def _open_output(path: Path, grid: Grid, res: str, product: Product, generator: Generator, tile: int, overlap: int):
-    scale = SCALES[res]
-    bands = STACKS[res]
-    ds = gdal.GetDriverByName("GTiff").Create(
-        str(path), grid.width // scale, grid.height // scale, len(bands), gdal_array_type(np.uint16),
-        ["TILED=YES", f"BLOCKXSIZE={BLOCK}", f"BLOCKYSIZE={BLOCK}", "INTERLEAVE=PIXEL", "BIGTIFF=IF_SAFER"],
-    )
-    ds.SetGeoTransform(grid.geotransform_at(scale))
-    ds.SetProjection(grid.projection)
-    ds.SetMetadata({
+def _output_metadata(product: Product, generator: Generator, tile: int, overlap: int) -> dict[str, str]:
+    return {
         "CRMSS_VERSION": __version__,
         "CRMSS_MODEL": str(generator.path),
         "CRMSS_SOURCE_PRODUCT": product.name,
         "CRMSS_SCALE": "top-of-atmosphere reflectance x 10000, no radiometric offset; 0 = no data",
         "CRMSS_TILING": f"{tile} px tiles at 10 m overlapping by {overlap} px, linear-ramp blending",
-    })
-    for i, name in enumerate(bands):
-        band = ds.GetRasterBand(i + 1)
-        band.SetDescription(name)
-        band.SetNoDataValue(0)
-    return ds
+    }
 
 
 class _Strip:
@@ -346,7 +332,7 @@ def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dic
             bottom = rows[index + 1] if index + 1 < len(rows) else grid.height
             for res, s in SCALES.items():
                 done = bottom // s - top // s
-                writers[res].WriteArray(strips[res].finished(done), 0, top // s, interleave="pixel")
+                writers[res].write(strips[res].finished(done), top // s)
                 strips[res].advance(done)
     bar.close()
 
