@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -20,10 +23,17 @@ from .errors import InputError, InternalError
 from .raster import COG_COMPRESSIONS
 
 
+#: commands that run TensorFlow
+TENSORFLOW_COMMANDS = ("train", "test", "predict", "demo")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = args.verbose or os.environ.get("CRMSS_VERBOSE", "") not in ("", "0")
     try:
+        if args.command in TENSORFLOW_COMMANDS:
+            load_tensorflow(verbose)
         return args.run(args) or 0
     except InputError as exc:
         print(f"crmss {args.command}: error: {exc}", file=sys.stderr)
@@ -31,10 +41,83 @@ def main(argv: list[str] | None = None) -> int:
     except InternalError as exc:
         print(f"crmss {args.command}: internal error: {exc}\nthis is a bug in crmss, not in your input: please report it "
               f"with this message and 'crmss --version'", file=sys.stderr)
+        if verbose:
+            raise
         return 1
     except KeyboardInterrupt:
         print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
+
+
+def integer(low: int, high: int | None = None):
+    """argparse type: an integer in [low, high] (high None: no upper bound), with the range in the message."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give {_range(low, high)}")
+        return value
+    return parse
+
+
+def number(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False):
+    """argparse type: a finite number in the interval given (open ends excluded), with the interval in the message."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        below = value <= low if low_open else value < low
+        above = high is not None and (value >= high if high_open else value > high)
+        if not math.isfinite(value) or below or above:
+            interval = f"{'(' if low_open else '['}{low:g}, {'inf)' if high is None else f'{high:g}' + (')' if high_open else ']')}"
+            raise argparse.ArgumentTypeError(f"{text} is not allowed: give a finite number in {interval}")
+        return value
+    return parse
+
+
+def _range(low: int, high: int | None) -> str:
+    return f"a whole number from {low}" if high is None else f"a whole number from {low} to {high}"
+
+
+POSITIVE = integer(1)
+COUNT = integer(0)
+SEED = integer(0, 2**32 - 1)
+RATE = number(0, low_open=True)
+WEIGHT = number(0)
+BETA = number(0, 1, high_open=True)
+
+
+def load_tensorflow(verbose: bool) -> None:
+    """Import TensorFlow quietly: without ``verbose`` its C++ logging is off (unless the user set
+    TF_CPP_MIN_LOG_LEVEL), the lines it writes to stderr while starting (absl's pre-init notice,
+    CUDA probing on machines without a GPU) are held back and shown only if the import fails,
+    and Python warnings from TensorFlow, Keras and absl are hidden. Real errors still reach the
+    user as exceptions, which crmss reports in its own words."""
+    if verbose:
+        import tensorflow  # noqa: F401
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", module=r"(tensorflow|keras|absl|h5py)(\.|$)")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.get_logger().setLevel("ERROR")
+            tf.config.list_physical_devices("GPU")  # CUDA probing prints here, once per process
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,9 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"crmss {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's and GDAL's own log lines and warnings, and tracebacks of internal errors "
+                             "(also: environment variable CRMSS_VERBOSE=1)")
 
     prepare = commands.add_parser(
-        "prepare",
+        "prepare", parents=[common],
         help="cut WHUS2-CR product pairs into the training and testing patch tree",
         description=(
             "Cut the cloudy/clear L1C product pairs of a split list into georeferenced patches: "
@@ -63,15 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="split list in the published WHUS2-CR CSV format (default: the published WHUS2-CR list shipped with crmss)")
     prepare.add_argument("--windows", type=Path, metavar="CSV",
                          help="restrict to these windows: CSV with header 'pair,window' (e.g. 'R075_T50TMK,17'); pairs it does not name are skipped")
-    prepare.add_argument("--workers", type=_positive_int, metavar="N",
+    prepare.add_argument("--workers", type=POSITIVE, metavar="N",
                          help="threads for decoding bands and writing patches (default: all cores)")
     prepare.add_argument("--no-progress", action="store_true", help="no progress bars (one line per pair is still printed)")
     prepare.set_defaults(run=_run_prepare)
 
-    _add_train_parser(commands)
+    _add_train_parser(commands, common)
 
     evaluate = commands.add_parser(
-        "test",
+        "test", parents=[common],
         help="evaluate a trained generator on a prepared subset: metrics, report, figures",
         description=(
             "Run the generator of a training run on DATA/<subset> and score it per band (PSNR, SSIM, RMSE, MAE) and per "
@@ -88,13 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="last: RUN/generator.keras (default); best: RUN/generator_best.keras (best validation PSNR)")
     evaluate.add_argument("--reference", type=Path, metavar="CSV",
                           help="a published table in the format of metrics.csv, shown beside our numbers with the differences")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=8, metavar="B", help="patches per batch (default 8)")
-    evaluate.add_argument("--figures", type=int, default=4, metavar="N", help="sample patches shown in samples.png (default 4; 0 for none)")
+    evaluate.add_argument("--batch-size", type=POSITIVE, default=8, metavar="B", help="patches per batch (default 8)")
+    evaluate.add_argument("--figures", type=COUNT, default=4, metavar="N", help="sample patches shown in samples.png (default 4; 0 for none)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.set_defaults(run=_run_test)
 
     predict = commands.add_parser(
-        "predict",
+        "predict", parents=[common],
         help="clean whole L1C products into cloud-free 10 m and 20 m Cloud-Optimized GeoTIFFs",
         description=(
             "Run a trained generator over whole Sentinel-2 L1C products (S2A, S2B or S2C; .SAFE folders or zips): for each, "
@@ -107,13 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("products", nargs="+", type=Path, metavar="PRODUCT", help="L1C products: <name>.SAFE folders or <name>.zip files")
     predict.add_argument("--model", required=True, type=Path, metavar="RUN", help="the run folder of 'python train.py'")
     predict.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    predict.add_argument("--tile", type=_positive_int, default=1024, metavar="PX",
+    predict.add_argument("--tile", type=POSITIVE, default=1024, metavar="PX",
                          help="tile side in 10 m px, a multiple of 32 (default 1024; may exceed the scene)")
-    predict.add_argument("--overlap", type=int, default=128, metavar="PX", help="overlap of neighbouring tiles in 10 m px, even (default 128; 0 for none)")
-    predict.add_argument("--batch-size", type=_positive_int, metavar="N", help="tiles per model call (default 4 on a GPU, 1 on a CPU)")
+    predict.add_argument("--overlap", type=COUNT, default=128, metavar="PX", help="overlap of neighbouring tiles in 10 m px, even (default 128; 0 for none)")
+    predict.add_argument("--batch-size", type=POSITIVE, metavar="N", help="tiles per model call (default 4 on a GPU, 1 on a CPU)")
     predict.add_argument("--checkpoint", default="last", choices=("last", "best"),
                          help="last: RUN/generator.keras (default); best: RUN/generator_best.keras")
-    predict.add_argument("--workers", type=_positive_int, metavar="N", help="threads decoding bands (default: all cores)")
+    predict.add_argument("--workers", type=POSITIVE, metavar="N", help="threads decoding bands (default: all cores)")
     predict.add_argument("--compress", default="zstd", choices=COG_COMPRESSIONS,
                          help="lossless codec of the COGs: zstd (default; read by GDAL >= 2.3, QGIS, rasterio, R terra) or deflate "
                               "(for tools built without ZSTD; about 4x slower to write, 5%% smaller)")
@@ -121,26 +208,26 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(run=_run_predict)
 
     demo = commands.add_parser(
-        "demo",
+        "demo", parents=[common],
         help="run the pipeline on synthetic products (minutes on a laptop CPU)",
         description="Write synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list), "
         "prepare them, train a small CR-MSS on them, evaluate it on the test pair, clean the whole cloudy test product, "
         "and print a summary. Stages: products -> prepare -> train -> test -> predict.",
     )
     demo.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the demo's products/ and data/")
-    demo.add_argument("--size", type=_positive_int, default=1536, metavar="PX",
+    demo.add_argument("--size", type=POSITIVE, default=1536, metavar="PX",
                       help="10 m side of the synthetic tiles in px, a multiple of 6 (default 1536; a real tile is 10980)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed of the synthetic scenes and of training (default 0)")
-    demo.add_argument("--epochs", type=_positive_int, default=4, help="training epochs of the demo's small model (default 4)")
+    demo.add_argument("--seed", type=SEED, default=0, help="random seed of the synthetic scenes and of training (default 0)")
+    demo.add_argument("--epochs", type=POSITIVE, default=4, help="training epochs of the demo's small model (default 4)")
     demo.set_defaults(run=_run_demo)
     return parser
 
 
-def _add_train_parser(commands) -> None:
+def _add_train_parser(commands, common: argparse.ArgumentParser) -> None:
     """``crmss train`` (also ``python train.py``). Options left out keep the run's config.json
     values when continuing a run, else the defaults shown (None in argparse marks 'not said')."""
     train = commands.add_parser(
-        "train",
+        "train", parents=[common],
         help="train CR-MSS on a prepared tree (resumable)",
         description=(
             "Train the CR-MSS generator with a PatchGAN critic on DATA/train. RUN receives config.json, backup/ "
@@ -154,48 +241,46 @@ def _add_train_parser(commands) -> None:
     add = train.add_argument
     add("--data", required=True, type=Path, metavar="DATA", help="a folder prepared by 'crmss prepare'")
     add("--out", required=True, type=Path, metavar="RUN", help="the run folder (created, or continued)")
-    add("--epochs", type=_positive_int, metavar="N", help="total number of epochs (default 100, as in WHUS2-CRv)")
-    add("--batch-size", type=_positive_int, metavar="B", help="patch pairs per step, over all devices (default 1, as in WHUS2-CRv)")
-    add("--width", type=_positive_int, metavar="G", help="generator width gf_dim (default 64, the published CR-MSS; the critic uses the same)")
-    add("--lr", type=float, metavar="LR", help="Adam learning rate of both networks (default 2e-4, WHUS2-CRv)")
-    add("--beta1", type=float, help="Adam beta_1 (default 0.5, WHUS2-CRv)")
-    add("--beta2", type=float, help="Adam beta_2 (default 0.9, WHUS2-CRv)")
+    add("--epochs", type=POSITIVE, metavar="N", help="total number of epochs (default 100, as in WHUS2-CRv)")
+    add("--batch-size", type=POSITIVE, metavar="B", help="patch pairs per step, over all devices (default 1, as in WHUS2-CRv)")
+    add("--width", type=POSITIVE, metavar="G", help="generator width gf_dim (default 64, the published CR-MSS; the critic uses the same)")
+    add("--lr", type=RATE, metavar="LR", help="Adam learning rate of both networks (default 2e-4, WHUS2-CRv)")
+    add("--beta1", type=BETA, help="Adam beta_1 (default 0.5, WHUS2-CRv)")
+    add("--beta2", type=BETA, help="Adam beta_2 (default 0.9, WHUS2-CRv)")
     add("--lr-schedule", choices=("constant", "cyclic"),
         help="constant (default), or cyclic: WHUS2-CRv's decay, constant for 100k steps, then in cycle n of 100k steps "
              "lr x 0.96^n x 0.98^floor(step in cycle / 100)")
-    add("--steps-per-epoch", type=_positive_int, metavar="S", help="steps per epoch (default: one pass over the training patches)")
-    add("--adversarial-weight", type=float, metavar="W", help="weight of the least-squares adversarial loss (default 1, CR-GAN-PM)")
-    add("--l1-weight", type=float, metavar="W", help="weight of L1(G(x), y) per resolution (default 10, WHUS2-CRv)")
-    add("--gradient-weight", type=float, metavar="W", help="weight of L1 between image-gradient maps per resolution (default 1, WHUS2-CRv)")
-    add("--identity-weight", type=float, metavar="W", help="weight of L1(G(y), y), the identity term (default 0; WHUS2-CRv used 0.1)")
-    add("--identity-gradient-weight", type=float, metavar="W", help="weight of the identity term's gradient L1 (default 0; WHUS2-CRv used 0.01)")
-    add("--kernel-l2", type=float, metavar="W", help="L2 penalty on the generator's kernels (default 0; WHUS2-CRv used 1e-4)")
+    add("--steps-per-epoch", type=POSITIVE, metavar="S", help="steps per epoch (default: one pass over the training patches)")
+    add("--adversarial-weight", type=WEIGHT, metavar="W", help="weight of the least-squares adversarial loss (default 1, CR-GAN-PM)")
+    add("--l1-weight", type=WEIGHT, metavar="W", help="weight of L1(G(x), y) per resolution (default 10, WHUS2-CRv)")
+    add("--gradient-weight", type=WEIGHT, metavar="W", help="weight of L1 between image-gradient maps per resolution (default 1, WHUS2-CRv)")
+    add("--identity-weight", type=WEIGHT, metavar="W", help="weight of L1(G(y), y), the identity term (default 0; WHUS2-CRv used 0.1)")
+    add("--identity-gradient-weight", type=WEIGHT, metavar="W", help="weight of the identity term's gradient L1 (default 0; WHUS2-CRv used 0.01)")
+    add("--kernel-l2", type=WEIGHT, metavar="W", help="L2 penalty on the generator's kernels (default 0; WHUS2-CRv used 1e-4)")
     add("--no-augment", dest="augment", action="store_const", const=False,
         help="no paired augmentation (default: one random rot90 x k, flip or none per pair, the same for all four stacks)")
-    add("--val-pairs", type=int, metavar="N",
+    add("--val-pairs", type=COUNT, metavar="N",
         help="training pairs held out whole for validation, the last N of the manifest (default 1 with 2 or more pairs, else 0)")
-    add("--seed", type=int, help="random seed of weights, shuffling and augmentation (default 0)")
+    add("--seed", type=SEED, help="random seed of weights, shuffling and augmentation (default 0)")
     add("--mixed-precision", action="store_const", const=True,
         help="mixed precision: float16 with loss scaling on GPUs, bfloat16 on CPUs (default off)")
     add("--strategy", choices=("default", "mirrored", "multiworker"),
         help="default: one device; mirrored: all local GPUs; multiworker: several machines from TF_CONFIG (default: default)")
     add("--cache", action="store_const", const=True, help="keep decoded patches in memory after the first epoch")
-    add("--samples", type=int, metavar="N", help="sample images written to TensorBoard per epoch (default 4)")
+    add("--samples", type=integer(0, 64), metavar="N", help="sample images written to TensorBoard per epoch (default 4)")
     train.set_defaults(run=_run_train)
 
 
 def _run_train(args) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, not errors
     from .training import resolve_options, train
 
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "run") and v is not None}
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "run", "verbose") and v is not None}
     given["data"], given["out"] = str(given["data"]), str(given["out"])
     train(resolve_options(given))
     return 0
 
 
 def _run_test(args) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from .evaluation import evaluate
 
     rows = evaluate(args.data, args.model, args.out, subset=args.subset, checkpoint=args.checkpoint, reference=args.reference,
@@ -213,19 +298,11 @@ def _print_test_summary(rows) -> None:
 
 
 def _run_predict(args) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from .scene import predict_products
 
     predict_products(args.products, args.model, args.out, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
                      checkpoint=args.checkpoint, workers=args.workers, compress=args.compress, progress=not args.no_progress)
     return 0
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
 
 
 def _run_prepare(args) -> int:
@@ -279,7 +356,6 @@ def _run_demo(args) -> int:
     manifest = prepare(products, data, split=split)
     _print_prepare_summary(manifest, data)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from .training import TrainOptions, train
 
     run = args.out / "run"

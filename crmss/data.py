@@ -10,7 +10,9 @@ choice of {none, rot90, rot180, rot270, left-right flip, up-down flip} to all fo
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +51,7 @@ def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]
     manifest_path = data / "manifest.json"
     if not manifest_path.exists():
         raise InputError(f"{data}: not a prepared data folder (no manifest.json); run 'crmss prepare --out {data}' first")
-    try:
-        pairs = json.loads(manifest_path.read_text())["pairs"]
-    except (ValueError, KeyError) as exc:
-        raise InputError(f"{manifest_path}: unreadable manifest ({exc}); prepare the data again") from exc
+    pairs = read_manifest_pairs(manifest_path)
     sets = {}
     for key, record in pairs.items():
         if record["subset"] != subset or not record["windows"]:
@@ -71,6 +70,24 @@ def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]
     if not sets:
         raise InputError(f"{manifest_path}: no {subset} pairs with patches; prepare the products of the {subset} pairs first")
     return sets
+
+
+def read_manifest_pairs(path: Path) -> dict[str, dict]:
+    """The ``pairs`` of a manifest.json, checked to be what 'crmss prepare' writes: per pair key a
+    record with ``subset`` ("train" or "test") and ``windows`` (window numbers from 1)."""
+    fix = "it is not a manifest written by 'crmss prepare': prepare the data again"
+    try:
+        pairs = json.loads(path.read_text(encoding="utf-8"))["pairs"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: unreadable manifest ({exc}); {fix}") from exc
+    if not isinstance(pairs, dict):
+        raise InputError(f"{path}: 'pairs' is not an object of pair records; {fix}")
+    for key, record in pairs.items():
+        windows = record.get("windows") if isinstance(record, dict) else None
+        if (not isinstance(record, dict) or record.get("subset") not in ("train", "test") or not isinstance(windows, list)
+                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in windows)):
+            raise InputError(f"{path}: the record of pair {key!r} lacks a subset ('train' or 'test') or a list of window numbers; {fix}")
+    return pairs
 
 
 def _check_patch(path: str, res: str, size: int | None) -> int:
@@ -104,11 +121,48 @@ def merge(sets: list[PatchSet]) -> PatchSet:
     )
 
 
-def read_patch(path) -> np.ndarray:
-    """A patch file as float32 reflectance (rows, cols, bands) in [0, 1]."""
+#: marks crmss's own message inside the error TensorFlow raises from a tf.data worker
+_PATCH_ERROR = "crmss-patch-error"
+
+
+def read_patch(path, res: str | bytes = "10m", size: int = 0) -> np.ndarray:
+    """A patch file as float32 reflectance (rows, cols, bands) in [0, 1].
+
+    Checks the header as it opens the file (``res``'s band count, ``size`` x ``size`` px when
+    ``size`` is given, UInt16) and the values as it reads them (no NaN or infinity, for files
+    of a floating type); a bad patch raises ValueError, which :func:`patch_errors` turns back
+    into an InputError naming the file once TensorFlow has passed it on."""
     path = path.decode() if isinstance(path, bytes) else str(path)
-    pixels = gdal.Open(path).ReadAsArray()
+    res = res.decode() if isinstance(res, bytes) else res
+    fix = "prepare the data again (into a new folder) or remove the pair from the tree"
+    try:
+        ds = gdal.Open(path)
+        pixels = ds.ReadAsArray()
+    except RuntimeError as exc:
+        raise ValueError(f"{_PATCH_ERROR}:{path}: cannot read this patch ({exc}); {fix}:{_PATCH_ERROR}") from None
+    size = int(size) or ds.RasterXSize
+    dtype = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)
+    if ds.RasterCount != BANDS[res] or (ds.RasterXSize, ds.RasterYSize) != (size, size):
+        raise ValueError(f"{_PATCH_ERROR}:{path}: {ds.RasterCount} bands of {ds.RasterXSize} x {ds.RasterYSize} px, but {res} "
+                         f"patches of this tree have {BANDS[res]} bands of {size} x {size} px; {fix}:{_PATCH_ERROR}")
+    if not np.all(np.isfinite(pixels)):
+        raise ValueError(f"{_PATCH_ERROR}:{path}: holds NaN or infinite values; {fix}:{_PATCH_ERROR}")
+    if dtype != "UInt16":
+        raise ValueError(f"{_PATCH_ERROR}:{path}: {dtype} values, but patches hold UInt16 reflectance x 10000; {fix}:{_PATCH_ERROR}")
     return np.clip(np.moveaxis(pixels, 0, -1).astype(np.float32) / 10000.0, 0.0, 1.0)
+
+
+@contextlib.contextmanager
+def patch_errors():
+    """Turn the error TensorFlow raises for a bad patch read in a tf.data worker into the
+    InputError that :func:`read_patch` meant (other errors pass unchanged)."""
+    try:
+        yield
+    except tf.errors.OpError as exc:
+        found = re.search(rf"{_PATCH_ERROR}:(.*?):{_PATCH_ERROR}", exc.message, re.S)
+        if found:
+            raise InputError(found.group(1)) from None
+        raise
 
 
 def augment(x10, x20, y10, y20, seed=None):
@@ -148,7 +202,7 @@ def make_dataset(
     dataset = tf.data.Dataset.from_tensor_slices(tuple(patches.files[k] for k in STACK_KEYS))
 
     def load(*paths):
-        stacks = [tf.numpy_function(read_patch, [p], tf.float32) for p in paths]
+        stacks = [tf.numpy_function(read_patch, [p, key[-3:], shape[0]], tf.float32) for p, key, shape in zip(paths, STACK_KEYS, shapes)]
         for stack, shape in zip(stacks, shapes):
             stack.set_shape(shape)
         return tuple(stacks)

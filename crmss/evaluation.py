@@ -37,8 +37,9 @@ from tqdm import tqdm
 from . import __version__
 from .bands import BANDS_10M, BANDS_20M, STACKS
 from .classical import dark_channel_prior
-from .data import STACK_KEYS, load_patches, make_dataset
-from .errors import InputError
+from .data import STACK_KEYS, load_patches, make_dataset, patch_errors
+from .errors import InputError, disk_full_error, is_disk_full
+from .files import exclusive_lock
 from .figures import write_figures
 from .metrics import BAND_METRICS, band_metrics, spectral_angle
 from .raster import raster_info, write_geotiff
@@ -75,19 +76,41 @@ def evaluate(
 ) -> list[dict]:
     """Evaluate RUN's generator on ``subset`` of DATA; write RESULTS; return the metric rows."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"{out}: exists and is not empty; nothing is overwritten: choose a new --out")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file; give --out a new folder for the results")
     generator, run_config, model_file = load_generator(Path(model), checkpoint)
     reference_rows = read_metrics_csv(Path(reference)) if reference else None
     sets = load_patches(data, subset)
     size10 = next(iter(sets.values())).size10
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out.parent}: cannot create the folder ({exc.strerror}); choose another --out") from exc
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"{out.parent}: cannot be written; choose another --out")
+    # one run at a time writes (or cleans up after) these results; a second waits, then finds them
+    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss test is writing these results; waiting for it", log):
+        if out.exists() and any(out.iterdir()):
+            raise InputError(f"{out}: exists and is not empty; nothing is overwritten: choose a new --out")
+        for stale in out.parent.glob(f".{out.name}.partial-*"):  # what a killed run left: no other run writes here now
+            shutil.rmtree(stale, ignore_errors=True)
+        rows, figure_files = _write_results(out, generator, sets, subset, data, size10, run_config, model_file, reference,
+                                            reference_rows, batch_size, figures, progress)
+    log(f"results in {out}: metrics.csv, metrics.json, report.md, {len(figure_files)} figures, predictions of {sum(len(s) for s in sets.values())} patches")
+    return rows
+
+
+def _write_results(out, generator, sets, subset, data, size10, run_config, model_file, reference, reference_rows, batch_size,
+                   figures, progress):
+    """Everything under a temporary folder beside ``out``, renamed to ``out`` when complete."""
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
-        tmp.mkdir(parents=True)
+        tmp.mkdir()
     except OSError as exc:
         raise InputError(f"{out}: cannot create the results folder ({exc.strerror}); choose another --out") from exc
     try:
-        scores, samples, histograms = _run(generator, sets, tmp / "predictions" / subset / "crmss", batch_size, figures, progress)
+        with patch_errors():
+            scores, samples, histograms = _run(generator, sets, tmp / "predictions" / subset / "crmss", batch_size, figures, progress)
         rows = summarise(scores)
         _write_csv(tmp / "metrics.csv", rows)
         (tmp / "metrics.json").write_text(json.dumps(nest(rows), indent=1, allow_nan=True) + "\n")
@@ -101,11 +124,15 @@ def evaluate(
         if out.exists():
             out.rmdir()  # empty, as checked above
         os.replace(tmp, out)
+    except (OSError, RuntimeError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(exc, out.parent):
+            raise disk_full_error(out.parent, None, "the results", "run the same command again") from exc
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log(f"results in {out}: metrics.csv, metrics.json, report.md, {len(figure_files)} figures, predictions of {sum(len(s) for s in sets.values())} patches")
-    return rows
+    return rows, figure_files
 
 
 def load_generator(run: Path, checkpoint: str):

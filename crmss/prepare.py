@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import csv
 import datetime
-import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -33,13 +33,16 @@ from tqdm import tqdm
 
 from . import __version__
 from .bands import STACKS
-from .errors import InputError
+from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
+from .files import write_text_atomically
 from .raster import Grid, limit_block_cache, projection_name, read_band, write_geotiff
 from .safe import Product, find_products, locate, open_product
 from .splits import Pair, default_split_path, read_split
 from .tiling import SCALE, WINDOW, WindowGrid
 
 ROLES = ("cloudy", "clear")
+#: a patch file's bytes beyond its pixels: TIFF header, georeferencing, band names, metadata (measured: about 1.3 kB)
+PATCH_HEADER_BYTES = 4096
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
 
@@ -75,6 +78,19 @@ def prepare(
     pairs = read_split(split_path)
     requested = read_windows(Path(windows), pairs) if windows else None
     out = Path(out)
+    created = not out.exists()
+    try:
+        return _prepare_all(products, out, pairs, split_path, windows, requested, workers, progress, log)
+    except OSError as exc:
+        if is_disk_full(exc, out):
+            raise disk_full_error(out, None, "the manifest", "run the same command again: finished pairs are kept") from exc
+        raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
+    finally:
+        if created and out.is_dir() and not _holds_pairs(out):
+            shutil.rmtree(out)  # bad input, or nothing done: no empty tree left behind
+
+
+def _prepare_all(products, out: Path, pairs: list[Pair], split_path: Path, windows, requested, workers: int, progress: bool, log) -> dict:
     _check_writable(out)
     options = {"split": _file_record(split_path), "windows": _file_record(Path(windows)) if windows else None}
     manifest = _load_manifest(out, options)
@@ -88,7 +104,7 @@ def prepare(
         log(f"{key}: skipped ({why})")
     for key, record in manifest["missing"].items():
         log(f"{key}: skipped, products not found in {products}: {', '.join(record['absent'])}")
-    _save_manifest(out, manifest)
+    _save_manifest(out, manifest, pairs)
 
     limit_block_cache()
     failures = []
@@ -96,13 +112,15 @@ def prepare(
         start = time.perf_counter()
         try:
             record = _prepare_pair(job, out, workers, progress)
+        except DiskFullError:
+            raise  # the next pairs would fail the same way
         except InputError as exc:  # a band that fails to decode: this pair leaves nothing behind
             shutil.rmtree(out / PARTIAL, ignore_errors=True)
             failures.append(str(exc))
-            log(f"{job.pair.key}: failed: {exc}")
+            log(f"{job.pair.key}: failed (reported at the end)")
             continue
         manifest["pairs"][job.pair.key] = record
-        _save_manifest(out, manifest)
+        _save_manifest(out, manifest, pairs)
         dropped = record["dropped"]
         log(
             f"{job.pair.key} ({job.pair.subset}): {len(record['windows'])} windows kept, {dropped['nodata']} dropped for "
@@ -111,6 +129,14 @@ def prepare(
     if failures:
         raise InputError("\n".join(failures) + "\nthe other pairs are complete; run the same command again after fixing these")
     return manifest
+
+
+def _holds_pairs(out: Path) -> bool:
+    """Whether ``out`` holds a manifest that lists a prepared pair (else it is only what this run began)."""
+    try:
+        return bool(json.loads((out / MANIFEST).read_text())["pairs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return any(p.name not in (MANIFEST, PARTIAL) for p in out.iterdir())
 
 
 def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:
@@ -127,7 +153,7 @@ def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:
     for line, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
-        if len(row) != 2 or row[0].strip() not in keys or not row[1].strip().isdigit() or int(row[1]) < 1:
+        if len(row) != 2 or row[0].strip() not in keys or not re.fullmatch(r"[0-9]+", row[1].strip()) or int(row[1]) < 1:
             raise InputError(f"{path}, line {line}: {','.join(row)!r} is not a pair key of the split list and a window number from 1; {hint}")
         chosen.setdefault(row[0].strip(), set()).add(int(row[1]))
     return chosen
@@ -202,6 +228,9 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
         candidates = candidates[np.isin(candidates, sorted(job.requested))]
     keep = [int(k) for k in candidates if not nodata[k - 1]]
 
+    needed = len(keep) * sum(stack.nbytes // windows.count + PATCH_HEADER_BYTES for stack in stacks.values())
+    if shutil.disk_usage(out).free < needed:
+        raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept")
     partial = out / PARTIAL / pair.key
     for role, res in stacks:
         (partial / role / res).mkdir(parents=True)
@@ -227,11 +256,8 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
             list(pool.map(write, keep))
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
-        if exc.errno == errno.ENOSPC:
-            raise InputError(
-                f"{out}: the disk filled up while writing pair {pair.key}; free space (a WHUS2-CR pair takes up to 2.5 GB) "
-                "and run the same command again: finished pairs are kept, this one is redone"
-            ) from exc
+        if is_disk_full(exc, out):
+            raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept, this one is redone") from exc
         raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
     finally:
         bar.close()
@@ -314,11 +340,14 @@ def _load_manifest(out: Path, options: dict) -> dict:
     return manifest
 
 
-def _save_manifest(out: Path, manifest: dict) -> None:
+def _save_manifest(out: Path, manifest: dict, pairs: list[Pair]) -> None:
+    """Write manifest.json atomically, pairs in split-list order (however the runs went, the
+    same tree gives the same manifest, and training holds out the same validation pairs)."""
+    order = {pair.key: i for i, pair in enumerate(pairs)}
+    for name in ("pairs", "missing"):
+        manifest[name] = dict(sorted(manifest[name].items(), key=lambda item: order.get(item[0], len(order))))
     manifest["updated"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, out / MANIFEST)
+    write_text_atomically(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 
 def _remove_pair_folders(out: Path, pair: Pair) -> None:

@@ -6,7 +6,6 @@ geotransform is GDAL's 6-tuple ``(x0, dx, rx, y0, ry, dy)``; a projection is WKT
 
 from __future__ import annotations
 
-import errno
 import os
 import uuid
 from dataclasses import dataclass
@@ -145,10 +144,11 @@ def write_geotiff(
     path = Path(path)
     if array.ndim != 3 or array.shape[0] != len(band_names):
         raise ValueError(f"array of shape {array.shape} does not hold the bands {band_names}")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    dtype = gdal_array_type(array.dtype)
+    # encoded in memory, written to disk by Python: a full disk is a plain OSError(ENOSPC) from
+    # one write call, where GDAL's GeoTIFF writer, failing half-way, can spin closing the file
+    memory = f"/vsimem/crmss-{uuid.uuid4().hex}.tif"
     try:
-        ds = gdal.GetDriverByName("GTiff").Create(str(tmp), array.shape[2], array.shape[1], array.shape[0], dtype, list(options))
+        ds = gdal.GetDriverByName("GTiff").Create(memory, array.shape[2], array.shape[1], array.shape[0], gdal_array_type(array.dtype), list(options))
         ds.SetGeoTransform(geotransform)
         ds.SetProjection(projection)
         if metadata:
@@ -159,17 +159,26 @@ def write_geotiff(
             if nodata is not None:
                 band.SetNoDataValue(nodata)
             band.WriteArray(array[i])
-        ds.FlushCache()
-        ds = None  # closes the file; errors in the final write surface here
+        ds = None  # closes the in-memory file
+        encoded = _read_memory_file(memory)
+    finally:
+        gdal.Unlink(memory)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as file:
+            file.write(encoded)
         os.replace(tmp, path)
-    except RuntimeError as exc:
-        _remove_quietly(tmp)
-        if "No space left" in str(exc):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
-        raise
     except BaseException:
-        _remove_quietly(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _read_memory_file(name: str) -> bytes:
+    handle = gdal.VSIFOpenL(name, "rb")
+    try:
+        return gdal.VSIFReadL(1, gdal.VSIStatL(name).size, handle)
+    finally:
+        gdal.VSIFCloseL(handle)
 
 
 class StreamedCOG:
@@ -295,8 +304,3 @@ def gdal_array_type(dtype: np.dtype) -> int:
     return gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype))
 
 
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass

@@ -179,7 +179,8 @@ def predict_products(
                 failures.append(str(exc))
                 log(f"{path.name}: failed (reported at the end)")
         if failures:
-            raise InputError("\n".join(failures) + "\nthe other products are done; fix these and run again (finished outputs are skipped)")
+            others = "the other products are done; " if len(failures) < len(products) else ""
+            raise InputError("\n".join(failures) + f"\n{others}fix these and run again (finished outputs are skipped)")
         return written
     finally:
         if created and out.is_dir() and not any(out.iterdir()):

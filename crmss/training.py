@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,9 @@ import numpy as np
 import tensorflow as tf
 
 from . import __version__
-from .data import PatchSet, load_patches, make_dataset, merge
-from .errors import InputError
+from .data import PatchSet, load_patches, make_dataset, merge, patch_errors
+from .errors import InputError, disk_full_error, is_disk_full
+from .files import write_text_atomically
 from .gan import CRMSSGAN
 from .losses import LossWeights
 from .model import build_discriminator, build_generator
@@ -104,7 +106,7 @@ def resolve_options(given: dict) -> TrainOptions:
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"{config}: unreadable ({exc}); train into a new --out folder") from exc
         clashes = [
-            f"--{name.replace('_', '-')} {value} (the run has {base[name]})"
+            f"{as_typed(name, value)} (the run has {as_typed(name, base[name])})"
             for name, value in given.items()
             if name not in TrainOptions.FREE and name in base and base[name] != value
         ]
@@ -117,6 +119,18 @@ def resolve_options(given: dict) -> TrainOptions:
         raise InputError(f"{run}: holds a training backup but no config.json; train into a new --out folder")
     fields = {f.name for f in dataclasses.fields(TrainOptions)}
     return TrainOptions(**{**{k: v for k, v in base.items() if k in fields}, **given})
+
+
+#: flags whose value is said by their presence: option name -> (flag when True, flag when False)
+FLAGS = {"augment": ("augmentation on (no --no-augment)", "--no-augment"),
+         "mixed_precision": ("--mixed-precision", "no --mixed-precision"), "cache": ("--cache", "no --cache")}
+
+
+def as_typed(name: str, value) -> str:
+    """An option as a user types it: ``--lr 0.001``, ``--no-augment``."""
+    if name in FLAGS:
+        return FLAGS[name][0] if value else FLAGS[name][1]
+    return f"--{name.replace('_', '-')} {value}"
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -169,23 +183,29 @@ def _float16() -> bool:
     return keras.mixed_precision.dtype_policy().compute_dtype == "float16"
 
 
-def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMSSGAN:
-    """Train (or continue) the run ``options.out``; return the trained model."""
+def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMSSGAN | None:
+    """Train (or continue) the run ``options.out``; return the trained model (None when the run
+    already has ``options.epochs`` epochs: then nothing in RUN is touched)."""
     strategy = make_strategy(options.strategy)  # first: multi-worker set-up precedes other TF work
     run = Path(options.out)
     chief = is_chief(strategy)
     sets = load_patches(options.data, "train")
     train_set, val_set = split_pairs(sets, options.val_pairs, log)
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{run}: cannot create the run folder ({exc.strerror}); choose another --out") from exc
-    if chief:
-        _write_config(run, options, train_set, val_set)
-
     done = completed_epochs(run)
     if done >= options.epochs:
         log(f"{run} is already trained to {done} epochs; give a larger --epochs to train further")
+        return None
+    created = not run.exists()
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        if chief:
+            _write_config(run, options, train_set, val_set)
+            trim_history(run / "history.csv", done)
+    except OSError as exc:
+        if is_disk_full(exc, run.parent):
+            raise disk_full_error(run.parent, None, "a run folder", "run the same command again") from exc
+        raise InputError(f"{run}: cannot create the run folder ({exc.strerror}); choose another --out") from exc
+
     keras.utils.set_random_seed(options.seed + done)  # a resumed run does not replay epoch 1's order
     if options.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
@@ -200,14 +220,51 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMS
         val_data = make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole)
     with strategy.scope():
         gan = build_gan(options)
-    callbacks = _callbacks(run, chief, val_set or train_set, options)
-    if options.strategy == "multiworker":
-        full_pass = len(train_set) // options.batch_size if whole else math.ceil(len(train_set) / options.batch_size)
-        _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps or full_pass, callbacks, log)
-    else:
-        gan.fit(train_data, epochs=options.epochs, steps_per_epoch=steps, validation_data=val_data,
-                callbacks=callbacks, verbose=verbose, shuffle=False)  # the dataset shuffles itself
+    try:
+        with patch_errors():
+            callbacks = _callbacks(run, chief, val_set or train_set, options)
+            if options.strategy == "multiworker":
+                full_pass = len(train_set) // options.batch_size if whole else math.ceil(len(train_set) / options.batch_size)
+                _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps or full_pass, callbacks, log)
+            else:
+                gan.fit(train_data, epochs=options.epochs, steps_per_epoch=steps, validation_data=val_data,
+                        callbacks=callbacks, verbose=verbose, shuffle=False)  # the dataset shuffles itself
+    except (OSError, RuntimeError, tf.errors.OpError) as exc:
+        _remove_temporary_files(run)
+        if is_disk_full(exc, run):
+            raise disk_full_error(run, checkpoint_bytes(gan), "one epoch's checkpoints",
+                                  "run the same command again: it continues after the last complete epoch") from exc
+        raise
+    except InputError:
+        _remove_temporary_files(run)
+        if created and completed_epochs(run) == 0:
+            shutil.rmtree(run, ignore_errors=True)  # bad data found in the first epoch: no run folder left behind
+        raise
     return gan
+
+
+def checkpoint_bytes(gan: CRMSSGAN) -> int:
+    """Disk space one epoch's checkpoints can take: both networks and their Adam moments twice
+    (the backup keeps the previous copy while writing), three copies of the generator."""
+    float_bytes = 4
+    both = gan.generator.count_params() + gan.discriminator.count_params()
+    return float_bytes * (both * 3 * 2 + gan.generator.count_params() * 3) + 2**20
+
+
+def trim_history(history: Path, epochs: int) -> None:
+    """Keep only the rows of the first ``epochs`` epochs in history.csv: rows of an epoch whose
+    backup was never written (killed, disk full) are written again when it is redone."""
+    if not history.exists():
+        return
+    lines = history.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) < epochs]
+    if kept != lines:
+        write_text_atomically(history, "".join(kept))
+
+
+def _remove_temporary_files(run: Path) -> None:
+    for leftover in (*run.glob(".tmp-*.keras"), *run.glob(".*.tmp")):
+        leftover.unlink(missing_ok=True)
 
 
 def completed_epochs(run: Path) -> int:
@@ -259,7 +316,7 @@ class GeneratorExport(keras.callbacks.Callback):
             if float(logs["val_psnr"]) > best:
                 _save_atomically(self.model.generator, self.run / "generator_best.keras")
                 record = {"epoch": epoch + 1, "val_psnr": float(logs["val_psnr"]), "val_cloudy_psnr": float(logs.get("val_cloudy_psnr", "nan"))}
-                _write_atomically(self.best_file, json.dumps(record, indent=1) + "\n")
+                write_text_atomically(self.best_file, json.dumps(record, indent=1) + "\n")
 
 
 class SampleImages(keras.callbacks.Callback):
@@ -286,7 +343,7 @@ class SampleImages(keras.callbacks.Callback):
 
 
 def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainOptions) -> list:
-    callbacks = [StopOnNonFinite(), ChiefBackupAndRestore(str(run / "backup"), chief)]
+    callbacks = [StopOnNonFinite()]
     if chief:
         callbacks += [
             GeneratorExport(run),
@@ -294,7 +351,8 @@ def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainO
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
             SampleImages(run / "logs", sample_patches, options.samples),
         ]
-    return callbacks
+    # last: an epoch counts as done (and is not redone on resume) only once all of its outputs are written
+    return callbacks + [ChiefBackupAndRestore(str(run / "backup"), chief)]
 
 
 def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbacks, log):
@@ -350,16 +408,14 @@ def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set
                      "gdal": gdal.__version__, "python": platform.python_version()},
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    _write_atomically(run / "config.json", json.dumps(config, indent=1) + "\n")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomically(run / "config.json", json.dumps(config, indent=1) + "\n")
 
 
 def _save_atomically(model: keras.Model, path: Path) -> None:
     tmp = path.with_name(f".tmp-{path.name}")  # keeps the .keras suffix that save() requires
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -85,3 +85,35 @@ def make_level_2a(safe: Path) -> Path:
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m crmss ARGS`` as a user would; returns the finished process."""
     return subprocess.run([sys.executable, "-m", "crmss", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+class SmallDisk:
+    """A folder on a tmpfs of a given size: a real full disk for the tests (mounting needs root)."""
+
+    def __init__(self, path: Path, megabytes: float):
+        self.path = path
+        path.mkdir(parents=True)
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(megabytes * 1024)}k", "tmpfs", str(path)], capture_output=True, text=True)
+        if mount.returncode:
+            pytest.skip(f"a small tmpfs cannot be mounted here ({mount.stderr.strip()}); the disk-full tests need root")
+
+    def resize(self, megabytes: float) -> None:
+        """Free space: grow the tmpfs to ``megabytes``."""
+        subprocess.run(["mount", "-o", f"remount,size={int(megabytes * 1024)}k", str(self.path)], check=True)
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """small_disk(megabytes) -> a SmallDisk under tmp_path (unmounted after the test)."""
+    disks = []
+
+    def make(megabytes: float, name: str = "disk") -> SmallDisk:
+        disks.append(SmallDisk(tmp_path / name, megabytes))
+        return disks[-1]
+
+    yield make
+    for disk in disks:
+        disk.unmount()

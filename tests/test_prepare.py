@@ -1,6 +1,5 @@
 """`crmss prepare` end to end on synthetic L1C products (real JP2 files in .SAFE layouts)."""
 
-import errno
 import json
 import shutil
 import subprocess
@@ -240,10 +239,8 @@ def _assert_refused(run, *words, out=None):
     assert "Traceback" not in run.stderr
     for word in words:
         assert word in run.stderr, run.stderr
-    if out is not None and out.exists():
-        assert not list(out.rglob("*.tif")) and not (out / ".partial").exists()
-        manifest = out / "manifest.json"
-        assert not manifest.exists() or json.loads(manifest.read_text())["pairs"] == {}
+    if out is not None:
+        assert not out.exists(), sorted(out.rglob("*"))  # a new --out: bad input leaves no folder behind
 
 
 def _damaged_copy(tmp_path, products, damage):
@@ -283,18 +280,33 @@ def _not_a_product(folder: Path) -> None:
         archive.writestr("readme.txt", "a zip of something else")
 
 
-def test_truncated_band_of_a_later_pair_leaves_earlier_pairs_complete(tmp_path, products, pairs):
+def test_a_failed_pair_fixed_and_rerun_gives_the_manifest_of_an_uninterrupted_run(tmp_path, products, pairs):
     folder = tmp_path / "products"
     for index in (0, 1):
         for product in products(index).iterdir():
             shutil.copytree(product, folder / product.name)
-    _truncate(next(folder.rglob("*20181121*_B11.jp2")))  # pair 2's cloudy product
+    split = _split(tmp_path, pairs[0], pairs[1])
+    reference = run_cli("prepare", "--products", folder, "--out", tmp_path / "reference", "--split", split, "--no-progress")
+    assert reference.returncode == 0, reference.stderr
+    band = next(folder.rglob("*20160413*_B11.jp2"))  # pair 1's cloudy product: the first pair of the list fails
+    original = band.read_bytes()
+    _truncate(band)
     out = tmp_path / "data"
-    run = run_cli("prepare", "--products", folder, "--out", out, "--split", _split(tmp_path, pairs[0], pairs[1]), "--no-progress")
+    run = run_cli("prepare", "--products", folder, "--out", out, "--split", split, "--no-progress")
     _assert_refused(run, "_B11.jp2: cannot decode", "the other pairs are complete")
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert list(manifest["pairs"]) == [KEY]
-    assert not (out / ".partial").exists() and not list(out.rglob(f"{pairs[1].key}*"))
+    assert run.stderr.count("cannot decode") == 1 and "cannot decode" not in run.stdout  # reported once
+    assert f"{KEY}: failed (reported at the end)" in run.stdout
+    assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [pairs[1].key]
+    assert not (out / ".partial").exists() and not list(out.rglob(f"{KEY}*"))
+
+    band.write_bytes(original)
+    fixed = run_cli("prepare", "--products", folder, "--out", out, "--split", split, "--no-progress")
+    assert fixed.returncode == 0, fixed.stderr
+    ignored = ("created", "updated")
+    expected, got = (json.loads((o / "manifest.json").read_text()) for o in (tmp_path / "reference", out))
+    assert list(got["pairs"]) == [KEY, pairs[1].key]  # split-list order, not completion order
+    assert {k: v for k, v in got.items() if k not in ignored} == {k: v for k, v in expected.items() if k not in ignored}
+    assert_same_tree(read_tree(out), read_tree(tmp_path / "reference"))
 
 
 def test_pair_on_different_grids_is_refused(tmp_path, products, pairs):
@@ -320,37 +332,47 @@ def test_bad_split_list_and_unwritable_output_are_refused(tmp_path, products, sp
     _assert_refused(run_cli("prepare", "--products", tmp_path / "nothing", "--out", tmp_path / "d"), "nothing: no such folder")
 
 
-def test_disk_full_while_writing_leaves_no_partial_pair(tmp_path, products, split_of, monkeypatch):
-    import crmss.prepare
-
-    real, calls = crmss.prepare.write_geotiff, []
-
-    def fill_up(path, *args, **kwargs):
-        calls.append(path)
-        if len(calls) > 6:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, *args, **kwargs)
-
-    monkeypatch.setattr(crmss.prepare, "write_geotiff", fill_up)
-    out = tmp_path / "data"
-    code, err = _main(["prepare", "--products", products(0), "--out", out, "--split", split_of(0), "--no-progress"])
-    assert code == 2 and f"{out}: the disk filled up while writing pair {KEY}" in err and "free space" in err
-    assert not list(out.rglob("*.tif")) and not (out / ".partial").exists()
-    assert json.loads((out / "manifest.json").read_text())["pairs"] == {}
+def test_full_disk_is_reported_before_writing_and_a_rerun_with_space_gives_the_same_tree(prepared, small_disk, split_of):
+    data, manifest, folder = prepared
+    disk = small_disk(1)  # room for the manifest, not for one window of the pair
+    out = disk.path / "data"
+    run = run_cli("prepare", "--products", folder, "--out", out, "--split", split_of(0), "--no-progress")
+    _assert_refused(run, f"{out}: the disk is full", f"pair {KEY} needs about", "run the same command again")
+    assert not out.exists()  # nothing prepared: no tree left behind
+    disk.resize(64)
+    again = run_cli("prepare", "--products", folder, "--out", out, "--split", split_of(0), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert_same_tree(read_tree(out), read_tree(data))
 
 
-def test_write_geotiff_leaves_nothing_when_gdal_fails(tmp_path, monkeypatch):
-    from crmss import raster
+def test_disk_filling_up_while_writing_leaves_no_partial_pair_and_never_hangs(prepared, small_disk, split_of):
+    data, manifest, folder = prepared
+    disk = small_disk(4)  # a few windows fit; the space check is told there is plenty, as when another program fills the disk
+    out = disk.path / "data"
+    script = textwrap.dedent(f"""
+        import shutil, sys
+        import crmss.prepare
+        crmss.prepare.shutil.disk_usage = lambda path: shutil._ntuple_diskusage(2**40, 0, 2**40)
+        from crmss.cli import main
+        sys.exit(main(["prepare", "--products", {str(folder)!r}, "--out", {str(out)!r}, "--split", {str(split_of(0))!r}, "--no-progress"]))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    _assert_refused(run, f"{out}: the disk is full", "finished pairs are kept, this one is redone")
+    assert not (out / ".partial").exists() and not list(out.rglob("*.tif")) and not list(out.rglob("*.tmp"))
+    disk.resize(64)
+    again = run_cli("prepare", "--products", folder, "--out", out, "--split", split_of(0), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert_same_tree(read_tree(out), read_tree(data))
+    assert json.loads((out / "manifest.json").read_text())["pairs"][KEY]["windows"] == manifest["pairs"][KEY]["windows"]
 
-    class Failing:
-        def Create(self, name, *args):
-            Path(name).write_bytes(b"partial")
-            raise RuntimeError("TIFFAppendToStrip:Write error at scanline 3: No space left on device")
 
-    monkeypatch.setattr(raster.gdal, "GetDriverByName", lambda name: Failing())
-    with pytest.raises(OSError) as error:
-        raster.write_geotiff(tmp_path / "a.tif", np.ones((1, 2, 2), np.uint16), (0, 1, 0, 0, 0, -1), "", ("B02",))
-    assert error.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []
+def test_windows_file_with_a_non_numeric_window_is_refused(tmp_path, products, split_of):
+    for bad in ("x", "²", "1.5", "-3", ""):
+        windows = tmp_path / "w.csv"
+        windows.write_text(f"pair,window\n{KEY},{bad}\n", encoding="utf-8")
+        run = run_cli("prepare", "--products", products(0), "--out", tmp_path / "d", "--split", split_of(0), "--windows", windows)
+        _assert_refused(run, f"{windows}, line 2", "a window number from 1")
+        assert not (tmp_path / "d").exists()
 
 
 def test_prepare_does_not_import_tensorflow(tmp_path, products, split_of):
