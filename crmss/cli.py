@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError, InternalError
+from .errors import DiskFullError, InputError, InternalError
 from .raster import COG_COMPRESSIONS
 
 
@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args) or 0
     except InputError as exc:
         print(f"crmss {args.command}: error: {exc}", file=sys.stderr)
+        if isinstance(exc, DiskFullError) and args.command == "train":
+            # a checkpoint that the full disk cut short stays open in HDF5, which crashes the
+            # process as it closes it at exit: end here, the message given and nothing else to do
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
         return 2
     except InternalError as exc:
         print(f"crmss {args.command}: internal error: {exc}\nthis is a bug in crmss, not in your input: please report it "

@@ -51,8 +51,12 @@ def is_disk_full(exc: BaseException, folder: str | Path) -> bool:
 def disk_full_error(folder: str | Path, needed_bytes: int | None, what: str, rerun: str) -> DiskFullError:
     """The one message for a full disk: the folder, its free space, what the work needs, how to go on."""
     try:
-        free = f"{shutil.disk_usage(folder).free / 1e9:.2f} GB free"
+        free = f"{_size(shutil.disk_usage(folder).free)} free"
     except OSError:
         free = "free space unknown"
-    need = f"; {what} needs about {needed_bytes / 1e9:.2f} GB" if needed_bytes else ""
+    need = f"; {what} needs about {_size(needed_bytes)}" if needed_bytes else ""
     return DiskFullError(f"{folder}: the disk is full ({free}{need}); free some space or choose another folder, then {rerun}")
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{max(count / 1e6, 0.1):.1f} MB"

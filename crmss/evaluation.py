@@ -158,8 +158,7 @@ def _run(generator, sets, predictions: Path, batch_size, figure_count, progress)
     total = sum(len(s) for s in sets.values())
     wanted = set(np.linspace(0, total - 1, min(figure_count, total)).astype(int).tolist()) if figure_count else set()
     samples, seen = [], 0
-    bar = tqdm(total=total, desc="evaluate", unit="patch", disable=not progress)
-    with ThreadPoolExecutor(2) as writer:
+    with tqdm(total=total, desc="evaluate", unit="patch", disable=not progress) as bar, ThreadPoolExecutor(2) as writer:
         writes = []
         for pair, patches in sets.items():
             for method in METHODS:
@@ -188,7 +187,6 @@ def _run(generator, sets, predictions: Path, batch_size, figure_count, progress)
                 bar.update(count)
         for done in writes:
             done.result()
-    bar.close()
     return scores, samples, histograms
 
 

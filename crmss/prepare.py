@@ -208,82 +208,80 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
         for res, bands in STACKS.items()
     }
     tasks = [(role, res, i, band) for res, bands in STACKS.items() for role in ROLES for i, band in enumerate(bands)]
-    bar = tqdm(total=len(tasks), desc=f"{pair.key} decode", unit="band", disable=not progress, file=sys.stderr)
+    with tqdm(total=len(tasks), desc=f"{pair.key} decode", unit="band", disable=not progress, file=sys.stderr) as bar:
 
-    def decode(task) -> np.ndarray:
-        role, res, i, band = task
-        product, target = job.products[role], stacks[role, res][i]
-        read_band(product.band_files[band], out=target)
-        product.to_reflectance_x10000(band, target)
-        return windows.nodata_windows(target, res)
+        def decode(task) -> np.ndarray:
+            role, res, i, band = task
+            product, target = job.products[role], stacks[role, res][i]
+            read_band(product.band_files[band], out=target)
+            product.to_reflectance_x10000(band, target)
+            return windows.nodata_windows(target, res)
 
-    nodata_in = {}
-    with ThreadPoolExecutor(workers) as pool:
-        for (role, res, _, _), nodata in zip(tasks, pool.map(decode, tasks)):
-            nodata_in[f"{role}_{res}"] = nodata_in.get(f"{role}_{res}", False) | nodata
-            bar.update()
-    nodata = np.logical_or.reduce(list(nodata_in.values())).ravel()
-    candidates = np.arange(1, windows.count + 1)
-    if job.requested is not None:
-        candidates = candidates[np.isin(candidates, sorted(job.requested))]
-    keep = [int(k) for k in candidates if not nodata[k - 1]]
-
-    needed = len(keep) * sum(stack.nbytes // windows.count + PATCH_HEADER_BYTES for stack in stacks.values())
-    if shutil.disk_usage(out).free < needed:
-        raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept")
-    partial = out / PARTIAL / pair.key
-    for role, res in stacks:
-        (partial / role / res).mkdir(parents=True)
-    bar.reset(total=len(keep))
-    bar.unit = "window"
-    bar.set_description(f"{pair.key} write")
-
-    def write(k: int) -> None:
-        for (role, res), stack in stacks.items():
-            col, row = windows.offset(k, res)
-            write_geotiff(
-                partial / role / res / f"{k}.tif",
-                windows.cut(stack, k, res),
-                grid.geotransform_at(SCALE[res], col, row),
-                grid.projection,
-                STACKS[res],
-                metadata={"CRMSS_PAIR": pair.key, "CRMSS_WINDOW": str(k), "CRMSS_PRODUCT": job.products[role].name},
-            )
-        bar.update()
-
-    try:
+        nodata_in = {}
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(write, keep))
-    except OSError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        if is_disk_full(exc, out):
-            raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept, this one is redone") from exc
-        raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
-    finally:
-        bar.close()
-    for role, res in stacks:
-        final = out / pair.subset / role / res / pair.key
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial / role / res, final)
-    shutil.rmtree(out / PARTIAL)
-    return {
-        "subset": pair.subset,
-        "number": pair.number,
-        **{role: _product_record(job.products[role], getattr(pair, role)) for role in ROLES},
-        "grid": {
-            "crs": projection_name(grid.projection),
-            "geotransform_10m": list(grid.geotransform),
-            "size_10m": [grid.width, grid.height],
-            "window_rows": windows.rows,
-            "window_cols": windows.cols,
-        },
-        "windows": keep,
-        "dropped": {
-            "nodata": int(nodata[candidates - 1].sum()),
-            "not_requested": windows.count - len(candidates),
-        },
-        "nodata_windows_by_stack": {name: int(mask.sum()) for name, mask in nodata_in.items()},
-    }
+            for (role, res, _, _), nodata in zip(tasks, pool.map(decode, tasks)):
+                nodata_in[f"{role}_{res}"] = nodata_in.get(f"{role}_{res}", False) | nodata
+                bar.update()
+        nodata = np.logical_or.reduce(list(nodata_in.values())).ravel()
+        candidates = np.arange(1, windows.count + 1)
+        if job.requested is not None:
+            candidates = candidates[np.isin(candidates, sorted(job.requested))]
+        keep = [int(k) for k in candidates if not nodata[k - 1]]
+
+        needed = len(keep) * sum(stack.nbytes // windows.count + PATCH_HEADER_BYTES for stack in stacks.values())
+        if shutil.disk_usage(out).free < needed:
+            raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept")
+        partial = out / PARTIAL / pair.key
+        for role, res in stacks:
+            (partial / role / res).mkdir(parents=True)
+        bar.reset(total=len(keep))
+        bar.unit = "window"
+        bar.set_description(f"{pair.key} write")
+
+        def write(k: int) -> None:
+            for (role, res), stack in stacks.items():
+                col, row = windows.offset(k, res)
+                write_geotiff(
+                    partial / role / res / f"{k}.tif",
+                    windows.cut(stack, k, res),
+                    grid.geotransform_at(SCALE[res], col, row),
+                    grid.projection,
+                    STACKS[res],
+                    metadata={"CRMSS_PAIR": pair.key, "CRMSS_WINDOW": str(k), "CRMSS_PRODUCT": job.products[role].name},
+                )
+            bar.update()
+
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(write, keep))
+        except OSError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            if is_disk_full(exc, out):
+                raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept, this one is redone") from exc
+            raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
+        for role, res in stacks:
+            final = out / pair.subset / role / res / pair.key
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial / role / res, final)
+        shutil.rmtree(out / PARTIAL)
+        return {
+            "subset": pair.subset,
+            "number": pair.number,
+            **{role: _product_record(job.products[role], getattr(pair, role)) for role in ROLES},
+            "grid": {
+                "crs": projection_name(grid.projection),
+                "geotransform_10m": list(grid.geotransform),
+                "size_10m": [grid.width, grid.height],
+                "window_rows": windows.rows,
+                "window_cols": windows.cols,
+            },
+            "windows": keep,
+            "dropped": {
+                "nodata": int(nodata[candidates - 1].sum()),
+                "not_requested": windows.count - len(candidates),
+            },
+            "nodata_windows_by_stack": {name: int(mask.sum()) for name, mask in nodata_in.items()},
+        }
 
 
 def _product_record(product: Product, listed: str) -> dict:

@@ -310,11 +310,12 @@ def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dic
     weights = {res: (blend_weights(grid.height // s, [r // s for r in rows], tile // s, overlap // s),
                      blend_weights(grid.width // s, [c // s for c in cols], tile // s, overlap // s)) for res, s in SCALES.items()}
     strips = {res: _Strip(tile // s, grid.width // s, len(STACKS[res])) for res, s in SCALES.items()}
-    bar = tqdm(total=len(rows) * len(cols), desc=product.name[:40], unit="tile", disable=not progress)
     # open once: GDAL's block cache belongs to the open dataset, and keeps the code tiles that
     # the next strip shares with this one decoded
     datasets = {band: gdal.Open(product.band_files[band]) for bands in STACKS.values() for band in bands}
-    with ThreadPoolExecutor(workers, initializer=_yield_to_the_model) as pool, ThreadPoolExecutor(1, initializer=_yield_to_the_model) as prefetch:
+    with (tqdm(total=len(rows) * len(cols), desc=product.name[:40], unit="tile", disable=not progress) as bar,
+          ThreadPoolExecutor(workers, initializer=_yield_to_the_model) as pool,
+          ThreadPoolExecutor(1, initializer=_yield_to_the_model) as prefetch):
         upcoming = prefetch.submit(_read_strip, product, datasets, rows[0], tile, pool)
         for index, top in enumerate(rows):
             inputs = upcoming.result()
@@ -335,7 +336,6 @@ def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dic
                 done = bottom // s - top // s
                 writers[res].write(strips[res].finished(done), top // s)
                 strips[res].advance(done)
-    bar.close()
 
 
 def _cut(strip: np.ndarray, left: int, size: int) -> np.ndarray:

@@ -106,7 +106,7 @@ def resolve_options(given: dict) -> TrainOptions:
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"{config}: unreadable ({exc}); train into a new --out folder") from exc
         clashes = [
-            f"{as_typed(name, value)} (the run has {as_typed(name, base[name])})"
+            f"{as_typed(name, value)} (the run has {as_typed(name, base[name]) if name in FLAGS else base[name]})"
             for name, value in given.items()
             if name not in TrainOptions.FREE and name in base and base[name] != value
         ]
@@ -122,7 +122,7 @@ def resolve_options(given: dict) -> TrainOptions:
 
 
 #: flags whose value is said by their presence: option name -> (flag when True, flag when False)
-FLAGS = {"augment": ("augmentation on (no --no-augment)", "--no-augment"),
+FLAGS = {"augment": ("augmentation (no --no-augment)", "--no-augment"),
          "mixed_precision": ("--mixed-precision", "no --mixed-precision"), "cache": ("--cache", "no --cache")}
 
 
@@ -222,7 +222,9 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMS
         gan = build_gan(options)
     try:
         with patch_errors():
-            callbacks = _callbacks(run, chief, val_set or train_set, options)
+            space = EnoughSpace(run, checkpoint_bytes(gan))
+            space.check()  # before the first epoch: not after hours of training
+            callbacks = [space, *_callbacks(run, chief, val_set or train_set, options)]
             if options.strategy == "multiworker":
                 full_pass = len(train_set) // options.batch_size if whole else math.ceil(len(train_set) / options.batch_size)
                 _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps or full_pass, callbacks, log)
@@ -237,7 +239,7 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMS
         raise
     except InputError:
         _remove_temporary_files(run)
-        if created and completed_epochs(run) == 0:
+        if created and completed_epochs(run) == 0:  # bad data or no space before the first epoch was saved
             shutil.rmtree(run, ignore_errors=True)  # bad data found in the first epoch: no run folder left behind
         raise
     return gan
@@ -263,7 +265,7 @@ def trim_history(history: Path, epochs: int) -> None:
 
 
 def _remove_temporary_files(run: Path) -> None:
-    for leftover in (*run.glob(".tmp-*.keras"), *run.glob(".*.tmp")):
+    for leftover in (*run.glob(".tmp-*.keras"), *run.glob(".*.tmp"), *run.glob("backup/.tmp-*"), *run.glob("backup/.*.tmp")):
         leftover.unlink(missing_ok=True)
 
 
@@ -274,6 +276,24 @@ def completed_epochs(run: Path) -> int:
         return int(json.loads(metadata.read_text())["epoch"])
     except (OSError, ValueError, KeyError):
         return 0
+
+
+class EnoughSpace(keras.callbacks.Callback):
+    """Before an epoch's checkpoints are written, check that they fit on RUN's disk: a full disk
+    is then one clear message, before any file is half-written (HDF5, failing half-way through
+    the backup, leaves a file that crashes the process at exit)."""
+
+    def __init__(self, run: Path, needed: int):
+        super().__init__()
+        self.run, self.needed = run, needed
+
+    def check(self) -> None:
+        if shutil.disk_usage(self.run).free < self.needed:
+            raise disk_full_error(self.run, self.needed, "one epoch's checkpoints",
+                                  "run the same command again: it continues after the last complete epoch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.check()
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
@@ -289,15 +309,29 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore where every worker restores but only the chief writes."""
+    """BackupAndRestore where every worker restores but only the chief writes, and writes
+    atomically: the weights (both networks and optimisers) to a temporary file renamed into
+    place, then the epoch. Keras writes the backup in place, so a kill or a full disk during
+    the write left a file that the next run could not load."""
 
     def __init__(self, backup_dir, chief: bool):
-        super().__init__(backup_dir, delete_checkpoint=False, double_checkpoint=True)
+        super().__init__(backup_dir, delete_checkpoint=False)
         self.chief = chief
 
     def _save_model(self):
-        if self.chief:
-            super()._save_model()
+        if not self.chief:
+            return
+        weights = Path(self._weights_path)
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        tmp = weights.with_name(f".tmp-{weights.name}")  # keeps the .weights.h5 suffix that save_weights requires
+        try:
+            self.model.save_weights(tmp, overwrite=True)
+            os.replace(tmp, weights)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        write_text_atomically(Path(self._training_metadata_path), json.dumps(metadata))
 
 
 class GeneratorExport(keras.callbacks.Callback):

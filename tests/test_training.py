@@ -129,6 +129,10 @@ def test_options_contradicting_the_run_are_refused(data, tmp_path):
         resolve_options({"data": "d", "out": str(run), "width": 16})
     refused = run_cli("train", "--data", data, "--out", run, "--lr", "0.001")
     assert refused.returncode == 2 and "--lr 0.001 (the run has 0.0002)" in refused.stderr and "Traceback" not in refused.stderr
+    (run / "config.json").write_text(json.dumps({"options": {"augment": True}}))
+    with pytest.raises(InputError, match=r"--no-augment \(the run has augmentation \(no --no-augment\)\)") as error:
+        resolve_options({"data": "d", "out": str(run), "augment": False})
+    assert "False" not in str(error.value)
 
 
 WORKER = """

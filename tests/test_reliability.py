@@ -1,0 +1,308 @@
+"""Reliability across the commands: bad patches, bad options, full disks, kills, concurrent runs, quiet errors.
+
+Each failure must be one message on stderr naming the file (or option) and the fix, exit status
+2, no traceback, no TensorFlow log lines, and nothing partial left at a final name.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from crmss.model import build_generator
+from crmss.splits import read_split
+from crmss.synthetic import write_pair
+
+from conftest import run_cli
+
+TRAIN_PAIR, TEST_PAIR = "R075_T50TMK", "R064_T37UCQ"
+
+
+def assert_one_message(run, *words):
+    """Exit 2 with one 'crmss CMD: error: ...' message (it may span lines) and nothing else on
+    stderr but progress bars."""
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-3000:]
+    lines = [line for line in run.stderr.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
+    assert lines and lines[0].startswith("crmss ") and ": error: " in lines[0], run.stderr[-3000:]
+    for noise in ("Traceback", "I0000", "E0000", "W0000", "absl", "cuda", "oneDNN", "tensorflow"):
+        assert noise not in run.stderr, run.stderr
+    for word in words:
+        assert word in run.stderr, run.stderr
+
+
+def last_patch(data, subset, kind, res, pair):
+    return sorted((data / subset / kind / res / pair).iterdir(), key=lambda p: int(p.stem))[-1]
+
+
+def _three_bands(patch):
+    gdal.Translate(f"{patch}.x.tif", str(patch), bandList=[1, 2, 3])
+    os.replace(f"{patch}.x.tif", patch)
+    return "3 bands of 128 x 128 px, but 20m patches of this tree have 6 bands"
+
+
+def _wrong_size(patch):
+    gdal.Translate(f"{patch}.x.tif", str(patch), srcWin=[0, 0, 64, 64])
+    os.replace(f"{patch}.x.tif", patch)
+    return "6 bands of 64 x 64 px, but 20m patches of this tree have 6 bands of 128 x 128 px"
+
+
+def _empty(patch):
+    patch.write_bytes(b"")
+    return "cannot read this patch"
+
+
+def _nan(patch):
+    ds = gdal.Translate(f"{patch}.x.tif", str(patch), outputType=gdal.GDT_Float32)
+    pixels = ds.GetRasterBand(2).ReadAsArray()
+    pixels[5, 7] = np.nan
+    ds.GetRasterBand(2).WriteArray(pixels)
+    ds = None
+    os.replace(f"{patch}.x.tif", patch)
+    return "holds NaN or infinite values"
+
+
+@pytest.mark.parametrize("damage", [_three_bands, _wrong_size, _empty, _nan], ids=["3-bands", "size", "empty", "nan"])
+def test_train_checks_every_patch_and_leaves_no_run_folder(trained, tmp_path, damage):
+    data = shutil.copytree(trained / "data", tmp_path / "data")
+    patch = last_patch(data, "train", "clear", "20m", TRAIN_PAIR)  # not the first: that one is checked up front
+    words = damage(patch)
+    run = run_cli("train", "--data", data, "--out", tmp_path / "run", "--width", "8", "--epochs", "1", "--samples", "0")
+    assert_one_message(run, f"{patch}: {words}", "prepare the data again")
+    assert not (tmp_path / "run").exists()
+
+
+def test_test_checks_every_patch_and_leaves_no_partial_results(trained, tmp_path):
+    data = shutil.copytree(trained / "data", tmp_path / "data")
+    patch = last_patch(data, "test", "cloudy", "10m", TEST_PAIR)
+    _nan(patch)
+    run = run_cli("test", "--data", data, "--model", trained / "run", "--out", tmp_path / "results", "--figures", "0")
+    assert_one_message(run, f"{patch}: holds NaN or infinite values")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+@pytest.mark.parametrize("command, option, value, words", [
+    ("train", "--lr", "nan", "nan is not allowed: give a finite number in (0, inf)"),
+    ("train", "--lr", "0", "0 is not allowed: give a finite number in (0, inf)"),
+    ("train", "--lr", "-1e-4", "-1e-4 is not allowed: give a finite number in (0, inf)"),
+    ("train", "--l1-weight", "inf", "inf is not allowed: give a finite number in [0, inf)"),
+    ("train", "--beta1", "1", "1 is not allowed: give a finite number in [0, 1)"),
+    ("train", "--seed", "-1", "-1 is out of range: give a whole number from 0 to 4294967295"),
+    ("train", "--val-pairs", "-2", "-2 is out of range: give a whole number from 0"),
+    ("train", "--samples", "x", "'x' is not a whole number"),
+    ("train", "--epochs", "0", "0 is out of range: give a whole number from 1"),
+    ("test", "--figures", "-1", "-1 is out of range: give a whole number from 0"),
+    ("test", "--batch-size", "1.5", "'1.5' is not a whole number"),
+    ("predict", "--overlap", "-2", "-2 is out of range"),
+    ("predict", "--tile", "abc", "'abc' is not a whole number"),
+    ("prepare", "--workers", "0", "0 is out of range: give a whole number from 1"),
+    ("demo", "--seed", "-5", "-5 is out of range"),
+])
+def test_every_numeric_option_is_checked_when_parsed(tmp_path, command, option, value, words):
+    required = {
+        "train": ["--data", tmp_path / "d", "--out", tmp_path / "out"],
+        "test": ["--data", tmp_path / "d", "--model", tmp_path / "m", "--out", tmp_path / "out"],
+        "predict": [tmp_path / "p.zip", "--model", tmp_path / "m", "--out", tmp_path / "out"],
+        "prepare": ["--products", tmp_path, "--out", tmp_path / "out"],
+        "demo": ["--out", tmp_path / "out"],
+    }[command]
+    run = run_cli(command, *required, f"{option}={value}")  # as one word: argparse takes -1e-4 for an option
+    assert run.returncode == 2 and f"argument {option}: {words}" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and "_positive_int" not in run.stderr and "invalid" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_trained_further_than_asked_is_left_untouched(trained, tmp_path):
+    run = shutil.copytree(trained / "run", tmp_path / "run")
+    config = run / "config.json"
+    before = config.read_bytes(), config.stat().st_mtime_ns, sorted(p.name for p in run.rglob("*"))
+    again = run_cli("train", "--data", trained / "data", "--out", run, "--epochs", "1")
+    assert again.returncode == 0 and "already trained to 1 epochs" in again.stdout, again.stderr
+    assert (config.read_bytes(), config.stat().st_mtime_ns, sorted(p.name for p in run.rglob("*"))) == before
+
+
+def test_results_folder_that_is_a_file_and_manifests_of_the_wrong_shape_are_refused(trained, tmp_path):
+    target = tmp_path / "results.txt"
+    target.write_text("keep me")
+    assert_one_message(run_cli("test", "--data", trained / "data", "--model", trained / "run", "--out", target),
+                       f"{target}: is a file")
+    assert target.read_text() == "keep me"
+    for manifest in ([1, 2], {"pairs": [1]}, {"pairs": {"X": {"subset": "train", "windows": ["a"]}}}, {"pairs": {"X": 3}}):
+        data = tmp_path / "data"
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir()
+        (data / "manifest.json").write_text(json.dumps(manifest))
+        assert_one_message(run_cli("train", "--data", data, "--out", tmp_path / "run"), f"{data / 'manifest.json'}: ",
+                           "not a manifest written by 'crmss prepare'")
+        assert not (tmp_path / "run").exists()
+
+
+KILL_IN_FIGURES = """
+import os, signal, sys
+import crmss.evaluation
+def die(*args):
+    os.kill(os.getpid(), signal.SIGKILL)
+crmss.evaluation.write_figures = die
+from crmss.cli import main
+sys.exit(main(["test", *sys.argv[1:]]))
+"""
+
+
+def test_a_killed_test_leaves_only_hidden_files_and_the_next_run_cleans_them(trained, tmp_path):
+    args = ["--data", str(trained / "data"), "--model", str(trained / "run"), "--out", str(tmp_path / "results"), "--figures", "0"]
+    killed = subprocess.run([sys.executable, "-c", KILL_IN_FIGURES, *args], capture_output=True, text=True)
+    assert killed.returncode == -9
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert any(".partial-" in name for name in left) and all(name.startswith(".") for name in left), left
+    again = run_cli("test", *args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+# --- full disks: a clear message, exit 2, nothing partial, the rerun gives the uninterrupted result ---
+
+def test_train_on_a_full_disk_stops_before_training(trained, small_disk):
+    disk = small_disk(4)  # the generator fits, the epoch's backup of both networks and optimisers does not
+    run = disk.path / "run"
+    full = run_cli("train", "--data", trained / "data", "--out", run, "--width", "8", "--epochs", "2", "--samples", "0")
+    assert_one_message(full, f"{run}: the disk is full", "one epoch's checkpoints needs about", "continues after the last complete epoch")
+    assert "Epoch 1/2" not in full.stdout and not run.exists()
+
+
+TRAIN_WITHOUT_SPACE_CHECK = """
+import shutil, sys
+from crmss.cli import load_tensorflow, main
+load_tensorflow(verbose=False)  # as main does, before crmss.training imports TensorFlow
+import crmss.training
+crmss.training.EnoughSpace.check = lambda self: None
+sys.exit(main(["train", *sys.argv[1:]]))
+"""
+
+
+def test_train_when_the_disk_fills_up_mid_epoch_then_rerun_keeps_every_history_row(trained, small_disk):
+    disk = small_disk(4)  # the space check is told there is plenty, as when another program fills the disk
+    run = disk.path / "run"
+    args = ["--data", trained / "data", "--out", run, "--width", "8", "--epochs", "2", "--steps-per-epoch", "2", "--samples", "0"]
+    full = subprocess.run([sys.executable, "-c", TRAIN_WITHOUT_SPACE_CHECK, *map(str, args)], capture_output=True, text=True, timeout=600)
+    assert_one_message(full, f"{run}: the disk is full", "continues after the last complete epoch")
+    assert not list(run.rglob(".*tmp*")), sorted(run.rglob("*"))
+    disk.resize(256)
+    again = run_cli("train", *args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Epoch 1/2" in again.stdout  # the epoch whose backup failed is done again
+    assert [row.split(",")[0] for row in (run / "history.csv").read_text().splitlines()[1:]] == ["0", "1"]
+    assert json.loads((run / "backup/training_metadata.json").read_text())["epoch"] == 2
+
+
+def test_test_on_a_full_disk_leaves_nothing(trained, small_disk):
+    disk = small_disk(0.5)
+    run = run_cli("test", "--data", trained / "data", "--model", trained / "run", "--out", disk.path / "results", "--figures", "0")
+    assert_one_message(run, f"{disk.path}: the disk is full", "run the same command again")
+    assert list(disk.path.iterdir()) == []
+
+
+@pytest.mark.parametrize("megabytes", [2, 8], ids=["before-the-work", "while-publishing"])
+def test_predict_on_a_full_disk_then_rerun_gives_the_same_outputs(products, trained, small_disk, tmp_path, megabytes):
+    product = next(p for p in products(0).iterdir() if "20160413" in p.name)
+    args = [product, "--model", trained / "run", "--tile", "512", "--no-progress"]
+    reference = run_cli("predict", *args, "--out", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    disk = small_disk(megabytes)  # 2 MB: the 10 m rows (4.9 MB) cannot be reserved; 8 MB: they can, the overviews cannot
+    out = disk.path / "out"
+    full = run_cli("predict", *args, "--out", out)
+    assert_one_message(full, f"{out}: the disk is full", f"cleaning {product.stem} needs about")
+    assert not out.exists() or list(out.iterdir()) == []
+    disk.resize(64)
+    again = run_cli("predict", *args, "--out", out)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "reference").iterdir())
+    for path in (tmp_path / "reference").iterdir():
+        assert np.array_equal(gdal.Open(str(out / path.name)).ReadAsArray(), gdal.Open(str(path)).ReadAsArray())
+
+
+# --- concurrent runs --------------------------------------------------------------------------
+
+#: 10 m side of the stress product; 256 px tiles give many strips, each a partial-block write
+STRESS_SIZE, STRESS_TILE = 2046, ("--tile", "256", "--overlap", "64")
+
+
+@pytest.fixture(scope="module")
+def stress(tmp_path_factory):
+    """A 2046 px cloudy product, a width-8 generator, and the reference outputs of one run alone."""
+    root = tmp_path_factory.mktemp("stress")
+    pair = read_split()[0]
+    cloudy, _ = write_pair(root / "products", pair.clear, pair.cloudy, size=STRESS_SIZE, seed=3, zipped=True)
+    (root / "run").mkdir()
+    build_generator(8).save(root / "run/generator.keras")
+    alone = run_cli("predict", cloudy, "--model", root / "run", "--out", root / "reference", *STRESS_TILE, "--no-progress")
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    return cloudy, root
+
+
+def _same_outputs(folder, reference):
+    names = sorted(p.name for p in reference.iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == names
+    for name in names:
+        a, b = (gdal.Open(str(f / name)).ReadAsArray() for f in (folder, reference))
+        assert np.array_equal(a, b), f"{folder / name}: {int((a != b).sum())} pixels differ from the reference"
+
+
+def test_concurrent_predict_runs_write_bit_identical_outputs(stress, tmp_path):
+    """Two runs at once, into two folders (three rounds) and into one folder (the lock): every
+    output equals the reference bit for bit. Before outputs were written outside GDAL's block
+    cache, this lost one band over one strip of a block in about half the rounds."""
+    cloudy, root = stress
+
+    def predict(out):
+        return run_cli("predict", cloudy, "--model", root / "run", "--out", out, *STRESS_TILE, "--no-progress")
+
+    with ThreadPoolExecutor(2) as pool:
+        for round_ in range(3):
+            runs = list(pool.map(predict, [tmp_path / f"{round_}a", tmp_path / f"{round_}b"]))
+            for run, side in zip(runs, "ab"):
+                assert run.returncode == 0, run.stderr[-2000:]
+                _same_outputs(tmp_path / f"{round_}{side}", root / "reference")
+        runs = list(pool.map(predict, [tmp_path / "same", tmp_path / "same"]))
+    assert all(run.returncode == 0 for run in runs), [run.stderr[-2000:] for run in runs]
+    assert sum("skipped" in run.stdout for run in runs) == 1  # the second waited for the first, then found its outputs
+    _same_outputs(tmp_path / "same", root / "reference")
+
+
+def test_an_inconsistent_output_is_an_internal_error_and_never_published(stress, tmp_path):
+    cloudy, root = stress
+    script = textwrap.dedent(f"""
+        import sys
+        import crmss.scene
+        real = crmss.scene._Strip.finished
+        def one_band_lost(self, rows):
+            values = real(self, rows)
+            values[: rows // 2, 100:200, 1] = 0
+            return values
+        crmss.scene._Strip.finished = one_band_lost
+        from crmss.cli import main
+        sys.exit(main(["predict", {str(cloudy)!r}, "--model", {str(root / 'run')!r}, "--out", {str(tmp_path)!r}, "--no-progress"]))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert "internal error" in run.stderr and "are 0 in some bands but not in all" in run.stderr and "Traceback" not in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_errors_are_one_line_by_default_and_verbose_shows_tensorflow(tmp_path):
+    quiet = run_cli("test", "--data", tmp_path, "--model", tmp_path, "--out", tmp_path / "r")
+    assert_one_message(quiet, "generator.keras: no trained generator")
+    assert len(quiet.stderr.strip().splitlines()) == 1
+    loud = run_cli("test", "--data", tmp_path, "--model", tmp_path, "--out", tmp_path / "r", "--verbose")
+    assert loud.returncode == 2 and "no trained generator" in loud.stderr
+    env = {**os.environ, "CRMSS_VERBOSE": "1"}
+    by_variable = subprocess.run([sys.executable, "-m", "crmss", "test", "--data", str(tmp_path), "--model", str(tmp_path), "--out",
+                                  str(tmp_path / "r")], capture_output=True, text=True, env=env)
+    assert by_variable.returncode == 2
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:  # TensorFlow says something at start-up on every machine
+        assert len(loud.stderr.splitlines()) > 1 and len(by_variable.stderr.splitlines()) > 1, loud.stderr
