@@ -185,22 +185,24 @@ class StreamedCOG:
     """A (rows, cols, bands) uint16 raster written in blocks of rows, published as a Cloud-Optimized GeoTIFF.
 
     Rows go straight into a headerless pixel-interleaved file beside the final name (with
-    ``os.pwrite``, not through GDAL); ``publish`` describes that file with a VRT, builds
-    nodata-aware averaged overviews, copies it to a COG, checks the COG against the rows
-    written, and renames it into place. ``discard`` removes every temporary file. Its space is
-    reserved when it is opened, so a full disk shows before any work is done.
+    ``os.pwrite``, not through GDAL); ``finish`` describes that file with a VRT, builds
+    nodata-aware averaged overviews, copies it to a COG and checks the COG against the rows
+    written; ``publish`` renames the COG into place; ``discard`` removes every temporary file.
+    The rows' space is reserved when the file is opened, so a full disk shows before any work.
 
-    Why not a GDAL GeoTIFF written row block by row block: GDAL's block cache is one for the
-    whole process. While other threads decode JPEG2000 through GDAL, they fill the cache and
-    evict the dirty blocks of the output, writing them from their own thread. In a
-    pixel-interleaved tiled GeoTIFF, loading or flushing one band's block loads or writes the
-    block of every band, so a partial-block write of the main thread that meets such a flush
-    can reacquire a stale copy of another band's block, and the rows it wrote are lost: zeros
-    over one band, one block column and one write's rows (seen with GDAL 3.6 in about 1 run of
-    4 under load). GDAL narrowed this race (OSGeo/gdal#2011, #2015) but says it remains when the
-    cache is small for the number of threads; from GDAL 3.7 whole-block writes bypass the cache
-    (#7756). Written here, the rows never meet the cache, and GDAL reads the finished file only
-    after decoding is over.
+    Why not a tiled GeoTIFF written through GDAL strip by strip, as before: with GDAL 3.6, while
+    other threads of the process decoded JPEG2000 through GDAL, some strip writes were lost in
+    one band: zeros over one band, one 512 px block column and exactly one write's rows, the
+    other bands of the block intact (1 to 3 runs in 6 under load; never without concurrent
+    decoding). GDAL's block cache is one for the process, and a pixel-interleaved GeoTIFF keeps
+    each band's part of a block as its own cache entry while writing them to disk together.
+    GDAL describes this very damage (OSGeo/gdal#2011, fixed in part by #2015): a thread other
+    than the writer may flush a dirty block and drop it from the cache, and the writer, taking
+    the block again for its next partial-block write, gets a stale copy of another band's part;
+    GDAL notes that the race remains when the cache is small for the number of threads, and
+    from 3.7 writes whole blocks around the cache (#7756). Here no output pixel passes through
+    GDAL while anything else runs: GDAL reads the finished raw file, alone, to make the COG, and
+    the COG is then compared with the raw file, so an output is right or never published.
     """
 
     def __init__(self, final: Path, width: int, height: int, band_names: tuple[str, ...], geotransform: tuple[float, ...],
@@ -247,9 +249,9 @@ class StreamedCOG:
             written = os.pwrite(self._fd, data, offset)
             data, offset = data[written:], offset + written
 
-    def publish(self, compress: str, overview_factors: list[int], block: int) -> None:
-        """Overviews, the COG copy (``compress``: zstd or deflate, ``block`` px blocks), the check
-        that the COG holds exactly the rows written, and the rename to the final name."""
+    def finish(self, compress: str, overview_factors: list[int], block: int) -> None:
+        """Overviews, the COG copy (``compress``: zstd or deflate, ``block`` px blocks) and the
+        check that the COG holds exactly the rows written."""
         os.close(self._fd)
         self._fd = None
         ds = gdal.GetDriverByName("VRT").Create(str(self.vrt), self.width, self.height, 0)
@@ -273,6 +275,9 @@ class StreamedCOG:
         gdal.Translate(str(self.cog), ds, format="COG", creationOptions=options)
         ds = None
         self._check_copy(block)
+
+    def publish(self) -> None:
+        """Rename the finished COG to the final name; remove the temporary files."""
         os.replace(self.cog, self.final)
         self.discard()
 

@@ -225,13 +225,16 @@ def _predict_granule(product, path, generator, out, tile, overlap, batch_size, w
                                            _output_metadata(product, generator, tile, overlap))
             _run_strips(product, grid, generator, writers, tile, overlap, batch_size, workers, progress)
             for res, writer in writers.items():
-                writer.publish(compress, overview_factors(*shapes[res][:2]), BLOCK)
+                writer.finish(compress, overview_factors(*shapes[res][:2]), BLOCK)
+            for writer in writers.values():  # both or neither: renamed once both are checked
+                writer.publish()
         except (OSError, RuntimeError) as exc:
             if is_disk_full(exc, out):
                 raise disk_full_error(out, needed, f"cleaning {product.name}", "run the same command again") from exc
-            if isinstance(exc, OSError):
-                raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
-            raise InputError(f"{product.path}: {exc}; the product may be corrupt: download it again") from exc
+            # bands that fail to decode are reported by _read_strip; what GDAL raises here is writing
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise InputError(f"{getattr(exc, 'filename', None) or out}: cannot write the outputs of {product.name} ({reason}); "
+                             "check the output folder and run again") from exc
         finally:
             for writer in writers.values():
                 writer.discard()
