@@ -1,8 +1,9 @@
 """The ``crmss`` command line: a thin argparse layer over the pipeline modules.
 
 Exit status 0 on success, 2 on bad usage or bad input (one message on stderr naming the file
-and the fix), 1 on an internal error (with its traceback, for a bug report), 130 when
-interrupted.
+and the fix), 1 on an internal error (a message asking for a bug report; its traceback with
+``--verbose``), 130 when interrupted. Without ``--verbose`` (or CRMSS_VERBOSE=1) only crmss's
+own lines and progress bars are shown: GDAL's warnings and TensorFlow's log lines are not.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 import warnings
 from pathlib import Path
 
+from osgeo import gdal
+
 from . import __version__
 from .errors import DiskFullError, InputError, InternalError
 from .raster import COG_COMPRESSIONS
@@ -31,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = args.verbose or os.environ.get("CRMSS_VERBOSE", "") not in ("", "0")
+    if not verbose:  # GDAL's errors still raise (gdal.UseExceptions); its warnings are not printed
+        gdal.SetErrorHandler("CPLQuietErrorHandler")  # for every thread (a pushed handler is per thread)
     try:
         if args.command in TENSORFLOW_COMMANDS:
             load_tensorflow(verbose)

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from . import __version__
 from .bands import STACKS
 from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
-from .files import write_text_atomically
+from .files import exclusive_lock, write_text_atomically
 from .raster import Grid, limit_block_cache, projection_name, read_band, write_geotiff
 from .safe import Product, find_products, locate, open_product
 from .splits import Pair, default_split_path, read_split
@@ -45,6 +45,7 @@ ROLES = ("cloudy", "clear")
 PATCH_HEADER_BYTES = 4096
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
+LOCK = ".crmss-prepare.lock"
 
 
 @dataclass
@@ -92,6 +93,12 @@ def prepare(
 
 def _prepare_all(products, out: Path, pairs: list[Pair], split_path: Path, windows, requested, workers: int, progress: bool, log) -> dict:
     _check_writable(out)
+    # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
+    with exclusive_lock(out / LOCK, f"{out}: another crmss prepare is writing this tree; waiting for it", log):
+        return _prepare_locked(products, out, pairs, split_path, windows, requested, workers, progress, log)
+
+
+def _prepare_locked(products, out: Path, pairs: list[Pair], split_path: Path, windows, requested, workers: int, progress: bool, log) -> dict:
     options = {"split": _file_record(split_path), "windows": _file_record(Path(windows)) if windows else None}
     manifest = _load_manifest(out, options)
     shutil.rmtree(out / PARTIAL, ignore_errors=True)
@@ -136,7 +143,7 @@ def _holds_pairs(out: Path) -> bool:
     try:
         return bool(json.loads((out / MANIFEST).read_text())["pairs"])
     except (OSError, ValueError, KeyError, TypeError):
-        return any(p.name not in (MANIFEST, PARTIAL) for p in out.iterdir())
+        return any(p.name not in (MANIFEST, PARTIAL, LOCK) for p in out.iterdir())
 
 
 def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:

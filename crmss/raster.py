@@ -193,16 +193,20 @@ class StreamedCOG:
     Why not a tiled GeoTIFF written through GDAL strip by strip, as before: with GDAL 3.6, while
     other threads of the process decoded JPEG2000 through GDAL, some strip writes were lost in
     one band: zeros over one band, one 512 px block column and exactly one write's rows, the
-    other bands of the block intact (1 to 3 runs in 6 under load; never without concurrent
-    decoding). GDAL's block cache is one for the process, and a pixel-interleaved GeoTIFF keeps
-    each band's part of a block as its own cache entry while writing them to disk together.
-    GDAL describes this very damage (OSGeo/gdal#2011, fixed in part by #2015): a thread other
-    than the writer may flush a dirty block and drop it from the cache, and the writer, taking
-    the block again for its next partial-block write, gets a stale copy of another band's part;
-    GDAL notes that the race remains when the cache is small for the number of threads, and
-    from 3.7 writes whole blocks around the cache (#7756). Here no output pixel passes through
-    GDAL while anything else runs: GDAL reads the finished raw file, alone, to make the COG, and
-    the COG is then compared with the raw file, so an output is right or never published.
+    other bands of the block intact (about 1 round in 10 of two concurrent runs, more under
+    load; never seen without concurrent decoding). The values handed to GDAL cannot hold such
+    zeros (``_Strip.finished`` makes a pixel 0 in all bands or in none), so they were lost
+    inside GDAL's write path. GDAL's block cache is one for the process, and a
+    pixel-interleaved GeoTIFF keeps each band's part of a block as its own cache entry while
+    writing them to disk together; GDAL describes this very damage in OSGeo/gdal#2011 (a thread
+    other than the writer flushes a dirty block and drops it from the cache; the writer, taking
+    the block again for its next partial-block write, gets a stale copy of another band's
+    part), narrowed it in #2015, says it may remain when the cache is small for the number of
+    threads, and from 3.7 writes whole blocks around the cache (#7756). A reader thread that
+    churned a small cache did not reproduce it here, so the exact path in 3.6 is not pinned
+    down; the design does not depend on it: no output pixel passes through GDAL while anything
+    else runs. GDAL reads the finished raw file, alone, to make the COG, and the COG is compared
+    with the raw file, so an output is right or never published.
     """
 
     def __init__(self, final: Path, width: int, height: int, band_names: tuple[str, ...], geotransform: tuple[float, ...],

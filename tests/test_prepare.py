@@ -386,3 +386,17 @@ def test_prepare_does_not_import_tensorflow(tmp_path, products, split_of):
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 
+
+
+def test_two_runs_into_one_folder_take_turns_and_give_one_tree(prepared, tmp_path, split_of):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data, manifest, folder = prepared
+    out = tmp_path / "data"
+    args = ["prepare", "--products", folder, "--out", out, "--split", split_of(0), "--no-progress"]
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: run_cli(*args), range(2)))
+    assert [run.returncode for run in runs] == [0, 0], [run.stderr[-2000:] for run in runs]
+    assert sum(f"{KEY}: skipped (already prepared)" in run.stdout for run in runs) == 1  # the second waited for the first
+    assert_same_tree(read_tree(out), read_tree(data))
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train"]
