@@ -1,11 +1,15 @@
-"""Small file-system guarantees shared by the commands: per-output locks and atomic text files."""
+"""Small file-system guarantees shared by the commands: per-output locks and atomic writes."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import uuid
 from pathlib import Path
+
+#: how temporary files written beside their final name begin
+TEMPORARY_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
@@ -36,13 +40,22 @@ def exclusive_lock(path: Path, waiting: str, log=print):
         os.close(fd)
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (a temporary name beside it, then a rename); a failed
-    write (a full disk) leaves the previous file as it was and no temporary file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+@contextlib.contextmanager
+def replaced_atomically(path: Path):
+    """Yield a temporary path beside ``path`` (``.tmp-<random>-<name>``: the same suffix, which
+    some writers require) for the ``with`` block to write; then rename it to ``path``. On any
+    failure (a full disk, a kill's KeyboardInterrupt) the temporary file is removed and ``path``
+    stays as it was: it is either absent, the previous file, or complete."""
+    tmp = path.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
     try:
-        tmp.write_text(text)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (see :func:`replaced_atomically`)."""
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(text)

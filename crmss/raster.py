@@ -15,6 +15,7 @@ import numpy as np
 from osgeo import gdal, osr
 
 from .errors import InputError, InternalError
+from .files import replaced_atomically
 
 gdal.UseExceptions()
 
@@ -163,14 +164,8 @@ def write_geotiff(
         encoded = _read_memory_file(memory)
     finally:
         gdal.Unlink(memory)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as file:
-            file.write(encoded)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path) as tmp:
+        tmp.write_bytes(encoded)
 
 
 def _read_memory_file(name: str) -> bytes:

@@ -27,7 +27,7 @@ import tensorflow as tf
 from . import __version__
 from .data import PatchSet, load_patches, make_dataset, merge, patch_errors
 from .errors import InputError, disk_full_error, is_disk_full
-from .files import write_text_atomically
+from .files import TEMPORARY_PREFIX, replaced_atomically, write_text_atomically
 from .gan import CRMSSGAN
 from .losses import LossWeights
 from .model import build_discriminator, build_generator
@@ -265,7 +265,7 @@ def trim_history(history: Path, epochs: int) -> None:
 
 
 def _remove_temporary_files(run: Path) -> None:
-    for leftover in (*run.glob(".tmp-*.keras"), *run.glob(".*.tmp"), *run.glob("backup/.tmp-*"), *run.glob("backup/.*.tmp")):
+    for leftover in (*run.glob(f"{TEMPORARY_PREFIX}*"), *run.glob(f"backup/{TEMPORARY_PREFIX}*")):
         leftover.unlink(missing_ok=True)
 
 
@@ -323,13 +323,8 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
             return
         weights = Path(self._weights_path)
         weights.parent.mkdir(parents=True, exist_ok=True)
-        tmp = weights.with_name(f".tmp-{weights.name}")  # keeps the .weights.h5 suffix that save_weights requires
-        try:
+        with replaced_atomically(weights) as tmp:
             self.model.save_weights(tmp, overwrite=True)
-            os.replace(tmp, weights)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
         write_text_atomically(Path(self._training_metadata_path), json.dumps(metadata))
 
@@ -446,10 +441,5 @@ def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set
 
 
 def _save_atomically(model: keras.Model, path: Path) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")  # keeps the .keras suffix that save() requires
-    try:
+    with replaced_atomically(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

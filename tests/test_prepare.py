@@ -358,7 +358,7 @@ def test_disk_filling_up_while_writing_leaves_no_partial_pair_and_never_hangs(pr
     """)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     _assert_refused(run, f"{out}: the disk is full", "finished pairs are kept, this one is redone")
-    assert not (out / ".partial").exists() and not list(out.rglob("*.tif")) and not list(out.rglob("*.tmp"))
+    assert not (out / ".partial").exists() and not list(out.rglob("*.tif")) and not list(out.rglob(".tmp-*"))
     disk.resize(64)
     again = run_cli("prepare", "--products", folder, "--out", out, "--split", split_of(0), "--no-progress")
     assert again.returncode == 0, again.stderr
