@@ -134,22 +134,26 @@ def read_patch(path, res: str | bytes = "10m", size: int = 0) -> np.ndarray:
     into an InputError naming the file once TensorFlow has passed it on."""
     path = path.decode() if isinstance(path, bytes) else str(path)
     res = res.decode() if isinstance(res, bytes) else res
-    fix = "prepare the data again (into a new folder) or remove the pair from the tree"
     try:
         ds = gdal.Open(path)
         pixels = ds.ReadAsArray()
     except RuntimeError as exc:
-        raise ValueError(f"{_PATCH_ERROR}:{path}: cannot read this patch ({exc}); {fix}:{_PATCH_ERROR}") from None
+        raise _bad_patch(path, f"cannot read this patch ({exc})") from None
     size = int(size) or ds.RasterXSize
     dtype = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)
     if ds.RasterCount != BANDS[res] or (ds.RasterXSize, ds.RasterYSize) != (size, size):
-        raise ValueError(f"{_PATCH_ERROR}:{path}: {ds.RasterCount} bands of {ds.RasterXSize} x {ds.RasterYSize} px, but {res} "
-                         f"patches of this tree have {BANDS[res]} bands of {size} x {size} px; {fix}:{_PATCH_ERROR}")
+        raise _bad_patch(path, f"{ds.RasterCount} bands of {ds.RasterXSize} x {ds.RasterYSize} px, but {res} patches of this "
+                               f"tree have {BANDS[res]} bands of {size} x {size} px")
     if not np.all(np.isfinite(pixels)):
-        raise ValueError(f"{_PATCH_ERROR}:{path}: holds NaN or infinite values; {fix}:{_PATCH_ERROR}")
+        raise _bad_patch(path, "holds NaN or infinite values")
     if dtype != "UInt16":
-        raise ValueError(f"{_PATCH_ERROR}:{path}: {dtype} values, but patches hold UInt16 reflectance x 10000; {fix}:{_PATCH_ERROR}")
+        raise _bad_patch(path, f"{dtype} values, but patches hold UInt16 reflectance x 10000")
     return np.clip(np.moveaxis(pixels, 0, -1).astype(np.float32) / 10000.0, 0.0, 1.0)
+
+
+def _bad_patch(path: str, what: str) -> ValueError:
+    fix = "prepare the data again (into a new folder) or remove the pair from the tree"
+    return ValueError(f"{_PATCH_ERROR}:{path}: {what}; {fix}:{_PATCH_ERROR}")
 
 
 @contextlib.contextmanager
