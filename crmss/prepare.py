@@ -35,7 +35,7 @@ from . import __version__
 from .bands import STACKS
 from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, write_text_atomically
-from .raster import Grid, limit_block_cache, projection_name, read_band, write_geotiff
+from .raster import Grid, limit_block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
 from .safe import Product, find_products, locate, open_product
 from .splits import Pair, default_split_path, read_split
 from .tiling import SCALE, WINDOW, WindowGrid
@@ -74,6 +74,7 @@ def prepare(
     used for decoding and writing (default: all cores). Pairs whose products are absent are
     reported in the manifest's ``missing`` and skipped. Raises InputError for bad input.
     """
+    require_jpeg2000_driver()
     workers = workers or len(os.sched_getaffinity(0))
     split_path = Path(split) if split else default_split_path()
     pairs = read_split(split_path)

@@ -80,6 +80,17 @@ def projection_name(wkt: str) -> str:
     return f"EPSG:{code}" if code else srs.GetName() or "unknown CRS"
 
 
+def require_jpeg2000_driver() -> None:
+    """Raise InputError, naming what to install, when this GDAL cannot read JPEG2000 bands."""
+    if gdal.GetDriverByName("JP2OpenJPEG") is None:
+        raise InputError(
+            f"GDAL {gdal.__version__} has no JP2OpenJPEG driver, so no Sentinel-2 band can be read. conda: "
+            "'conda install -c conda-forge libgdal-jp2openjpeg' (conda-forge's GDAL 3.9 and later ships it apart); "
+            "Debian/Ubuntu: 'apt-get install libgdal-dev gdal-bin' (Debian's GDAL is built with OpenJPEG), then rebuild "
+            "the bindings (make test does); other pip installs: a GDAL built with OpenJPEG (2.3 or later)"
+        )
+
+
 def _open(path: str) -> gdal.Dataset:
     try:
         return gdal.Open(path)

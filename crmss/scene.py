@@ -37,7 +37,7 @@ from .bands import STACKS
 from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock
 from .model import build_generator
-from .raster import COG_COMPRESSIONS, Grid, StreamedCOG
+from .raster import COG_COMPRESSIONS, Grid, StreamedCOG, require_jpeg2000_driver
 from .safe import Product, granule_tiles, open_product
 
 SCALES = {"10m": 1, "20m": 2}
@@ -155,6 +155,7 @@ def predict_products(
         raise InputError(f"--overlap {overlap}: must be even, 0 or more, and at most half the tile ({tile // 2})")
     if compress not in COG_COMPRESSIONS:
         raise InputError(f"--compress {compress}: choose one of {', '.join(COG_COMPRESSIONS)}")
+    require_jpeg2000_driver()
     out = Path(out)
     created = not out.exists()
     try:

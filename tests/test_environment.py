@@ -30,8 +30,11 @@ def test_environment_yml_and_pyproject_list_the_same_packages():
             name, spec = _requirement(line.strip()[2:])
             conda[name] = spec.replace("=", "==") if re.match(r"^=\d", spec) else spec
     # what conda alone provides: the interpreter, GDAL with its bindings (pip builds those
-    # against the system library, see scripts/bootstrap.sh) and pip itself
+    # against the system library, see scripts/bootstrap.sh), the JPEG2000 plug-in that
+    # conda-forge's GDAL >= 3.9 needs to read any band, and pip itself
+    assert "libgdal-jp2openjpeg" in conda, "environment.yml must list libgdal-jp2openjpeg: without it no band can be read"
     assert conda.pop("python") == "==3.11" and conda.pop("gdal") == ">=3.6" and conda.pop("pip") == ""
+    assert conda.pop("libgdal-jp2openjpeg") == ""
     assert conda == pip
 
 
@@ -52,3 +55,18 @@ def test_usage_errors_exit_2_without_traceback():
     run = run_cli("prepare", "--products")
     assert run.returncode == 2 and "Traceback" not in run.stderr and "usage:" in run.stderr
     assert run_cli("prepare", "--products", "x", "--out", "y", "--workers", "0").returncode == 2
+
+
+def test_a_gdal_without_the_jpeg2000_driver_is_named_with_the_package_to_install(tmp_path):
+    """GDAL_SKIP leaves the driver out, as a conda GDAL without libgdal-jp2openjpeg would."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GDAL_SKIP": "JP2OpenJPEG"}
+    for args in (["prepare", "--products", str(tmp_path), "--out", str(tmp_path / "d")],
+                 ["predict", str(tmp_path / "p.zip"), "--model", str(tmp_path), "--out", str(tmp_path / "o")]):
+        run = subprocess.run([sys.executable, "-m", "crmss", *args], capture_output=True, text=True, env=env)
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert "has no JP2OpenJPEG driver, so no Sentinel-2 band can be read" in run.stderr and "conda install -c conda-forge libgdal-jp2openjpeg" in run.stderr
+        assert not (tmp_path / "d").exists() and not (tmp_path / "o").exists()
