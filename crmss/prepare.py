@@ -323,7 +323,7 @@ def _load_manifest(out: Path, options: dict) -> dict:
             "crmss_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "layout": "{subset}/{cloudy,clear}/{10m,20m}/{pair}/{k}.tif",
-            "values": "uint16 top-of-atmosphere reflectance x 10000 (radiometric offset applied for baseline 04.00 and later); 0 = no data",
+            "values": "uint16 top-of-atmosphere reflectance x 10000 (radiometric offset applied for baseline 04.00 and later); 0 = no data; 65535 = saturated",
             "window_px": WINDOW,
             "bands": {res: list(bands) for res, bands in STACKS.items()},
             "window_rule": "k = row * cols + col + 1 over the whole grid; dropped where any pixel of any band of the pair's four stacks is 0",

@@ -8,9 +8,10 @@ A product is a ``<name>.SAFE/`` folder or a ``<name>.zip`` holding one; zips are
 * long (pre-December-2016 packaging): ``S2A_OPER_MTD_SAFL1C_PDMC_*.xml``, often several
   granules, bands ``S2A_OPER_MSI_L1C_TL_SGS__20150826T111633_A000941_T37UCQ_B02.jp2``.
 
-L1C values are TOA reflectance x QUANTIFICATION_VALUE as uint16 with 0 = no data; from
-processing baseline 04.00 each band also carries RADIO_ADD_OFFSET (reflectance =
-(DN + offset) / quantification).
+L1C values are TOA reflectance x QUANTIFICATION_VALUE as uint16 with 0 = no data and 65535 =
+saturated (the metadata's ``Special_Values``); from processing baseline 04.00 each band also
+carries RADIO_ADD_OFFSET (reflectance = (DN + offset) / quantification), which does not apply
+to the two special values.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ BAND_FILE = {
 }
 USED_BANDS = BANDS_10M + BANDS_20M
 QUANTIFICATION = 10000
+#: the L1C marker of saturated pixels (``Special_Values`` SATURATED in the metadata), kept as such in crmss's outputs
+SATURATED = 65535
 
 
 @dataclass(frozen=True)
@@ -111,19 +114,21 @@ class Product:
     quantification: int
     offsets: dict[str, int]  # RADIO_ADD_OFFSET per band (0 before baseline 04.00)
     band_files: dict[str, str] = field(repr=False)  # ESA band name -> GDAL path
+    saturated: int = SATURATED  # the metadata's SATURATED special value
 
     def to_reflectance_x10000(self, band: str, dn: np.ndarray) -> np.ndarray:
         """Turn decoded DNs (uint16, any shape, strided views too) into reflectance x 10000 in
         place; return ``dn``.
 
-        Applies the band's offset and the quantification value; 0 (no data) stays 0 and valid
-        pixels stay at least 1. For baseline 02/03 products (offset 0, quantification 10000)
-        the DNs are already that, and are left untouched.
+        Applies the band's offset and the quantification value; 0 (no data) stays 0, saturated
+        pixels (the metadata's SATURATED value) become 65535 whatever the baseline, and other
+        valid pixels stay at least 1. For baseline 02/03 bands (offset 0, quantification 10000,
+        saturation 65535) the DNs are already that, and are left untouched.
         """
         offset = self.offsets.get(band, 0)
-        if self.quantification == QUANTIFICATION and offset == 0:
+        if self.quantification == QUANTIFICATION and offset == 0 and self.saturated == SATURATED:
             return dn
-        nodata = dn == 0
+        nodata, saturated = dn == 0, dn == self.saturated
         if self.quantification == QUANTIFICATION and offset < 0:
             # integer path without a wider temporary: max(DN, 1 - offset) + offset
             np.maximum(dn, 1 - offset, out=dn)
@@ -132,6 +137,7 @@ class Product:
             scaled = np.rint((dn.astype(np.float32) + offset) * (QUANTIFICATION / self.quantification))
             dn[...] = np.clip(scaled, 1, 65535, out=scaled)
         dn[nodata] = 0
+        dn[saturated] = SATURATED
         return dn
 
     def grid(self) -> Grid:
@@ -253,6 +259,7 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
         quantification=info["quantification"],
         offsets=info["offsets"],
         band_files={b: container.gdal_path(f) for b, f in files.items()},
+        saturated=info["saturated"],
     )
 
 
@@ -295,7 +302,13 @@ def _read_metadata(container: _Container, name: str) -> dict:
         offsets[ALL_BANDS[int(element.get("band_id"))]] = int(float(element.text))
     if level == "L1C" and float(baseline) >= 4 and not all(b in offsets for b in USED_BANDS):
         raise InputError(f"{where}: baseline {baseline} products state RADIO_ADD_OFFSET for every band, this one does not; download the product again")
+    saturated = SATURATED
+    for special in root.iterfind(".//{*}Special_Values"):
+        what, index = (special.findtext(f"{{*}}{tag}", "").strip() for tag in ("SPECIAL_VALUE_TEXT", "SPECIAL_VALUE_INDEX"))
+        if what.upper() == "SATURATED" and index.isdigit():
+            saturated = int(index)
     return {
+        "saturated": saturated,
         "level": level,
         "product_type": product_type,
         "baseline": baseline,

@@ -400,3 +400,30 @@ def test_two_runs_into_one_folder_take_turns_and_give_one_tree(prepared, tmp_pat
     assert sum(f"{KEY}: skipped (already prepared)" in run.stdout for run in runs) == 1  # the second waited for the first
     assert_same_tree(read_tree(out), read_tree(data))
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train"]
+
+
+@pytest.mark.parametrize("baseline", ["02.07", "05.10"])
+def test_saturated_pixels_stay_65535_at_every_baseline(tmp_path, products, split_of, prepared, baseline):
+    from crmss.synthetic import _write_jp2
+    from crmss.tiling import WindowGrid
+
+    data, manifest, _ = prepared
+    folder = shutil.copytree(products(0, baseline=baseline) if baseline != "02.07" else products(0), tmp_path / "products")
+    k = manifest["pairs"][KEY]["windows"][0]
+    for band in ("B03", "B11"):  # one band of each resolution of the cloudy product
+        res = "10m" if band in BANDS_10M else "20m"
+        col, row = WindowGrid.for_size(SIZE, SIZE).offset(k, res)
+        path = next(folder.rglob(f"*20160413*/**/*_{band}.jp2"))
+        pixels = gdal.Open(str(path)).ReadAsArray()
+        pixels[row + 10 : row + 20, col + 30 : col + 33] = 65535  # L1C's SATURATED marker, at any baseline
+        _write_jp2(path, pixels, Geometry("50TMK", SIZE), RESOLUTION[band])
+    out = tmp_path / "data"
+    prepare(folder, out, split=split_of(0), progress=False, log=lambda *_: None)
+    for band in ("B03", "B11"):
+        res = "10m" if band in BANDS_10M else "20m"
+        name = f"train/cloudy/{res}/{KEY}/{k}.tif"
+        index = STACKS[res][0].index(band)
+        got, reference = (gdal.Open(str(tree / name)).ReadAsArray() for tree in (out, data))
+        assert np.all(got[index, 10:20, 30:33] == 65535), band  # neither 64535 nor a reflectance
+        got[index, 10:20, 30:33] = reference[index, 10:20, 30:33]
+        assert np.array_equal(got, reference), band  # everything else as at baseline 02

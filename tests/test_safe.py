@@ -52,7 +52,7 @@ def test_baseline_04_offsets_are_read_and_applied(products):
     assert product.baseline == "05.10" and product.name.split("_")[3] == "N0510"
     assert product.offsets["B02"] == -1000 and product.offsets["B12"] == -1000
     dn = np.array([0, 1, 1000, 1001, 2500, 65535], np.uint16)
-    assert product.to_reflectance_x10000("B02", dn.copy()).tolist() == [0, 1, 1, 1, 1500, 64535]
+    assert product.to_reflectance_x10000("B02", dn.copy()).tolist() == [0, 1, 1, 1, 1500, 65535]  # saturation stays saturation
 
 
 def test_baseline_02_values_are_unchanged_and_other_quantifications_scale(products):
@@ -60,7 +60,18 @@ def test_baseline_02_values_are_unchanged_and_other_quantifications_scale(produc
     dn = np.array([0, 1, 1234, 65535], np.uint16)
     assert product.to_reflectance_x10000("B02", dn.copy()).tolist() == [0, 1, 1234, 65535]
     product.quantification, product.offsets = 20000, {"B02": -1000}
-    assert product.to_reflectance_x10000("B02", dn.copy()).tolist() == [0, 1, 117, 32268]
+    assert product.to_reflectance_x10000("B02", dn.copy()).tolist() == [0, 1, 117, 65535]
+
+
+def test_the_saturation_marker_is_read_from_the_metadata(tmp_path, products):
+    safe = shutil.copytree(only(products(0)), tmp_path / only(products(0)).name)
+    assert open_product(safe).saturated == 65535
+    mtd = safe / "MTD_MSIL1C.xml"
+    mtd.write_text(mtd.read_text().replace("<SPECIAL_VALUE_INDEX>65535</SPECIAL_VALUE_INDEX>", "<SPECIAL_VALUE_INDEX>65000</SPECIAL_VALUE_INDEX>"))
+    product = open_product(safe)
+    assert product.saturated == 65000
+    dn = np.array([0, 1234, 65000], np.uint16)
+    assert product.to_reflectance_x10000("B02", dn.copy()).tolist() == [0, 1234, 65535]  # crmss's outputs use 65535
 
 
 def test_locate_accepts_reprocessed_and_pdmc_names_of_the_same_acquisition(products, pairs):
