@@ -107,15 +107,17 @@ def _prepare_locked(products, out: Path, pairs: list[Pair], split_path: Path, wi
         if pair.key not in manifest["pairs"]:
             _remove_pair_folders(out, pair)
 
-    jobs, manifest["missing"], skipped = _plan(products, pairs, manifest, requested)
+    jobs, manifest["missing"], skipped, refused = _plan(products, pairs, manifest, requested)
     for key, why in skipped.items():
         log(f"{key}: skipped ({why})")
     for key, record in manifest["missing"].items():
         log(f"{key}: skipped, products not found in {products}: {', '.join(record['absent'])}")
+    for key in refused:
+        log(f"{key}: failed (reported at the end)")
     _save_manifest(out, manifest, pairs)
 
     limit_block_cache()
-    failures = []
+    failures = list(refused.values())
     for job in jobs:
         start = time.perf_counter()
         try:
@@ -135,7 +137,8 @@ def _prepare_locked(products, out: Path, pairs: list[Pair], split_path: Path, wi
             f"no data, {dropped['not_requested']} not requested ({time.perf_counter() - start:.0f} s)"
         )
     if failures:
-        raise InputError("\n".join(failures) + "\nthe other pairs are complete; run the same command again after fixing these")
+        others = "the other pairs are complete; " if manifest["pairs"] else ""
+        raise InputError("\n".join(failures) + f"\n{others}run the same command again after fixing these")
     return manifest
 
 
@@ -168,9 +171,11 @@ def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:
 
 
 def _plan(products, pairs, manifest, requested):
-    """Find, open and check the products of every pair still to do, before any work."""
+    """Find, open and check the products of every pair still to do, before any work: the jobs,
+    the pairs whose products are absent, those skipped, and per failed pair its message (a bad
+    product fails its own pair only)."""
     found = find_products(products)
-    jobs, missing, skipped, errors = [], {}, {}, []
+    jobs, missing, skipped, errors = [], {}, {}, {}
     for pair in pairs:
         if pair.key in manifest["pairs"]:
             skipped[pair.key] = "already prepared"
@@ -200,10 +205,8 @@ def _plan(products, pairs, manifest, requested):
                 raise InputError(f"--windows names windows {outside[:5]} of pair {pair.key}, which has windows 1..{count}; correct the windows file")
             jobs.append(PairJob(pair, opened, grids["clear"], wanted))
         except InputError as exc:
-            errors.append(str(exc))
-    if errors:
-        raise InputError("\n".join(errors))
-    return jobs, missing, skipped
+            errors[pair.key] = str(exc)
+    return jobs, missing, skipped, errors
 
 
 def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict:

@@ -164,7 +164,7 @@ class Product:
 
 
 def find_products(folder: str | Path) -> list[tuple[Path, ProductName]]:
-    """Products in ``folder`` as ``<name>.SAFE/`` or ``<name>.zip`` with a Sentinel-2 name.
+    """Products in ``folder`` as ``<name>.SAFE/``, ``<name>.zip`` or ``<name>.SAFE.zip`` with a Sentinel-2 name.
 
     Other entries are ignored. Sorted by path (folders before zips of the same name).
     """
@@ -172,12 +172,33 @@ def find_products(folder: str | Path) -> list[tuple[Path, ProductName]]:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; --products must be the folder holding the <name>.SAFE folders or <name>.zip files")
     found = []
-    for entry in sorted(folder.iterdir(), key=lambda p: (p.stem, p.suffix != ".SAFE")):
+    for entry in sorted(folder.iterdir(), key=lambda p: (product_stem(p), p.suffix != ".SAFE")):
         if (entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix == ".zip" and entry.is_file()):
-            parsed = ProductName.parse(entry.stem)
+            parsed = ProductName.parse(product_stem(entry))
             if parsed:
                 found.append((entry, parsed))
     return found
+
+
+def product_stem(entry: Path) -> str:
+    """The product name of a ``<name>.SAFE`` folder, a ``<name>.zip`` or a ``<name>.SAFE.zip``."""
+    for suffix in (".SAFE.zip", ".zip", ".SAFE"):
+        if entry.name.endswith(suffix):
+            return entry.name[: -len(suffix)]
+    return entry.name
+
+
+def product_path(path: str | Path) -> Path:
+    """The product that a user's path names: the path itself, or the ``.SAFE`` folder of a
+    metadata file (``<name>.SAFE/MTD_MSIL1C.xml``, as GDAL users pass it) or of a folder inside
+    it (``.`` in a ``.SAFE``)."""
+    path = Path(path)
+    if path.is_file() and METADATA_FILE.match(path.name):
+        path = path.parent
+    if path.is_dir() and path.suffix != ".SAFE":
+        inside = next((p for p in (path.resolve(), *path.resolve().parents) if p.suffix == ".SAFE"), None)
+        return inside or path
+    return path
 
 
 def granule_tiles(path: Path) -> set[str]:
@@ -216,7 +237,7 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
     ``tile`` (e.g. ``50TMK``) defaults to the tile in the product name, or the only granule.
     Raises InputError for anything that is not a complete L1C product.
     """
-    path = Path(path)
+    path = product_path(path)
     container = _Container(path)
     tops = {n.split("/", 1)[0] for n in container.names}
     safe_dirs = [t for t in tops if t.endswith(".SAFE")]

@@ -38,7 +38,7 @@ from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock
 from .model import build_generator
 from .raster import COG_COMPRESSIONS, Grid, StreamedCOG, require_jpeg2000_driver
-from .safe import Product, granule_tiles, open_product
+from .safe import Product, granule_tiles, open_product, product_path
 
 SCALES = {"10m": 1, "20m": 2}
 BLOCK = 512
@@ -173,7 +173,7 @@ def predict_products(
         for path in map(Path, products):
             try:
                 for granule in _granules(path):
-                    written += _predict_granule(granule, path, generator, out, tile, overlap, batch_size, workers, compress, progress, log)
+                    written += _predict_granule(granule, generator, out, tile, overlap, batch_size, workers, compress, progress, log)
             except DiskFullError:
                 raise  # the next products would fail the same way
             except InputError as exc:
@@ -191,6 +191,7 @@ def predict_products(
 def _granules(path: Path) -> list[Product]:
     if not path.exists():
         raise InputError(f"{path}: no such product; give <name>.SAFE folders or <name>.zip files")
+    path = product_path(path)
     tiles = sorted(granule_tiles(path)) if path.suffix == ".zip" or path.is_dir() else []
     if len(tiles) <= 1:
         return [open_product(path)]
@@ -202,8 +203,8 @@ def output_names(product: Product, several: bool) -> dict[str, str]:
     return {res: f"{stem}_CR_{res}.tif" for res in STACKS}
 
 
-def _predict_granule(product, path, generator, out, tile, overlap, batch_size, workers, compress, progress, log) -> list[Path]:
-    several = len(granule_tiles(path)) > 1
+def _predict_granule(product, generator, out, tile, overlap, batch_size, workers, compress, progress, log) -> list[Path]:
+    several = len(granule_tiles(product.path)) > 1
     names = output_names(product, several)
     finals = {res: out / name for res, name in names.items()}
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them

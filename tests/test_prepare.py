@@ -427,3 +427,27 @@ def test_saturated_pixels_stay_65535_at_every_baseline(tmp_path, products, split
         assert np.all(got[index, 10:20, 30:33] == 65535), band  # neither 64535 nor a reflectance
         got[index, 10:20, 30:33] = reference[index, 10:20, 30:33]
         assert np.array_equal(got, reference), band  # everything else as at baseline 02
+
+
+def test_a_bad_product_fails_its_own_pair_only(tmp_path, products, pairs):
+    folder = tmp_path / "products"
+    for index in (0, 1):
+        for product in products(index).iterdir():
+            shutil.copytree(product, folder / product.name)
+    band = next(folder.rglob("*20160413*_B05.jp2"))  # pair 1's cloudy product loses a band
+    band.unlink()
+    out = tmp_path / "data"
+    run = run_cli("prepare", "--products", folder, "--out", out, "--split", _split(tmp_path, pairs[0], pairs[1]), "--no-progress")
+    _assert_refused(run, "band files B05 of tile T50TMK are missing", "the other pairs are complete")
+    assert f"{KEY}: failed (reported at the end)" in run.stdout and run.stderr.count("are missing") == 1
+    assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [pairs[1].key]
+
+
+def test_products_named_safe_zip_are_found(tmp_path, prepared, products, split_of):
+    data, _, _ = prepared
+    folder = tmp_path / "products"
+    folder.mkdir()
+    for product in products(0, zipped=True).iterdir():
+        shutil.copy(product, folder / f"{product.stem}.SAFE.zip")
+    prepare(folder, tmp_path / "data", split=split_of(0), progress=False, log=lambda *_: None)
+    assert_same_tree(read_tree(tmp_path / "data"), read_tree(data))

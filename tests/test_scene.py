@@ -201,3 +201,15 @@ def test_bad_options_are_refused(products, trained, tmp_path):
     assert "multiple of 32" in run_cli("predict", product, "--model", trained / "run", "--out", tmp_path, "--tile", "100").stderr
     run = run_cli("predict", product, "--model", tmp_path / "nothing", "--out", tmp_path / "o")
     assert run.returncode == 2 and "no trained generator" in run.stderr
+
+
+def test_a_metadata_file_a_folder_inside_the_safe_and_a_safe_zip_name_the_product(cleaned, products, trained, tmp_path):
+    safe = cloudy_product(products(0))
+    zipped = cloudy_product(products(0, zipped=True))
+    renamed = shutil.copy(zipped, tmp_path / f"{zipped.stem}.SAFE.zip")  # a common download name
+    for name, path, cwd in (("mtd", safe / "MTD_MSIL1C.xml", None), ("dot", ".", safe), ("safezip", renamed, None)):
+        out = tmp_path / name
+        run = run_cli("predict", path, "--model", trained / "run", "--out", out, "--tile", "512", "--no-progress", cwd=cwd)
+        assert run.returncode == 0, run.stderr[-2000:]
+        for res, reference in outputs(cleaned).items():
+            assert np.array_equal(read(out / reference.name), read(reference)), (name, res)
