@@ -36,7 +36,7 @@ from .bands import STACKS
 from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, write_text_atomically
 from .raster import Grid, limit_block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
-from .safe import Product, find_products, locate, open_product
+from .safe import Product, find_products, locate, open_product, product_stem
 from .splits import Pair, default_split_path, read_split
 from .tiling import SCALE, WINDOW, WindowGrid
 
@@ -107,7 +107,7 @@ def _prepare_locked(products, out: Path, pairs: list[Pair], split_path: Path, wi
         if pair.key not in manifest["pairs"]:
             _remove_pair_folders(out, pair)
 
-    jobs, manifest["missing"], skipped, refused = _plan(products, pairs, manifest, requested)
+    jobs, manifest["missing"], skipped, refused = _plan(products, pairs, manifest, requested, log)
     for key, why in skipped.items():
         log(f"{key}: skipped ({why})")
     for key, record in manifest["missing"].items():
@@ -170,7 +170,7 @@ def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:
     return chosen
 
 
-def _plan(products, pairs, manifest, requested):
+def _plan(products, pairs, manifest, requested, log):
     """Find, open and check the products of every pair still to do, before any work: the jobs,
     the pairs whose products are absent, those skipped, and per failed pair its message (a bad
     product fails its own pair only)."""
@@ -186,6 +186,10 @@ def _plan(products, pairs, manifest, requested):
         names = {"cloudy": pair.cloudy, "clear": pair.clear}
         try:
             paths = {role: locate(name, found) for role, name in names.items()}
+            for path in filter(None, paths.values()):
+                twins = [p.name for p, _ in found if p != path and product_stem(p) == product_stem(path)]
+                if twins:
+                    log(f"{pair.key}: using {path.name} (the same product is also there as {', '.join(twins)})")
             absent = [names[role] for role, path in paths.items() if path is None]
             if absent:
                 missing[pair.key] = {"subset": pair.subset, "number": pair.number, "absent": absent}

@@ -73,10 +73,16 @@ class ProductName:
 
 
 class _Container:
-    """The files of a product, a ``.SAFE`` folder or a zip, by path relative to its parent."""
+    """The files of a product, a ``.SAFE`` folder or a zip, by path relative to its parent
+    (``<name>.SAFE/...``).
+
+    Zips as people re-pack them are accepted: ``__MACOSX/`` entries and ``._*`` files (added
+    by macOS) are ignored, and a zip holding the ``.SAFE`` content at its root (no
+    ``<name>.SAFE/`` folder) is read as the product named by the zip."""
 
     def __init__(self, path: Path):
         self.path = path
+        self._root = ""  # the .SAFE folder's path that a root-level zip leaves out
         if path.is_dir():
             self._zip = None
             self.names = sorted(
@@ -84,21 +90,28 @@ class _Container:
                 for root, _, files in os.walk(path)
                 for f in files
             )
-        else:
-            try:
-                self._zip = zipfile.ZipFile(path)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise InputError(f"{path}: not a readable zip archive ({exc}); download the product again") from exc
-            self.names = [n for n in self._zip.namelist() if not n.endswith("/")]
+            return
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InputError(f"{path}: not a readable zip archive ({exc}); download the product again") from exc
+        names = [n for n in self._zip.namelist()
+                 if not n.endswith("/") and not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")]
+        if not any(n.split("/", 1)[0].endswith(".SAFE") for n in names) and any(METADATA_FILE.match(n) for n in names):
+            self._root = f"{product_stem(path)}.SAFE/"
+        self.names = [self._root + n for n in names]
+
+    def _member(self, name: str) -> str:
+        return name[len(self._root):]
 
     def read(self, name: str) -> bytes:
         if self._zip is not None:
-            return self._zip.read(name)
+            return self._zip.read(self._member(name))
         return (self.path.parent / name).read_bytes()
 
     def gdal_path(self, name: str) -> str:
         if self._zip is not None:
-            return f"/vsizip/{self.path.resolve()}/{name}"
+            return f"/vsizip/{self.path.resolve()}/{self._member(name)}"
         return str(self.path.parent / name)
 
 
@@ -213,7 +226,8 @@ def locate(wanted: str, found: list[tuple[Path, ProductName]]) -> Path | None:
     and tile is accepted: a re-download of the same acquisition from ESA's reprocessed
     archive has another baseline and discriminator in its name, and pre-December-2016
     products use the long PDMC name with several tiles inside. Two such candidates are
-    ambiguous and raise InputError.
+    ambiguous and raise InputError, unless they are one product both unpacked and zipped: then
+    the folder (sorted first) is used.
     """
     target = ProductName.parse(wanted)
     for path, name in found:
@@ -222,7 +236,7 @@ def locate(wanted: str, found: list[tuple[Path, ProductName]]) -> Path | None:
     candidates = [(p, n) for p, n in found if n.same_acquisition(target) and n.tile in (target.tile, None)]
     candidates = [(p, n) for p, n in candidates if n.tile or target.tile in granule_tiles(p)]
     l1c = [p for p, n in candidates if n.level == "L1C"]
-    if len(l1c) > 1:
+    if len({product_stem(p) for p in l1c}) > 1:  # one product as folder and zip is one product: the folder is used
         raise InputError(
             f"{', '.join(map(str, l1c))}: several products of the acquisition {wanted}; keep one of them in the products folder"
         )

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -451,3 +452,18 @@ def test_products_named_safe_zip_are_found(tmp_path, prepared, products, split_o
         shutil.copy(product, folder / f"{product.stem}.SAFE.zip")
     prepare(folder, tmp_path / "data", split=split_of(0), progress=False, log=lambda *_: None)
     assert_same_tree(read_tree(tmp_path / "data"), read_tree(data))
+
+
+def test_one_pdmc_product_unpacked_and_zipped_side_by_side_is_used_once(tmp_path, products, split_of, pairs):
+    zipped = products(0, zipped=True, naming="long")
+    folder = shutil.copytree(zipped, tmp_path / "products")
+    reference = prepare(zipped, tmp_path / "reference", split=split_of(0), progress=False, log=lambda *_: None)
+    for archive in list(folder.glob("*.zip")):  # each product also unpacked beside its zip
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(folder)
+    lines = []
+    manifest = prepare(folder, tmp_path / "data", split=split_of(0), progress=False, log=lines.append)
+    assert any("the same product is also there as" in line and line.endswith(".zip)") for line in lines), lines
+    assert manifest["pairs"][KEY]["windows"] == reference["pairs"][KEY]["windows"]
+    assert manifest["pairs"][KEY]["cloudy"]["path"].endswith(".SAFE")
+    assert_same_tree(read_tree(tmp_path / "data"), read_tree(tmp_path / "reference"))

@@ -104,6 +104,28 @@ def test_find_products_needs_a_folder(tmp_path):
         find_products(tmp_path / "absent")
 
 
+@pytest.mark.parametrize("packing", ["root-level", "macos"])
+def test_re_zipped_products_open_as_the_original(tmp_path, products, packing):
+    """A zip without the <name>.SAFE/ folder (its content at the root), and one re-zipped on a
+    Mac (__MACOSX/ entries and ._ files beside the product)."""
+    safe = only(products(0))
+    target = tmp_path / f"{safe.stem}.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted(safe.rglob("*")):
+            inside = path.relative_to(safe if packing == "root-level" else safe.parent).as_posix()
+            archive.write(path, inside)
+            if packing == "macos" and path.is_file():
+                archive.writestr(f"__MACOSX/{inside.rsplit('/', 1)[0]}/._{path.name}", b"resource fork")
+        if packing == "macos":
+            archive.writestr(f"{safe.name}/._MTD_MSIL1C.xml", b"resource fork")
+    original, repacked = open_product(safe), open_product(target)
+    assert (repacked.name, repacked.tile, repacked.baseline) == (original.name, original.tile, original.baseline)
+    assert repacked.grid() == original.grid()
+    for band in ("B02", "B12"):
+        assert np.array_equal(gdal.Open(repacked.band_files[band]).ReadAsArray(), gdal.Open(original.band_files[band]).ReadAsArray())
+    assert find_products(tmp_path)[0][0] == target
+
+
 # --- bad products: each a clear InputError naming the file ---------------------------------
 
 def test_missing_band_file(tmp_path, products):
