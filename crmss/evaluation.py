@@ -124,13 +124,10 @@ def _write_results(out, generator, sets, subset, data, size10, run_config, model
         if out.exists():
             out.rmdir()  # empty, as checked above
         os.replace(tmp, out)
-    except (OSError, RuntimeError) as exc:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if is_disk_full(exc, out.parent):
             raise disk_full_error(out.parent, None, "the results", "run the same command again") from exc
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return rows, figure_files
 

@@ -82,7 +82,10 @@ def prepare(
     out = Path(out)
     created = not out.exists()
     try:
-        return _prepare_all(products, out, pairs, split_path, windows, requested, workers, progress, log)
+        _check_writable(out)
+        # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
+        with exclusive_lock(out / LOCK, f"{out}: another crmss prepare is writing this tree; waiting for it", log):
+            return _prepare_all(products, out, pairs, split_path, windows, requested, workers, progress, log)
     except OSError as exc:
         if is_disk_full(exc, out):
             raise disk_full_error(out, None, "the manifest", "run the same command again: finished pairs are kept") from exc
@@ -93,13 +96,6 @@ def prepare(
 
 
 def _prepare_all(products, out: Path, pairs: list[Pair], split_path: Path, windows, requested, workers: int, progress: bool, log) -> dict:
-    _check_writable(out)
-    # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
-    with exclusive_lock(out / LOCK, f"{out}: another crmss prepare is writing this tree; waiting for it", log):
-        return _prepare_locked(products, out, pairs, split_path, windows, requested, workers, progress, log)
-
-
-def _prepare_locked(products, out: Path, pairs: list[Pair], split_path: Path, windows, requested, workers: int, progress: bool, log) -> dict:
     options = {"split": _file_record(split_path), "windows": _file_record(Path(windows)) if windows else None}
     manifest = _load_manifest(out, options)
     shutil.rmtree(out / PARTIAL, ignore_errors=True)

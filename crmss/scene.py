@@ -172,8 +172,10 @@ def predict_products(
         written, failures = [], []
         for path in map(Path, products):
             try:
-                for granule in _granules(path):
-                    written += _predict_granule(granule, generator, out, tile, overlap, batch_size, workers, compress, progress, log)
+                granules = _granules(path)
+                for granule in granules:
+                    written += _predict_granule(granule, len(granules) > 1, generator, out, tile, overlap, batch_size, workers,
+                                                compress, progress, log)
             except DiskFullError:
                 raise  # the next products would fail the same way
             except InputError as exc:
@@ -203,8 +205,8 @@ def output_names(product: Product, several: bool) -> dict[str, str]:
     return {res: f"{stem}_CR_{res}.tif" for res in STACKS}
 
 
-def _predict_granule(product, generator, out, tile, overlap, batch_size, workers, compress, progress, log) -> list[Path]:
-    several = len(granule_tiles(product.path)) > 1
+def _predict_granule(product, several, generator, out, tile, overlap, batch_size, workers, compress, progress, log) -> list[Path]:
+    """Clean one granule of a product (``several``: the product holds more than one); return the outputs written."""
     names = output_names(product, several)
     finals = {res: out / name for res, name in names.items()}
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them

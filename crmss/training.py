@@ -220,9 +220,9 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMS
         val_data = make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole)
     with strategy.scope():
         gan = build_gan(options)
+    space = EnoughSpace(run, checkpoint_bytes(gan))
     try:
         with patch_errors():
-            space = EnoughSpace(run, checkpoint_bytes(gan))
             space.check()  # before the first epoch: not after hours of training
             callbacks = [space, *_callbacks(run, chief, val_set or train_set, options)]
             if options.strategy == "multiworker":
@@ -234,13 +234,12 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMS
     except (OSError, RuntimeError, tf.errors.OpError) as exc:
         _remove_temporary_files(run)
         if is_disk_full(exc, run):
-            raise disk_full_error(run, checkpoint_bytes(gan), "one epoch's checkpoints",
-                                  "run the same command again: it continues after the last complete epoch") from exc
+            raise space.error() from exc
         raise
     except InputError:
         _remove_temporary_files(run)
-        if created and completed_epochs(run) == 0:  # bad data or no space before the first epoch was saved
-            shutil.rmtree(run, ignore_errors=True)  # bad data found in the first epoch: no run folder left behind
+        if created and completed_epochs(run) == 0:  # bad data or no space before the first epoch was saved:
+            shutil.rmtree(run, ignore_errors=True)  # no run folder left behind
         raise
     return gan
 
@@ -289,8 +288,12 @@ class EnoughSpace(keras.callbacks.Callback):
 
     def check(self) -> None:
         if shutil.disk_usage(self.run).free < self.needed:
-            raise disk_full_error(self.run, self.needed, "one epoch's checkpoints",
-                                  "run the same command again: it continues after the last complete epoch")
+            raise self.error()
+
+    def error(self) -> InputError:
+        """The message for a disk without room for an epoch's checkpoints."""
+        return disk_full_error(self.run, self.needed, "one epoch's checkpoints",
+                               "run the same command again: it continues after the last complete epoch")
 
     def on_epoch_end(self, epoch, logs=None):
         self.check()
