@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     prepare.add_argument("--products", required=True, type=Path, metavar="DIR",
-                         help="folder holding the L1C products as <name>.SAFE folders or <name>.zip files (read in place, never unpacked)")
+                         help="folder holding the L1C products as <name>.SAFE folders or <name>.zip / <name>.SAFE.zip files (read in place, never "
+                              "unpacked), or tile folders of the public bucket (sentinel-s2-l1c: B01.jp2 ..., productInfo.json) at any depth below it")
     prepare.add_argument("--out", required=True, type=Path, metavar="DATA", help="output folder for the patch tree and manifest.json")
     prepare.add_argument("--split", type=Path, metavar="CSV",
                          help="split list in the published WHUS2-CR CSV format (default: the published WHUS2-CR list shipped with crmss)")
@@ -195,14 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", parents=[common],
         help="clean whole L1C products into cloud-free 10 m and 20 m Cloud-Optimized GeoTIFFs",
         description=(
-            "Run a trained generator over whole Sentinel-2 L1C products (S2A, S2B or S2C; .SAFE folders or zips): for each, "
-            "DIR/<product>_CR_10m.tif (B02, B03, B04, B08) and DIR/<product>_CR_20m.tif (B05, B06, B07, B8A, B11, B12), "
+            "Run a trained generator over whole Sentinel-2 L1C products (S2A, S2B or S2C; .SAFE folders, zips, or tile folders of "
+            "the public bucket): for each, "
+            "DIR/<product>_CR_10m.tif (B02, B03, B04, B08) and DIR/<product>_CR_20m.tif (B05, B06, B07, B8A, B11, B12) "
+            "(<product>_T<tile>_CR_... for each granule of a product of several tiles), "
             "uint16 TOA reflectance x 10000 without offset, 0 = no data, on the product's own grid, as COGs. Overlapping "
             "tiles are blended so that no seams show. Finished outputs are skipped; a product that fails is reported and "
             "the others still run (exit status 2 at the end)."
         ),
     )
-    predict.add_argument("products", nargs="+", type=Path, metavar="PRODUCT", help="L1C products: <name>.SAFE folders or <name>.zip files")
+    predict.add_argument("products", nargs="+", type=Path, metavar="PRODUCT", help="L1C products: <name>.SAFE folders (or their MTD_MSIL1C.xml), <name>.zip files, or tile folders of the public "
+                              "bucket sentinel-s2-l1c (B01.jp2 ... B12.jp2, metadata.xml, productInfo.json, tileInfo.json)")
     predict.add_argument("--model", required=True, type=Path, metavar="RUN", help="the run folder of 'python train.py'")
     predict.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     predict.add_argument("--tile", type=POSITIVE, default=1024, metavar="PX",

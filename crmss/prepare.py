@@ -36,7 +36,7 @@ from .bands import STACKS
 from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, write_text_atomically
 from .raster import Grid, limit_block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
-from .safe import Product, find_products, locate, open_product, product_stem
+from .safe import Product, find_products, locate, open_product
 from .splits import Pair, default_split_path, read_split
 from .tiling import SCALE, WINDOW, WindowGrid
 
@@ -170,7 +170,8 @@ def _plan(products, pairs, manifest, requested, log):
     """Find, open and check the products of every pair still to do, before any work: the jobs,
     the pairs whose products are absent, those skipped, and per failed pair its message (a bad
     product fails its own pair only)."""
-    found = find_products(products)
+    found = find_products(products, log)
+    names_found = {path: name.name for path, name in found}
     jobs, missing, skipped, errors = [], {}, {}, {}
     for pair in pairs:
         if pair.key in manifest["pairs"]:
@@ -183,9 +184,9 @@ def _plan(products, pairs, manifest, requested, log):
         try:
             paths = {role: locate(name, found) for role, name in names.items()}
             for path in filter(None, paths.values()):
-                twins = [p.name for p, _ in found if p != path and product_stem(p) == product_stem(path)]
+                twins = [str(p.relative_to(products)) for p, n in found if p != path and n.name == names_found[path]]
                 if twins:
-                    log(f"{pair.key}: using {path.name} (the same product is also there as {', '.join(twins)})")
+                    log(f"{pair.key}: using {path.relative_to(products)} (the same product is also there as {', '.join(twins)})")
             absent = [names[role] for role, path in paths.items() if path is None]
             if absent:
                 missing[pair.key] = {"subset": pair.subset, "number": pair.number, "absent": absent}

@@ -8,6 +8,13 @@ A product is a ``<name>.SAFE/`` folder or a ``<name>.zip`` holding one; zips are
 * long (pre-December-2016 packaging): ``S2A_OPER_MTD_SAFL1C_PDMC_*.xml``, often several
   granules, bands ``S2A_OPER_MSI_L1C_TL_SGS__20150826T111633_A000941_T37UCQ_B02.jp2``.
 
+One granule of a product may also come as a tile folder of the public cloud bucket (AWS
+``sentinel-s2-l1c``, ``tiles/50/T/MK/2016/4/3/0/``): ``B01.jp2`` ... ``B12.jp2`` at its root,
+``metadata.xml`` (the granule's tile metadata), ``productInfo.json`` (the product's name and
+tiles) and ``tileInfo.json`` (the tile). It has no product metadata: the baseline comes from
+the product's name or datatake identifier, the quantification is L1C's 10000, and from baseline
+04.00 the offset is ESA's -1000 for every band (what every such product's metadata states).
+
 L1C values are TOA reflectance x QUANTIFICATION_VALUE as uint16 with 0 = no data and 65535 =
 saturated (the metadata's ``Special_Values``); from processing baseline 04.00 each band also
 carries RADIO_ADD_OFFSET (reflectance = (DN + offset) / quantification), which does not apply
@@ -16,6 +23,7 @@ to the two special values.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -44,6 +52,10 @@ BAND_FILE = {
 }
 USED_BANDS = BANDS_10M + BANDS_20M
 QUANTIFICATION = 10000
+#: RADIO_ADD_OFFSET of every band from processing baseline 04.00 (ESA, stated in each product's metadata)
+BASELINE_04_OFFSET = -1000
+#: what marks a tile folder of the public bucket (besides its bands and ``metadata.xml``)
+TILE_FOLDER_FILES = ("productInfo.json", "tileInfo.json")
 #: the L1C marker of saturated pixels (``Special_Values`` SATURATED in the metadata), kept as such in crmss's outputs
 SATURATED = 65535
 
@@ -122,12 +134,13 @@ class Product:
     path: Path  # the .SAFE folder or the zip
     name: str  # the .SAFE folder's name without the suffix
     tile: str  # MGRS tile of the granule used, e.g. 50TMK
-    naming: str  # "compact" or "long"
+    naming: str  # "compact", "long" (see above) or "bucket" (a tile folder)
     baseline: str  # processing baseline, e.g. "02.01"
     quantification: int
     offsets: dict[str, int]  # RADIO_ADD_OFFSET per band (0 before baseline 04.00)
     band_files: dict[str, str] = field(repr=False)  # ESA band name -> GDAL path
     saturated: int = SATURATED  # the metadata's SATURATED special value
+    granules: int = 1  # granules (tiles) of the whole product; outputs of one of several name the tile
 
     def to_reflectance_x10000(self, band: str, dn: np.ndarray) -> np.ndarray:
         """Turn decoded DNs (uint16, any shape, strided views too) into reflectance x 10000 in
@@ -176,21 +189,40 @@ class Product:
         return grid
 
 
-def find_products(folder: str | Path) -> list[tuple[Path, ProductName]]:
-    """Products in ``folder`` as ``<name>.SAFE/``, ``<name>.zip`` or ``<name>.SAFE.zip`` with a Sentinel-2 name.
+def find_products(folder: str | Path, log=None) -> list[tuple[Path, ProductName]]:
+    """Products in ``folder``: ``<name>.SAFE/``, ``<name>.zip`` or ``<name>.SAFE.zip`` with a
+    Sentinel-2 name, and tile folders of the public bucket at any depth below it (as
+    ``aws s3 sync`` leaves them, ``tiles/50/T/MK/2016/4/3/0/``), named by their
+    ``productInfo.json``.
 
-    Other entries are ignored. Sorted by path (folders before zips of the same name).
+    Other entries are ignored; a tile folder whose ``productInfo.json`` cannot be read is
+    reported through ``log``. Sorted by product name, then ``.SAFE`` folders, tile folders, zips.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder; --products must be the folder holding the <name>.SAFE folders or <name>.zip files")
+        raise InputError(f"{folder}: no such folder; --products must be the folder holding the <name>.SAFE folders, <name>.zip files or bucket tile folders")
     found = []
-    for entry in sorted(folder.iterdir(), key=lambda p: (product_stem(p), p.suffix != ".SAFE")):
+    for entry in folder.iterdir():
         if (entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix == ".zip" and entry.is_file()):
             parsed = ProductName.parse(product_stem(entry))
             if parsed:
                 found.append((entry, parsed))
-    return found
+    for root, dirs, _ in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.endswith(".SAFE") and not d.startswith("."))
+        if is_tile_folder(Path(root)):
+            dirs.clear()  # its qi/ and auxiliary/ folders hold no products
+            try:
+                found.append((Path(root), ProductName.parse(_tile_folder_json(Path(root))[0]["name"])))
+            except InputError as exc:
+                if log:
+                    log(f"{exc} (skipped)")
+    kind = {".SAFE": 0, ".zip": 2}
+    return sorted(found, key=lambda item: (item[1].name, kind.get(item[0].suffix, 1), str(item[0])))
+
+
+def is_tile_folder(path: Path) -> bool:
+    """Whether ``path`` is a tile folder of the public bucket (it holds ``productInfo.json`` and ``tileInfo.json``)."""
+    return path.is_dir() and path.suffix != ".SAFE" and all((path / f).is_file() for f in TILE_FOLDER_FILES)
 
 
 def product_stem(entry: Path) -> str:
@@ -204,9 +236,9 @@ def product_stem(entry: Path) -> str:
 def product_path(path: str | Path) -> Path:
     """The product that a user's path names: the path itself, or the ``.SAFE`` folder of a
     metadata file (``<name>.SAFE/MTD_MSIL1C.xml``, as GDAL users pass it) or of a folder inside
-    it (``.`` in a ``.SAFE``)."""
+    it (``.`` in a ``.SAFE``), or the tile folder of one of its files (``metadata.xml``, ...)."""
     path = Path(path)
-    if path.is_file() and METADATA_FILE.match(path.name):
+    if path.is_file() and (METADATA_FILE.match(path.name) or is_tile_folder(path.parent)):
         path = path.parent
     if path.is_dir() and path.suffix != ".SAFE":
         inside = next((p for p in (path.resolve(), *path.resolve().parents) if p.suffix == ".SAFE"), None)
@@ -215,7 +247,9 @@ def product_path(path: str | Path) -> Path:
 
 
 def granule_tiles(path: Path) -> set[str]:
-    """The MGRS tiles of the granules a product holds (from its file list)."""
+    """The MGRS tiles of the granules a product (or a tile folder) holds, from its file list."""
+    if is_tile_folder(path):
+        return {_tile_of(path, _tile_folder_json(path)[1])}
     return set(_band_files(_Container(path)))
 
 
@@ -226,8 +260,8 @@ def locate(wanted: str, found: list[tuple[Path, ProductName]]) -> Path | None:
     and tile is accepted: a re-download of the same acquisition from ESA's reprocessed
     archive has another baseline and discriminator in its name, and pre-December-2016
     products use the long PDMC name with several tiles inside. Two such candidates are
-    ambiguous and raise InputError, unless they are one product both unpacked and zipped: then
-    the folder (sorted first) is used.
+    ambiguous and raise InputError, unless they are one product in several forms (unpacked,
+    zipped, a tile folder): then the first as ``find_products`` sorts them is used.
     """
     target = ProductName.parse(wanted)
     for path, name in found:
@@ -236,7 +270,7 @@ def locate(wanted: str, found: list[tuple[Path, ProductName]]) -> Path | None:
     candidates = [(p, n) for p, n in found if n.same_acquisition(target) and n.tile in (target.tile, None)]
     candidates = [(p, n) for p, n in candidates if n.tile or target.tile in granule_tiles(p)]
     l1c = [p for p, n in candidates if n.level == "L1C"]
-    if len({product_stem(p) for p in l1c}) > 1:  # one product as folder and zip is one product: the folder is used
+    if len({n.name for _, n in candidates if n.level == "L1C"}) > 1:  # one product in several forms is one product
         raise InputError(
             f"{', '.join(map(str, l1c))}: several products of the acquisition {wanted}; keep one of them in the products folder"
         )
@@ -249,9 +283,12 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
     """Open the L1C product at ``path`` (``.SAFE`` folder or zip) for the granule of ``tile``.
 
     ``tile`` (e.g. ``50TMK``) defaults to the tile in the product name, or the only granule.
+    A tile folder of the public bucket is one granule of its product.
     Raises InputError for anything that is not a complete L1C product.
     """
     path = product_path(path)
+    if is_tile_folder(path):
+        return _open_tile_folder(path, tile)
     container = _Container(path)
     tops = {n.split("/", 1)[0] for n in container.names}
     safe_dirs = [t for t in tops if t.endswith(".SAFE")]
@@ -295,7 +332,96 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
         offsets=info["offsets"],
         band_files={b: container.gdal_path(f) for b, f in files.items()},
         saturated=info["saturated"],
+        granules=len(by_tile),
     )
+
+
+def _open_tile_folder(path: Path, tile: str | None) -> Product:
+    """Open a tile folder of the public bucket (see the module's docstring) as a Product."""
+    product_info, tile_info = _tile_folder_json(path)
+    name = ProductName.parse(product_info["name"])
+    own_tile = _tile_of(path, tile_info)
+    if name.tile not in (None, own_tile):
+        raise InputError(f"{path}: tileInfo.json names tile T{own_tile}, but productInfo.json the product {name.name} of tile T{name.tile}; "
+                         "the folder mixes two downloads: download the tile folder again")
+    if tile and tile != own_tile:
+        raise InputError(f"{path}: is the tile folder of T{own_tile}, not of T{tile}; give the tile folder of T{tile}")
+    tile_id, level = _tile_metadata(path)
+    if name.level != "L1C" or level not in (None, "L1C"):
+        raise InputError(
+            f"{path}: is a tile folder of a Level-2A product ({name.name}); crmss needs Level-1C top-of-atmosphere data: "
+            "take the tile from the L1C bucket (sentinel-s2-l1c)"
+        )
+    baseline = _baseline_of(name.name, product_info.get("datatakeIdentifier"), tile_id)
+    if baseline is None:
+        raise InputError(f"{path}: neither productInfo.json nor metadata.xml states the processing baseline; "
+                         "the tile folder is incomplete: download it again (with metadata.xml)")
+    missing = [f"{b}.jp2" for b in USED_BANDS if not (path / f"{b}.jp2").is_file()]
+    if missing:
+        raise InputError(f"{path}: band files {', '.join(missing)} are missing from the tile folder; download them again")
+    tiles = product_info.get("tiles")
+    return Product(
+        path=path,
+        name=name.name,
+        tile=own_tile,
+        naming="bucket",
+        baseline=baseline,
+        quantification=QUANTIFICATION,
+        offsets={b: BASELINE_04_OFFSET for b in ALL_BANDS} if float(baseline) >= 4 else {},
+        band_files={b: str(path / f"{b}.jp2") for b in USED_BANDS},
+        granules=len(tiles) if isinstance(tiles, list) and tiles else 1,
+    )
+
+
+def _tile_folder_json(path: Path) -> tuple[dict, dict]:
+    """The ``productInfo.json`` and ``tileInfo.json`` of a tile folder, checked for what crmss uses."""
+    found = []
+    for file in TILE_FOLDER_FILES:
+        try:
+            found.append(json.loads((path / file).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path / file}: unreadable ({exc}); download the tile folder again") from exc
+        if not isinstance(found[-1], dict):
+            raise InputError(f"{path / file}: holds no JSON object; download the tile folder again")
+    name = found[0].get("name")
+    if not isinstance(name, str) or not ProductName.parse(name):
+        raise InputError(f"{path / 'productInfo.json'}: 'name' is {name!r}, not a Sentinel-2 product name; download the tile folder again")
+    return found[0], found[1]
+
+
+def _tile_of(path: Path, tile_info: dict) -> str:
+    """The MGRS tile (e.g. ``50TMK``) that ``tileInfo.json`` states."""
+    zone, band, square = (tile_info.get(k) for k in ("utmZone", "latitudeBand", "gridSquare"))
+    tile = f"{zone:02d}{band}{square}" if isinstance(zone, int) and isinstance(band, str) and isinstance(square, str) else ""
+    if not re.fullmatch(r"\d{2}[C-X][A-Z]{2}", tile):
+        raise InputError(f"{path / 'tileInfo.json'}: utmZone, latitudeBand and gridSquare do not name an MGRS tile; download the tile folder again")
+    return tile
+
+
+def _tile_metadata(path: Path) -> tuple[str | None, str | None]:
+    """TILE_ID and level (``L1C``, ``L2A``) from a tile folder's ``metadata.xml``; (None, None) without one."""
+    file = path / "metadata.xml"
+    if not file.is_file():
+        return None, None
+    try:
+        root = ET.fromstring(file.read_bytes())
+    except (ET.ParseError, OSError) as exc:
+        raise InputError(f"{file}: unreadable tile metadata ({exc}); download the tile folder again") from exc
+    level = re.search(r"Level-(\w\w\w)_Tile_ID$", root.tag)
+    return root.findtext(".//{*}TILE_ID") or root.findtext(".//TILE_ID"), level[1] if level else None
+
+
+def _baseline_of(name: str, datatake: str | None, tile_id: str | None) -> str | None:
+    """The processing baseline (``02.04``) from a compact product name, else a datatake
+    identifier (``GS2A_20170105T013442_008021_N02.04``) or a TILE_ID (``..._T53NMJ_N02.04``)."""
+    compact = COMPACT_NAME.match(name)
+    if compact:
+        return f"{compact['baseline'][:2]}.{compact['baseline'][2:]}"
+    for text in (datatake, tile_id):
+        match = re.search(r"_N(\d\d\.\d\d)$", text.strip()) if isinstance(text, str) else None
+        if match:
+            return match[1]
+    return None
 
 
 def _band_files(container: _Container) -> dict[str, tuple[dict[str, str], str]]:

@@ -174,7 +174,7 @@ def predict_products(
             try:
                 granules = _granules(path)
                 for granule in granules:
-                    written += _predict_granule(granule, len(granules) > 1, generator, out, tile, overlap, batch_size, workers,
+                    written += _predict_granule(granule, generator, out, tile, overlap, batch_size, workers,
                                                 compress, progress, log)
             except DiskFullError:
                 raise  # the next products would fail the same way
@@ -191,8 +191,9 @@ def predict_products(
 
 
 def _granules(path: Path) -> list[Product]:
+    """The granules of the product at ``path``, each opened (a tile folder is one granule)."""
     if not path.exists():
-        raise InputError(f"{path}: no such product; give <name>.SAFE folders or <name>.zip files")
+        raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files or tile folders of the public bucket")
     path = product_path(path)
     tiles = sorted(granule_tiles(path)) if path.suffix == ".zip" or path.is_dir() else []
     if len(tiles) <= 1:
@@ -200,14 +201,15 @@ def _granules(path: Path) -> list[Product]:
     return [open_product(path, t) for t in tiles]  # pre-2016 products with several granules
 
 
-def output_names(product: Product, several: bool) -> dict[str, str]:
-    stem = f"{product.name}_T{product.tile}" if several else product.name
+def output_names(product: Product) -> dict[str, str]:
+    """The outputs' file names per resolution: the product's name, and the tile where the product has several."""
+    stem = f"{product.name}_T{product.tile}" if product.granules > 1 else product.name
     return {res: f"{stem}_CR_{res}.tif" for res in STACKS}
 
 
-def _predict_granule(product, several, generator, out, tile, overlap, batch_size, workers, compress, progress, log) -> list[Path]:
-    """Clean one granule of a product (``several``: the product holds more than one); return the outputs written."""
-    names = output_names(product, several)
+def _predict_granule(product, generator, out, tile, overlap, batch_size, workers, compress, progress, log) -> list[Path]:
+    """Clean one granule of a product; return the outputs written."""
+    names = output_names(product)
     finals = {res: out / name for res, name in names.items()}
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
     stem = names["10m"].removesuffix("_CR_10m.tif")

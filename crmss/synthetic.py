@@ -3,7 +3,9 @@
 What is written is a real product: lossless JPEG2000 bands (all 13, at 10/20/60 m) with
 GeoJP2/GML georeferencing on a UTM grid, in the ``.SAFE`` layout of either generation (compact,
 or the long pre-December-2016 PDMC packaging with several granules), optionally zipped, with
-the product metadata and per-granule metadata files.
+the product metadata and per-granule metadata files; or as the public bucket holds it
+(``sentinel-s2-l1c``): one folder per tile, ``tiles/50/T/MK/2016/4/3/0/B01.jp2`` ..., with
+``metadata.xml``, ``productInfo.json`` and ``tileInfo.json``.
 
 The scene is a land-cover map (water, vegetation, bare soil, built-up) from multi-scale noise,
 each class with a typical top-of-atmosphere reflectance spectrum, textured. Thin cloud follows
@@ -21,6 +23,7 @@ metadata), clipped to 1..65535. Everything is deterministic by seed.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shutil
 import uuid
@@ -176,6 +179,7 @@ def write_product(
     baseline: str = "02.07",
     naming: str = "compact",
     zipped: bool = False,
+    bucket: bool = False,
     extra_tiles: tuple[str, ...] = (),
 ) -> Path:
     """Write an L1C product holding ``bands`` (ESA name -> uint16 DNs at the band's grid).
@@ -184,7 +188,9 @@ def write_product(
     ``naming="long"`` the product is packaged as before December 2016: a PDMC folder name, the
     ``S2A_OPER_MTD_SAFL1C_PDMC_*.xml`` metadata, long band names, and one more granule per
     ``extra_tiles`` (holding the same pixels mirrored). Written under a temporary name and
-    renamed; returns the ``.SAFE`` folder or ``.zip``.
+    renamed; returns the ``.SAFE`` folder or ``.zip``, or with ``bucket`` the tile folder of
+    ``geometry.tile`` in the public bucket's layout (``folder/tiles/50/T/MK/2016/4/3/0``; one
+    per tile, named by the product as in ``naming``).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -205,20 +211,41 @@ def write_product(
         granules = {t: f"{stems[t]}_N{baseline}" for t in tiles}
     else:
         raise ValueError(f"naming must be 'compact' or 'long', not {naming!r}")
+    if bucket and zipped:
+        raise ValueError("the bucket's tile folders are not zipped: choose bucket or zipped")
+
+    tile_ids = {t: f"{mission}_OPER_MSI_L1C_TL_SGS__{discriminator}_A{absolute_orbit:06d}_T{t}_N{baseline}" for t in tiles}
+
+    def write_granule(tile: str, img: Path, stem: str, metadata: Path) -> None:
+        """The 13 bands of ``tile`` as ``img/<stem><band>.jp2``, its tile metadata as ``metadata``."""
+        tile_geometry = Geometry(tile, geometry.size)
+        for band in ALL_BANDS:
+            pixels = bands[band] if tile == geometry.tile else np.ascontiguousarray(bands[band][:, ::-1])
+            _write_jp2(img / f"{stem}{band}.jp2", pixels, tile_geometry, RESOLUTION[band])
+        metadata.write_text(_tile_metadata(tile_ids[tile], tile_geometry, sensing))
 
     tmp = folder / f".{product}.{uuid.uuid4().hex[:8]}.tmp"
     safe = tmp / f"{product}.SAFE"
+    if bucket:
+        try:
+            bucket_paths = {t: f"tiles/{int(t[:2])}/{t[2]}/{t[3:]}/{when.year}/{when.month}/{when.day}/0" for t in tiles}
+            product_info = _product_info(product, mission, when, absolute_orbit, baseline, bucket_paths)
+            for tile in tiles:
+                (tmp / tile).mkdir(parents=True)
+                write_granule(tile, tmp / tile, "", tmp / tile / "metadata.xml")
+                (tmp / tile / "productInfo.json").write_text(json.dumps(product_info, indent=2))
+                (tmp / tile / "tileInfo.json").write_text(json.dumps(_tile_info(product_info, tile, geometry.size, bands["B02"]), indent=2))
+                (folder / bucket_paths[tile]).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp / tile, folder / bucket_paths[tile])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return folder / bucket_paths[geometry.tile]
     try:
         for tile in tiles:
             img = safe / "GRANULE" / granules[tile] / "IMG_DATA"
             img.mkdir(parents=True)
-            tile_geometry = Geometry(tile, geometry.size)
-            for band in ALL_BANDS:
-                pixels = bands[band] if tile == geometry.tile else np.ascontiguousarray(bands[band][:, ::-1])
-                _write_jp2(img / f"{stems[tile]}_{band}.jp2", pixels, tile_geometry, RESOLUTION[band])
-            (img.parent / ("MTD_TL.xml" if naming == "compact" else f"{stems[tile]}.xml".replace("_MSI_", "_MTD_"))).write_text(
-                _tile_metadata(granules[tile], tile_geometry, sensing)
-            )
+            metadata = "MTD_TL.xml" if naming == "compact" else f"{stems[tile]}.xml".replace("_MSI_", "_MTD_")
+            write_granule(tile, img, f"{stems[tile]}_", img.parent / metadata)
         image_files = {granules[t]: [f"GRANULE/{granules[t]}/IMG_DATA/{stems[t]}_{b}" for b in ALL_BANDS] for t in tiles}
         (safe / metadata_name).write_text(_product_metadata(product, mission, sensing, orbit, baseline, naming, image_files))
         (safe / "manifest.safe").write_text(_manifest_safe(product, [metadata_name, *(f for fs in image_files.values() for f in fs)]))
@@ -246,6 +273,7 @@ def write_pair(
     baseline: str | None = None,
     naming: str = "compact",
     zipped: bool = False,
+    bucket: bool = False,
     swath_edge: bool = True,
     cloud_cover: float = 0.6,
     max_thickness: float = 0.8,
@@ -254,7 +282,8 @@ def write_pair(
 
     ``size`` is the 10 m side (10980 for a full tile). ``baseline`` (e.g. "05.10") overrides
     the one in the names, with the matching offset, and renames the products accordingly, as
-    a re-download from ESA's reprocessed archive would be. ``cloud_cover`` (fraction of the
+    a re-download from ESA's reprocessed archive would be. ``naming``, ``zipped`` and ``bucket``
+    choose the packaging (see ``write_product``). ``cloud_cover`` (fraction of the
     scene under cloud) and ``max_thickness`` (optical thickness) shape the thin cloud.
     """
     tile = clear_name.split("_")[5][1:]
@@ -271,7 +300,7 @@ def write_pair(
         for band in ALL_BANDS:
             nodata = swath_nodata(size, RESOLUTION[band], shift) if swath_edge else False
             dns[band] = to_dn(getattr(scene, role)(band), nodata, offset)
-        paths.append(write_product(folder, name, dns, geometry, baseline=product_baseline, naming=naming, zipped=zipped,
+        paths.append(write_product(folder, name, dns, geometry, baseline=product_baseline, naming=naming, zipped=zipped, bucket=bucket,
                                    extra_tiles=(_neighbour(tile),) if naming == "long" else ()))
     return paths[1], paths[0]
 
@@ -339,6 +368,46 @@ def _product_metadata(product, mission, sensing, orbit, baseline, naming, image_
 </n1:General_Info>
 </n1:Level-1C_User_Product>
 """
+
+
+def _product_info(product: str, mission: str, when: datetime.datetime, absolute_orbit: int, baseline: str,
+                  tile_paths: dict[str, str]) -> dict:
+    """The bucket's ``productInfo.json`` of a product whose tiles lie at ``tile_paths``."""
+    timestamp = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    datastrip = f"{mission}_OPER_MSI_L1C_DS_SGS__{when:%Y%m%dT%H%M%S}_S{when:%Y%m%dT%H%M%S}_N{baseline}"
+    product_path = f"products/{when.year}/{when.month}/{when.day}/{product}"
+    tiles = [
+        {"path": path, "timestamp": timestamp, "utmZone": int(tile[:2]), "latitudeBand": tile[2], "gridSquare": tile[3:],
+         "datastrip": {"id": datastrip, "path": f"{product_path}/datastrip/0"}}
+        for tile, path in tile_paths.items()
+    ]
+    return {
+        "name": product,
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, product)),
+        "path": product_path,
+        "timestamp": timestamp,
+        "datatakeIdentifier": f"G{mission}_{when:%Y%m%dT%H%M%S}_{absolute_orbit:06d}_N{baseline}",
+        "tiles": tiles,
+        "datastrips": [{"id": datastrip, "path": f"{product_path}/datastrip/0"}],
+    }
+
+
+def _tile_info(product_info: dict, tile: str, size: int, b02: np.ndarray) -> dict:
+    """The bucket's ``tileInfo.json`` of ``tile``: its corners and how much of it holds data (from B02)."""
+    geometry = Geometry(tile, size)
+    x0, _, _, y0, _, _ = geometry.geotransform(10)
+    x1, y1 = x0 + 10 * size, y0 - 10 * size
+    crs = {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG:8.8.1:{geometry.epsg}"}}
+    polygon = {"type": "Polygon", "crs": crs, "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+    (entry,) = [t for t in product_info["tiles"] if f"{t['utmZone']:02d}{t['latitudeBand']}{t['gridSquare']}" == tile]
+    return {
+        **entry,
+        "tileGeometry": polygon,
+        "tileOrigin": {"type": "Point", "crs": crs, "coordinates": [x0, y0]},
+        "dataCoveragePercentage": round(100 * float(np.count_nonzero(b02)) / b02.size, 2),
+        "productName": product_info["name"],
+        "productPath": product_info["path"],
+    }
 
 
 def _tile_metadata(granule: str, geometry: Geometry, sensing: str) -> str:

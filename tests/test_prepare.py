@@ -105,17 +105,21 @@ def test_dropped_windows_are_exactly_those_with_nodata_in_any_stack(prepared, pa
     assert manifest["pairs"][KEY]["windows"] == sorted(set(range(1, 10)) - invalid)
 
 
-@pytest.mark.parametrize("layout", [dict(zipped=True), dict(zipped=True, naming="long"), dict(baseline="05.10")])
-def test_zipped_long_form_and_baseline_05_products_give_the_same_tree(tmp_path, prepared, products, split_of, layout):
+@pytest.mark.parametrize("layout", [dict(zipped=True), dict(zipped=True, naming="long"), dict(baseline="05.10"),
+                                    dict(bucket=True), dict(bucket=True, naming="long", baseline="04.00")])
+def test_zipped_long_form_baseline_05_and_bucket_products_give_the_same_tree(tmp_path, prepared, products, split_of, layout):
     out, manifest, _ = prepared
     result = prepare(products(0, **layout), tmp_path / "data", split=split_of(0), progress=False, log=lambda *_: None)
     assert result["pairs"][KEY]["windows"] == manifest["pairs"][KEY]["windows"]
     assert_same_tree(read_tree(tmp_path / "data"), read_tree(out))
     record = result["pairs"][KEY]["cloudy"]
     if "baseline" in layout:
-        assert record["baseline"] == "05.10" and record["offsets"]["B02"] == -1000
+        assert record["baseline"] == layout["baseline"] and record["offsets"]["B02"] == -1000
     if layout.get("naming") == "long":
-        assert record["naming"] == "long" and record["product"].startswith("S2A_OPER_PRD_MSIL1C_PDMC_")
+        assert record["product"].startswith("S2A_OPER_PRD_MSIL1C_PDMC_")
+    assert record["naming"] == ("bucket" if layout.get("bucket") else layout.get("naming", "compact"))
+    if layout.get("bucket"):  # a tile folder of the public bucket, found below the products folder
+        assert record["path"].endswith("tiles/50/T/MK/2016/4/13/0")
 
 
 def test_a_zero_in_any_one_band_of_any_one_stack_drops_the_window(tmp_path, pairs):
@@ -467,3 +471,14 @@ def test_one_pdmc_product_unpacked_and_zipped_side_by_side_is_used_once(tmp_path
     assert manifest["pairs"][KEY]["windows"] == reference["pairs"][KEY]["windows"]
     assert manifest["pairs"][KEY]["cloudy"]["path"].endswith(".SAFE")
     assert_same_tree(read_tree(tmp_path / "data"), read_tree(tmp_path / "reference"))
+
+
+def test_one_product_as_safe_and_as_bucket_tile_folder_is_used_once(tmp_path, prepared, products, split_of):
+    data, _, _ = prepared
+    folder = shutil.copytree(products(0), tmp_path / "products")
+    shutil.copytree(products(0, bucket=True) / "tiles", folder / "tiles")
+    lines = []
+    manifest = prepare(folder, tmp_path / "data", split=split_of(0), progress=False, log=lines.append)
+    assert any(line.endswith("(the same product is also there as tiles/50/T/MK/2016/4/13/0)") for line in lines), lines
+    assert manifest["pairs"][KEY]["cloudy"]["path"].endswith(".SAFE")
+    assert_same_tree(read_tree(tmp_path / "data"), read_tree(data))

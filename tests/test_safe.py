@@ -1,3 +1,4 @@
+import json
 import shutil
 import zipfile
 
@@ -166,3 +167,78 @@ def test_band_off_the_product_grid_is_refused(tmp_path, products):
     gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(band), mem, options=["REVERSIBLE=YES", "QUALITY=100"])
     with pytest.raises(InputError, match=r"_B11.jp2: B11 is 390 x 390 px .* must lie on the product's 20m grid"):
         open_product(only(folder)).grid()
+
+
+def bucket_folder(folder, date):
+    """The tile folder of T50TMK sensed on ``date`` (``2016/4/13``) under a bucket download."""
+    return folder / "tiles" / "50" / "T" / "MK" / date / "0"
+
+
+@pytest.mark.parametrize("layout", [dict(), dict(baseline="05.10")])
+def test_bucket_tile_folders_are_found_at_depth_and_read_as_the_safe(products, pairs, layout):
+    found = find_products(products(0, bucket=True, **layout))
+    assert [path.relative_to(products(0, bucket=True, **layout)).as_posix() for path, _ in found] == [
+        "tiles/50/T/MK/2016/4/3/0", "tiles/50/T/MK/2016/4/13/0"]
+    cloudy = locate(pairs[0].cloudy, found)
+    assert cloudy == bucket_folder(products(0, bucket=True, **layout), "2016/4/13")
+    tile, safe = open_product(cloudy), open_product(locate(pairs[0].cloudy, find_products(products(0, **layout))))
+    assert (tile.naming, tile.name, tile.tile, tile.baseline, tile.granules) == ("bucket", safe.name, "50TMK", safe.baseline, 1)
+    assert tile.offsets == safe.offsets and tile.quantification == safe.quantification == 10000
+    assert tile.grid() == safe.grid()
+    for band in ("B02", "B12"):
+        a = tile.to_reflectance_x10000(band, gdal.Open(tile.band_files[band]).ReadAsArray())
+        b = safe.to_reflectance_x10000(band, gdal.Open(safe.band_files[band]).ReadAsArray())
+        assert np.array_equal(a, b), band
+    assert open_product(cloudy / "metadata.xml").path == cloudy  # a file of the folder names it too
+
+
+def test_a_pdmc_product_in_the_bucket_is_one_tile_folder_per_granule(products, pairs):
+    folder = products(0, bucket=True, naming="long")
+    found = find_products(folder)
+    assert len(found) == 4 and {n.name for _, n in found} == {n.name for _, n in find_products(products(0, zipped=True, naming="long"))}
+    cloudy = locate(pairs[0].cloudy, found)
+    assert cloudy == bucket_folder(folder, "2016/4/13")
+    product = open_product(cloudy, "50TMK")
+    assert product.name.startswith("S2A_OPER_PRD_MSIL1C_PDMC_") and product.baseline == "02.01" and product.granules == 2
+    with pytest.raises(InputError, match="is the tile folder of T50TML, not of T50TMK"):
+        open_product(folder / "tiles/50/T/ML/2016/4/13/0", "50TMK")
+
+
+def _damaged_bucket_folder(tmp_path, products):
+    folder = shutil.copytree(bucket_folder(products(0, bucket=True), "2016/4/13"), tmp_path / "0")
+    return folder, json.loads((folder / "productInfo.json").read_text()), json.loads((folder / "tileInfo.json").read_text())
+
+
+def test_damaged_bucket_tile_folders_are_refused_with_the_file_and_the_fix(tmp_path, products):
+    folder, product_info, tile_info = _damaged_bucket_folder(tmp_path, products)
+    (folder / "B11.jp2").unlink()
+    with pytest.raises(InputError, match=r"band files B11\.jp2 are missing from the tile folder"):
+        open_product(folder)
+    folder, product_info, _ = _damaged_bucket_folder(tmp_path / "l2a", products)
+    (folder / "productInfo.json").write_text(json.dumps({**product_info, "name": product_info["name"].replace("MSIL1C", "MSIL2A")}))
+    with pytest.raises(InputError, match="Level-2A product .*take the tile from the L1C bucket"):
+        open_product(folder)
+    folder, _, tile_info = _damaged_bucket_folder(tmp_path / "other", products)
+    (folder / "tileInfo.json").write_text(json.dumps({**tile_info, "gridSquare": "ML"}))
+    with pytest.raises(InputError, match="tileInfo.json names tile T50TML, but productInfo.json .* of tile T50TMK"):
+        open_product(folder)
+    folder, _, _ = _damaged_bucket_folder(tmp_path / "cut", products)
+    (folder / "productInfo.json").write_text('{"name": "S2A_MSIL1C_2016')
+    with pytest.raises(InputError, match=r"productInfo.json: unreadable .*download the tile folder again"):
+        open_product(folder)
+    logged = []
+    assert find_products(tmp_path / "cut", logged.append) == []  # discovery reports it and goes on
+    assert "productInfo.json: unreadable" in logged[0] and logged[0].endswith("(skipped)")
+
+
+def test_a_pdmc_tile_folder_takes_its_baseline_from_the_datatake_or_the_tile_metadata(tmp_path, products):
+    folder = shutil.copytree(bucket_folder(products(0, bucket=True, naming="long"), "2016/4/13"), tmp_path / "0")
+    product_info = json.loads((folder / "productInfo.json").read_text())
+    (folder / "productInfo.json").write_text(json.dumps({**product_info, "datatakeIdentifier": "GS2A_20160413T031632_004217_N02.02"}))
+    assert open_product(folder).baseline == "02.02"
+    del product_info["datatakeIdentifier"]
+    (folder / "productInfo.json").write_text(json.dumps(product_info))
+    assert open_product(folder).baseline == "02.01"  # from TILE_ID in metadata.xml
+    (folder / "metadata.xml").unlink()
+    with pytest.raises(InputError, match="states the processing baseline"):
+        open_product(folder)

@@ -213,3 +213,15 @@ def test_a_metadata_file_a_folder_inside_the_safe_and_a_safe_zip_name_the_produc
         assert run.returncode == 0, run.stderr[-2000:]
         for res, reference in outputs(cleaned).items():
             assert np.array_equal(read(out / reference.name), read(reference)), (name, res)
+
+
+def test_bucket_tile_folders_give_the_same_output_named_by_their_product(cleaned, products, trained, tmp_path):
+    compact = products(0, bucket=True) / "tiles/50/T/MK/2016/4/13/0"
+    pdmc = products(0, bucket=True, naming="long") / "tiles/50/T/MK/2016/4/13/0"
+    run = run_cli("predict", compact, pdmc / "metadata.xml", "--model", trained / "run", "--out", tmp_path, "--tile", "512", "--no-progress")
+    assert run.returncode == 0, run.stderr[-2000:]
+    pdmc_name = open_product(pdmc).name
+    for res, reference in outputs(cleaned).items():
+        assert np.array_equal(read(tmp_path / reference.name), read(reference)), res
+        # one tile folder of a product of two tiles: the output names the tile
+        assert np.array_equal(read(tmp_path / f"{pdmc_name}_T50TMK_CR_{res}.tif"), read(reference)), res
