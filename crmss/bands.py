@@ -20,3 +20,7 @@ WAVELENGTH_UM = {
     "B07": 0.783, "B08": 0.842, "B8A": 0.865, "B09": 0.945, "B10": 1.375, "B11": 1.610,
     "B12": 2.190,
 }
+
+#: The band sets a generator can be trained on: the stacks it takes and returns.
+#: ``all`` is CR-MSS; ``visnir`` its ablation without the VRE/SWIR bands (the 10 m stack alone).
+BAND_SETS = {"all": ("10m", "20m"), "visnir": ("10m",)}

@@ -1,4 +1,8 @@
-"""A classical thin-cloud removal baseline: the dark channel prior, adapted to S2 stacks.
+"""Classical thin-cloud removal baselines, adapted to the S2 stacks: the dark channel prior
+and the haze-optimised transform. Both map cloudy ``(x10, x20)`` batches, (B, S, S, 4) and
+(B, S/2, S/2, 6) reflectance in [0, 1], to corrected stacks of the same shapes.
+
+The dark channel prior.
 
 He, Sun and Tang, "Single image haze removal using dark channel prior", IEEE TPAMI 33(12),
 2341-2353, 2011 (CVPR 2009), with the transmission refined by the guided filter of He, Sun
@@ -20,9 +24,11 @@ Constants as in the papers: 15 px minimum filter, omega 0.95, t0 0.1, guided fil
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from .bands import BANDS_10M, BANDS_20M, WAVELENGTH_UM
+from .tables import CLASSICAL_NAMES
 
 PATCH, OMEGA, T_MIN, TOP_FRACTION = 15, 0.95, 0.1, 0.001
 GUIDE_RADIUS, GUIDE_EPS = 30, 1e-3
@@ -80,3 +86,71 @@ def _recover(stack, light, t, bands):
     t_bands = tf.pow(tf.clip_by_value(t, T_MIN, 1.0), exponents)
     light = light[:, None, None, :]
     return tf.clip_by_value((stack - light) / t_bands + light, 0.0, 1.0)
+
+
+# The haze-optimised transform (HOT): Zhang, Guindon and Cihlar, "An image transform to
+# characterize and compensate for spatially variable thin cloud/haze cover of optical
+# imagery", Remote Sensing of Environment 82(2-3), 173-187, 2002. Per patch:
+# 1. the clear line, red = a + b blue, is fitted to the clearest pixels: the pixels are cut in
+#    HOT_RED_BINS bins of equal count by red reflectance, and in each bin the pixel at the
+#    HOT_CLEAR_PERCENTILE-th percentile of blue (haze raises blue more than red) is a point of
+#    the line (least squares over the bins);
+# 2. HOT = blue sin(theta) - red cos(theta), theta = atan(b), less its value on the clear line:
+#    the distance above the clear line, 0 for clear pixels, growing with haze;
+# 3. the pixels are cut in HOT_LEVELS levels of equal count by HOT; in each level the dark
+#    object of each visible band (B02, B03, B04) is its HOT_DARK_PERCENTILE-th percentile; the
+#    haze offset of a level is its dark object less that of the clearest level, clipped to 0
+#    and made non-decreasing with HOT (as the paper requires);
+# 4. each pixel loses its level's offsets in the visible bands; the other bands (B08 and the
+#    20 m stack), where dark objects are rare, lose the offset carried by wavelength as for
+#    thin-cloud optical thickness (Angstrom exponent 1, as the dark channel prior above):
+#    offset(band) = mean over the visible bands of offset(v) x wavelength(v) / wavelength(band),
+#    averaged over 2 x 2 pixels for the 20 m stack.
+# Like every HOT method it sees haze relative to the clearest part of a patch: a patch under
+# uniform haze keeps it.
+HOT_RED_BINS, HOT_CLEAR_PERCENTILE = 20, 5
+HOT_LEVELS, HOT_DARK_PERCENTILE = 16, 1
+
+
+def haze_optimised_transform(x10, x20) -> tuple[np.ndarray, np.ndarray]:
+    """HOT-corrected ``(y10, y20)`` from cloudy ``x10`` (B, S, S, 4) and ``x20`` (B, S/2, S/2, 6), float32 numpy."""
+    x10, x20 = np.asarray(x10, np.float32), np.asarray(x20, np.float32)
+    y10, y20 = x10.copy(), x20.copy()
+    visible_um = np.array([WAVELENGTH_UM[b] for b in BANDS_10M[:VISIBLE]], np.float32)
+    for i in range(x10.shape[0]):
+        offsets = hot_offsets(x10[i])  # (S, S, 3)
+        carried = (offsets * visible_um).mean(axis=-1)  # offset x wavelength, in um
+        y10[i, ..., :VISIBLE] -= offsets
+        y10[i, ..., VISIBLE:] -= carried[..., None] / np.array([WAVELENGTH_UM[b] for b in BANDS_10M[VISIBLE:]], np.float32)
+        rows, cols = carried.shape
+        carried20 = carried.reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3))
+        y20[i] -= carried20[..., None] / np.array([WAVELENGTH_UM[b] for b in BANDS_20M], np.float32)
+    return np.clip(y10, 0, 1), np.clip(y20, 0, 1)
+
+
+def hot_offsets(stack10: np.ndarray) -> np.ndarray:
+    """Haze offsets of the visible bands B02, B03, B04 per pixel of one (S, S, 4) patch: (S, S, 3)."""
+    blue, red = stack10[..., 0].ravel(), stack10[..., 2].ravel()
+    order = np.argsort(red, kind="stable")
+    points = [(np.percentile(blue[chunk], HOT_CLEAR_PERCENTILE), np.median(red[chunk]))
+              for chunk in np.array_split(order, HOT_RED_BINS) if chunk.size]
+    line_blue, line_red = np.array(points).T
+    slope, intercept = np.polyfit(line_blue, line_red, 1) if np.ptp(line_blue) > 0 else (1.0, 0.0)
+    theta = np.arctan(slope)
+    hot = blue * np.sin(theta) - red * np.cos(theta) + intercept * np.cos(theta)  # 0 on the clear line
+    edges = np.percentile(hot, np.linspace(0, 100, HOT_LEVELS + 1)[1:-1])
+    level = np.searchsorted(edges, hot, side="right")
+    visible = stack10[..., :VISIBLE].reshape(-1, VISIBLE)
+    dark = np.array([np.percentile(visible[level == k], HOT_DARK_PERCENTILE, axis=0) if np.any(level == k) else np.full(VISIBLE, np.nan)
+                     for k in range(HOT_LEVELS)])
+    dark = np.where(np.isnan(dark), np.nanmin(dark, axis=0), dark)  # levels left empty by ties
+    offsets = np.maximum.accumulate(np.maximum(dark - dark[0], 0), axis=0)
+    return offsets[level].reshape(*stack10.shape[:2], VISIBLE).astype(np.float32)
+
+
+def _dark_channel_prior_arrays(x10, x20) -> tuple[np.ndarray, np.ndarray]:
+    return tuple(t.numpy() for t in dark_channel_prior(x10, x20))
+
+
+#: The classical methods by the names ``crmss test --methods`` and the tables use.
+CLASSICAL_METHODS = dict(zip(CLASSICAL_NAMES, (_dark_channel_prior_arrays, haze_optimised_transform)))

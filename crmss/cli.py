@@ -24,6 +24,7 @@ from osgeo import gdal
 from . import __version__
 from .errors import DiskFullError, InputError, InternalError
 from .raster import COG_COMPRESSIONS
+from .tables import CLASSICAL_NAMES, CLOUD_THRESHOLD
 
 
 #: commands that run TensorFlow
@@ -171,22 +172,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "test", parents=[common],
-        help="evaluate a trained generator on a prepared subset: metrics, report, figures",
+        help="evaluate trained generators and classical methods on a prepared subset: metrics, tables, figures",
         description=(
-            "Run the generator of a training run on DATA/<subset> and score it per band (PSNR, SSIM, RMSE, MAE) and per "
-            "stack (SAM) against the clear patches, beside the cloudy input itself and a classical dark-channel-prior "
-            "correction. RESULTS receives the georeferenced predictions, metrics.csv (long format: method, scene, band, "
-            "metric, value), metrics.json, report.md and figures; it must not exist yet (nothing is overwritten)."
+            "Run every model on DATA/<subset> (real pairs from 'crmss prepare', or a simulated testing set from 'crmss "
+            "simulate') and score it per band (PSNR, SSIM, RMSE, MAE) and per stack (SAM) against the clear patches, on "
+            "all, cloud-affected and clear pixels, beside the classical methods and the cloudy input itself. RESULTS "
+            "receives the georeferenced predictions, metrics.csv (long format: method, scene, pixels, band, metric, "
+            "value), metrics.json, evaluation.json, report.md and tables.tex (methods x bands, best marked) and figures; "
+            "it must not exist yet (nothing is overwritten)."
         ),
     )
-    evaluate.add_argument("--data", required=True, type=Path, metavar="DATA", help="a folder prepared by 'crmss prepare'")
-    evaluate.add_argument("--model", required=True, type=Path, metavar="RUN", help="the run folder of 'python train.py'")
+    evaluate.add_argument("--data", required=True, type=Path, metavar="DATA", help="a folder prepared by 'crmss prepare' or 'crmss simulate'")
+    evaluate.add_argument("--model", required=True, nargs="+", metavar="RUN",
+                          help="one or more models, each a run folder of 'python train.py' or a .keras file with the generator's "
+                               "interface (other deep-learning methods), as NAME=RUN to name it in the tables (default: 'crmss' for "
+                               "a single model, else the folder's or file's name); a Vis/NIR model is scored on the 10 m bands only")
     evaluate.add_argument("--out", required=True, type=Path, metavar="RESULTS", help="a new folder for the results")
+    evaluate.add_argument("--methods", nargs="*", choices=CLASSICAL_NAMES, default=list(CLASSICAL_NAMES), metavar="METHOD",
+                          help="classical methods beside the models: dark_channel_prior (He et al. 2011), hot (the haze-optimised "
+                               "transform, Zhang et al. 2002); default: both; give the option alone for none")
+    evaluate.add_argument("--cloud-threshold", type=number(0, 1, high_open=True), default=CLOUD_THRESHOLD, metavar="R",
+                          help="a 10 m pixel is cloud-affected where B02 of the cloudy patch exceeds B02 of the clear one by more than "
+                               f"R reflectance (a 20 m pixel where any of its four is); default {CLOUD_THRESHOLD} (our choice)")
     evaluate.add_argument("--subset", default="test", choices=("test", "train"), help="the prepared subset to evaluate (default test)")
     evaluate.add_argument("--checkpoint", default="last", choices=("last", "best"),
                           help="last: RUN/generator.keras (default); best: RUN/generator_best.keras (best validation PSNR)")
     evaluate.add_argument("--reference", type=Path, metavar="CSV",
-                          help="a published table in the format of metrics.csv, shown beside our numbers with the differences")
+                          help="a table in the format of metrics.csv (the pixels column optional: all), e.g. numbers you take from "
+                               "the paper, its methods named as in these results; shown beside ours with the differences")
     evaluate.add_argument("--batch-size", type=POSITIVE, default=8, metavar="B", help="patches per batch (default 8)")
     evaluate.add_argument("--figures", type=COUNT, default=4, metavar="N", help="sample patches shown in samples.png (default 4; 0 for none)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -259,6 +272,10 @@ def _add_train_parser(commands, common: argparse.ArgumentParser) -> None:
     add("--epochs", type=POSITIVE, metavar="N", help="total number of epochs (default 100, as in WHUS2-CRv)")
     add("--batch-size", type=POSITIVE, metavar="B", help="patch pairs per step, over all devices (default 1, as in WHUS2-CRv)")
     add("--width", type=POSITIVE, metavar="G", help="generator width gf_dim (default 64, the published CR-MSS; the critic uses the same)")
+    add("--bands", choices=("all", "visnir"),
+        help="all (default): CR-MSS, the 10 m and the 20 m stack in and out; visnir: the paper's ablation without the "
+             "VRE/SWIR bands, B02, B03, B04, B08 in and out (our construction, the paper's network was not published: "
+             "CR-MSS without its 20 m input branch and 20 m output head; the critic sees the 10 m bands only)")
     add("--lr", type=RATE, metavar="LR", help="Adam learning rate of both networks (default 2e-4, WHUS2-CRv)")
     add("--beta1", type=BETA, help="Adam beta_1 (default 0.5, WHUS2-CRv)")
     add("--beta2", type=BETA, help="Adam beta_2 (default 0.9, WHUS2-CRv)")
@@ -299,17 +316,21 @@ def _run_test(args) -> int:
     from .evaluation import evaluate
 
     rows = evaluate(args.data, args.model, args.out, subset=args.subset, checkpoint=args.checkpoint, reference=args.reference,
-                    batch_size=args.batch_size, figures=args.figures, progress=not args.no_progress)
+                    batch_size=args.batch_size, figures=args.figures, methods=tuple(args.methods), cloud_threshold=args.cloud_threshold,
+                    progress=not args.no_progress)
     _print_test_summary(rows)
     return 0
 
 
 def _print_test_summary(rows) -> None:
-    values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all"}
-    print(f"{'all scenes':<20}" + "".join(f"{h:>10}" for h in ("PSNR 10m", "PSNR 20m", "SSIM 10m", "SSIM 20m", "SAM 10m", "SAM 20m")))
-    for method in ("crmss", "dark_channel_prior", "cloudy_input"):
-        cells = [values[(method, f"mean_{r}", m)] for m in ("PSNR", "SSIM", "SAM") for r in ("10m", "20m")]
-        print(f"{method:<20}" + "".join(f"{v:>10.3f}" for v in cells))
+    """Band means over all scenes and pixels, per method: PSNR, SSIM and SAM at 10 m and 20 m."""
+    values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all" and r["pixels"] == "all"}
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    width = max(20, *(len(m) + 2 for m in methods))
+    print(f"{'all scenes':<{width}}" + "".join(f"{h:>10}" for h in ("PSNR 10m", "PSNR 20m", "SSIM 10m", "SSIM 20m", "SAM 10m", "SAM 20m")))
+    for method in methods:
+        cells = [values.get((method, f"mean_{r}", m)) for m in ("PSNR", "SSIM", "SAM") for r in ("10m", "20m")]
+        print(f"{method:<{width}}" + "".join(f"{'–':>10}" if v is None else f"{v:>10.3f}" for v in cells))
 
 
 def _run_predict(args) -> int:

@@ -4,8 +4,9 @@ A prepared tree (``crmss prepare``) holds, per pair and window k, four GeoTIFFs:
 ``{subset}/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif``. Elements are
 ``((x10, x20), (y10, y20))``: cloudy and clear stacks as float32 reflectance
 (value / 10000, clipped to [0, 1]), x10/y10 (S, S, 4) with B02, B03, B04, B08 and x20/y20
-(S/2, S/2, 6) with B05, B06, B07, B8A, B11, B12. Augmentation, when on, applies one random
-choice of {none, rot90, rot180, rot270, left-right flip, up-down flip} to all four of a pair.
+(S/2, S/2, 6) with B05, B06, B07, B8A, B11, B12; ``((x10,), (y10,))`` when only the 10 m
+stack is asked for (the Vis/NIR ablation). Augmentation, when on, applies one random choice of
+{none, rot90, rot180, rot270, left-right flip, up-down flip} to all stacks of a pair.
 """
 
 from __future__ import annotations
@@ -169,8 +170,8 @@ def patch_errors():
         raise
 
 
-def augment(x10, x20, y10, y20, seed=None):
-    """The same random rotation or flip (or none) of all four stacks of a pair."""
+def augment(*stacks, seed=None):
+    """The same random rotation or flip (or none) of all stacks of a pair."""
     choice = tf.random.uniform([], 0, 6, dtype=tf.int32, seed=seed)
     ops = [
         lambda t: t,
@@ -180,7 +181,7 @@ def augment(x10, x20, y10, y20, seed=None):
         tf.image.flip_left_right,
         tf.image.flip_up_down,
     ]
-    return tuple(tf.switch_case(choice, [lambda f=f, t=t: f(t) for f in ops]) for t in (x10, x20, y10, y20))
+    return tuple(tf.switch_case(choice, [lambda f=f, t=t: f(t) for f in ops]) for t in stacks)
 
 
 def make_dataset(
@@ -193,23 +194,26 @@ def make_dataset(
     repeat: bool = False,
     drop_remainder: bool = False,
     seed: int | None = None,
+    stacks: tuple[str, ...] = ("10m", "20m"),
 ) -> tf.data.Dataset:
-    """``((x10, x20), (y10, y20))`` batches of ``patches`` (see the module docstring).
+    """``((x10, x20), (y10, y20))`` batches of ``patches`` (see the module docstring), or of
+    the ``stacks`` asked for (``("10m",)``: ``((x10,), (y10,))``; the 20 m patches are not read).
 
     Files are read by GDAL in parallel (``num_parallel_calls=AUTOTUNE``); ``cache`` keeps the
     decoded patches in memory after the first pass; batches are prefetched. With
     ``drop_remainder`` a last incomplete batch is left out (needed with several replicas,
     where a short batch leaves a replica with no patch).
     """
-    s10, s20 = patches.size10, patches.size10 // 2
-    shapes = [(s10, s10, BANDS["10m"]), (s20, s20, BANDS["20m"])] * 2
-    dataset = tf.data.Dataset.from_tensor_slices(tuple(patches.files[k] for k in STACK_KEYS))
+    keys = [f"{role}_{res}" for role in ("cloudy", "clear") for res in stacks]
+    sides = {"10m": patches.size10, "20m": patches.size10 // 2}
+    shapes = [(sides[key[-3:]], sides[key[-3:]], BANDS[key[-3:]]) for key in keys]
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(patches.files[k] for k in keys))
 
     def load(*paths):
-        stacks = [tf.numpy_function(read_patch, [p, key[-3:], shape[0]], tf.float32) for p, key, shape in zip(paths, STACK_KEYS, shapes)]
-        for stack, shape in zip(stacks, shapes):
+        loaded = [tf.numpy_function(read_patch, [p, key[-3:], shape[0]], tf.float32) for p, key, shape in zip(paths, keys, shapes)]
+        for stack, shape in zip(loaded, shapes):
             stack.set_shape(shape)
-        return tuple(stacks)
+        return tuple(loaded)
 
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None or not shuffle)
     if cache:
@@ -220,5 +224,5 @@ def make_dataset(
         dataset = dataset.repeat()
     if augmentation:
         dataset = dataset.map(lambda *t: augment(*t, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.map(lambda x10, x20, y10, y20: ((x10, x20), (y10, y20)))
+    dataset = dataset.map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks):]))
     return dataset.batch(batch_size, drop_remainder=drop_remainder or repeat).prefetch(tf.data.AUTOTUNE)

@@ -1,27 +1,32 @@
-"""``test.py`` / ``crmss test``: evaluate a trained generator on a prepared subset.
+"""``test.py`` / ``crmss test``: evaluate generators and classical methods on a prepared subset.
+
+Methods, in the tables' order: every model given (a training run, or any ``.keras`` file with
+the generator's interface, each named ``NAME=...`` or after itself), the classical methods
+chosen (crmss/classical.py: ``dark_channel_prior``, ``hot``) and ``cloudy_input`` (the cloudy
+patch unchanged: the do-nothing baseline). A Vis/NIR model (trained with ``--bands visnir``)
+is scored on the 10 m bands only.
 
 Writes, under RESULTS (created whole at the end; an existing folder is never overwritten):
 
-* ``predictions/{subset}/crmss/{10m,20m}/<pair>/<k>.tif``: the generator's output as uint16
+* ``predictions/{subset}/<model>/{10m,20m}/<pair>/<k>.tif`` per model: its output as uint16
   reflectance x 10000 with the georeferencing of its input patch (the prepared tree's layout);
-* ``metrics.csv``: one row per value, columns ``method, scene, band, metric, value``; methods
-  ``crmss``, ``cloudy_input`` (the do-nothing baseline) and ``dark_channel_prior`` (the
-  classical baseline, crmss/classical.py); scene a pair key or ``all``; band an ESA name,
-  ``mean_10m`` or ``mean_20m``; metric PSNR, SSIM, RMSE, MAE (per band) or SAM (per stack,
-  on the mean rows);
-* ``metrics.json`` (the same numbers, nested), ``report.md`` (tables, conventions, the run's
-  configuration, the model's size), ``reference_comparison.csv`` when ``--reference`` is
-  given, and figures (PNG).
+* ``metrics.csv``: one row per value, columns ``method, scene, pixels, band, metric, value``:
+  scene a pair key or ``all``; pixels ``all``, ``cloud`` (cloud-affected) or ``clear`` (the
+  mask is in crmss/metrics.py); band an ESA name, ``mean_10m`` or ``mean_20m``; metric PSNR,
+  SSIM, RMSE, MAE (per band) or SAM (per stack, on the mean rows);
+* ``metrics.json`` (the same numbers, nested), ``evaluation.json`` (what was evaluated, for
+  ``crmss report``), ``report.md`` and ``tables.tex`` (methods x bands tables, crmss/tables.py),
+  ``reference_comparison.csv`` when ``--reference`` is given, and figures (PNG).
 
 Every metric is computed per patch, then averaged over the patches of a scene, and over all
-patches of the subset for ``all``; the mean rows average the bands of a resolution.
+patches of the subset for ``all`` (on a class of pixels, over the patches that have some); the
+mean rows average the bands of a resolution.
 """
 
 from __future__ import annotations
 
-import csv
+import datetime
 import json
-import math
 import os
 import shutil
 import uuid
@@ -35,23 +40,38 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from . import __version__
-from .bands import BANDS_10M, BANDS_20M, STACKS
-from .classical import dark_channel_prior
-from .data import STACK_KEYS, load_patches, make_dataset, patch_errors
+from .bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
+from .classical import CLASSICAL_METHODS
+from .data import load_patches, make_dataset, patch_errors
 from .errors import InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock
 from .figures import write_figures
-from .metrics import BAND_METRICS, band_metrics, spectral_angle
+from .metrics import BAND_METRICS, class_metrics, cloud_mask
+from .model import generator_stacks, run_generator
 from .raster import raster_info, write_geotiff
+from .tables import (
+    BASELINE, CLOUD_THRESHOLD, METHOD_NAME, METRIC_NAMES, PIXELS, comparison_lines, compare, latex_document, markdown_table,
+    metric_title, read_metrics_csv, write_metrics_csv,
+)
 
-METHODS = ("crmss", "cloudy_input", "dark_channel_prior")
-COLUMNS = ["method", "scene", "band", "metric", "value"]
-METRIC_NAMES = BAND_METRICS + ("SAM",)
+
+@dataclass(frozen=True)
+class Model:
+    """A generator to evaluate, under its name in the tables."""
+
+    name: str
+    generator: keras.Model
+    source: Path  # the .keras file
+    config: dict  # the run's config.json; empty for a bare .keras file
+
+    @property
+    def stacks(self) -> tuple[str, ...]:
+        return generator_stacks(self.generator)
 
 
 @dataclass
 class Scores:
-    """Per-patch values of one method on one scene: (metric, band or stack) -> list of arrays."""
+    """Per-patch values of one method on one scene: (pixels, metric, stack) -> list of arrays."""
 
     values: dict = field(default_factory=dict)
 
@@ -64,24 +84,30 @@ class Scores:
 
 def evaluate(
     data: str | Path,
-    model: str | Path,
+    models: list[str | Path],
     out: str | Path,
     subset: str = "test",
     checkpoint: str = "last",
     reference: str | Path | None = None,
     batch_size: int = 8,
     figures: int = 4,
+    methods: tuple[str, ...] = tuple(CLASSICAL_METHODS),
+    cloud_threshold: float = CLOUD_THRESHOLD,
     progress: bool = True,
     log=print,
 ) -> list[dict]:
-    """Evaluate RUN's generator on ``subset`` of DATA; write RESULTS; return the metric rows."""
+    """Evaluate ``models`` (see :func:`load_models`), the classical ``methods`` and the cloudy
+    input on ``subset`` of DATA; write RESULTS; return the metric rows."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file; give --out a new folder for the results")
-    generator, run_config, model_file = load_generator(Path(model), checkpoint)
-    reference_rows = read_metrics_csv(Path(reference)) if reference else None
+    unknown = [m for m in methods if m not in CLASSICAL_METHODS]
+    if unknown:
+        raise InputError(f"--methods {unknown[0]}: choose among {', '.join(CLASSICAL_METHODS)}")
+    loaded = load_models(models, checkpoint)
+    names = [m.name for m in loaded] + list(methods) + [BASELINE]
+    reference_rows = read_metrics_csv(Path(reference), names) if reference else None
     sets = load_patches(data, subset)
-    size10 = next(iter(sets.values())).size10
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -94,14 +120,82 @@ def evaluate(
             raise InputError(f"{out}: exists and is not empty; nothing is overwritten: choose a new --out")
         for stale in out.parent.glob(f".{out.name}.partial-*"):  # what a killed run left: no other run writes here now
             shutil.rmtree(stale, ignore_errors=True)
-        rows, figure_files = _write_results(out, generator, sets, subset, data, size10, run_config, model_file, reference,
-                                            reference_rows, batch_size, figures, progress)
-    log(f"results in {out}: metrics.csv, metrics.json, report.md, {len(figure_files)} figures, predictions of {sum(len(s) for s in sets.values())} patches")
+        info = {
+            "crmss_version": __version__, "data": str(Path(data).resolve()), "subset": subset, "cloud_threshold": cloud_threshold,
+            "patch_size": next(iter(sets.values())).size10, "patches": sum(len(s) for s in sets.values()),
+            "methods": {**{m.name: _describe(m) for m in loaded}, **{m: {"kind": "classical"} for m in methods}, BASELINE: {"kind": "baseline"}},
+            "simulation": _simulation_of(Path(data)),
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        rows, figure_files = _write_results(out, loaded, methods, sets, info, reference, reference_rows, batch_size, figures,
+                                            progress)
+    log(f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} figures, predictions of {info['patches']} patches")
     return rows
 
 
-def _write_results(out, generator, sets, subset, data, size10, run_config, model_file, reference, reference_rows, batch_size,
-                   figures, progress):
+def load_models(specs: list[str | Path], checkpoint: str = "last") -> list[Model]:
+    """The models of ``--model``: each a run folder or a ``.keras`` file, as ``NAME=PATH`` or
+    ``PATH`` (named ``crmss`` when it is the only one, else after the folder or file)."""
+    parsed = []
+    for spec in map(str, specs):
+        name, sep, path = spec.partition("=")
+        if not sep or not METHOD_NAME.fullmatch(name):
+            name, path = None, spec
+        parsed.append((name, Path(path)))
+    models, names = [], []
+    for name, path in parsed:
+        name = name or ("crmss" if len(parsed) == 1 else path.stem if path.suffix == ".keras" else path.resolve().name)
+        if not METHOD_NAME.fullmatch(name):
+            raise InputError(f"--model {path}: {name!r} cannot name a method (letters, digits, _ . + -, from a letter); give it as NAME={path}")
+        if name in names or name in CLASSICAL_METHODS or name == BASELINE:
+            raise InputError(f"--model {path}: the name {name!r} is taken; give each model its own name as NAME={path}")
+        names.append(name)
+        generator, config, source = load_generator(path, checkpoint)
+        models.append(Model(name, generator, source, config))
+    return models
+
+
+def load_generator(path: Path, checkpoint: str = "last"):
+    """(generator, the run's config or {}, the .keras file) of a run folder (``last``:
+    generator.keras; ``best``: generator_best.keras) or of a ``.keras`` file; checks that the
+    model has the generator's interface."""
+    path = Path(path)
+    config = {}
+    if path.is_dir() or path.suffix != ".keras":
+        config_file = path / "config.json"
+        path = path / {"last": "generator.keras", "best": "generator_best.keras"}[checkpoint]
+        if not path.exists():
+            raise InputError(f"{path}: no trained generator here; give --model the run folder of 'python train.py' "
+                             "(after one epoch at least) or a .keras file")
+        config = json.loads(config_file.read_text()) if config_file.exists() else {}
+    elif not path.is_file():
+        raise InputError(f"{path}: no such model file; give a run folder or a .keras file")
+    try:
+        generator = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # a damaged zip, another Keras's file: any reason is the same for the user
+        raise InputError(f"{path}: cannot load the generator ({exc}); train again or give another run") from exc
+    try:
+        generator_stacks(generator)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}; give a CR-MSS generator") from None
+    return generator, config, path
+
+
+def _describe(model: Model) -> dict:
+    bands = next(name for name, stacks in BAND_SETS.items() if stacks == model.stacks)
+    return {"kind": "model", "source": str(model.source.resolve()), "stacks": list(model.stacks), "bands": bands,
+            "parameters": model.generator.count_params(), "options": model.config.get("options", {})}
+
+
+def _simulation_of(data: Path) -> dict | None:
+    """The simulation record of a simulated testing set's manifest (None for real pairs)."""
+    try:
+        return json.loads((data / "manifest.json").read_text()).get("simulation")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _write_results(out, models, methods, sets, info, reference, reference_rows, batch_size, figures, progress):
     """Everything under a temporary folder beside ``out``, renamed to ``out`` when complete."""
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
@@ -110,17 +204,20 @@ def _write_results(out, generator, sets, subset, data, size10, run_config, model
         raise InputError(f"{out}: cannot create the results folder ({exc.strerror}); choose another --out") from exc
     try:
         with patch_errors():
-            scores, samples, histograms = _run(generator, sets, tmp / "predictions" / subset / "crmss", batch_size, figures, progress)
-        rows = summarise(scores)
-        _write_csv(tmp / "metrics.csv", rows)
+            run = _run(models, methods, sets, tmp / "predictions" / info["subset"], batch_size, figures, info["cloud_threshold"], progress)
+        rows = summarise(run.scores)
+        info["cloud_fraction"] = run.cloud_fraction()
+        write_metrics_csv(tmp / "metrics.csv", rows)
         (tmp / "metrics.json").write_text(json.dumps(nest(rows), indent=1, allow_nan=True) + "\n")
+        (tmp / "evaluation.json").write_text(json.dumps(info, indent=1) + "\n")
         comparison = compare(rows, reference_rows) if reference_rows else None
         if comparison:
-            _write_csv(tmp / "reference_comparison.csv", comparison)
-        figure_files = write_figures(tmp, rows, samples, histograms)
-        (tmp / "report.md").write_text(
-            report(rows, comparison, run_config, model_file, generator, subset, data, size10, reference, figure_files)
-        )
+            write_metrics_csv(tmp / "reference_comparison.csv", comparison)
+        names = list(info["methods"])
+        figure_files = write_figures(tmp, rows, names, run.samples, run.histograms, models[0].name if models else None)
+        (tmp / "report.md").write_text(report(rows, names, info, comparison, reference, figure_files))
+        title = f"{info['subset']} subset of {Path(info['data']).name}" + (" (simulated)" if info["simulation"] else "")
+        (tmp / "tables.tex").write_text(latex_document([(title, rows, names)]))
         if out.exists():
             out.rmdir()  # empty, as checked above
         os.replace(tmp, out)
@@ -132,203 +229,197 @@ def _write_results(out, generator, sets, subset, data, size10, run_config, model
     return rows, figure_files
 
 
-def load_generator(run: Path, checkpoint: str):
-    """The generator of a run folder (``last``: generator.keras; ``best``: generator_best.keras)."""
-    name = {"last": "generator.keras", "best": "generator_best.keras"}[checkpoint]
-    path = run / name
-    if not path.exists():
-        raise InputError(f"{path}: no trained generator here; give --model the run folder of 'python train.py' (after one epoch at least)")
-    try:
-        generator = keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # a damaged zip, another Keras's file: any reason is the same for the user
-        raise InputError(f"{path}: cannot load the generator ({exc}); train again or give another run") from exc
-    config_file = run / "config.json"
-    config = json.loads(config_file.read_text()) if config_file.exists() else {}
-    return generator, config, path
+@dataclass
+class _Run:
+    """What scoring the patches gathered: scores per method and scene, cloud-affected pixel
+    counts per scene, figure samples and predicted-against-clear histograms."""
+
+    scores: dict = field(default_factory=dict)
+    cloudy_pixels: dict = field(default_factory=dict)  # scene -> [cloud-affected, all] 10 m pixels
+    samples: list = field(default_factory=list)
+    histograms: dict = field(default_factory=dict)
+
+    def cloud_fraction(self) -> dict[str, float]:
+        fractions = {pair: float(c / n) for pair, (c, n) in self.cloudy_pixels.items()}
+        totals = np.sum(list(self.cloudy_pixels.values()), axis=0)
+        return {**fractions, "all": float(totals[0] / totals[1])}
 
 
-def _run(generator, sets, predictions: Path, batch_size, figure_count, progress):
-    """Predict, write predictions, score all methods; return scores, figure samples, histograms."""
-    predict = tf.function(lambda x10, x20: generator([x10, x20], training=False), reduce_retracing=True)
-    scores = {method: {} for method in METHODS}
-    histograms = {band: np.zeros((HISTOGRAM_BINS, HISTOGRAM_BINS)) for band in BANDS_10M + BANDS_20M}
+def _run(models, methods, sets, predictions: Path, batch_size, figure_count, threshold, progress) -> _Run:
+    """Predict, write predictions, score all methods."""
+    predict = {m.name: tf.function(lambda *x, g=m.generator: run_generator(g, x), reduce_retracing=True) for m in models}
+    run = _Run(histograms={band: np.zeros((HISTOGRAM_BINS, HISTOGRAM_BINS)) for band in BANDS_10M + BANDS_20M})
     total = sum(len(s) for s in sets.values())
     wanted = set(np.linspace(0, total - 1, min(figure_count, total)).astype(int).tolist()) if figure_count else set()
-    samples, seen = [], 0
+    seen = 0
     with tqdm(total=total, desc="evaluate", unit="patch", disable=not progress) as bar, ThreadPoolExecutor(2) as writer:
         writes = []
         for pair, patches in sets.items():
-            for method in METHODS:
-                scores[method][pair] = Scores()
+            scores = {name: Scores() for name in [m.name for m in models] + list(methods) + [BASELINE]}
+            for name, score in scores.items():
+                run.scores.setdefault(name, {})[pair] = score
+            run.cloudy_pixels[pair] = np.zeros(2, np.int64)
             start = 0
             for (x10, x20), (y10, y20) in make_dataset(patches, batch_size, shuffle=False, augmentation=False):
-                count = int(x10.shape[0])
-                outputs = {
-                    "crmss": [tf.cast(o, tf.float32) for o in predict(x10, x20)],
-                    "cloudy_input": [x10, x20],
-                    "dark_channel_prior": list(dark_channel_prior(x10, x20)),
-                }
-                for method, (p10, p20) in outputs.items():
-                    _score(scores[method][pair], p10, p20, y10, y20)
-                p10, p20 = (o.numpy() for o in outputs["crmss"])
-                _histograms(histograms, p10, p20, y10.numpy(), y20.numpy())
+                x = {"10m": x10.numpy(), "20m": x20.numpy()}
+                y = {"10m": y10.numpy(), "20m": y20.numpy()}
+                masks = dict(zip(STACKS, cloud_mask(x["10m"], y["10m"], threshold)))
+                outputs = {m.name: {res: np.asarray(o, np.float32) for res, o in zip(m.stacks, predict[m.name](*(x[r] for r in m.stacks)))}
+                           for m in models}
+                outputs.update({name: dict(zip(STACKS, CLASSICAL_METHODS[name](x["10m"], x["20m"]))) for name in methods})
+                outputs[BASELINE] = x
+                for name, stacks in outputs.items():
+                    for res, predicted in stacks.items():
+                        _score(scores[name], res, predicted, y[res], masks[res])
+                run.cloudy_pixels[pair] += [masks["10m"].sum(), masks["10m"].size]
+                if models:
+                    _histograms(run.histograms, outputs[models[0].name], y)
+                count = x10.shape[0]
                 for i in range(count):
-                    k_files = {stack: patches.files[stack][start + i] for stack in STACK_KEYS}
-                    writes.append(writer.submit(_write_prediction, predictions, pair, k_files, p10[i], p20[i]))
+                    k_files = {key: patches.files[key][start + i] for key in patches.files}
+                    for model in models:
+                        writes.append(writer.submit(_write_prediction, predictions / model.name, pair, k_files,
+                                                    {res: o[i] for res, o in outputs[model.name].items()}))
                     if seen + i in wanted:
-                        samples.append({"pair": pair, "window": Path(k_files["clear_10m"]).stem,
-                                        **{m: (o[0][i].numpy(), o[1][i].numpy()) for m, o in outputs.items()},
-                                        "clear": (y10[i].numpy(), y20[i].numpy())})
+                        run.samples.append({"pair": pair, "window": Path(k_files["clear_10m"]).stem, "clear": (y["10m"][i], y["20m"][i]),
+                                            **{name: tuple(o[res][i] if res in o else None for res in STACKS) for name, o in outputs.items()}})
                 start += count
                 seen += count
                 bar.update(count)
         for done in writes:
             done.result()
-    return scores, samples, histograms
+    return run
 
 
-def _score(scores: Scores, p10, p20, y10, y20) -> None:
-    for res, (p, y) in {"10m": (p10, y10), "20m": (p20, y20)}.items():
-        for metric, values in band_metrics(p, y).items():
-            scores.add((metric, res), values)
-        scores.add(("SAM", res), spectral_angle(p, y))
+def _score(scores: Scores, res: str, predicted, clear, cloud) -> None:
+    """Add one batch of one stack's metrics on all, cloud-affected and clear pixels."""
+    classes = class_metrics(predicted, clear, {"all": None, "cloud": cloud, "clear": ~cloud})
+    for pixels, values in classes.items():
+        for metric, array in values.items():
+            scores.add((pixels, metric, res), array)
 
 
 HISTOGRAM_BINS, HISTOGRAM_TOP = 100, 0.6  # reflectance bins of the predicted-against-clear figure
 
 
-def _histograms(histograms, p10, p20, y10, y20) -> None:
+def _histograms(histograms, predicted: dict, clear: dict) -> None:
     """Add 2-D histogram counts (clear x predicted) per band; bincount is 10x faster than histogram2d."""
     scale = HISTOGRAM_BINS / HISTOGRAM_TOP
-    for (pred, clear), names in (((p10, y10), BANDS_10M), ((p20, y20), BANDS_20M)):
-        rows = np.minimum((clear * scale).astype(np.int32), HISTOGRAM_BINS - 1)
+    for res, pred in predicted.items():
+        rows = np.minimum((clear[res] * scale).astype(np.int32), HISTOGRAM_BINS - 1)
         cols = np.minimum((pred * scale).astype(np.int32), HISTOGRAM_BINS - 1)
         cells = rows * HISTOGRAM_BINS + cols
-        for i, band in enumerate(names):
+        for i, band in enumerate(STACKS[res]):
             counts = np.bincount(cells[..., i].ravel(), minlength=HISTOGRAM_BINS**2)
             histograms[band] += counts.reshape(HISTOGRAM_BINS, HISTOGRAM_BINS)
 
 
-def _write_prediction(root: Path, pair: str, files: dict, p10: np.ndarray, p20: np.ndarray) -> None:
-    for res, pixels in (("10m", p10), ("20m", p20)):
+def _write_prediction(root: Path, pair: str, files: dict, outputs: dict) -> None:
+    for res, pixels in outputs.items():
         source = files[f"cloudy_{res}"]
         info = raster_info(source)
         target = root / res / pair / Path(source).name
         target.parent.mkdir(parents=True, exist_ok=True)
         values = np.clip(np.rint(np.moveaxis(pixels, -1, 0) * 10000), 1, 65535).astype(np.uint16)
         write_geotiff(target, values, info.geotransform, info.projection, STACKS[res],
-                      metadata={"CRMSS_METHOD": "crmss", "CRMSS_SCALE": "reflectance x 10000"})
+                      metadata={"CRMSS_METHOD": root.name, "CRMSS_SCALE": "reflectance x 10000"})
 
 
 def summarise(scores: dict) -> list[dict]:
-    """Long-format rows: per scene and ``all``, per band and the mean rows, per metric."""
+    """Long-format rows: per method, scene and ``all``, class of pixels, band and mean rows, metric.
+    A stack a method does not produce has no rows; nor has a class of pixels that no patch of
+    the scene holds."""
     rows = []
     for method, per_scene in scores.items():
-        scenes = {**per_scene, "all": None}
-        for scene, score in scenes.items():
-            parts = list(per_scene.values()) if scene == "all" else [score]
-            for res, bands in STACKS.items():
-                for metric in BAND_METRICS:
-                    values = np.concatenate([p.stacked((metric, res)) for p in parts])  # (patches, bands)
-                    for i, band in enumerate(bands):
-                        rows.append(_row(method, scene, band, metric, values[:, i].mean()))
-                    rows.append(_row(method, scene, f"mean_{res}", metric, values.mean()))
-                sam = np.concatenate([p.stacked(("SAM", res)) for p in parts])
-                rows.append(_row(method, scene, f"mean_{res}", "SAM", sam.mean()))
+        for scene in [*per_scene, "all"]:
+            parts = list(per_scene.values()) if scene == "all" else [per_scene[scene]]
+            for pixels in PIXELS:
+                for res, bands in STACKS.items():
+                    if (pixels, "SAM", res) not in parts[0].values:
+                        continue
+                    for metric in BAND_METRICS:
+                        values = np.concatenate([p.stacked((pixels, metric, res)) for p in parts])  # (patches, bands)
+                        values = values[~np.isnan(values[:, 0])]  # patches without a pixel of the class
+                        if len(values):
+                            rows += [_row(method, scene, pixels, band, metric, values[:, i].mean()) for i, band in enumerate(bands)]
+                            rows.append(_row(method, scene, pixels, f"mean_{res}", metric, values.mean()))
+                    sam = np.concatenate([p.stacked((pixels, "SAM", res)) for p in parts])
+                    sam = sam[~np.isnan(sam)]
+                    if len(sam):
+                        rows.append(_row(method, scene, pixels, f"mean_{res}", "SAM", sam.mean()))
     return rows
 
 
-def _row(method, scene, band, metric, value) -> dict:
-    return {"method": method, "scene": scene, "band": band, "metric": metric, "value": float(value)}
+def _row(method, scene, pixels, band, metric, value) -> dict:
+    return {"method": method, "scene": scene, "pixels": pixels, "band": band, "metric": metric, "value": float(value)}
 
 
 def nest(rows: list[dict]) -> dict:
+    """method -> scene -> pixels -> band -> metric -> value."""
     tree: dict = {}
     for row in rows:
-        tree.setdefault(row["method"], {}).setdefault(row["scene"], {}).setdefault(row["band"], {})[row["metric"]] = row["value"]
+        node = tree.setdefault(row["method"], {}).setdefault(row["scene"], {}).setdefault(row["pixels"], {})
+        node.setdefault(row["band"], {})[row["metric"]] = row["value"]
     return tree
 
 
-def read_metrics_csv(path: Path) -> list[dict]:
-    """Rows of a long-format metrics CSV (``method, scene, band, metric, value``)."""
-    hint = "expected a CSV with the header 'method,scene,band,metric,value' (the format of metrics.csv)"
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or [f.strip() for f in reader.fieldnames] != COLUMNS:
-                raise InputError(f"{path}, line 1: {hint}")
-            rows = []
-            for line, row in enumerate(reader, start=2):
-                try:
-                    rows.append({**{k: row[k].strip() for k in COLUMNS[:4]}, "value": float(row["value"])})
-                except (ValueError, AttributeError) as exc:
-                    raise InputError(f"{path}, line {line}: {row} has no numeric value ({exc}); {hint}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the reference table ({exc}); {hint}") from exc
-    if not rows:
-        raise InputError(f"{path}: the reference table has no rows; {hint}")
-    unknown = sorted({r["metric"] for r in rows} - set(METRIC_NAMES))
-    if unknown:
-        raise InputError(f"{path}: unknown metrics {unknown}; use {', '.join(METRIC_NAMES)}")
-    return rows
-
-
-def compare(rows: list[dict], reference: list[dict]) -> list[dict]:
-    """Reference values beside ours (method ``crmss``, same scene, band and metric), and the difference."""
-    ours = {(r["scene"], r["band"], r["metric"]): r["value"] for r in rows if r["method"] == "crmss"}
-    table = []
-    for ref in reference:
-        key = (ref["scene"], ref["band"], ref["metric"])
-        mine = ours.get(key, math.nan)
-        table.append({"reference_method": ref["method"], "scene": key[0], "band": key[1], "metric": key[2],
-                      "reference": ref["value"], "crmss": mine, "difference": mine - ref["value"]})
-    return table
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def report(rows, comparison, run_config, model_file, generator, subset, data, size10, reference, figure_files) -> str:
-    values = {(r["method"], r["scene"], r["band"], r["metric"]): r["value"] for r in rows}
+def report(rows: list[dict], methods: list[str], info: dict, comparison, reference, figure_files) -> str:
+    """report.md: what was evaluated, the methods x bands tables on all, cloud-affected and
+    clear pixels, per-scene band means with the cloud-affected fraction, the reference
+    comparison, the figures and each model's configuration."""
     scenes = sorted({r["scene"] for r in rows} - {"all"})
+    about = []
+    for name, method in info["methods"].items():
+        if method["kind"] == "model":
+            bands = "Vis/NIR only (no VRE/SWIR: no 20 m output)" if method["bands"] == "visnir" else "all ten bands"
+            about.append(f"`{name}`: `{method['source']}`, {method['parameters']:,} parameters, {bands}")
+    about += [f"`{m}`: {CLASSICAL_TEXT[m]}" for m, a in info["methods"].items() if a["kind"] == "classical"]
+    about.append(f"`{BASELINE}`: the cloudy patch unchanged")
+    simulated = info["simulation"]
     lines = [
-        f"# CR-MSS evaluation: `{subset}` subset of `{data}`",
+        f"# CR-MSS evaluation: `{info['subset']}` subset of `{info['data']}`" + (" (simulated testing set)" if simulated else ""),
         "",
-        f"Model: `{model_file}` ({generator.count_params():,} parameters); crmss {__version__}. "
-        f"{len(scenes)} scenes, {size10} px patches at 10 m.",
+        f"crmss {info['crmss_version']}; {len(scenes)} scenes, {info['patches']} patch pairs of {info['patch_size']} px at 10 m.",
         "",
+        "Methods:", "", *[f"* {line}" for line in about], "",
         "Conventions: reflectance = value / 10000 clipped to [0, 1], data range 1. PSNR (dB), SSIM "
         "(scikit-image's structural_similarity defaults: 7 x 7 uniform window, K1 0.01, K2 0.03), RMSE and MAE per "
         "band; SAM (degrees) over the bands of a stack, averaged over pixels. Every value is computed per patch, then "
         "averaged over the patches of a scene, or of all scenes for `all`; `mean_10m` and `mean_20m` average the bands. "
-        "Methods: `crmss` (the generator), `cloudy_input` (the cloudy patch unchanged), `dark_channel_prior` (He et al. "
-        "2011, adapted to the S2 stacks: crmss/classical.py).",
+        "Bold: the best value of each column.",
         "",
-        "## All scenes",
+        f"Cloud-affected pixels: at 10 m where B02 of the cloudy patch exceeds B02 of the clear patch by more than "
+        f"{info['cloud_threshold']} reflectance, at 20 m where any of the four 10 m pixels is; the clear pixels are the others. "
+        f"{100 * info['cloud_fraction']['all']:.1f}% of the 10 m pixels are cloud-affected. A patch without a pixel of a "
+        "class gives no value for it.",
         "",
     ]
-    for metric in METRIC_NAMES:
-        bands = [f"mean_{r}" for r in STACKS] if metric == "SAM" else [*BANDS_10M, "mean_10m", *BANDS_20M, "mean_20m"]
-        lines += [f"### {metric}", "", "| band | " + " | ".join(METHODS) + " |", "|---" * (len(METHODS) + 1) + "|"]
-        lines += ["| " + band + " | " + " | ".join(f"{values[(m, 'all', band, metric)]:.4f}" for m in METHODS) + " |" for band in bands]
-        lines.append("")
-    lines += ["## Per scene (band means)", "", "| scene | resolution | metric | " + " | ".join(METHODS) + " |", "|---" * (len(METHODS) + 3) + "|"]
+    if simulated:
+        lines += [f"Simulated thin cloud over the clear patches (crmss simulate): {json.dumps(simulated)}.", ""]
+    for pixels in PIXELS:
+        lines += [f"## {PIXELS[pixels].capitalize()}", ""]
+        for metric in METRIC_NAMES:
+            lines += [f"### {metric_title(metric, pixels)}", ""] + markdown_table(rows, methods, metric, pixels) + [""]
+    values = {(r["method"], r["scene"], r["pixels"], r["band"], r["metric"]): r["value"] for r in rows}
+    lines += ["## Per scene (band means, all pixels)", "",
+              "| scene | cloud-affected | resolution | metric | " + " | ".join(methods) + " |", "|---" * (len(methods) + 4) + "|"]
     for scene in scenes:
         for res in STACKS:
             for metric in METRIC_NAMES:
-                cells = " | ".join(f"{values[(m, scene, f'mean_{res}', metric)]:.4f}" for m in METHODS)
-                lines.append(f"| {scene} | {res} | {metric} | {cells} |")
+                cells = " | ".join(f"{values[(m, scene, 'all', f'mean_{res}', metric)]:.4f}" if (m, scene, "all", f"mean_{res}", metric) in values
+                                   else "–" for m in methods)
+                lines.append(f"| {scene} | {100 * info['cloud_fraction'][scene]:.1f}% | {res} | {metric} | {cells} |")
     lines.append("")
     if comparison:
-        lines += [f"## Beside the reference table `{reference}`", "",
-                  "| reference method | scene | band | metric | reference | crmss | difference |", "|---" * 7 + "|"]
-        lines += [f"| {c['reference_method']} | {c['scene']} | {c['band']} | {c['metric']} | {c['reference']:.4f} | "
-                  f"{c['crmss']:.4f} | {c['difference']:+.4f} |" for c in comparison]
-        lines.append("")
+        lines += comparison_lines(comparison, reference)
     lines += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figure_files] + [""]
-    lines += ["## The run's configuration", "", "```json", json.dumps(run_config.get("options", {}), indent=1), "```", ""]
+    for name, method in info["methods"].items():
+        if method["kind"] == "model" and method["options"]:
+            lines += [f"## Training configuration of `{name}`", "", "```json", json.dumps(method["options"], indent=1), "```", ""]
     return "\n".join(lines)
+
+
+CLASSICAL_TEXT = {
+    "dark_channel_prior": "the dark channel prior (He, Sun and Tang 2011), adapted to the S2 stacks (crmss/classical.py)",
+    "hot": "the haze-optimised transform (Zhang, Guindon and Cihlar 2002) with dark-object subtraction by HOT level (crmss/classical.py)",
+}

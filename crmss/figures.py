@@ -1,10 +1,11 @@
 """Evaluation figures (matplotlib, PNG): sample patches, per-band bars, predicted vs clear.
 
 * ``samples.png``: per sample patch one row in true colour (B04, B03, B02) and one in false
-  colour (B12, B8A, B04, 20 m), each row cloudy | crmss | dark channel prior | clear with one
-  stretch per row (the 2nd and 98th percentiles of the clear patch);
-* ``bands_psnr_ssim.png``: PSNR and SSIM per band and method over all scenes;
-* ``crmss_vs_clear.png``: 2-D histograms of predicted against clear reflectance per band.
+  colour (B12, B8A, B04, 20 m), each row cloudy | every method | clear with one stretch per row
+  (the 2nd and 98th percentiles of the clear patch); blank where a method has no 20 m output;
+* ``bands_psnr_ssim.png``: PSNR and SSIM per band and method over all scenes and pixels;
+* ``<model>_vs_clear.png``: 2-D histograms of the first model's reflectance against the clear
+  one per band.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ import numpy as np  # noqa: E402
 
 from .bands import BANDS_10M, BANDS_20M  # noqa: E402
 
-PANELS = (("cloudy_input", "cloudy"), ("crmss", "CR-MSS"), ("dark_channel_prior", "dark channel prior"), ("clear", "clear"))
-
-
-def write_figures(folder: Path, rows: list[dict], samples: list[dict], histograms: dict) -> list[Path]:
-    """Write the figures into ``folder``; return their paths."""
-    files = [_bars(folder / "bands_psnr_ssim.png", rows), _histograms(folder / "crmss_vs_clear.png", histograms)]
+def write_figures(folder: Path, rows: list[dict], methods: list[str], samples: list[dict], histograms: dict,
+                  model: str | None) -> list[Path]:
+    """Write the figures into ``folder``; return their paths. ``methods`` in the tables' order
+    (the cloudy input last); ``model``: the method whose histograms are given, if any."""
+    files = [_bars(folder / "bands_psnr_ssim.png", rows, methods)]
+    if model:
+        files.append(_histograms(folder / f"{model}_vs_clear.png", histograms, model))
     if samples:
-        files.insert(0, _samples(folder / "samples.png", samples))
+        panels = [("cloudy_input", "cloudy"), *((m, m) for m in methods if m != "cloudy_input"), ("clear", "clear")]
+        files.insert(0, _samples(folder / "samples.png", samples, panels))
     return files
 
 
@@ -35,20 +38,23 @@ def _composite(images, colour: str) -> np.ndarray:
     ten, twenty = images
     if colour == "true":
         return ten[..., [2, 1, 0]]
+    if twenty is None:  # a Vis/NIR model: no 20 m output
+        return None
     red = ten[..., 2].reshape(twenty.shape[0], 2, twenty.shape[1], 2).mean(axis=(1, 3))
     return np.dstack([twenty[..., 5], twenty[..., 3], red])
 
 
-def _samples(path: Path, samples: list[dict]) -> Path:
-    fig, axes = plt.subplots(2 * len(samples), len(PANELS), figsize=(3 * len(PANELS), 6 * len(samples)), squeeze=False)
+def _samples(path: Path, samples: list[dict], panels: list[tuple[str, str]]) -> Path:
+    fig, axes = plt.subplots(2 * len(samples), len(panels), figsize=(3 * len(panels), 6 * len(samples)), squeeze=False)
     for index, sample in enumerate(samples):
         for offset, colour in enumerate(("true", "false")):
             row = axes[2 * index + offset]
             reference = _composite(sample["clear"], colour)
             low, high = np.percentile(reference, (2, 98), axis=(0, 1))
-            for ax, (key, title) in zip(row, PANELS):
-                image = np.clip((_composite(sample[key], colour) - low) / np.maximum(high - low, 1e-6), 0, 1)
-                ax.imshow(image)
+            for ax, (key, title) in zip(row, panels):
+                composite = _composite(sample[key], colour)
+                if composite is not None:
+                    ax.imshow(np.clip((composite - low) / np.maximum(high - low, 1e-6), 0, 1))
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.set_title(f"{title}" if index == 0 and offset == 0 else "", fontsize=10)
@@ -60,15 +66,14 @@ def _samples(path: Path, samples: list[dict]) -> Path:
     return path
 
 
-def _bars(path: Path, rows: list[dict]) -> Path:
+def _bars(path: Path, rows: list[dict], methods: list[str]) -> Path:
     bands = list(BANDS_10M + BANDS_20M)
-    methods = sorted({r["method"] for r in rows}, key=["crmss", "dark_channel_prior", "cloudy_input"].index)
-    values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all"}
+    values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all" and r["pixels"] == "all"}
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     width = 0.8 / len(methods)
     for ax, metric in zip(axes, ("PSNR", "SSIM")):
         for i, method in enumerate(methods):
-            ax.bar(np.arange(len(bands)) + i * width, [values[(method, b, metric)] for b in bands], width, label=method)
+            ax.bar(np.arange(len(bands)) + i * width, [values.get((method, b, metric), np.nan) for b in bands], width, label=method)
         ax.set_ylabel(f"{metric}{' (dB)' if metric == 'PSNR' else ''}")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -80,7 +85,7 @@ def _bars(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _histograms(path: Path, histograms: dict) -> Path:
+def _histograms(path: Path, histograms: dict, model: str) -> Path:
     fig, axes = plt.subplots(2, 5, figsize=(15, 6.4))
     for ax, band in zip(axes.ravel(), BANDS_10M + BANDS_20M):
         counts = histograms[band]
@@ -88,8 +93,8 @@ def _histograms(path: Path, histograms: dict) -> Path:
         ax.plot([0, 0.6], [0, 0.6], color="white", linewidth=0.6)
         ax.set_title(band, fontsize=10)
         ax.set_xlabel("clear reflectance", fontsize=8)
-        ax.set_ylabel("CR-MSS reflectance", fontsize=8)
-    fig.suptitle("CR-MSS against clear, all test patches (log counts)")
+        ax.set_ylabel(f"{model} reflectance", fontsize=8)
+    fig.suptitle(f"{model} against clear, all patches (log counts)")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

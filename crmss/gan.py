@@ -3,7 +3,9 @@
 In the style of the Keras examples' GANs: ``compile(g_optimizer, d_optimizer, weights)``, a
 ``train_step`` with one critic and one generator update returning loss trackers, and a
 ``test_step`` that reports the PSNR of the generator's output beside the cloudy input's.
-Batches are ``((x10, x20), (y10, y20))``: cloudy and clear stacks, reflectance in [0, 1].
+Batches are ``((x10, x20), (y10, y20))``: cloudy and clear stacks, reflectance in [0, 1]
+(``((x10,), (y10,))`` for the Vis/NIR ablation: every step works on however many stacks the
+generator takes).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from .losses import LossWeights, discriminator_loss, generator_adversarial_loss, psnr, reconstruction_loss
+from .model import run_generator
 
 
 class CRMSSGAN(keras.Model):
@@ -24,7 +27,7 @@ class CRMSSGAN(keras.Model):
         self.built = True  # both networks are built functional models
 
     def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
+        return run_generator(self.generator, inputs, training=training)
 
     def compile(self, g_optimizer, d_optimizer, weights: LossWeights = LossWeights()):
         # the generator's optimiser is also Keras's ``optimizer``: its iteration count is the step
@@ -45,20 +48,20 @@ class CRMSSGAN(keras.Model):
         return self.weights_.kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels])
 
     def train_step(self, data):
-        (x10, x20), (y10, y20) = data
+        cloudy, clear = (list(stacks) for stacks in data)
         w = self.weights_
         replicas = tf.distribute.get_strategy().num_replicas_in_sync  # gradients are summed over replicas
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator([x10, x20], training=True)
-            real_scores = self.discriminator([y10, y20], training=True)
+            fake = run_generator(self.generator, cloudy, training=True)
+            real_scores = self.discriminator(clear, training=True)
             fake_scores = self.discriminator(fake, training=True)
             d_loss = discriminator_loss(real_scores, fake_scores)
             adversarial = generator_adversarial_loss(fake_scores)
-            reconstruction = reconstruction_loss(fake, [y10, y20], w.l1, w.gradient)
+            reconstruction = reconstruction_loss(fake, clear, w.l1, w.gradient)
             g_loss = w.adversarial * adversarial + reconstruction
             if w.identity or w.identity_gradient:
-                same = self.generator([y10, y20], training=True)
-                g_loss += reconstruction_loss(same, [y10, y20], w.identity, w.identity_gradient)
+                same = run_generator(self.generator, clear, training=True)
+                g_loss += reconstruction_loss(same, clear, w.identity, w.identity_gradient)
             if w.kernel_l2:
                 g_loss += self._kernel_penalty()
             scaled_g = self.g_optimizer.scale_loss(g_loss / replicas)
@@ -71,21 +74,21 @@ class CRMSSGAN(keras.Model):
                                              self.generator.trainable_variables))
         return self._track(
             d_loss=d_loss, g_loss=g_loss, g_adversarial=adversarial, g_reconstruction=reconstruction,
-            psnr=self._psnr(fake, (y10, y20)), cloudy_psnr=self._psnr((x10, x20), (y10, y20)),
+            psnr=self._psnr(fake, clear), cloudy_psnr=self._psnr(cloudy, clear),
         )
 
     def test_step(self, data):
-        (x10, x20), (y10, y20) = data
-        fake = self.generator([x10, x20], training=False)
+        cloudy, clear = (list(stacks) for stacks in data)
+        fake = run_generator(self.generator, cloudy, training=False)
         return self._track(
-            g_reconstruction=reconstruction_loss(fake, [y10, y20], self.weights_.l1, self.weights_.gradient),
-            psnr=self._psnr(fake, (y10, y20)), cloudy_psnr=self._psnr((x10, x20), (y10, y20)),
+            g_reconstruction=reconstruction_loss(fake, clear, self.weights_.l1, self.weights_.gradient),
+            psnr=self._psnr(fake, clear), cloudy_psnr=self._psnr(cloudy, clear),
         )
 
     @staticmethod
     def _psnr(predicted, target):
-        """PSNR in dB averaged over the 10 m and the 20 m stack."""
-        return 0.5 * (psnr(predicted[0], target[0]) + psnr(predicted[1], target[1]))
+        """PSNR in dB averaged over the stacks (10 m and 20 m, or 10 m alone)."""
+        return tf.add_n([psnr(p, t) for p, t in zip(predicted, target)]) / len(target)
 
     def _track(self, **values):
         for name, value in values.items():

@@ -55,9 +55,9 @@ def image_gradient(images):
 
 
 def reconstruction_loss(predicted, target, l1_weight: float, gradient_weight: float):
-    """Sum over the two resolutions of l1 x L1 + gradient x L1 of image gradients.
+    """Sum over the resolutions of l1 x L1 + gradient x L1 of image gradients.
 
-    ``predicted`` and ``target`` are ``[y10, y20]`` lists of (B, H, W, C) tensors in [0, 1].
+    ``predicted`` and ``target`` are ``[y10, y20]`` (or ``[y10]``) lists of (B, H, W, C) tensors in [0, 1].
     """
     total = 0.0
     for p, t in zip(predicted, target):

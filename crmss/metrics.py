@@ -1,4 +1,5 @@
-"""Image-quality metrics of cloud removal, per patch and band, vectorised over a batch.
+"""Image-quality metrics of cloud removal, per patch and band, vectorised over a batch, on all
+pixels or on a class of them (cloud-affected, clear).
 
 Conventions (as cloud-removal papers on Sentinel-2 report them): reflectance in [0, 1]
 (value / 10000, clipped), data range 1.
@@ -14,7 +15,16 @@ Conventions (as cloud-removal papers on Sentinel-2 report them): reflectance in 
 * SAM: the spectral angle between predicted and reference spectra over the bands of a stack,
   in degrees, averaged over the pixels.
 
-Arrays are (patches, rows, cols, bands); results are (patches, bands), SAM (patches,).
+On a class of pixels (a boolean mask per patch) every mean above is taken over the pixels of
+the class only: the squared and absolute errors, the SSIM map (inside the 3 px border) and the
+angles. A patch without a pixel of the class has no value (NaN) for it.
+
+The cloud mask (:func:`cloud_mask`): a 10 m pixel is cloud-affected where B02 of the cloudy
+patch exceeds B02 of the clear patch by more than a threshold in reflectance (default 0.02); a
+20 m pixel where any of its four 10 m pixels is.
+
+Arrays are (patches, rows, cols, bands), masks (patches, rows, cols); results are
+(patches, bands), SAM (patches,).
 """
 
 from __future__ import annotations
@@ -22,34 +32,74 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .tables import CLOUD_THRESHOLD
+
 BAND_METRICS = ("PSNR", "SSIM", "RMSE", "MAE")
 SSIM_WINDOW = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
-def band_metrics(predicted, reference) -> dict[str, np.ndarray]:
-    """PSNR, SSIM, RMSE and MAE of every patch and band: name -> (patches, bands) float64."""
-    return {name: value.numpy().astype(np.float64) for name, value in _band_metrics(*_pair(predicted, reference)).items()}
+def band_metrics(predicted, reference, mask=None) -> dict[str, np.ndarray]:
+    """PSNR, SSIM, RMSE and MAE of every patch and band: name -> (patches, bands) float64,
+    over all pixels, or over those where ``mask`` (patches, rows, cols) is true."""
+    values = class_metrics(predicted, reference, {"pixels": mask})["pixels"]
+    return {name: values[name] for name in BAND_METRICS}
+
+
+def spectral_angle(predicted, reference, mask=None) -> np.ndarray:
+    """Mean spectral angle in degrees per patch: (patches,), over all pixels or the masked ones."""
+    return class_metrics(predicted, reference, {"pixels": mask})["pixels"]["SAM"]
+
+
+def class_metrics(predicted, reference, masks: dict) -> dict[str, dict[str, np.ndarray]]:
+    """All metrics on several classes of pixels at once (the error and SSIM maps are computed
+    once): class -> metric -> (patches, bands), SAM (patches,); ``masks`` maps each class to a
+    (patches, rows, cols) bool mask, or None for all pixels."""
+    predicted, reference = _pair(predicted, reference)
+    weights = tf.stack([_weights(mask, predicted) for mask in masks.values()])
+    values = {name: value.numpy().astype(np.float64) for name, value in _metrics(predicted, reference, weights).items()}
+    return {name: {metric: v[k] for metric, v in values.items()} for k, name in enumerate(masks)}
+
+
+def cloud_mask(cloudy10, clear10, threshold: float = CLOUD_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
+    """The cloud-affected pixels of patch pairs: ((patches, S, S), (patches, S/2, S/2)) bool at
+    10 m and 20 m, from the B02 (first) bands of the cloudy and clear 10 m stacks."""
+    ten = np.asarray(cloudy10)[..., 0] - np.asarray(clear10)[..., 0] > threshold
+    patches, rows, cols = ten.shape
+    return ten, ten.reshape(patches, rows // 2, 2, cols // 2, 2).any(axis=(2, 4))
+
+
+def _weights(mask, like):
+    if mask is None:
+        return tf.ones(tf.shape(like)[:3], tf.float32)
+    mask = np.asarray(mask)
+    if mask.shape != tuple(like.shape[:3]):
+        raise ValueError(f"a mask of shape {mask.shape} for patches of shape {tuple(like.shape)}")
+    return tf.constant(mask, tf.float32)
+
+
+def _masked_mean(values, weights):
+    """Means of (patches, rows, cols, bands) ``values`` over the pixels of weight 1 of each of
+    the (classes, patches, rows, cols) ``weights``: (classes, patches, bands); NaN where none."""
+    return tf.einsum("bhwc,kbhw->kbc", values, weights) / tf.reduce_sum(weights, axis=(2, 3))[..., None]
 
 
 @tf.function(reduce_retracing=True)
-def _band_metrics(predicted, reference):
+def _metrics(predicted, reference, weights):
     error = predicted - reference
-    mse = tf.reduce_mean(tf.square(error), axis=(1, 2))
+    mse = _masked_mean(tf.square(error), weights)
+    pad = (SSIM_WINDOW - 1) // 2
     return {
         "PSNR": -10.0 * tf.math.log(mse) / tf.math.log(10.0),  # inf where identical
-        "SSIM": _ssim(predicted, reference),
+        "SSIM": _masked_mean(_ssim_map(predicted, reference), weights[:, :, pad:-pad, pad:-pad]),
         "RMSE": tf.sqrt(mse),
-        "MAE": tf.reduce_mean(tf.abs(error), axis=(1, 2)),
+        "MAE": _masked_mean(tf.abs(error), weights),
+        "SAM": _masked_mean(_angles(predicted, reference), weights)[..., 0],
     }
 
 
-def ssim(x, y) -> np.ndarray:
-    """Mean SSIM per patch and band, as skimage.metrics.structural_similarity: (patches, bands)."""
-    return _ssim(*_pair(x, y)).numpy().astype(np.float64)
-
-
-def _ssim(x, y, data_range: float = 1.0):
+def _ssim_map(x, y, data_range: float = 1.0):
+    """scikit-image's SSIM map without its (window - 1) / 2 px border: (patches, rows - 6, cols - 6, bands)."""
     pad = (SSIM_WINDOW - 1) // 2
 
     def mean(a):  # scipy's uniform_filter with mode "reflect" = symmetric padding, then a box mean
@@ -63,21 +113,15 @@ def _ssim(x, y, data_range: float = 1.0):
     vxy = cov_norm * (mean(x * y) - ux * uy)
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    return tf.reduce_mean(s[:, pad:-pad, pad:-pad, :], axis=(1, 2))
+    return s[:, pad:-pad, pad:-pad, :]
 
 
-def spectral_angle(predicted, reference) -> np.ndarray:
-    """Mean spectral angle in degrees per patch: (patches,)."""
-    return _spectral_angle(*_pair(predicted, reference)).numpy().astype(np.float64)
-
-
-@tf.function(reduce_retracing=True)
-def _spectral_angle(predicted, reference):
+def _angles(predicted, reference):
+    """Spectral angle in degrees per pixel: (patches, rows, cols, 1)."""
     # 2 atan2(|a - b|, |a + b|) of the unit spectra: exact near 0, where acos of the cosine is not
     a = tf.math.divide_no_nan(predicted, tf.norm(predicted, axis=-1, keepdims=True))
     b = tf.math.divide_no_nan(reference, tf.norm(reference, axis=-1, keepdims=True))
-    angle = 2.0 * tf.atan2(tf.norm(a - b, axis=-1), tf.norm(a + b, axis=-1))
-    return tf.reduce_mean(angle, axis=(1, 2)) * (180.0 / np.pi)
+    return 2.0 * tf.atan2(tf.norm(a - b, axis=-1, keepdims=True), tf.norm(a + b, axis=-1, keepdims=True)) * (180.0 / np.pi)
 
 
 def _pair(predicted, reference):

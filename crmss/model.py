@@ -5,6 +5,11 @@ x10 = (batch, H, W, 4) with B02, B03, B04, B08 and x20 = (batch, H/2, W/2, 6) wi
 B07, B8A, B11, B12, reflectance in [0, 1]; outputs ``[y10, y20]`` of the same shapes, sigmoid.
 H and W must be multiples of 32. At width 64 it has 24,602,240 trainable parameters and costs
 about 44.3 GFLOP per 256/128 px patch pair.
+
+The ablation without the VRE/SWIR bands (``bands="visnir"``; our construction, as the paper's
+ablation network was not published): ``[x10] -> [y10]``, CR-MSS without its 20 m input branch
+(no e0, so e20 = e2) and without its 20 m output head, everything else unchanged; 24,368,512
+parameters at width 64.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .bands import BANDS_10M, BANDS_20M
+from .bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
 
 #: ``tf.contrib.layers.instance_norm``'s epsilon, which the published generator used.
 INSTANCE_NORM_EPSILON = 1e-6
@@ -32,23 +37,25 @@ def _conv(filters: int, strides: int, name: str) -> layers.Layer:
     return layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)
 
 
-def build_generator(width: int = 64, size10: int | None = None, name: str = "crmss_generator") -> keras.Model:
-    """The CR-MSS generator: ``[x10, x20] -> [y10, y20]`` (see the module docstring).
+def build_generator(width: int = 64, size10: int | None = None, bands: str = "all", name: str = "crmss_generator") -> keras.Model:
+    """The CR-MSS generator: ``[x10, x20] -> [y10, y20]``, or with ``bands="visnir"`` its
+    ablation ``[x10] -> [y10]`` (see the module docstring).
 
     ``width`` is the authors' ``gf_dim`` (64); smaller widths give the same architecture with
     fewer channels, for tests and quick tries. ``size10`` fixes the 10 m side (None: any
     multiple of 32).
     """
     g = width
+    vre_swir = "20m" in BAND_SETS[bands]
     size20 = size10 // 2 if size10 else None
     x10 = keras.Input((size10, size10, len(BANDS_10M)), name="x10")
-    x20 = keras.Input((size20, size20, len(BANDS_20M)), name="x20")
+    x20 = keras.Input((size20, size20, len(BANDS_20M)), name="x20") if vre_swir else None
     lrelu = lambda n: layers.LeakyReLU(0.2, name=n)  # noqa: E731
 
     e1 = lrelu("e1")(_conv(g, 1, "e1_conv")(x10))
-    e0 = lrelu("e0")(_conv(g, 1, "e0_conv")(x20))
+    e0 = lrelu("e0")(_conv(g, 1, "e0_conv")(x20)) if vre_swir else None
     e2 = lrelu("e2")(instance_norm("e2_in")(_conv(2 * g, 2, "e2_conv")(e1)))
-    e20 = layers.Concatenate(name="e20")([e2, e0])
+    e20 = layers.Concatenate(name="e20")([e2, e0]) if vre_swir else e2
     encoder = [e20]
     for level, filters in ((3, 4 * g), (4, 8 * g), (5, 8 * g), (6, 8 * g)):
         conv = _conv(filters, 2, f"e{level}_conv")(encoder[-1])
@@ -63,13 +70,42 @@ def build_generator(width: int = 64, size10: int | None = None, name: str = "crm
         if level == 4:
             d4 = d
     # outputs in float32 also under a mixed-precision policy
+    if not vre_swir:
+        y10 = layers.Conv2D(len(BANDS_10M), 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name="y10")(d)
+        return keras.Model([x10], [y10], name=name)
     y20 = layers.Conv2D(len(BANDS_20M), 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name="y20")(d4)
     y10 = layers.Conv2D(len(BANDS_10M), 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name="y10")(d)
     return keras.Model([x10, x20], [y10, y20], name=name)
 
 
-def build_discriminator(width: int = 64, name: str = "patchgan") -> keras.Model:
-    """PatchGAN critic over all ten bands: ``[y10, y20] -> (batch, H/16, W/16, 1)`` scores.
+def generator_stacks(model: keras.Model) -> tuple[str, ...]:
+    """The stacks a generator takes and returns, in order: ``("10m", "20m")`` for CR-MSS,
+    ``("10m",)`` for its Vis/NIR ablation. Raises ValueError for a model of another interface
+    (what it takes and returns is not (batch, H, W, 4) [and (batch, H/2, W/2, 6)])."""
+    def channels(tensors):
+        return [t.shape[-1] if len(t.shape) == 4 else None for t in tensors]
+
+    for stacks in BAND_SETS.values():
+        expected = [len(STACKS[s]) for s in stacks]
+        if channels(model.inputs) == expected == channels(model.outputs):
+            return stacks
+    raise ValueError(
+        f"takes {[tuple(t.shape) for t in model.inputs]} and returns {[tuple(t.shape) for t in model.outputs]}, but a "
+        "CR-MSS generator takes [x10 (batch, H, W, 4), x20 (batch, H/2, W/2, 6)] and returns the same, or [x10] and [y10] "
+        "for the Vis/NIR ablation"
+    )
+
+
+def run_generator(model: keras.Model, inputs, training: bool = False) -> list:
+    """The generator's outputs as a list of stacks, also for a one-stack model (which Keras
+    returns as a bare tensor)."""
+    outputs = model(list(inputs), training=training)
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def build_discriminator(width: int = 64, bands: str = "all", name: str = "patchgan") -> keras.Model:
+    """PatchGAN critic over all ten bands: ``[y10, y20] -> (batch, H/16, W/16, 1)`` scores
+    (``bands="visnir"``: over the four 10 m bands, ``[y10] -> ...``).
 
     Layers as in the same group's CR-GAN-PM code (the CR-MSS paper's discriminator was not
     published): conv 4x4 stride 2 with ``width`` filters + LeakyReLU 0.2 (no norm); conv 4x4
@@ -82,14 +118,17 @@ def build_discriminator(width: int = 64, name: str = "patchgan") -> keras.Model:
     could not see that.
     """
     y10 = keras.Input((None, None, len(BANDS_10M)), name="y10")
-    y20 = keras.Input((None, None, len(BANDS_20M)), name="y20")
-    x = layers.Concatenate(name="bands")([y10, layers.UpSampling2D(2, interpolation="nearest", name="y20_up")(y20)])
+    inputs = [y10]
+    x = y10
+    if "20m" in BAND_SETS[bands]:
+        inputs.append(keras.Input((None, None, len(BANDS_20M)), name="y20"))
+        x = layers.Concatenate(name="bands")([y10, layers.UpSampling2D(2, interpolation="nearest", name="y20_up")(inputs[1])])
     x = layers.LeakyReLU(0.2, name="c1_lrelu")(layers.Conv2D(width, 4, strides=2, padding="same", name="c1")(x))
     for level, multiple in ((2, 2), (3, 4), (4, 8)):
         x = layers.Conv2D(width * multiple, 4, strides=2, padding="same", name=f"c{level}")(x)
         x = layers.LeakyReLU(0.2, name=f"c{level}_lrelu")(instance_norm(f"c{level}_in")(x))
     score = layers.Conv2D(1, 4, padding="same", dtype="float32", name="score")(x)
-    return keras.Model([y10, y20], score, name=name)
+    return keras.Model(inputs, score, name=name)
 
 
 def check_patch_size(size10: int) -> None:

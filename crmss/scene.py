@@ -2,7 +2,8 @@
 
 For each product, ``DIR/<product>_CR_10m.tif`` (B02, B03, B04, B08) and
 ``DIR/<product>_CR_20m.tif`` (B05, B06, B07, B8A, B11, B12): uint16 TOA reflectance x 10000
-without any radiometric offset, 0 = no data, on the product's own grid.
+without any radiometric offset, 0 = no data, on the product's own grid. A Vis/NIR model (the
+ablation without VRE/SWIR) writes the 10 m output alone.
 
 How: the scene is cut in square tiles of ``tile`` px at 10 m (``tile / 2`` at 20 m, offsets
 even, so both resolutions stay aligned) overlapping by ``overlap`` px. Instance normalisation
@@ -33,10 +34,10 @@ from osgeo import gdal
 from tqdm import tqdm
 
 from . import __version__
-from .bands import STACKS
+from .bands import BAND_SETS, STACKS
 from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock
-from .model import build_generator
+from .model import build_generator, generator_stacks, run_generator
 from .raster import COG_COMPRESSIONS, Grid, StreamedCOG, require_jpeg2000_driver
 from .safe import Product, granule_tiles, open_product, product_path
 
@@ -88,10 +89,15 @@ def blend_weights(length: int, starts: list[int], size: int, overlap: int) -> np
 
 @dataclass
 class Generator:
-    """The trained generator, ready for batches of (tile, tile/2) tiles."""
+    """The trained generator, ready for batches of (tile, tile/2) tiles of its stacks."""
 
     model: keras.Model
     path: Path
+
+    @property
+    def stacks(self) -> tuple[str, ...]:
+        """The stacks it takes and writes: ("10m", "20m"), or ("10m",) for a Vis/NIR model."""
+        return generator_stacks(self.model)
 
     @classmethod
     def load(cls, run: Path, checkpoint: str = "last") -> "Generator":
@@ -100,10 +106,11 @@ class Generator:
         loaded, _, path = load_generator(run, checkpoint)
         if tf.config.list_physical_devices("GPU"):  # the same weights in a mixed-precision copy
             width = loaded.get_layer("e1_conv").filters
+            bands = next(name for name, stacks in BAND_SETS.items() if stacks == generator_stacks(loaded))
             previous = keras.mixed_precision.dtype_policy()
             keras.mixed_precision.set_global_policy("mixed_float16")
             try:
-                model = build_generator(width)
+                model = build_generator(width, bands=bands)
             finally:
                 keras.mixed_precision.set_global_policy(previous)
             model.set_weights(loaded.get_weights())
@@ -113,22 +120,21 @@ class Generator:
     def __post_init__(self):
         self._blend = tf.function(self._weighted_outputs, reduce_retracing=True)
 
-    def weighted(self, dn10: np.ndarray, dn20: np.ndarray, weights10: tuple, weights20: tuple) -> tuple[np.ndarray, np.ndarray]:
-        """Tiles of reflectance x 10000, uint16 (batch, t, t, 4) and (batch, t/2, t/2, 6), to
-        the model's outputs as reflectance x 10000, float32 (batch, t, t, 4) and
-        (batch, t/2, t/2, 6), times the tiles' blending weights. Saturated input is clipped to 1.
-        ``weights10``: the (t,) row weights of the strip and the (batch, t) column weights of
-        the tiles; ``weights20`` the same at 20 m."""
-        y10, y20 = self._blend(tf.constant(dn10), tf.constant(dn20), *map(tf.constant, (*weights10, *weights20)))
-        return y10.numpy(), y20.numpy()
+    def weighted(self, tiles: list[np.ndarray], weights: list[tuple]) -> list[np.ndarray]:
+        """Tiles of reflectance x 10000 per stack (uint16 (batch, t, t, 4) at 10 m and
+        (batch, t/2, t/2, 6) at 20 m) to the model's outputs as reflectance x 10000, float32, of
+        the same shapes, times the tiles' blending weights. Saturated input is clipped to 1.
+        ``weights`` per stack: the (t,) row weights of the strip and the (batch, t) column
+        weights of the tiles, at that stack's resolution."""
+        outputs = self._blend([tf.constant(t) for t in tiles], [tuple(map(tf.constant, w)) for w in weights])
+        return [y.numpy() for y in outputs]
 
-    def _weighted_outputs(self, dn10, dn20, rows10, cols10, rows20, cols20):
+    def _weighted_outputs(self, tiles, weights):
         # scaling and weighting run in the graph beside the model: on a CPU numpy would add
         # full passes over every tile; on a GPU they cost nothing
-        x10, x20 = (tf.minimum(tf.cast(dn, tf.float32) / 10000.0, 1.0) for dn in (dn10, dn20))
-        y10, y20 = self.model([x10, x20], training=False)
-        return tuple(tf.cast(y, tf.float32) * (10000.0 * rows[None, :, None, None] * cols[:, None, :, None])
-                     for y, rows, cols in ((y10, rows10, cols10), (y20, rows20, cols20)))
+        inputs = [tf.minimum(tf.cast(dn, tf.float32) / 10000.0, 1.0) for dn in tiles]
+        return [tf.cast(y, tf.float32) * (10000.0 * rows[None, :, None, None] * cols[:, None, :, None])
+                for y, (rows, cols) in zip(run_generator(self.model, inputs), weights)]
 
 
 def predict_products(
@@ -201,32 +207,35 @@ def _granules(path: Path) -> list[Product]:
     return [open_product(path, t) for t in tiles]  # pre-2016 products with several granules
 
 
-def output_names(product: Product) -> dict[str, str]:
-    """The outputs' file names per resolution: the product's name, and the tile where the product has several."""
+def output_names(product: Product, stacks: tuple[str, ...] = tuple(STACKS)) -> dict[str, str]:
+    """The outputs' file names per resolution written: the product's name, and the tile where
+    the product has several."""
     stem = f"{product.name}_T{product.tile}" if product.granules > 1 else product.name
-    return {res: f"{stem}_CR_{res}.tif" for res in STACKS}
+    return {res: f"{stem}_CR_{res}.tif" for res in stacks}
 
 
 def _predict_granule(product, generator, out, tile, overlap, batch_size, workers, compress, progress, log) -> list[Path]:
     """Clean one granule of a product; return the outputs written."""
-    names = output_names(product)
+    stacks = generator.stacks
+    names = output_names(product, stacks)
     finals = {res: out / name for res, name in names.items()}
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
     stem = names["10m"].removesuffix("_CR_10m.tif")
     with exclusive_lock(out / f".{stem}.lock", f"{stem}: another crmss predict is writing this product into {out}; waiting for it", log):
         if all(f.exists() for f in finals.values()):
-            log(f"{product.name}: skipped, {names['10m']} and {names['20m']} exist")
+            log(f"{product.name}: skipped, {' and '.join(names.values())} exist")
             return []
         for name in names.values():  # what a killed run left: no other run writes this product now
             for stale in out.glob(f".{name}.partial-*"):
                 stale.unlink()
         grid = product.grid()
         tile = min(tile, math.ceil(max(grid.width, grid.height) / 32) * 32)
-        shapes = {res: (grid.width // s, grid.height // s, len(STACKS[res])) for res, s in SCALES.items()}
+        shapes = {res: (grid.width // SCALES[res], grid.height // SCALES[res], len(STACKS[res])) for res in stacks}
         needed = sum(StreamedCOG.needed_bytes(*shape) for shape in shapes.values())
         writers = {}
         try:
-            for res, s in SCALES.items():
+            for res in stacks:
+                s = SCALES[res]
                 writers[res] = StreamedCOG(finals[res], *shapes[res][:2], STACKS[res], grid.geotransform_at(s), grid.projection,
                                            _output_metadata(product, generator, tile, overlap))
             _run_strips(product, grid, generator, writers, tile, overlap, batch_size, workers, progress)
@@ -244,7 +253,8 @@ def _predict_granule(product, generator, out, tile, overlap, batch_size, workers
         finally:
             for writer in writers.values():
                 writer.discard()
-    log(f"{product.name}: wrote {names['10m']} and {names['20m']}")
+    ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)"
+    log(f"{product.name}: wrote {' and '.join(names.values())}{ablation}")
     return list(finals.values())
 
 
@@ -315,33 +325,36 @@ def _yield_to_the_model() -> None:
 
 def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dict, tile: int, overlap: int,
                 batch_size: int, workers: int, progress: bool) -> None:
+    """Decode, run and blend the scene strip by strip (one row of tiles each), writing the
+    finished rows of each of the generator's stacks to ``writers[res]``."""
+    stacks = {res: SCALES[res] for res in generator.stacks}
     rows, cols = tile_starts(grid.height, tile, overlap), tile_starts(grid.width, tile, overlap)
     weights = {res: (blend_weights(grid.height // s, [r // s for r in rows], tile // s, overlap // s),
-                     blend_weights(grid.width // s, [c // s for c in cols], tile // s, overlap // s)) for res, s in SCALES.items()}
-    strips = {res: _Strip(tile // s, grid.width // s, len(STACKS[res])) for res, s in SCALES.items()}
+                     blend_weights(grid.width // s, [c // s for c in cols], tile // s, overlap // s)) for res, s in stacks.items()}
+    strips = {res: _Strip(tile // s, grid.width // s, len(STACKS[res])) for res, s in stacks.items()}
     # open once: GDAL's block cache belongs to the open dataset, and keeps the code tiles that
     # the next strip shares with this one decoded
-    datasets = {band: gdal.Open(product.band_files[band]) for bands in STACKS.values() for band in bands}
+    datasets = {band: gdal.Open(product.band_files[band]) for res in stacks for band in STACKS[res]}
     with (tqdm(total=len(rows) * len(cols), desc=product.name[:40], unit="tile", disable=not progress) as bar,
           ThreadPoolExecutor(workers, initializer=_yield_to_the_model) as pool,
           ThreadPoolExecutor(1, initializer=_yield_to_the_model) as prefetch):
-        upcoming = prefetch.submit(_read_strip, product, datasets, rows[0], tile, pool)
+        upcoming = prefetch.submit(_read_strip, product, datasets, tuple(stacks), rows[0], tile, pool)
         for index, top in enumerate(rows):
             inputs = upcoming.result()
             if index + 1 < len(rows):
-                upcoming = prefetch.submit(_read_strip, product, datasets, rows[index + 1], tile, pool)
-            for res in SCALES:
+                upcoming = prefetch.submit(_read_strip, product, datasets, tuple(stacks), rows[index + 1], tile, pool)
+            for res in stacks:
                 strips[res].nodata[: inputs[res][1].shape[0]] |= inputs[res][1]
             for first in range(0, len(cols), batch_size):
                 batch = range(first, min(first + batch_size, len(cols)))
-                x = [np.stack([_cut(inputs[res][0], cols[j] // s, tile // s) for j in batch]) for res, s in SCALES.items()]
+                x = [np.stack([_cut(inputs[res][0], cols[j] // s, tile // s) for j in batch]) for res, s in stacks.items()]
                 w = [(row_weights[index], col_weights[batch.start : batch.stop]) for row_weights, col_weights in weights.values()]
-                for res, y in zip(SCALES, generator.weighted(*x, *w)):
+                for res, y in zip(stacks, generator.weighted(x, w)):
                     for j, out in zip(batch, y):
-                        strips[res].add(out, cols[j] // SCALES[res])
+                        strips[res].add(out, cols[j] // stacks[res])
                 bar.update(len(batch))
             bottom = rows[index + 1] if index + 1 < len(rows) else grid.height
-            for res, s in SCALES.items():
+            for res, s in stacks.items():
                 done = bottom // s - top // s
                 writers[res].write(strips[res].finished(done), top // s)
                 strips[res].advance(done)
@@ -356,13 +369,13 @@ def _cut(strip: np.ndarray, left: int, size: int) -> np.ndarray:
     return window
 
 
-def _read_strip(product: Product, datasets: dict, top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
-    """Rows top..top+tile of both stacks as uint16 reflectance x 10000 (rows, cols, bands),
+def _read_strip(product: Product, datasets: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
+    """Rows top..top+tile of the ``stacks`` as uint16 reflectance x 10000 (rows, cols, bands),
     with the no-data mask (rows, cols) of each resolution; bands decoded in parallel (each
     band's dataset by one thread at a time), straight into their channel of the stack."""
     strips = {}
-    for res, bands in STACKS.items():
-        s = SCALES[res]
+    for res in stacks:
+        s, bands = SCALES[res], STACKS[res]
         first = datasets[bands[0]]
         height = min(tile // s, first.RasterYSize - top // s)
         strips[res] = np.empty((height, first.RasterXSize, len(bands)), np.uint16)
@@ -377,5 +390,5 @@ def _read_strip(product: Product, datasets: dict, top: int, tile: int, pool: Thr
             raise InputError(f"{product.band_files[band]}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again") from exc
         product.to_reflectance_x10000(band, buffer)
 
-    list(pool.map(read, [(res, i, band) for res, bands in STACKS.items() for i, band in enumerate(bands)]))
+    list(pool.map(read, [(res, i, band) for res in stacks for i, band in enumerate(STACKS[res])]))
     return {res: (stack, (stack == 0).any(axis=-1)) for res, stack in strips.items()}

@@ -9,13 +9,8 @@ the product metadata and per-granule metadata files; or as the public bucket hol
 
 The scene is a land-cover map (water, vegetation, bare soil, built-up) from multi-scale noise,
 each class with a typical top-of-atmosphere reflectance spectrum, textured. Thin cloud follows
-a single-layer model::
-
-    cloudy = clear * t(band) + cloud_reflectance(band) * (1 - t(band)),
-    t(band) = exp(-tau * (0.55 um / wavelength) ** ANGSTROM)
-
-with the optical thickness tau a smooth random field, so transmittance rises with wavelength
-and SWIR is the least affected. A slanted swath edge leaves a no-data (0) border. DNs are
+the single-layer model of crmss/clouds.py (cloudy = clear x t + cloud reflectance x (1 - t)),
+with the optical thickness a smooth random field, so SWIR is the least affected. A slanted swath edge leaves a no-data (0) border. DNs are
 reflectance x 10000, plus 1000 for baseline 04.00 and later (RADIO_ADD_OFFSET = -1000 in the
 metadata), clipped to 1..65535. Everything is deterministic by seed.
 """
@@ -35,9 +30,9 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 from osgeo import gdal, osr
-from scipy import ndimage
 
 from .bands import ALL_BANDS, RESOLUTION, WAVELENGTH_UM
+from .clouds import add_thin_cloud, block_mean, fractal_noise, thickness_field, transmittance
 
 gdal.UseExceptions()
 
@@ -52,34 +47,10 @@ SPECTRA = np.array(
     ],
     dtype=np.float32,
 )
-#: Reflectance of an optically thick water cloud per band; low in B09 (water vapour) and SWIR.
-CLOUD_REFLECTANCE = np.array(
-    [0.56, 0.56, 0.55, 0.55, 0.545, 0.54, 0.535, 0.53, 0.53, 0.22, 0.34, 0.40, 0.30], dtype=np.float32
-)
-ANGSTROM = 1.0
 NAMESPACE = {
     "compact": "https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
     "long": "https://psd-12.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
 }
-
-
-def fractal_noise(size: int, scales: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """(size, size) float32 noise, zero mean, unit variance, with features of ``scales`` px."""
-    field = np.zeros((size, size), np.float32)
-    for weight, scale in enumerate(scales[::-1], start=1):
-        coarse = rng.standard_normal((size // scale + 3,) * 2).astype(np.float32)
-        field += weight * ndimage.zoom(coarse, scale, order=1, prefilter=False)[:size, :size]
-    field -= field.mean()
-    field /= field.std() + 1e-12
-    return field
-
-
-def block_mean(array: np.ndarray, factor: int) -> np.ndarray:
-    """Average ``factor`` x ``factor`` blocks: a 10 m field to the 20 m or 60 m grid."""
-    if factor == 1:
-        return array
-    rows, cols = array.shape[0] // factor, array.shape[1] // factor
-    return array[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor).mean(axis=(1, 3))
 
 
 class Scene:
@@ -102,9 +73,7 @@ class Scene:
         self.classes = classes
         self.texture = 1 + 0.08 * fractal_noise(size, (16, 4), rng) + 0.02 * rng.standard_normal((size, size), np.float32)
         self.change = 1 + 0.03 * fractal_noise(size, (64,), rng)  # ten days of surface change
-        cloud = fractal_noise(size, (1024, 256, 64), rng)
-        threshold = np.quantile(cloud[::7, ::7], 1 - cloud_cover)
-        self.tau = max_thickness * np.clip((cloud - threshold) / (cloud.max() - threshold), 0, 1) ** 0.8
+        self.tau = thickness_field(size, rng, cloud_cover, max_thickness)
         self.noise_seed = seed
 
     def clear(self, band: str) -> np.ndarray:
@@ -117,15 +86,14 @@ class Scene:
 
     def transmittance(self, band: str) -> np.ndarray:
         """Two-way cloud transmittance of ``band`` at 10 m: higher at longer wavelengths."""
-        return np.exp(-self.tau * (0.55 / WAVELENGTH_UM[band]) ** ANGSTROM)
+        return transmittance(self.tau, band)
 
     def _surface(self, band: str, cloudy: bool) -> np.ndarray:
         index = ALL_BANDS.index(band)
         reflectance = SPECTRA[self.classes, index] * self.texture
         if cloudy:
             reflectance *= self.change
-            t = self.transmittance(band)
-            reflectance = reflectance * t + CLOUD_REFLECTANCE[index] * (1 - t)
+            reflectance = add_thin_cloud(reflectance, self.tau, band)
         reflectance = block_mean(reflectance, RESOLUTION[band] // 10)
         rng = np.random.default_rng([self.noise_seed, index, cloudy])
         return reflectance + rng.normal(0, 0.002, reflectance.shape).astype(np.float32)  # sensor noise

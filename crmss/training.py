@@ -29,8 +29,9 @@ from .data import PatchSet, load_patches, make_dataset, merge, patch_errors
 from .errors import InputError, disk_full_error, is_disk_full
 from .files import TEMPORARY_PREFIX, replaced_atomically, write_text_atomically
 from .gan import CRMSSGAN
+from .bands import BAND_SETS
 from .losses import LossWeights
-from .model import build_discriminator, build_generator
+from .model import build_discriminator, build_generator, run_generator
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class TrainOptions:
     epochs: int = 100
     batch_size: int = 1
     width: int = 64
+    bands: str = "all"  # or "visnir": the ablation without the VRE/SWIR bands (crmss.bands.BAND_SETS)
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.9
@@ -168,7 +170,7 @@ def split_pairs(sets: dict[str, PatchSet], val_pairs: int | None, log) -> tuple[
 
 def build_gan(options: TrainOptions) -> CRMSSGAN:
     """Generator, critic and their Adam optimisers, compiled (inside the strategy's scope)."""
-    gan = CRMSSGAN(build_generator(options.width), build_discriminator(options.width))
+    gan = CRMSSGAN(build_generator(options.width, bands=options.bands), build_discriminator(options.width, bands=options.bands))
 
     def adam():
         lr = CyclicDecay(options.lr) if options.lr_schedule == "cyclic" else options.lr
@@ -213,11 +215,13 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMS
     whole = strategy.num_replicas_in_sync > 1  # whole batches only: a short one would leave a replica empty
     if whole and options.batch_size % strategy.num_replicas_in_sync:
         raise InputError(f"--batch-size {options.batch_size} must be a multiple of the {strategy.num_replicas_in_sync} replicas")
+    stacks = BAND_SETS[options.bands]
     train_data = make_dataset(train_set, options.batch_size, augmentation=options.augment, cache=options.cache,
-                              repeat=steps is not None, drop_remainder=whole, seed=options.seed + done)
+                              repeat=steps is not None, drop_remainder=whole, seed=options.seed + done, stacks=stacks)
     val_data = None
     if val_set:
-        val_data = make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole)
+        val_data = make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole,
+                                stacks=stacks)
     with strategy.scope():
         gan = build_gan(options)
     space = EnoughSpace(run, checkpoint_bytes(gan))
@@ -354,22 +358,21 @@ class GeneratorExport(keras.callbacks.Callback):
 class SampleImages(keras.callbacks.Callback):
     """TensorBoard images after every epoch: cloudy | generated | clear in true colour."""
 
-    def __init__(self, log_dir: Path, patches: PatchSet, count: int):
+    def __init__(self, log_dir: Path, patches: PatchSet, count: int, stacks: tuple[str, ...]):
         super().__init__()
         self.writer = tf.summary.create_file_writer(str(log_dir / "samples"))
-        batch = next(iter(make_dataset(patches, max(count, 1), shuffle=False, augmentation=False)))
-        (self.x10, self.x20), (self.y10, _) = batch
+        self.cloudy, (self.y10, *_) = next(iter(make_dataset(patches, max(count, 1), shuffle=False, augmentation=False, stacks=stacks)))
         self.count = count
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.count:
             return
-        generated, _ = self.model.generator([self.x10, self.x20], training=False)
+        generated = run_generator(self.model.generator, self.cloudy)[0]
 
         def rgb(stack):  # B04, B03, B02, reflectance x 3.5 clipped: a fixed stretch for all epochs
             return tf.clip_by_value(tf.gather(tf.cast(stack, tf.float32), [2, 1, 0], axis=-1) * 3.5, 0, 1)
 
-        rows = tf.concat([rgb(self.x10), rgb(generated), rgb(self.y10)], axis=2)
+        rows = tf.concat([rgb(self.cloudy[0]), rgb(generated), rgb(self.y10)], axis=2)
         with self.writer.as_default():
             tf.summary.image("cloudy | generated | clear", rows, step=epoch + 1, max_outputs=self.count)
 
@@ -381,7 +384,7 @@ def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainO
             GeneratorExport(run),
             keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
-            SampleImages(run / "logs", sample_patches, options.samples),
+            SampleImages(run / "logs", sample_patches, options.samples, BAND_SETS[options.bands]),
         ]
     # last: an epoch counts as done (and is not redone on resume) only once all of its outputs are written
     return callbacks + [ChiefBackupAndRestore(str(run / "backup"), chief)]

@@ -4,6 +4,7 @@ import csv
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
 from osgeo import gdal
@@ -63,18 +64,20 @@ def test_dark_channel_prior_removes_much_of_a_thin_cloud_and_leaves_clear_scenes
 
 def test_cli_writes_predictions_metrics_report_and_figures(trained, tmp_path):
     reference = tmp_path / "paper.csv"
-    reference.write_text("method,scene,band,metric,value\npaper_crmss,all,mean_10m,PSNR,30.5\npaper_crmss,all,B02,SSIM,0.9\n")
+    reference.write_text("method,scene,band,metric,value\ncrmss,all,mean_10m,PSNR,30.5\ncrmss,all,B02,SSIM,0.9\n")  # no pixels column: all
     out = tmp_path / "results"
     run = run_cli("test", "--data", trained / "data", "--model", trained / "run", "--out", out, "--reference", reference, "--no-progress")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "crmss" in run.stdout and "dark_channel_prior" in run.stdout
+    assert all(m in run.stdout for m in ("crmss", "dark_channel_prior", "hot", "cloudy_input"))
 
     with (out / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["method", "scene", "band", "metric", "value"]
-    assert len(rows) == 3 * 2 * (2 * 4 + 10 * 4 + 2)  # methods x (scene + all) x (mean rows + bands x metrics + SAM)
-    value = {(r["method"], r["scene"], r["band"], r["metric"]): float(r["value"]) for r in rows}
-    assert json.loads((out / "metrics.json").read_text())["crmss"]["all"]["B8A"]["SSIM"] == pytest.approx(value[("crmss", "all", "B8A", "SSIM")])
+    assert list(rows[0]) == ["method", "scene", "pixels", "band", "metric", "value"]
+    for pixels in ("all", "cloud", "clear"):  # methods x (scene + all) x (mean rows + bands x metrics + SAM)
+        assert sum(r["pixels"] == pixels for r in rows) == 4 * 2 * (2 * 4 + 10 * 4 + 2), pixels
+    value = {(r["method"], r["scene"], r["band"], r["metric"]): float(r["value"]) for r in rows if r["pixels"] == "all"}
+    nested = json.loads((out / "metrics.json").read_text())
+    assert nested["crmss"]["all"]["all"]["B8A"]["SSIM"] == pytest.approx(value[("crmss", "all", "B8A", "SSIM")])
 
     # the do-nothing baseline, recomputed independently from the patch files with scikit-image
     manifest = json.loads((trained / "data/manifest.json").read_text())
@@ -90,7 +93,6 @@ def test_cli_writes_predictions_metrics_report_and_figures(trained, tmp_path):
     assert value[("crmss", "all", "mean_10m", "PSNR")] == pytest.approx(np.mean(bands))
 
     # predictions: georeferenced like their input patch, uint16 reflectance x 10000, the generator's output
-    import keras
     generator = keras.saving.load_model(trained / "run/generator.keras")
     k = windows[0]
     source = gdal.Open(str(trained / f"data/test/cloudy/10m/R064_T37UCQ/{k}.tif"))
@@ -105,7 +107,8 @@ def test_cli_writes_predictions_metrics_report_and_figures(trained, tmp_path):
     assert len(list((out / "predictions/test/crmss/20m/R064_T37UCQ").iterdir())) == len(windows)
 
     report = (out / "report.md").read_text()
-    assert "## All scenes" in report and "R064_T37UCQ" in report and "parameters" in report and "paper_crmss" in report
+    assert "## All pixels" in report and "## Cloud-affected pixels" in report and "R064_T37UCQ" in report and "parameters" in report
+    assert "Beside the reference table" in report and (out / "tables.tex").read_text().count("\\begin{tabular}") == 3 * 5
     with (out / "reference_comparison.csv").open() as handle:
         comparison = list(csv.DictReader(handle))
     assert float(comparison[0]["difference"]) == pytest.approx(value[("crmss", "all", "mean_10m", "PSNR")] - 30.5)
@@ -147,7 +150,22 @@ def test_bad_inputs_are_refused_and_nothing_is_overwritten(trained, tmp_path):
     _refused(run_cli("test", "--data", odd, "--model", model, "--out", tmp_path / "r3"), "must be a multiple of 32 px")
 
     reference = tmp_path / "ref.csv"
-    reference.write_text("scene;psnr\nall;30\n")
-    _refused(run_cli("test", "--data", data, "--model", model, "--out", tmp_path / "r4", "--reference", reference),
-             f"{reference}, line 1: expected a CSV with the header 'method,scene,band,metric,value'")
-    assert not any((tmp_path / f"r{i}").exists() for i in range(1, 5))
+    for text, message in (
+        ("scene;psnr\nall;30\n", "line 1: expected a CSV with the header 'method,scene,pixels,band,metric,value'"),
+        ("method,scene,band,metric,value\nCR-MSS,all,mean_10m,PSNR,30\n",
+         "line 2: unknown method 'CR-MSS'; the evaluation's methods are crmss, dark_channel_prior, hot, cloudy_input"),
+        ("method,scene,pixels,band,metric,value\ncrmss,all,cloudy,B02,PSNR,30\n", "line 2: pixels 'cloudy' is not one of all, cloud, clear"),
+        ("method,scene,pixels,band,metric,value\ncrmss,all,all,B02,SAM,3\n", "line 2: SAM has no band 'B02'"),
+    ):
+        reference.write_text(text)
+        _refused(run_cli("test", "--data", data, "--model", model, "--out", tmp_path / "r4", "--reference", reference), f"{reference}, {message}")
+
+    other = tmp_path / "rgb.keras"  # a model of another interface
+    inputs = keras.Input((None, None, 3))
+    keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs)).save(other)
+    _refused(run_cli("test", "--data", data, "--model", model, other, "--out", tmp_path / "r5"),
+             f"{other}: takes [(None, None, None, 3)]", "give a CR-MSS generator")
+    _refused(run_cli("test", "--data", data, "--model", f"a={model}", f"a={model}", "--out", tmp_path / "r6"), "the name 'a' is taken")
+    _refused(run_cli("test", "--data", data, "--model", f"hot={model}", "--out", tmp_path / "r7"), "the name 'hot' is taken")
+    _refused(run_cli("test", "--data", data, "--model", model, "--out", tmp_path / "r8", "--cloud-threshold", "1"), "give a finite number in [0, 1)")
+    assert not any((tmp_path / f"r{i}").exists() for i in range(1, 9))

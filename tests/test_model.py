@@ -3,7 +3,7 @@ import pytest
 
 import keras
 from crmss.losses import discriminator_loss, generator_adversarial_loss, image_gradient, psnr, reconstruction_loss
-from crmss.model import build_discriminator, build_generator, check_patch_size
+from crmss.model import build_discriminator, build_generator, check_patch_size, generator_stacks, run_generator
 from crmss.training import CyclicDecay
 
 
@@ -39,6 +39,27 @@ def test_patch_sides_must_be_multiples_of_32():
 def test_discriminator_scores_patches_of_all_ten_bands():
     critic = build_discriminator(8)
     assert critic(_inputs(256, batch=3)).shape == (3, 16, 16, 1)
+
+
+def test_visnir_ablation_is_cr_mss_without_the_20m_branch_and_head():
+    full, visnir = build_generator(64), build_generator(64, bands="visnir")
+    assert visnir.count_params() == 24_368_512 and generator_stacks(visnir) == ("10m",) and generator_stacks(full) == ("10m", "20m")
+    names = {layer.name for layer in visnir.layers}
+    assert {layer.name for layer in full.layers} - names == {"x20", "e0_conv", "e0", "e20", "y20"}
+    shapes = {layer.name: layer.output.shape[-1] for layer in visnir.layers}
+    assert [shapes[n] for n in ("e1", "e2", "e3", "e4", "e5", "e6")] == [64, 128, 256, 512, 512, 512]
+    assert [shapes[n] for n in ("d1", "d2", "d3", "d4", "d5")] == [1024, 1024, 512, 256, 128]  # d4 = up + e2 (no e0)
+    for name in ("e1_conv", "e2_conv", "e4_conv", "e5_conv", "e6_conv", "d1_deconv", "d2_deconv", "d3_deconv", "y10"):
+        assert visnir.get_layer(name).kernel.shape == full.get_layer(name).kernel.shape, name  # unchanged where e0 does not reach
+    (y10,) = run_generator(build_generator(8, bands="visnir"), _inputs(64, batch=2)[:1])
+    assert y10.shape == (2, 64, 64, 4)
+    assert build_discriminator(8, bands="visnir")([_inputs(64)[0]]).shape == (1, 4, 4, 1)
+
+
+def test_a_model_of_another_interface_is_named_as_such():
+    inputs = keras.Input((None, None, 3))
+    with pytest.raises(ValueError, match=r"takes \[\(None, None, None, 3\)\] .* a CR-MSS generator takes"):
+        generator_stacks(keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs)))
 
 
 def test_saved_generator_loads_with_plain_keras_and_gives_the_same_output(tmp_path):
