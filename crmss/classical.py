@@ -91,25 +91,27 @@ def _recover(stack, light, t, bands):
 # The haze-optimised transform (HOT): Zhang, Guindon and Cihlar, "An image transform to
 # characterize and compensate for spatially variable thin cloud/haze cover of optical
 # imagery", Remote Sensing of Environment 82(2-3), 173-187, 2002. Per patch:
-# 1. the clear line, red = a + b blue, is fitted to the clearest pixels: the pixels are cut in
-#    HOT_RED_BINS bins of equal count by red reflectance, and in each bin the pixel at the
-#    HOT_CLEAR_PERCENTILE-th percentile of blue (haze raises blue more than red) is a point of
-#    the line (least squares over the bins);
-# 2. HOT = blue sin(theta) - red cos(theta), theta = atan(b), less its value on the clear line:
-#    the distance above the clear line, 0 for clear pixels, growing with haze;
-# 3. the pixels are cut in HOT_LEVELS levels of equal count by HOT; in each level the dark
-#    object of each visible band (B02, B03, B04) is its HOT_DARK_PERCENTILE-th percentile; the
-#    haze offset of a level is its dark object less that of the clearest level, clipped to 0
-#    and made non-decreasing with HOT (as the paper requires);
+# 1. the clear line is the principal axis of the clearest pixels in blue-red space, theta its
+#    angle to the blue axis: fitted to the half of the pixels with the lowest blue, then
+#    HOT_FIT_ROUNDS times to the half with the lowest HOT (haze raises blue more than red
+#    across land covers, moving pixels above the line), so the clearer half of a patch
+#    defines it;
+# 2. HOT = blue sin(theta) - red cos(theta), less its median over that clearer half: the
+#    distance above the clear line in reflectance, about 0 for clear pixels, growing with haze;
+# 3. HOT levels of HOT_STEP reflectance: level 0 (HOT below HOT_STEP) is clear; in every level
+#    holding HOT_MIN_PIXELS pixels or more, the dark object of each visible band (B02, B03, B04)
+#    is its HOT_DARK_PERCENTILE-th percentile; a level's haze offset is its dark object less
+#    level 0's, clipped to 0, made non-decreasing with HOT (as the paper requires) and
+#    interpolated over the levels with fewer pixels;
 # 4. each pixel loses its level's offsets in the visible bands; the other bands (B08 and the
 #    20 m stack), where dark objects are rare, lose the offset carried by wavelength as for
 #    thin-cloud optical thickness (Angstrom exponent 1, as the dark channel prior above):
 #    offset(band) = mean over the visible bands of offset(v) x wavelength(v) / wavelength(band),
 #    averaged over 2 x 2 pixels for the 20 m stack.
-# Like every HOT method it sees haze relative to the clearest part of a patch: a patch under
-# uniform haze keeps it.
-HOT_RED_BINS, HOT_CLEAR_PERCENTILE = 20, 5
-HOT_LEVELS, HOT_DARK_PERCENTILE = 16, 1
+# Like every HOT method it sees haze relative to the clearest part of a patch (a patch under
+# uniform haze keeps it), and surfaces off the clear line (water, snow) read as haze.
+HOT_FIT_ROUNDS = 4
+HOT_STEP, HOT_MIN_PIXELS, HOT_DARK_PERCENTILE = 0.01, 100, 1
 
 
 def haze_optimised_transform(x10, x20) -> tuple[np.ndarray, np.ndarray]:
@@ -130,22 +132,23 @@ def haze_optimised_transform(x10, x20) -> tuple[np.ndarray, np.ndarray]:
 
 def hot_offsets(stack10: np.ndarray) -> np.ndarray:
     """Haze offsets of the visible bands B02, B03, B04 per pixel of one (S, S, 4) patch: (S, S, 3)."""
-    blue, red = stack10[..., 0].ravel(), stack10[..., 2].ravel()
-    order = np.argsort(red, kind="stable")
-    points = [(np.percentile(blue[chunk], HOT_CLEAR_PERCENTILE), np.median(red[chunk]))
-              for chunk in np.array_split(order, HOT_RED_BINS) if chunk.size]
-    line_blue, line_red = np.array(points).T
-    slope, intercept = np.polyfit(line_blue, line_red, 1) if np.ptp(line_blue) > 0 else (1.0, 0.0)
-    theta = np.arctan(slope)
-    hot = blue * np.sin(theta) - red * np.cos(theta) + intercept * np.cos(theta)  # 0 on the clear line
-    edges = np.percentile(hot, np.linspace(0, 100, HOT_LEVELS + 1)[1:-1])
-    level = np.searchsorted(edges, hot, side="right")
+    blue, red = stack10[..., 0].ravel().astype(np.float64), stack10[..., 2].ravel().astype(np.float64)
+    clear = blue <= np.median(blue)  # a first guess: haze raises blue most
+    for _ in range(HOT_FIT_ROUNDS + 1):
+        points = np.stack([blue[clear], red[clear]])
+        _, vectors = np.linalg.eigh(np.cov(points))
+        direction = vectors[:, -1] * np.sign(vectors[0, -1] or 1.0)  # the principal axis, pointing to more blue
+        hot = blue * direction[1] - red * direction[0]  # blue sin(theta) - red cos(theta)
+        clear = hot <= np.median(hot)
+    hot -= np.median(hot[clear])  # about 0 on the clear line
+    level = np.maximum(hot / HOT_STEP, 0).astype(np.int64)
     visible = stack10[..., :VISIBLE].reshape(-1, VISIBLE)
-    dark = np.array([np.percentile(visible[level == k], HOT_DARK_PERCENTILE, axis=0) if np.any(level == k) else np.full(VISIBLE, np.nan)
-                     for k in range(HOT_LEVELS)])
-    dark = np.where(np.isnan(dark), np.nanmin(dark, axis=0), dark)  # levels left empty by ties
+    counts = np.bincount(level)
+    populated = [k for k in range(len(counts)) if counts[k] >= HOT_MIN_PIXELS or k == 0]
+    dark = np.array([np.percentile(visible[level == k], HOT_DARK_PERCENTILE, axis=0) for k in populated])
     offsets = np.maximum.accumulate(np.maximum(dark - dark[0], 0), axis=0)
-    return offsets[level].reshape(*stack10.shape[:2], VISIBLE).astype(np.float32)
+    every = np.stack([np.interp(np.arange(len(counts)), populated, offsets[:, v]) for v in range(VISIBLE)], -1)
+    return every[level].reshape(*stack10.shape[:2], VISIBLE).astype(np.float32)
 
 
 def _dark_channel_prior_arrays(x10, x20) -> tuple[np.ndarray, np.ndarray]:

@@ -9,13 +9,10 @@ own lines and progress bars are shown: GDAL's warnings and TensorFlow's log line
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import shutil
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from .tables import CLASSICAL_NAMES, CLOUD_THRESHOLD
 
 
 #: commands that run TensorFlow
-TENSORFLOW_COMMANDS = ("train", "test", "predict", "demo")
+TENSORFLOW_COMMANDS = ("train", "test", "predict", "simulate", "demo")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,12 +232,57 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--no-progress", action="store_true", help="no progress bar")
     predict.set_defaults(run=_run_predict)
 
+    simulate = commands.add_parser(
+        "simulate", parents=[common],
+        help="make a simulated testing set: thin cloud from a physical model over the clear patches of a prepared subset",
+        description=(
+            "Give every clear patch pair of DATA/<subset> thin cloud from a single-layer model, cloudy = clear x t(band) + "
+            "cloud reflectance(band) x (1 - t(band)), t = exp(-tau (0.55 um / wavelength)), with one optical-thickness field "
+            "per patch (the 20 m one the 10 m one averaged 2 x 2). SIM becomes a prepared tree (clear patches copied, "
+            "manifest.json with the parameters and seed) for 'crmss test --data SIM'; the clear patches are the exact truth. "
+            "The paper's simulation recipe could not be obtained: the ranges below are our choices. Deterministic by seed."
+        ),
+    )
+    simulate.add_argument("--data", required=True, type=Path, metavar="DATA", help="a folder prepared by 'crmss prepare'")
+    simulate.add_argument("--out", required=True, type=Path, metavar="SIM", help="a new folder for the simulated set (never overwritten)")
+    simulate.add_argument("--subset", default="test", choices=("test", "train"), help="the prepared subset whose clear patches are used (default test)")
+    simulate.add_argument("--seed", type=SEED, default=0, help="seed of the cloud fields (default 0)")
+    simulate.add_argument("--thickness", type=number(0), nargs=2, default=(0.1, 1.0), metavar=("MIN", "MAX"),
+                          help="range of each patch's peak optical thickness at 0.55 um (default 0.1 1.0: thin cloud through which "
+                               "the surface stays visible, transmittance down to 0.37 in B02)")
+    simulate.add_argument("--cover", type=number(0, 1, low_open=True), nargs=2, default=(0.3, 1.0), metavar=("MIN", "MAX"),
+                          help="range of the fraction of each patch under the cloud (default 0.3 1.0)")
+    simulate.add_argument("--cloud-reflectance", type=number(0, 1, low_open=True), default=0.56, metavar="R",
+                          help="the cloud's reflectance in B02 (default 0.56, an optically thick water cloud); the other bands keep "
+                               "the spectrum of crmss/clouds.py (lower in SWIR)")
+    simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    simulate.set_defaults(run=_run_simulate)
+
+    report = commands.add_parser(
+        "report", parents=[common],
+        help="merge evaluations (real and simulated sets, runs with and without VRE/SWIR) into one set of tables",
+        description=(
+            "Read the RESULTS folders of 'crmss test' and write TABLES/report.md, TABLES/tables.tex (booktabs) and "
+            "TABLES/metrics.csv (with an evaluation column): per evaluated data set, methods x bands tables of every metric on "
+            "all, cloud-affected and clear pixels with the best value marked, and the ablation table where models trained "
+            "with and without VRE/SWIR were evaluated on the same data. Evaluations of the same data are merged (their "
+            "models must have distinct names). TABLES may be a new folder or one an earlier report wrote."
+        ),
+    )
+    report.add_argument("results", nargs="+", metavar="RESULTS", help="results folders of 'crmss test', each also as LABEL=RESULTS")
+    report.add_argument("--out", required=True, type=Path, metavar="TABLES", help="the folder for the merged tables")
+    report.add_argument("--reference", type=Path, metavar="CSV",
+                        help="a table in the format of metrics.csv (optional columns pixels and evaluation, a LABEL), shown beside "
+                             "ours with the differences; its methods named as in the results")
+    report.set_defaults(run=_run_report)
+
     demo = commands.add_parser(
         "demo", parents=[common],
-        help="run the pipeline on synthetic products (minutes on a laptop CPU)",
-        description="Write synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list), "
-        "prepare them, train a small CR-MSS on them, evaluate it on the test pair, clean the whole cloudy test product, "
-        "and print a summary. Stages: products -> prepare -> train -> test -> predict.",
+        help="run the pipeline and the paper's experiments on synthetic products (minutes on a laptop CPU)",
+        description="Write three synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list; zipped, "
+        "bucket tile folders, pre-2016 PDMC), prepare them, train a small CR-MSS and its Vis/NIR ablation, make a simulated "
+        "testing set, evaluate both models beside the classical methods on the real and the simulated test pair, merge the "
+        "tables (DIR/tables/report.md), clean the whole cloudy test product, and print a summary.",
     )
     demo.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the demo's products/ and data/")
     demo.add_argument("--size", type=POSITIVE, default=1536, metavar="PX",
@@ -341,6 +383,24 @@ def _run_predict(args) -> int:
     return 0
 
 
+def _run_simulate(args) -> int:
+    from .simulation import CloudParameters, simulate
+
+    for option, (low, high) in (("--thickness", args.thickness), ("--cover", args.cover)):
+        if low > high:
+            raise InputError(f"{option} {low:g} {high:g}: the minimum exceeds the maximum")
+    parameters = CloudParameters(tuple(args.thickness), tuple(args.cover), args.cloud_reflectance, args.seed)
+    simulate(args.data, args.out, subset=args.subset, parameters=parameters, progress=not args.no_progress)
+    return 0
+
+
+def _run_report(args) -> int:
+    from .tables import merge_evaluations
+
+    merge_evaluations(args.results, args.out, reference=args.reference)
+    return 0
+
+
 def _run_prepare(args) -> int:
     from .prepare import prepare
 
@@ -360,60 +420,13 @@ def _print_prepare_summary(manifest: dict, out: Path) -> None:
 
 
 def _run_demo(args) -> int:
-    from .prepare import prepare
-    from .splits import read_split, write_split
-    from .synthetic import write_pair
+    from .demo import run_demo
 
-    if args.size % 6:
-        raise InputError(f"--size {args.size}: the 10 m side must be a multiple of 6 (e.g. 1536)")
-    marker = args.out / ".crmss-demo"
-    if args.out.exists() and any(args.out.iterdir()):
-        if not marker.exists():
-            raise InputError(f"{args.out}: exists and is not a demo folder; choose a new --out for the demo")
-        shutil.rmtree(args.out)  # an earlier demo's own folder: start afresh
-    args.out.mkdir(parents=True)
-    marker.write_text("written by crmss demo; the next demo into this folder replaces it\n")
-    pairs = read_split()
-    chosen = [p for p in pairs if p.subset == "train"][:2] + [p for p in pairs if p.subset == "test"][:1]
-    products = args.out / "products"
-    layouts = [
-        ("zipped compact products", dict(zipped=True)),
-        (".SAFE folders", dict(zipped=False)),
-        ("zipped pre-2016 PDMC products with two granules", dict(zipped=True, naming="long")),
-    ]
-    start = time.perf_counter()
-    for pair, (what, layout) in zip(chosen, layouts):
-        print(f"writing synthetic pair {pair.key} ({pair.subset}, {args.size} px at 10 m): {what}")
-        write_pair(products, pair.clear, pair.cloudy, size=args.size, seed=args.seed, cloud_cover=0.9, max_thickness=1.0, **layout)
-    print(f"products written in {time.perf_counter() - start:.0f} s to {products}")
-    split = args.out / "demo_split.csv"
-    write_split(split, chosen)
-    data = args.out / "data"
-    manifest = prepare(products, data, split=split)
-    _print_prepare_summary(manifest, data)
-
-    from .training import TrainOptions, train
-
-    run = args.out / "run"
-    print(f"training a width-16 CR-MSS for {args.epochs} epochs (lr 1e-3) into {run}; the last training pair validates")
-    train(TrainOptions(data=str(data), out=str(run), width=16, lr=1e-3, epochs=args.epochs, seed=args.seed, samples=2), verbose=2)
-    best = json.loads((run / "best.json").read_text())
-    print(f"best validation PSNR {best['val_psnr']:.2f} dB at epoch {best['epoch']} (cloudy input: {best['val_cloudy_psnr']:.2f} dB); "
-          f"generator in {run / 'generator.keras'} and {run / 'generator_best.keras'}")
-
-    from .evaluation import evaluate
-
-    results = args.out / "results"
-    print(f"evaluating the best generator on the test pair into {results}")
-    _print_test_summary(evaluate(data, run, results, checkpoint="best", figures=2))
-
-    from .safe import find_products, locate
-    from .scene import predict_products
-
-    scene = locate(chosen[-1].cloudy, find_products(products))
-    print(f"cleaning the whole cloudy test product {scene.name} into {args.out / 'predicted'}")
-    predict_products([scene], run, args.out / "predicted", tile=512, checkpoint="best")
-    print(f"demo done in {time.perf_counter() - start:.0f} s")
+    results = run_demo(args.out, size=args.size, seed=args.seed, epochs=args.epochs)
+    for label, rows in results.items():
+        print(f"{label} test pair:")
+        _print_test_summary(rows)
+    print(f"merged tables: {args.out / 'tables' / 'report.md'}")
     return 0
 
 

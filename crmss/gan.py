@@ -48,7 +48,7 @@ class CRMSSGAN(keras.Model):
         return self.weights_.kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels])
 
     def train_step(self, data):
-        cloudy, clear = (list(stacks) for stacks in data)
+        cloudy, clear = list(data[0]), list(data[1])
         w = self.weights_
         replicas = tf.distribute.get_strategy().num_replicas_in_sync  # gradients are summed over replicas
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
@@ -78,7 +78,7 @@ class CRMSSGAN(keras.Model):
         )
 
     def test_step(self, data):
-        cloudy, clear = (list(stacks) for stacks in data)
+        cloudy, clear = list(data[0]), list(data[1])
         fake = run_generator(self.generator, cloudy, training=False)
         return self._track(
             g_reconstruction=reconstruction_loss(fake, clear, self.weights_.l1, self.weights_.gradient),

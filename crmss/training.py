@@ -120,7 +120,11 @@ def resolve_options(given: dict) -> TrainOptions:
     elif (run / "backup").exists():
         raise InputError(f"{run}: holds a training backup but no config.json; train into a new --out folder")
     fields = {f.name for f in dataclasses.fields(TrainOptions)}
-    return TrainOptions(**{**{k: v for k, v in base.items() if k in fields}, **given})
+    options = TrainOptions(**{**{k: v for k, v in base.items() if k in fields}, **given})
+    if options.bands not in BAND_SETS:
+        raise InputError(f"{config}: bands {options.bands!r} is none of {', '.join(BAND_SETS)}; this config.json was not written by "
+                         "crmss: train into a new --out folder")
+    return options
 
 
 #: flags whose value is said by their presence: option name -> (flag when True, flag when False)

@@ -1,24 +1,47 @@
+import csv
 import json
+
+import pytest
+
+from crmss.demo import MARKER, _fresh_folder
+from crmss.errors import InputError
 
 from conftest import run_cli
 
 
-def test_demo_runs_every_stage(tmp_path):
+def test_a_demo_folder_is_replaced_and_any_other_refused(tmp_path):
+    demo = tmp_path / "demo"
+    _fresh_folder(demo)
+    (demo / "products").mkdir()
+    _fresh_folder(demo)  # an earlier demo's folder: emptied
+    assert [p.name for p in demo.iterdir()] == [MARKER]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep").write_text("mine")
+    with pytest.raises(InputError, match="is not a demo folder"):
+        _fresh_folder(tmp_path / "other")
+    assert (tmp_path / "other" / "keep").read_text() == "mine"
+
+
+def test_demo_runs_every_stage_and_experiment(tmp_path):
     run = run_cli("demo", "--out", tmp_path / "demo", "--size", "780", "--epochs", "2")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "train: 2 pairs" in run.stdout and "test: 1 pairs" in run.stdout
-    assert "Epoch 2/2" in run.stdout and "best validation PSNR" in run.stdout
+    assert "Epoch 2/2" in run.stdout and "crmss_visnir: best validation PSNR" in run.stdout
     names = sorted(p.name for p in (tmp_path / "demo/products").iterdir())
-    assert len(names) == 6 and sum(n.endswith(".zip") for n in names) == 4 and any("_PDMC_" in n for n in names)
+    assert len(names) == 5 and sum(n.endswith(".zip") for n in names) == 4 and any("_PDMC_" in n for n in names) and "tiles" in names
     manifest = json.loads((tmp_path / "demo/data/manifest.json").read_text())
     assert len(manifest["pairs"]) == 3 and all(p["windows"] for p in manifest["pairs"].values())
-    assert (tmp_path / "demo/run/generator.keras").exists() and (tmp_path / "demo/run/config.json").exists()
-    assert "dark_channel_prior" in run.stdout and (tmp_path / "demo/results/report.md").exists()
-    assert (tmp_path / "demo/results/metrics.csv").read_text().startswith("method,scene,band,metric,value")
+    config = json.loads((tmp_path / "demo/run_visnir/config.json").read_text())
+    assert config["options"]["bands"] == "visnir"
+    for label in ("real", "simulated"):
+        with (tmp_path / f"demo/results_{label}/metrics.csv").open() as handle:
+            methods = {row["method"] for row in csv.DictReader(handle)}
+        assert methods == {"crmss", "crmss_visnir", "dark_channel_prior", "hot", "cloudy_input"}
+    report = (tmp_path / "demo/tables/report.md").read_text()
+    assert "## real" in report and "## simulated (simulated testing set)" in report and "### Ablation" in report
+    assert "merged tables:" in run.stdout and "crmss_visnir" in run.stdout
     cleaned = sorted(p.name for p in (tmp_path / "demo/predicted").iterdir())
     assert len(cleaned) == 4 and all("_CR_" in n for n in cleaned)  # the PDMC product's two granules, 10 m and 20 m
     assert run_cli("demo", "--out", tmp_path / "d2", "--size", "100").returncode == 2
-    again = run_cli("demo", "--out", tmp_path / "demo", "--size", "780", "--epochs", "2")  # replaces its own earlier demo
-    assert again.returncode == 0, again.stderr[-2000:]
     refused = run_cli("demo", "--out", tmp_path / "demo" / "data", "--size", "780")  # not a demo folder
     assert refused.returncode == 2 and "is not a demo folder" in refused.stderr

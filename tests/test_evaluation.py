@@ -10,9 +10,11 @@ import pytest
 from osgeo import gdal
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from crmss.classical import dark_channel_prior
-from crmss.metrics import band_metrics, spectral_angle
-from crmss.synthetic import Scene
+from crmss.bands import ALL_BANDS, BANDS_10M, BANDS_20M
+from crmss.classical import dark_channel_prior, haze_optimised_transform
+from crmss.clouds import add_thin_cloud, block_mean, fractal_noise
+from crmss.metrics import band_metrics, class_metrics, cloud_mask, spectral_angle
+from crmss.synthetic import SPECTRA, Scene
 
 from conftest import run_cli
 
@@ -169,3 +171,59 @@ def test_bad_inputs_are_refused_and_nothing_is_overwritten(trained, tmp_path):
     _refused(run_cli("test", "--data", data, "--model", f"hot={model}", "--out", tmp_path / "r7"), "the name 'hot' is taken")
     _refused(run_cli("test", "--data", data, "--model", model, "--out", tmp_path / "r8", "--cloud-threshold", "1"), "give a finite number in [0, 1)")
     assert not any((tmp_path / f"r{i}").exists() for i in range(1, 9))
+
+
+def test_hot_removes_known_haze_and_leaves_the_clear_half_alone():
+    """Vegetation-soil mixtures (on one clear line, as HOT assumes) under a uniform haze layer
+    of optical thickness 0.3 over the right half (the single-layer model of crmss/clouds.py)."""
+    rng = np.random.default_rng(0)
+    soil = np.clip(0.5 + 0.3 * fractal_noise(128, (32, 8), rng), 0, 1)
+    clear = {b: (1 - soil) * SPECTRA[1, ALL_BANDS.index(b)] + soil * SPECTRA[2, ALL_BANDS.index(b)] for b in BANDS_10M + BANDS_20M}
+    tau = np.zeros((128, 128), np.float32)
+    tau[:, 64:] = 0.3
+    c10 = np.stack([clear[b] for b in BANDS_10M], -1)[None].astype(np.float32)
+    c20 = np.stack([block_mean(clear[b], 2) for b in BANDS_20M], -1)[None].astype(np.float32)
+    k10 = np.stack([add_thin_cloud(c10[0, ..., i], tau, b) for i, b in enumerate(BANDS_10M)], -1)[None]
+    k20 = np.stack([add_thin_cloud(c20[0, ..., i], block_mean(tau, 2), b) for i, b in enumerate(BANDS_20M)], -1)[None]
+    h10, h20 = haze_optimised_transform(k10, k20)
+    assert h10.shape == k10.shape and h20.shape == k20.shape and 0 <= h10.min() and h20.max() <= 1
+    before = np.abs(k10[0, :, 64:, :3] - c10[0, :, 64:, :3]).mean(axis=(0, 1))
+    after = np.abs(h10[0, :, 64:, :3] - c10[0, :, 64:, :3]).mean(axis=(0, 1))
+    assert np.all(before > 0.09) and np.all(after < 0.15 * before), (before, after)  # B02, B03, B04: the haze is gone
+    assert np.abs(h10[0, :, :64] - c10[0, :, :64]).max() < 1e-6 and np.abs(h20[0, :, :32] - c20[0, :, :32]).max() < 1e-6
+    assert np.abs(h20[0, :, 32:, 0] - c20[0, :, 32:, 0]).mean() < 0.3 * np.abs(k20[0, :, 32:, 0] - c20[0, :, 32:, 0]).mean()  # B05
+
+
+def test_cloud_mask_and_masked_metrics_agree_with_numpy():
+    rng = np.random.default_rng(3)
+    clear = rng.uniform(0.05, 0.4, (2, 64, 64, 4)).astype(np.float32)
+    cloudy = clear.copy()
+    cloudy[0, 10:30, 20:41, 0] += 0.1  # a known cloud in B02 of patch 0 (odd right edge: 20 m pixels half covered)
+    cloudy[0, 10:30, 20:41, 1:] += 0.05
+    predicted = np.clip(clear + rng.normal(0, 0.02, clear.shape), 0, 1).astype(np.float32)
+    m10, m20 = cloud_mask(cloudy, clear)
+    expected = np.zeros((2, 64, 64), bool)
+    expected[0, 10:30, 20:41] = True
+    assert np.array_equal(m10, expected) and m10.sum() == 20 * 21
+    assert np.array_equal(m20[0], expected[0].reshape(32, 2, 32, 2).any(axis=(1, 3))) and m20[0].sum() == 10 * 11 and not m20[1].any()
+    assert not cloud_mask(cloudy, clear, threshold=0.2)[0].any()
+
+    values = class_metrics(predicted, clear, {"cloud": m10, "clear": ~m10})
+    for pixels, mask in (("cloud", m10), ("clear", ~m10)):
+        for i in range(2):
+            if not mask[i].any():  # patch 1 has no cloud: no value
+                assert np.all(np.isnan(values[pixels]["PSNR"][i])) and np.isnan(values[pixels]["SAM"][i])
+                continue
+            p, r = predicted[i][mask[i]].astype(np.float64), clear[i][mask[i]].astype(np.float64)  # (pixels, bands)
+            np.testing.assert_allclose(values[pixels]["MAE"][i], np.abs(p - r).mean(0), rtol=1e-4)
+            np.testing.assert_allclose(values[pixels]["RMSE"][i], np.sqrt(((p - r) ** 2).mean(0)), rtol=1e-4)
+            np.testing.assert_allclose(values[pixels]["PSNR"][i], -10 * np.log10(((p - r) ** 2).mean(0)), rtol=1e-4)
+            cosine = (p * r).sum(1) / np.linalg.norm(p, axis=1) / np.linalg.norm(r, axis=1)
+            assert values[pixels]["SAM"][i] == pytest.approx(np.degrees(np.arccos(np.clip(cosine, -1, 1))).mean(), rel=1e-3)
+            for b in range(4):  # SSIM: scikit-image's SSIM map, averaged over the class inside the 3 px border
+                _, full = structural_similarity(clear[i, ..., b].astype(np.float64), predicted[i, ..., b].astype(np.float64),
+                                                data_range=1, full=True)
+                inner = mask[i][3:-3, 3:-3]
+                assert values[pixels]["SSIM"][i, b] == pytest.approx(full[3:-3, 3:-3][inner].mean(), abs=1e-4)
+    everything = band_metrics(predicted, clear)
+    np.testing.assert_allclose(class_metrics(predicted, clear, {"all": None})["all"]["PSNR"], everything["PSNR"])

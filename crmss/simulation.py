@@ -1,0 +1,169 @@
+"""``crmss simulate``: a simulated testing set made from the clear patches of a prepared subset.
+
+Every clear patch pair (10 m and 20 m) of the subset gets thin cloud from the single-layer
+model of crmss/clouds.py, the one the synthetic products use::
+
+    cloudy = clear * t(band) + cloud_reflectance(band) * (1 - t(band)),
+    t(band) = exp(-tau * (0.55 um / wavelength))
+
+with one optical-thickness field tau per patch on the 10 m grid; the 20 m bands see it
+averaged over 2 x 2 pixels, so both resolutions agree. Per patch, drawn from a generator
+seeded by (seed, pair, window), so the set is the same on every machine:
+
+* the peak optical thickness, uniform in ``thickness`` (default 0.1 to 1.0);
+* the fraction of the patch under the cloud, uniform in ``cover`` (default 0.3 to 1.0);
+* the field itself: smooth noise with features of 256, 64 and 16 px (2.56 km to 160 m),
+  thresholded to the cover and rising to the peak thickness inside.
+
+The cloud spectrum is crmss/clouds.py's (an optically thick water cloud, 0.56 in B02), scaled
+so that B02 has ``cloud_reflectance``. These parameters are our choices: the paper's simulation
+recipe could not be obtained. The clear patches are the exact truth, so scores on this set
+measure cloud removal without the land changes between two dates.
+
+The output is a prepared tree (``SIM/<subset>/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif``, the
+clear patches copied unchanged) whose ``manifest.json`` records the parameters and the seed;
+``crmss test --data SIM`` evaluates it like the real one. It is written under a temporary name
+and renamed when complete; an existing SIM is never touched.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import sys
+import uuid
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal
+from tqdm import tqdm
+
+from . import __version__
+from .bands import STACKS
+from .clouds import CLOUD_REFLECTANCE, add_thin_cloud, block_mean, thickness_field
+from .data import load_patches
+from .errors import InputError, disk_full_error, is_disk_full
+from .files import exclusive_lock
+from .raster import raster_info, write_geotiff
+from .safe import SATURATED
+
+#: features of the optical-thickness field, in 10 m px
+CLOUD_SCALES = (256, 64, 16)
+
+
+@dataclass(frozen=True)
+class CloudParameters:
+    """The ranges each patch's cloud is drawn from (see the module docstring)."""
+
+    thickness: tuple[float, float] = (0.1, 1.0)  # peak optical thickness at 0.55 um
+    cover: tuple[float, float] = (0.3, 1.0)  # fraction of the patch under the cloud
+    cloud_reflectance: float = CLOUD_REFLECTANCE["B02"]  # reflectance of the cloud in B02
+    seed: int = 0
+
+    def spectrum(self) -> dict[str, float]:
+        """The cloud's reflectance per band: crmss/clouds.py's spectrum scaled to ``cloud_reflectance`` in B02."""
+        scale = self.cloud_reflectance / CLOUD_REFLECTANCE["B02"]
+        return {band: CLOUD_REFLECTANCE[band] * scale for bands in STACKS.values() for band in bands}
+
+
+def cloud_over(clear10: np.ndarray, clear20: np.ndarray, rng: np.random.Generator,
+               parameters: CloudParameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thin cloud over one clear patch pair, reflectance (S, S, 4) and (S/2, S/2, 6): returns
+    the cloudy pair (same shapes, float32) and the optical thickness (S, S) at 10 m."""
+    size = clear10.shape[0]
+    peak = rng.uniform(*parameters.thickness)
+    cover = rng.uniform(*parameters.cover)
+    tau10 = thickness_field(size, rng, cover, peak, CLOUD_SCALES)
+    tau20 = block_mean(tau10, 2)
+    spectrum = parameters.spectrum()
+    stacks = []
+    for clear, tau, bands in ((clear10, tau10, STACKS["10m"]), (clear20, tau20, STACKS["20m"])):
+        stacks.append(np.stack([add_thin_cloud(clear[..., i], tau, band, spectrum[band]) for i, band in enumerate(bands)], -1)
+                      .astype(np.float32))
+    return stacks[0], stacks[1], tau10
+
+
+def simulate(data: str | Path, out: str | Path, subset: str = "test", parameters: CloudParameters = CloudParameters(),
+             progress: bool = True, log=print) -> dict:
+    """Write the simulated testing set of ``subset`` of DATA into the new folder ``out``; return its manifest."""
+    data, out = Path(data), Path(out)
+    sets = load_patches(data, subset)  # checks the tree and its first patches
+    source_manifest = json.loads((data / "manifest.json").read_text())
+    if source_manifest.get("simulation"):
+        raise InputError(f"{data}: is itself a simulated set; simulate from the prepared real pairs")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out.parent}: cannot create the folder ({exc.strerror}); choose another --out") from exc
+    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss simulate is writing here; waiting for it", log):
+        if out.exists():
+            raise InputError(f"{out}: exists; nothing is overwritten: choose a new --out for the simulated set")
+        for stale in out.parent.glob(f".{out.name}.partial-*"):  # what a killed run left: no other run writes here now
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+        try:
+            tmp.mkdir()
+        except OSError as exc:
+            raise InputError(f"{out.parent}: cannot be written ({exc.strerror}); choose another --out") from exc
+        try:
+            manifest = _write(tmp, data, source_manifest, sets, subset, parameters, progress)
+            os.replace(tmp, out)
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if is_disk_full(exc, out.parent):
+                raise disk_full_error(out.parent, None, "the simulated set", "run the same command again") from exc
+            raise
+    log(f"simulated testing set in {out}: {sum(len(s) for s in sets.values())} patch pairs of {len(sets)} pairs")
+    return manifest
+
+
+def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: str, parameters: CloudParameters, progress: bool) -> dict:
+    total = sum(len(s) for s in sets.values())
+    with tqdm(total=total, desc="simulate", unit="patch", disable=not progress, file=sys.stderr) as bar:
+        for pair, patches in sets.items():
+            for index in range(len(patches)):
+                files = {key: Path(paths[index]) for key, paths in patches.files.items()}
+                window = int(files["clear_10m"].stem)
+                clear = {res: _read(files[f"clear_{res}"], res, patches.size10 // (1 if res == "10m" else 2)) for res in STACKS}
+                rng = np.random.default_rng([parameters.seed, zlib.crc32(pair.encode()), window])
+                cloudy10, cloudy20, _ = cloud_over(clear["10m"][0], clear["20m"][0], rng, parameters)
+                for res, cloudy in (("10m", cloudy10), ("20m", cloudy20)):
+                    target = root / subset / "cloudy" / res / pair / files[f"clear_{res}"].name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    dn = np.clip(np.rint(cloudy * 10000), 1, 65535).astype(np.uint16)
+                    dn[clear[res][1]] = SATURATED  # saturated stays saturated
+                    info = raster_info(str(files[f"clear_{res}"]))
+                    write_geotiff(target, np.moveaxis(dn, -1, 0), info.geotransform, info.projection, STACKS[res],
+                                  metadata={"CRMSS_SIMULATED": "thin cloud by crmss simulate over the clear patch"})
+                    copy = root / subset / "clear" / res / pair / files[f"clear_{res}"].name
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(files[f"clear_{res}"], copy)
+                bar.update(1)
+    manifest = {
+        "crmss_version": __version__,
+        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": str(data.resolve()),
+        "simulation": {**asdict(parameters), "subset": subset, "model": "single-layer thin cloud, crmss/clouds.py",
+                       "cloud_scales_px": list(CLOUD_SCALES), "spectrum": parameters.spectrum()},
+        "pairs": {key: {**source_manifest["pairs"][key], "subset": subset} for key in sets},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def _read(path: Path, res: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A ``res`` patch of ``size`` px as reflectance (rows, cols, bands) float32, not clipped,
+    and its saturated pixels (bool, same shape)."""
+    try:
+        dn = gdal.Open(str(path)).ReadAsArray()
+    except RuntimeError as exc:
+        raise InputError(f"{path}: cannot read this patch ({exc}); prepare the data again") from exc
+    if dn.dtype != np.uint16 or dn.shape != (len(STACKS[res]), size, size):
+        raise InputError(f"{path}: a {dn.dtype} array of shape {dn.shape}, but {res} patches of this tree are uint16 "
+                         f"({len(STACKS[res])}, {size}, {size}); prepare the data again")
+    dn = np.moveaxis(dn, 0, -1)
+    return dn.astype(np.float32) / 10000, dn == SATURATED
