@@ -54,7 +54,7 @@ def main() -> None:
 
     def whole_evaluation():
         shutil.rmtree(out, ignore_errors=True)
-        evaluate(data, run, out, subset=args.subset, progress=False, log=lambda *_: None)
+        evaluate(data, [run], out, subset=args.subset, progress=False, log=lambda *_: None)
 
     alone_cold, whole_cold = timed(model_alone), timed(whole_evaluation)  # first calls: tracing, file cache
     alone, whole = timed(model_alone), timed(whole_evaluation)
@@ -63,7 +63,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {'GPU' if gpu else 'no GPU'}; TensorFlow {tf.__version__}")
     print(f"{len(patches)} patch pairs of 256/128 px, width-64 generator, batches of 8")
     print(f"model alone (read + generator), first / second run:      {alone_cold:6.1f} s / {alone:6.1f} s  ({len(patches) / alone:5.2f} patch pairs/s)")
-    print(f"crmss test (+ baseline, metrics, files), first / second run: {whole_cold:6.1f} s / {whole:6.1f} s  ({len(patches) / whole:5.2f} patch pairs/s)")
+    print(f"crmss test (+ DCP, HOT, metrics, files), first / second run: {whole_cold:6.1f} s / {whole:6.1f} s  ({len(patches) / whole:5.2f} patch pairs/s)")
     print(f"ratio evaluation / model alone: {whole_cold / alone_cold:.2f} (first runs), {whole / alone:.2f} (second runs)")
 
 

@@ -36,6 +36,8 @@ BASELINE = "cloudy_input"
 BAND_ROWS = (*BANDS_10M, "mean_10m", *BANDS_20M, "mean_20m")
 #: marks a folder written by ``crmss report``, which the next report may replace
 REPORT_MARKER = ".crmss-report"
+#: what ``crmss report`` reads from each evaluation.json
+EVALUATION_KEYS = ("methods", "data", "subset", "cloud_threshold", "cloud_fraction", "patches")
 #: a method's name in tables and on the command line (NAME=RUN)
 METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
 
@@ -202,7 +204,11 @@ def merge_evaluations(results: list[str], out: str | Path, reference: str | Path
     for evaluation in evaluations:
         info = evaluation["info"]
         key = (info["data"], info["subset"], info["cloud_threshold"])
-        section = sections.setdefault(key, {"label": evaluation["label"], "info": info, "rows": [], "methods": {}, "sources": []})
+        section = sections.setdefault(key, {"label": None, "info": info, "rows": [], "methods": {}, "sources": []})
+        if evaluation["label"] and section["label"] not in (None, evaluation["label"]):
+            raise InputError(f"{evaluation['path']}: evaluates the same data as {section['sources'][0]}, labelled {section['label']!r}; "
+                             "give evaluations of the same data one label")
+        section["label"] = evaluation["label"] or section["label"]
         section["sources"].append(str(evaluation["path"]))
         for method, about in info["methods"].items():
             if method in section["methods"]:
@@ -212,6 +218,8 @@ def merge_evaluations(results: list[str], out: str | Path, reference: str | Path
                 continue  # the classical methods and the cloudy input are the same on the same data
             section["methods"][method] = {**about, "from": str(evaluation["path"])}
             section["rows"] += [r for r in evaluation["rows"] if r["method"] == method]
+    for section in sections.values():
+        section["label"] = section["label"] or f"{Path(section['info']['data']).name}/{section['info']['subset']}"
     labels = [s["label"] for s in sections.values()]
     if len(set(labels)) < len(labels):
         raise InputError(f"evaluations of different data share a label ({', '.join(labels)}); label them apart: LABEL=RESULTS")
@@ -235,11 +243,13 @@ def _read_evaluation(text: str) -> dict:
         raise InputError(f"{path}: not the results of 'crmss test' (no evaluation.json); give RESULTS folders written by 'crmss test'")
     try:
         info = json.loads(info_file.read_text())
-        info["methods"], info["data"], info["subset"]  # noqa: B018 - the keys a report needs
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"{info_file}: unreadable ({exc}); evaluate again with 'crmss test'") from exc
+    missing = [key for key in EVALUATION_KEYS if key not in info] if isinstance(info, dict) else list(EVALUATION_KEYS)
+    if missing:
+        raise InputError(f"{info_file}: lacks {', '.join(missing)}; it was not written by this crmss: evaluate again with 'crmss test'")
     rows = read_metrics_csv(path / "metrics.csv", list(info["methods"]))
-    return {"label": label or f"{Path(info['data']).name}/{info['subset']}", "path": path, "info": info, "rows": rows}
+    return {"label": label, "path": path, "info": info, "rows": rows}
 
 
 def _write_merged(out: Path, sections: list[dict], reference, reference_rows, log) -> Path:

@@ -70,3 +70,18 @@ def test_a_gdal_without_the_jpeg2000_driver_is_named_with_the_package_to_install
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
         assert "has no JP2OpenJPEG driver, so no Sentinel-2 band can be read" in run.stderr and "conda install -c conda-forge libgdal-jp2openjpeg" in run.stderr
         assert not (tmp_path / "d").exists() and not (tmp_path / "o").exists()
+
+
+def test_citation_cff_cites_the_paper_as_readme_does():
+    import yaml
+
+    import crmss
+
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    paper = cff["preferred-citation"]
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == crmss.__version__ and paper["type"] == "article"
+    assert [a["family-names"] for a in paper["authors"]] == ["Li", "Wu", "Hu", "Li", "Wang", "Molinier"]
+    assert (paper["journal"], paper["volume"], paper["issue"], paper["start"], paper["year"], paper["doi"]) == (
+        "Remote Sensing", 13, 1, 157, 2021, "10.3390/rs13010157")
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert paper["title"] in readme and paper["doi"] in readme

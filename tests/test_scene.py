@@ -225,3 +225,17 @@ def test_bucket_tile_folders_give_the_same_output_named_by_their_product(cleaned
         assert np.array_equal(read(tmp_path / reference.name), read(reference)), res
         # one tile folder of a product of two tiles: the output names the tile
         assert np.array_equal(read(tmp_path / f"{pdmc_name}_T50TMK_CR_{res}.tif"), read(reference)), res
+
+
+def test_a_visnir_model_writes_the_10m_output_alone_and_says_so(products, cleaned, tmp_path):
+    from crmss.model import build_generator
+
+    run = tmp_path / "run"
+    run.mkdir()
+    build_generator(8, bands="visnir").save(run / "generator.keras")
+    lines = []
+    written = predict_products([cloudy_product(products(0))], run, tmp_path / "out", tile=512, progress=False, log=lines.append)
+    assert [p.name for p in written] == [outputs(cleaned)["10m"].name] and not list((tmp_path / "out").glob("*_CR_20m.tif"))
+    assert lines[-1].endswith("(a Vis/NIR model: no 20 m output)")
+    image, reference = read(written[0]), read(outputs(cleaned)["10m"])
+    assert image.shape == reference.shape and np.array_equal(image == 0, reference == 0)  # the same grid and no-data

@@ -251,3 +251,37 @@ def test_mixed_precision_keeps_float32_weights_and_outputs(data, policy):
             assert all(np.isfinite(float(v)) for v in logs.values())
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_visnir_ablation_trains_resumes_and_keeps_its_bands(data, tmp_path):
+    import keras
+
+    from crmss.model import generator_stacks
+
+    run = tmp_path / "visnir"
+    args = ["--data", data, "--out", run, "--width", "8", "--steps-per-epoch", "2", "--samples", "1"]
+    first = run_cli("train", *args, "--bands", "visnir", "--epochs", "1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads((run / "config.json").read_text())["options"]["bands"] == "visnir"
+    generator = keras.saving.load_model(run / "generator.keras")
+    assert generator_stacks(generator) == ("10m",) and generator.count_params() == build_gan(_options(data, run, bands="visnir")).generator.count_params()
+    resumed = run_cli("train", *args, "--epochs", "2")  # --bands left out: the run's
+    assert resumed.returncode == 0 and "Epoch 2/2" in resumed.stdout and "Epoch 1/2" not in resumed.stdout
+    refused = run_cli("train", *args, "--bands", "all", "--epochs", "3")
+    assert refused.returncode == 2 and "--bands all (the run has visnir)" in refused.stderr
+    config = json.loads((run / "config.json").read_text())
+    config["options"]["bands"] = "rgb"
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match="bands 'rgb' is none of all, visnir"):
+        resolve_options({"data": str(data), "out": str(run)})
+
+
+def test_one_visnir_train_step_reads_and_changes_the_10m_networks_only(data):
+    gan = build_gan(_options(data, "unused", bands="visnir"))
+    batch = next(iter(make_dataset(merge(list(load_patches(data).values())), 1, stacks=("10m",))))
+    assert [tuple(t.shape) for t in batch[0]] == [(1, 256, 256, 4)] and len(batch[1]) == 1
+    before = [w.numpy().copy() for w in gan.generator.weights + gan.discriminator.weights]
+    logs = gan.train_step(batch)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    after = [w.numpy() for w in gan.generator.weights + gan.discriminator.weights]
+    assert sum(not np.array_equal(a, b) for a, b in zip(before, after)) > len(before) // 2
