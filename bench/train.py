@@ -96,7 +96,7 @@ def input_rate(patches, seconds: float = 20.0) -> float:
 
 
 def prepared_tree(work: Path) -> Path:
-    from crmss.prepare import prepare
+    from crmss.preparation import prepare
     from crmss.splits import read_split, write_split
     from crmss.synthetic import write_pair
 

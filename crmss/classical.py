@@ -66,10 +66,23 @@ def _airlight(stack, dark):
 
 
 def _box(image, radius):
-    """Mean over a (2 radius + 1)^2 window, in two 1-D passes; at the borders the mean is over
-    the pixels inside the image (TensorFlow's SAME average pooling leaves the padding out)."""
-    size = 2 * radius + 1
-    return tf.nn.avg_pool2d(tf.nn.avg_pool2d(image, [1, size], 1, "SAME"), [size, 1], 1, "SAME")
+    """Mean over a (2 radius + 1)^2 window; at the borders the mean is over the pixels inside
+    the image (as TensorFlow's SAME average pooling). By running sums along each axis (in
+    float64, so no precision is lost): a constant cost per pixel, where pooling a 61 px window
+    costs 61 additions per pixel and pass."""
+    return tf.cast(_running_box(_running_box(tf.cast(image, tf.float64), radius, 1), radius, 2), image.dtype)
+
+
+def _running_box(image, radius, axis):
+    """Mean over [i - radius, i + radius] along ``axis`` (1: rows, 2: columns) of (B, H, W, C)."""
+    n = tf.shape(image)[axis]
+    sums = tf.cumsum(image, axis=axis)
+    index = tf.range(n)
+    high, low = tf.minimum(index + radius, n - 1), index - radius - 1  # the window is (low, high]
+    shape = [1, -1, 1, 1] if axis == 1 else [1, 1, -1, 1]
+    below = tf.where(tf.reshape(low >= 0, shape), tf.gather(sums, tf.maximum(low, 0), axis=axis), tf.zeros((), image.dtype))
+    count = tf.cast(tf.reshape(high - tf.maximum(low, -1), shape), image.dtype)
+    return (tf.gather(sums, high, axis=axis) - below) / count
 
 
 def _guided_filter(guide, source):

@@ -1,8 +1,8 @@
 """The ``crmss`` command line: a thin argparse layer over the pipeline modules.
 
 Exit status 0 on success, 2 on bad usage or bad input (one message on stderr naming the file
-and the fix), 1 on an internal error (a message asking for a bug report; its traceback with
-``--verbose``), 130 when interrupted. Without ``--verbose`` (or CRMSS_VERBOSE=1) only crmss's
+and the fix), 3 when training diverged (a NaN or infinite loss), 1 on an internal error (a
+message asking for a bug report; its traceback with ``--verbose``), 130 when interrupted. Without ``--verbose`` (or CRMSS_VERBOSE=1) only crmss's
 own lines and progress bars are shown: GDAL's warnings and TensorFlow's log lines are not.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from . import __version__
-from .errors import DiskFullError, InputError, InternalError
+from .errors import CrmssError, DiskFullError, InputError, InternalError
 from .raster import COG_COMPRESSIONS
 from .tables import CLASSICAL_NAMES, CLOUD_THRESHOLD
 
@@ -38,21 +38,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in TENSORFLOW_COMMANDS:
             load_tensorflow(verbose)
         return args.run(args) or 0
-    except InputError as exc:
+    except InternalError as exc:
+        print(f"crmss {args.command}: internal error: {exc}\nthis is a bug in crmss, not in your input: please report it "
+              f"with this message and 'crmss --version'", file=sys.stderr)
+        if verbose:
+            raise
+        return exc.exit_status
+    except CrmssError as exc:
         print(f"crmss {args.command}: error: {exc}", file=sys.stderr)
         if isinstance(exc, DiskFullError) and args.command == "train":
             # a checkpoint that the full disk cut short stays open in HDF5, which crashes the
             # process as it closes it at exit: end here, the message given and nothing else to do
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(2)
-        return 2
-    except InternalError as exc:
-        print(f"crmss {args.command}: internal error: {exc}\nthis is a bug in crmss, not in your input: please report it "
-              f"with this message and 'crmss --version'", file=sys.stderr)
-        if verbose:
-            raise
-        return 1
+            os._exit(exc.exit_status)
+        return exc.exit_status
     except KeyboardInterrupt:
         print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
@@ -402,7 +402,7 @@ def _run_report(args) -> int:
 
 
 def _run_prepare(args) -> int:
-    from .prepare import prepare
+    from .preparation import prepare
 
     manifest = prepare(args.products, args.out, split=args.split, windows=args.windows, workers=args.workers,
                        progress=not args.no_progress)

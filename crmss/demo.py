@@ -31,7 +31,7 @@ def run_demo(out: Path, size: int = 1536, seed: int = 0, epochs: int = 4, log=pr
     """Run every stage into ``out``; return the summary rows of the merged tables' sources
     (evaluation name -> metric rows)."""
     from .evaluation import evaluate
-    from .prepare import prepare
+    from .preparation import prepare
     from .safe import find_products, locate
     from .scene import predict_products
     from .simulation import CloudParameters, simulate

@@ -1,9 +1,12 @@
-"""The exception types the command line turns into one clear message.
+"""The exception types the command line turns into one clear message and an exit status.
 
-:class:`InputError`: bad input (a file, a folder, an option, a full disk); one message on stderr
-naming the offending file and the fix, exit status 2. :class:`InternalError`: a check of
-crmss's own output failed (a bug, never the user's input); exit status 1, nothing is left at
-a final name.
+All derive from :class:`CrmssError`. :class:`InputError`: bad input (a file, a folder, an
+option, a full disk); one message naming the offending file and the fix, exit status 2.
+:class:`TrainingDiverged`: a loss became NaN or infinite (the input may be fine: the learning
+rate or the precision is not); exit status 3, the last complete epoch kept.
+:class:`InternalError`: a check of crmss's own output failed (a bug, never the user's input);
+exit status 1, nothing is left at a final name. :class:`Failures` collects the failures of a
+batch (products, pairs) so that each is reported and the rest still finishes.
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ import shutil
 from pathlib import Path
 
 
-class InputError(Exception):
+class CrmssError(Exception):
+    """An error the command line reports as one message, exiting with ``exit_status``."""
+
+    exit_status = 2
+
+
+class InputError(CrmssError):
     """Bad input (a file, a folder, an option): the message names it and the fix."""
 
 
@@ -21,8 +30,35 @@ class DiskFullError(InputError):
     """A write failed for want of space: the message names the folder and the space needed."""
 
 
-class InternalError(Exception):
+class TrainingDiverged(CrmssError):
+    """A training loss became NaN or infinite: the message says where and what to change."""
+
+    exit_status = 3
+
+
+class InternalError(CrmssError):
     """An output failed crmss's own consistency check: a bug to report, not bad input."""
+
+    exit_status = 1
+
+
+class Failures:
+    """The failures of a batch of items (products, pairs): each is added as it happens, the
+    other items go on, and :meth:`raise_any` raises them together as one InputError."""
+
+    def __init__(self, total: int, items: str, fix: str, log=print):
+        self.total, self.items, self.fix, self.log, self.messages = total, items, fix, log, []
+
+    def add(self, name: str, error: InputError) -> None:
+        """Keep ``error``'s message for the end; log that ``name`` failed."""
+        self.messages.append(str(error))
+        self.log(f"{name}: failed (reported at the end)")
+
+    def raise_any(self) -> None:
+        """Raise the failures together, saying whether the other items are done and the fix."""
+        if self.messages:
+            others = f"the other {self.items} are done; " if len(self.messages) < self.total else ""
+            raise InputError("\n".join(self.messages) + f"\n{others}{self.fix}")
 
 
 #: what GDAL's GeoTIFF writer says when a write fails (its messages carry no errno)

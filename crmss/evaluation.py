@@ -25,11 +25,7 @@ mean rows average the bands of a resolution.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import shutil
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +39,11 @@ from . import __version__
 from .bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
 from .classical import CLASSICAL_METHODS
 from .data import load_patches, make_dataset, patch_errors
-from .errors import InputError, disk_full_error, is_disk_full
-from .files import exclusive_lock
+from .errors import InputError
+from .files import new_folder, utc_timestamp
 from .figures import write_figures
 from .metrics import BAND_METRICS, class_metrics, cloud_mask
-from .model import generator_stacks, run_generator
+from .model import CHECKPOINTS, generator_file, generator_stacks, load_generator, run_generator
 from .raster import raster_info, write_geotiff
 from .tables import (
     BASELINE, CLOUD_THRESHOLD, METHOD_NAME, METRIC_NAMES, PIXELS, comparison_lines, compare, latex_document, markdown_table,
@@ -108,27 +104,15 @@ def evaluate(
     names = [m.name for m in loaded] + list(methods) + [BASELINE]
     reference_rows = read_metrics_csv(Path(reference), names) if reference else None
     sets = load_patches(data, subset)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out.parent}: cannot create the folder ({exc.strerror}); choose another --out") from exc
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"{out.parent}: cannot be written; choose another --out")
-    # one run at a time writes (or cleans up after) these results; a second waits, then finds them
-    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss test is writing these results; waiting for it", log):
-        if out.exists() and any(out.iterdir()):
-            raise InputError(f"{out}: exists and is not empty; nothing is overwritten: choose a new --out")
-        for stale in out.parent.glob(f".{out.name}.partial-*"):  # what a killed run left: no other run writes here now
-            shutil.rmtree(stale, ignore_errors=True)
-        info = {
-            "crmss_version": __version__, "data": str(Path(data).resolve()), "subset": subset, "cloud_threshold": cloud_threshold,
-            "patch_size": next(iter(sets.values())).size10, "patches": sum(len(s) for s in sets.values()),
-            "methods": {**{m.name: _describe(m) for m in loaded}, **{m: {"kind": "classical"} for m in methods}, BASELINE: {"kind": "baseline"}},
-            "simulation": _simulation_of(Path(data)),
-            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        }
-        rows, figure_files = _write_results(out, loaded, methods, sets, info, reference, reference_rows, batch_size, figures,
-                                            progress)
+    info = {
+        "crmss_version": __version__, "data": str(Path(data).resolve()), "subset": subset, "cloud_threshold": cloud_threshold,
+        "patch_size": next(iter(sets.values())).size10, "patches": sum(len(s) for s in sets.values()),
+        "methods": {**{m.name: _describe(m) for m in loaded}, **{m: {"kind": "classical"} for m in methods}, BASELINE: {"kind": "baseline"}},
+        "simulation": _simulation_of(Path(data)),
+        "written": utc_timestamp(),
+    }
+    with new_folder(out, "test", "the results", log) as tmp:
+        rows, figure_files = _write_results(tmp, loaded, methods, sets, info, reference, reference_rows, batch_size, figures, progress)
     log(f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} figures, predictions of {info['patches']} patches")
     return rows
 
@@ -150,35 +134,18 @@ def load_models(specs: list[str | Path], checkpoint: str = "last") -> list[Model
         if name in names or name in CLASSICAL_METHODS or name == BASELINE:
             raise InputError(f"--model {path}: the name {name!r} is taken; give each model its own name as NAME={path}")
         names.append(name)
-        generator, config, source = load_generator(path, checkpoint)
-        models.append(Model(name, generator, source, config))
+        source = generator_file(path, checkpoint)
+        models.append(Model(name, load_generator(source), source, _run_config(source)))
     return models
 
 
-def load_generator(path: Path, checkpoint: str = "last"):
-    """(generator, the run's config or {}, the .keras file) of a run folder (``last``:
-    generator.keras; ``best``: generator_best.keras) or of a ``.keras`` file; checks that the
-    model has the generator's interface."""
-    path = Path(path)
-    config = {}
-    if path.is_dir() or path.suffix != ".keras":
-        config_file = path / "config.json"
-        path = path / {"last": "generator.keras", "best": "generator_best.keras"}[checkpoint]
-        if not path.exists():
-            raise InputError(f"{path}: no trained generator here; give --model the run folder of 'python train.py' "
-                             "(after one epoch at least) or a .keras file")
-        config = json.loads(config_file.read_text()) if config_file.exists() else {}
-    elif not path.is_file():
-        raise InputError(f"{path}: no such model file; give a run folder or a .keras file")
+def _run_config(model_file: Path) -> dict:
+    """The config.json of the run a generator file belongs to ({} for a bare .keras file)."""
+    config = model_file.parent / "config.json"
     try:
-        generator = keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # a damaged zip, another Keras's file: any reason is the same for the user
-        raise InputError(f"{path}: cannot load the generator ({exc}); train again or give another run") from exc
-    try:
-        generator_stacks(generator)
-    except ValueError as exc:
-        raise InputError(f"{path}: {exc}; give a CR-MSS generator") from None
-    return generator, config, path
+        return json.loads(config.read_text()) if model_file.name in CHECKPOINTS.values() and config.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{config}: unreadable ({exc}); the run folder is damaged: train into a new one") from exc
 
 
 def _describe(model: Model) -> dict:
@@ -195,37 +162,23 @@ def _simulation_of(data: Path) -> dict | None:
         return None
 
 
-def _write_results(out, models, methods, sets, info, reference, reference_rows, batch_size, figures, progress):
-    """Everything under a temporary folder beside ``out``, renamed to ``out`` when complete."""
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.mkdir()
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the results folder ({exc.strerror}); choose another --out") from exc
-    try:
-        with patch_errors():
-            run = _run(models, methods, sets, tmp / "predictions" / info["subset"], batch_size, figures, info["cloud_threshold"], progress)
-        rows = summarise(run.scores)
-        info["cloud_fraction"] = run.cloud_fraction()
-        write_metrics_csv(tmp / "metrics.csv", rows)
-        (tmp / "metrics.json").write_text(json.dumps(nest(rows), indent=1, allow_nan=True) + "\n")
-        (tmp / "evaluation.json").write_text(json.dumps(info, indent=1) + "\n")
-        comparison = compare(rows, reference_rows) if reference_rows else None
-        if comparison:
-            write_metrics_csv(tmp / "reference_comparison.csv", comparison)
-        names = list(info["methods"])
-        figure_files = write_figures(tmp, rows, names, run.samples, run.histograms, models[0].name if models else None)
-        (tmp / "report.md").write_text(report(rows, names, info, comparison, reference, figure_files))
-        title = f"{info['subset']} subset of {Path(info['data']).name}" + (" (simulated)" if info["simulation"] else "")
-        (tmp / "tables.tex").write_text(latex_document([(title, rows, names)]))
-        if out.exists():
-            out.rmdir()  # empty, as checked above
-        os.replace(tmp, out)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if is_disk_full(exc, out.parent):
-            raise disk_full_error(out.parent, None, "the results", "run the same command again") from exc
-        raise
+def _write_results(folder, models, methods, sets, info, reference, reference_rows, batch_size, figures, progress):
+    """Score every method and write everything into ``folder``; return the rows and the figures."""
+    with patch_errors():
+        run = _run(models, methods, sets, folder / "predictions" / info["subset"], batch_size, figures, info["cloud_threshold"], progress)
+    rows = summarise(run.scores)
+    info["cloud_fraction"] = run.cloud_fraction()
+    write_metrics_csv(folder / "metrics.csv", rows)
+    (folder / "metrics.json").write_text(json.dumps(nest(rows), indent=1, allow_nan=True) + "\n")
+    (folder / "evaluation.json").write_text(json.dumps(info, indent=1) + "\n")
+    comparison = compare(rows, reference_rows) if reference_rows else None
+    if comparison:
+        write_metrics_csv(folder / "reference_comparison.csv", comparison)
+    names = list(info["methods"])
+    figure_files = write_figures(folder, rows, names, run.samples, run.histograms, models[0].name if models else None)
+    (folder / "report.md").write_text(report(rows, names, info, comparison, reference, figure_files))
+    title = f"{info['subset']} subset of {Path(info['data']).name}" + (" (simulated)" if info["simulation"] else "")
+    (folder / "tables.tex").write_text(latex_document([(title, rows, names)]))
     return rows, figure_files
 
 

@@ -1,15 +1,22 @@
-"""Small file-system guarantees shared by the commands: per-output locks and atomic writes."""
+"""Small file-system guarantees shared by the commands: per-output locks, atomic files and folders."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import os
+import shutil
 import uuid
 from pathlib import Path
 
 #: how temporary files written beside their final name begin
 TEMPORARY_PREFIX = ".tmp-"
+
+
+def utc_timestamp() -> str:
+    """Now, as the records crmss writes date themselves: ISO 8601 in UTC, to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 @contextlib.contextmanager
@@ -59,3 +66,42 @@ def write_text_atomically(path: Path, text: str) -> None:
     """Write ``path`` whole or not at all (see :func:`replaced_atomically`)."""
     with replaced_atomically(path) as tmp:
         tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def new_folder(out: Path, command: str, what: str, log=print):
+    """Yield a hidden temporary folder beside ``out`` for the ``with`` block to fill; rename it
+    to ``out`` when the block ends, so ``out`` appears whole or not at all.
+
+    Under a lock on ``out`` (a second run of ``command`` waits, then finds ``out`` written):
+    an ``out`` that exists and is not an empty folder is refused (nothing is overwritten), and
+    what a killed run left (``.<out>.partial-*``) is removed. On any failure the temporary
+    folder is removed; a full disk is reported as such (``what`` names the output)."""
+    from .errors import InputError, disk_full_error, is_disk_full
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out.parent}: cannot create the folder ({exc.strerror}); choose another --out") from exc
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"{out.parent}: cannot be written; choose another --out")
+    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss {command} is writing it; waiting", log):
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise InputError(f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new --out")
+        for stale in out.parent.glob(f".{out.name}.partial-*"):  # what a killed run left: no other run writes here now
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+        try:
+            tmp.mkdir()
+        except OSError as exc:
+            raise InputError(f"{out}: cannot create the folder ({exc.strerror}); choose another --out") from exc
+        try:
+            yield tmp
+            if out.exists():
+                out.rmdir()  # empty, as checked above
+            os.replace(tmp, out)
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if is_disk_full(exc, out.parent):
+                raise disk_full_error(out.parent, None, what, "run the same command again") from exc
+            raise

@@ -1,6 +1,6 @@
 """CR-MSS as a GAN: a ``keras.Model`` subclass trained with ``fit`` (TensorFlow backend).
 
-In the style of the Keras examples' GANs: ``compile(g_optimizer, d_optimizer, weights)``, a
+In the style of the Keras examples' GANs: ``compile(d_optimizer=..., g_optimizer=..., loss_weights=...)``, a
 ``train_step`` with one critic and one generator update returning loss trackers, and a
 ``test_step`` that reports the PSNR of the generator's output beside the cloudy input's.
 Batches are ``((x10, x20), (y10, y20))``: cloudy and clear stacks, reflectance in [0, 1]
@@ -29,10 +29,10 @@ class CRMSSGAN(keras.Model):
     def call(self, inputs, training=False):
         return run_generator(self.generator, inputs, training=training)
 
-    def compile(self, g_optimizer, d_optimizer, weights: LossWeights = LossWeights()):
+    def compile(self, *, d_optimizer, g_optimizer, loss_weights: LossWeights = LossWeights()):
         # the generator's optimiser is also Keras's ``optimizer``: its iteration count is the step
         super().compile(optimizer=g_optimizer, auto_scale_loss=False)
-        self.g_optimizer, self.d_optimizer, self.weights_ = g_optimizer, d_optimizer, weights
+        self.d_optimizer, self.g_optimizer, self.loss_weights_ = d_optimizer, g_optimizer, loss_weights
         # built here so that fit works under MirroredStrategy and checkpoints hold their slots
         g_optimizer.build(self.generator.trainable_variables)
         d_optimizer.build(self.discriminator.trainable_variables)
@@ -45,11 +45,11 @@ class CRMSSGAN(keras.Model):
 
     def _kernel_penalty(self):
         kernels = [v for v in self.generator.trainable_variables if "kernel" in v.path]
-        return self.weights_.kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels])
+        return self.loss_weights_.kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels])
 
     def train_step(self, data):
         cloudy, clear = list(data[0]), list(data[1])
-        w = self.weights_
+        w = self.loss_weights_
         replicas = tf.distribute.get_strategy().num_replicas_in_sync  # gradients are summed over replicas
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = run_generator(self.generator, cloudy, training=True)
@@ -81,7 +81,7 @@ class CRMSSGAN(keras.Model):
         cloudy, clear = list(data[0]), list(data[1])
         fake = run_generator(self.generator, cloudy, training=False)
         return self._track(
-            g_reconstruction=reconstruction_loss(fake, clear, self.weights_.l1, self.weights_.gradient),
+            g_reconstruction=reconstruction_loss(fake, clear, self.loss_weights_.l1, self.loss_weights_.gradient),
             psnr=self._psnr(fake, clear), cloudy_psnr=self._psnr(cloudy, clear),
         )
 

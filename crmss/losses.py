@@ -14,7 +14,7 @@ adversarial loss, WHUS2-CRv for the reconstruction terms):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from keras import ops
 
@@ -30,9 +30,6 @@ class LossWeights:
     identity: float = 0.0
     identity_gradient: float = 0.0
     kernel_l2: float = 0.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def discriminator_loss(real_scores, fake_scores):

@@ -101,16 +101,19 @@ def _metrics(predicted, reference, weights):
 def _ssim_map(x, y, data_range: float = 1.0):
     """scikit-image's SSIM map without its (window - 1) / 2 px border: (patches, rows - 6, cols - 6, bands)."""
     pad = (SSIM_WINDOW - 1) // 2
-
-    def mean(a):  # scipy's uniform_filter with mode "reflect" = symmetric padding, then a box mean
-        padded = tf.pad(a, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
-        return tf.nn.avg_pool2d(padded, SSIM_WINDOW, 1, "VALID")
-
-    ux, uy = mean(x), mean(y)
+    bands = tf.shape(x)[-1]  # dynamic: one traced function serves the 10 m and the 20 m stack
+    # the five local means of scipy's uniform_filter (mode "reflect" = symmetric padding) in one
+    # pass: the images stacked on the channel axis, a separable 7-tap mean as two depthwise
+    # convolutions (several times faster on a CPU than 7 x 7 average pooling of each image)
+    stacked = tf.pad(tf.concat([x, y, x * x, y * y, x * y], -1), [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+    taps = tf.fill(tf.stack([1, SSIM_WINDOW, 5 * bands, 1]), 1.0 / SSIM_WINDOW)
+    means = tf.nn.depthwise_conv2d(stacked, taps, [1, 1, 1, 1], "VALID")
+    means = tf.nn.depthwise_conv2d(means, tf.transpose(taps, [1, 0, 2, 3]), [1, 1, 1, 1], "VALID")
+    ux, uy, uxx, uyy, uxy = tf.split(means, 5, axis=-1)
     cov_norm = SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1)  # sample covariance
-    vx = cov_norm * (mean(x * x) - ux * ux)
-    vy = cov_norm * (mean(y * y) - uy * uy)
-    vxy = cov_norm * (mean(x * y) - ux * uy)
+    vx = cov_norm * (uxx - ux * ux)
+    vy = cov_norm * (uyy - uy * uy)
+    vxy = cov_norm * (uxy - ux * uy)
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
     return s[:, pad:-pad, pad:-pad, :]

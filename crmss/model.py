@@ -14,10 +14,13 @@ parameters at width 64.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 from keras import layers
 
 from .bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
+from .errors import InputError
 
 #: ``tf.contrib.layers.instance_norm``'s epsilon, which the published generator used.
 INSTANCE_NORM_EPSILON = 1e-6
@@ -135,3 +138,37 @@ def check_patch_size(size10: int) -> None:
     """Raise ValueError unless a 10 m side of ``size10`` px fits the generator (multiple of 32)."""
     if size10 % 32:
         raise ValueError(f"the 10 m patch side must be a multiple of 32 px (e.g. 256), not {size10}")
+
+
+#: the generator file of a run folder per ``checkpoint``
+CHECKPOINTS = {"last": "generator.keras", "best": "generator_best.keras"}
+
+
+def generator_file(run_or_file: str | Path, checkpoint: str = "last") -> Path:
+    """The ``.keras`` file of a run folder (``last``: generator.keras, ``best``:
+    generator_best.keras), or the ``.keras`` file given; InputError where there is none."""
+    path = Path(run_or_file)
+    if path.suffix == ".keras" and not path.is_dir():
+        if not path.is_file():
+            raise InputError(f"{path}: no such model file; give a run folder or a .keras file")
+        return path
+    path = path / CHECKPOINTS[checkpoint]
+    if not path.exists():
+        raise InputError(f"{path}: no trained generator here; give a run folder of 'python train.py' (after one epoch at "
+                         "least) or a .keras file")
+    return path
+
+
+def load_generator(run_or_file: str | Path, checkpoint: str = "last") -> keras.Model:
+    """The generator of a run folder or a ``.keras`` file (see :func:`generator_file`), checked
+    to have the interface of CR-MSS or its Vis/NIR ablation (:func:`generator_stacks`)."""
+    path = generator_file(run_or_file, checkpoint)
+    try:
+        generator = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # a damaged zip, another Keras's file: any reason is the same for the user
+        raise InputError(f"{path}: cannot load the generator ({exc}); train again or give another run") from exc
+    try:
+        generator_stacks(generator)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}; give a CR-MSS generator") from None
+    return generator

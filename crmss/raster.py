@@ -121,8 +121,9 @@ def limit_block_cache(megabytes: int = 64) -> None:
     gdal.SetCacheMax(megabytes * 2**20)
 
 
-def read_band(path: str, out: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
-    """Decode band 1 of ``path`` whole, into ``out`` if given ((rows, cols), the file's type).
+def read_band(path: str, out: np.ndarray | None = None, threads: int = 1, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Decode band 1 of ``path``, whole or its ``window`` (x, y, width, height in px), into
+    ``out`` if given ((rows, cols), the file's type; strided views too).
 
     ``threads`` is GDAL's decoding threads for this call (JP2OpenJPEG decodes code tiles in
     parallel). A truncated or corrupt file raises InputError naming it.
@@ -130,7 +131,7 @@ def read_band(path: str, out: np.ndarray | None = None, threads: int = 1) -> np.
     ds = _open(path)
     gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(threads))
     try:
-        return ds.GetRasterBand(1).ReadAsArray(buf_obj=out)
+        return ds.GetRasterBand(1).ReadAsArray(*(window or ()), buf_obj=out)
     except RuntimeError as exc:
         raise InputError(f"{path}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again") from exc
     finally:

@@ -33,9 +33,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .bands import ALL_BANDS, BANDS_10M, BANDS_20M, STACKS
+from .bands import ALL_BANDS, BANDS_10M, BANDS_20M, RESOLUTION, STACKS
 from .errors import InputError
-from .raster import Grid, raster_info, same_projection
+from .raster import Grid, raster_info, read_band, same_projection
 
 COMPACT_NAME = re.compile(
     r"^(?P<mission>S2[ABC])_MSI(?P<level>L1C|L2A)_(?P<sensing>\d{8}T\d{6})_N(?P<baseline>\d{4})"
@@ -62,7 +62,8 @@ SATURATED = 65535
 
 @dataclass(frozen=True)
 class ProductName:
-    """What a product's name says: mission, level, sensing time, orbit, tile when named."""
+    """What a product's name says: mission, level, sensing time, orbit, and in compact names
+    the tile and the processing baseline. Product names are read here and nowhere else."""
 
     name: str
     mission: str  # S2A, S2B, S2C
@@ -70,14 +71,28 @@ class ProductName:
     sensing: str  # yyyymmddThhmmss
     orbit: str  # relative orbit, 3 digits
     tile: str | None  # e.g. 50TMK; None in long (PDMC) names, which may hold several tiles
+    baseline: str | None  # e.g. 02.01; None in long (PDMC) names
+    generated: str  # yyyymmddThhmmss: the compact name's discriminator, the PDMC processing time
 
     @classmethod
     def parse(cls, name: str) -> "ProductName | None":
         match = COMPACT_NAME.match(name) or PDMC_NAME.match(name)
         if not match:
             return None
-        tile = match.groupdict().get("tile")
-        return cls(name, match["mission"], match["level"], match["sensing"], match["orbit"], tile)
+        found = match.groupdict()
+        baseline = f"{found['baseline'][:2]}.{found['baseline'][2:]}" if found.get("baseline") else None
+        generated = found.get("discriminator") or found["processed"]
+        return cls(name, match["mission"], match["level"], match["sensing"], match["orbit"], found.get("tile"), baseline, generated)
+
+    @property
+    def pair_key(self) -> str:
+        """``R<orbit>_T<tile>`` (e.g. ``R075_T50TMK``), what WHUS2-CR names a pair's folders by."""
+        return f"R{self.orbit}_T{self.tile}"
+
+    def at_baseline(self, baseline: str) -> str:
+        """The compact name of the same acquisition at another processing baseline (``05.10``),
+        as ESA's reprocessed archive names it."""
+        return self.name.replace(f"_N{self.baseline.replace('.', '')}_", f"_N{baseline.replace('.', '')}_", 1)
 
     def same_acquisition(self, other: "ProductName") -> bool:
         """Same satellite, relative orbit and day (tile compared separately)."""
@@ -165,6 +180,30 @@ class Product:
         dn[nodata] = 0
         dn[saturated] = SATURATED
         return dn
+
+    def read(self, bands: tuple[str, ...] | list[str], window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """``bands`` of one resolution (e.g. ``BANDS_10M``) as float32 TOA reflectance, (rows,
+        cols, len(bands)): offsets applied, 0 where no data, saturated pixels 6.5535 (65535 /
+        10000). ``window``: (x, y, width, height) in 10 m px of the product's grid (even values
+        for 20 m bands), None for the whole granule. Raises InputError for bands of several
+        resolutions, bands the product lacks, a window off the grid, or a corrupt file."""
+        resolutions = {RESOLUTION.get(b) for b in bands}
+        missing = [b for b in bands if b not in self.band_files]
+        if missing or len(resolutions) != 1:
+            raise InputError(f"{self.path}: cannot read bands {list(bands)} together: give bands of one resolution that the product "
+                             f"holds ({', '.join(sorted(self.band_files))})")
+        scale = resolutions.pop() // 10
+        grid = self.grid()
+        x, y, width, height = window or (0, 0, grid.width, grid.height)
+        if min(x, y) < 0 or width <= 0 or height <= 0 or x + width > grid.width or y + height > grid.height or any(v % scale for v in (x, y, width, height)):
+            raise InputError(f"window {window} is not inside the product's {grid.width} x {grid.height} px grid at 10 m "
+                             f"(with values divisible by {scale} for these bands)")
+        own = tuple(v // scale for v in (x, y, width, height))
+        dn = np.empty((own[3], own[2], len(bands)), np.uint16)
+        for i, band in enumerate(bands):
+            read_band(self.band_files[band], out=dn[..., i], window=own)
+            self.to_reflectance_x10000(band, dn[..., i])
+        return dn.astype(np.float32) / 10000
 
     def grid(self) -> Grid:
         """Read the headers of the ten CR-MSS bands and check they form one 10 m / 20 m grid."""
@@ -414,9 +453,9 @@ def _tile_metadata(path: Path) -> tuple[str | None, str | None]:
 def _baseline_of(name: str, datatake: str | None, tile_id: str | None) -> str | None:
     """The processing baseline (``02.04``) from a compact product name, else a datatake
     identifier (``GS2A_20170105T013442_008021_N02.04``) or a TILE_ID (``..._T53NMJ_N02.04``)."""
-    compact = COMPACT_NAME.match(name)
-    if compact:
-        return f"{compact['baseline'][:2]}.{compact['baseline'][2:]}"
+    parsed = ProductName.parse(name)
+    if parsed and parsed.baseline:
+        return parsed.baseline
     for text in (datatake, tile_id):
         match = re.search(r"_N(\d\d\.\d\d)$", text.strip()) if isinstance(text, str) else None
         if match:

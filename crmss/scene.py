@@ -35,13 +35,13 @@ from tqdm import tqdm
 
 from . import __version__
 from .bands import BAND_SETS, STACKS
-from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
+from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock
-from .model import build_generator, generator_stacks, run_generator
-from .raster import COG_COMPRESSIONS, Grid, StreamedCOG, require_jpeg2000_driver
+from .model import build_generator, generator_file, generator_stacks, load_generator, run_generator
+from .raster import COG_COMPRESSIONS, StreamedCOG, require_jpeg2000_driver
 from .safe import Product, granule_tiles, open_product, product_path
+from .tiling import SCALE
 
-SCALES = {"10m": 1, "20m": 2}
 BLOCK = 512
 #: GDAL's block cache while predicting: two rows of JPEG2000 code tiles of all ten bands
 #: stay decoded, so the overlap between strips is not decoded twice
@@ -101,9 +101,8 @@ class Generator:
 
     @classmethod
     def load(cls, run: Path, checkpoint: str = "last") -> "Generator":
-        from .evaluation import load_generator
-
-        loaded, _, path = load_generator(run, checkpoint)
+        path = generator_file(run, checkpoint)
+        loaded = load_generator(path)
         if tf.config.list_physical_devices("GPU"):  # the same weights in a mixed-precision copy
             width = loaded.get_layer("e1_conv").filters
             bands = next(name for name, stacks in BAND_SETS.items() if stacks == generator_stacks(loaded))
@@ -137,6 +136,61 @@ class Generator:
                 for y, (rows, cols) in zip(run_generator(self.model, inputs), weights)]
 
 
+def check_tiling(tile: int, overlap: int) -> None:
+    """Refuse a tile side or overlap that the blending cannot use (InputError)."""
+    if tile % 32 or tile < 64:
+        raise InputError(f"--tile {tile}: the tile side must be a multiple of 32 px and at least 64 (e.g. 1024)")
+    if overlap % 2 or not 0 <= overlap <= tile // 2:
+        raise InputError(f"--overlap {overlap}: must be even, 0 or more, and at most half the tile ({tile // 2})")
+
+
+def clean(generator: keras.Model, x10: np.ndarray, x20: np.ndarray | None = None, *, tile: int = 1024, overlap: int = 128,
+          batch_size: int | None = None, scale: float = 10000.0, offset: float = 0.0, progress: bool = False) -> tuple[np.ndarray, ...]:
+    """Clean arrays of any size with the tiling, blending, reflect padding and no-data rule of
+    ``crmss predict`` (the same code): returns the generator's stacks as float32 reflectance,
+    ``(y10, y20)``, or ``(y10,)`` for a Vis/NIR model.
+
+    ``x10``: (H, W, 4) with B02, B03, B04, B08; ``x20``: (H/2, W/2, 6) with B05, B06, B07, B8A,
+    B11, B12 (not needed by a Vis/NIR model); H and W even. Floating arrays are reflectance;
+    integer arrays are DNs, reflectance = (DN + ``offset``) / ``scale`` (L1C: offset -1000 from
+    baseline 04.00, else 0). A pixel with 0 (or NaN) in any band of a stack is no data: its
+    output is 0 in that stack. Reflectance is clipped to [1e-4, 1] for the model, as in predict.
+    """
+    check_tiling(tile, overlap)
+    runner = Generator(generator, None)
+    inputs = {"10m": x10, "20m": x20}
+    height, width = np.shape(x10)[:2]
+    prepared = {}
+    for res in runner.stacks:
+        array = inputs[res]
+        expected = (height // SCALE[res], width // SCALE[res], len(STACKS[res]))
+        if array is None or np.shape(array) != expected or height % 2 or width % 2:
+            raise InputError(f"clean: x{res[:2]} has shape {None if array is None else np.shape(array)}, but the generator needs "
+                             f"{expected} beside x10 of {np.shape(x10)} (even sides; bands {', '.join(STACKS[res])})")
+        prepared[res] = _reflectance_x10000(np.asarray(array), scale, offset)
+    outputs = {res: np.zeros(dn.shape, np.uint16) for res, dn in prepared.items()}
+
+    def read_strip(top: int) -> dict:
+        strips = {res: dn[top // SCALE[res] : (top + tile) // SCALE[res]] for res, dn in prepared.items()}
+        return {res: (strip, (strip == 0).any(axis=-1)) for res, strip in strips.items()}
+
+    def write(res: str, rows: np.ndarray, top: int) -> None:
+        outputs[res][top : top + len(rows)] = rows
+
+    _run_strips(read_strip, height, width, runner, write, min(tile, math.ceil(max(height, width) / 32) * 32), overlap,
+                batch_size or default_batch_size(), progress, "clean")
+    return tuple(outputs[res].astype(np.float32) / 10000 for res in runner.stacks)
+
+
+def _reflectance_x10000(array: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    """uint16 reflectance x 10000 of an array (see :func:`clean`): at least 1, 0 where any band is no data."""
+    reflectance = array.astype(np.float32) if np.issubdtype(array.dtype, np.floating) else (array.astype(np.float32) + offset) / scale
+    nodata = (np.isnan(array) if np.issubdtype(array.dtype, np.floating) else False) | (array == 0)
+    dn = np.clip(np.rint(np.nan_to_num(reflectance) * 10000), 1, 65535).astype(np.uint16)
+    dn[np.any(nodata, axis=-1)] = 0
+    return dn
+
+
 def predict_products(
     products: list[str | Path],
     model: str | Path,
@@ -155,10 +209,7 @@ def predict_products(
     A product that fails (not L1C, a corrupt band) is reported and the others still run; the
     failures are raised together as one InputError at the end.
     """
-    if tile % 32 or tile < 64:
-        raise InputError(f"--tile {tile}: the tile side must be a multiple of 32 px and at least 64 (e.g. 1024)")
-    if overlap % 2 or not 0 <= overlap <= tile // 2:
-        raise InputError(f"--overlap {overlap}: must be even, 0 or more, and at most half the tile ({tile // 2})")
+    check_tiling(tile, overlap)
     if compress not in COG_COMPRESSIONS:
         raise InputError(f"--compress {compress}: choose one of {', '.join(COG_COMPRESSIONS)}")
     require_jpeg2000_driver()
@@ -175,7 +226,8 @@ def predict_products(
         batch_size = batch_size or default_batch_size()
         workers = workers or len(os.sched_getaffinity(0))
         gdal.SetCacheMax(BLOCK_CACHE_MB * 2**20)
-        written, failures = [], []
+        written = []
+        failures = Failures(len(products), "products", "fix these and run again (finished outputs are skipped)", log)
         for path in map(Path, products):
             try:
                 granules = _granules(path)
@@ -185,11 +237,8 @@ def predict_products(
             except DiskFullError:
                 raise  # the next products would fail the same way
             except InputError as exc:
-                failures.append(str(exc))
-                log(f"{path.name}: failed (reported at the end)")
-        if failures:
-            others = "the other products are done; " if len(failures) < len(products) else ""
-            raise InputError("\n".join(failures) + f"\n{others}fix these and run again (finished outputs are skipped)")
+                failures.add(path.name, exc)
+        failures.raise_any()
         return written
     finally:
         if created and out.is_dir() and not any(out.iterdir()):
@@ -230,15 +279,20 @@ def _predict_granule(product, generator, out, tile, overlap, batch_size, workers
                 stale.unlink()
         grid = product.grid()
         tile = min(tile, math.ceil(max(grid.width, grid.height) / 32) * 32)
-        shapes = {res: (grid.width // SCALES[res], grid.height // SCALES[res], len(STACKS[res])) for res in stacks}
+        shapes = {res: (grid.width // SCALE[res], grid.height // SCALE[res], len(STACKS[res])) for res in stacks}
         needed = sum(StreamedCOG.needed_bytes(*shape) for shape in shapes.values())
         writers = {}
         try:
             for res in stacks:
-                s = SCALES[res]
+                s = SCALE[res]
                 writers[res] = StreamedCOG(finals[res], *shapes[res][:2], STACKS[res], grid.geotransform_at(s), grid.projection,
                                            _output_metadata(product, generator, tile, overlap))
-            _run_strips(product, grid, generator, writers, tile, overlap, batch_size, workers, progress)
+            # open once: GDAL's block cache belongs to the open dataset, and keeps the code tiles
+            # that the next strip shares with this one decoded
+            datasets = {band: gdal.Open(product.band_files[band]) for res in stacks for band in STACKS[res]}
+            with ThreadPoolExecutor(workers, initializer=_yield_to_the_model) as pool:
+                _run_strips(lambda top: _read_strip(product, datasets, stacks, top, tile, pool), grid.height, grid.width, generator,
+                            lambda res, rows, top: writers[res].write(rows, top), tile, overlap, batch_size, progress, product.name[:40])
             for res, writer in writers.items():
                 writer.finish(compress, overview_factors(*shapes[res][:2]), BLOCK)
             for writer in writers.values():  # both or neither: renamed once both are checked
@@ -323,26 +377,28 @@ def _yield_to_the_model() -> None:
         pass
 
 
-def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dict, tile: int, overlap: int,
-                batch_size: int, workers: int, progress: bool) -> None:
-    """Decode, run and blend the scene strip by strip (one row of tiles each), writing the
-    finished rows of each of the generator's stacks to ``writers[res]``."""
-    stacks = {res: SCALES[res] for res in generator.stacks}
-    rows, cols = tile_starts(grid.height, tile, overlap), tile_starts(grid.width, tile, overlap)
-    weights = {res: (blend_weights(grid.height // s, [r // s for r in rows], tile // s, overlap // s),
-                     blend_weights(grid.width // s, [c // s for c in cols], tile // s, overlap // s)) for res, s in stacks.items()}
-    strips = {res: _Strip(tile // s, grid.width // s, len(STACKS[res])) for res, s in stacks.items()}
-    # open once: GDAL's block cache belongs to the open dataset, and keeps the code tiles that
-    # the next strip shares with this one decoded
-    datasets = {band: gdal.Open(product.band_files[band]) for res in stacks for band in STACKS[res]}
-    with (tqdm(total=len(rows) * len(cols), desc=product.name[:40], unit="tile", disable=not progress) as bar,
-          ThreadPoolExecutor(workers, initializer=_yield_to_the_model) as pool,
+def _run_strips(read_strip, height: int, width: int, generator: Generator, write, tile: int, overlap: int,
+                batch_size: int, progress: bool, label: str) -> None:
+    """Run and blend a scene of ``height`` x ``width`` px at 10 m strip by strip (one row of
+    tiles each), for each of the generator's stacks.
+
+    ``read_strip(top)`` gives rows ``top .. top + tile`` (10 m px) of every stack as
+    ``{res: (uint16 reflectance x 10000 (rows, cols, bands), no-data mask (rows, cols))}``; it
+    runs in a thread of its own, one strip ahead, so decoding overlaps the model.
+    ``write(res, rows, top)`` receives the finished uint16 rows of a stack from row ``top`` of
+    its own grid."""
+    stacks = {res: SCALE[res] for res in generator.stacks}
+    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    weights = {res: (blend_weights(height // s, [r // s for r in rows], tile // s, overlap // s),
+                     blend_weights(width // s, [c // s for c in cols], tile // s, overlap // s)) for res, s in stacks.items()}
+    strips = {res: _Strip(tile // s, width // s, len(STACKS[res])) for res, s in stacks.items()}
+    with (tqdm(total=len(rows) * len(cols), desc=label, unit="tile", disable=not progress) as bar,
           ThreadPoolExecutor(1, initializer=_yield_to_the_model) as prefetch):
-        upcoming = prefetch.submit(_read_strip, product, datasets, tuple(stacks), rows[0], tile, pool)
+        upcoming = prefetch.submit(read_strip, rows[0])
         for index, top in enumerate(rows):
             inputs = upcoming.result()
             if index + 1 < len(rows):
-                upcoming = prefetch.submit(_read_strip, product, datasets, tuple(stacks), rows[index + 1], tile, pool)
+                upcoming = prefetch.submit(read_strip, rows[index + 1])
             for res in stacks:
                 strips[res].nodata[: inputs[res][1].shape[0]] |= inputs[res][1]
             for first in range(0, len(cols), batch_size):
@@ -353,10 +409,10 @@ def _run_strips(product: Product, grid: Grid, generator: Generator, writers: dic
                     for j, out in zip(batch, y):
                         strips[res].add(out, cols[j] // stacks[res])
                 bar.update(len(batch))
-            bottom = rows[index + 1] if index + 1 < len(rows) else grid.height
+            bottom = rows[index + 1] if index + 1 < len(rows) else height
             for res, s in stacks.items():
                 done = bottom // s - top // s
-                writers[res].write(strips[res].finished(done), top // s)
+                write(res, strips[res].finished(done), top // s)
                 strips[res].advance(done)
 
 
@@ -375,14 +431,14 @@ def _read_strip(product: Product, datasets: dict, stacks: tuple[str, ...], top: 
     band's dataset by one thread at a time), straight into their channel of the stack."""
     strips = {}
     for res in stacks:
-        s, bands = SCALES[res], STACKS[res]
+        s, bands = SCALE[res], STACKS[res]
         first = datasets[bands[0]]
         height = min(tile // s, first.RasterYSize - top // s)
         strips[res] = np.empty((height, first.RasterXSize, len(bands)), np.uint16)
 
     def read(task):
         res, i, band = task
-        s = SCALES[res]
+        s = SCALE[res]
         buffer = strips[res][..., i]  # strided: GDAL writes every len(bands)-th value
         try:
             datasets[band].GetRasterBand(1).ReadAsArray(0, top // s, buffer.shape[1], buffer.shape[0], buf_obj=buffer)

@@ -28,12 +28,9 @@ and renamed when complete; an existing SIM is never touched.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
 import shutil
 import sys
-import uuid
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,8 +43,8 @@ from . import __version__
 from .bands import STACKS
 from .clouds import CLOUD_REFLECTANCE, add_thin_cloud, block_mean, thickness_field
 from .data import load_patches
-from .errors import InputError, disk_full_error, is_disk_full
-from .files import exclusive_lock
+from .errors import InputError
+from .files import new_folder, utc_timestamp
 from .raster import raster_info, write_geotiff
 from .safe import SATURATED
 
@@ -95,28 +92,8 @@ def simulate(data: str | Path, out: str | Path, subset: str = "test", parameters
     source_manifest = json.loads((data / "manifest.json").read_text())
     if source_manifest.get("simulation"):
         raise InputError(f"{data}: is itself a simulated set; simulate from the prepared real pairs")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out.parent}: cannot create the folder ({exc.strerror}); choose another --out") from exc
-    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss simulate is writing here; waiting for it", log):
-        if out.exists():
-            raise InputError(f"{out}: exists; nothing is overwritten: choose a new --out for the simulated set")
-        for stale in out.parent.glob(f".{out.name}.partial-*"):  # what a killed run left: no other run writes here now
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-        try:
-            tmp.mkdir()
-        except OSError as exc:
-            raise InputError(f"{out.parent}: cannot be written ({exc.strerror}); choose another --out") from exc
-        try:
-            manifest = _write(tmp, data, source_manifest, sets, subset, parameters, progress)
-            os.replace(tmp, out)
-        except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if is_disk_full(exc, out.parent):
-                raise disk_full_error(out.parent, None, "the simulated set", "run the same command again") from exc
-            raise
+    with new_folder(out, "simulate", "the simulated set", log) as tmp:
+        manifest = _write(tmp, data, source_manifest, sets, subset, parameters, progress)
     log(f"simulated testing set in {out}: {sum(len(s) for s in sets.values())} patch pairs of {len(sets)} pairs")
     return manifest
 
@@ -145,7 +122,7 @@ def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: st
                 bar.update(1)
     manifest = {
         "crmss_version": __version__,
-        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "written": utc_timestamp(),
         "source": str(data.resolve()),
         "simulation": {**asdict(parameters), "subset": subset, "model": "single-layer thin cloud, crmss/clouds.py",
                        "cloud_scales_px": list(CLOUD_SCALES), "spectrum": parameters.spectrum()},

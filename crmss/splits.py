@@ -9,7 +9,8 @@ The authors publish it as a CSV in an odd layout, parsed here as published (UTF-
     Testing set,,
 
 A section row opens each subset; the pair number stands only on the first row of a pair. The
-pair key is ``R<orbit>_T<tile>`` (``name[33:44]``, as the authors' ``cutimg.py`` takes it).
+pair key is ``R<orbit>_T<tile>`` (characters 33 to 44 of the name, which the authors'
+``cutimg.py`` slices out).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .safe import COMPACT_NAME
+from .safe import ProductName
 
 SECTIONS = {"training set": "train", "testing set": "test"}
 ROLES = {"cloud-free": "clear", "cloudy": "cloudy"}
@@ -43,7 +44,7 @@ class Pair:
     @property
     def key(self) -> str:
         """``R<orbit>_T<tile>``, e.g. ``R075_T50TMK``: names the pair's folders."""
-        return self.clear[33:44]
+        return ProductName.parse(self.clear).pair_key
 
     @property
     def tile(self) -> str:
@@ -90,8 +91,8 @@ def read_split(path: str | Path | None = None) -> list[Pair]:
         if role not in ROLES:
             raise bad(line, f"second column is {cells[1]!r}, not 'Cloud-free' or 'Cloudy'")
         role = ROLES[role]
-        match = COMPACT_NAME.match(name)
-        if not match or match["level"] != "L1C":
+        parsed = ProductName.parse(name)
+        if not parsed or not parsed.tile or parsed.level != "L1C":
             raise bad(line, f"{name!r} is not a Sentinel-2 L1C product name")
         if first is None:
             if not head.isdigit():
@@ -104,7 +105,7 @@ def read_split(path: str | Path | None = None) -> list[Pair]:
             raise bad(line, "a pair needs one 'Cloud-free' and one 'Cloudy' product")
         names = {first[2]: first[3], role: name}
         pair = Pair(subset, first[1], clear=names["clear"], cloudy=names["cloudy"])
-        if names["cloudy"][33:44] != pair.key:
+        if ProductName.parse(names["cloudy"]).pair_key != pair.key:
             raise bad(line, f"the two products of pair {pair.number} are not of one orbit and tile")
         pairs.append(pair)
         first = None

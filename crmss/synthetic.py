@@ -33,6 +33,7 @@ from osgeo import gdal, osr
 
 from .bands import ALL_BANDS, RESOLUTION, WAVELENGTH_UM
 from .clouds import add_thin_cloud, block_mean, fractal_noise, thickness_field, transmittance
+from .safe import ProductName
 
 gdal.UseExceptions()
 
@@ -162,7 +163,8 @@ def write_product(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    mission, _, sensing, _, orbit, _, discriminator = name.split("_")
+    parsed = ProductName.parse(name)
+    mission, sensing, orbit, discriminator = parsed.mission, parsed.sensing, parsed.orbit, parsed.generated
     when = datetime.datetime.strptime(sensing, "%Y%m%dT%H%M%S")
     absolute_orbit = int((when - datetime.datetime(2015, 6, 23)).days * 14.3 + 1)
     tiles = (geometry.tile,) + tuple(extra_tiles)
@@ -172,7 +174,7 @@ def write_product(
         granules = {t: f"L1C_T{t}_A{absolute_orbit:06d}_{discriminator}" for t in tiles}
         stems = {t: f"T{t}_{sensing}" for t in tiles}
     elif naming == "long":
-        tail = f"{discriminator}_R{orbit[1:]}_V{sensing}_{sensing}"
+        tail = f"{discriminator}_R{orbit}_V{sensing}_{sensing}"
         product = f"{mission}_OPER_PRD_MSIL1C_PDMC_{tail}"
         metadata_name = f"{mission}_OPER_MTD_SAFL1C_PDMC_{tail}.xml"
         stems = {t: f"{mission}_OPER_MSI_L1C_TL_SGS__{discriminator}_A{absolute_orbit:06d}_T{t}" for t in tiles}
@@ -254,15 +256,16 @@ def write_pair(
     choose the packaging (see ``write_product``). ``cloud_cover`` (fraction of the
     scene under cloud) and ``max_thickness`` (optical thickness) shape the thin cloud.
     """
-    tile = clear_name.split("_")[5][1:]
+    tile = ProductName.parse(clear_name).tile
     geometry = Geometry(tile, size)
     seed = zlib.crc32(f"{seed}:{tile}".encode())
     scene = Scene(size, seed, cloud_cover, max_thickness)
     paths = []
     for role, name, shift in (("clear", clear_name, 0.0), ("cloudy", cloudy_name, -30.0)):
-        product_baseline = baseline or f"{name[28:30]}.{name[30:32]}"
+        parsed = ProductName.parse(name)
+        product_baseline = baseline or parsed.baseline
         if baseline:
-            name = f"{name[:27]}N{baseline.replace('.', '')}{name[32:]}"
+            name = parsed.at_baseline(baseline)
         offset = -1000 if float(product_baseline) >= 4 else 0
         dns = {}
         for band in ALL_BANDS:
@@ -320,7 +323,7 @@ def _product_metadata(product, mission, sensing, orbit, baseline, naming, image_
 <Datatake datatakeIdentifier="G{mission}_{sensing}_N{baseline}">
 <SPACECRAFT_NAME>Sentinel-{mission[2:]}</SPACECRAFT_NAME>
 <DATATAKE_SENSING_START>{when}</DATATAKE_SENSING_START>
-<SENSING_ORBIT_NUMBER>{int(orbit[1:])}</SENSING_ORBIT_NUMBER>
+<SENSING_ORBIT_NUMBER>{int(orbit)}</SENSING_ORBIT_NUMBER>
 <SENSING_ORBIT_DIRECTION>DESCENDING</SENSING_ORBIT_DIRECTION>
 </Datatake>
 <Query_Options><PRODUCT_FORMAT>{"SAFE_COMPACT" if naming == "compact" else "SAFE"}</PRODUCT_FORMAT></Query_Options>

@@ -11,7 +11,6 @@ continues to the requested total of epochs, after a kill or after a finished run
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import math
 import os
@@ -26,8 +25,8 @@ import tensorflow as tf
 
 from . import __version__
 from .data import PatchSet, load_patches, make_dataset, merge, patch_errors
-from .errors import InputError, disk_full_error, is_disk_full
-from .files import TEMPORARY_PREFIX, replaced_atomically, write_text_atomically
+from .errors import CrmssError, InputError, TrainingDiverged, disk_full_error, is_disk_full
+from .files import TEMPORARY_PREFIX, replaced_atomically, utc_timestamp, write_text_atomically
 from .gan import CRMSSGAN
 from .bands import BAND_SETS
 from .losses import LossWeights
@@ -181,7 +180,7 @@ def build_gan(options: TrainOptions) -> CRMSSGAN:
         optimizer = keras.optimizers.Adam(lr, beta_1=options.beta1, beta_2=options.beta2)
         return keras.optimizers.LossScaleOptimizer(optimizer) if options.mixed_precision and _float16() else optimizer
 
-    gan.compile(adam(), adam(), options.loss_weights())
+    gan.compile(d_optimizer=adam(), g_optimizer=adam(), loss_weights=options.loss_weights())
     return gan
 
 
@@ -189,9 +188,11 @@ def _float16() -> bool:
     return keras.mixed_precision.dtype_policy().compute_dtype == "float16"
 
 
-def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMSSGAN | None:
+def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbacks: tuple = ()) -> CRMSSGAN | None:
     """Train (or continue) the run ``options.out``; return the trained model (None when the run
-    already has ``options.epochs`` epochs: then nothing in RUN is touched)."""
+    already has ``options.epochs`` epochs: then nothing in RUN is touched). ``callbacks``: more
+    Keras callbacks (early stopping, a notebook's own logging), called before the epoch's
+    backup is written."""
     strategy = make_strategy(options.strategy)  # first: multi-worker set-up precedes other TF work
     run = Path(options.out)
     chief = is_chief(strategy)
@@ -232,7 +233,7 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMS
     try:
         with patch_errors():
             space.check()  # before the first epoch: not after hours of training
-            callbacks = [space, *_callbacks(run, chief, val_set or train_set, options)]
+            callbacks = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks)]
             if options.strategy == "multiworker":
                 full_pass = len(train_set) // options.batch_size if whole else math.ceil(len(train_set) / options.batch_size)
                 _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps or full_pass, callbacks, log)
@@ -244,7 +245,7 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto") -> CRMS
         if is_disk_full(exc, run):
             raise space.error() from exc
         raise
-    except InputError:
+    except CrmssError:  # bad data, no space, a diverged loss
         _remove_temporary_files(run)
         if created and completed_epochs(run) == 0:  # bad data or no space before the first epoch was saved:
             shutil.rmtree(run, ignore_errors=True)  # no run folder left behind
@@ -313,7 +314,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         for name, value in (logs or {}).items():
             if not math.isfinite(float(value)):
-                raise InputError(
+                raise TrainingDiverged(
                     f"training diverged: {name} is {float(value)} at step {batch + 1} of this epoch; the checkpoints "
                     "of the last complete epoch are kept. Lower --lr (or leave out --mixed-precision) and run again in a new --out folder"
                 )
@@ -329,6 +330,8 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, delete_checkpoint=False)
         self.chief = chief
 
+    # BackupAndRestore has no public hook for how the backup is written: overriding its private
+    # _save_model (the method its on_epoch_end calls) is the one way to write it atomically
     def _save_model(self):
         if not self.chief:
             return
@@ -381,8 +384,8 @@ class SampleImages(keras.callbacks.Callback):
             tf.summary.image("cloudy | generated | clear", rows, step=epoch + 1, max_outputs=self.count)
 
 
-def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainOptions) -> list:
-    callbacks = [StopOnNonFinite()]
+def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainOptions, extra: tuple) -> list:
+    callbacks = [StopOnNonFinite(), *extra]
     if chief:
         callbacks += [
             GeneratorExport(run),
@@ -416,6 +419,8 @@ def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbac
 
     callback_list = keras.callbacks.CallbackList(callbacks, model=gan, epochs=epochs, steps=steps, verbose=0)
     callback_list.on_train_begin()
+    # BackupAndRestore's on_train_begin restores the backup and says where to resume only by
+    # setting the model's private _initial_epoch (what fit reads too): Keras has no public way
     for epoch in range(gan._initial_epoch or 0, epochs):
         log(f"Epoch {epoch + 1}/{epochs}")
         for metric in gan.metrics:
@@ -445,7 +450,7 @@ def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set
         "patches": {"train": len(train_set), "val": len(val_set) if val_set else 0},
         "versions": {"crmss": __version__, "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
                      "gdal": gdal.__version__, "python": platform.python_version()},
-        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "written": utc_timestamp(),
     }
     write_text_atomically(run / "config.json", json.dumps(config, indent=1) + "\n")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crmss.prepare import prepare
+from crmss.preparation import prepare
 from crmss.splits import read_split, write_split
 from crmss.synthetic import write_pair
 from crmss.training import TrainOptions, train

@@ -135,7 +135,7 @@ def test_bad_inputs_are_refused_and_nothing_is_overwritten(trained, tmp_path):
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "metrics.csv").write_text("keep me")
-    _refused(run_cli("test", "--data", data, "--model", model, "--out", existing), "exists and is not empty")
+    _refused(run_cli("test", "--data", data, "--model", model, "--out", existing), "exists and is not an empty folder")
     assert (existing / "metrics.csv").read_text() == "keep me"
 
     broken = shutil.copytree(data, tmp_path / "broken")

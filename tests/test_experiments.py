@@ -103,8 +103,10 @@ def test_simulated_set_is_a_prepared_tree_made_deterministically(trained, simula
 def test_simulate_refuses_bad_input_and_writes_nothing(trained, simulated, tmp_path):
     existing = tmp_path / "existing"
     existing.mkdir()
+    (existing / "keep").write_text("mine")
     run = run_cli("simulate", "--data", trained / "data", "--out", existing)
-    assert run.returncode == 2 and "exists; nothing is overwritten" in run.stderr and not any(existing.iterdir())
+    assert run.returncode == 2 and "exists and is not an empty folder; nothing is overwritten" in run.stderr
+    assert [p.name for p in existing.iterdir()] == ["keep"]
     run = run_cli("simulate", "--data", simulated, "--out", tmp_path / "twice")
     assert run.returncode == 2 and "is itself a simulated set" in run.stderr
     run = run_cli("simulate", "--data", trained / "data", "--out", tmp_path / "s", "--thickness", "1", "0.5")

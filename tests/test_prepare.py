@@ -14,7 +14,7 @@ from osgeo import gdal
 
 from crmss import cli
 from crmss.bands import ALL_BANDS, BANDS_10M, BANDS_20M, RESOLUTION
-from crmss.prepare import prepare
+from crmss.preparation import prepare
 from crmss.safe import open_product
 from crmss.splits import write_split
 from crmss.synthetic import Geometry, Scene, to_dn, write_product
@@ -198,14 +198,14 @@ def test_cli_skips_absent_pairs_reruns_nothing_and_refuses_other_options(tmp_pat
 
 KILLER = """
 import os, signal, sys
-import crmss.prepare
-real, calls = crmss.prepare.write_geotiff, [0]
+import crmss.preparation
+real, calls = crmss.preparation.write_geotiff, [0]
 def write_then_die(*args, **kwargs):
     calls[0] += 1
     if calls[0] == {after}:
         os.kill(os.getpid(), signal.SIGKILL)
     real(*args, **kwargs)
-crmss.prepare.write_geotiff = write_then_die
+crmss.preparation.write_geotiff = write_then_die
 from crmss.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -298,7 +298,7 @@ def test_a_failed_pair_fixed_and_rerun_gives_the_manifest_of_an_uninterrupted_ru
     _truncate(band)
     out = tmp_path / "data"
     run = run_cli("prepare", "--products", folder, "--out", out, "--split", split, "--no-progress")
-    _assert_refused(run, "_B11.jp2: cannot decode", "the other pairs are complete")
+    _assert_refused(run, "_B11.jp2: cannot decode", "the other pairs are done")
     assert run.stderr.count("cannot decode") == 1 and "cannot decode" not in run.stdout  # reported once
     assert f"{KEY}: failed (reported at the end)" in run.stdout
     assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [pairs[1].key]
@@ -356,8 +356,8 @@ def test_disk_filling_up_while_writing_leaves_no_partial_pair_and_never_hangs(pr
     out = disk.path / "data"
     script = textwrap.dedent(f"""
         import shutil, sys
-        import crmss.prepare
-        crmss.prepare.shutil.disk_usage = lambda path: shutil._ntuple_diskusage(2**40, 0, 2**40)
+        import crmss.preparation
+        crmss.preparation.shutil.disk_usage = lambda path: shutil._ntuple_diskusage(2**40, 0, 2**40)
         from crmss.cli import main
         sys.exit(main(["prepare", "--products", {str(folder)!r}, "--out", {str(out)!r}, "--split", {str(split_of(0))!r}, "--no-progress"]))
     """)
@@ -443,7 +443,7 @@ def test_a_bad_product_fails_its_own_pair_only(tmp_path, products, pairs):
     band.unlink()
     out = tmp_path / "data"
     run = run_cli("prepare", "--products", folder, "--out", out, "--split", _split(tmp_path, pairs[0], pairs[1]), "--no-progress")
-    _assert_refused(run, "band files B05 of tile T50TMK are missing", "the other pairs are complete")
+    _assert_refused(run, "band files B05 of tile T50TMK are missing", "the other pairs are done")
     assert f"{KEY}: failed (reported at the end)" in run.stdout and run.stderr.count("are missing") == 1
     assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [pairs[1].key]
 

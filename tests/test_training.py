@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 from crmss.data import augment, load_patches, make_dataset, merge
-from crmss.errors import InputError
-from crmss.prepare import prepare
+from crmss.errors import InputError, TrainingDiverged
+from crmss.preparation import prepare
 from crmss.splits import write_split
 from crmss.synthetic import write_pair
 from crmss.training import StopOnNonFinite, TrainOptions, build_gan, resolve_options
@@ -83,24 +83,22 @@ def test_one_train_step_changes_both_networks(data):
 KILL_AT_EPOCH = """
 import os, signal, sys
 import keras
-import crmss.training
+from crmss.training import TrainOptions, train
 
 class Kill(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == {epoch}:
             os.kill(os.getpid(), signal.SIGKILL)
 
-real = crmss.training._callbacks
-crmss.training._callbacks = lambda *a: real(*a) + [Kill()]
-from crmss.cli import main
-sys.exit(main(["train", *sys.argv[1:]]))
+data, out, epochs = sys.argv[1:4]
+train(TrainOptions(data=data, out=out, epochs=int(epochs), width=8, steps_per_epoch=2, samples=1), callbacks=[Kill()], verbose=2)
 """
 
 
 def test_sigkill_during_training_then_rerun_continues_from_the_last_checkpoint(data, tmp_path):
     run = tmp_path / "run"
     args = ["--data", str(data), "--out", str(run), "--epochs", "3", "--width", "8", "--steps-per-epoch", "2", "--samples", "1"]
-    killed = subprocess.run([sys.executable, "-c", KILL_AT_EPOCH.format(epoch=2), *args], capture_output=True, text=True)
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_EPOCH.format(epoch=2), str(data), str(run), "3"], capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert "Epoch 2/3" in killed.stdout and "Epoch 3/3" not in killed.stdout
     assert json.loads((run / "backup/training_metadata.json").read_text())["epoch"] == 2
@@ -209,8 +207,9 @@ def test_it_learns_to_beat_the_cloudy_input(data, tmp_path):
 
 
 def test_non_finite_loss_stops_with_a_clear_message():
-    with pytest.raises(InputError, match=r"training diverged: g_loss is nan at step 3 .*Lower --lr"):
+    with pytest.raises(TrainingDiverged, match=r"training diverged: g_loss is nan at step 3 .*Lower --lr") as error:
         StopOnNonFinite().on_train_batch_end(2, {"d_loss": 0.5, "g_loss": float("nan")})
+    assert error.value.exit_status == 3 and not isinstance(error.value, InputError)  # not bad input: its own exit status
 
 
 def test_bad_data_folders_are_refused(data, tmp_path):

@@ -15,7 +15,6 @@ is killed and started again redoes only the unfinished pair.
 from __future__ import annotations
 
 import csv
-import datetime
 import hashlib
 import json
 import os
@@ -33,8 +32,8 @@ from tqdm import tqdm
 
 from . import __version__
 from .bands import STACKS
-from .errors import DiskFullError, InputError, disk_full_error, is_disk_full
-from .files import exclusive_lock, write_text_atomically
+from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
+from .files import exclusive_lock, utc_timestamp, write_text_atomically
 from .raster import Grid, limit_block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
 from .safe import Product, find_products, locate, open_product
 from .splits import Pair, default_split_path, read_split
@@ -108,12 +107,12 @@ def _prepare_all(products, out: Path, pairs: list[Pair], split_path: Path, windo
         log(f"{key}: skipped ({why})")
     for key, record in manifest["missing"].items():
         log(f"{key}: skipped, products not found in {products}: {', '.join(record['absent'])}")
-    for key in refused:
-        log(f"{key}: failed (reported at the end)")
+    failures = Failures(len(jobs) + len(refused), "pairs", "run the same command again after fixing these", log)
+    for key, error in refused.items():
+        failures.add(key, error)
     _save_manifest(out, manifest, pairs)
 
     limit_block_cache()
-    failures = list(refused.values())
     for job in jobs:
         start = time.perf_counter()
         try:
@@ -122,8 +121,7 @@ def _prepare_all(products, out: Path, pairs: list[Pair], split_path: Path, windo
             raise  # the next pairs would fail the same way
         except InputError as exc:  # a band that fails to decode: this pair leaves nothing behind
             shutil.rmtree(out / PARTIAL, ignore_errors=True)
-            failures.append(str(exc))
-            log(f"{job.pair.key}: failed (reported at the end)")
+            failures.add(job.pair.key, exc)
             continue
         manifest["pairs"][job.pair.key] = record
         _save_manifest(out, manifest, pairs)
@@ -132,9 +130,7 @@ def _prepare_all(products, out: Path, pairs: list[Pair], split_path: Path, windo
             f"{job.pair.key} ({job.pair.subset}): {len(record['windows'])} windows kept, {dropped['nodata']} dropped for "
             f"no data, {dropped['not_requested']} not requested ({time.perf_counter() - start:.0f} s)"
         )
-    if failures:
-        others = "the other pairs are complete; " if manifest["pairs"] else ""
-        raise InputError("\n".join(failures) + f"\n{others}run the same command again after fixing these")
+    failures.raise_any()
     return manifest
 
 
@@ -168,7 +164,7 @@ def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:
 
 def _plan(products, pairs, manifest, requested, log):
     """Find, open and check the products of every pair still to do, before any work: the jobs,
-    the pairs whose products are absent, those skipped, and per failed pair its message (a bad
+    the pairs whose products are absent, those skipped, and per failed pair its InputError (a bad
     product fails its own pair only)."""
     found = find_products(products, log)
     names_found = {path: name.name for path, name in found}
@@ -206,7 +202,7 @@ def _plan(products, pairs, manifest, requested, log):
                 raise InputError(f"--windows names windows {outside[:5]} of pair {pair.key}, which has windows 1..{count}; correct the windows file")
             jobs.append(PairJob(pair, opened, grids["clear"], wanted))
         except InputError as exc:
-            errors[pair.key] = str(exc)
+            errors[pair.key] = exc
     return jobs, missing, skipped, errors
 
 
@@ -325,7 +321,7 @@ def _load_manifest(out: Path, options: dict) -> dict:
     if not path.exists():
         return {
             "crmss_version": __version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": utc_timestamp(),
             "layout": "{subset}/{cloudy,clear}/{10m,20m}/{pair}/{k}.tif",
             "values": "uint16 top-of-atmosphere reflectance x 10000 (radiometric offset applied for baseline 04.00 and later); 0 = no data; 65535 = saturated",
             "window_px": WINDOW,
@@ -356,7 +352,7 @@ def _save_manifest(out: Path, manifest: dict, pairs: list[Pair]) -> None:
     order = {pair.key: i for i, pair in enumerate(pairs)}
     for name in ("pairs", "missing"):
         manifest[name] = dict(sorted(manifest[name].items(), key=lambda item: order.get(item[0], len(order))))
-    manifest["updated"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    manifest["updated"] = utc_timestamp()
     write_text_atomically(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 

@@ -1,0 +1,87 @@
+"""The public Python API: docs/api.md runs as written; clean() is predict's arithmetic on arrays."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+import crmss
+from crmss.bands import BANDS_10M, BANDS_20M
+from crmss.errors import InputError
+from crmss.model import build_generator
+
+from conftest import REPO
+
+
+def cloudy_product(folder):
+    (path,) = [p for p in folder.iterdir() if "20160413" in p.name]
+    return path
+
+
+def test_import_crmss_is_light_and_names_the_api():
+    code = "import sys, crmss; assert 'tensorflow' not in sys.modules; print(sorted(crmss.__all__))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for name in ("load_generator", "clean", "open_product", "prepare", "train", "evaluate", "predict", "simulate", "report"):
+        assert name in run.stdout
+    import crmss.preparation  # noqa: F401 - a submodule import must not hide the function of the same command
+    assert callable(crmss.prepare) and crmss.prepare.__module__ == "crmss.preparation"
+
+
+def test_the_walkthrough_in_docs_api_md_runs(trained, products, tmp_path):
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs/api.md").read_text(), re.S)
+    assert len(blocks) >= 4
+    namespace = {}
+    exec(blocks[0], namespace)  # the paths a reader sets; here, the test's own
+    namespace.update(RUN=str(trained / "run"), PRODUCT=str(cloudy_product(products(0, zipped=True))), DATA=str(trained / "data"),
+                     OUT=str(tmp_path))
+    for block in blocks[1:]:
+        exec(block, namespace)
+    assert namespace["y10"].shape == (512, 512, 4) and namespace["y20"].shape == (256, 256, 6)
+    assert (tmp_path / "before_after.png").stat().st_size > 10_000
+    assert [p.name for p in namespace["written"]] == [f"{namespace['product'].name}_CR_{res}.tif" for res in ("10m", "20m")]
+
+
+def test_clean_on_a_whole_product_equals_predict(trained, products, tmp_path):
+    product = crmss.open_product(cloudy_product(products(0)))
+    written = crmss.predict([product.path], trained / "run", tmp_path, tile=512, overlap=128, progress=False, log=lambda *_: None)
+    generator = crmss.load_generator(trained / "run")
+    x10, x20 = product.read(BANDS_10M), product.read(BANDS_20M)
+    outputs = crmss.clean(generator, x10, x20, tile=512, overlap=128)
+    for path, array in zip(written, outputs):
+        assert np.array_equal(np.rint(array * 10000).astype(np.uint16), np.moveaxis(gdal.Open(str(path)).ReadAsArray(), 0, -1))
+    assert np.all(outputs[0][np.any(x10 == 0, axis=-1)] == 0)  # no data stays no data
+    # the same pixels as DNs of a baseline 04.00 product: (DN + offset) / scale
+    dn10, dn20 = (np.where(x == 0, 0, np.rint(x * 10000) + 1000).astype(np.uint16) for x in (x10, x20))
+    again = crmss.clean(generator, dn10, dn20, tile=512, overlap=128, offset=-1000)
+    assert all(np.array_equal(a, b) for a, b in zip(outputs, again))
+
+
+def test_read_gives_reflectance_of_a_window(products):
+    product = crmss.open_product(cloudy_product(products(0, baseline="05.10")))
+    whole = product.read(BANDS_20M)
+    part = product.read(BANDS_20M, (100, 40, 64, 32))
+    assert whole.dtype == np.float32 and whole.shape == (390, 390, 6) and part.shape == (16, 32, 6)
+    assert np.array_equal(part, whole[20:36, 50:82])
+    raw = gdal.Open(product.band_files["B05"]).ReadAsArray(50, 20, 32, 16).astype(np.float32)
+    assert np.allclose(part[..., 0], np.where(raw == 0, 0, (raw - 1000) / 10000))  # the offset of baseline 05.10 applied
+    for bands, window, message in ((("B02", "B05"), None, "bands of one resolution"), (BANDS_20M, (1, 0, 64, 64), "divisible by 2"),
+                                   (BANDS_10M, (700, 0, 200, 10), "not inside the product's 780 x 780 px grid")):
+        with pytest.raises(InputError, match=message):
+            product.read(bands, window)
+
+
+def test_clean_refuses_arrays_that_do_not_fit(tmp_path):
+    generator = build_generator(8)
+    x10 = np.full((64, 64, 4), 0.1, np.float32)
+    with pytest.raises(InputError, match=r"x20 has shape None, but the generator needs \(32, 32, 6\)"):
+        crmss.clean(generator, x10)
+    with pytest.raises(InputError, match=r"x20 has shape \(32, 30, 6\)"):
+        crmss.clean(generator, x10, np.zeros((32, 30, 6), np.float32))
+    with pytest.raises(InputError, match="multiple of 32"):
+        crmss.clean(generator, x10, np.zeros((32, 32, 6), np.float32), tile=100)
+    (y10,) = crmss.clean(build_generator(8, bands="visnir"), x10)  # a Vis/NIR model needs no 20 m stack
+    assert y10.shape == (64, 64, 4)
