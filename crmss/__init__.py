@@ -22,7 +22,7 @@ _API = {
     "load_generator": ("model", "load_generator"),
     "clean": ("scene", "clean"),
     "open_product": ("safe", "open_product"),
-    "prepare": ("prepare", "prepare"),
+    "prepare": ("preparation", "prepare"),
     "train": ("training", "train"),
     "TrainOptions": ("training", "TrainOptions"),
     "evaluate": ("evaluation", "evaluate"),
