@@ -1,15 +1,23 @@
-# make test: the whole test suite; make demo: the pipeline on synthetic products.
+# make test: lint, format check and the whole test suite; make test-fast: the unit tests alone
+# (under a minute); make demo: the pipeline on synthetic products.
 # Both create .venv first when it is missing (scripts/bootstrap.sh: GDAL, its bindings, crmss).
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: test demo bench-prepare bench-train bench-evaluate bench-predict clean
+.PHONY: test test-fast lint demo bench-prepare bench-train bench-evaluate bench-predict clean
 
 $(VENV)/.ready: pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
 
-test: $(VENV)/.ready
+test: lint
 	$(VENV)/bin/python -m pytest -q
+
+test-fast: $(VENV)/.ready
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+lint: $(VENV)/.ready
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 demo: $(VENV)/.ready
 	$(VENV)/bin/crmss demo --out demo

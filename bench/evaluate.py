@@ -62,8 +62,13 @@ def main() -> None:
     gpu = tf.config.list_physical_devices("GPU")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {'GPU' if gpu else 'no GPU'}; TensorFlow {tf.__version__}")
     print(f"{len(patches)} patch pairs of 256/128 px, width-64 generator, batches of 8")
-    print(f"model alone (read + generator), first / second run:      {alone_cold:6.1f} s / {alone:6.1f} s  ({len(patches) / alone:5.2f} patch pairs/s)")
-    print(f"crmss test (+ DCP, HOT, metrics, files), first / second run: {whole_cold:6.1f} s / {whole:6.1f} s  ({len(patches) / whole:5.2f} patch pairs/s)")
+    print(
+        f"model alone (read + generator), first / second run:      {alone_cold:6.1f} s / {alone:6.1f} s  ({len(patches) / alone:5.2f} patch pairs/s)"
+    )
+    print(
+        f"crmss test (+ DCP, HOT, metrics, files), first / second run: {whole_cold:6.1f} s / {whole:6.1f} s  "
+        f"({len(patches) / whole:5.2f} patch pairs/s)"
+    )
     print(f"ratio evaluation / model alone: {whole_cold / alone_cold:.2f} (first runs), {whole / alone:.2f} (second runs)")
 
 

@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from measure import run_child  # noqa: E402
 from osgeo import gdal  # noqa: E402
 
 from crmss.model import build_generator  # noqa: E402
@@ -35,7 +36,6 @@ from crmss.safe import USED_BANDS, open_product  # noqa: E402
 from crmss.scene import Generator, default_batch_size, tile_starts  # noqa: E402
 from crmss.splits import read_split  # noqa: E402
 from crmss.synthetic import write_pair  # noqa: E402
-from measure import run_child  # noqa: E402
 
 
 def main() -> None:
@@ -80,14 +80,37 @@ def main() -> None:
 
     out = args.work / "predicted"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "crmss", "predict", str(path), "--model", str(run), "--out", str(out), "--tile", str(args.tile),
-           "--overlap", str(args.overlap), "--batch-size", str(args.batch_size), "--compress", args.compress, "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "crmss",
+        "predict",
+        str(path),
+        "--model",
+        str(run),
+        "--out",
+        str(out),
+        "--tile",
+        str(args.tile),
+        "--overlap",
+        str(args.overlap),
+        "--batch-size",
+        str(args.batch_size),
+        "--compress",
+        args.compress,
+        "--no-progress",
+    ]
     whole, peak = run_child(cmd)
 
     gpu = tf.config.list_physical_devices("GPU")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {'GPU' if gpu else 'no GPU'}; TensorFlow {tf.__version__}, GDAL {gdal.__version__}")
-    print(f"product: 10980 px at 10 m (zipped JPEG2000), {tiles} tiles of {args.tile} px overlapping by {args.overlap}, batch {args.batch_size}, "
-          f"{args.compress.upper()} COGs")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {'GPU' if gpu else 'no GPU'}; "
+        f"TensorFlow {tf.__version__}, GDAL {gdal.__version__}"
+    )
+    print(
+        f"product: 10980 px at 10 m (zipped JPEG2000), {tiles} tiles of {args.tile} px overlapping by {args.overlap}, batch {args.batch_size}, "
+        f"{args.compress.upper()} COGs"
+    )
     print(f"decode of the ten bands alone (plain GDAL):   {decode:7.1f} s")
     print(f"generator compute alone on the same tiles:    {compute:7.1f} s  ({per_tile:.2f} s per tile)")
     print(f"crmss predict, whole product:                 {whole:7.1f} s  peak memory {peak:.2f} GB")

@@ -22,12 +22,12 @@ import sys
 import time
 from pathlib import Path
 
+from measure import run_child
 from osgeo import gdal
 
 from crmss.safe import USED_BANDS, open_product
 from crmss.splits import read_split, write_split
 from crmss.synthetic import write_pair
-from measure import run_child
 
 
 def main() -> None:
@@ -52,8 +52,21 @@ def main() -> None:
     files = [open_product(p, pair.tile).band_files[b] for p in sorted(products.iterdir()) for b in USED_BANDS]
     out = args.work / "prepared"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "crmss", "prepare", "--products", str(products), "--out", str(out), "--split", str(split),
-           "--workers", str(args.workers), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "crmss",
+        "prepare",
+        "--products",
+        str(products),
+        "--out",
+        str(out),
+        "--split",
+        str(split),
+        "--workers",
+        str(args.workers),
+        "--no-progress",
+    ]
     prepare_s, peak = run_child(cmd)
     windows = sum(1 for _ in (out / "train" / "clear" / "10m" / pair.key).iterdir())
 
@@ -62,11 +75,16 @@ def main() -> None:
     decoded = sum(gdal.Open(f).ReadAsArray().nbytes for f in files)
     decode_s = time.perf_counter() - start
 
-    print(f"machine: {platform.machine()}, {args.workers} cores used, {os.cpu_count()} present; GDAL {gdal.__version__}; Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {args.workers} cores used, {os.cpu_count()} present; GDAL {gdal.__version__}; "
+        f"Python {platform.python_version()}"
+    )
     print(f"pair: 2 zipped products, {args.size} px at 10 m, 20 band files, {decoded / 1e6:.0f} MB decoded, {windows} windows kept")
     print(f"ceiling, plain GDAL decode of the 20 bands: {decode_s:7.1f} s  {decoded / 1e6 / decode_s:6.1f} MB/s")
-    print(f"crmss prepare (start-up included):         {prepare_s:7.1f} s  {decoded / 1e6 / prepare_s:6.1f} MB/s  "
-          f"{windows / prepare_s:5.1f} patch pairs/s")
+    print(
+        f"crmss prepare (start-up included):         {prepare_s:7.1f} s  {decoded / 1e6 / prepare_s:6.1f} MB/s  "
+        f"{windows / prepare_s:5.1f} patch pairs/s"
+    )
     print(f"ratio prepare / decode: {prepare_s / decode_s:.2f} (target <= 1.25)")
     print(f"peak memory of crmss prepare: {peak:.2f} GB")
 

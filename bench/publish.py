@@ -70,15 +70,28 @@ def main() -> None:
     for i in range(len(bands)):
         memory.GetRasterBand(i + 1).SetNoDataValue(0)
     start = time.perf_counter()
-    gdal.Translate(str(folder / "plain.tif"), memory, format="COG", creationOptions=[
-        f"COMPRESS={args.compress.upper()}", "LEVEL=1", "PREDICTOR=2", f"BLOCKSIZE={BLOCK}", "RESAMPLING=AVERAGE",
-        "NUM_THREADS=ALL_CPUS", "BIGTIFF=IF_SAFER"])
+    gdal.Translate(
+        str(folder / "plain.tif"),
+        memory,
+        format="COG",
+        creationOptions=[
+            f"COMPRESS={args.compress.upper()}",
+            "LEVEL=1",
+            "PREDICTOR=2",
+            f"BLOCKSIZE={BLOCK}",
+            "RESAMPLING=AVERAGE",
+            "NUM_THREADS=ALL_CPUS",
+            "BIGTIFF=IF_SAFER",
+        ],
+    )
     plain = time.perf_counter() - start
     same = np.array_equal(gdal.Open(str(folder / "streamed.tif")).ReadAsArray(), gdal.Open(str(folder / "plain.tif")).ReadAsArray())
 
     total = sum(times.values())
-    print(f"machine: {platform.machine()}, GDAL {gdal.__version__}; {size} x {size} x {len(bands)} uint16 ({pixels.nbytes / 1e9:.2f} GB), "
-          f"{args.compress.upper()} COG")
+    print(
+        f"machine: {platform.machine()}, GDAL {gdal.__version__}; {size} x {size} x {len(bands)} uint16 ({pixels.nbytes / 1e9:.2f} GB), "
+        f"{args.compress.upper()} COG"
+    )
     for what, seconds in times.items():
         print(f"  {what:<55} {seconds:6.1f} s")
     print(f"  {'StreamedCOG in all':<55} {total:6.1f} s")

@@ -57,8 +57,22 @@ def main() -> None:
 
     def start(out: Path) -> subprocess.Popen:
         shutil.rmtree(out, ignore_errors=True)
-        cmd = [sys.executable, "-m", "crmss", "predict", str(product), "--model", str(run), "--out", str(out), "--tile", str(args.tile),
-               "--overlap", str(args.overlap), "--no-progress"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "crmss",
+            "predict",
+            str(product),
+            "--model",
+            str(run),
+            "--out",
+            str(out),
+            "--tile",
+            str(args.tile),
+            "--overlap",
+            str(args.overlap),
+            "--no-progress",
+        ]
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     reference = root / "reference"
@@ -87,9 +101,11 @@ def main() -> None:
     seconds = time.perf_counter() - began
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores; GDAL {gdal.__version__}; crmss from {Path(crmss.__file__).parent}")
     print(f"product: {args.size} px at 10 m (zipped), --tile {args.tile} --overlap {args.overlap}, width-8 generator")
-    print(f"{args.rounds} rounds of 2 concurrent runs in {seconds:.0f} s: {compared} outputs compared, {identical} bit-identical, "
-          f"{len(bad)} different, {failed_runs} runs failed; rounds with a wrong output: "
-          f"{len({b.split(' run')[0] for b in bad})} of {args.rounds}")
+    print(
+        f"{args.rounds} rounds of 2 concurrent runs in {seconds:.0f} s: {compared} outputs compared, {identical} bit-identical, "
+        f"{len(bad)} different, {failed_runs} runs failed; rounds with a wrong output: "
+        f"{len({b.split(' run')[0] for b in bad})} of {args.rounds}"
+    )
 
 
 if __name__ == "__main__":

@@ -124,8 +124,8 @@ def main() -> None:
     batch = next(iter(make_dataset(patches, 1, shuffle=False, augmentation=False)))
     flops = generator_flops(size, width)
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {tf.config.experimental.get_device_details(tf.config.list_physical_devices('GPU')[0]).get('device_name') if gpu else 'none'}; "
-          f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    gpu_name = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get("device_name") if gpu else "none"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu_name}; TensorFlow {tf.__version__}, Keras {keras.__version__}")
     ceiling = matmul_gflops(8192 if gpu else 2048, device)
     print(f"ceiling, fp32 matmul {8192 if gpu else 2048}^2:       {ceiling:8.1f} GFLOP/s")
     print(f"generator: {flops / 1e9:.1f} GFLOP per 256/128 px patch pair (counted from the layers)")
@@ -133,8 +133,10 @@ def main() -> None:
     for name, policy in rows:
         keras.mixed_precision.set_global_policy(policy or "float32")
         pairs_s = forward_rate(width, 4 if not gpu else 32, size)
-        print(f"generator forward ({name}, batch {4 if not gpu else 32}): {pairs_s:8.2f} patch pairs/s  {pairs_s * flops / 1e9:8.1f} GFLOP/s  "
-              f"= {pairs_s * flops / 1e9 / ceiling:.0%} of the fp32 matmul")
+        print(
+            f"generator forward ({name}, batch {4 if not gpu else 32}): {pairs_s:8.2f} patch pairs/s  {pairs_s * flops / 1e9:8.1f} GFLOP/s  "
+            f"= {pairs_s * flops / 1e9 / ceiling:.0%} of the fp32 matmul"
+        )
         steps_s = train_rate(batch, TrainOptions(data=str(data), out="unused", width=width, mixed_precision=policy is not None))
         print(f"training ({name}, batch 1, width 64):  {steps_s:8.2f} steps/s = patch pairs/s")
     keras.mixed_precision.set_global_policy("float32")

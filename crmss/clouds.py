@@ -46,8 +46,7 @@ def block_mean(array: np.ndarray, factor: int) -> np.ndarray:
     return blocks.mean(axis=(-3, -1))
 
 
-def thickness_field(size: int, rng: np.random.Generator, cover: float, max_thickness: float,
-                    scales: tuple[int, ...] = (1024, 256, 64)) -> np.ndarray:
+def thickness_field(size: int, rng: np.random.Generator, cover: float, max_thickness: float, scales: tuple[int, ...] = (1024, 256, 64)) -> np.ndarray:
     """(size, size) float32 optical thickness: 0 outside the cloud (a fraction ``cover`` of the
     pixels is under it), rising smoothly to ``max_thickness`` inside; features of ``scales`` px."""
     cloud = fractal_noise(size, scales, rng)

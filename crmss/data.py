@@ -85,8 +85,12 @@ def read_manifest_pairs(path: Path) -> dict[str, dict]:
         raise InputError(f"{path}: 'pairs' is not an object of pair records; {fix}")
     for key, record in pairs.items():
         windows = record.get("windows") if isinstance(record, dict) else None
-        if (not isinstance(record, dict) or record.get("subset") not in ("train", "test") or not isinstance(windows, list)
-                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in windows)):
+        if (
+            not isinstance(record, dict)
+            or record.get("subset") not in ("train", "test")
+            or not isinstance(windows, list)
+            or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in windows)
+        ):
             raise InputError(f"{path}: the record of pair {key!r} lacks a subset ('train' or 'test') or a list of window numbers; {fix}")
     return pairs
 
@@ -143,8 +147,11 @@ def read_patch(path, res: str | bytes = "10m", size: int = 0) -> np.ndarray:
     size = int(size) or ds.RasterXSize
     dtype = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)
     if ds.RasterCount != BANDS[res] or (ds.RasterXSize, ds.RasterYSize) != (size, size):
-        raise _bad_patch(path, f"{ds.RasterCount} bands of {ds.RasterXSize} x {ds.RasterYSize} px, but {res} patches of this "
-                               f"tree have {BANDS[res]} bands of {size} x {size} px")
+        raise _bad_patch(
+            path,
+            f"{ds.RasterCount} bands of {ds.RasterXSize} x {ds.RasterYSize} px, but {res} patches of this "
+            f"tree have {BANDS[res]} bands of {size} x {size} px",
+        )
     if not np.all(np.isfinite(pixels)):
         raise _bad_patch(path, "holds NaN or infinite values")
     if dtype != "UInt16":
@@ -224,5 +231,5 @@ def make_dataset(
         dataset = dataset.repeat()
     if augmentation:
         dataset = dataset.map(lambda *t: augment(*t, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks):]))
+    dataset = dataset.map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :]))
     return dataset.batch(batch_size, drop_remainder=drop_remainder or repeat).prefetch(tf.data.AUTOTUNE)

@@ -61,8 +61,10 @@ def run_demo(out: Path, size: int = 1536, seed: int = 0, epochs: int = 4, log=pr
 
     runs = {"crmss": out / "run", "crmss_visnir": out / "run_visnir"}
     for (name, run), bands in zip(runs.items(), ("all", "visnir")):
-        log(f"training {name}: a width-16 CR-MSS on {'all ten bands' if bands == 'all' else 'B02, B03, B04, B08 alone'} "
-            f"for {epochs} epochs (lr 1e-3) into {run}; the last training pair validates")
+        log(
+            f"training {name}: a width-16 CR-MSS on {'all ten bands' if bands == 'all' else 'B02, B03, B04, B08 alone'} "
+            f"for {epochs} epochs (lr 1e-3) into {run}; the last training pair validates"
+        )
         train(TrainOptions(data=str(data), out=str(run), width=16, lr=1e-3, epochs=epochs, seed=seed, samples=2, bands=bands), log=log, verbose=2)
         best = json.loads((run / "best.json").read_text())
         log(f"{name}: best validation PSNR {best['val_psnr']:.2f} dB at epoch {best['epoch']} (cloudy input: {best['val_cloudy_psnr']:.2f} dB)")

@@ -40,14 +40,24 @@ from .bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
 from .classical import CLASSICAL_METHODS
 from .data import load_patches, make_dataset, patch_errors
 from .errors import InputError
-from .files import new_folder, utc_timestamp
 from .figures import write_figures
+from .files import new_folder, utc_timestamp
 from .metrics import BAND_METRICS, class_metrics, cloud_mask
 from .model import CHECKPOINTS, generator_file, generator_stacks, load_generator, run_generator
 from .raster import raster_info, write_geotiff
 from .tables import (
-    BASELINE, CLOUD_THRESHOLD, METHOD_NAME, METRIC_NAMES, PIXELS, comparison_lines, compare, latex_document, markdown_table,
-    metric_title, read_metrics_csv, write_metrics_csv,
+    BASELINE,
+    CLOUD_THRESHOLD,
+    METHOD_NAME,
+    METRIC_NAMES,
+    PIXELS,
+    compare,
+    comparison_lines,
+    latex_document,
+    markdown_table,
+    metric_title,
+    read_metrics_csv,
+    write_metrics_csv,
 )
 
 
@@ -105,8 +115,12 @@ def evaluate(
     reference_rows = read_metrics_csv(Path(reference), names) if reference else None
     sets = load_patches(data, subset)
     info = {
-        "crmss_version": __version__, "data": str(Path(data).resolve()), "subset": subset, "cloud_threshold": cloud_threshold,
-        "patch_size": next(iter(sets.values())).size10, "patches": sum(len(s) for s in sets.values()),
+        "crmss_version": __version__,
+        "data": str(Path(data).resolve()),
+        "subset": subset,
+        "cloud_threshold": cloud_threshold,
+        "patch_size": next(iter(sets.values())).size10,
+        "patches": sum(len(s) for s in sets.values()),
         "methods": {**{m.name: _describe(m) for m in loaded}, **{m: {"kind": "classical"} for m in methods}, BASELINE: {"kind": "baseline"}},
         "simulation": _simulation_of(Path(data)),
         "written": utc_timestamp(),
@@ -150,8 +164,14 @@ def _run_config(model_file: Path) -> dict:
 
 def _describe(model: Model) -> dict:
     bands = next(name for name, stacks in BAND_SETS.items() if stacks == model.stacks)
-    return {"kind": "model", "source": str(model.source.resolve()), "stacks": list(model.stacks), "bands": bands,
-            "parameters": model.generator.count_params(), "options": model.config.get("options", {})}
+    return {
+        "kind": "model",
+        "source": str(model.source.resolve()),
+        "stacks": list(model.stacks),
+        "bands": bands,
+        "parameters": model.generator.count_params(),
+        "options": model.config.get("options", {}),
+    }
 
 
 def _simulation_of(data: Path) -> dict | None:
@@ -217,8 +237,9 @@ def _run(models, methods, sets, predictions: Path, batch_size, figure_count, thr
                 x = {"10m": x10.numpy(), "20m": x20.numpy()}
                 y = {"10m": y10.numpy(), "20m": y20.numpy()}
                 masks = dict(zip(STACKS, cloud_mask(x["10m"], y["10m"], threshold)))
-                outputs = {m.name: {res: np.asarray(o, np.float32) for res, o in zip(m.stacks, predict[m.name](*(x[r] for r in m.stacks)))}
-                           for m in models}
+                outputs = {
+                    m.name: {res: np.asarray(o, np.float32) for res, o in zip(m.stacks, predict[m.name](*(x[r] for r in m.stacks)))} for m in models
+                }
                 outputs.update({name: dict(zip(STACKS, CLASSICAL_METHODS[name](x["10m"], x["20m"]))) for name in methods})
                 outputs[BASELINE] = x
                 for name, stacks in outputs.items():
@@ -231,11 +252,20 @@ def _run(models, methods, sets, predictions: Path, batch_size, figure_count, thr
                 for i in range(count):
                     k_files = {key: patches.files[key][start + i] for key in patches.files}
                     for model in models:
-                        writes.append(writer.submit(_write_prediction, predictions / model.name, pair, k_files,
-                                                    {res: o[i] for res, o in outputs[model.name].items()}))
+                        writes.append(
+                            writer.submit(
+                                _write_prediction, predictions / model.name, pair, k_files, {res: o[i] for res, o in outputs[model.name].items()}
+                            )
+                        )
                     if seen + i in wanted:
-                        run.samples.append({"pair": pair, "window": Path(k_files["clear_10m"]).stem, "clear": (y["10m"][i], y["20m"][i]),
-                                            **{name: tuple(o[res][i] if res in o else None for res in STACKS) for name, o in outputs.items()}})
+                        run.samples.append(
+                            {
+                                "pair": pair,
+                                "window": Path(k_files["clear_10m"]).stem,
+                                "clear": (y["10m"][i], y["20m"][i]),
+                                **{name: tuple(o[res][i] if res in o else None for res in STACKS) for name, o in outputs.items()},
+                            }
+                        )
                 start += count
                 seen += count
                 bar.update(count)
@@ -274,8 +304,14 @@ def _write_prediction(root: Path, pair: str, files: dict, outputs: dict) -> None
         target = root / res / pair / Path(source).name
         target.parent.mkdir(parents=True, exist_ok=True)
         values = np.clip(np.rint(np.moveaxis(pixels, -1, 0) * 10000), 1, 65535).astype(np.uint16)
-        write_geotiff(target, values, info.geotransform, info.projection, STACKS[res],
-                      metadata={"CRMSS_METHOD": root.name, "CRMSS_SCALE": "reflectance x 10000"})
+        write_geotiff(
+            target,
+            values,
+            info.geotransform,
+            info.projection,
+            STACKS[res],
+            metadata={"CRMSS_METHOD": root.name, "CRMSS_SCALE": "reflectance x 10000"},
+        )
 
 
 def summarise(scores: dict) -> list[dict]:
@@ -334,7 +370,10 @@ def report(rows: list[dict], methods: list[str], info: dict, comparison, referen
         "",
         f"crmss {info['crmss_version']}; {len(scenes)} scenes, {info['patches']} patch pairs of {info['patch_size']} px at 10 m.",
         "",
-        "Methods:", "", *[f"* {line}" for line in about], "",
+        "Methods:",
+        "",
+        *[f"* {line}" for line in about],
+        "",
         "Conventions: reflectance = value / 10000 clipped to [0, 1], data range 1. PSNR (dB), SSIM "
         "(scikit-image's structural_similarity defaults: 7 x 7 uniform window, K1 0.01, K2 0.03), RMSE and MAE per "
         "band; SAM (degrees) over the bands of a stack, averaged over pixels. Every value is computed per patch, then "
@@ -354,13 +393,19 @@ def report(rows: list[dict], methods: list[str], info: dict, comparison, referen
         for metric in METRIC_NAMES:
             lines += [f"### {metric_title(metric, pixels)}", ""] + markdown_table(rows, methods, metric, pixels) + [""]
     values = {(r["method"], r["scene"], r["pixels"], r["band"], r["metric"]): r["value"] for r in rows}
-    lines += ["## Per scene (band means, all pixels)", "",
-              "| scene | cloud-affected | resolution | metric | " + " | ".join(methods) + " |", "|---" * (len(methods) + 4) + "|"]
+    lines += [
+        "## Per scene (band means, all pixels)",
+        "",
+        "| scene | cloud-affected | resolution | metric | " + " | ".join(methods) + " |",
+        "|---" * (len(methods) + 4) + "|",
+    ]
     for scene in scenes:
         for res in STACKS:
             for metric in METRIC_NAMES:
-                cells = " | ".join(f"{values[(m, scene, 'all', f'mean_{res}', metric)]:.4f}" if (m, scene, "all", f"mean_{res}", metric) in values
-                                   else "–" for m in methods)
+                cells = " | ".join(
+                    f"{values[(m, scene, 'all', f'mean_{res}', metric)]:.4f}" if (m, scene, "all", f"mean_{res}", metric) in values else "–"
+                    for m in methods
+                )
                 lines.append(f"| {scene} | {100 * info['cloud_fraction'][scene]:.1f}% | {res} | {metric} | {cells} |")
     lines.append("")
     if comparison:

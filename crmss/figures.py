@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 
 from .bands import BANDS_10M, BANDS_20M  # noqa: E402
 
-def write_figures(folder: Path, rows: list[dict], methods: list[str], samples: list[dict], histograms: dict,
-                  model: str | None) -> list[Path]:
+
+def write_figures(folder: Path, rows: list[dict], methods: list[str], samples: list[dict], histograms: dict, model: str | None) -> list[Path]:
     """Write the figures into ``folder``; return their paths. ``methods`` in the tables' order
     (the cloudy input last); ``model``: the method whose histograms are given, if any."""
     files = [_bars(folder / "bands_psnr_ssim.png", rows, methods)]

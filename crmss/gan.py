@@ -68,13 +68,17 @@ class CRMSSGAN(keras.Model):
             scaled_d = self.d_optimizer.scale_loss(d_loss / replicas)
         # one critic update and one generator update from the same forward pass (as in the
         # TensorFlow pix2pix tutorial): each network's gradient is taken on its own loss
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(scaled_d, self.discriminator.trainable_variables),
-                                             self.discriminator.trainable_variables))
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(scaled_g, self.generator.trainable_variables),
-                                             self.generator.trainable_variables))
+        self.d_optimizer.apply_gradients(
+            zip(d_tape.gradient(scaled_d, self.discriminator.trainable_variables), self.discriminator.trainable_variables)
+        )
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(scaled_g, self.generator.trainable_variables), self.generator.trainable_variables))
         return self._track(
-            d_loss=d_loss, g_loss=g_loss, g_adversarial=adversarial, g_reconstruction=reconstruction,
-            psnr=self._psnr(fake, clear), cloudy_psnr=self._psnr(cloudy, clear),
+            d_loss=d_loss,
+            g_loss=g_loss,
+            g_adversarial=adversarial,
+            g_reconstruction=reconstruction,
+            psnr=self._psnr(fake, clear),
+            cloudy_psnr=self._psnr(cloudy, clear),
         )
 
     def test_step(self, data):
@@ -82,7 +86,8 @@ class CRMSSGAN(keras.Model):
         fake = run_generator(self.generator, cloudy, training=False)
         return self._track(
             g_reconstruction=reconstruction_loss(fake, clear, self.loss_weights_.l1, self.loss_weights_.gradient),
-            psnr=self._psnr(fake, clear), cloudy_psnr=self._psnr(cloudy, clear),
+            psnr=self._psnr(fake, clear),
+            cloudy_psnr=self._psnr(cloudy, clear),
         )
 
     @staticmethod

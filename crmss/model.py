@@ -85,6 +85,7 @@ def generator_stacks(model: keras.Model) -> tuple[str, ...]:
     """The stacks a generator takes and returns, in order: ``("10m", "20m")`` for CR-MSS,
     ``("10m",)`` for its Vis/NIR ablation. Raises ValueError for a model of another interface
     (what it takes and returns is not (batch, H, W, 4) [and (batch, H/2, W/2, 6)])."""
+
     def channels(tensors):
         return [t.shape[-1] if len(t.shape) == 4 else None for t in tensors]
 
@@ -154,8 +155,7 @@ def generator_file(run_or_file: str | Path, checkpoint: str = "last") -> Path:
         return path
     path = path / CHECKPOINTS[checkpoint]
     if not path.exists():
-        raise InputError(f"{path}: no trained generator here; give a run folder of 'python train.py' (after one epoch at "
-                         "least) or a .keras file")
+        raise InputError(f"{path}: no trained generator here; give a run folder of 'python train.py' (after one epoch at least) or a .keras file")
     return path
 
 

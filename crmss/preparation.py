@@ -265,7 +265,9 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
         except OSError as exc:
             shutil.rmtree(partial, ignore_errors=True)
             if is_disk_full(exc, out):
-                raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept, this one is redone") from exc
+                raise disk_full_error(
+                    out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept, this one is redone"
+                ) from exc
             raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
         for role, res in stacks:
             final = out / pair.subset / role / res / pair.key
@@ -323,7 +325,8 @@ def _load_manifest(out: Path, options: dict) -> dict:
             "crmss_version": __version__,
             "created": utc_timestamp(),
             "layout": "{subset}/{cloudy,clear}/{10m,20m}/{pair}/{k}.tif",
-            "values": "uint16 top-of-atmosphere reflectance x 10000 (radiometric offset applied for baseline 04.00 and later); 0 = no data; 65535 = saturated",
+            "values": "uint16 top-of-atmosphere reflectance x 10000 (radiometric offset applied for baseline 04.00 and later); "
+            "0 = no data; 65535 = saturated",
             "window_px": WINDOW,
             "bands": {res: list(bands) for res, bands in STACKS.items()},
             "window_rule": "k = row * cols + col + 1 over the whole grid; dropped where any pixel of any band of the pair's four stacks is 0",

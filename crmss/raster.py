@@ -54,7 +54,7 @@ class Grid:
         dx, rx, ry, dy = dx * scale, rx * scale, ry * scale, dy * scale
         return (x0 + col * dx + row * rx, dx, rx, y0 + col * ry + row * dy, ry, dy)
 
-    def matches(self, other: "Grid") -> bool:
+    def matches(self, other: Grid) -> bool:
         """Same size, origin, pixel size (to a millimetre) and coordinate system."""
         return (
             (self.width, self.height) == (other.width, other.height)
@@ -63,7 +63,8 @@ class Grid:
         )
 
     def describe(self) -> str:
-        return f"{self.width} x {self.height} px at {self.geotransform[1]:g} m, origin ({self.geotransform[0]:.2f}, {self.geotransform[3]:.2f}), {projection_name(self.projection)}"
+        origin = f"({self.geotransform[0]:.2f}, {self.geotransform[3]:.2f})"
+        return f"{self.width} x {self.height} px at {self.geotransform[1]:g} m, origin {origin}, {projection_name(self.projection)}"
 
 
 def same_projection(wkt_a: str, wkt_b: str) -> bool:
@@ -216,8 +217,16 @@ class StreamedCOG:
     with the raw file, so an output is right or never published.
     """
 
-    def __init__(self, final: Path, width: int, height: int, band_names: tuple[str, ...], geotransform: tuple[float, ...],
-                 projection: str, metadata: dict[str, str]):
+    def __init__(
+        self,
+        final: Path,
+        width: int,
+        height: int,
+        band_names: tuple[str, ...],
+        geotransform: tuple[float, ...],
+        projection: str,
+        metadata: dict[str, str],
+    ):
         self.final, self.width, self.height, self.band_names = Path(final), width, height, band_names
         self.geotransform, self.projection, self.metadata = geotransform, projection, metadata
         stem = self.final.parent / f".{self.final.name}.partial-{uuid.uuid4().hex[:8]}"
@@ -246,14 +255,18 @@ class StreamedCOG:
         """Write ``rows`` (n, cols, bands) uint16 as rows top..top+n. Each pixel must be 0 in all
         bands (no data) or in none: a violation is an InternalError, checked before the write."""
         if rows.shape[1:] != (self.width, len(self.band_names)) or top + rows.shape[0] > self.height or rows.dtype != np.uint16:
-            raise InternalError(f"{self.final.name}: rows of shape {rows.shape} ({rows.dtype}) at row {top} do not fit the "
-                                f"{self.width} x {self.height} x {len(self.band_names)} output")
+            raise InternalError(
+                f"{self.final.name}: rows of shape {rows.shape} ({rows.dtype}) at row {top} do not fit the "
+                f"{self.width} x {self.height} x {len(self.band_names)} output"
+            )
         zero = rows == 0
         partly = zero.any(axis=-1) & ~zero.all(axis=-1)
         if partly.any():
             row, col = (int(v[0]) for v in np.nonzero(partly))
-            raise InternalError(f"{self.final.name}: {int(partly.sum())} pixels (the first at row {top + row}, column {col}) "
-                                "are 0 in some bands but not in all: the output is inconsistent and was not written")
+            raise InternalError(
+                f"{self.final.name}: {int(partly.sum())} pixels (the first at row {top + row}, column {col}) "
+                "are 0 in some bands but not in all: the output is inconsistent and was not written"
+            )
         data = memoryview(np.ascontiguousarray(rows, "<u2")).cast("B")
         offset = top * self.row_bytes
         while data:
@@ -270,10 +283,18 @@ class StreamedCOG:
         ds.SetProjection(self.projection)
         ds.SetMetadata(self.metadata)
         for i, name in enumerate(self.band_names):
-            ds.AddBand(gdal.GDT_UInt16, [
-                "subClass=VRTRawRasterBand", f"SourceFilename={self.raw.name}", "relativeToVRT=1", f"ImageOffset={2 * i}",
-                f"PixelOffset={2 * len(self.band_names)}", f"LineOffset={self.row_bytes}", "ByteOrder=LSB",
-            ])
+            ds.AddBand(
+                gdal.GDT_UInt16,
+                [
+                    "subClass=VRTRawRasterBand",
+                    f"SourceFilename={self.raw.name}",
+                    "relativeToVRT=1",
+                    f"ImageOffset={2 * i}",
+                    f"PixelOffset={2 * len(self.band_names)}",
+                    f"LineOffset={self.row_bytes}",
+                    "ByteOrder=LSB",
+                ],
+            )
             band = ds.GetRasterBand(i + 1)
             band.SetDescription(name)
             band.SetNoDataValue(0)
@@ -281,8 +302,15 @@ class StreamedCOG:
         # built here rather than by the COG driver, which writes them to a compressed temporary
         # file and reads them back: 30% more CPU time for the same averages
         ds.BuildOverviews("AVERAGE", overview_factors, options=["NUM_THREADS=ALL_CPUS"])
-        options = [f"COMPRESS={compress.upper()}", "LEVEL=1", "PREDICTOR=2", f"BLOCKSIZE={block}", "OVERVIEWS=FORCE_USE_EXISTING",
-                   "NUM_THREADS=ALL_CPUS", "BIGTIFF=IF_SAFER"]
+        options = [
+            f"COMPRESS={compress.upper()}",
+            "LEVEL=1",
+            "PREDICTOR=2",
+            f"BLOCKSIZE={block}",
+            "OVERVIEWS=FORCE_USE_EXISTING",
+            "NUM_THREADS=ALL_CPUS",
+            "BIGTIFF=IF_SAFER",
+        ]
         gdal.Translate(str(self.cog), ds, format="COG", creationOptions=options)
         ds = None
         self._check_copy(block)
@@ -296,8 +324,10 @@ class StreamedCOG:
         """The COG's full-resolution pixels equal the rows written, read back one block row at a time."""
         cog = gdal.Open(str(self.cog))
         if (cog.RasterXSize, cog.RasterYSize, cog.RasterCount) != (self.width, self.height, len(self.band_names)):
-            raise InternalError(f"{self.cog}: the copy is {cog.RasterXSize} x {cog.RasterYSize} x {cog.RasterCount}, not "
-                                f"{self.width} x {self.height} x {len(self.band_names)}")
+            raise InternalError(
+                f"{self.cog}: the copy is {cog.RasterXSize} x {cog.RasterYSize} x {cog.RasterCount}, not "
+                f"{self.width} x {self.height} x {len(self.band_names)}"
+            )
         for top in range(0, self.height, block):
             rows = min(block, self.height - top)
             copied = cog.ReadAsArray(0, top, self.width, rows, interleave="pixel")
@@ -318,5 +348,3 @@ def gdal_array_type(dtype: np.dtype) -> int:
     from osgeo import gdal_array
 
     return gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype))
-
-

@@ -75,7 +75,7 @@ class ProductName:
     generated: str  # yyyymmddThhmmss: the compact name's discriminator, the PDMC processing time
 
     @classmethod
-    def parse(cls, name: str) -> "ProductName | None":
+    def parse(cls, name: str) -> ProductName | None:
         match = COMPACT_NAME.match(name) or PDMC_NAME.match(name)
         if not match:
             return None
@@ -94,7 +94,7 @@ class ProductName:
         as ESA's reprocessed archive names it."""
         return self.name.replace(f"_N{self.baseline.replace('.', '')}_", f"_N{baseline.replace('.', '')}_", 1)
 
-    def same_acquisition(self, other: "ProductName") -> bool:
+    def same_acquisition(self, other: ProductName) -> bool:
         """Same satellite, relative orbit and day (tile compared separately)."""
         return (self.mission, self.orbit, self.sensing[:8]) == (other.mission, other.orbit, other.sensing[:8])
 
@@ -113,23 +113,22 @@ class _Container:
         if path.is_dir():
             self._zip = None
             self.names = sorted(
-                PurePosixPath(os.path.relpath(os.path.join(root, f), path.parent)).as_posix()
-                for root, _, files in os.walk(path)
-                for f in files
+                PurePosixPath(os.path.relpath(os.path.join(root, f), path.parent)).as_posix() for root, _, files in os.walk(path) for f in files
             )
             return
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
             raise InputError(f"{path}: not a readable zip archive ({exc}); download the product again") from exc
-        names = [n for n in self._zip.namelist()
-                 if not n.endswith("/") and not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")]
+        names = [
+            n for n in self._zip.namelist() if not n.endswith("/") and not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")
+        ]
         if not any(n.split("/", 1)[0].endswith(".SAFE") for n in names) and any(METADATA_FILE.match(n) for n in names):
             self._root = f"{product_stem(path)}.SAFE/"
         self.names = [self._root + n for n in names]
 
     def _member(self, name: str) -> str:
-        return name[len(self._root):]
+        return name[len(self._root) :]
 
     def read(self, name: str) -> bytes:
         if self._zip is not None:
@@ -190,14 +189,25 @@ class Product:
         resolutions = {RESOLUTION.get(b) for b in bands}
         missing = [b for b in bands if b not in self.band_files]
         if missing or len(resolutions) != 1:
-            raise InputError(f"{self.path}: cannot read bands {list(bands)} together: give bands of one resolution that the product "
-                             f"holds ({', '.join(sorted(self.band_files))})")
+            raise InputError(
+                f"{self.path}: cannot read bands {list(bands)} together: give bands of one resolution that the product "
+                f"holds ({', '.join(sorted(self.band_files))})"
+            )
         scale = resolutions.pop() // 10
         grid = self.grid()
         x, y, width, height = window or (0, 0, grid.width, grid.height)
-        if min(x, y) < 0 or width <= 0 or height <= 0 or x + width > grid.width or y + height > grid.height or any(v % scale for v in (x, y, width, height)):
-            raise InputError(f"window {window} is not inside the product's {grid.width} x {grid.height} px grid at 10 m "
-                             f"(with values divisible by {scale} for these bands)")
+        if (
+            min(x, y) < 0
+            or width <= 0
+            or height <= 0
+            or x + width > grid.width
+            or y + height > grid.height
+            or any(v % scale for v in (x, y, width, height))
+        ):
+            raise InputError(
+                f"window {window} is not inside the product's {grid.width} x {grid.height} px grid at 10 m "
+                f"(with values divisible by {scale} for these bands)"
+            )
         own = tuple(v // scale for v in (x, y, width, height))
         dn = np.empty((own[3], own[2], len(bands)), np.uint16)
         for i, band in enumerate(bands):
@@ -239,7 +249,9 @@ def find_products(folder: str | Path, log=None) -> list[tuple[Path, ProductName]
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder; --products must be the folder holding the <name>.SAFE folders, <name>.zip files or bucket tile folders")
+        raise InputError(
+            f"{folder}: no such folder; --products must be the folder holding the <name>.SAFE folders, <name>.zip files or bucket tile folders"
+        )
     found = []
     for entry in folder.iterdir():
         if (entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix == ".zip" and entry.is_file()):
@@ -310,9 +322,7 @@ def locate(wanted: str, found: list[tuple[Path, ProductName]]) -> Path | None:
     candidates = [(p, n) for p, n in candidates if n.tile or target.tile in granule_tiles(p)]
     l1c = [p for p, n in candidates if n.level == "L1C"]
     if len({n.name for _, n in candidates if n.level == "L1C"}) > 1:  # one product in several forms is one product
-        raise InputError(
-            f"{', '.join(map(str, l1c))}: several products of the acquisition {wanted}; keep one of them in the products folder"
-        )
+        raise InputError(f"{', '.join(map(str, l1c))}: several products of the acquisition {wanted}; keep one of them in the products folder")
     if l1c:
         return l1c[0]
     return candidates[0][0] if candidates else None  # an L2A stand-in is refused when opened
@@ -340,7 +350,9 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
     metadata = [(n, METADATA_FILE.match(n.split("/")[-1])) for n in container.names if n.count("/") == 1]
     metadata = [(n, m) for n, m in metadata if m]
     if len(metadata) != 1:
-        raise InputError(f"{path}: no product metadata (MTD_MSIL1C.xml or S2?_OPER_MTD_SAFL1C_PDMC_*.xml) in {safe}; the product is incomplete: download it again")
+        raise InputError(
+            f"{path}: no product metadata (MTD_MSIL1C.xml or S2?_OPER_MTD_SAFL1C_PDMC_*.xml) in {safe}; the product is incomplete: download it again"
+        )
     meta_name, match = metadata[0]
     info = _read_metadata(container, meta_name)
     level = info["level"]
@@ -353,14 +365,18 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
     name = ProductName.parse(safe[: -len(".SAFE")])
     tile = tile or (name.tile if name else None) or (next(iter(by_tile)) if len(by_tile) == 1 else None)
     if tile is None:
-        raise InputError(f"{path}: holds granules of several tiles ({', '.join('T' + t for t in sorted(by_tile))}) and no tile was named; give the pair's tile")
+        raise InputError(
+            f"{path}: holds granules of several tiles ({', '.join('T' + t for t in sorted(by_tile))}) and no tile was named; give the pair's tile"
+        )
     if tile not in by_tile:
         have = ", ".join("T" + t for t in sorted(by_tile)) or "none"
         raise InputError(f"{path}: holds no granule of tile T{tile} (granules: {have}); give the product of that tile")
     files, naming = by_tile[tile]
     missing = [b for b in USED_BANDS if b not in files]
     if missing:
-        raise InputError(f"{path}: band files {', '.join(missing)} of tile T{tile} are missing from IMG_DATA; the product is incomplete: download it again")
+        raise InputError(
+            f"{path}: band files {', '.join(missing)} of tile T{tile} are missing from IMG_DATA; the product is incomplete: download it again"
+        )
     return Product(
         path=path,
         name=safe[: -len(".SAFE")],
@@ -381,8 +397,10 @@ def _open_tile_folder(path: Path, tile: str | None) -> Product:
     name = ProductName.parse(product_info["name"])
     own_tile = _tile_of(path, tile_info)
     if name.tile not in (None, own_tile):
-        raise InputError(f"{path}: tileInfo.json names tile T{own_tile}, but productInfo.json the product {name.name} of tile T{name.tile}; "
-                         "the folder mixes two downloads: download the tile folder again")
+        raise InputError(
+            f"{path}: tileInfo.json names tile T{own_tile}, but productInfo.json the product {name.name} of tile T{name.tile}; "
+            "the folder mixes two downloads: download the tile folder again"
+        )
     if tile and tile != own_tile:
         raise InputError(f"{path}: is the tile folder of T{own_tile}, not of T{tile}; give the tile folder of T{tile}")
     tile_id, level = _tile_metadata(path)
@@ -393,8 +411,10 @@ def _open_tile_folder(path: Path, tile: str | None) -> Product:
         )
     baseline = _baseline_of(name.name, product_info.get("datatakeIdentifier"), tile_id)
     if baseline is None:
-        raise InputError(f"{path}: neither productInfo.json nor metadata.xml states the processing baseline; "
-                         "the tile folder is incomplete: download it again (with metadata.xml)")
+        raise InputError(
+            f"{path}: neither productInfo.json nor metadata.xml states the processing baseline; "
+            "the tile folder is incomplete: download it again (with metadata.xml)"
+        )
     missing = [f"{b}.jp2" for b in USED_BANDS if not (path / f"{b}.jp2").is_file()]
     if missing:
         raise InputError(f"{path}: band files {', '.join(missing)} are missing from the tile folder; download them again")
@@ -501,7 +521,9 @@ def _read_metadata(container: _Container, name: str) -> dict:
     for element in root.iterfind(".//{*}RADIO_ADD_OFFSET"):
         offsets[ALL_BANDS[int(element.get("band_id"))]] = int(float(element.text))
     if level == "L1C" and float(baseline) >= 4 and not all(b in offsets for b in USED_BANDS):
-        raise InputError(f"{where}: baseline {baseline} products state RADIO_ADD_OFFSET for every band, this one does not; download the product again")
+        raise InputError(
+            f"{where}: baseline {baseline} products state RADIO_ADD_OFFSET for every band, this one does not; download the product again"
+        )
     saturated = SATURATED
     for special in root.iterfind(".//{*}Special_Values"):
         what, index = (special.findtext(f"{{*}}{tag}", "").strip() for tag in ("SPECIAL_VALUE_TEXT", "SPECIAL_VALUE_INDEX"))

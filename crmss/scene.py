@@ -100,7 +100,7 @@ class Generator:
         return generator_stacks(self.model)
 
     @classmethod
-    def load(cls, run: Path, checkpoint: str = "last") -> "Generator":
+    def load(cls, run: Path, checkpoint: str = "last") -> Generator:
         path = generator_file(run, checkpoint)
         loaded = load_generator(path)
         if tf.config.list_physical_devices("GPU"):  # the same weights in a mixed-precision copy
@@ -132,8 +132,10 @@ class Generator:
         # scaling and weighting run in the graph beside the model: on a CPU numpy would add
         # full passes over every tile; on a GPU they cost nothing
         inputs = [tf.minimum(tf.cast(dn, tf.float32) / 10000.0, 1.0) for dn in tiles]
-        return [tf.cast(y, tf.float32) * (10000.0 * rows[None, :, None, None] * cols[:, None, :, None])
-                for y, (rows, cols) in zip(run_generator(self.model, inputs), weights)]
+        return [
+            tf.cast(y, tf.float32) * (10000.0 * rows[None, :, None, None] * cols[:, None, :, None])
+            for y, (rows, cols) in zip(run_generator(self.model, inputs), weights)
+        ]
 
 
 def check_tiling(tile: int, overlap: int) -> None:
@@ -144,8 +146,18 @@ def check_tiling(tile: int, overlap: int) -> None:
         raise InputError(f"--overlap {overlap}: must be even, 0 or more, and at most half the tile ({tile // 2})")
 
 
-def clean(generator: keras.Model, x10: np.ndarray, x20: np.ndarray | None = None, *, tile: int = 1024, overlap: int = 128,
-          batch_size: int | None = None, scale: float = 10000.0, offset: float = 0.0, progress: bool = False) -> tuple[np.ndarray, ...]:
+def clean(
+    generator: keras.Model,
+    x10: np.ndarray,
+    x20: np.ndarray | None = None,
+    *,
+    tile: int = 1024,
+    overlap: int = 128,
+    batch_size: int | None = None,
+    scale: float = 10000.0,
+    offset: float = 0.0,
+    progress: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Clean arrays of any size with the tiling, blending, reflect padding and no-data rule of
     ``crmss predict`` (the same code): returns the generator's stacks as float32 reflectance,
     ``(y10, y20)``, or ``(y10,)`` for a Vis/NIR model.
@@ -165,8 +177,10 @@ def clean(generator: keras.Model, x10: np.ndarray, x20: np.ndarray | None = None
         array = inputs[res]
         expected = (height // SCALE[res], width // SCALE[res], len(STACKS[res]))
         if array is None or np.shape(array) != expected or height % 2 or width % 2:
-            raise InputError(f"clean: x{res[:2]} has shape {None if array is None else np.shape(array)}, but the generator needs "
-                             f"{expected} beside x10 of {np.shape(x10)} (even sides; bands {', '.join(STACKS[res])})")
+            raise InputError(
+                f"clean: x{res[:2]} has shape {None if array is None else np.shape(array)}, but the generator needs "
+                f"{expected} beside x10 of {np.shape(x10)} (even sides; bands {', '.join(STACKS[res])})"
+            )
         prepared[res] = _reflectance_x10000(np.asarray(array), scale, offset)
     outputs = {res: np.zeros(dn.shape, np.uint16) for res, dn in prepared.items()}
 
@@ -177,8 +191,18 @@ def clean(generator: keras.Model, x10: np.ndarray, x20: np.ndarray | None = None
     def write(res: str, rows: np.ndarray, top: int) -> None:
         outputs[res][top : top + len(rows)] = rows
 
-    _run_strips(read_strip, height, width, runner, write, min(tile, math.ceil(max(height, width) / 32) * 32), overlap,
-                batch_size or default_batch_size(), progress, "clean")
+    _run_strips(
+        read_strip,
+        height,
+        width,
+        runner,
+        write,
+        min(tile, math.ceil(max(height, width) / 32) * 32),
+        overlap,
+        batch_size or default_batch_size(),
+        progress,
+        "clean",
+    )
     return tuple(outputs[res].astype(np.float32) / 10000 for res in runner.stacks)
 
 
@@ -232,8 +256,7 @@ def predict_products(
             try:
                 granules = _granules(path)
                 for granule in granules:
-                    written += _predict_granule(granule, generator, out, tile, overlap, batch_size, workers,
-                                                compress, progress, log)
+                    written += _predict_granule(granule, generator, out, tile, overlap, batch_size, workers, compress, progress, log)
             except DiskFullError:
                 raise  # the next products would fail the same way
             except InputError as exc:
@@ -285,14 +308,30 @@ def _predict_granule(product, generator, out, tile, overlap, batch_size, workers
         try:
             for res in stacks:
                 s = SCALE[res]
-                writers[res] = StreamedCOG(finals[res], *shapes[res][:2], STACKS[res], grid.geotransform_at(s), grid.projection,
-                                           _output_metadata(product, generator, tile, overlap))
+                writers[res] = StreamedCOG(
+                    finals[res],
+                    *shapes[res][:2],
+                    STACKS[res],
+                    grid.geotransform_at(s),
+                    grid.projection,
+                    _output_metadata(product, generator, tile, overlap),
+                )
             # open once: GDAL's block cache belongs to the open dataset, and keeps the code tiles
             # that the next strip shares with this one decoded
             datasets = {band: gdal.Open(product.band_files[band]) for res in stacks for band in STACKS[res]}
             with ThreadPoolExecutor(workers, initializer=_yield_to_the_model) as pool:
-                _run_strips(lambda top: _read_strip(product, datasets, stacks, top, tile, pool), grid.height, grid.width, generator,
-                            lambda res, rows, top: writers[res].write(rows, top), tile, overlap, batch_size, progress, product.name[:40])
+                _run_strips(
+                    lambda top: _read_strip(product, datasets, stacks, top, tile, pool),
+                    grid.height,
+                    grid.width,
+                    generator,
+                    lambda res, rows, top: writers[res].write(rows, top),
+                    tile,
+                    overlap,
+                    batch_size,
+                    progress,
+                    product.name[:40],
+                )
             for res, writer in writers.items():
                 writer.finish(compress, overview_factors(*shapes[res][:2]), BLOCK)
             for writer in writers.values():  # both or neither: renamed once both are checked
@@ -302,8 +341,10 @@ def _predict_granule(product, generator, out, tile, overlap, batch_size, workers
                 raise disk_full_error(out, needed, f"cleaning {product.name}", "run the same command again") from exc
             # bands that fail to decode are reported by _read_strip; what GDAL raises here is writing
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            raise InputError(f"{getattr(exc, 'filename', None) or out}: cannot write the outputs of {product.name} ({reason}); "
-                             "check the output folder and run again") from exc
+            raise InputError(
+                f"{getattr(exc, 'filename', None) or out}: cannot write the outputs of {product.name} ({reason}); "
+                "check the output folder and run again"
+            ) from exc
         finally:
             for writer in writers.values():
                 writer.discard()
@@ -377,8 +418,9 @@ def _yield_to_the_model() -> None:
         pass
 
 
-def _run_strips(read_strip, height: int, width: int, generator: Generator, write, tile: int, overlap: int,
-                batch_size: int, progress: bool, label: str) -> None:
+def _run_strips(
+    read_strip, height: int, width: int, generator: Generator, write, tile: int, overlap: int, batch_size: int, progress: bool, label: str
+) -> None:
     """Run and blend a scene of ``height`` x ``width`` px at 10 m strip by strip (one row of
     tiles each), for each of the generator's stacks.
 
@@ -389,11 +431,18 @@ def _run_strips(read_strip, height: int, width: int, generator: Generator, write
     its own grid."""
     stacks = {res: SCALE[res] for res in generator.stacks}
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
-    weights = {res: (blend_weights(height // s, [r // s for r in rows], tile // s, overlap // s),
-                     blend_weights(width // s, [c // s for c in cols], tile // s, overlap // s)) for res, s in stacks.items()}
+    weights = {
+        res: (
+            blend_weights(height // s, [r // s for r in rows], tile // s, overlap // s),
+            blend_weights(width // s, [c // s for c in cols], tile // s, overlap // s),
+        )
+        for res, s in stacks.items()
+    }
     strips = {res: _Strip(tile // s, width // s, len(STACKS[res])) for res, s in stacks.items()}
-    with (tqdm(total=len(rows) * len(cols), desc=label, unit="tile", disable=not progress) as bar,
-          ThreadPoolExecutor(1, initializer=_yield_to_the_model) as prefetch):
+    with (
+        tqdm(total=len(rows) * len(cols), desc=label, unit="tile", disable=not progress) as bar,
+        ThreadPoolExecutor(1, initializer=_yield_to_the_model) as prefetch,
+    ):
         upcoming = prefetch.submit(read_strip, rows[0])
         for index, top in enumerate(rows):
             inputs = upcoming.result()
@@ -443,7 +492,9 @@ def _read_strip(product: Product, datasets: dict, stacks: tuple[str, ...], top: 
         try:
             datasets[band].GetRasterBand(1).ReadAsArray(0, top // s, buffer.shape[1], buffer.shape[0], buf_obj=buffer)
         except RuntimeError as exc:
-            raise InputError(f"{product.band_files[band]}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again") from exc
+            raise InputError(
+                f"{product.band_files[band]}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again"
+            ) from exc
         product.to_reflectance_x10000(band, buffer)
 
     list(pool.map(read, [(res, i, band) for res in stacks for i, band in enumerate(STACKS[res])]))

@@ -67,8 +67,9 @@ class CloudParameters:
         return {band: CLOUD_REFLECTANCE[band] * scale for bands in STACKS.values() for band in bands}
 
 
-def cloud_over(clear10: np.ndarray, clear20: np.ndarray, rng: np.random.Generator,
-               parameters: CloudParameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cloud_over(
+    clear10: np.ndarray, clear20: np.ndarray, rng: np.random.Generator, parameters: CloudParameters
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Thin cloud over one clear patch pair, reflectance (S, S, 4) and (S/2, S/2, 6): returns
     the cloudy pair (same shapes, float32) and the optical thickness (S, S) at 10 m."""
     size = clear10.shape[0]
@@ -79,13 +80,13 @@ def cloud_over(clear10: np.ndarray, clear20: np.ndarray, rng: np.random.Generato
     spectrum = parameters.spectrum()
     stacks = []
     for clear, tau, bands in ((clear10, tau10, STACKS["10m"]), (clear20, tau20, STACKS["20m"])):
-        stacks.append(np.stack([add_thin_cloud(clear[..., i], tau, band, spectrum[band]) for i, band in enumerate(bands)], -1)
-                      .astype(np.float32))
+        stacks.append(np.stack([add_thin_cloud(clear[..., i], tau, band, spectrum[band]) for i, band in enumerate(bands)], -1).astype(np.float32))
     return stacks[0], stacks[1], tau10
 
 
-def simulate(data: str | Path, out: str | Path, subset: str = "test", parameters: CloudParameters = CloudParameters(),
-             progress: bool = True, log=print) -> dict:
+def simulate(
+    data: str | Path, out: str | Path, subset: str = "test", parameters: CloudParameters = CloudParameters(), progress: bool = True, log=print
+) -> dict:
     """Write the simulated testing set of ``subset`` of DATA into the new folder ``out``; return its manifest."""
     data, out = Path(data), Path(out)
     sets = load_patches(data, subset)  # checks the tree and its first patches
@@ -114,8 +115,14 @@ def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: st
                     dn = np.clip(np.rint(cloudy * 10000), 1, 65535).astype(np.uint16)
                     dn[clear[res][1]] = SATURATED  # saturated stays saturated
                     info = raster_info(str(files[f"clear_{res}"]))
-                    write_geotiff(target, np.moveaxis(dn, -1, 0), info.geotransform, info.projection, STACKS[res],
-                                  metadata={"CRMSS_SIMULATED": "thin cloud by crmss simulate over the clear patch"})
+                    write_geotiff(
+                        target,
+                        np.moveaxis(dn, -1, 0),
+                        info.geotransform,
+                        info.projection,
+                        STACKS[res],
+                        metadata={"CRMSS_SIMULATED": "thin cloud by crmss simulate over the clear patch"},
+                    )
                     copy = root / subset / "clear" / res / pair / files[f"clear_{res}"].name
                     copy.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(files[f"clear_{res}"], copy)
@@ -124,8 +131,13 @@ def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: st
         "crmss_version": __version__,
         "written": utc_timestamp(),
         "source": str(data.resolve()),
-        "simulation": {**asdict(parameters), "subset": subset, "model": "single-layer thin cloud, crmss/clouds.py",
-                       "cloud_scales_px": list(CLOUD_SCALES), "spectrum": parameters.spectrum()},
+        "simulation": {
+            **asdict(parameters),
+            "subset": subset,
+            "model": "single-layer thin cloud, crmss/clouds.py",
+            "cloud_scales_px": list(CLOUD_SCALES),
+            "spectrum": parameters.spectrum(),
+        },
         "pairs": {key: {**source_manifest["pairs"][key], "subset": subset} for key in sets},
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -140,7 +152,9 @@ def _read(path: Path, res: str, size: int) -> tuple[np.ndarray, np.ndarray]:
     except RuntimeError as exc:
         raise InputError(f"{path}: cannot read this patch ({exc}); prepare the data again") from exc
     if dn.dtype != np.uint16 or dn.shape != (len(STACKS[res]), size, size):
-        raise InputError(f"{path}: a {dn.dtype} array of shape {dn.shape}, but {res} patches of this tree are uint16 "
-                         f"({len(STACKS[res])}, {size}, {size}); prepare the data again")
+        raise InputError(
+            f"{path}: a {dn.dtype} array of shape {dn.shape}, but {res} patches of this tree are uint16 "
+            f"({len(STACKS[res])}, {size}, {size}); prepare the data again"
+        )
     dn = np.moveaxis(dn, 0, -1)
     return dn.astype(np.float32) / 10000, dn == SATURATED

@@ -271,8 +271,19 @@ def write_pair(
         for band in ALL_BANDS:
             nodata = swath_nodata(size, RESOLUTION[band], shift) if swath_edge else False
             dns[band] = to_dn(getattr(scene, role)(band), nodata, offset)
-        paths.append(write_product(folder, name, dns, geometry, baseline=product_baseline, naming=naming, zipped=zipped, bucket=bucket,
-                                   extra_tiles=(_neighbour(tile),) if naming == "long" else ()))
+        paths.append(
+            write_product(
+                folder,
+                name,
+                dns,
+                geometry,
+                baseline=product_baseline,
+                naming=naming,
+                zipped=zipped,
+                bucket=bucket,
+                extra_tiles=(_neighbour(tile),) if naming == "long" else (),
+            )
+        )
     return paths[1], paths[0]
 
 
@@ -302,9 +313,11 @@ def _product_metadata(product, mission, sensing, orbit, baseline, naming, image_
     )
     offsets = ""
     if float(baseline) >= 4:
-        offsets = "<Radiometric_Offset_List>" + "".join(
-            f'<RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>' for i in range(len(ALL_BANDS))
-        ) + "</Radiometric_Offset_List>"
+        offsets = (
+            "<Radiometric_Offset_List>"
+            + "".join(f'<RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>' for i in range(len(ALL_BANDS)))
+            + "</Radiometric_Offset_List>"
+        )
     spectral = "".join(
         f'<Spectral_Information bandId="{i}" physicalBand="{b.replace("B0", "B")}"><RESOLUTION>{RESOLUTION[b]}</RESOLUTION>'
         f'<Wavelength><CENTRAL unit="nm">{WAVELENGTH_UM[b] * 1000:.1f}</CENTRAL></Wavelength></Spectral_Information>'
@@ -341,15 +354,20 @@ def _product_metadata(product, mission, sensing, orbit, baseline, naming, image_
 """
 
 
-def _product_info(product: str, mission: str, when: datetime.datetime, absolute_orbit: int, baseline: str,
-                  tile_paths: dict[str, str]) -> dict:
+def _product_info(product: str, mission: str, when: datetime.datetime, absolute_orbit: int, baseline: str, tile_paths: dict[str, str]) -> dict:
     """The bucket's ``productInfo.json`` of a product whose tiles lie at ``tile_paths``."""
     timestamp = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     datastrip = f"{mission}_OPER_MSI_L1C_DS_SGS__{when:%Y%m%dT%H%M%S}_S{when:%Y%m%dT%H%M%S}_N{baseline}"
     product_path = f"products/{when.year}/{when.month}/{when.day}/{product}"
     tiles = [
-        {"path": path, "timestamp": timestamp, "utmZone": int(tile[:2]), "latitudeBand": tile[2], "gridSquare": tile[3:],
-         "datastrip": {"id": datastrip, "path": f"{product_path}/datastrip/0"}}
+        {
+            "path": path,
+            "timestamp": timestamp,
+            "utmZone": int(tile[:2]),
+            "latitudeBand": tile[2],
+            "gridSquare": tile[3:],
+            "datastrip": {"id": datastrip, "path": f"{product_path}/datastrip/0"},
+        }
         for tile, path in tile_paths.items()
     ]
     return {
@@ -383,8 +401,7 @@ def _tile_info(product_info: dict, tile: str, size: int, b02: np.ndarray) -> dic
 
 def _tile_metadata(granule: str, geometry: Geometry, sensing: str) -> str:
     sizes = "".join(
-        f'<Size resolution="{r}"><NROWS>{geometry.size * 10 // r}</NROWS><NCOLS>{geometry.size * 10 // r}</NCOLS></Size>'
-        for r in (10, 20, 60)
+        f'<Size resolution="{r}"><NROWS>{geometry.size * 10 // r}</NROWS><NCOLS>{geometry.size * 10 // r}</NCOLS></Size>' for r in (10, 20, 60)
     )
     x0, _, _, y0, _, _ = geometry.geotransform(10)
     return f"""<?xml version="1.0" encoding="UTF-8"?>

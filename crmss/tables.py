@@ -73,8 +73,14 @@ def read_metrics_csv(path: Path, methods: list[str] | None = None, extra: tuple[
                     value = float(row["value"])
                 except ValueError as exc:
                     raise InputError(f"{path}, line {line}: {row['value']!r} is not a number; {hint}") from exc
-                record = {"method": row["method"], "scene": row["scene"], "pixels": row.get("pixels") or "all",
-                          "band": row["band"], "metric": row["metric"], "value": value}
+                record = {
+                    "method": row["method"],
+                    "scene": row["scene"],
+                    "pixels": row.get("pixels") or "all",
+                    "band": row["band"],
+                    "metric": row["metric"],
+                    "value": value,
+                }
                 record.update({k: row[k] for k in extra if row.get(k)})
                 _check_row(path, line, record, methods)
                 rows.append(record)
@@ -121,16 +127,16 @@ def _key(row: dict) -> tuple:
 def method_table(rows: list[dict], methods: list[str], metric: str, pixels: str, scene: str = "all") -> list[list]:
     """Rows ``[method, value or None, ...]`` over ``columns_of(metric)``, with the best value of
     each column as a (value, True) pair: the content both report formats render."""
-    values = {(r["method"], r["band"]): r["value"] for r in rows
-              if r["metric"] == metric and r["pixels"] == pixels and r["scene"] == scene}
+    values = {(r["method"], r["band"]): r["value"] for r in rows if r["metric"] == metric and r["pixels"] == pixels and r["scene"] == scene}
     columns = columns_of(metric)
     best = {}
     for band in columns:
         present = [values[m, band] for m in methods if (m, band) in values and not math.isnan(values[m, band])]
         if present:
             best[band] = max(present) if HIGHER_IS_BETTER[metric] else min(present)
-    return [[method] + [(values[method, b], values[method, b] == best.get(b)) if (method, b) in values else None for b in columns]
-            for method in methods]
+    return [
+        [method] + [(values[method, b], values[method, b] == best.get(b)) if (method, b) in values else None for b in columns] for method in methods
+    ]
 
 
 def _number(value: float, metric: str) -> str:
@@ -151,8 +157,16 @@ def latex_table(rows, methods, metric, pixels, caption: str, scene="all") -> lis
     """The same table as LaTeX (booktabs), ready to paste."""
     columns = columns_of(metric)
     head = " & ".join(_latex(c.replace("mean_", "mean ")) for c in columns)
-    lines = ["\\begin{table}[ht]", "\\centering", f"\\caption{{{_latex(caption)}}}", "\\small",
-             f"\\begin{{tabular}}{{l{'r' * len(columns)}}}", "\\toprule", f"Method & {head} \\\\", "\\midrule"]
+    lines = [
+        "\\begin{table}[ht]",
+        "\\centering",
+        f"\\caption{{{_latex(caption)}}}",
+        "\\small",
+        f"\\begin{{tabular}}{{l{'r' * len(columns)}}}",
+        "\\toprule",
+        f"Method & {head} \\\\",
+        "\\midrule",
+    ]
     for method, *cells in method_table(rows, methods, metric, pixels, scene):
         text = ["--" if c is None else (f"\\textbf{{{_number(c[0], metric)}}}" if c[1] else _number(c[0], metric)) for c in cells]
         lines.append(f"{_latex(method)} & " + " & ".join(text) + " \\\\")
@@ -181,11 +195,19 @@ def latex_document(sections: list[tuple[str, list[dict], list[str]]]) -> str:
 
 
 def comparison_lines(comparison: list[dict], reference: Path) -> list[str]:
-    lines = [f"## Beside the reference table `{reference}`", "",
-             "Values of the reference table as given, ours beside them, and ours minus the reference.", "",
-             "| method | scene | pixels | band | metric | reference | ours | difference |", "|---" * 8 + "|"]
-    lines += [f"| {c['method']} | {c['scene']} | {c['pixels']} | {c['band']} | {c['metric']} | {c['reference']:.4f} | "
-              f"{c['ours']:.4f} | {c['difference']:+.4f} |" for c in comparison]
+    lines = [
+        f"## Beside the reference table `{reference}`",
+        "",
+        "Values of the reference table as given, ours beside them, and ours minus the reference.",
+        "",
+        "| method | scene | pixels | band | metric | reference | ours | difference |",
+        "|---" * 8 + "|",
+    ]
+    lines += [
+        f"| {c['method']} | {c['scene']} | {c['pixels']} | {c['band']} | {c['metric']} | {c['reference']:.4f} | "
+        f"{c['ours']:.4f} | {c['difference']:+.4f} |"
+        for c in comparison
+    ]
     return lines + [""]
 
 
@@ -206,15 +228,19 @@ def merge_evaluations(results: list[str], out: str | Path, reference: str | Path
         key = (info["data"], info["subset"], info["cloud_threshold"])
         section = sections.setdefault(key, {"label": None, "info": info, "rows": [], "methods": {}, "sources": []})
         if evaluation["label"] and section["label"] not in (None, evaluation["label"]):
-            raise InputError(f"{evaluation['path']}: evaluates the same data as {section['sources'][0]}, labelled {section['label']!r}; "
-                             "give evaluations of the same data one label")
+            raise InputError(
+                f"{evaluation['path']}: evaluates the same data as {section['sources'][0]}, labelled {section['label']!r}; "
+                "give evaluations of the same data one label"
+            )
         section["label"] = evaluation["label"] or section["label"]
         section["sources"].append(str(evaluation["path"]))
         for method, about in info["methods"].items():
             if method in section["methods"]:
                 if about["kind"] == "model":
-                    raise InputError(f"{evaluation['path']}: method {method!r} is also in {section['methods'][method]['from']} "
-                                     "on the same data; name the models apart (test.py --model NAME=RUN)")
+                    raise InputError(
+                        f"{evaluation['path']}: method {method!r} is also in {section['methods'][method]['from']} "
+                        "on the same data; name the models apart (test.py --model NAME=RUN)"
+                    )
                 continue  # the classical methods and the cloudy input are the same on the same data
             section["methods"][method] = {**about, "from": str(evaluation["path"])}
             section["rows"] += [r for r in evaluation["rows"] if r["method"] == method]
@@ -253,17 +279,26 @@ def _read_evaluation(text: str) -> dict:
 
 
 def _write_merged(out: Path, sections: list[dict], reference, reference_rows, log) -> Path:
-    lines = ["# CR-MSS experiments: merged tables", "",
-             "Written by `crmss report` from the evaluations below. Bold: the best value of each column within a table. "
-             "Metrics and conventions as in each evaluation's report.md.", ""]
+    lines = [
+        "# CR-MSS experiments: merged tables",
+        "",
+        "Written by `crmss report` from the evaluations below. Bold: the best value of each column within a table. "
+        "Metrics and conventions as in each evaluation's report.md.",
+        "",
+    ]
     files, merged_rows, latex_sections = {}, [], []
     for section in sections:
         methods, rows, info = list(section["methods"]), section["rows"], section["info"]
         simulated = " (simulated testing set)" if info.get("simulation") else ""
-        lines += [f"## {section['label']}{simulated}", "",
-                  f"`{info['subset']}` subset of `{info['data']}`, {info.get('patches', '?')} patch pairs; cloud-affected pixels: "
-                  f"{100 * info['cloud_fraction']['all']:.1f}% at 10 m (threshold {info['cloud_threshold']}). From "
-                  + ", ".join(f"`{s}`" for s in section["sources"]) + ".", ""]
+        lines += [
+            f"## {section['label']}{simulated}",
+            "",
+            f"`{info['subset']}` subset of `{info['data']}`, {info.get('patches', '?')} patch pairs; cloud-affected pixels: "
+            f"{100 * info['cloud_fraction']['all']:.1f}% at 10 m (threshold {info['cloud_threshold']}). From "
+            + ", ".join(f"`{s}`" for s in section["sources"])
+            + ".",
+            "",
+        ]
         for pixels in PIXELS:
             for metric in METRIC_NAMES:
                 if any(r["pixels"] == pixels and r["metric"] == metric for r in rows):
@@ -274,13 +309,19 @@ def _write_merged(out: Path, sections: list[dict], reference, reference_rows, lo
     if reference_rows:
         comparison = []
         for section in sections:
-            wanted = [r for r in reference_rows if r.get("evaluation", section["label"]) == section["label"]
-                      and r["method"] in section["methods"]]
+            wanted = [r for r in reference_rows if r.get("evaluation", section["label"]) == section["label"] and r["method"] in section["methods"]]
             comparison += [{"evaluation": section["label"], **c} for c in compare(section["rows"], wanted)]
-        lines += [f"## Beside the reference table `{reference}`", "",
-                  "| evaluation | method | scene | pixels | band | metric | reference | ours | difference |", "|---" * 9 + "|"]
-        lines += [f"| {c['evaluation']} | {c['method']} | {c['scene']} | {c['pixels']} | {c['band']} | {c['metric']} | "
-                  f"{c['reference']:.4f} | {c['ours']:.4f} | {c['difference']:+.4f} |" for c in comparison]
+        lines += [
+            f"## Beside the reference table `{reference}`",
+            "",
+            "| evaluation | method | scene | pixels | band | metric | reference | ours | difference |",
+            "|---" * 9 + "|",
+        ]
+        lines += [
+            f"| {c['evaluation']} | {c['method']} | {c['scene']} | {c['pixels']} | {c['band']} | {c['metric']} | "
+            f"{c['reference']:.4f} | {c['ours']:.4f} | {c['difference']:+.4f} |"
+            for c in comparison
+        ]
         lines.append("")
         files["reference_comparison.csv"] = comparison
     files.update({"report.md": "\n".join(lines), "tables.tex": latex_document(latex_sections), "metrics.csv": merged_rows})
@@ -314,8 +355,12 @@ def ablation_lines(section: dict) -> list[str]:
     values = {(r["method"], r["band"], r["metric"]): r["value"] for r in section["rows"] if r["scene"] == "all" and r["pixels"] == "all"}
     chosen = full + visnir
     head = " | ".join(f"{m} ({'with' if m in full else 'without'} VRE/SWIR) {metric}" for m in chosen for metric in ("PSNR", "SSIM"))
-    lines = ["### Ablation: with and without the VRE/SWIR bands (10 m bands, all pixels)", "",
-             f"| band | {head} |", "|---" + "|---:" * (2 * len(chosen)) + "|"]
+    lines = [
+        "### Ablation: with and without the VRE/SWIR bands (10 m bands, all pixels)",
+        "",
+        f"| band | {head} |",
+        "|---" + "|---:" * (2 * len(chosen)) + "|",
+    ]
     for band in (*BANDS_10M, "mean_10m"):
         cells = [_number(values[m, band, metric], metric) if (m, band, metric) in values else "–" for m in chosen for metric in ("PSNR", "SSIM")]
         lines.append(f"| {band} | " + " | ".join(cells) + " |")

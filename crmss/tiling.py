@@ -26,7 +26,7 @@ class WindowGrid:
     cols: int
 
     @classmethod
-    def for_size(cls, width: int, height: int) -> "WindowGrid":
+    def for_size(cls, width: int, height: int) -> WindowGrid:
         return cls(rows=height // WINDOW["10m"], cols=width // WINDOW["10m"])
 
     @property

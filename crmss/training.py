@@ -24,11 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from . import __version__
+from .bands import BAND_SETS
 from .data import PatchSet, load_patches, make_dataset, merge, patch_errors
 from .errors import CrmssError, InputError, TrainingDiverged, disk_full_error, is_disk_full
 from .files import TEMPORARY_PREFIX, replaced_atomically, utc_timestamp, write_text_atomically
 from .gan import CRMSSGAN
-from .bands import BAND_SETS
 from .losses import LossWeights
 from .model import build_discriminator, build_generator, run_generator
 
@@ -66,8 +66,9 @@ class TrainOptions:
     FREE = ("data", "out", "epochs", "strategy", "cache", "samples")
 
     def loss_weights(self) -> LossWeights:
-        return LossWeights(self.adversarial_weight, self.l1_weight, self.gradient_weight,
-                           self.identity_weight, self.identity_gradient_weight, self.kernel_l2)
+        return LossWeights(
+            self.adversarial_weight, self.l1_weight, self.gradient_weight, self.identity_weight, self.identity_gradient_weight, self.kernel_l2
+        )
 
 
 class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -121,14 +122,19 @@ def resolve_options(given: dict) -> TrainOptions:
     fields = {f.name for f in dataclasses.fields(TrainOptions)}
     options = TrainOptions(**{**{k: v for k, v in base.items() if k in fields}, **given})
     if options.bands not in BAND_SETS:
-        raise InputError(f"{config}: bands {options.bands!r} is none of {', '.join(BAND_SETS)}; this config.json was not written by "
-                         "crmss: train into a new --out folder")
+        raise InputError(
+            f"{config}: bands {options.bands!r} is none of {', '.join(BAND_SETS)}; this config.json was not written by "
+            "crmss: train into a new --out folder"
+        )
     return options
 
 
 #: flags whose value is said by their presence: option name -> (flag when True, flag when False)
-FLAGS = {"augment": ("augmentation (no --no-augment)", "--no-augment"),
-         "mixed_precision": ("--mixed-precision", "no --mixed-precision"), "cache": ("--cache", "no --cache")}
+FLAGS = {
+    "augment": ("augmentation (no --no-augment)", "--no-augment"),
+    "mixed_precision": ("--mixed-precision", "no --mixed-precision"),
+    "cache": ("--cache", "no --cache"),
+}
 
 
 def as_typed(name: str, value) -> str:
@@ -221,12 +227,19 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbac
     if whole and options.batch_size % strategy.num_replicas_in_sync:
         raise InputError(f"--batch-size {options.batch_size} must be a multiple of the {strategy.num_replicas_in_sync} replicas")
     stacks = BAND_SETS[options.bands]
-    train_data = make_dataset(train_set, options.batch_size, augmentation=options.augment, cache=options.cache,
-                              repeat=steps is not None, drop_remainder=whole, seed=options.seed + done, stacks=stacks)
+    train_data = make_dataset(
+        train_set,
+        options.batch_size,
+        augmentation=options.augment,
+        cache=options.cache,
+        repeat=steps is not None,
+        drop_remainder=whole,
+        seed=options.seed + done,
+        stacks=stacks,
+    )
     val_data = None
     if val_set:
-        val_data = make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole,
-                                stacks=stacks)
+        val_data = make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole, stacks=stacks)
     with strategy.scope():
         gan = build_gan(options)
     space = EnoughSpace(run, checkpoint_bytes(gan))
@@ -238,8 +251,15 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbac
                 full_pass = len(train_set) // options.batch_size if whole else math.ceil(len(train_set) / options.batch_size)
                 _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps or full_pass, callbacks, log)
             else:
-                gan.fit(train_data, epochs=options.epochs, steps_per_epoch=steps, validation_data=val_data,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)  # the dataset shuffles itself
+                gan.fit(
+                    train_data,
+                    epochs=options.epochs,
+                    steps_per_epoch=steps,
+                    validation_data=val_data,
+                    callbacks=callbacks,
+                    verbose=verbose,
+                    shuffle=False,
+                )  # the dataset shuffles itself
     except (OSError, RuntimeError, tf.errors.OpError) as exc:
         _remove_temporary_files(run)
         if is_disk_full(exc, run):
@@ -301,8 +321,9 @@ class EnoughSpace(keras.callbacks.Callback):
 
     def error(self) -> InputError:
         """The message for a disk without room for an epoch's checkpoints."""
-        return disk_full_error(self.run, self.needed, "one epoch's checkpoints",
-                               "run the same command again: it continues after the last complete epoch")
+        return disk_full_error(
+            self.run, self.needed, "one epoch's checkpoints", "run the same command again: it continues after the last complete epoch"
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         self.check()
@@ -448,8 +469,14 @@ def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set
         "train_pairs": list(train_set.pairs),
         "val_pairs": list(val_set.pairs) if val_set else [],
         "patches": {"train": len(train_set), "val": len(val_set) if val_set else 0},
-        "versions": {"crmss": __version__, "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-                     "gdal": gdal.__version__, "python": platform.python_version()},
+        "versions": {
+            "crmss": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "gdal": gdal.__version__,
+            "python": platform.python_version(),
+        },
         "written": utc_timestamp(),
     }
     write_text_atomically(run / "config.json", json.dumps(config, indent=1) + "\n")

@@ -17,6 +17,16 @@ from crmss.training import TrainOptions, train
 #: 10 m side of the test products: a 3 x 3 window grid (780 // 256), 20 m 390 px, 60 m 130 px.
 SIZE = 780
 REPO = Path(__file__).resolve().parents[1]
+#: fixtures that write products, prepare trees or train: a test using one is marked ``slow``
+HEAVY_FIXTURES = {"products", "trained", "data", "prepared", "cleaned", "simulated", "visnir", "stress", "small_disk"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``slow`` every test that uses a heavy fixture (the others are marked by hand): ``make
+    test-fast`` runs the rest, the unit tests, in well under a minute."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,10 @@ import pytest
 from osgeo import gdal
 
 import crmss
+from conftest import REPO
 from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.errors import InputError
 from crmss.model import build_generator
-
-from conftest import REPO
 
 
 def cloudy_product(folder):
@@ -21,6 +20,7 @@ def cloudy_product(folder):
     return path
 
 
+@pytest.mark.slow
 def test_import_crmss_is_light_and_names_the_api():
     code = "import sys, crmss; assert 'tensorflow' not in sys.modules; print(sorted(crmss.__all__))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -28,6 +28,7 @@ def test_import_crmss_is_light_and_names_the_api():
     for name in ("load_generator", "clean", "open_product", "prepare", "train", "evaluate", "predict", "simulate", "report"):
         assert name in run.stdout
     import crmss.preparation  # noqa: F401 - a submodule import must not hide the function of the same command
+
     assert callable(crmss.prepare) and crmss.prepare.__module__ == "crmss.preparation"
 
 
@@ -36,8 +37,7 @@ def test_the_walkthrough_in_docs_api_md_runs(trained, products, tmp_path):
     assert len(blocks) >= 4
     namespace = {}
     exec(blocks[0], namespace)  # the paths a reader sets; here, the test's own
-    namespace.update(RUN=str(trained / "run"), PRODUCT=str(cloudy_product(products(0, zipped=True))), DATA=str(trained / "data"),
-                     OUT=str(tmp_path))
+    namespace.update(RUN=str(trained / "run"), PRODUCT=str(cloudy_product(products(0, zipped=True))), DATA=str(trained / "data"), OUT=str(tmp_path))
     for block in blocks[1:]:
         exec(block, namespace)
     assert namespace["y10"].shape == (512, 512, 4) and namespace["y20"].shape == (256, 256, 6)
@@ -68,8 +68,11 @@ def test_read_gives_reflectance_of_a_window(products):
     assert np.array_equal(part, whole[20:36, 50:82])
     raw = gdal.Open(product.band_files["B05"]).ReadAsArray(50, 20, 32, 16).astype(np.float32)
     assert np.allclose(part[..., 0], np.where(raw == 0, 0, (raw - 1000) / 10000))  # the offset of baseline 05.10 applied
-    for bands, window, message in ((("B02", "B05"), None, "bands of one resolution"), (BANDS_20M, (1, 0, 64, 64), "divisible by 2"),
-                                   (BANDS_10M, (700, 0, 200, 10), "not inside the product's 780 x 780 px grid")):
+    for bands, window, message in (
+        (("B02", "B05"), None, "bands of one resolution"),
+        (BANDS_20M, (1, 0, 64, 64), "divisible by 2"),
+        (BANDS_10M, (700, 0, 200, 10), "not inside the product's 780 x 780 px grid"),
+    ):
         with pytest.raises(InputError, match=message):
             product.read(bands, window)
 

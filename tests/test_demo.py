@@ -3,10 +3,9 @@ import json
 
 import pytest
 
+from conftest import run_cli
 from crmss.demo import MARKER, _fresh_folder
 from crmss.errors import InputError
-
-from conftest import run_cli
 
 
 def test_a_demo_folder_is_replaced_and_any_other_refused(tmp_path):
@@ -22,6 +21,7 @@ def test_a_demo_folder_is_replaced_and_any_other_refused(tmp_path):
     assert (tmp_path / "other" / "keep").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_demo_runs_every_stage_and_experiment(tmp_path):
     run = run_cli("demo", "--out", tmp_path / "demo", "--size", "780", "--epochs", "2")
     assert run.returncode == 0, run.stderr[-3000:]

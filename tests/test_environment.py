@@ -1,6 +1,8 @@
 """The installation itself: GDAL's bindings, pyproject.toml vs environment.yml, the CLI's help."""
 
 import re
+
+import pytest
 import tomllib
 
 from conftest import REPO, run_cli
@@ -38,6 +40,7 @@ def test_environment_yml_and_pyproject_list_the_same_packages():
     assert conda == pip
 
 
+@pytest.mark.slow
 def test_every_option_of_every_command_is_explained_in_help():
     from crmss.cli import build_parser
 
@@ -51,12 +54,14 @@ def test_every_option_of_every_command_is_explained_in_help():
         assert run.returncode == 0 and "usage: crmss " + name in run.stdout
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2_without_traceback():
     run = run_cli("prepare", "--products")
     assert run.returncode == 2 and "Traceback" not in run.stderr and "usage:" in run.stderr
     assert run_cli("prepare", "--products", "x", "--out", "y", "--workers", "0").returncode == 2
 
 
+@pytest.mark.slow
 def test_a_gdal_without_the_jpeg2000_driver_is_named_with_the_package_to_install(tmp_path):
     """GDAL_SKIP leaves the driver out, as a conda GDAL without libgdal-jp2openjpeg would."""
     import os
@@ -64,11 +69,16 @@ def test_a_gdal_without_the_jpeg2000_driver_is_named_with_the_package_to_install
     import sys
 
     env = {**os.environ, "GDAL_SKIP": "JP2OpenJPEG"}
-    for args in (["prepare", "--products", str(tmp_path), "--out", str(tmp_path / "d")],
-                 ["predict", str(tmp_path / "p.zip"), "--model", str(tmp_path), "--out", str(tmp_path / "o")]):
+    for args in (
+        ["prepare", "--products", str(tmp_path), "--out", str(tmp_path / "d")],
+        ["predict", str(tmp_path / "p.zip"), "--model", str(tmp_path), "--out", str(tmp_path / "o")],
+    ):
         run = subprocess.run([sys.executable, "-m", "crmss", *args], capture_output=True, text=True, env=env)
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
-        assert "has no JP2OpenJPEG driver, so no Sentinel-2 band can be read" in run.stderr and "conda install -c conda-forge libgdal-jp2openjpeg" in run.stderr
+        assert (
+            "has no JP2OpenJPEG driver, so no Sentinel-2 band can be read" in run.stderr
+            and "conda install -c conda-forge libgdal-jp2openjpeg" in run.stderr
+        )
         assert not (tmp_path / "d").exists() and not (tmp_path / "o").exists()
 
 
@@ -82,6 +92,12 @@ def test_citation_cff_cites_the_paper_as_readme_does():
     assert cff["cff-version"] == "1.2.0" and cff["version"] == crmss.__version__ and paper["type"] == "article"
     assert [a["family-names"] for a in paper["authors"]] == ["Li", "Wu", "Hu", "Li", "Wang", "Molinier"]
     assert (paper["journal"], paper["volume"], paper["issue"], paper["start"], paper["year"], paper["doi"]) == (
-        "Remote Sensing", 13, 1, 157, 2021, "10.3390/rs13010157")
+        "Remote Sensing",
+        13,
+        1,
+        157,
+        2021,
+        "10.3390/rs13010157",
+    )
     readme = " ".join((REPO / "README.md").read_text().split())
     assert paper["title"] in readme and paper["doi"] in readme

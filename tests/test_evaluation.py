@@ -10,13 +10,12 @@ import pytest
 from osgeo import gdal
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from conftest import run_cli
 from crmss.bands import ALL_BANDS, BANDS_10M, BANDS_20M
 from crmss.classical import dark_channel_prior, haze_optimised_transform
 from crmss.clouds import add_thin_cloud, block_mean, fractal_noise
 from crmss.metrics import band_metrics, class_metrics, cloud_mask, spectral_angle
 from crmss.synthetic import SPECTRA, Scene
-
-from conftest import run_cli
 
 
 def test_metrics_of_known_cases():
@@ -86,7 +85,9 @@ def test_cli_writes_predictions_metrics_report_and_figures(trained, tmp_path):
     windows = manifest["pairs"]["R064_T37UCQ"]["windows"]
     psnr, ssim = [], []
     for k in windows:
-        cloudy, clear = (gdal.Open(str(trained / f"data/test/{kind}/20m/R064_T37UCQ/{k}.tif")).ReadAsArray()[4] / 10000 for kind in ("cloudy", "clear"))
+        cloudy, clear = (
+            gdal.Open(str(trained / f"data/test/{kind}/20m/R064_T37UCQ/{k}.tif")).ReadAsArray()[4] / 10000 for kind in ("cloudy", "clear")
+        )
         psnr.append(peak_signal_noise_ratio(clear, cloudy, data_range=1))
         ssim.append(structural_similarity(clear, cloudy, data_range=1))
     assert value[("cloudy_input", "R064_T37UCQ", "B11", "PSNR")] == pytest.approx(np.mean(psnr), abs=1e-3)
@@ -154,8 +155,10 @@ def test_bad_inputs_are_refused_and_nothing_is_overwritten(trained, tmp_path):
     reference = tmp_path / "ref.csv"
     for text, message in (
         ("scene;psnr\nall;30\n", "line 1: expected a CSV with the header 'method,scene,pixels,band,metric,value'"),
-        ("method,scene,band,metric,value\nCR-MSS,all,mean_10m,PSNR,30\n",
-         "line 2: unknown method 'CR-MSS'; the evaluation's methods are crmss, dark_channel_prior, hot, cloudy_input"),
+        (
+            "method,scene,band,metric,value\nCR-MSS,all,mean_10m,PSNR,30\n",
+            "line 2: unknown method 'CR-MSS'; the evaluation's methods are crmss, dark_channel_prior, hot, cloudy_input",
+        ),
         ("method,scene,pixels,band,metric,value\ncrmss,all,cloudy,B02,PSNR,30\n", "line 2: pixels 'cloudy' is not one of all, cloud, clear"),
         ("method,scene,pixels,band,metric,value\ncrmss,all,all,B02,SAM,3\n", "line 2: SAM has no band 'B02'"),
     ):
@@ -165,8 +168,11 @@ def test_bad_inputs_are_refused_and_nothing_is_overwritten(trained, tmp_path):
     other = tmp_path / "rgb.keras"  # a model of another interface
     inputs = keras.Input((None, None, 3))
     keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs)).save(other)
-    _refused(run_cli("test", "--data", data, "--model", model, other, "--out", tmp_path / "r5"),
-             f"{other}: takes [(None, None, None, 3)]", "give a CR-MSS generator")
+    _refused(
+        run_cli("test", "--data", data, "--model", model, other, "--out", tmp_path / "r5"),
+        f"{other}: takes [(None, None, None, 3)]",
+        "give a CR-MSS generator",
+    )
     _refused(run_cli("test", "--data", data, "--model", f"a={model}", f"a={model}", "--out", tmp_path / "r6"), "the name 'a' is taken")
     _refused(run_cli("test", "--data", data, "--model", f"hot={model}", "--out", tmp_path / "r7"), "the name 'hot' is taken")
     _refused(run_cli("test", "--data", data, "--model", model, "--out", tmp_path / "r8", "--cloud-threshold", "1"), "give a finite number in [0, 1)")
@@ -221,8 +227,7 @@ def test_cloud_mask_and_masked_metrics_agree_with_numpy():
             cosine = (p * r).sum(1) / np.linalg.norm(p, axis=1) / np.linalg.norm(r, axis=1)
             assert values[pixels]["SAM"][i] == pytest.approx(np.degrees(np.arccos(np.clip(cosine, -1, 1))).mean(), rel=1e-3)
             for b in range(4):  # SSIM: scikit-image's SSIM map, averaged over the class inside the 3 px border
-                _, full = structural_similarity(clear[i, ..., b].astype(np.float64), predicted[i, ..., b].astype(np.float64),
-                                                data_range=1, full=True)
+                _, full = structural_similarity(clear[i, ..., b].astype(np.float64), predicted[i, ..., b].astype(np.float64), data_range=1, full=True)
                 inner = mask[i][3:-3, 3:-3]
                 assert values[pixels]["SSIM"][i, b] == pytest.approx(full[3:-3, 3:-3][inner].mean(), abs=1e-4)
     everything = band_metrics(predicted, clear)

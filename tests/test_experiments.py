@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from conftest import run_cli
 from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.clouds import CLOUD_REFLECTANCE, block_mean
 from crmss.evaluation import evaluate
 from crmss.model import build_generator
 from crmss.simulation import CloudParameters, cloud_over, simulate
-
-from conftest import run_cli
 
 QUIET = dict(progress=False, log=lambda *_: None)
 
@@ -123,8 +122,16 @@ def test_report_merges_the_real_and_the_simulated_evaluations_with_the_ablation_
     assert "(simulated testing set)" in (tmp_path / "sim/report.md").read_text()
     reference = tmp_path / "reference.csv"
     reference.write_text("method,scene,pixels,band,metric,value,evaluation\ncrmss,all,all,mean_10m,PSNR,30,simulated\n")
-    run = run_cli("report", f"real={tmp_path / 'real_all'}", f"real={tmp_path / 'real_visnir'}", f"simulated={tmp_path / 'sim'}",
-                  "--out", tmp_path / "tables", "--reference", reference)
+    run = run_cli(
+        "report",
+        f"real={tmp_path / 'real_all'}",
+        f"real={tmp_path / 'real_visnir'}",
+        f"simulated={tmp_path / 'sim'}",
+        "--out",
+        tmp_path / "tables",
+        "--reference",
+        reference,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     report = (tmp_path / "tables/report.md").read_text()
     assert "## real\n" in report and "## simulated (simulated testing set)" in report
@@ -134,8 +141,11 @@ def test_report_merges_the_real_and_the_simulated_evaluations_with_the_ablation_
     rows = _rows(tmp_path / "tables")
     assert {r["evaluation"] for r in rows} == {"real", "simulated"}
     assert {r["method"] for r in rows if r["evaluation"] == "real"} == {"crmss", "crmss_visnir", "dark_channel_prior", "hot", "cloudy_input"}
-    ours = next(float(r["value"]) for r in rows if (r["evaluation"], r["method"], r["scene"], r["pixels"], r["band"], r["metric"])
-                == ("simulated", "crmss", "all", "all", "mean_10m", "PSNR"))
+    ours = next(
+        float(r["value"])
+        for r in rows
+        if (r["evaluation"], r["method"], r["scene"], r["pixels"], r["band"], r["metric"]) == ("simulated", "crmss", "all", "all", "mean_10m", "PSNR")
+    )
     with (tmp_path / "tables/reference_comparison.csv").open() as handle:
         (comparison,) = list(csv.DictReader(handle))
     assert comparison["evaluation"] == "simulated" and float(comparison["difference"]) == pytest.approx(ours - 30)

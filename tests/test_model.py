@@ -1,8 +1,8 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
 import tensorflow as tf
+
 from crmss.losses import discriminator_loss, generator_adversarial_loss, image_gradient, psnr, reconstruction_loss
 from crmss.model import build_discriminator, build_generator, check_patch_size, generator_stacks, run_generator
 from crmss.training import CyclicDecay
@@ -97,7 +97,16 @@ def test_loss_terms_on_known_values():
 
 def test_cyclic_schedule_matches_the_whus2crv_decay():
     schedule = CyclicDecay(2e-4)
-    expected = {0: 2e-4, 99_999: 2e-4, 100_000: 2e-4, 100_099: 2e-4, 100_100: 2e-4 * 0.98, 150_000: 2e-4 * 0.98**500,
-                200_000: 2e-4 * 0.96, 200_250: 2e-4 * 0.96 * 0.98**2, 300_000: 2e-4 * 0.96**2}
+    expected = {
+        0: 2e-4,
+        99_999: 2e-4,
+        100_000: 2e-4,
+        100_099: 2e-4,
+        100_100: 2e-4 * 0.98,
+        150_000: 2e-4 * 0.98**500,
+        200_000: 2e-4 * 0.96,
+        200_250: 2e-4 * 0.96 * 0.98**2,
+        300_000: 2e-4 * 0.96**2,
+    }
     for step, lr in expected.items():
         assert float(schedule(step)) == pytest.approx(lr, rel=1e-5), step

@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from conftest import SIZE, make_level_2a, run_cli
 from crmss import cli
 from crmss.bands import ALL_BANDS, BANDS_10M, BANDS_20M, RESOLUTION
 from crmss.preparation import prepare
 from crmss.safe import open_product
 from crmss.splits import write_split
 from crmss.synthetic import Geometry, Scene, to_dn, write_product
-
-from conftest import SIZE, make_level_2a, run_cli
 
 KEY = "R075_T50TMK"
 STACKS = {"10m": (BANDS_10M, 256), "20m": (BANDS_20M, 128)}
@@ -105,8 +104,16 @@ def test_dropped_windows_are_exactly_those_with_nodata_in_any_stack(prepared, pa
     assert manifest["pairs"][KEY]["windows"] == sorted(set(range(1, 10)) - invalid)
 
 
-@pytest.mark.parametrize("layout", [dict(zipped=True), dict(zipped=True, naming="long"), dict(baseline="05.10"),
-                                    dict(bucket=True), dict(bucket=True, naming="long", baseline="04.00")])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        dict(zipped=True),
+        dict(zipped=True, naming="long"),
+        dict(baseline="05.10"),
+        dict(bucket=True),
+        dict(bucket=True, naming="long", baseline="04.00"),
+    ],
+)
 def test_zipped_long_form_baseline_05_and_bucket_products_give_the_same_tree(tmp_path, prepared, products, split_of, layout):
     out, manifest, _ = prepared
     result = prepare(products(0, **layout), tmp_path / "data", split=split_of(0), progress=False, log=lambda *_: None)
@@ -238,6 +245,7 @@ def test_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one(tmp_path,
 
 
 # --- bad input: exit status 2, one message naming the file and the fix, nothing partial -----
+
 
 def _assert_refused(run, *words, out=None):
     assert run.returncode == 2, run.stdout + run.stderr
@@ -384,13 +392,12 @@ def test_prepare_does_not_import_tensorflow(tmp_path, products, split_of):
     script = textwrap.dedent(f"""
         import sys
         from crmss.cli import main
-        assert main(["prepare", "--products", {str(products(0))!r}, "--out", {str(tmp_path / 'd')!r},
+        assert main(["prepare", "--products", {str(products(0))!r}, "--out", {str(tmp_path / "d")!r},
                      "--split", {str(split_of(0))!r}, "--no-progress"]) == 0
         assert not [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")], "TensorFlow was imported"
     """)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-
 
 
 def test_two_runs_into_one_folder_take_turns_and_give_one_tree(prepared, tmp_path, split_of):

@@ -16,11 +16,10 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from conftest import run_cli
 from crmss.model import build_generator
 from crmss.splits import read_split
 from crmss.synthetic import write_pair
-
-from conftest import run_cli
 
 TRAIN_PAIR, TEST_PAIR = "R075_T50TMK", "R064_T37UCQ"
 
@@ -87,23 +86,27 @@ def test_test_checks_every_patch_and_leaves_no_partial_results(trained, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
-@pytest.mark.parametrize("command, option, value, words", [
-    ("train", "--lr", "nan", "nan is not allowed: give a finite number in (0, inf)"),
-    ("train", "--lr", "0", "0 is not allowed: give a finite number in (0, inf)"),
-    ("train", "--lr", "-1e-4", "-1e-4 is not allowed: give a finite number in (0, inf)"),
-    ("train", "--l1-weight", "inf", "inf is not allowed: give a finite number in [0, inf)"),
-    ("train", "--beta1", "1", "1 is not allowed: give a finite number in [0, 1)"),
-    ("train", "--seed", "-1", "-1 is out of range: give a whole number from 0 to 4294967295"),
-    ("train", "--val-pairs", "-2", "-2 is out of range: give a whole number from 0"),
-    ("train", "--samples", "x", "'x' is not a whole number"),
-    ("train", "--epochs", "0", "0 is out of range: give a whole number from 1"),
-    ("test", "--figures", "-1", "-1 is out of range: give a whole number from 0"),
-    ("test", "--batch-size", "1.5", "'1.5' is not a whole number"),
-    ("predict", "--overlap", "-2", "-2 is out of range"),
-    ("predict", "--tile", "abc", "'abc' is not a whole number"),
-    ("prepare", "--workers", "0", "0 is out of range: give a whole number from 1"),
-    ("demo", "--seed", "-5", "-5 is out of range"),
-])
+@pytest.mark.parametrize(
+    "command, option, value, words",
+    [
+        ("train", "--lr", "nan", "nan is not allowed: give a finite number in (0, inf)"),
+        ("train", "--lr", "0", "0 is not allowed: give a finite number in (0, inf)"),
+        ("train", "--lr", "-1e-4", "-1e-4 is not allowed: give a finite number in (0, inf)"),
+        ("train", "--l1-weight", "inf", "inf is not allowed: give a finite number in [0, inf)"),
+        ("train", "--beta1", "1", "1 is not allowed: give a finite number in [0, 1)"),
+        ("train", "--seed", "-1", "-1 is out of range: give a whole number from 0 to 4294967295"),
+        ("train", "--val-pairs", "-2", "-2 is out of range: give a whole number from 0"),
+        ("train", "--samples", "x", "'x' is not a whole number"),
+        ("train", "--epochs", "0", "0 is out of range: give a whole number from 1"),
+        ("test", "--figures", "-1", "-1 is out of range: give a whole number from 0"),
+        ("test", "--batch-size", "1.5", "'1.5' is not a whole number"),
+        ("predict", "--overlap", "-2", "-2 is out of range"),
+        ("predict", "--tile", "abc", "'abc' is not a whole number"),
+        ("prepare", "--workers", "0", "0 is out of range: give a whole number from 1"),
+        ("demo", "--seed", "-5", "-5 is out of range"),
+    ],
+)
+@pytest.mark.slow
 def test_every_numeric_option_is_checked_when_parsed(tmp_path, command, option, value, words):
     required = {
         "train": ["--data", tmp_path / "d", "--out", tmp_path / "out"],
@@ -130,16 +133,16 @@ def test_a_run_trained_further_than_asked_is_left_untouched(trained, tmp_path):
 def test_results_folder_that_is_a_file_and_manifests_of_the_wrong_shape_are_refused(trained, tmp_path):
     target = tmp_path / "results.txt"
     target.write_text("keep me")
-    assert_one_message(run_cli("test", "--data", trained / "data", "--model", trained / "run", "--out", target),
-                       f"{target}: is a file")
+    assert_one_message(run_cli("test", "--data", trained / "data", "--model", trained / "run", "--out", target), f"{target}: is a file")
     assert target.read_text() == "keep me"
     for manifest in ([1, 2], {"pairs": [1]}, {"pairs": {"X": {"subset": "train", "windows": ["a"]}}}, {"pairs": {"X": 3}}):
         data = tmp_path / "data"
         shutil.rmtree(data, ignore_errors=True)
         data.mkdir()
         (data / "manifest.json").write_text(json.dumps(manifest))
-        assert_one_message(run_cli("train", "--data", data, "--out", tmp_path / "run"), f"{data / 'manifest.json'}: ",
-                           "not a manifest written by 'crmss prepare'")
+        assert_one_message(
+            run_cli("train", "--data", data, "--out", tmp_path / "run"), f"{data / 'manifest.json'}: ", "not a manifest written by 'crmss prepare'"
+        )
         assert not (tmp_path / "run").exists()
 
 
@@ -166,6 +169,7 @@ def test_a_killed_test_leaves_only_hidden_files_and_the_next_run_cleans_them(tra
 
 
 # --- full disks: a clear message, exit 2, nothing partial, the rerun gives the uninterrupted result ---
+
 
 def test_train_on_a_full_disk_stops_before_training(trained, small_disk):
     disk = small_disk(4)  # the generator fits, the epoch's backup of both networks and optimisers does not
@@ -286,7 +290,7 @@ def test_an_inconsistent_output_is_an_internal_error_and_never_published(stress,
             return values
         crmss.scene._Strip.finished = one_band_lost
         from crmss.cli import main
-        sys.exit(main(["predict", {str(cloudy)!r}, "--model", {str(root / 'run')!r}, "--out", {str(tmp_path)!r}, "--no-progress"]))
+        sys.exit(main(["predict", {str(cloudy)!r}, "--model", {str(root / "run")!r}, "--out", {str(tmp_path)!r}, "--no-progress"]))
     """)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 1, run.stderr[-2000:]
@@ -294,6 +298,7 @@ def test_an_inconsistent_output_is_an_internal_error_and_never_published(stress,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_errors_are_one_line_by_default_and_verbose_shows_tensorflow(tmp_path):
     quiet = run_cli("test", "--data", tmp_path, "--model", tmp_path, "--out", tmp_path / "r")
     assert_one_message(quiet, "generator.keras: no trained generator")
@@ -301,8 +306,12 @@ def test_errors_are_one_line_by_default_and_verbose_shows_tensorflow(tmp_path):
     loud = run_cli("test", "--data", tmp_path, "--model", tmp_path, "--out", tmp_path / "r", "--verbose")
     assert loud.returncode == 2 and "no trained generator" in loud.stderr
     env = {**os.environ, "CRMSS_VERBOSE": "1"}
-    by_variable = subprocess.run([sys.executable, "-m", "crmss", "test", "--data", str(tmp_path), "--model", str(tmp_path), "--out",
-                                  str(tmp_path / "r")], capture_output=True, text=True, env=env)
+    by_variable = subprocess.run(
+        [sys.executable, "-m", "crmss", "test", "--data", str(tmp_path), "--model", str(tmp_path), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert by_variable.returncode == 2
     if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:  # TensorFlow says something at start-up on every machine
         assert len(loud.stderr.splitlines()) > 1 and len(by_variable.stderr.splitlines()) > 1, loud.stderr

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from conftest import SIZE, make_level_2a
 from crmss.errors import InputError
 from crmss.safe import ProductName, find_products, locate, open_product
-
-from conftest import SIZE, make_level_2a
 
 
 def only(folder, suffix=""):
@@ -129,6 +128,7 @@ def test_re_zipped_products_open_as_the_original(tmp_path, products, packing):
 
 # --- bad products: each a clear InputError naming the file ---------------------------------
 
+
 def test_missing_band_file(tmp_path, products):
     folder = shutil.copytree(products(0), tmp_path / "p")
     band = next(only(folder).rglob("*_B8A.jp2"))
@@ -178,7 +178,9 @@ def bucket_folder(folder, date):
 def test_bucket_tile_folders_are_found_at_depth_and_read_as_the_safe(products, pairs, layout):
     found = find_products(products(0, bucket=True, **layout))
     assert [path.relative_to(products(0, bucket=True, **layout)).as_posix() for path, _ in found] == [
-        "tiles/50/T/MK/2016/4/3/0", "tiles/50/T/MK/2016/4/13/0"]
+        "tiles/50/T/MK/2016/4/3/0",
+        "tiles/50/T/MK/2016/4/13/0",
+    ]
     cloudy = locate(pairs[0].cloudy, found)
     assert cloudy == bucket_folder(products(0, bucket=True, **layout), "2016/4/13")
     tile, safe = open_product(cloudy), open_product(locate(pairs[0].cloudy, find_products(products(0, **layout))))

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from conftest import SIZE, make_level_2a, run_cli
 from crmss.safe import open_product
 from crmss.scene import blend_weights, overview_factors, predict_products, ramp, tile_starts
 from crmss.synthetic import write_pair
-
-from conftest import SIZE, make_level_2a, run_cli
 
 
 def cloudy_product(folder):
@@ -74,8 +73,9 @@ def test_outputs_are_cogs_on_the_input_grid_with_nodata_carried(cleaned, product
         nodata = np.any([read(product.band_files[b]) == 0 for b in bands], axis=0)
         pixels = ds.ReadAsArray()
         assert nodata.any() and np.all(pixels[:, nodata] == 0) and np.all(pixels[:, ~nodata] >= 1)
-        check = subprocess.run([sys.executable, "-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff", str(files[res])],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [sys.executable, "-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff", str(files[res])], capture_output=True, text=True
+        )
         assert "is a valid cloud optimized GeoTIFF" in check.stdout, check.stdout + check.stderr
 
 
@@ -93,8 +93,9 @@ def test_overviews_average_valid_pixels_only(cleaned):
 
 
 def test_deflate_output_holds_the_same_pixels(cleaned, products, trained, tmp_path):
-    predict_products([cloudy_product(products(0))], trained / "run", tmp_path, tile=512, overlap=128, compress="deflate",
-                     progress=False, log=lambda *_: None)
+    predict_products(
+        [cloudy_product(products(0))], trained / "run", tmp_path, tile=512, overlap=128, compress="deflate", progress=False, log=lambda *_: None
+    )
     for res, path in outputs(tmp_path).items():
         assert gdal.Open(str(path)).GetMetadata("IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"
         assert np.array_equal(read(path), read(outputs(cleaned)[res]))
