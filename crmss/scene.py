@@ -20,6 +20,7 @@ of a resolution is 0, that resolution's outputs are 0.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -138,6 +139,23 @@ class Generator:
         ]
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How a scene is run: tiles of ``tile`` px at 10 m overlapping by ``overlap``, ``batch_size``
+    tiles per model call, ``workers`` decoding threads, COG ``compress``ion, a progress bar."""
+
+    tile: int
+    overlap: int
+    batch_size: int
+    workers: int = 1
+    compress: str = "zstd"
+    progress: bool = False
+
+    def fitted(self, height: int, width: int) -> Settings:
+        """The same with the tile no larger than a scene of ``height`` x ``width`` px needs (in steps of 32 px)."""
+        return dataclasses.replace(self, tile=min(self.tile, math.ceil(max(height, width) / 32) * 32))
+
+
 def check_tiling(tile: int, overlap: int) -> None:
     """Refuse a tile side or overlap that the blending cannot use (InputError)."""
     if tile % 32 or tile < 64:
@@ -191,18 +209,8 @@ def clean(
     def write(res: str, rows: np.ndarray, top: int) -> None:
         outputs[res][top : top + len(rows)] = rows
 
-    _run_strips(
-        read_strip,
-        height,
-        width,
-        runner,
-        write,
-        min(tile, math.ceil(max(height, width) / 32) * 32),
-        overlap,
-        batch_size or default_batch_size(),
-        progress,
-        "clean",
-    )
+    settings = Settings(tile, overlap, batch_size or default_batch_size(), progress=progress).fitted(height, width)
+    _run_strips(read_strip, write, height, width, runner, settings, "clean")
     return tuple(outputs[res].astype(np.float32) / 10000 for res in runner.stacks)
 
 
@@ -247,8 +255,8 @@ def predict_products(
         if not os.access(out, os.W_OK):
             raise InputError(f"{out}: the output folder cannot be written; choose another --out")
         generator = Generator.load(Path(model), checkpoint)
-        batch_size = batch_size or default_batch_size()
         workers = workers or len(os.sched_getaffinity(0))
+        settings = Settings(tile, overlap, batch_size or default_batch_size(), workers, compress, progress)
         gdal.SetCacheMax(BLOCK_CACHE_MB * 2**20)
         written = []
         failures = Failures(len(products), "products", "fix these and run again (finished outputs are skipped)", log)
@@ -256,7 +264,7 @@ def predict_products(
             try:
                 granules = _granules(path)
                 for granule in granules:
-                    written += _predict_granule(granule, generator, out, tile, overlap, batch_size, workers, compress, progress, log)
+                    written += _predict_granule(granule, generator, out, settings, log)
             except DiskFullError:
                 raise  # the next products would fail the same way
             except InputError as exc:
@@ -286,8 +294,9 @@ def output_names(product: Product, stacks: tuple[str, ...] = tuple(STACKS)) -> d
     return {res: f"{stem}_CR_{res}.tif" for res in stacks}
 
 
-def _predict_granule(product, generator, out, tile, overlap, batch_size, workers, compress, progress, log) -> list[Path]:
-    """Clean one granule of a product; return the outputs written."""
+def _predict_granule(product: Product, generator: Generator, out: Path, settings: Settings, log) -> list[Path]:
+    """Clean one granule of a product into ``out`` (locked per product; skipped when its outputs
+    exist); return the outputs written."""
     stacks = generator.stacks
     names = output_names(product, stacks)
     finals = {res: out / name for res, name in names.items()}
@@ -301,7 +310,7 @@ def _predict_granule(product, generator, out, tile, overlap, batch_size, workers
             for stale in out.glob(f".{name}.partial-*"):
                 stale.unlink()
         grid = product.grid()
-        tile = min(tile, math.ceil(max(grid.width, grid.height) / 32) * 32)
+        settings = settings.fitted(grid.height, grid.width)
         shapes = {res: (grid.width // SCALE[res], grid.height // SCALE[res], len(STACKS[res])) for res in stacks}
         needed = sum(StreamedCOG.needed_bytes(*shape) for shape in shapes.values())
         writers = {}
@@ -314,26 +323,23 @@ def _predict_granule(product, generator, out, tile, overlap, batch_size, workers
                     STACKS[res],
                     grid.geotransform_at(s),
                     grid.projection,
-                    _output_metadata(product, generator, tile, overlap),
+                    _output_metadata(product, generator, settings),
                 )
             # open once: GDAL's block cache belongs to the open dataset, and keeps the code tiles
             # that the next strip shares with this one decoded
             datasets = {band: gdal.Open(product.band_files[band]) for res in stacks for band in STACKS[res]}
-            with ThreadPoolExecutor(workers, initializer=_yield_to_the_model) as pool:
+            with ThreadPoolExecutor(settings.workers, initializer=_yield_to_the_model) as pool:
                 _run_strips(
-                    lambda top: _read_strip(product, datasets, stacks, top, tile, pool),
+                    lambda top: _read_strip(product, datasets, stacks, top, settings.tile, pool),
+                    lambda res, rows, top: writers[res].write(rows, top),
                     grid.height,
                     grid.width,
                     generator,
-                    lambda res, rows, top: writers[res].write(rows, top),
-                    tile,
-                    overlap,
-                    batch_size,
-                    progress,
+                    settings,
                     product.name[:40],
                 )
             for res, writer in writers.items():
-                writer.finish(compress, overview_factors(*shapes[res][:2]), BLOCK)
+                writer.finish(settings.compress, overview_factors(*shapes[res][:2]), BLOCK)
             for writer in writers.values():  # both or neither: renamed once both are checked
                 writer.publish()
         except (OSError, RuntimeError) as exc:
@@ -362,13 +368,13 @@ def overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
-def _output_metadata(product: Product, generator: Generator, tile: int, overlap: int) -> dict[str, str]:
+def _output_metadata(product: Product, generator: Generator, settings: Settings) -> dict[str, str]:
     return {
         "CRMSS_VERSION": __version__,
         "CRMSS_MODEL": str(generator.path),
         "CRMSS_SOURCE_PRODUCT": product.name,
         "CRMSS_SCALE": "top-of-atmosphere reflectance x 10000, no radiometric offset; 0 = no data",
-        "CRMSS_TILING": f"{tile} px tiles at 10 m overlapping by {overlap} px, linear-ramp blending",
+        "CRMSS_TILING": f"{settings.tile} px tiles at 10 m overlapping by {settings.overlap} px, linear-ramp blending",
     }
 
 
@@ -418,9 +424,7 @@ def _yield_to_the_model() -> None:
         pass
 
 
-def _run_strips(
-    read_strip, height: int, width: int, generator: Generator, write, tile: int, overlap: int, batch_size: int, progress: bool, label: str
-) -> None:
+def _run_strips(read_strip, write, height: int, width: int, generator: Generator, settings: Settings, label: str) -> None:
     """Run and blend a scene of ``height`` x ``width`` px at 10 m strip by strip (one row of
     tiles each), for each of the generator's stacks.
 
@@ -430,6 +434,7 @@ def _run_strips(
     ``write(res, rows, top)`` receives the finished uint16 rows of a stack from row ``top`` of
     its own grid."""
     stacks = {res: SCALE[res] for res in generator.stacks}
+    tile, overlap, batch_size = settings.tile, settings.overlap, settings.batch_size
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     weights = {
         res: (
@@ -440,7 +445,7 @@ def _run_strips(
     }
     strips = {res: _Strip(tile // s, width // s, len(STACKS[res])) for res, s in stacks.items()}
     with (
-        tqdm(total=len(rows) * len(cols), desc=label, unit="tile", disable=not progress) as bar,
+        tqdm(total=len(rows) * len(cols), desc=label, unit="tile", disable=not settings.progress) as bar,
         ThreadPoolExecutor(1, initializer=_yield_to_the_model) as prefetch,
     ):
         upcoming = prefetch.submit(read_strip, rows[0])
