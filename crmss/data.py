@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from osgeo import gdal
 
 from .bands import BANDS_10M, BANDS_20M
 from .errors import InputError
 from .model import check_patch_size
-from .raster import raster_info
+from .raster import raster_info, read_image
 
 STACK_KEYS = ("cloudy_10m", "cloudy_20m", "clear_10m", "clear_20m")
 BANDS = {"10m": len(BANDS_10M), "20m": len(BANDS_20M)}
@@ -140,22 +139,19 @@ def read_patch(path, res: str | bytes = "10m", size: int = 0) -> np.ndarray:
     path = path.decode() if isinstance(path, bytes) else str(path)
     res = res.decode() if isinstance(res, bytes) else res
     try:
-        ds = gdal.Open(path)
-        pixels = ds.ReadAsArray()
-    except RuntimeError as exc:
-        raise _bad_patch(path, f"cannot read this patch ({exc})") from None
-    size = int(size) or ds.RasterXSize
-    dtype = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)
-    if ds.RasterCount != BANDS[res] or (ds.RasterXSize, ds.RasterYSize) != (size, size):
+        info, pixels = read_image(path)
+    except InputError as exc:
+        raise _bad_patch(path, f"cannot read this patch ({exc.__cause__})") from None
+    size = int(size) or info.width
+    if info.bands != BANDS[res] or (info.width, info.height) != (size, size):
         raise _bad_patch(
             path,
-            f"{ds.RasterCount} bands of {ds.RasterXSize} x {ds.RasterYSize} px, but {res} patches of this "
-            f"tree have {BANDS[res]} bands of {size} x {size} px",
+            f"{info.bands} bands of {info.width} x {info.height} px, but {res} patches of this tree have {BANDS[res]} bands of {size} x {size} px",
         )
     if not np.all(np.isfinite(pixels)):
         raise _bad_patch(path, "holds NaN or infinite values")
-    if dtype != "UInt16":
-        raise _bad_patch(path, f"{dtype} values, but patches hold UInt16 reflectance x 10000")
+    if info.dtype != "UInt16":
+        raise _bad_patch(path, f"{info.dtype} values, but patches hold UInt16 reflectance x 10000")
     return np.clip(np.moveaxis(pixels, 0, -1).astype(np.float32) / 10000.0, 0.0, 1.0)
 
 

@@ -101,7 +101,25 @@ def _open(path: str) -> gdal.Dataset:
 
 def raster_info(path: str) -> RasterInfo:
     """Read a raster's header (no pixel decoding)."""
+    return _info(path, _open(path))
+
+
+def read_image(path: str) -> tuple[RasterInfo, np.ndarray]:
+    """A raster's header and all its bands, (bands, rows, cols) in the file's type. InputError
+    when it cannot be read; its cause is GDAL's own message."""
     ds = _open(path)
+    try:
+        pixels = ds.ReadAsArray()
+    except RuntimeError as exc:
+        raise _decode_error(path, exc) from exc
+    return _info(path, ds), pixels[None] if pixels.ndim == 2 else pixels
+
+
+def _decode_error(path: str, exc: RuntimeError) -> InputError:
+    return InputError(f"{path}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again")
+
+
+def _info(path: str, ds: gdal.Dataset) -> RasterInfo:
     return RasterInfo(
         path=path,
         width=ds.RasterXSize,
@@ -114,10 +132,11 @@ def raster_info(path: str) -> RasterInfo:
 
 
 def limit_block_cache(megabytes: int = 64) -> None:
-    """Shrink GDAL's block cache (default 5% of RAM) for whole-band reads.
+    """Set GDAL's block cache (default 5% of RAM) to ``megabytes``.
 
-    Decoding a band whole into an array gains nothing from caching its blocks, and the
-    default cache would hold over a gigabyte of them while a pair is being prepared.
+    Decoding a band whole into an array gains nothing from caching its blocks (the default
+    cache would hold over a gigabyte of them while a pair is being prepared); reading a scene
+    strip by strip (:class:`BandReader`) wants two strips' code tiles kept.
     """
     gdal.SetCacheMax(megabytes * 2**20)
 
@@ -134,9 +153,27 @@ def read_band(path: str, out: np.ndarray | None = None, threads: int = 1, window
     try:
         return ds.GetRasterBand(1).ReadAsArray(*(window or ()), buf_obj=out)
     except RuntimeError as exc:
-        raise InputError(f"{path}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again") from exc
+        raise _decode_error(path, exc) from exc
     finally:
         gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
+
+
+class BandReader:
+    """One band file kept open to be read row range by row range: GDAL's block cache belongs
+    to the open dataset, so the code tiles that successive ranges share are decoded once. One
+    thread at a time may read it."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._dataset = _open(path)
+        self.width, self.height = self._dataset.RasterXSize, self._dataset.RasterYSize
+
+    def read_rows(self, top: int, out: np.ndarray) -> np.ndarray:
+        """Rows ``top .. top + len(out)`` into ``out`` ((rows, width), the file's type; strided views too)."""
+        try:
+            return self._dataset.GetRasterBand(1).ReadAsArray(0, top, out.shape[1], out.shape[0], buf_obj=out)
+        except RuntimeError as exc:
+            raise _decode_error(self.path, exc) from exc
 
 
 def write_geotiff(

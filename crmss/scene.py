@@ -31,7 +31,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from osgeo import gdal
 from tqdm import tqdm
 
 from . import __version__
@@ -39,7 +38,7 @@ from .bands import BAND_SETS, STACKS
 from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock
 from .model import build_generator, generator_file, generator_stacks, load_generator, run_generator
-from .raster import COG_COMPRESSIONS, StreamedCOG, require_jpeg2000_driver
+from .raster import COG_COMPRESSIONS, BandReader, StreamedCOG, limit_block_cache, require_jpeg2000_driver
 from .safe import Product, granule_tiles, open_product, product_path
 from .tiling import SCALE
 
@@ -257,7 +256,7 @@ def predict_products(
         generator = Generator.load(Path(model), checkpoint)
         workers = workers or len(os.sched_getaffinity(0))
         settings = Settings(tile, overlap, batch_size or default_batch_size(), workers, compress, progress)
-        gdal.SetCacheMax(BLOCK_CACHE_MB * 2**20)
+        limit_block_cache(BLOCK_CACHE_MB)
         written = []
         failures = Failures(len(products), "products", "fix these and run again (finished outputs are skipped)", log)
         for path in map(Path, products):
@@ -325,12 +324,10 @@ def _predict_granule(product: Product, generator: Generator, out: Path, settings
                     grid.projection,
                     _output_metadata(product, generator, settings),
                 )
-            # open once: GDAL's block cache belongs to the open dataset, and keeps the code tiles
-            # that the next strip shares with this one decoded
-            datasets = {band: gdal.Open(product.band_files[band]) for res in stacks for band in STACKS[res]}
+            readers = {band: BandReader(product.band_files[band]) for res in stacks for band in STACKS[res]}
             with ThreadPoolExecutor(settings.workers, initializer=_yield_to_the_model) as pool:
                 _run_strips(
-                    lambda top: _read_strip(product, datasets, stacks, top, settings.tile, pool),
+                    lambda top: _read_strip(product, readers, stacks, top, settings.tile, pool),
                     lambda res, rows, top: writers[res].write(rows, top),
                     grid.height,
                     grid.width,
@@ -479,27 +476,20 @@ def _cut(strip: np.ndarray, left: int, size: int) -> np.ndarray:
     return window
 
 
-def _read_strip(product: Product, datasets: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
+def _read_strip(product: Product, readers: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
     """Rows top..top+tile of the ``stacks`` as uint16 reflectance x 10000 (rows, cols, bands),
     with the no-data mask (rows, cols) of each resolution; bands decoded in parallel (each
-    band's dataset by one thread at a time), straight into their channel of the stack."""
+    band's reader by one thread at a time), straight into their channel of the stack."""
     strips = {}
     for res in stacks:
         s, bands = SCALE[res], STACKS[res]
-        first = datasets[bands[0]]
-        height = min(tile // s, first.RasterYSize - top // s)
-        strips[res] = np.empty((height, first.RasterXSize, len(bands)), np.uint16)
+        first = readers[bands[0]]
+        strips[res] = np.empty((min(tile // s, first.height - top // s), first.width, len(bands)), np.uint16)
 
     def read(task):
         res, i, band = task
-        s = SCALE[res]
         buffer = strips[res][..., i]  # strided: GDAL writes every len(bands)-th value
-        try:
-            datasets[band].GetRasterBand(1).ReadAsArray(0, top // s, buffer.shape[1], buffer.shape[0], buf_obj=buffer)
-        except RuntimeError as exc:
-            raise InputError(
-                f"{product.band_files[band]}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again"
-            ) from exc
+        readers[band].read_rows(top // SCALE[res], buffer)
         product.to_reflectance_x10000(band, buffer)
 
     list(pool.map(read, [(res, i, band) for res in stacks for i, band in enumerate(STACKS[res])]))

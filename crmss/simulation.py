@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal
 from tqdm import tqdm
 
 from . import __version__
@@ -45,7 +44,7 @@ from .clouds import CLOUD_REFLECTANCE, add_thin_cloud, block_mean, thickness_fie
 from .data import load_patches
 from .errors import InputError
 from .files import new_folder, utc_timestamp
-from .raster import raster_info, write_geotiff
+from .raster import raster_info, read_image, write_geotiff
 from .safe import SATURATED
 
 #: features of the optical-thickness field, in 10 m px
@@ -148,9 +147,9 @@ def _read(path: Path, res: str, size: int) -> tuple[np.ndarray, np.ndarray]:
     """A ``res`` patch of ``size`` px as reflectance (rows, cols, bands) float32, not clipped,
     and its saturated pixels (bool, same shape)."""
     try:
-        dn = gdal.Open(str(path)).ReadAsArray()
-    except RuntimeError as exc:
-        raise InputError(f"{path}: cannot read this patch ({exc}); prepare the data again") from exc
+        _, dn = read_image(str(path))
+    except InputError as exc:
+        raise InputError(f"{path}: cannot read this patch ({exc.__cause__}); prepare the data again") from exc
     if dn.dtype != np.uint16 or dn.shape != (len(STACKS[res]), size, size):
         raise InputError(
             f"{path}: a {dn.dtype} array of shape {dn.shape}, but {res} patches of this tree are uint16 "
