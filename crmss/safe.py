@@ -194,18 +194,19 @@ class Product:
                 f"holds ({', '.join(sorted(self.band_files))})"
             )
         scale = resolutions.pop() // 10
-        grid = self.grid()
-        x, y, width, height = window or (0, 0, grid.width, grid.height)
+        header = raster_info(self.band_files[bands[0]])  # one header, not the grid check of all ten bands
+        grid_width, grid_height = header.width * scale, header.height * scale
+        x, y, width, height = window or (0, 0, grid_width, grid_height)
         if (
             min(x, y) < 0
             or width <= 0
             or height <= 0
-            or x + width > grid.width
-            or y + height > grid.height
+            or x + width > grid_width
+            or y + height > grid_height
             or any(v % scale for v in (x, y, width, height))
         ):
             raise InputError(
-                f"window {window} is not inside the product's {grid.width} x {grid.height} px grid at 10 m "
+                f"window {window} is not inside the product's {grid_width} x {grid_height} px grid at 10 m "
                 f"(with values divisible by {scale} for these bands)"
             )
         own = tuple(v // scale for v in (x, y, width, height))

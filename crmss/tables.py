@@ -187,28 +187,34 @@ def latex_document(sections: list[tuple[str, list[dict], list[str]]]) -> str:
     """``tables.tex``: for every (title, rows, methods) section, one table per class of pixels and metric."""
     lines = ["% Tables written by crmss; needs \\usepackage{booktabs}. Bold: the best value of each column.", ""]
     for title, rows, methods in sections:
-        for pixels in PIXELS:
-            for metric in METRIC_NAMES:
-                if any(r["pixels"] == pixels and r["metric"] == metric for r in rows):
-                    lines += latex_table(rows, methods, metric, pixels, f"{title}: {metric_title(metric, pixels)}")
+        for pixels, metric in present_tables(rows):
+            lines += latex_table(rows, methods, metric, pixels, f"{title}: {metric_title(metric, pixels)}")
     return "\n".join(lines)
 
 
 def comparison_lines(comparison: list[dict], reference: Path) -> list[str]:
+    """The reference comparison as a Markdown section; its columns are those of the rows (an
+    ``evaluation`` column first where ``crmss report`` adds one)."""
+    columns = list(comparison[0]) if comparison else [*COLUMNS[:5], "reference", "ours", "difference"]
+    numbers = {"reference": "{:.4f}", "ours": "{:.4f}", "difference": "{:+.4f}"}
     lines = [
         f"## Beside the reference table `{reference}`",
         "",
         "Values of the reference table as given, ours beside them, and ours minus the reference.",
         "",
-        "| method | scene | pixels | band | metric | reference | ours | difference |",
-        "|---" * 8 + "|",
+        "| " + " | ".join(columns) + " |",
+        "|---" * len(columns) + "|",
     ]
-    lines += [
-        f"| {c['method']} | {c['scene']} | {c['pixels']} | {c['band']} | {c['metric']} | {c['reference']:.4f} | "
-        f"{c['ours']:.4f} | {c['difference']:+.4f} |"
-        for c in comparison
-    ]
+    lines += ["| " + " | ".join(numbers.get(k, "{}").format(c[k]) for k in columns) + " |" for c in comparison]
     return lines + [""]
+
+
+def present_tables(rows: list[dict]):
+    """(pixels, metric) of every table that ``rows`` fill, in the reports' order."""
+    for pixels in PIXELS:
+        for metric in METRIC_NAMES:
+            if any(r["pixels"] == pixels and r["metric"] == metric for r in rows):
+                yield pixels, metric
 
 
 # ---- crmss report ------------------------------------------------------------------------------
@@ -299,10 +305,8 @@ def _write_merged(out: Path, sections: list[dict], reference, reference_rows, lo
             + ".",
             "",
         ]
-        for pixels in PIXELS:
-            for metric in METRIC_NAMES:
-                if any(r["pixels"] == pixels and r["metric"] == metric for r in rows):
-                    lines += [f"### {metric_title(metric, pixels)}", ""] + markdown_table(rows, methods, metric, pixels) + [""]
+        for pixels, metric in present_tables(rows):
+            lines += [f"### {metric_title(metric, pixels)}", ""] + markdown_table(rows, methods, metric, pixels) + [""]
         lines += ablation_lines(section)
         latex_sections.append((f"{section['label']}{simulated}", rows, methods))
         merged_rows += [{"evaluation": section["label"], **r} for r in rows]
@@ -311,18 +315,7 @@ def _write_merged(out: Path, sections: list[dict], reference, reference_rows, lo
         for section in sections:
             wanted = [r for r in reference_rows if r.get("evaluation", section["label"]) == section["label"] and r["method"] in section["methods"]]
             comparison += [{"evaluation": section["label"], **c} for c in compare(section["rows"], wanted)]
-        lines += [
-            f"## Beside the reference table `{reference}`",
-            "",
-            "| evaluation | method | scene | pixels | band | metric | reference | ours | difference |",
-            "|---" * 9 + "|",
-        ]
-        lines += [
-            f"| {c['evaluation']} | {c['method']} | {c['scene']} | {c['pixels']} | {c['band']} | {c['metric']} | "
-            f"{c['reference']:.4f} | {c['ours']:.4f} | {c['difference']:+.4f} |"
-            for c in comparison
-        ]
-        lines.append("")
+        lines += comparison_lines(comparison, reference)
         files["reference_comparison.csv"] = comparison
     files.update({"report.md": "\n".join(lines), "tables.tex": latex_document(latex_sections), "metrics.csv": merged_rows})
     try:
