@@ -24,6 +24,7 @@ import tensorflow as tf  # noqa: E402
 from crmss.data import load_patches, make_dataset, merge  # noqa: E402
 from crmss.evaluation import evaluate  # noqa: E402
 from crmss.model import build_generator  # noqa: E402
+from crmss.options import EvaluateOptions  # noqa: E402
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
 
     def whole_evaluation():
         shutil.rmtree(out, ignore_errors=True)
-        evaluate(data, [run], out, subset=args.subset, progress=False, log=lambda *_: None)
+        evaluate(EvaluateOptions(data, (run,), out, subset=args.subset, progress=False), log=lambda *_: None)
 
     alone_cold, whole_cold = timed(model_alone), timed(whole_evaluation)  # first calls: tracing, file cache
     alone, whole = timed(model_alone), timed(whole_evaluation)

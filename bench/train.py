@@ -28,7 +28,8 @@ import tensorflow as tf  # noqa: E402
 
 from crmss.data import load_patches, make_dataset, merge  # noqa: E402
 from crmss.model import build_generator  # noqa: E402
-from crmss.training import TrainOptions, build_gan  # noqa: E402
+from crmss.options import TrainOptions  # noqa: E402
+from crmss.training import build_gan  # noqa: E402
 
 
 def generator_flops(size10: int, width: int) -> float:
@@ -96,6 +97,7 @@ def input_rate(patches, seconds: float = 20.0) -> float:
 
 
 def prepared_tree(work: Path) -> Path:
+    from crmss.options import PrepareOptions
     from crmss.preparation import prepare
     from crmss.splits import read_split, write_split
     from crmss.synthetic import write_pair
@@ -106,7 +108,7 @@ def prepared_tree(work: Path) -> Path:
         for pair in pairs:
             write_pair(work / "train-products", pair.clear, pair.cloudy, size=2052, seed=3)
         write_split(work / "train-split.csv", pairs)
-        prepare(work / "train-products", data, split=work / "train-split.csv", progress=False, log=lambda *_: None)
+        prepare(PrepareOptions(work / "train-products", data, split=work / "train-split.csv", progress=False), log=lambda *_: None)
     return data
 
 

@@ -7,10 +7,13 @@ The pipeline, one module per stage: ``safe`` (find L1C products, read their meta
 realistic L1C products with simulated thin cloud for tests and the demo.
 
 The public API (docs/api.md walks through it): :func:`load_generator`, :func:`clean` (numpy
-arrays), :func:`open_product`, and the commands as functions: :func:`prepare`, :func:`train`
-(with :class:`TrainOptions`), :func:`evaluate`, :func:`simulate` (with
-:class:`CloudParameters`), :func:`report`, :func:`predict`. They are imported on first use, so
-``import crmss`` stays light (no TensorFlow until a function needs it).
+arrays), :func:`open_product`, and the commands as functions, each taking its options as a
+frozen dataclass (crmss/options.py, the one home of every default and of the command line's
+help texts): :func:`prepare` (:class:`PrepareOptions`), :func:`train` (:class:`TrainOptions`),
+:func:`evaluate` (:class:`EvaluateOptions`), :func:`simulate` (:class:`SimulateOptions` with
+:class:`CloudParameters`), :func:`report` (:class:`ReportOptions`), :func:`predict`
+(:class:`PredictOptions`). They are imported on first use, so ``import crmss`` stays light (no
+TensorFlow until a function needs it).
 """
 
 import importlib
@@ -23,13 +26,18 @@ _API = {
     "clean": ("scene", "clean"),
     "open_product": ("safe", "open_product"),
     "prepare": ("preparation", "prepare"),
+    "PrepareOptions": ("options", "PrepareOptions"),
     "train": ("training", "train"),
-    "TrainOptions": ("training", "TrainOptions"),
+    "TrainOptions": ("options", "TrainOptions"),
     "evaluate": ("evaluation", "evaluate"),
+    "EvaluateOptions": ("options", "EvaluateOptions"),
     "simulate": ("simulation", "simulate"),
-    "CloudParameters": ("simulation", "CloudParameters"),
+    "SimulateOptions": ("options", "SimulateOptions"),
+    "CloudParameters": ("options", "CloudParameters"),
     "report": ("tables", "merge_evaluations"),
+    "ReportOptions": ("options", "ReportOptions"),
     "predict": ("scene", "predict_products"),
+    "PredictOptions": ("options", "PredictOptions"),
 }
 __all__ = ["__version__", *_API]
 

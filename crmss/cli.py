@@ -9,6 +9,7 @@ own lines and progress bars are shown: GDAL's warnings and TensorFlow's log line
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -19,9 +20,20 @@ from pathlib import Path
 from osgeo import gdal
 
 from . import __version__
-from .errors import CrmssError, DiskFullError, InputError, InternalError
+from .errors import CrmssError, DiskFullError, InternalError
+from .options import (
+    CloudParameters,
+    DemoOptions,
+    EvaluateOptions,
+    PredictOptions,
+    PrepareOptions,
+    ReportOptions,
+    SimulateOptions,
+    TrainOptions,
+    describe,
+)
 from .raster import COG_COMPRESSIONS
-from .tables import CLASSICAL_NAMES, CLOUD_THRESHOLD
+from .tables import CLASSICAL_NAMES
 
 #: commands that run TensorFlow
 TENSORFLOW_COMMANDS = ("train", "test", "predict", "simulate", "demo")
@@ -136,6 +148,28 @@ def load_tensorflow(verbose: bool) -> None:
             os.close(saved)
 
 
+def _adder(parser: argparse.ArgumentParser, options: type, defaults: bool = True):
+    """``add_argument`` for a field of the dataclass ``options`` (named by the flag or ``dest``):
+    its help text, and its default unless ``defaults`` is False (train: an option left out is
+    None, 'not said', and keeps the run's config.json value when continuing a run)."""
+    fields = {f.name: f for f in dataclasses.fields(options)}
+
+    def add(flag: str, *, dest: str | None = None, help: str | None = None, **kwargs) -> None:
+        name = dest or flag.lstrip("-").replace("-", "_")
+        default = fields[name].default
+        if defaults and default is not dataclasses.MISSING and "action" not in kwargs:
+            kwargs["default"] = default
+        parser.add_argument(flag, **({"dest": dest} if dest else {}), help=help or describe(options, name), **kwargs)
+
+    return add
+
+
+def options_from(options: type, args: argparse.Namespace, **given):
+    """An ``options`` dataclass from the parsed ``args`` (lists become tuples), ``given`` overriding."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(options) if hasattr(args, f.name)}
+    return options(**{**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, **given})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crmss",
@@ -163,29 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
             "run the same command again and it finishes the work without redoing finished pairs."
         ),
     )
-    prepare.add_argument(
-        "--products",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="folder holding the L1C products as <name>.SAFE folders or <name>.zip / <name>.SAFE.zip files (read in place, never "
-        "unpacked), or tile folders of the public bucket (sentinel-s2-l1c: B01.jp2 ..., productInfo.json) at any depth below it",
-    )
-    prepare.add_argument("--out", required=True, type=Path, metavar="DATA", help="output folder for the patch tree and manifest.json")
-    prepare.add_argument(
-        "--split",
-        type=Path,
-        metavar="CSV",
-        help="split list in the published WHUS2-CR CSV format (default: the published WHUS2-CR list shipped with crmss)",
-    )
-    prepare.add_argument(
-        "--windows",
-        type=Path,
-        metavar="CSV",
-        help="restrict to these windows: CSV with header 'pair,window' (e.g. 'R075_T50TMK,17'); pairs it does not name are skipped",
-    )
-    prepare.add_argument("--workers", type=POSITIVE, metavar="N", help="threads for decoding bands and writing patches (default: all cores)")
-    prepare.add_argument("--no-progress", action="store_true", help="no progress bars (one line per pair is still printed)")
+    option = _adder(prepare, PrepareOptions)
+    option("--products", required=True, type=Path, metavar="DIR")
+    option("--out", required=True, type=Path, metavar="DATA")
+    option("--split", type=Path, metavar="CSV")
+    option("--windows", type=Path, metavar="CSV")
+    option("--workers", type=POSITIVE, metavar="N")
+    option("--no-progress", dest="progress", action="store_false", help="no progress bars (one line per pair is still printed)")
     prepare.set_defaults(run=_run_prepare)
 
     _add_train_parser(commands, common)
@@ -203,51 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
             "it must not exist yet (nothing is overwritten)."
         ),
     )
-    evaluate.add_argument("--data", required=True, type=Path, metavar="DATA", help="a folder prepared by 'crmss prepare' or 'crmss simulate'")
-    evaluate.add_argument(
-        "--model",
-        required=True,
-        nargs="+",
-        metavar="RUN",
-        help="one or more models, each a run folder of 'python train.py' or a .keras file with the generator's "
-        "interface (other deep-learning methods), as NAME=RUN to name it in the tables (default: 'crmss' for "
-        "a single model, else the folder's or file's name); a Vis/NIR model is scored on the 10 m bands only",
-    )
-    evaluate.add_argument("--out", required=True, type=Path, metavar="RESULTS", help="a new folder for the results")
-    evaluate.add_argument(
-        "--methods",
-        nargs="*",
-        choices=CLASSICAL_NAMES,
-        default=list(CLASSICAL_NAMES),
-        metavar="METHOD",
-        help="classical methods beside the models: dark_channel_prior (He et al. 2011), hot (the haze-optimised "
-        "transform, Zhang et al. 2002); default: both; give the option alone for none",
-    )
-    evaluate.add_argument(
-        "--cloud-threshold",
-        type=number(0, 1, high_open=True),
-        default=CLOUD_THRESHOLD,
-        metavar="R",
-        help="a 10 m pixel is cloud-affected where B02 of the cloudy patch exceeds B02 of the clear one by more than "
-        f"R reflectance (a 20 m pixel where any of its four is); default {CLOUD_THRESHOLD} (our choice)",
-    )
-    evaluate.add_argument("--subset", default="test", choices=("test", "train"), help="the prepared subset to evaluate (default test)")
-    evaluate.add_argument(
-        "--checkpoint",
-        default="last",
-        choices=("last", "best"),
-        help="last: RUN/generator.keras (default); best: RUN/generator_best.keras (best validation PSNR)",
-    )
-    evaluate.add_argument(
-        "--reference",
-        type=Path,
-        metavar="CSV",
-        help="a table in the format of metrics.csv (the pixels column optional: all), e.g. numbers you take from "
-        "the paper, its methods named as in these results; shown beside ours with the differences",
-    )
-    evaluate.add_argument("--batch-size", type=POSITIVE, default=8, metavar="B", help="patches per batch (default 8)")
-    evaluate.add_argument("--figures", type=COUNT, default=4, metavar="N", help="sample patches shown in samples.png (default 4; 0 for none)")
-    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    option = _adder(evaluate, EvaluateOptions)
+    option("--data", required=True, type=Path, metavar="DATA")
+    option("--model", dest="models", required=True, nargs="+", metavar="RUN")
+    option("--out", required=True, type=Path, metavar="RESULTS")
+    option("--methods", nargs="*", choices=CLASSICAL_NAMES, metavar="METHOD")
+    option("--cloud-threshold", type=number(0, 1, high_open=True), metavar="R")
+    option("--subset", choices=("test", "train"))
+    option("--checkpoint", choices=("last", "best"))
+    option("--reference", type=Path, metavar="CSV")
+    option("--batch-size", type=POSITIVE, metavar="B")
+    option("--figures", type=COUNT, metavar="N")
+    option("--no-progress", dest="progress", action="store_false", help="no progress bar")
     evaluate.set_defaults(run=_run_test)
 
     predict = commands.add_parser(
@@ -264,35 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
             "the others still run (exit status 2 at the end)."
         ),
     )
-    predict.add_argument(
-        "products",
-        nargs="+",
-        type=Path,
-        metavar="PRODUCT",
-        help="L1C products: <name>.SAFE folders (or their MTD_MSIL1C.xml), <name>.zip files, or tile folders of the public "
-        "bucket sentinel-s2-l1c (B01.jp2 ... B12.jp2, metadata.xml, productInfo.json, tileInfo.json)",
-    )
-    predict.add_argument("--model", required=True, type=Path, metavar="RUN", help="the run folder of 'python train.py'")
-    predict.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    predict.add_argument(
-        "--tile", type=POSITIVE, default=1024, metavar="PX", help="tile side in 10 m px, a multiple of 32 (default 1024; may exceed the scene)"
-    )
-    predict.add_argument(
-        "--overlap", type=COUNT, default=128, metavar="PX", help="overlap of neighbouring tiles in 10 m px, even (default 128; 0 for none)"
-    )
-    predict.add_argument("--batch-size", type=POSITIVE, metavar="N", help="tiles per model call (default 4 on a GPU, 1 on a CPU)")
-    predict.add_argument(
-        "--checkpoint", default="last", choices=("last", "best"), help="last: RUN/generator.keras (default); best: RUN/generator_best.keras"
-    )
-    predict.add_argument("--workers", type=POSITIVE, metavar="N", help="threads decoding bands (default: all cores)")
-    predict.add_argument(
-        "--compress",
-        default="zstd",
-        choices=COG_COMPRESSIONS,
-        help="lossless codec of the COGs: zstd (default; read by GDAL >= 2.3, QGIS, rasterio, R terra) or deflate "
-        "(for tools built without ZSTD; about 4x slower to write, 5%% smaller)",
-    )
-    predict.add_argument("--no-progress", action="store_true", help="no progress bar")
+    option = _adder(predict, PredictOptions)
+    option("products", nargs="+", type=Path, metavar="PRODUCT")
+    option("--model", required=True, type=Path, metavar="RUN")
+    option("--out", required=True, type=Path, metavar="DIR")
+    option("--tile", type=POSITIVE, metavar="PX")
+    option("--overlap", type=COUNT, metavar="PX")
+    option("--batch-size", type=POSITIVE, metavar="N")
+    option("--checkpoint", choices=("last", "best"))
+    option("--workers", type=POSITIVE, metavar="N")
+    option("--compress", choices=COG_COMPRESSIONS)
+    option("--no-progress", dest="progress", action="store_false", help="no progress bar")
     predict.set_defaults(run=_run_predict)
 
     simulate = commands.add_parser(
@@ -307,38 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
             "The paper's simulation recipe could not be obtained: the ranges below are our choices. Deterministic by seed."
         ),
     )
-    simulate.add_argument("--data", required=True, type=Path, metavar="DATA", help="a folder prepared by 'crmss prepare'")
-    simulate.add_argument("--out", required=True, type=Path, metavar="SIM", help="a new folder for the simulated set (never overwritten)")
-    simulate.add_argument(
-        "--subset", default="test", choices=("test", "train"), help="the prepared subset whose clear patches are used (default test)"
-    )
-    simulate.add_argument("--seed", type=SEED, default=0, help="seed of the cloud fields (default 0)")
-    simulate.add_argument(
-        "--thickness",
-        type=number(0),
-        nargs=2,
-        default=(0.1, 1.0),
-        metavar=("MIN", "MAX"),
-        help="range of each patch's peak optical thickness at 0.55 um (default 0.1 1.0: thin cloud through which "
-        "the surface stays visible, transmittance down to 0.37 in B02)",
-    )
-    simulate.add_argument(
-        "--cover",
-        type=number(0, 1, low_open=True),
-        nargs=2,
-        default=(0.3, 1.0),
-        metavar=("MIN", "MAX"),
-        help="range of the fraction of each patch under the cloud (default 0.3 1.0)",
-    )
-    simulate.add_argument(
-        "--cloud-reflectance",
-        type=number(0, 1, low_open=True),
-        default=0.56,
-        metavar="R",
-        help="the cloud's reflectance in B02 (default 0.56, an optically thick water cloud); the other bands keep "
-        "the spectrum of crmss/clouds.py (lower in SWIR)",
-    )
-    simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    option = _adder(simulate, SimulateOptions)
+    option("--data", required=True, type=Path, metavar="DATA")
+    option("--out", required=True, type=Path, metavar="SIM")
+    option("--subset", choices=("test", "train"))
+    option("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    option = _adder(simulate, CloudParameters)
+    option("--seed", type=SEED)
+    option("--thickness", type=number(0), nargs=2, metavar=("MIN", "MAX"))
+    option("--cover", type=number(0, 1, low_open=True), nargs=2, metavar=("MIN", "MAX"))
+    option("--cloud-reflectance", type=number(0, 1, low_open=True), metavar="R")
     simulate.set_defaults(run=_run_simulate)
 
     report = commands.add_parser(
@@ -353,15 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
             "models must have distinct names). TABLES may be a new folder or one an earlier report wrote."
         ),
     )
-    report.add_argument("results", nargs="+", metavar="RESULTS", help="results folders of 'crmss test', each also as LABEL=RESULTS")
-    report.add_argument("--out", required=True, type=Path, metavar="TABLES", help="the folder for the merged tables")
-    report.add_argument(
-        "--reference",
-        type=Path,
-        metavar="CSV",
-        help="a table in the format of metrics.csv (optional columns pixels and evaluation, a LABEL), shown beside "
-        "ours with the differences; its methods named as in the results",
-    )
+    option = _adder(report, ReportOptions)
+    option("results", nargs="+", metavar="RESULTS")
+    option("--out", required=True, type=Path, metavar="TABLES")
+    option("--reference", type=Path, metavar="CSV")
     report.set_defaults(run=_run_report)
 
     demo = commands.add_parser(
@@ -373,16 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
         "testing set, evaluate both models beside the classical methods on the real and the simulated test pair, merge the "
         "tables (DIR/tables/report.md), clean the whole cloudy test product, and print a summary.",
     )
-    demo.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the demo's products/ and data/")
-    demo.add_argument(
-        "--size",
-        type=POSITIVE,
-        default=1536,
-        metavar="PX",
-        help="10 m side of the synthetic tiles in px, a multiple of 6 (default 1536; a real tile is 10980)",
-    )
-    demo.add_argument("--seed", type=SEED, default=0, help="random seed of the synthetic scenes and of training (default 0)")
-    demo.add_argument("--epochs", type=POSITIVE, default=4, help="training epochs of the demo's small model (default 4)")
+    option = _adder(demo, DemoOptions)
+    option("--out", required=True, type=Path, metavar="DIR")
+    option("--size", type=POSITIVE, metavar="PX")
+    option("--seed", type=SEED)
+    option("--epochs", type=POSITIVE)
     demo.set_defaults(run=_run_demo)
     return parser
 
@@ -403,62 +338,31 @@ def _add_train_parser(commands, common: argparse.ArgumentParser) -> None:
             "code: the defaults come from the same group's public code (CR-GAN-PM, WHUS2-CRv), as each option says."
         ),
     )
-    add = train.add_argument
-    add("--data", required=True, type=Path, metavar="DATA", help="a folder prepared by 'crmss prepare'")
-    add("--out", required=True, type=Path, metavar="RUN", help="the run folder (created, or continued)")
-    add("--epochs", type=POSITIVE, metavar="N", help="total number of epochs (default 100, as in WHUS2-CRv)")
-    add("--batch-size", type=POSITIVE, metavar="B", help="patch pairs per step, over all devices (default 1, as in WHUS2-CRv)")
-    add("--width", type=POSITIVE, metavar="G", help="generator width gf_dim (default 64, the published CR-MSS; the critic uses the same)")
-    add(
-        "--bands",
-        choices=("all", "visnir"),
-        help="all (default): CR-MSS, the 10 m and the 20 m stack in and out; visnir: the paper's ablation without the "
-        "VRE/SWIR bands, B02, B03, B04, B08 in and out (our construction, the paper's network was not published: "
-        "CR-MSS without its 20 m input branch and 20 m output head; the critic sees the 10 m bands only)",
-    )
-    add("--lr", type=RATE, metavar="LR", help="Adam learning rate of both networks (default 2e-4, WHUS2-CRv)")
-    add("--beta1", type=BETA, help="Adam beta_1 (default 0.5, WHUS2-CRv)")
-    add("--beta2", type=BETA, help="Adam beta_2 (default 0.9, WHUS2-CRv)")
-    add(
-        "--lr-schedule",
-        choices=("constant", "cyclic"),
-        help="constant (default), or cyclic: WHUS2-CRv's decay, constant for 100k steps, then in cycle n of 100k steps "
-        "lr x 0.96^n x 0.98^floor(step in cycle / 100)",
-    )
-    add("--steps-per-epoch", type=POSITIVE, metavar="S", help="steps per epoch (default: one pass over the training patches)")
-    add("--adversarial-weight", type=WEIGHT, metavar="W", help="weight of the least-squares adversarial loss (default 1, CR-GAN-PM)")
-    add("--l1-weight", type=WEIGHT, metavar="W", help="weight of L1(G(x), y) per resolution (default 10, WHUS2-CRv)")
-    add("--gradient-weight", type=WEIGHT, metavar="W", help="weight of L1 between image-gradient maps per resolution (default 1, WHUS2-CRv)")
-    add("--identity-weight", type=WEIGHT, metavar="W", help="weight of L1(G(y), y), the identity term (default 0; WHUS2-CRv used 0.1)")
-    add("--identity-gradient-weight", type=WEIGHT, metavar="W", help="weight of the identity term's gradient L1 (default 0; WHUS2-CRv used 0.01)")
-    add("--kernel-l2", type=WEIGHT, metavar="W", help="L2 penalty on the generator's kernels (default 0; WHUS2-CRv used 1e-4)")
-    add(
-        "--no-augment",
-        dest="augment",
-        action="store_const",
-        const=False,
-        help="no paired augmentation (default: one random rot90 x k, flip or none per pair, the same for all four stacks)",
-    )
-    add(
-        "--val-pairs",
-        type=COUNT,
-        metavar="N",
-        help="training pairs held out whole for validation, the last N of the manifest (default 1 with 2 or more pairs, else 0)",
-    )
-    add("--seed", type=SEED, help="random seed of weights, shuffling and augmentation (default 0)")
-    add(
-        "--mixed-precision",
-        action="store_const",
-        const=True,
-        help="mixed precision: float16 with loss scaling on GPUs, bfloat16 on CPUs (default off)",
-    )
-    add(
-        "--strategy",
-        choices=("default", "mirrored", "multiworker"),
-        help="default: one device; mirrored: all local GPUs; multiworker: several machines from TF_CONFIG (default: default)",
-    )
-    add("--cache", action="store_const", const=True, help="keep decoded patches in memory after the first epoch")
-    add("--samples", type=integer(0, 64), metavar="N", help="sample images written to TensorBoard per epoch (default 4)")
+    add = _adder(train, TrainOptions, defaults=False)
+    add("--data", required=True, type=Path, metavar="DATA")
+    add("--out", required=True, type=Path, metavar="RUN")
+    add("--epochs", type=POSITIVE, metavar="N")
+    add("--batch-size", type=POSITIVE, metavar="B")
+    add("--width", type=POSITIVE, metavar="G")
+    add("--bands", choices=("all", "visnir"))
+    add("--lr", type=RATE, metavar="LR")
+    add("--beta1", type=BETA)
+    add("--beta2", type=BETA)
+    add("--lr-schedule", choices=("constant", "cyclic"))
+    add("--steps-per-epoch", type=POSITIVE, metavar="S")
+    add("--adversarial-weight", type=WEIGHT, metavar="W")
+    add("--l1-weight", type=WEIGHT, metavar="W")
+    add("--gradient-weight", type=WEIGHT, metavar="W")
+    add("--identity-weight", type=WEIGHT, metavar="W")
+    add("--identity-gradient-weight", type=WEIGHT, metavar="W")
+    add("--kernel-l2", type=WEIGHT, metavar="W")
+    add("--no-augment", dest="augment", action="store_const", const=False, help=f"no {describe(TrainOptions, 'augment')}")
+    add("--val-pairs", type=COUNT, metavar="N")
+    add("--seed", type=SEED)
+    add("--mixed-precision", action="store_const", const=True)
+    add("--strategy", choices=("default", "mirrored", "multiworker"))
+    add("--cache", action="store_const", const=True)
+    add("--samples", type=integer(0, 64), metavar="N")
     train.set_defaults(run=_run_train)
 
 
@@ -474,20 +378,7 @@ def _run_train(args) -> int:
 def _run_test(args) -> int:
     from .evaluation import evaluate
 
-    rows = evaluate(
-        args.data,
-        args.model,
-        args.out,
-        subset=args.subset,
-        checkpoint=args.checkpoint,
-        reference=args.reference,
-        batch_size=args.batch_size,
-        figures=args.figures,
-        methods=tuple(args.methods),
-        cloud_threshold=args.cloud_threshold,
-        progress=not args.no_progress,
-    )
-    _print_test_summary(rows)
+    _print_test_summary(evaluate(options_from(EvaluateOptions, args)))
     return 0
 
 
@@ -505,44 +396,28 @@ def _print_test_summary(rows) -> None:
 def _run_predict(args) -> int:
     from .scene import predict_products
 
-    predict_products(
-        args.products,
-        args.model,
-        args.out,
-        tile=args.tile,
-        overlap=args.overlap,
-        batch_size=args.batch_size,
-        checkpoint=args.checkpoint,
-        workers=args.workers,
-        compress=args.compress,
-        progress=not args.no_progress,
-    )
+    predict_products(options_from(PredictOptions, args))
     return 0
 
 
 def _run_simulate(args) -> int:
-    from .simulation import CloudParameters, simulate
+    from .simulation import simulate
 
-    for option, (low, high) in (("--thickness", args.thickness), ("--cover", args.cover)):
-        if low > high:
-            raise InputError(f"{option} {low:g} {high:g}: the minimum exceeds the maximum")
-    parameters = CloudParameters(tuple(args.thickness), tuple(args.cover), args.cloud_reflectance, args.seed)
-    simulate(args.data, args.out, subset=args.subset, parameters=parameters, progress=not args.no_progress)
+    simulate(options_from(SimulateOptions, args, clouds=options_from(CloudParameters, args)))
     return 0
 
 
 def _run_report(args) -> int:
     from .tables import merge_evaluations
 
-    merge_evaluations(args.results, args.out, reference=args.reference)
+    merge_evaluations(options_from(ReportOptions, args))
     return 0
 
 
 def _run_prepare(args) -> int:
     from .preparation import prepare
 
-    manifest = prepare(args.products, args.out, split=args.split, windows=args.windows, workers=args.workers, progress=not args.no_progress)
-    _print_prepare_summary(manifest, args.out)
+    _print_prepare_summary(prepare(options_from(PrepareOptions, args)), args.out)
     return 0
 
 
@@ -558,8 +433,7 @@ def _print_prepare_summary(manifest: dict, out: Path) -> None:
 def _run_demo(args) -> int:
     from .demo import run_demo
 
-    results = run_demo(args.out, size=args.size, seed=args.seed, epochs=args.epochs)
-    for label, rows in results.items():
+    for label, rows in run_demo(options_from(DemoOptions, args)).items():
         print(f"{label} test pair:")
         _print_test_summary(rows)
     print(f"merged tables: {args.out / 'tables' / 'report.md'}")

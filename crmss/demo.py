@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .errors import InputError
+from .options import CloudParameters, DemoOptions, EvaluateOptions, PredictOptions, PrepareOptions, ReportOptions, SimulateOptions, TrainOptions
 
 #: the demo's packaging of its three pairs: what the log says, and write_pair's options
 LAYOUTS = (
@@ -27,19 +28,20 @@ LAYOUTS = (
 MARKER = ".crmss-demo"
 
 
-def run_demo(out: Path, size: int = 1536, seed: int = 0, epochs: int = 4, log=print) -> dict:
-    """Run every stage into ``out``; return the summary rows of the merged tables' sources
-    (evaluation name -> metric rows)."""
+def run_demo(options: DemoOptions, log=print) -> dict:
+    """Run every stage into ``options.out``; return the summary rows of the merged tables'
+    sources (evaluation name -> metric rows)."""
     from .evaluation import evaluate
     from .preparation import prepare
     from .safe import find_products, locate
     from .scene import predict_products
-    from .simulation import CloudParameters, simulate
+    from .simulation import simulate
     from .splits import read_split, write_split
     from .synthetic import write_pair
     from .tables import merge_evaluations
-    from .training import TrainOptions, train
+    from .training import train
 
+    out, size, seed, epochs = Path(options.out), options.size, options.seed, options.epochs
     if size % 6:
         raise InputError(f"--size {size}: the 10 m side must be a multiple of 6 (e.g. 1536)")
     _fresh_folder(out)
@@ -54,7 +56,7 @@ def run_demo(out: Path, size: int = 1536, seed: int = 0, epochs: int = 4, log=pr
     split = out / "demo_split.csv"
     write_split(split, chosen)
     data = out / "data"
-    manifest = prepare(products, data, split=split, log=log)
+    manifest = prepare(PrepareOptions(products, data, split=split), log=log)
     for subset in ("train", "test"):
         done = [p for p in manifest["pairs"].values() if p["subset"] == subset]
         log(f"{subset}: {len(done)} pairs, {sum(len(p['windows']) for p in done)} patch pairs")
@@ -70,17 +72,17 @@ def run_demo(out: Path, size: int = 1536, seed: int = 0, epochs: int = 4, log=pr
         log(f"{name}: best validation PSNR {best['val_psnr']:.2f} dB at epoch {best['epoch']} (cloudy input: {best['val_cloudy_psnr']:.2f} dB)")
 
     simulated = out / "simulated"
-    simulate(data, simulated, parameters=CloudParameters(seed=seed), log=log)
-    models = [f"{name}={run}" for name, run in runs.items()]
+    simulate(SimulateOptions(data, simulated, clouds=CloudParameters(seed=seed)), log=log)
+    models = tuple(f"{name}={run}" for name, run in runs.items())
     results = {}
     for label, folder in (("real", data), ("simulated", simulated)):
         log(f"evaluating both models (best checkpoints) and the classical methods on the {label} test pair into {out / ('results_' + label)}")
-        results[label] = evaluate(folder, models, out / f"results_{label}", checkpoint="best", figures=2, log=log)
-    merge_evaluations([f"{label}={out / ('results_' + label)}" for label in results], out / "tables", log=log)
+        results[label] = evaluate(EvaluateOptions(folder, models, out / f"results_{label}", checkpoint="best", figures=2), log=log)
+    merge_evaluations(ReportOptions(tuple(f"{label}={out / ('results_' + label)}" for label in results), out / "tables"), log=log)
 
     scene = locate(chosen[-1].cloudy, find_products(products))
     log(f"cleaning the whole cloudy test product {scene.name} into {out / 'predicted'}")
-    predict_products([scene], runs["crmss"], out / "predicted", tile=512, checkpoint="best", log=log)
+    predict_products(PredictOptions((scene,), runs["crmss"], out / "predicted", tile=512, checkpoint="best"), log=log)
     log(f"demo done in {time.perf_counter() - start:.0f} s")
     return results
 

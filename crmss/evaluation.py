@@ -44,10 +44,10 @@ from .figures import write_figures
 from .files import new_folder, utc_timestamp
 from .metrics import BAND_METRICS, class_metrics, cloud_mask
 from .model import CHECKPOINTS, generator_file, generator_stacks, load_generator, run_generator
+from .options import EvaluateOptions
 from .raster import raster_info, write_geotiff
 from .tables import (
     BASELINE,
-    CLOUD_THRESHOLD,
     METHOD_NAME,
     METRIC_NAMES,
     PIXELS,
@@ -88,45 +88,33 @@ class Scores:
         return np.concatenate(self.values[key])
 
 
-def evaluate(
-    data: str | Path,
-    models: list[str | Path],
-    out: str | Path,
-    subset: str = "test",
-    checkpoint: str = "last",
-    reference: str | Path | None = None,
-    batch_size: int = 8,
-    figures: int = 4,
-    methods: tuple[str, ...] = tuple(CLASSICAL_METHODS),
-    cloud_threshold: float = CLOUD_THRESHOLD,
-    progress: bool = True,
-    log=print,
-) -> list[dict]:
-    """Evaluate ``models`` (see :func:`load_models`), the classical ``methods`` and the cloudy
-    input on ``subset`` of DATA; write RESULTS; return the metric rows."""
-    out = Path(out)
+def evaluate(options: EvaluateOptions, log=print) -> list[dict]:
+    """Evaluate ``options.models`` (see :func:`load_models`), the classical ``methods`` and the
+    cloudy input on ``subset`` of ``data``; write the results into the new folder ``out``;
+    return the metric rows."""
+    out, data, methods, reference = Path(options.out), Path(options.data), tuple(options.methods), options.reference
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file; give --out a new folder for the results")
     unknown = [m for m in methods if m not in CLASSICAL_METHODS]
     if unknown:
         raise InputError(f"--methods {unknown[0]}: choose among {', '.join(CLASSICAL_METHODS)}")
-    loaded = load_models(models, checkpoint)
+    loaded = load_models(options.models, options.checkpoint)
     names = [m.name for m in loaded] + list(methods) + [BASELINE]
     reference_rows = read_metrics_csv(Path(reference), names) if reference else None
-    sets = load_patches(data, subset)
+    sets = load_patches(data, options.subset)
     info = {
         "crmss_version": __version__,
-        "data": str(Path(data).resolve()),
-        "subset": subset,
-        "cloud_threshold": cloud_threshold,
+        "data": str(data.resolve()),
+        "subset": options.subset,
+        "cloud_threshold": options.cloud_threshold,
         "patch_size": next(iter(sets.values())).size10,
         "patches": sum(len(s) for s in sets.values()),
         "methods": {**{m.name: _describe(m) for m in loaded}, **{m: {"kind": "classical"} for m in methods}, BASELINE: {"kind": "baseline"}},
-        "simulation": _simulation_of(Path(data)),
+        "simulation": _simulation_of(data),
         "written": utc_timestamp(),
     }
     with new_folder(out, "test", "the results", log) as tmp:
-        rows, figure_files = _write_results(tmp, loaded, methods, sets, info, reference, reference_rows, batch_size, figures, progress)
+        rows, figure_files = _write_results(tmp, loaded, methods, sets, info, reference, reference_rows, options)
     log(f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} figures, predictions of {info['patches']} patches")
     return rows
 
@@ -182,10 +170,10 @@ def _simulation_of(data: Path) -> dict | None:
         return None
 
 
-def _write_results(folder, models, methods, sets, info, reference, reference_rows, batch_size, figures, progress):
+def _write_results(folder, models, methods, sets, info, reference, reference_rows, options: EvaluateOptions):
     """Score every method and write everything into ``folder``; return the rows and the figures."""
     with patch_errors():
-        run = _run(models, methods, sets, folder / "predictions" / info["subset"], batch_size, figures, info["cloud_threshold"], progress)
+        run = _run(models, methods, sets, folder / "predictions" / info["subset"], options)
     rows = summarise(run.scores)
     info["cloud_fraction"] = run.cloud_fraction()
     write_metrics_csv(folder / "metrics.csv", rows)
@@ -218,14 +206,15 @@ class _Run:
         return {**fractions, "all": float(totals[0] / totals[1])}
 
 
-def _run(models, methods, sets, predictions: Path, batch_size, figure_count, threshold, progress) -> _Run:
+def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> _Run:
     """Predict, write predictions, score all methods."""
+    figure_count, threshold = options.figures, options.cloud_threshold
     predict = {m.name: tf.function(lambda *x, g=m.generator: run_generator(g, x), reduce_retracing=True) for m in models}
     run = _Run(histograms={band: np.zeros((HISTOGRAM_BINS, HISTOGRAM_BINS)) for band in BANDS_10M + BANDS_20M})
     total = sum(len(s) for s in sets.values())
     wanted = set(np.linspace(0, total - 1, min(figure_count, total)).astype(int).tolist()) if figure_count else set()
     seen = 0
-    with tqdm(total=total, desc="evaluate", unit="patch", disable=not progress) as bar, ThreadPoolExecutor(2) as writer:
+    with tqdm(total=total, desc="evaluate", unit="patch", disable=not options.progress) as bar, ThreadPoolExecutor(2) as writer:
         writes = []
         for pair, patches in sets.items():
             scores = {name: Scores() for name in [m.name for m in models] + list(methods) + [BASELINE]}
@@ -233,7 +222,7 @@ def _run(models, methods, sets, predictions: Path, batch_size, figure_count, thr
                 run.scores.setdefault(name, {})[pair] = score
             run.cloudy_pixels[pair] = np.zeros(2, np.int64)
             start = 0
-            for (x10, x20), (y10, y20) in make_dataset(patches, batch_size, shuffle=False, augmentation=False):
+            for (x10, x20), (y10, y20) in make_dataset(patches, options.batch_size, shuffle=False, augmentation=False):
                 x = {"10m": x10.numpy(), "20m": x20.numpy()}
                 y = {"10m": y10.numpy(), "20m": y20.numpy()}
                 masks = dict(zip(STACKS, cloud_mask(x["10m"], y["10m"], threshold)))

@@ -13,8 +13,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from .losses import LossWeights, discriminator_loss, generator_adversarial_loss, psnr, reconstruction_loss
+from .losses import discriminator_loss, generator_adversarial_loss, psnr, reconstruction_loss
 from .model import run_generator
+from .options import LossWeights
 
 
 class CRMSSGAN(keras.Model):

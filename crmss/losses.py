@@ -14,22 +14,7 @@ adversarial loss, WHUS2-CRv for the reconstruction terms):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from keras import ops
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the generator's loss terms; defaults as in the group's WHUS2-CRv code,
-    with the identity terms and the kernel penalty off (that code used 0.1, 0.01, 1e-4)."""
-
-    adversarial: float = 1.0
-    l1: float = 10.0
-    gradient: float = 1.0
-    identity: float = 0.0
-    identity_gradient: float = 0.0
-    kernel_l2: float = 0.0
 
 
 def discriminator_loss(real_scores, fake_scores):

@@ -34,6 +34,7 @@ from . import __version__
 from .bands import STACKS
 from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, utc_timestamp, write_text_atomically
+from .options import PrepareOptions
 from .raster import Grid, limit_block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
 from .safe import Product, find_products, locate, open_product
 from .splits import Pair, default_split_path, read_split
@@ -57,16 +58,8 @@ class PairJob:
     requested: set[int] | None  # window numbers asked for by --windows, None for all
 
 
-def prepare(
-    products: str | Path,
-    out: str | Path,
-    split: str | Path | None = None,
-    windows: str | Path | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-    log=print,
-) -> dict:
-    """Prepare every pair of the split list found in ``products``; return the manifest.
+def prepare(options: PrepareOptions, log=print) -> dict:
+    """Prepare every pair of the split list found in ``options.products``; return the manifest.
 
     ``split`` is a split-list CSV (default: the published WHUS2-CR list), ``windows`` a CSV
     (``pair,window``) restricting pairs to given window numbers, ``workers`` the threads
@@ -74,11 +67,12 @@ def prepare(
     reported in the manifest's ``missing`` and skipped. Raises InputError for bad input.
     """
     require_jpeg2000_driver()
-    workers = workers or len(os.sched_getaffinity(0))
-    split_path = Path(split) if split else default_split_path()
+    products, windows, progress = Path(options.products), options.windows, options.progress
+    workers = options.workers or len(os.sched_getaffinity(0))
+    split_path = Path(options.split) if options.split else default_split_path()
     pairs = read_split(split_path)
     requested = read_windows(Path(windows), pairs) if windows else None
-    out = Path(out)
+    out = Path(options.out)
     created = not out.exists()
     try:
         _check_writable(out)

@@ -38,6 +38,7 @@ from .bands import BAND_SETS, STACKS
 from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock
 from .model import build_generator, generator_file, generator_stacks, load_generator, run_generator
+from .options import PredictOptions
 from .raster import COG_COMPRESSIONS, BandReader, StreamedCOG, limit_block_cache, require_jpeg2000_driver
 from .safe import Product, granule_tiles, open_product, product_path
 from .tiling import SCALE
@@ -168,8 +169,8 @@ def clean(
     x10: np.ndarray,
     x20: np.ndarray | None = None,
     *,
-    tile: int = 1024,
-    overlap: int = 128,
+    tile: int = PredictOptions.tile,
+    overlap: int = PredictOptions.overlap,
     batch_size: int | None = None,
     scale: float = 10000.0,
     offset: float = 0.0,
@@ -222,29 +223,18 @@ def _reflectance_x10000(array: np.ndarray, scale: float, offset: float) -> np.nd
     return dn
 
 
-def predict_products(
-    products: list[str | Path],
-    model: str | Path,
-    out: str | Path,
-    tile: int = 1024,
-    overlap: int = 128,
-    batch_size: int | None = None,
-    checkpoint: str = "last",
-    workers: int | None = None,
-    compress: str = "zstd",
-    progress: bool = True,
-    log=print,
-) -> list[Path]:
-    """Clean every product; return the outputs written. Finished outputs are skipped.
+def predict_products(options: PredictOptions, log=print) -> list[Path]:
+    """Clean every product of ``options.products`` into ``options.out``; return the outputs
+    written. Finished outputs are skipped.
 
     A product that fails (not L1C, a corrupt band) is reported and the others still run; the
     failures are raised together as one InputError at the end.
     """
-    check_tiling(tile, overlap)
-    if compress not in COG_COMPRESSIONS:
-        raise InputError(f"--compress {compress}: choose one of {', '.join(COG_COMPRESSIONS)}")
+    check_tiling(options.tile, options.overlap)
+    if options.compress not in COG_COMPRESSIONS:
+        raise InputError(f"--compress {options.compress}: choose one of {', '.join(COG_COMPRESSIONS)}")
     require_jpeg2000_driver()
-    out = Path(out)
+    out = Path(options.out)
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -253,13 +243,19 @@ def predict_products(
     try:
         if not os.access(out, os.W_OK):
             raise InputError(f"{out}: the output folder cannot be written; choose another --out")
-        generator = Generator.load(Path(model), checkpoint)
-        workers = workers or len(os.sched_getaffinity(0))
-        settings = Settings(tile, overlap, batch_size or default_batch_size(), workers, compress, progress)
+        generator = Generator.load(Path(options.model), options.checkpoint)
+        settings = Settings(
+            options.tile,
+            options.overlap,
+            options.batch_size or default_batch_size(),
+            options.workers or len(os.sched_getaffinity(0)),
+            options.compress,
+            options.progress,
+        )
         limit_block_cache(BLOCK_CACHE_MB)
         written = []
-        failures = Failures(len(products), "products", "fix these and run again (finished outputs are skipped)", log)
-        for path in map(Path, products):
+        failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)", log)
+        for path in map(Path, options.products):
             try:
                 granules = _granules(path)
                 for granule in granules:

@@ -32,7 +32,7 @@ import json
 import shutil
 import sys
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,30 +40,17 @@ from tqdm import tqdm
 
 from . import __version__
 from .bands import STACKS
-from .clouds import CLOUD_REFLECTANCE, add_thin_cloud, block_mean, thickness_field
+from .clouds import add_thin_cloud, block_mean, thickness_field
 from .data import load_patches
 from .errors import InputError
 from .files import new_folder, utc_timestamp
-from .raster import raster_info, read_image, write_geotiff
+from .options import CloudParameters, SimulateOptions
+from .raster import RasterInfo, read_image, write_geotiff
 from .safe import SATURATED
+from .tiling import SCALE
 
 #: features of the optical-thickness field, in 10 m px
 CLOUD_SCALES = (256, 64, 16)
-
-
-@dataclass(frozen=True)
-class CloudParameters:
-    """The ranges each patch's cloud is drawn from (see the module docstring)."""
-
-    thickness: tuple[float, float] = (0.1, 1.0)  # peak optical thickness at 0.55 um
-    cover: tuple[float, float] = (0.3, 1.0)  # fraction of the patch under the cloud
-    cloud_reflectance: float = CLOUD_REFLECTANCE["B02"]  # reflectance of the cloud in B02
-    seed: int = 0
-
-    def spectrum(self) -> dict[str, float]:
-        """The cloud's reflectance per band: crmss/clouds.py's spectrum scaled to ``cloud_reflectance`` in B02."""
-        scale = self.cloud_reflectance / CLOUD_REFLECTANCE["B02"]
-        return {band: CLOUD_REFLECTANCE[band] * scale for bands in STACKS.values() for band in bands}
 
 
 def cloud_over(
@@ -83,17 +70,16 @@ def cloud_over(
     return stacks[0], stacks[1], tau10
 
 
-def simulate(
-    data: str | Path, out: str | Path, subset: str = "test", parameters: CloudParameters = CloudParameters(), progress: bool = True, log=print
-) -> dict:
-    """Write the simulated testing set of ``subset`` of DATA into the new folder ``out``; return its manifest."""
-    data, out = Path(data), Path(out)
+def simulate(options: SimulateOptions, log=print) -> dict:
+    """Write the simulated testing set of ``options.subset`` of ``options.data`` into the new
+    folder ``options.out``; return its manifest."""
+    data, out, subset = Path(options.data), Path(options.out), options.subset
     sets = load_patches(data, subset)  # checks the tree and its first patches
     source_manifest = json.loads((data / "manifest.json").read_text())
     if source_manifest.get("simulation"):
         raise InputError(f"{data}: is itself a simulated set; simulate from the prepared real pairs")
     with new_folder(out, "simulate", "the simulated set", log) as tmp:
-        manifest = _write(tmp, data, source_manifest, sets, subset, parameters, progress)
+        manifest = _write(tmp, data, source_manifest, sets, subset, options.clouds, options.progress)
     log(f"simulated testing set in {out}: {sum(len(s) for s in sets.values())} patch pairs of {len(sets)} pairs")
     return manifest
 
@@ -105,7 +91,7 @@ def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: st
             for index in range(len(patches)):
                 files = {key: Path(paths[index]) for key, paths in patches.files.items()}
                 window = int(files["clear_10m"].stem)
-                clear = {res: _read(files[f"clear_{res}"], res, patches.size10 // (1 if res == "10m" else 2)) for res in STACKS}
+                clear = {res: _read(files[f"clear_{res}"], res, patches.size10 // SCALE[res]) for res in STACKS}
                 rng = np.random.default_rng([parameters.seed, zlib.crc32(pair.encode()), window])
                 cloudy10, cloudy20, _ = cloud_over(clear["10m"][0], clear["20m"][0], rng, parameters)
                 for res, cloudy in (("10m", cloudy10), ("20m", cloudy20)):
@@ -113,7 +99,7 @@ def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: st
                     target.parent.mkdir(parents=True, exist_ok=True)
                     dn = np.clip(np.rint(cloudy * 10000), 1, 65535).astype(np.uint16)
                     dn[clear[res][1]] = SATURATED  # saturated stays saturated
-                    info = raster_info(str(files[f"clear_{res}"]))
+                    info = clear[res][2]
                     write_geotiff(
                         target,
                         np.moveaxis(dn, -1, 0),
@@ -143,11 +129,11 @@ def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: st
     return manifest
 
 
-def _read(path: Path, res: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _read(path: Path, res: str, size: int) -> tuple[np.ndarray, np.ndarray, RasterInfo]:
     """A ``res`` patch of ``size`` px as reflectance (rows, cols, bands) float32, not clipped,
-    and its saturated pixels (bool, same shape)."""
+    its saturated pixels (bool, same shape) and its header."""
     try:
-        _, dn = read_image(str(path))
+        info, dn = read_image(str(path))
     except InputError as exc:
         raise InputError(f"{path}: cannot read this patch ({exc.__cause__}); prepare the data again") from exc
     if dn.dtype != np.uint16 or dn.shape != (len(STACKS[res]), size, size):
@@ -156,4 +142,4 @@ def _read(path: Path, res: str, size: int) -> tuple[np.ndarray, np.ndarray]:
             f"({len(STACKS[res])}, {size}, {size}); prepare the data again"
         )
     dn = np.moveaxis(dn, 0, -1)
-    return dn.astype(np.float32) / 10000, dn == SATURATED
+    return dn.astype(np.float32) / 10000, dn == SATURATED, info

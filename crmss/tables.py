@@ -17,10 +17,14 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .bands import BANDS_10M, BANDS_20M
 from .errors import InputError
 from .files import exclusive_lock, replaced_atomically
+
+if TYPE_CHECKING:  # crmss/options.py imports this module's constants
+    from .options import ReportOptions
 
 COLUMNS = ["method", "scene", "pixels", "band", "metric", "value"]
 METRIC_NAMES = ("PSNR", "SSIM", "RMSE", "MAE", "SAM")
@@ -220,14 +224,14 @@ def present_tables(rows: list[dict]):
 # ---- crmss report ------------------------------------------------------------------------------
 
 
-def merge_evaluations(results: list[str], out: str | Path, reference: str | Path | None = None, log=print) -> Path:
-    """``crmss report``: the tables of several evaluations (``RESULTS`` folders of ``crmss
-    test``, each also as ``LABEL=RESULTS``) in ``out/report.md``, ``out/tables.tex`` and
-    ``out/metrics.csv`` (with an ``evaluation`` column). Evaluations of the same data and
+def merge_evaluations(options: ReportOptions, log=print) -> Path:
+    """``crmss report``: the tables of several evaluations (``options.results``: folders of
+    ``crmss test``, each also as ``LABEL=RESULTS``) in ``out/report.md``, ``out/tables.tex``
+    and ``out/metrics.csv`` (with an ``evaluation`` column). Evaluations of the same data and
     subset are one section (their models side by side); a section with models trained with and
     without VRE/SWIR gets the ablation table. Returns ``out``."""
-    out = Path(out)
-    evaluations = [_read_evaluation(text) for text in results]
+    out, reference = Path(options.out), options.reference
+    evaluations = [_read_evaluation(str(text)) for text in options.results]
     sections: dict[tuple, dict] = {}
     for evaluation in evaluations:
         info = evaluation["info"]

@@ -16,7 +16,6 @@ import math
 import os
 import platform
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -29,46 +28,8 @@ from .data import PatchSet, load_patches, make_dataset, merge, patch_errors
 from .errors import CrmssError, InputError, TrainingDiverged, disk_full_error, is_disk_full
 from .files import TEMPORARY_PREFIX, replaced_atomically, utc_timestamp, write_text_atomically
 from .gan import CRMSSGAN
-from .losses import LossWeights
 from .model import build_discriminator, build_generator, run_generator
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Every option of a run; defaults and their sources are in the CLI's --help and README."""
-
-    data: str
-    out: str
-    epochs: int = 100
-    batch_size: int = 1
-    width: int = 64
-    bands: str = "all"  # or "visnir": the ablation without the VRE/SWIR bands (crmss.bands.BAND_SETS)
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.9
-    lr_schedule: str = "constant"  # or "cyclic"
-    steps_per_epoch: int | None = None
-    adversarial_weight: float = LossWeights.adversarial
-    l1_weight: float = LossWeights.l1
-    gradient_weight: float = LossWeights.gradient
-    identity_weight: float = LossWeights.identity
-    identity_gradient_weight: float = LossWeights.identity_gradient
-    kernel_l2: float = LossWeights.kernel_l2
-    augment: bool = True
-    val_pairs: int | None = None  # None: 1 when there are 2 or more training pairs
-    seed: int = 0
-    mixed_precision: bool = False
-    strategy: str = "default"  # default, mirrored or multiworker
-    cache: bool = False
-    samples: int = 4
-
-    #: options that may differ between the runs that make up one training
-    FREE = ("data", "out", "epochs", "strategy", "cache", "samples")
-
-    def loss_weights(self) -> LossWeights:
-        return LossWeights(
-            self.adversarial_weight, self.l1_weight, self.gradient_weight, self.identity_weight, self.identity_gradient_weight, self.kernel_l2
-        )
+from .options import TrainOptions
 
 
 class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):

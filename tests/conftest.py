@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from crmss.options import PrepareOptions, TrainOptions
 from crmss.preparation import prepare
 from crmss.splits import read_split, write_split
 from crmss.synthetic import write_pair
-from crmss.training import TrainOptions, train
+from crmss.training import train
 
 #: 10 m side of the test products: a 3 x 3 window grid (780 // 256), 20 m 390 px, 60 m 130 px.
 SIZE = 780
@@ -62,7 +63,7 @@ def trained(tmp_path_factory, products, pairs):
         for product in products(index).iterdir():
             shutil.copytree(product, root / "products" / product.name)
     write_split(root / "split.csv", [pairs[0], pairs[28]])
-    prepare(root / "products", root / "data", split=root / "split.csv", progress=False, log=lambda *_: None)
+    prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False), log=lambda *_: None)
     train(TrainOptions(data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, samples=0), log=lambda *_: None, verbose=0)
     return root
 

@@ -14,9 +14,12 @@ from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.clouds import CLOUD_REFLECTANCE, block_mean
 from crmss.evaluation import evaluate
 from crmss.model import build_generator
-from crmss.simulation import CloudParameters, cloud_over, simulate
+from crmss.options import CloudParameters, EvaluateOptions, SimulateOptions
+from crmss.simulation import cloud_over, simulate
 
-QUIET = dict(progress=False, log=lambda *_: None)
+
+def no_log(*_) -> None:
+    pass
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def visnir(trained, tmp_path_factory):
 @pytest.fixture(scope="module")
 def simulated(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("simulated") / "sim"
-    simulate(trained / "data", out, parameters=CloudParameters(seed=5), **QUIET)
+    simulate(SimulateOptions(trained / "data", out, clouds=CloudParameters(seed=5), progress=False), log=no_log)
     return out
 
 
@@ -40,8 +43,11 @@ def _rows(folder):
 
 
 def test_several_models_share_one_evaluation_and_a_visnir_model_has_no_20m_cells(trained, visnir, tmp_path):
-    single = evaluate(trained / "data", [trained / "run"], tmp_path / "single", methods=(), figures=0, **QUIET)
-    several = evaluate(trained / "data", [f"full={trained / 'run'}", f"visnir={visnir}"], tmp_path / "several", figures=1, **QUIET)
+    single = evaluate(EvaluateOptions(trained / "data", [trained / "run"], tmp_path / "single", methods=(), figures=0, progress=False), log=no_log)
+    several = evaluate(
+        EvaluateOptions(trained / "data", [f"full={trained / 'run'}", f"visnir={visnir}"], tmp_path / "several", figures=1, progress=False),
+        log=no_log,
+    )
     key = lambda r: (r["scene"], r["pixels"], r["band"], r["metric"])  # noqa: E731
     ours = {key(r): r["value"] for r in several if r["method"] == "full"}
     alone = {key(r): r["value"] for r in single if r["method"] == "crmss"}
@@ -92,8 +98,8 @@ def test_simulated_set_is_a_prepared_tree_made_deterministically(trained, simula
     a, b = gdal.Open(str(cloudy)), gdal.Open(str(real))
     assert a.GetGeoTransform() == b.GetGeoTransform() and a.GetProjection() == b.GetProjection()
 
-    simulate(trained / "data", tmp_path / "again", parameters=CloudParameters(seed=5), **QUIET)
-    other = simulate(trained / "data", tmp_path / "other", parameters=CloudParameters(seed=6), **QUIET)
+    simulate(SimulateOptions(trained / "data", tmp_path / "again", clouds=CloudParameters(seed=5), progress=False), log=no_log)
+    other = simulate(SimulateOptions(trained / "data", tmp_path / "other", clouds=CloudParameters(seed=6), progress=False), log=no_log)
     assert other["simulation"]["seed"] == 6
     assert (tmp_path / "again" / cloudy.relative_to(simulated)).read_bytes() == cloudy.read_bytes()
     assert (tmp_path / "other" / cloudy.relative_to(simulated)).read_bytes() != cloudy.read_bytes()
@@ -116,9 +122,12 @@ def test_simulate_refuses_bad_input_and_writes_nothing(trained, simulated, tmp_p
 
 
 def test_report_merges_the_real_and_the_simulated_evaluations_with_the_ablation_table(trained, visnir, simulated, tmp_path):
-    evaluate(trained / "data", [f"crmss={trained / 'run'}"], tmp_path / "real_all", figures=0, **QUIET)
-    evaluate(trained / "data", [f"crmss_visnir={visnir}"], tmp_path / "real_visnir", methods=("hot",), figures=0, **QUIET)
-    evaluate(simulated, [trained / "run"], tmp_path / "sim", figures=0, **QUIET)
+    evaluate(EvaluateOptions(trained / "data", [f"crmss={trained / 'run'}"], tmp_path / "real_all", figures=0, progress=False), log=no_log)
+    evaluate(
+        EvaluateOptions(trained / "data", [f"crmss_visnir={visnir}"], tmp_path / "real_visnir", methods=("hot",), figures=0, progress=False),
+        log=no_log,
+    )
+    evaluate(EvaluateOptions(simulated, [trained / "run"], tmp_path / "sim", figures=0, progress=False), log=no_log)
     assert "(simulated testing set)" in (tmp_path / "sim/report.md").read_text()
     reference = tmp_path / "reference.csv"
     reference.write_text("method,scene,pixels,band,metric,value,evaluation\ncrmss,all,all,mean_10m,PSNR,30,simulated\n")
@@ -157,7 +166,7 @@ def test_report_merges_the_real_and_the_simulated_evaluations_with_the_ablation_
 
 
 def test_report_refuses_bad_input(trained, tmp_path):
-    evaluate(trained / "data", [trained / "run"], tmp_path / "a", methods=(), figures=0, **QUIET)
+    evaluate(EvaluateOptions(trained / "data", [trained / "run"], tmp_path / "a", methods=(), figures=0, progress=False), log=no_log)
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     for args, message in (
         ([tmp_path / "a", tmp_path / "b"], "method 'crmss' is also in"),

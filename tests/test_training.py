@@ -15,10 +15,11 @@ import tensorflow as tf
 from conftest import run_cli
 from crmss.data import augment, load_patches, make_dataset, merge
 from crmss.errors import InputError, TrainingDiverged
+from crmss.options import PrepareOptions, TrainOptions
 from crmss.preparation import prepare
 from crmss.splits import write_split
 from crmss.synthetic import write_pair
-from crmss.training import StopOnNonFinite, TrainOptions, build_gan, resolve_options
+from crmss.training import StopOnNonFinite, build_gan, resolve_options
 
 #: 10 m side of the training products: 4 x 4 windows of 256 px, about 11 kept per pair
 TRAIN_SIZE = 1026
@@ -32,7 +33,7 @@ def data(tmp_path_factory, pairs):
     for pair in chosen:
         write_pair(root / "products", pair.clear, pair.cloudy, size=TRAIN_SIZE, seed=11, cloud_cover=0.9, max_thickness=1.0)
     write_split(root / "split.csv", chosen)
-    prepare(root / "products", root / "data", split=root / "split.csv", progress=False, log=lambda *_: None)
+    prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False), log=lambda *_: None)
     return root / "data"
 
 
@@ -83,7 +84,8 @@ def test_one_train_step_changes_both_networks(data):
 KILL_AT_EPOCH = """
 import os, signal, sys
 import keras
-from crmss.training import TrainOptions, train
+from crmss.options import TrainOptions
+from crmss.training import train
 
 class Kill(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
@@ -139,7 +141,8 @@ import json, os, sys
 import numpy as np
 import tensorflow as tf
 {setup}
-from crmss.training import TrainOptions, train
+from crmss.options import TrainOptions
+from crmss.training import train
 gan = train(TrainOptions(data=sys.argv[1], out=sys.argv[2], width=8, epochs=1, steps_per_epoch=3, batch_size={batch},
                          samples=0, strategy="{strategy}"), verbose=0)
 {check}
