@@ -1,4 +1,6 @@
-"""Shared by the benchmarks: run a command as a user would and measure it."""
+"""Shared by the benchmarks: run a command as a user would and measure it; time calls; the
+matmul ceiling and the generator's FLOPs. TensorFlow is imported only by the functions that
+use it (bench/prepare.py runs without it)."""
 
 from __future__ import annotations
 
@@ -17,3 +19,53 @@ def run_child(cmd: list[str]) -> tuple[float, float]:
     if status:
         sys.exit(f"failed: {' '.join(cmd)}")
     return seconds, usage.ru_maxrss / 1e6
+
+
+def timed(fn, repeats: int) -> float:
+    """Seconds per call of ``fn`` (after one warm-up call), the best of three rounds; TensorFlow
+    results are waited for."""
+    fn()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            result = fn()
+        _block(result)
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return best
+
+
+def _block(result) -> None:
+    import tensorflow as tf
+
+    for item in tf.nest.flatten(result):
+        if hasattr(item, "numpy"):
+            item.numpy()
+
+
+def matmul_gflops(n: int, device: str, dtype: str = "float32") -> float:
+    """The rate of an n x n matmul in ``dtype`` on ``device``, GFLOP/s: the compute ceiling."""
+    import tensorflow as tf
+
+    with tf.device(device):
+        a = tf.cast(tf.random.normal((n, n)), dtype)
+        b = tf.cast(tf.random.normal((n, n)), dtype)
+        f = tf.function(lambda: tf.linalg.matmul(a, b))
+        return 2 * n**3 / timed(f, 3) / 1e9
+
+
+def generator_flops(size10: int, width: int) -> float:
+    """FLOPs (2 x multiply-adds) of one generator pass over a size10 / size10/2 px tile pair,
+    counted from the layer shapes."""
+    import keras
+
+    from crmss.model import build_generator
+
+    total = 0.0
+    for layer in build_generator(width, size10).layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            rows, cols, c_in = layer.input.shape[1:]
+            if isinstance(layer, keras.layers.Conv2D):  # per output position
+                rows, cols = layer.output.shape[1:3]
+            total += 2.0 * rows * cols * layer.kernel_size[0] * layer.kernel_size[1] * c_in * layer.filters
+    return total

@@ -1,16 +1,25 @@
-"""Benchmark ``crmss predict`` on one full-size synthetic L1C product (10980 px at 10 m).
+"""Benchmark ``crmss predict`` on one full-size synthetic L1C product (10980 px at 10 m), per precision.
 
 Prints, from one run on one machine:
   * the time to decode the product's ten CR-MSS bands with plain GDAL (all cores);
-  * the generator's own compute on the same pixels: seconds per tile (batch as predict uses)
-    times the number of tiles predict runs;
-  * ``crmss predict`` as a user runs it (a new process): seconds per product, its overhead over
-    the generator's compute (target below 15% on CPU), its ratio to the decode time (target
-    1.2 on a GPU), and peak resident memory.
+  * per precision (--precisions; default float32 and what ``--precision auto`` picks here), a
+    large matmul in that type (the compute ceiling) and the generator's own compute on tiles
+    as predict runs them: seconds per tile, GFLOP/s, its share of the matmul, and the
+    generator's compute for the whole product (seconds per tile x the tiles predict runs);
+  * with --whole: ``crmss predict --precision P`` as a user runs it (a new process) on the
+    whole product: seconds, its overhead over the generator's compute (target below 15% on
+    CPU), its ratio to the decode time (target 1.2 on a GPU), peak resident memory, and the
+    speed-up over float32;
+  * with --model RUN (a trained run; the untrained default tells nothing about fidelity): each
+    precision's outputs against float32's on the same model, per resolution: PSNR (data range
+    1), maximum and mean absolute difference in DN (reflectance x 10000), over the whole outputs
+    with --whole, else over a --window px square in the middle of the product.
 
     python bench/predict.py --work bench-data    # reuses WORK/products-10980 of bench/prepare.py
+    python bench/predict.py --work bench-data --model RUN --precisions float32 bfloat16 --whole
 
-The generator is an untrained width-64 CR-MSS (speed does not depend on the weights).
+Without --model the generator is an untrained width-64 CR-MSS (speed does not depend on the
+weights).
 """
 
 from __future__ import annotations
@@ -27,13 +36,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from measure import run_child  # noqa: E402
+from measure import generator_flops, matmul_gflops, run_child, timed  # noqa: E402
 from osgeo import gdal  # noqa: E402
 
-from crmss.model import build_generator  # noqa: E402
+from crmss.bands import BANDS_10M, BANDS_20M  # noqa: E402
+from crmss.model import build_generator, load_generator, run_generator  # noqa: E402
+from crmss.options import PRECISIONS  # noqa: E402
+from crmss.precision import at_precision, choose_precision, local_devices  # noqa: E402
 from crmss.raster import COG_COMPRESSIONS  # noqa: E402
 from crmss.safe import USED_BANDS, open_product  # noqa: E402
-from crmss.scene import Generator, default_batch_size, tile_starts  # noqa: E402
+from crmss.scene import clean, default_batch_size, tile_starts  # noqa: E402
 from crmss.splits import read_split  # noqa: E402
 from crmss.synthetic import write_pair  # noqa: E402
 
@@ -41,11 +53,17 @@ from crmss.synthetic import write_pair  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, required=True, help="folder holding (or receiving) the synthetic products")
+    parser.add_argument("--model", type=Path, help="a trained run folder (default: an untrained width-64 generator)")
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS[1:], help="besides float32 (default: what auto picks here)")
+    parser.add_argument("--whole", action="store_true", help="also run crmss predict on the whole product per precision")
+    parser.add_argument("--window", type=int, default=2048, help="side of the fidelity window in 10 m px (without --whole)")
     parser.add_argument("--tile", type=int, default=1024)
     parser.add_argument("--overlap", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=default_batch_size(), help="tiles per call (default: as crmss predict)")
     parser.add_argument("--compress", default="zstd", choices=COG_COMPRESSIONS, help="codec of the output COGs (default: as crmss predict)")
     args = parser.parse_args()
+    auto = choose_precision("auto", local_devices())
+    precisions = list(dict.fromkeys(["float32", *(args.precisions or [auto.precision])]))  # float32: the reference
 
     products = args.work / "products-10980"
     pair = read_split()[0]
@@ -54,9 +72,22 @@ def main() -> None:
         (args.work / ".staging-10980").rename(products)
     path = next(p for p in products.iterdir() if pair.cloudy[11:26] in p.name)
     product = open_product(path)
-    run = args.work / "predict-run"
-    run.mkdir(parents=True, exist_ok=True)
-    build_generator(64).save(run / "generator.keras")
+    run = args.model
+    if run is None:
+        run = args.work / "predict-run"
+        run.mkdir(parents=True, exist_ok=True)
+        build_generator(64).save(run / "generator.keras")
+    model = load_generator(run)
+    width = model.get_layer("e1_conv").filters
+
+    gpu = tf.config.list_physical_devices("GPU")
+    gpu_name = tf.config.experimental.get_device_details(gpu[0]).get("device_name") if gpu else "none"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu_name}; TensorFlow {tf.__version__}, GDAL {gdal.__version__}")
+    tiles = len(tile_starts(10980, args.tile, args.overlap)) ** 2
+    print(
+        f"product: 10980 px at 10 m (zipped JPEG2000), {tiles} tiles of {args.tile} px overlapping by {args.overlap}, batch {args.batch_size}, "
+        f"{args.compress.upper()} COGs; model {run} (width {width}); auto picks {auto}"
+    )
 
     gdal.SetConfigOption("GDAL_NUM_THREADS", str(len(os.sched_getaffinity(0))))
     start = time.perf_counter()
@@ -64,57 +95,62 @@ def main() -> None:
         gdal.Open(product.band_files[band]).ReadAsArray()
     decode = time.perf_counter() - start
     gdal.SetConfigOption("GDAL_NUM_THREADS", None)
+    print(f"decode of the ten bands alone (plain GDAL):   {decode:7.1f} s")
 
-    model = Generator.load(run).model  # as predict loads it (a mixed-precision copy on a GPU)
-    generator = tf.function(lambda x10, x20: model([x10, x20], training=False))
-    tiles = len(tile_starts(10980, args.tile, args.overlap)) ** 2
+    flops = generator_flops(args.tile, width)
+    device = "/GPU:0" if gpu else "/CPU:0"
+    n = 8192 if gpu else 2048
     x10 = tf.constant(np.random.default_rng(0).random((args.batch_size, args.tile, args.tile, 4), np.float32))
     x20 = tf.constant(np.random.default_rng(1).random((args.batch_size, args.tile // 2, args.tile // 2, 6), np.float32))
-    generator(x10, x20)  # tracing
-    start = time.perf_counter()
-    rounds = 3
-    for _ in range(rounds):
-        np.asarray(generator(x10, x20)[0])  # waits for the result (on a GPU too)
-    per_tile = (time.perf_counter() - start) / (rounds * args.batch_size)
-    compute = per_tile * tiles
+    wholes = {}
+    for precision in precisions:
+        copy = at_precision(model, precision)
+        generator = tf.function(lambda x10, x20, m=copy: run_generator(m, [x10, x20]))
+        per_tile = timed(lambda g=generator: g(x10, x20), 2) / args.batch_size
+        ceiling = matmul_gflops(n, device, precision)
+        rate = flops / per_tile / 1e9
+        print(
+            f"{precision:>8}: matmul {n}^2 {ceiling:7.1f} GFLOP/s; generator {per_tile:6.2f} s per tile, {rate:7.1f} GFLOP/s "
+            f"= {rate / ceiling:.0%} of the matmul; its compute for the product {per_tile * tiles:7.1f} s"
+        )
+        if args.whole:
+            out = args.work / f"predicted-{precision}"
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = [sys.executable, "-m", "crmss", "predict", str(path), "--model", str(run), "--out", str(out), "--precision", precision]
+            cmd += ["--tile", str(args.tile), "--overlap", str(args.overlap), "--batch-size", str(args.batch_size), "--compress", args.compress]
+            wholes[precision], peak = run_child([*cmd, "--no-progress"])
+            print(
+                f"{precision:>8}: crmss predict, whole product {wholes[precision]:7.1f} s, overhead over the generator's compute "
+                f"{wholes[precision] / (per_tile * tiles) - 1:+.0%} (target < 15% on CPU), ratio to decode {wholes[precision] / decode:.2f}, "
+                f"peak memory {peak:.2f} GB"
+                + (f", {wholes['float32'] / wholes[precision]:.2f}x float32's speed" if "float32" in wholes and precision != "float32" else "")
+            )
+    if args.model:
+        fidelity(product, model, precisions, args)
 
-    out = args.work / "predicted"
-    shutil.rmtree(out, ignore_errors=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "crmss",
-        "predict",
-        str(path),
-        "--model",
-        str(run),
-        "--out",
-        str(out),
-        "--tile",
-        str(args.tile),
-        "--overlap",
-        str(args.overlap),
-        "--batch-size",
-        str(args.batch_size),
-        "--compress",
-        args.compress,
-        "--no-progress",
-    ]
-    whole, peak = run_child(cmd)
 
-    gpu = tf.config.list_physical_devices("GPU")
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {'GPU' if gpu else 'no GPU'}; "
-        f"TensorFlow {tf.__version__}, GDAL {gdal.__version__}"
-    )
-    print(
-        f"product: 10980 px at 10 m (zipped JPEG2000), {tiles} tiles of {args.tile} px overlapping by {args.overlap}, batch {args.batch_size}, "
-        f"{args.compress.upper()} COGs"
-    )
-    print(f"decode of the ten bands alone (plain GDAL):   {decode:7.1f} s")
-    print(f"generator compute alone on the same tiles:    {compute:7.1f} s  ({per_tile:.2f} s per tile)")
-    print(f"crmss predict, whole product:                 {whole:7.1f} s  peak memory {peak:.2f} GB")
-    print(f"overhead over the generator's compute: {whole / compute - 1:+.0%} (target < 15% on CPU); ratio to decode: {whole / decode:.2f}")
+def fidelity(product, model, precisions: list[str], args) -> None:
+    """Each precision's outputs against float32's (``precisions[0]``) on the same trained model."""
+    if args.whole:
+        outputs = {
+            p: [np.moveaxis(gdal.Open(str(f)).ReadAsArray(), 0, -1) / 10000 for f in sorted((args.work / f"predicted-{p}").glob("*.tif"))]
+            for p in precisions
+        }
+        where = "whole product"
+    else:
+        side = args.window
+        window = ((10980 - side) // 2 // 2 * 2, (10980 - side) // 2 // 2 * 2, side, side)
+        x = [product.read(BANDS_10M, window), product.read(BANDS_20M, window)]
+        outputs = {p: clean(model, *x, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, precision=p) for p in precisions}
+        where = f"{side} px window"
+    for precision in precisions[1:]:
+        for res, a, b in zip(("10m", "20m"), outputs["float32"], outputs[precision]):
+            difference = np.abs(a.astype(np.float64) - b)
+            psnr = 10 * np.log10(1 / np.mean(difference**2))
+            print(
+                f"fidelity {precision} vs float32, {res}, {where}: PSNR {psnr:5.1f} dB, max {difference.max() * 1e4:6.0f} DN, "
+                f"mean {difference.mean() * 1e4:6.2f} DN"
+            )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Prints, from one run on one machine, each beside its ceiling:
   * full training steps per second (one critic and one generator update, batch 1);
   * the input pipeline (crmss.data.make_dataset over a prepared tree, augmentation on) in
     patch pairs/s, and its ratio to the training rate (target >= 10).
-On a GPU the forward pass and training steps are measured again with mixed precision.
+The forward pass and training steps are measured in float32 and again with the policy of
+``train --mixed-precision`` on this machine (crmss/precision.py: bfloat16 on CPUs and on GPUs of
+compute capability 8.0 or more, else float16), beside a matmul in that type.
 
     python bench/train.py --work bench-data                 # prepares a small synthetic tree once
     python bench/train.py --work bench-data --data DATA     # or use an existing prepared tree
@@ -25,50 +27,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from measure import generator_flops, matmul_gflops, timed  # noqa: E402
 
 from crmss.data import load_patches, make_dataset, merge  # noqa: E402
 from crmss.model import build_generator  # noqa: E402
 from crmss.options import TrainOptions  # noqa: E402
+from crmss.precision import training_policy  # noqa: E402
 from crmss.training import build_gan  # noqa: E402
-
-
-def generator_flops(size10: int, width: int) -> float:
-    """FLOPs (2 x multiply-adds) of one forward pass for a size10 / size10/2 patch pair."""
-    total = 0.0
-    for layer in build_generator(width, size10).layers:
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
-            rows, cols, c_in = layer.input.shape[1:]
-            if isinstance(layer, keras.layers.Conv2D):  # per output position
-                rows, cols = layer.output.shape[1:3]
-            total += 2.0 * rows * cols * layer.kernel_size[0] * layer.kernel_size[1] * c_in * layer.filters
-    return total
-
-
-def timed(fn, repeats: int) -> float:
-    """Seconds per call of ``fn`` (after one warm-up call), the best of three rounds."""
-    fn()
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            result = fn()
-        _block(result)
-        best = min(best, (time.perf_counter() - start) / repeats)
-    return best
-
-
-def _block(result):
-    for item in tf.nest.flatten(result):
-        if hasattr(item, "numpy"):
-            item.numpy()
-
-
-def matmul_gflops(n: int, device: str) -> float:
-    with tf.device(device):
-        a = tf.random.normal((n, n))
-        b = tf.random.normal((n, n))
-        f = tf.function(lambda: tf.linalg.matmul(a, b))
-        return 2 * n**3 / timed(f, 3) / 1e9
 
 
 def forward_rate(width: int, batch: int, size: int) -> float:
@@ -131,17 +96,25 @@ def main() -> None:
     ceiling = matmul_gflops(8192 if gpu else 2048, device)
     print(f"ceiling, fp32 matmul {8192 if gpu else 2048}^2:       {ceiling:8.1f} GFLOP/s")
     print(f"generator: {flops / 1e9:.1f} GFLOP per 256/128 px patch pair (counted from the layers)")
-    rows = [("fp32", None)] + ([("mixed_float16", "mixed_float16")] if gpu else [])
-    for name, policy in rows:
-        keras.mixed_precision.set_global_policy(policy or "float32")
+    mixed = training_policy()  # what train --mixed-precision uses on this machine
+    rows = [("float32", "float32"), (mixed, mixed.removeprefix("mixed_"))]
+    rates = {}
+    for policy, dtype in rows:
+        keras.mixed_precision.set_global_policy(policy)
+        rate = ceiling if dtype == "float32" else matmul_gflops(8192 if gpu else 2048, device, dtype)
+        if dtype != "float32":
+            print(f"ceiling, {dtype} matmul {8192 if gpu else 2048}^2:   {rate:8.1f} GFLOP/s")
         pairs_s = forward_rate(width, 4 if not gpu else 32, size)
         print(
-            f"generator forward ({name}, batch {4 if not gpu else 32}): {pairs_s:8.2f} patch pairs/s  {pairs_s * flops / 1e9:8.1f} GFLOP/s  "
-            f"= {pairs_s * flops / 1e9 / ceiling:.0%} of the fp32 matmul"
+            f"generator forward ({policy}, batch {4 if not gpu else 32}): {pairs_s:8.2f} patch pairs/s  {pairs_s * flops / 1e9:8.1f} GFLOP/s  "
+            f"= {pairs_s * flops / 1e9 / rate:.0%} of the {dtype} matmul"
         )
-        steps_s = train_rate(batch, TrainOptions(data=str(data), out="unused", width=width, mixed_precision=policy is not None))
-        print(f"training ({name}, batch 1, width 64):  {steps_s:8.2f} steps/s = patch pairs/s")
+        steps_s = train_rate(batch, TrainOptions(data=str(data), out="unused", width=width, mixed_precision=policy != "float32"))
+        rates[policy] = steps_s
+        print(f"training ({policy}, batch 1, width 64):  {steps_s:8.2f} steps/s = patch pairs/s")
     keras.mixed_precision.set_global_policy("float32")
+    print(f"train --mixed-precision ({mixed}) / float32: {rates[mixed] / rates['float32']:.2f}x the steps per second")
+    steps_s = rates["float32"]
     pipeline = input_rate(patches)
     print(f"input pipeline (read + augment, batch 1): {pipeline:8.1f} patch pairs/s = {pipeline / steps_s:.0f}x the training rate (target >= 10x)")
 

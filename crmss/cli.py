@@ -22,6 +22,8 @@ from osgeo import gdal
 from . import __version__
 from .errors import CrmssError, DiskFullError, InternalError
 from .options import (
+    DEVICE_LIST,
+    PRECISIONS,
     CloudParameters,
     DemoOptions,
     EvaluateOptions,
@@ -107,6 +109,14 @@ def number(low: float, high: float | None = None, low_open: bool = False, high_o
 
 def _range(low: int, high: int | None) -> str:
     return f"a whole number from {low}" if high is None else f"a whole number from {low} to {high}"
+
+
+def device_list(text: str) -> str:
+    """argparse type: ``all`` or TensorFlow device names separated by commas (checked against
+    the machine's devices when the command runs)."""
+    if text != "all" and not DEVICE_LIST.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: give 'all' or device names separated by commas, e.g. GPU:0,GPU:1")
+    return text
 
 
 POSITIVE = integer(1)
@@ -231,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     option("--checkpoint", choices=("last", "best"))
     option("--reference", type=Path, metavar="CSV")
     option("--batch-size", type=POSITIVE, metavar="B")
+    option("--precision", choices=PRECISIONS)
     option("--figures", type=COUNT, metavar="N")
     option("--no-progress", dest="progress", action="store_false", help="no progress bar")
     evaluate.set_defaults(run=_run_test)
@@ -256,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     option("--tile", type=POSITIVE, metavar="PX")
     option("--overlap", type=COUNT, metavar="PX")
     option("--batch-size", type=POSITIVE, metavar="N")
+    option("--precision", choices=PRECISIONS)
+    option("--devices", type=device_list, metavar="LIST")
     option("--checkpoint", choices=("last", "best"))
     option("--workers", type=POSITIVE, metavar="N")
     option("--compress", choices=COG_COMPRESSIONS)

@@ -45,6 +45,7 @@ from .files import new_folder, utc_timestamp
 from .metrics import BAND_METRICS, class_metrics, cloud_mask
 from .model import CHECKPOINTS, generator_file, generator_stacks, load_generator, run_generator
 from .options import EvaluateOptions
+from .precision import at_precision, choose_precision, local_devices
 from .raster import raster_info, write_geotiff
 from .tables import (
     BASELINE,
@@ -98,7 +99,9 @@ def evaluate(options: EvaluateOptions, log=print) -> list[dict]:
     unknown = [m for m in methods if m not in CLASSICAL_METHODS]
     if unknown:
         raise InputError(f"--methods {unknown[0]}: choose among {', '.join(CLASSICAL_METHODS)}")
-    loaded = load_models(options.models, options.checkpoint)
+    precision = choose_precision(options.precision, local_devices())
+    log(f"models compute in {precision}")
+    loaded = load_models(options.models, options.checkpoint, precision.precision)
     names = [m.name for m in loaded] + list(methods) + [BASELINE]
     reference_rows = read_metrics_csv(Path(reference), names) if reference else None
     sets = load_patches(data, options.subset)
@@ -107,6 +110,7 @@ def evaluate(options: EvaluateOptions, log=print) -> list[dict]:
         "data": str(data.resolve()),
         "subset": options.subset,
         "cloud_threshold": options.cloud_threshold,
+        "precision": str(precision),
         "patch_size": next(iter(sets.values())).size10,
         "patches": sum(len(s) for s in sets.values()),
         "methods": {**{m.name: _describe(m) for m in loaded}, **{m: {"kind": "classical"} for m in methods}, BASELINE: {"kind": "baseline"}},
@@ -114,14 +118,15 @@ def evaluate(options: EvaluateOptions, log=print) -> list[dict]:
         "written": utc_timestamp(),
     }
     with new_folder(out, "test", "the results", log) as tmp:
-        rows, figure_files = _write_results(tmp, loaded, methods, sets, info, reference, reference_rows, options)
+        rows, figure_files = _write_results(tmp, loaded, sets, info, reference_rows, options)
     log(f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} figures, predictions of {info['patches']} patches")
     return rows
 
 
-def load_models(specs: list[str | Path], checkpoint: str = "last") -> list[Model]:
+def load_models(specs: list[str | Path], checkpoint: str = "last", precision: str = "float32") -> list[Model]:
     """The models of ``--model``: each a run folder or a ``.keras`` file, as ``NAME=PATH`` or
-    ``PATH`` (named ``crmss`` when it is the only one, else after the folder or file)."""
+    ``PATH`` (named ``crmss`` when it is the only one, else after the folder or file),
+    computing at ``precision`` (crmss/precision.py)."""
     parsed = []
     for spec in map(str, specs):
         name, sep, path = spec.partition("=")
@@ -137,7 +142,7 @@ def load_models(specs: list[str | Path], checkpoint: str = "last") -> list[Model
             raise InputError(f"--model {path}: the name {name!r} is taken; give each model its own name as NAME={path}")
         names.append(name)
         source = generator_file(path, checkpoint)
-        models.append(Model(name, load_generator(source), source, _run_config(source)))
+        models.append(Model(name, at_precision(load_generator(source), precision), source, _run_config(source)))
     return models
 
 
@@ -170,10 +175,11 @@ def _simulation_of(data: Path) -> dict | None:
         return None
 
 
-def _write_results(folder, models, methods, sets, info, reference, reference_rows, options: EvaluateOptions):
-    """Score every method and write everything into ``folder``; return the rows and the figures."""
+def _write_results(folder: Path, models: list[Model], sets: dict, info: dict, reference_rows, options: EvaluateOptions):
+    """Score the ``models`` and ``options.methods`` on the patch ``sets`` and write everything
+    into ``folder``; return the rows and the figures."""
     with patch_errors():
-        run = _run(models, methods, sets, folder / "predictions" / info["subset"], options)
+        run = _run(models, tuple(options.methods), sets, folder / "predictions" / info["subset"], options)
     rows = summarise(run.scores)
     info["cloud_fraction"] = run.cloud_fraction()
     write_metrics_csv(folder / "metrics.csv", rows)
@@ -184,7 +190,7 @@ def _write_results(folder, models, methods, sets, info, reference, reference_row
         write_metrics_csv(folder / "reference_comparison.csv", comparison)
     names = list(info["methods"])
     figure_files = write_figures(folder, rows, names, run.samples, run.histograms, models[0].name if models else None)
-    (folder / "report.md").write_text(report(rows, names, info, comparison, reference, figure_files))
+    (folder / "report.md").write_text(report(rows, names, info, comparison, options.reference, figure_files))
     title = f"{info['subset']} subset of {Path(info['data']).name}" + (" (simulated)" if info["simulation"] else "")
     (folder / "tables.tex").write_text(latex_document([(title, rows, names)]))
     return rows, figure_files
@@ -357,7 +363,8 @@ def report(rows: list[dict], methods: list[str], info: dict, comparison, referen
     lines = [
         f"# CR-MSS evaluation: `{info['subset']}` subset of `{info['data']}`" + (" (simulated testing set)" if simulated else ""),
         "",
-        f"crmss {info['crmss_version']}; {len(scenes)} scenes, {info['patches']} patch pairs of {info['patch_size']} px at 10 m.",
+        f"crmss {info['crmss_version']}; {len(scenes)} scenes, {info['patches']} patch pairs of {info['patch_size']} px at 10 m; "
+        f"the models computed in {info['precision']}.",
         "",
         "Methods:",
         "",

@@ -10,6 +10,7 @@ imports neither TensorFlow nor GDAL.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,18 @@ from .bands import STACKS
 from .clouds import CLOUD_REFLECTANCE
 from .errors import InputError
 from .tables import CLASSICAL_NAMES, CLOUD_THRESHOLD
+
+#: what ``--devices`` accepts besides ``all``: TensorFlow device names separated by commas
+DEVICE_LIST = re.compile(r"(CPU|GPU):\d+(,(CPU|GPU):\d+)*")
+#: ``--precision``: the type the generator computes in (crmss/precision.py)
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+PRECISION_HELP = (
+    "the type the generator computes in: auto (default) picks bfloat16 on CPUs with native bfloat16 (AVX512_BF16 or "
+    "AMX) and on GPUs of compute capability 8.0 or more, float16 on GPUs of compute capability 7.x, else float32; "
+    "variables, the output layers, scaling and blending stay float32. The choice is printed and recorded with the "
+    "outputs. Measured on a trained model: bfloat16 differs from float32 by far less than the model's own error "
+    "(BENCHMARKS.md)"
+)
 
 
 def option(help: str, default=dataclasses.MISSING):
@@ -107,7 +120,10 @@ class TrainOptions:
     )
     seed: int = option("random seed of weights, shuffling and augmentation (default {default})", 0)
     mixed_precision: bool = option(
-        "mixed precision: float16 with loss scaling on GPUs, bfloat16 on CPUs (default off)",
+        "mixed precision (default off): bfloat16 on GPUs of compute capability 8.0 or more (Ampere, Hopper) and on "
+        "CPUs, float16 with dynamic loss scaling on older GPUs; variables and the output layers stay float32. On a "
+        "CPU it is faster only with native bfloat16 (AVX512_BF16 or AMX; elsewhere several times slower, "
+        "BENCHMARKS.md)",
         False,
     )
     strategy: str = option(
@@ -154,6 +170,7 @@ class EvaluateOptions:
         None,
     )
     batch_size: int = option("patches per batch (default {default})", 8)
+    precision: str = option(PRECISION_HELP, "auto")
     figures: int = option("sample patches shown in samples.png (default {default}; 0 for none)", 4)
     progress: bool = option("a progress bar", True)
 
@@ -170,7 +187,14 @@ class PredictOptions:
     out: Path = option("output folder")
     tile: int = option("tile side in 10 m px, a multiple of 32 (default {default}; may exceed the scene)", 1024)
     overlap: int = option("overlap of neighbouring tiles in 10 m px, even (default {default}; 0 for none)", 128)
-    batch_size: int | None = option("tiles per model call (default 4 on a GPU, 1 on a CPU)", None)
+    batch_size: int | None = option("tiles per model call and device (default 4 on a GPU, 1 on a CPU)", None)
+    precision: str = option(PRECISION_HELP, "auto")
+    devices: str = option(
+        "all (default): every local GPU, one copy of the model on each, the tiles of each strip dealt among them (the "
+        "CPU where there is no GPU); or TensorFlow device names separated by commas, e.g. GPU:0,GPU:2. The outputs "
+        "do not depend on the number of devices",
+        "all",
+    )
     checkpoint: str = option("last: RUN/generator.keras (default); best: RUN/generator_best.keras", "last")
     workers: int | None = option("threads decoding bands (default: all cores)", None)
     compress: str = option(

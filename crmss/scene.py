@@ -20,12 +20,16 @@ of a resolution is 0, that resolution's outputs are 0.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import math
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -34,11 +38,12 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from . import __version__
-from .bands import BAND_SETS, STACKS
+from .bands import STACKS
 from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock
-from .model import build_generator, generator_file, generator_stacks, load_generator, run_generator
+from .model import generator_file, generator_stacks, load_generator, run_generator
 from .options import PredictOptions
+from .precision import at_precision, choose_precision, local_devices
 from .raster import COG_COMPRESSIONS, BandReader, StreamedCOG, limit_block_cache, require_jpeg2000_driver
 from .safe import Product, granule_tiles, open_product, product_path
 from .tiling import SCALE
@@ -88,54 +93,60 @@ def blend_weights(length: int, starts: list[int], size: int, overlap: int) -> np
     return weights
 
 
-@dataclass
-class Generator:
-    """The trained generator, ready for batches of (tile, tile/2) tiles of its stacks."""
+class TileRunner:
+    """The generator, ready for batches of (tile, tile/2) px tiles of its stacks: one copy per
+    device, each computing at the precision chosen (crmss/precision.py)."""
 
-    model: keras.Model
-    path: Path
-
-    @property
-    def stacks(self) -> tuple[str, ...]:
-        """The stacks it takes and writes: ("10m", "20m"), or ("10m",) for a Vis/NIR model."""
-        return generator_stacks(self.model)
+    def __init__(self, model: keras.Model, precision: str = "auto", devices: str = "all", path: Path | None = None):
+        self.path = path
+        self.stacks = generator_stacks(model)  # ("10m", "20m"), or ("10m",) for a Vis/NIR model
+        self.devices = local_devices(devices)
+        self.precision = choose_precision(precision, self.devices)
+        placed = self.devices != local_devices()[:1]  # else TensorFlow's own placement is the device asked for
+        self._replicas = []
+        for device in self.devices:
+            copy = at_precision(model, self.precision.precision, device if placed else None)
+            self._replicas.append((device, tf.function(partial(self._weighted_outputs, copy), reduce_retracing=True)))
 
     @classmethod
-    def load(cls, run: Path, checkpoint: str = "last") -> Generator:
+    def load(cls, run: Path, checkpoint: str = "last", precision: str = "auto", devices: str = "all") -> TileRunner:
         path = generator_file(run, checkpoint)
-        loaded = load_generator(path)
-        if tf.config.list_physical_devices("GPU"):  # the same weights in a mixed-precision copy
-            width = loaded.get_layer("e1_conv").filters
-            bands = next(name for name, stacks in BAND_SETS.items() if stacks == generator_stacks(loaded))
-            previous = keras.mixed_precision.dtype_policy()
-            keras.mixed_precision.set_global_policy("mixed_float16")
-            try:
-                model = build_generator(width, bands=bands)
-            finally:
-                keras.mixed_precision.set_global_policy(previous)
-            model.set_weights(loaded.get_weights())
-            loaded = model
-        return cls(loaded, path)
+        return cls(load_generator(path), precision, devices, path)
 
-    def __post_init__(self):
-        self._blend = tf.function(self._weighted_outputs, reduce_retracing=True)
-
-    def weighted(self, tiles: list[np.ndarray], weights: list[tuple]) -> list[np.ndarray]:
+    def weighted(self, tiles: list[np.ndarray], weights: list[tuple], replica: int = 0) -> list[np.ndarray]:
         """Tiles of reflectance x 10000 per stack (uint16 (batch, t, t, 4) at 10 m and
         (batch, t/2, t/2, 6) at 20 m) to the model's outputs as reflectance x 10000, float32, of
-        the same shapes, times the tiles' blending weights. Saturated input is clipped to 1.
-        ``weights`` per stack: the (t,) row weights of the strip and the (batch, t) column
-        weights of the tiles, at that stack's resolution."""
-        outputs = self._blend([tf.constant(t) for t in tiles], [tuple(map(tf.constant, w)) for w in weights])
+        the same shapes, times the tiles' blending weights, on device number ``replica``.
+        Saturated input is clipped to 1. ``weights`` per stack: the (t,) row weights of the
+        strip and the (batch, t) column weights of the tiles, at that stack's resolution."""
+        device, blend = self._replicas[replica]
+        with tf.device(device):
+            outputs = blend([tf.constant(t) for t in tiles], [tuple(map(tf.constant, w)) for w in weights])
         return [y.numpy() for y in outputs]
 
-    def _weighted_outputs(self, tiles, weights):
-        # scaling and weighting run in the graph beside the model: on a CPU numpy would add
-        # full passes over every tile; on a GPU they cost nothing
+    def map_weighted(self, batches: Iterable[tuple[list, list]]) -> Iterator[list[np.ndarray]]:
+        """:meth:`weighted` of each ``(tiles, weights)`` of ``batches``, in their order: the
+        batches are dealt to the devices in turn, each device running its own one after the
+        other, at most two per device ahead of the caller."""
+        count = len(self._replicas)
+        with contextlib.ExitStack() as stack:
+            pools = [stack.enter_context(ThreadPoolExecutor(1)) for _ in range(count)]
+            pending = collections.deque()
+            for index, (tiles, weights) in enumerate(batches):
+                pending.append(pools[index % count].submit(self.weighted, tiles, weights, index % count))
+                if len(pending) > 2 * count:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    @staticmethod
+    def _weighted_outputs(model, tiles, weights):
+        # scaling and weighting run in the graph beside the model, in float32: on a CPU numpy
+        # would add full passes over every tile; on a GPU they cost nothing
         inputs = [tf.minimum(tf.cast(dn, tf.float32) / 10000.0, 1.0) for dn in tiles]
         return [
             tf.cast(y, tf.float32) * (10000.0 * rows[None, :, None, None] * cols[:, None, :, None])
-            for y, (rows, cols) in zip(run_generator(self.model, inputs), weights)
+            for y, (rows, cols) in zip(run_generator(model, inputs), weights)
         ]
 
 
@@ -172,6 +183,8 @@ def clean(
     tile: int = PredictOptions.tile,
     overlap: int = PredictOptions.overlap,
     batch_size: int | None = None,
+    precision: str = PredictOptions.precision,
+    devices: str = PredictOptions.devices,
     scale: float = 10000.0,
     offset: float = 0.0,
     progress: bool = False,
@@ -185,9 +198,10 @@ def clean(
     integer arrays are DNs, reflectance = (DN + ``offset``) / ``scale`` (L1C: offset -1000 from
     baseline 04.00, else 0). A pixel with 0 (or NaN) in any band of a stack is no data: its
     output is 0 in that stack. Reflectance is clipped to [1e-4, 1] for the model, as in predict.
+    ``precision`` and ``devices`` as ``crmss predict --precision --devices`` (crmss/precision.py).
     """
     check_tiling(tile, overlap)
-    runner = Generator(generator, None)
+    runner = TileRunner(generator, precision, devices)
     inputs = {"10m": x10, "20m": x20}
     height, width = np.shape(x10)[:2]
     prepared = {}
@@ -243,7 +257,8 @@ def predict_products(options: PredictOptions, log=print) -> list[Path]:
     try:
         if not os.access(out, os.W_OK):
             raise InputError(f"{out}: the output folder cannot be written; choose another --out")
-        generator = Generator.load(Path(options.model), options.checkpoint)
+        runner = TileRunner.load(Path(options.model), options.checkpoint, options.precision, options.devices)
+        log(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
         settings = Settings(
             options.tile,
             options.overlap,
@@ -259,7 +274,7 @@ def predict_products(options: PredictOptions, log=print) -> list[Path]:
             try:
                 granules = _granules(path)
                 for granule in granules:
-                    written += _predict_granule(granule, generator, out, settings, log)
+                    written += _predict_granule(granule, runner, out, settings, log)
             except DiskFullError:
                 raise  # the next products would fail the same way
             except InputError as exc:
@@ -289,10 +304,10 @@ def output_names(product: Product, stacks: tuple[str, ...] = tuple(STACKS)) -> d
     return {res: f"{stem}_CR_{res}.tif" for res in stacks}
 
 
-def _predict_granule(product: Product, generator: Generator, out: Path, settings: Settings, log) -> list[Path]:
+def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: Settings, log) -> list[Path]:
     """Clean one granule of a product into ``out`` (locked per product; skipped when its outputs
     exist); return the outputs written."""
-    stacks = generator.stacks
+    stacks = runner.stacks
     names = output_names(product, stacks)
     finals = {res: out / name for res, name in names.items()}
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
@@ -318,7 +333,7 @@ def _predict_granule(product: Product, generator: Generator, out: Path, settings
                     STACKS[res],
                     grid.geotransform_at(s),
                     grid.projection,
-                    _output_metadata(product, generator, settings),
+                    _output_metadata(product, runner, settings),
                 )
             readers = {band: BandReader(product.band_files[band]) for res in stacks for band in STACKS[res]}
             with ThreadPoolExecutor(settings.workers, initializer=_yield_to_the_model) as pool:
@@ -327,7 +342,7 @@ def _predict_granule(product: Product, generator: Generator, out: Path, settings
                     lambda res, rows, top: writers[res].write(rows, top),
                     grid.height,
                     grid.width,
-                    generator,
+                    runner,
                     settings,
                     product.name[:40],
                 )
@@ -361,10 +376,11 @@ def overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
-def _output_metadata(product: Product, generator: Generator, settings: Settings) -> dict[str, str]:
+def _output_metadata(product: Product, runner: TileRunner, settings: Settings) -> dict[str, str]:
     return {
         "CRMSS_VERSION": __version__,
-        "CRMSS_MODEL": str(generator.path),
+        "CRMSS_MODEL": str(runner.path),
+        "CRMSS_PRECISION": str(runner.precision),
         "CRMSS_SOURCE_PRODUCT": product.name,
         "CRMSS_SCALE": "top-of-atmosphere reflectance x 10000, no radiometric offset; 0 = no data",
         "CRMSS_TILING": f"{settings.tile} px tiles at 10 m overlapping by {settings.overlap} px, linear-ramp blending",
@@ -417,7 +433,7 @@ def _yield_to_the_model() -> None:
         pass
 
 
-def _run_strips(read_strip, write, height: int, width: int, generator: Generator, settings: Settings, label: str) -> None:
+def _run_strips(read_strip, write, height: int, width: int, runner: TileRunner, settings: Settings, label: str) -> None:
     """Run and blend a scene of ``height`` x ``width`` px at 10 m strip by strip (one row of
     tiles each), for each of the generator's stacks.
 
@@ -425,8 +441,9 @@ def _run_strips(read_strip, write, height: int, width: int, generator: Generator
     ``{res: (uint16 reflectance x 10000 (rows, cols, bands), no-data mask (rows, cols))}``; it
     runs in a thread of its own, one strip ahead, so decoding overlaps the model.
     ``write(res, rows, top)`` receives the finished uint16 rows of a stack from row ``top`` of
-    its own grid."""
-    stacks = {res: SCALE[res] for res in generator.stacks}
+    its own grid. Tile batches run on the runner's devices in turn; the sums add their outputs
+    in one order whatever the devices, so the output does not depend on them."""
+    stacks = {res: SCALE[res] for res in runner.stacks}
     tile, overlap, batch_size = settings.tile, settings.overlap, settings.batch_size
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     weights = {
@@ -448,11 +465,15 @@ def _run_strips(read_strip, write, height: int, width: int, generator: Generator
                 upcoming = prefetch.submit(read_strip, rows[index + 1])
             for res in stacks:
                 strips[res].nodata[: inputs[res][1].shape[0]] |= inputs[res][1]
-            for first in range(0, len(cols), batch_size):
-                batch = range(first, min(first + batch_size, len(cols)))
+            batches = [range(first, min(first + batch_size, len(cols))) for first in range(0, len(cols), batch_size)]
+
+            def tiles_of(batch: range, index=index, inputs=inputs) -> tuple[list, list]:
                 x = [np.stack([_cut(inputs[res][0], cols[j] // s, tile // s) for j in batch]) for res, s in stacks.items()]
                 w = [(row_weights[index], col_weights[batch.start : batch.stop]) for row_weights, col_weights in weights.values()]
-                for res, y in zip(stacks, generator.weighted(x, w)):
+                return x, w
+
+            for batch, outputs in zip(batches, runner.map_weighted(map(tiles_of, batches))):
+                for res, y in zip(stacks, outputs):
                     for j, out in zip(batch, y):
                         strips[res].add(out, cols[j] // stacks[res])
                 bar.update(len(batch))

@@ -30,6 +30,7 @@ from .files import TEMPORARY_PREFIX, replaced_atomically, utc_timestamp, write_t
 from .gan import CRMSSGAN
 from .model import build_discriminator, build_generator, run_generator
 from .options import TrainOptions
+from .precision import training_policy
 
 
 class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -182,7 +183,8 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbac
 
     keras.utils.set_random_seed(options.seed + done)  # a resumed run does not replay epoch 1's order
     if options.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
+        keras.mixed_precision.set_global_policy(training_policy())
+        log(f"mixed precision: Keras policy {keras.mixed_precision.dtype_policy().name}")
     steps = options.steps_per_epoch
     whole = strategy.num_replicas_in_sync > 1  # whole batches only: a short one would leave a replica empty
     if whole and options.batch_size % strategy.num_replicas_in_sync:

@@ -1,5 +1,7 @@
 """The public Python API: docs/api.md runs as written; clean() is predict's arithmetic on arrays."""
 
+import argparse
+import dataclasses
 import re
 import subprocess
 import sys
@@ -10,9 +12,21 @@ from osgeo import gdal
 
 import crmss
 from conftest import REPO
+from crmss import cli
 from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.errors import InputError
 from crmss.model import build_generator
+from crmss.options import (
+    CloudParameters,
+    DemoOptions,
+    EvaluateOptions,
+    PredictOptions,
+    PrepareOptions,
+    ReportOptions,
+    SimulateOptions,
+    TrainOptions,
+    describe,
+)
 
 
 def cloudy_product(folder):
@@ -30,6 +44,49 @@ def test_import_crmss_is_light_and_names_the_api():
     import crmss.preparation  # noqa: F401 - a submodule import must not hide the function of the same command
 
     assert callable(crmss.prepare) and crmss.prepare.__module__ == "crmss.preparation"
+
+
+@pytest.mark.slow
+def test_options_are_light_frozen_and_typed():
+    code = "import sys, crmss; o = crmss.PredictOptions(('p',), 'run', 'out'); assert 'tensorflow' not in sys.modules; print(o.tile)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "1024", run.stderr[-2000:]
+    options = crmss.SimulateOptions("data", "out")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.subset = "train"
+    with pytest.raises(InputError, match="--thickness 2 1: the minimum exceeds the maximum"):
+        crmss.CloudParameters(thickness=(2.0, 1.0))
+
+
+def test_help_texts_and_defaults_of_the_command_line_come_from_the_options():
+    """Every option of every command: its --help text is its field's, default filled in, and
+    its parsed default the field's (train's options default to None: 'not said', for resume)."""
+    classes = {
+        "prepare": [PrepareOptions],
+        "train": [TrainOptions],
+        "test": [EvaluateOptions],
+        "predict": [PredictOptions],
+        "simulate": [SimulateOptions, CloudParameters],
+        "report": [ReportOptions],
+        "demo": [DemoOptions],
+    }
+    commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    checked = 0
+    for command, options in classes.items():
+        fields = {f.name: (cls, f) for cls in options for f in dataclasses.fields(cls)}
+        for action in commands[command]._actions:
+            if action.dest not in fields or action.dest in ("progress", "augment"):  # --no-progress, --no-augment: negations
+                continue
+            cls, field = fields[action.dest]
+            assert action.help == describe(cls, action.dest), (command, action.dest)
+            if field.default is not dataclasses.MISSING:
+                assert action.default == (None if command == "train" else field.default), (command, action.dest)
+            checked += 1
+        parsed = {f.name for cls in options for f in dataclasses.fields(cls)} - {"clouds"}
+        assert parsed <= {a.dest for a in commands[command]._actions}, command  # every field is an option
+    assert checked > 50
+    assert "(default 1024;" in describe(PredictOptions, "tile") and "default 0.1 1: thin cloud" in describe(CloudParameters, "thickness")
+    assert "5%% smaller" in describe(PredictOptions, "compress")  # escaped for argparse
 
 
 def test_the_walkthrough_in_docs_api_md_runs(trained, products, tmp_path):

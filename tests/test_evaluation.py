@@ -67,7 +67,9 @@ def test_cli_writes_predictions_metrics_report_and_figures(trained, tmp_path):
     reference = tmp_path / "paper.csv"
     reference.write_text("method,scene,band,metric,value\ncrmss,all,mean_10m,PSNR,30.5\ncrmss,all,B02,SSIM,0.9\n")  # no pixels column: all
     out = tmp_path / "results"
-    run = run_cli("test", "--data", trained / "data", "--model", trained / "run", "--out", out, "--reference", reference, "--no-progress")
+    # float32: the predictions are compared with the float32 generator below (auto may pick bfloat16 on another CPU)
+    args = ["--data", trained / "data", "--model", trained / "run", "--out", out, "--reference", reference, "--precision", "float32"]
+    run = run_cli("test", *args, "--no-progress")
     assert run.returncode == 0, run.stderr[-3000:]
     assert all(m in run.stdout for m in ("crmss", "dark_channel_prior", "hot", "cloudy_input"))
 

@@ -2,6 +2,7 @@
 simulated testing set and the merged tables."""
 
 import csv
+import dataclasses
 import json
 import shutil
 
@@ -64,6 +65,20 @@ def test_several_models_share_one_evaluation_and_a_visnir_model_has_no_20m_cells
     info = json.loads((tmp_path / "several/evaluation.json").read_text())
     assert info["methods"]["visnir"]["stacks"] == ["10m"] and info["methods"]["full"]["bands"] == "all"
     assert 0 < info["cloud_fraction"]["all"] < 1 and (tmp_path / "several/samples.png").exists()
+
+
+def test_evaluation_at_bfloat16_is_recorded_and_scores_as_float32_does(trained, tmp_path):
+    runs = {}
+    for precision in ("float32", "bfloat16"):
+        options = EvaluateOptions(trained / "data", [trained / "run"], tmp_path / precision, methods=(), figures=0, precision=precision)
+        rows = evaluate(dataclasses.replace(options, progress=False), log=no_log)
+        runs[precision] = {(r["scene"], r["pixels"], r["band"], r["metric"]): r["value"] for r in rows if r["method"] == "crmss"}
+        info = json.loads((tmp_path / precision / "evaluation.json").read_text())
+        assert info["precision"] == f"{precision} (as requested)"
+        assert f"the models computed in {precision} (as requested)" in (tmp_path / precision / "report.md").read_text()
+    psnr = [key for key in runs["float32"] if key[2:] in (("mean_10m", "PSNR"), ("mean_20m", "PSNR"))]
+    assert psnr and all(abs(runs["float32"][k] - runs["bfloat16"][k]) < 0.2 for k in psnr)  # dB
+    assert runs["float32"] != runs["bfloat16"]  # computed in bfloat16 indeed
 
 
 def test_the_cloud_model_of_the_simulated_set():

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+import crmss
 from conftest import SIZE, make_level_2a, run_cli
+from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.options import PredictOptions
+from crmss.precision import choose_precision
 from crmss.safe import open_product
 from crmss.scene import blend_weights, overview_factors, predict_products, ramp, tile_starts
 from crmss.synthetic import write_pair
@@ -160,13 +163,13 @@ def test_tile_larger_than_the_scene_and_no_overlap_are_valid(products, trained, 
 KILLER = """
 import os, signal, sys
 import crmss.scene
-real, calls = crmss.scene.Generator.weighted, [0]
+real, calls = crmss.scene.TileRunner.weighted, [0]
 def call_then_die(self, *args):
     calls[0] += 1
     if calls[0] == 3:
         os.kill(os.getpid(), signal.SIGKILL)
     return real(self, *args)
-crmss.scene.Generator.weighted = call_then_die
+crmss.scene.TileRunner.weighted = call_then_die
 from crmss.cli import main
 sys.exit(main(["predict", *sys.argv[1:]]))
 """
@@ -244,3 +247,53 @@ def test_a_visnir_model_writes_the_10m_output_alone_and_says_so(products, cleane
     assert lines[-1].endswith("(a Vis/NIR model: no 20 m output)")
     image, reference = read(written[0]), read(outputs(cleaned)["10m"])
     assert image.shape == reference.shape and np.array_equal(image == 0, reference == 0)  # the same grid and no-data
+
+
+TWO_DEVICES = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from crmss.cli import main
+sys.exit(main(["predict", *sys.argv[1:]]))
+"""
+
+
+def test_two_logical_devices_give_the_outputs_of_one(products, trained, cleaned, tmp_path):
+    args = [cloudy_product(products(0)), "--model", trained / "run", "--out", tmp_path, "--tile", "512", "--devices", "CPU:0,CPU:1"]
+    run = subprocess.run([sys.executable, "-c", TWO_DEVICES, *map(str, args), "--no-progress"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "on CPU:0, CPU:1" in run.stdout
+    for res, path in outputs(tmp_path).items():
+        assert np.array_equal(read(path), read(outputs(cleaned)[res]))  # tiles dealt to two devices, summed in one order
+    precision = gdal.Open(str(outputs(cleaned)["10m"])).GetMetadataItem("CRMSS_PRECISION")
+    assert precision == str(choose_precision("auto", ["CPU:0"])) and precision.startswith(("float32 (auto", "bfloat16 (auto"))
+
+
+def test_devices_the_machine_lacks_are_refused(products, trained, tmp_path):
+    args = [cloudy_product(products(0)), "--model", trained / "run", "--out", tmp_path / "out"]
+    absent = run_cli("predict", *args, "--devices", "GPU:0")
+    assert absent.returncode == 2 and "--devices GPU:0: no GPU:0 here; this machine has CPU:0" in absent.stderr
+    malformed = run_cli("predict", *args, "--devices", "gpu0")
+    assert malformed.returncode == 2 and "give 'all' or device names separated by commas" in malformed.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bfloat16_stays_far_below_the_models_own_error(products, trained):
+    """Fidelity bound of reduced precision on a small trained model (width 8, one epoch; BENCHMARKS.md has the
+    figures of a width-64 model): its bfloat16 outputs differ from float32's by much less than float32's from the truth."""
+
+    def psnr(a, b):
+        return 10 * np.log10(1 / np.mean((a.astype(np.float64) - b) ** 2))
+
+    cloudy, clear = (open_product(p) for p in (cloudy_product(products(0)), next(p for p in products(0).iterdir() if "20160403" in p.name)))
+    generator = crmss.load_generator(trained / "run")
+    x = [cloudy.read(BANDS_10M), cloudy.read(BANDS_20M)]
+    truth = [clear.read(BANDS_10M), clear.read(BANDS_20M)]
+    reference = crmss.clean(generator, *x, tile=512, precision="float32")
+    reduced = crmss.clean(generator, *x, tile=512, precision="bfloat16")
+    for y32, y16, y in zip(reference, reduced, truth):
+        valid = np.all(y > 0, axis=-1) & np.all(y32 > 0, axis=-1)
+        assert not np.array_equal(y16, y32)  # it did compute in bfloat16
+        assert psnr(y16[valid], y32[valid]) > 45
+        assert psnr(y16[valid], y32[valid]) > psnr(y32[valid], y[valid]) + 15
