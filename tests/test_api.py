@@ -16,17 +16,7 @@ from crmss import cli
 from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.errors import InputError
 from crmss.model import build_generator
-from crmss.options import (
-    CloudParameters,
-    DemoOptions,
-    EvaluateOptions,
-    PredictOptions,
-    PrepareOptions,
-    ReportOptions,
-    SimulateOptions,
-    TrainOptions,
-    describe,
-)
+from crmss.options import DemoOptions, describe
 
 
 def cloudy_product(folder):
@@ -62,12 +52,12 @@ def test_help_texts_and_defaults_of_the_command_line_come_from_the_options():
     """Every option of every command: its --help text is its field's, default filled in, and
     its parsed default the field's (train's options default to None: 'not said', for resume)."""
     classes = {
-        "prepare": [PrepareOptions],
-        "train": [TrainOptions],
-        "test": [EvaluateOptions],
-        "predict": [PredictOptions],
-        "simulate": [SimulateOptions, CloudParameters],
-        "report": [ReportOptions],
+        "prepare": [crmss.PrepareOptions],
+        "train": [crmss.TrainOptions],
+        "test": [crmss.EvaluateOptions],
+        "predict": [crmss.PredictOptions],
+        "simulate": [crmss.SimulateOptions, crmss.CloudParameters],
+        "report": [crmss.ReportOptions],
         "demo": [DemoOptions],
     }
     commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
@@ -85,8 +75,8 @@ def test_help_texts_and_defaults_of_the_command_line_come_from_the_options():
         parsed = {f.name for cls in options for f in dataclasses.fields(cls)} - {"clouds"}
         assert parsed <= {a.dest for a in commands[command]._actions}, command  # every field is an option
     assert checked > 50
-    assert "(default 1024;" in describe(PredictOptions, "tile") and "default 0.1 1: thin cloud" in describe(CloudParameters, "thickness")
-    assert "5%% smaller" in describe(PredictOptions, "compress")  # escaped for argparse
+    assert "(default 1024;" in describe(crmss.PredictOptions, "tile") and "default 0.1 1: thin" in describe(crmss.CloudParameters, "thickness")
+    assert "5%% smaller" in describe(crmss.PredictOptions, "compress")  # escaped for argparse
 
 
 def test_the_walkthrough_in_docs_api_md_runs(trained, products, tmp_path):
