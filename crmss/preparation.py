@@ -67,7 +67,7 @@ def prepare(options: PrepareOptions, log=print) -> dict:
     reported in the manifest's ``missing`` and skipped. Raises InputError for bad input.
     """
     require_jpeg2000_driver()
-    products, windows, progress = Path(options.products), options.windows, options.progress
+    windows = options.windows
     workers = options.workers or len(os.sched_getaffinity(0))
     split_path = Path(options.split) if options.split else default_split_path()
     pairs = read_split(split_path)
@@ -78,7 +78,7 @@ def prepare(options: PrepareOptions, log=print) -> dict:
         _check_writable(out)
         # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
         with exclusive_lock(out / LOCK, f"{out}: another crmss prepare is writing this tree; waiting for it", log):
-            return _prepare_all(products, out, pairs, split_path, windows, requested, workers, progress, log)
+            return _prepare_all(options, out, pairs, split_path, requested, workers, log)
     except OSError as exc:
         if is_disk_full(exc, out):
             raise disk_full_error(out, None, "the manifest", "run the same command again: finished pairs are kept") from exc
@@ -88,9 +88,12 @@ def prepare(options: PrepareOptions, log=print) -> dict:
             shutil.rmtree(out)  # bad input, or nothing done: no empty tree left behind
 
 
-def _prepare_all(products, out: Path, pairs: list[Pair], split_path: Path, windows, requested, workers: int, progress: bool, log) -> dict:
-    options = {"split": _file_record(split_path), "windows": _file_record(Path(windows)) if windows else None}
-    manifest = _load_manifest(out, options)
+def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_path: Path, requested, workers: int, log) -> dict:
+    """Prepare the ``pairs`` found in ``options.products`` into ``out`` (locked), ``requested``
+    the windows per pair (None: all); return the manifest."""
+    products, windows = Path(options.products), options.windows
+    recorded = {"split": _file_record(split_path), "windows": _file_record(Path(windows)) if windows else None}
+    manifest = _load_manifest(out, recorded)
     shutil.rmtree(out / PARTIAL, ignore_errors=True)
     for pair in pairs:
         if pair.key not in manifest["pairs"]:
@@ -110,7 +113,7 @@ def _prepare_all(products, out: Path, pairs: list[Pair], split_path: Path, windo
     for job in jobs:
         start = time.perf_counter()
         try:
-            record = _prepare_pair(job, out, workers, progress)
+            record = _prepare_pair(job, out, workers, options.progress)
         except DiskFullError:
             raise  # the next pairs would fail the same way
         except InputError as exc:  # a band that fails to decode: this pair leaves nothing behind
