@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .bands import BANDS_10M, BANDS_20M
-from .errors import InputError
+from .errors import InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, replaced_atomically
 
 if TYPE_CHECKING:  # crmss/options.py imports this module's constants
@@ -330,13 +330,18 @@ def _write_merged(out: Path, sections: list[dict], reference, reference_rows, lo
         marker = out / REPORT_MARKER
         if any(out.iterdir()) and not marker.exists():
             raise InputError(f"{out}: exists and holds other files; nothing is overwritten: choose a new --out for the tables")
-        marker.write_text("written by crmss report; the next report into this folder replaces its tables\n")
-        for name, content in files.items():
-            with replaced_atomically(out / name) as tmp:
-                if isinstance(content, str):
-                    Path(tmp).write_text(content)
-                else:
-                    write_metrics_csv(Path(tmp), content)
+        try:
+            marker.write_text("written by crmss report; the next report into this folder replaces its tables\n")
+            for name, content in files.items():
+                with replaced_atomically(out / name) as tmp:
+                    if isinstance(content, str):
+                        Path(tmp).write_text(content)
+                    else:
+                        write_metrics_csv(Path(tmp), content)
+        except OSError as exc:  # each table is whole or absent: replaced_atomically removed the one cut short
+            if is_disk_full(exc, out):
+                raise disk_full_error(out, None, "the tables", "run the same command again") from exc
+            raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
     log(f"tables of {len(sections)} evaluation(s) in {out}: {', '.join(files)}")
     return out
 

@@ -196,3 +196,16 @@ def test_report_refuses_bad_input(trained, tmp_path):
     run = run_cli("report", f"real={tmp_path / 'a'}", "--out", tmp_path / "tables", "--reference", reference)
     assert run.returncode == 2 and "unknown evaluation 'elsewhere'; the evaluations are real" in run.stderr
     assert not (tmp_path / "tables").exists() or not any((tmp_path / "tables").iterdir())
+
+
+def test_report_on_a_full_disk_says_so_and_leaves_no_partial_table(trained, small_disk, tmp_path):
+    evaluate(EvaluateOptions(trained / "data", [trained / "run"], tmp_path / "a", methods=(), figures=0, progress=False), log=no_log)
+    size = sum(len(r) for r in (tmp_path / "a/metrics.csv").read_text().splitlines())
+    disk = small_disk(size / 3e6)  # room for the marker and report.md, not for metrics.csv
+    run = run_cli("report", tmp_path / "a", "--out", disk.path / "tables")
+    assert run.returncode == 2 and f"{disk.path / 'tables'}: the disk is full" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert not [p.name for p in (disk.path / "tables").iterdir() if p.name.startswith(".tmp")]  # nothing cut short
+    disk.resize(64)
+    again = run_cli("report", tmp_path / "a", "--out", disk.path / "tables")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (disk.path / "tables/metrics.csv").read_text().count("\n") > 100
