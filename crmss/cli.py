@@ -161,8 +161,11 @@ def load_tensorflow(verbose: bool) -> None:
 def _adder(parser: argparse.ArgumentParser, options: type, defaults: bool = True):
     """``add_argument`` for a field of the dataclass ``options`` (named by the flag or ``dest``):
     its help text, and its default unless ``defaults`` is False (train: an option left out is
-    None, 'not said', and keeps the run's config.json value when continuing a run)."""
+    None, 'not said', and keeps the run's config.json value when continuing a run). A
+    ``progress`` field becomes ``--no-progress`` at once."""
     fields = {f.name: f for f in dataclasses.fields(options)}
+    if "progress" in fields:
+        parser.add_argument("--no-progress", dest="progress", action="store_false", help=f"no {describe(options, 'progress')}")
 
     def add(flag: str, *, dest: str | None = None, help: str | None = None, **kwargs) -> None:
         name = dest or flag.lstrip("-").replace("-", "_")
@@ -213,7 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
     option("--split", type=Path, metavar="CSV")
     option("--windows", type=Path, metavar="CSV")
     option("--workers", type=POSITIVE, metavar="N")
-    option("--no-progress", dest="progress", action="store_false", help="no progress bars (one line per pair is still printed)")
     prepare.set_defaults(run=_run_prepare)
 
     _add_train_parser(commands, common)
@@ -243,7 +245,6 @@ def build_parser() -> argparse.ArgumentParser:
     option("--batch-size", type=POSITIVE, metavar="B")
     option("--precision", choices=PRECISIONS)
     option("--figures", type=COUNT, metavar="N")
-    option("--no-progress", dest="progress", action="store_false", help="no progress bar")
     evaluate.set_defaults(run=_run_test)
 
     predict = commands.add_parser(
@@ -272,7 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
     option("--checkpoint", choices=("last", "best"))
     option("--workers", type=POSITIVE, metavar="N")
     option("--compress", choices=COG_COMPRESSIONS)
-    option("--no-progress", dest="progress", action="store_false", help="no progress bar")
     predict.set_defaults(run=_run_predict)
 
     simulate = commands.add_parser(
@@ -291,7 +291,6 @@ def build_parser() -> argparse.ArgumentParser:
     option("--data", required=True, type=Path, metavar="DATA")
     option("--out", required=True, type=Path, metavar="SIM")
     option("--subset", choices=("test", "train"))
-    option("--no-progress", dest="progress", action="store_false", help="no progress bar")
     option = _adder(simulate, CloudParameters)
     option("--seed", type=SEED)
     option("--thickness", type=number(0), nargs=2, metavar=("MIN", "MAX"))

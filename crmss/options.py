@@ -172,7 +172,7 @@ class EvaluateOptions:
     batch_size: int = option("patches per batch (default {default})", 8)
     precision: str = option(PRECISION_HELP, "auto")
     figures: int = option("sample patches shown in samples.png (default {default}; 0 for none)", 4)
-    progress: bool = option("a progress bar", True)
+    progress: bool = option("progress bar", True)
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ class PredictOptions:
         "(for tools built without ZSTD; about 4x slower to write, 5% smaller)",
         "zstd",
     )
-    progress: bool = option("a progress bar", True)
+    progress: bool = option("progress bar", True)
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ class SimulateOptions:
     out: Path = option("a new folder for the simulated set (never overwritten)")
     subset: str = option("the prepared subset whose clear patches are used (default {default})", "test")
     clouds: CloudParameters = option("the cloud model's parameters", CloudParameters())
-    progress: bool = option("a progress bar", True)
+    progress: bool = option("progress bar", True)
 
 
 @dataclass(frozen=True)
