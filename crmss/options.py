@@ -122,8 +122,8 @@ class TrainOptions:
     mixed_precision: bool = option(
         "mixed precision (default off): bfloat16 on GPUs of compute capability 8.0 or more (Ampere, Hopper) and on "
         "CPUs, float16 with dynamic loss scaling on older GPUs; variables and the output layers stay float32. On a "
-        "CPU it is faster only with native bfloat16 (AVX512_BF16 or AMX; elsewhere several times slower, "
-        "BENCHMARKS.md)",
+        "CPU it is faster only with native bfloat16 (AVX512_BF16 or AMX); elsewhere it is emulated, 10x slower on "
+        "an AVX2 machine (BENCHMARKS.md)",
         False,
     )
     strategy: str = option(

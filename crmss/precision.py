@@ -9,7 +9,8 @@
 * on older GPUs: float32 (no fast half precision);
 * on CPUs with native bfloat16 arithmetic (x86 flags ``avx512_bf16`` or ``amx_bf16``, read
   from /proc/cpuinfo; TensorFlow's oneDNN kernels use them): bfloat16;
-* on every other CPU: float32 (bfloat16 would be emulated there, several times slower).
+* on every other CPU: float32 (bfloat16 would be emulated there: 12x slower on an AVX2 machine,
+  BENCHMARKS.md).
 
 Reduced precision follows Keras's mixed-precision policies: variables stay float32, layers
 compute in the reduced type, and the model's output layers (the sigmoid heads ``y10`` and
