@@ -97,7 +97,9 @@ class TileRunner:
     """The generator, ready for batches of (tile, tile/2) px tiles of its stacks: one copy per
     device, each computing at the precision chosen (crmss/precision.py)."""
 
-    def __init__(self, model: keras.Model, precision: str = "auto", devices: str = "all", path: Path | None = None):
+    def __init__(
+        self, model: keras.Model, precision: str = PredictOptions.precision, devices: str = PredictOptions.devices, path: Path | None = None
+    ):
         self.path = path
         self.stacks = generator_stacks(model)  # ("10m", "20m"), or ("10m",) for a Vis/NIR model
         self.devices = local_devices(devices)
@@ -109,9 +111,10 @@ class TileRunner:
             self._replicas.append((device, tf.function(partial(self._weighted_outputs, copy), reduce_retracing=True)))
 
     @classmethod
-    def load(cls, run: Path, checkpoint: str = "last", precision: str = "auto", devices: str = "all") -> TileRunner:
-        path = generator_file(run, checkpoint)
-        return cls(load_generator(path), precision, devices, path)
+    def load(cls, options: PredictOptions) -> TileRunner:
+        """The generator of ``options.checkpoint`` of the run folder (or .keras file) ``options.model``."""
+        path = generator_file(options.model, options.checkpoint)
+        return cls(load_generator(path), options.precision, options.devices, path)
 
     def weighted(self, tiles: list[np.ndarray], weights: list[tuple], replica: int = 0) -> list[np.ndarray]:
         """Tiles of reflectance x 10000 per stack (uint16 (batch, t, t, 4) at 10 m and
@@ -257,7 +260,7 @@ def predict_products(options: PredictOptions, log=print) -> list[Path]:
     try:
         if not os.access(out, os.W_OK):
             raise InputError(f"{out}: the output folder cannot be written; choose another --out")
-        runner = TileRunner.load(Path(options.model), options.checkpoint, options.precision, options.devices)
+        runner = TileRunner.load(options)
         log(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
         settings = Settings(
             options.tile,
