@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from .bands import BANDS_10M, BANDS_20M, WAVELENGTH_UM
-from .tables import CLASSICAL_NAMES
+from .options import CLASSICAL_NAMES
 
 PATCH, OMEGA, T_MIN, TOP_FRACTION = 15, 0.95, 0.1, 0.001
 GUIDE_RADIUS, GUIDE_EPS = 30, 1e-3

@@ -1,17 +1,22 @@
 """The ``crmss`` command line: a thin argparse layer over the pipeline modules.
 
-Exit status 0 on success, 2 on bad usage or bad input (one message on stderr naming the file
-and the fix), 3 when training diverged (a NaN or infinite loss), 1 on an internal error (a
-message asking for a bug report; its traceback with ``--verbose``), 130 when interrupted. Without ``--verbose`` (or CRMSS_VERBOSE=1) only crmss's
-own lines and progress bars are shown: GDAL's warnings and TensorFlow's log lines are not.
+Every command's arguments are its options class's fields (crmss/options.py): flags, metavars,
+choices, help texts and defaults come from there, and the values are checked by the options
+class itself, so the command line refuses exactly what the Python API refuses, with the same
+message. Exit status 0 on success, 2 on bad usage or bad input (one message on stderr naming
+the file and the fix), 3 when training diverged (a NaN or infinite loss), 1 on an internal
+error (a message asking for a bug report; its traceback with ``--verbose``), 130 when
+interrupted, 143 when terminated (SIGTERM; temporary files are removed first). Without
+``--verbose`` (or CRMSS_VERBOSE=1) only crmss's own lines and progress bars are shown: GDAL's
+warnings and TensorFlow's log lines are not.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
+import signal
 import sys
 import tempfile
 import warnings
@@ -22,8 +27,6 @@ from osgeo import gdal
 from . import __version__
 from .errors import CrmssError, DiskFullError, InternalError
 from .options import (
-    DEVICE_LIST,
-    PRECISIONS,
     CloudParameters,
     DemoOptions,
     EvaluateOptions,
@@ -34,11 +37,18 @@ from .options import (
     TrainOptions,
     describe,
 )
-from .raster import COG_COMPRESSIONS
-from .tables import CLASSICAL_NAMES
+from .validation import arity_of, bare_type, choices_of, flag_of
 
 #: commands that run TensorFlow
 TENSORFLOW_COMMANDS = ("train", "test", "predict", "simulate", "demo")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that every ``finally`` removes its temporary files."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,10 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     verbose = args.verbose or os.environ.get("CRMSS_VERBOSE", "") not in ("", "0")
     if not verbose:  # GDAL's errors still raise (gdal.UseExceptions); its warnings are not printed
         gdal.SetErrorHandler("CPLQuietErrorHandler")  # for every thread (a pushed handler is per thread)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        options = args.options(args)  # checked before TensorFlow loads and before anything is written
         if args.command in TENSORFLOW_COMMANDS:
             load_tensorflow(verbose)
-        return args.run(args) or 0
+        return args.run(options) or 0
     except InternalError as exc:
         print(
             f"crmss {args.command}: internal error: {exc}\nthis is a bug in crmss, not in your input: please report it "
@@ -69,62 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(exc.exit_status)
         return exc.exit_status
+    except Terminated:
+        print(f"crmss {args.command}: terminated; run the same command again to continue", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
-
-
-def integer(low: int, high: int | None = None):
-    """argparse type: an integer in [low, high] (high None: no upper bound), with the range in the message."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{value} is out of range: give {_range(low, high)}")
-        return value
-
-    return parse
-
-
-def number(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False):
-    """argparse type: a finite number in the interval given (open ends excluded), with the interval in the message."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        below = value <= low if low_open else value < low
-        above = high is not None and (value >= high if high_open else value > high)
-        if not math.isfinite(value) or below or above:
-            interval = f"{'(' if low_open else '['}{low:g}, {'inf)' if high is None else f'{high:g}' + (')' if high_open else ']')}"
-            raise argparse.ArgumentTypeError(f"{text} is not allowed: give a finite number in {interval}")
-        return value
-
-    return parse
-
-
-def _range(low: int, high: int | None) -> str:
-    return f"a whole number from {low}" if high is None else f"a whole number from {low} to {high}"
-
-
-def device_list(text: str) -> str:
-    """argparse type: ``all`` or TensorFlow device names separated by commas (checked against
-    the machine's devices when the command runs)."""
-    if text != "all" and not DEVICE_LIST.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text!r}: give 'all' or device names separated by commas, e.g. GPU:0,GPU:1")
-    return text
-
-
-POSITIVE = integer(1)
-COUNT = integer(0)
-SEED = integer(0, 2**32 - 1)
-RATE = number(0, low_open=True)
-WEIGHT = number(0)
-BETA = number(0, 1, high_open=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def load_tensorflow(verbose: bool) -> None:
@@ -158,29 +122,123 @@ def load_tensorflow(verbose: bool) -> None:
             os.close(saved)
 
 
-def _adder(parser: argparse.ArgumentParser, options: type, defaults: bool = True):
-    """``add_argument`` for a field of the dataclass ``options`` (named by the flag or ``dest``):
-    its help text, and its default unless ``defaults`` is False (train: an option left out is
-    None, 'not said', and keeps the run's config.json value when continuing a run). A
-    ``progress`` field becomes ``--no-progress`` at once."""
-    fields = {f.name: f for f in dataclasses.fields(options)}
-    if "progress" in fields:
-        parser.add_argument("--no-progress", dest="progress", action="store_false", help=f"no {describe(options, 'progress')}")
+def add_options(parser: argparse.ArgumentParser, options: type, said_only: bool = False) -> None:
+    """An argument for every field of the options class ``options`` (a nested options field
+    excepted): its flag or positional name, metavar, choices shown, number of values and help
+    text from the field; no ``type`` and no ``choices`` check here, the options class checks the
+    values. A bool field becomes ``--name`` (default False) or ``--no-name`` (default True).
+    ``said_only`` (train): every default is None, 'not said', so that a continued run keeps its
+    config.json values."""
+    for field in dataclasses.fields(options):
+        kind = bare_type(options, field.name)
+        if dataclasses.is_dataclass(kind):
+            continue  # a nested options class: its fields are added on their own
+        flag, help_text = flag_of(field), describe(options, field.name)
+        if kind is bool:
+            negated = field.default is True
+            parser.add_argument(
+                f"--no-{field.name.replace('_', '-')}" if negated else flag,
+                dest=field.name,
+                action="store_const",
+                const=not negated,
+                default=None if said_only else field.default,
+                help=f"no {help_text}" if negated else help_text,
+            )
+            continue
+        choices = choices_of(options, field.name)
+        kwargs = {
+            "metavar": field.metadata.get("metavar") or ("{" + ",".join(choices) + "}" if choices else None),
+            "nargs": field.metadata.get("nargs") or arity_of(options, field.name),
+            "help": help_text,
+        }
+        if flag.startswith("--"):
+            required = field.default is dataclasses.MISSING
+            kwargs.update(dest=field.name, required=required, default=None if said_only or required else field.default)
+        else:
+            kwargs["metavar"] = flag
+        parser.add_argument(flag if flag.startswith("--") else field.name, **kwargs)
 
-    def add(flag: str, *, dest: str | None = None, help: str | None = None, **kwargs) -> None:
-        name = dest or flag.lstrip("-").replace("-", "_")
-        default = fields[name].default
-        if defaults and default is not dataclasses.MISSING and "action" not in kwargs:
-            kwargs["default"] = default
-        parser.add_argument(flag, **({"dest": dest} if dest else {}), help=help or describe(options, name), **kwargs)
 
-    return add
-
-
-def options_from(options: type, args: argparse.Namespace, **given):
-    """An ``options`` dataclass from the parsed ``args`` (lists become tuples), ``given`` overriding."""
+def options_from(options: type, args: argparse.Namespace, said_only: bool = False, **given):
+    """An ``options`` object from the parsed ``args`` (``said_only``: the values said, as a
+    dict), ``given`` overriding; InputError for a value the options refuse."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(options) if hasattr(args, f.name)}
-    return options(**{**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, **given})
+    values = {**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, **given}
+    if said_only:
+        return {k: v for k, v in values.items() if v is not None}
+    return options(**values)
+
+
+#: command -> (options class, help, description)
+COMMANDS = {
+    "prepare": (
+        PrepareOptions,
+        "cut WHUS2-CR product pairs into the training and testing patch tree",
+        "Cut the cloudy/clear L1C product pairs of a split list into georeferenced patches: "
+        "DATA/{train,test}/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif (256 px windows of B02,B03,B04,B08; "
+        "128 px windows of B05,B06,B07,B8A,B11,B12; reflectance x 10000 as uint16) and DATA/manifest.json. "
+        "Windows with any no-data pixel in any of a pair's four stacks are dropped. Products are matched to the list by "
+        "their name and checked against the identity their metadata states. Safe to interrupt: "
+        "run the same command again and it finishes the work without redoing finished pairs.",
+    ),
+    "train": (
+        TrainOptions,
+        "train CR-MSS on a prepared tree (resumable)",
+        "Train the CR-MSS generator with a PatchGAN critic on DATA/train. RUN receives config.json, backup/ "
+        "(both networks, both optimisers, the epoch), logs/ (TensorBoard), history.csv, generator.keras (every "
+        "epoch) and generator_best.keras (best validation PSNR). --epochs is the total: run the same command "
+        "again to continue a killed run, or with a larger --epochs to train further; options left out keep RUN/config.json's "
+        "values, options that contradict it are refused. The paper's loss weights and training recipe were not published with its "
+        "code: the defaults come from the same group's public code (CR-GAN-PM, WHUS2-CRv), as each option says.",
+    ),
+    "test": (
+        EvaluateOptions,
+        "evaluate trained generators and classical methods on a prepared subset: metrics, tables, figures",
+        "Run every model on DATA/<subset> (real pairs from 'crmss prepare', or a simulated testing set from 'crmss "
+        "simulate') and score it per band (PSNR, SSIM, RMSE, MAE) and per stack (SAM) against the clear patches, on "
+        "all, cloud-affected and clear pixels, beside the classical methods and the cloudy input itself. RESULTS "
+        "receives the georeferenced predictions, metrics.csv (long format: method, scene, pixels, band, metric, "
+        "value), metrics.json, evaluation.json, report.md and tables.tex (methods x bands, best marked) and figures; "
+        "it must not exist yet (nothing is overwritten).",
+    ),
+    "predict": (
+        PredictOptions,
+        "clean whole L1C products into cloud-free 10 m and 20 m Cloud-Optimized GeoTIFFs",
+        "Run a trained generator over whole Sentinel-2 L1C products (S2A, S2B or S2C; .SAFE folders, zips, or tile folders of "
+        "the public bucket): for each, "
+        "DIR/<product>_CR_10m.tif (B02, B03, B04, B08) and DIR/<product>_CR_20m.tif (B05, B06, B07, B8A, B11, B12) "
+        "(<product>_T<tile>_CR_... for each granule of a product of several tiles; <product> is the name the product's "
+        "metadata states), uint16 TOA reflectance x 10000 without offset, 0 = no data, on the product's own grid, as COGs. "
+        "Overlapping tiles are blended so that no seams show. A product's outputs appear together or not at all; finished "
+        "outputs are skipped; a product that fails is reported and the others still run (exit status 2 at the end).",
+    ),
+    "simulate": (
+        SimulateOptions,
+        "make a simulated testing set: thin cloud from a physical model over the clear patches of a prepared subset",
+        "Give every clear patch pair of DATA/<subset> thin cloud from a single-layer model, cloudy = clear x t(band) + "
+        "cloud reflectance(band) x (1 - t(band)), t = exp(-tau (0.55 um / wavelength)), with one optical-thickness field "
+        "per patch (the 20 m one the 10 m one averaged 2 x 2). SIM becomes a prepared tree (clear patches copied, "
+        "manifest.json with the parameters and seed) for 'crmss test --data SIM'; the clear patches are the exact truth. "
+        "The paper's simulation recipe could not be obtained: the ranges below are our choices. Deterministic by seed.",
+    ),
+    "report": (
+        ReportOptions,
+        "merge evaluations (real and simulated sets, runs with and without VRE/SWIR) into one set of tables",
+        "Read the RESULTS folders of 'crmss test' and write TABLES/report.md, TABLES/tables.tex (booktabs) and "
+        "TABLES/metrics.csv (with an evaluation column): per evaluated data set, methods x bands tables of every metric on "
+        "all, cloud-affected and clear pixels with the best value marked, and the ablation table where models trained "
+        "with and without VRE/SWIR were evaluated on the same data. Evaluations of the same data are merged (their "
+        "models must have distinct names). TABLES may be a new folder or one an earlier report wrote.",
+    ),
+    "demo": (
+        DemoOptions,
+        "run the pipeline and the paper's experiments on synthetic products (minutes on a laptop CPU)",
+        "Write three synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list; zipped, "
+        "bucket tile folders, pre-2016 PDMC), prepare them, train a small CR-MSS and its Vis/NIR ablation, make a simulated "
+        "testing set, evaluate both models beside the classical methods on the real and the simulated test pair, merge the "
+        "tables (DIR/tables/report.md), clean the whole cloudy test product, and print a summary.",
+    ),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,201 +255,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="show TensorFlow's and GDAL's own log lines and warnings, and tracebacks of internal errors "
         "(also: environment variable CRMSS_VERBOSE=1)",
     )
-
-    prepare = commands.add_parser(
-        "prepare",
-        parents=[common],
-        help="cut WHUS2-CR product pairs into the training and testing patch tree",
-        description=(
-            "Cut the cloudy/clear L1C product pairs of a split list into georeferenced patches: "
-            "DATA/{train,test}/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif (256 px windows of B02,B03,B04,B08; "
-            "128 px windows of B05,B06,B07,B8A,B11,B12; reflectance x 10000 as uint16) and DATA/manifest.json. "
-            "Windows with any no-data pixel in any of a pair's four stacks are dropped. Safe to interrupt: "
-            "run the same command again and it finishes the work without redoing finished pairs."
-        ),
-    )
-    option = _adder(prepare, PrepareOptions)
-    option("--products", required=True, type=Path, metavar="DIR")
-    option("--out", required=True, type=Path, metavar="DATA")
-    option("--split", type=Path, metavar="CSV")
-    option("--windows", type=Path, metavar="CSV")
-    option("--workers", type=POSITIVE, metavar="N")
-    prepare.set_defaults(run=_run_prepare)
-
-    _add_train_parser(commands, common)
-
-    evaluate = commands.add_parser(
-        "test",
-        parents=[common],
-        help="evaluate trained generators and classical methods on a prepared subset: metrics, tables, figures",
-        description=(
-            "Run every model on DATA/<subset> (real pairs from 'crmss prepare', or a simulated testing set from 'crmss "
-            "simulate') and score it per band (PSNR, SSIM, RMSE, MAE) and per stack (SAM) against the clear patches, on "
-            "all, cloud-affected and clear pixels, beside the classical methods and the cloudy input itself. RESULTS "
-            "receives the georeferenced predictions, metrics.csv (long format: method, scene, pixels, band, metric, "
-            "value), metrics.json, evaluation.json, report.md and tables.tex (methods x bands, best marked) and figures; "
-            "it must not exist yet (nothing is overwritten)."
-        ),
-    )
-    option = _adder(evaluate, EvaluateOptions)
-    option("--data", required=True, type=Path, metavar="DATA")
-    option("--model", dest="models", required=True, nargs="+", metavar="RUN")
-    option("--out", required=True, type=Path, metavar="RESULTS")
-    option("--methods", nargs="*", choices=CLASSICAL_NAMES, metavar="METHOD")
-    option("--cloud-threshold", type=number(0, 1, high_open=True), metavar="R")
-    option("--subset", choices=("test", "train"))
-    option("--checkpoint", choices=("last", "best"))
-    option("--reference", type=Path, metavar="CSV")
-    option("--batch-size", type=POSITIVE, metavar="B")
-    option("--precision", choices=PRECISIONS)
-    option("--figures", type=COUNT, metavar="N")
-    evaluate.set_defaults(run=_run_test)
-
-    predict = commands.add_parser(
-        "predict",
-        parents=[common],
-        help="clean whole L1C products into cloud-free 10 m and 20 m Cloud-Optimized GeoTIFFs",
-        description=(
-            "Run a trained generator over whole Sentinel-2 L1C products (S2A, S2B or S2C; .SAFE folders, zips, or tile folders of "
-            "the public bucket): for each, "
-            "DIR/<product>_CR_10m.tif (B02, B03, B04, B08) and DIR/<product>_CR_20m.tif (B05, B06, B07, B8A, B11, B12) "
-            "(<product>_T<tile>_CR_... for each granule of a product of several tiles), "
-            "uint16 TOA reflectance x 10000 without offset, 0 = no data, on the product's own grid, as COGs. Overlapping "
-            "tiles are blended so that no seams show. Finished outputs are skipped; a product that fails is reported and "
-            "the others still run (exit status 2 at the end)."
-        ),
-    )
-    option = _adder(predict, PredictOptions)
-    option("products", nargs="+", type=Path, metavar="PRODUCT")
-    option("--model", required=True, type=Path, metavar="RUN")
-    option("--out", required=True, type=Path, metavar="DIR")
-    option("--tile", type=POSITIVE, metavar="PX")
-    option("--overlap", type=COUNT, metavar="PX")
-    option("--batch-size", type=POSITIVE, metavar="N")
-    option("--precision", choices=PRECISIONS)
-    option("--devices", type=device_list, metavar="LIST")
-    option("--checkpoint", choices=("last", "best"))
-    option("--workers", type=POSITIVE, metavar="N")
-    option("--compress", choices=COG_COMPRESSIONS)
-    predict.set_defaults(run=_run_predict)
-
-    simulate = commands.add_parser(
-        "simulate",
-        parents=[common],
-        help="make a simulated testing set: thin cloud from a physical model over the clear patches of a prepared subset",
-        description=(
-            "Give every clear patch pair of DATA/<subset> thin cloud from a single-layer model, cloudy = clear x t(band) + "
-            "cloud reflectance(band) x (1 - t(band)), t = exp(-tau (0.55 um / wavelength)), with one optical-thickness field "
-            "per patch (the 20 m one the 10 m one averaged 2 x 2). SIM becomes a prepared tree (clear patches copied, "
-            "manifest.json with the parameters and seed) for 'crmss test --data SIM'; the clear patches are the exact truth. "
-            "The paper's simulation recipe could not be obtained: the ranges below are our choices. Deterministic by seed."
-        ),
-    )
-    option = _adder(simulate, SimulateOptions)
-    option("--data", required=True, type=Path, metavar="DATA")
-    option("--out", required=True, type=Path, metavar="SIM")
-    option("--subset", choices=("test", "train"))
-    option = _adder(simulate, CloudParameters)
-    option("--seed", type=SEED)
-    option("--thickness", type=number(0), nargs=2, metavar=("MIN", "MAX"))
-    option("--cover", type=number(0, 1, low_open=True), nargs=2, metavar=("MIN", "MAX"))
-    option("--cloud-reflectance", type=number(0, 1, low_open=True), metavar="R")
-    simulate.set_defaults(run=_run_simulate)
-
-    report = commands.add_parser(
-        "report",
-        parents=[common],
-        help="merge evaluations (real and simulated sets, runs with and without VRE/SWIR) into one set of tables",
-        description=(
-            "Read the RESULTS folders of 'crmss test' and write TABLES/report.md, TABLES/tables.tex (booktabs) and "
-            "TABLES/metrics.csv (with an evaluation column): per evaluated data set, methods x bands tables of every metric on "
-            "all, cloud-affected and clear pixels with the best value marked, and the ablation table where models trained "
-            "with and without VRE/SWIR were evaluated on the same data. Evaluations of the same data are merged (their "
-            "models must have distinct names). TABLES may be a new folder or one an earlier report wrote."
-        ),
-    )
-    option = _adder(report, ReportOptions)
-    option("results", nargs="+", metavar="RESULTS")
-    option("--out", required=True, type=Path, metavar="TABLES")
-    option("--reference", type=Path, metavar="CSV")
-    report.set_defaults(run=_run_report)
-
-    demo = commands.add_parser(
-        "demo",
-        parents=[common],
-        help="run the pipeline and the paper's experiments on synthetic products (minutes on a laptop CPU)",
-        description="Write three synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list; zipped, "
-        "bucket tile folders, pre-2016 PDMC), prepare them, train a small CR-MSS and its Vis/NIR ablation, make a simulated "
-        "testing set, evaluate both models beside the classical methods on the real and the simulated test pair, merge the "
-        "tables (DIR/tables/report.md), clean the whole cloudy test product, and print a summary.",
-    )
-    option = _adder(demo, DemoOptions)
-    option("--out", required=True, type=Path, metavar="DIR")
-    option("--size", type=POSITIVE, metavar="PX")
-    option("--seed", type=SEED)
-    option("--epochs", type=POSITIVE)
-    demo.set_defaults(run=_run_demo)
+    for name, (options, summary, description) in COMMANDS.items():
+        command = commands.add_parser(name, parents=[common], help=summary, description=description)
+        add_options(command, options, said_only=name == "train")
+        if name == "simulate":
+            add_options(command, CloudParameters)
+        command.set_defaults(options=OPTIONS[name], run=RUNS[name])
     return parser
 
 
-def _add_train_parser(commands, common: argparse.ArgumentParser) -> None:
-    """``crmss train`` (also ``python train.py``). Options left out keep the run's config.json
-    values when continuing a run, else the defaults shown (None in argparse marks 'not said')."""
-    train = commands.add_parser(
-        "train",
-        parents=[common],
-        help="train CR-MSS on a prepared tree (resumable)",
-        description=(
-            "Train the CR-MSS generator with a PatchGAN critic on DATA/train. RUN receives config.json, backup/ "
-            "(both networks, both optimisers, the epoch), logs/ (TensorBoard), history.csv, generator.keras (every "
-            "epoch) and generator_best.keras (best validation PSNR). --epochs is the total: run the same command "
-            "again to continue a killed run, or with a larger --epochs to train further; options that contradict "
-            "RUN/config.json are refused. The paper's loss weights and training recipe were not published with its "
-            "code: the defaults come from the same group's public code (CR-GAN-PM, WHUS2-CRv), as each option says."
-        ),
-    )
-    add = _adder(train, TrainOptions, defaults=False)
-    add("--data", required=True, type=Path, metavar="DATA")
-    add("--out", required=True, type=Path, metavar="RUN")
-    add("--epochs", type=POSITIVE, metavar="N")
-    add("--batch-size", type=POSITIVE, metavar="B")
-    add("--width", type=POSITIVE, metavar="G")
-    add("--bands", choices=("all", "visnir"))
-    add("--lr", type=RATE, metavar="LR")
-    add("--beta1", type=BETA)
-    add("--beta2", type=BETA)
-    add("--lr-schedule", choices=("constant", "cyclic"))
-    add("--steps-per-epoch", type=POSITIVE, metavar="S")
-    add("--adversarial-weight", type=WEIGHT, metavar="W")
-    add("--l1-weight", type=WEIGHT, metavar="W")
-    add("--gradient-weight", type=WEIGHT, metavar="W")
-    add("--identity-weight", type=WEIGHT, metavar="W")
-    add("--identity-gradient-weight", type=WEIGHT, metavar="W")
-    add("--kernel-l2", type=WEIGHT, metavar="W")
-    add("--no-augment", dest="augment", action="store_const", const=False, help=f"no {describe(TrainOptions, 'augment')}")
-    add("--val-pairs", type=COUNT, metavar="N")
-    add("--seed", type=SEED)
-    add("--mixed-precision", action="store_const", const=True)
-    add("--strategy", choices=("default", "mirrored", "multiworker"))
-    add("--cache", action="store_const", const=True)
-    add("--samples", type=integer(0, 64), metavar="N")
-    train.set_defaults(run=_run_train)
+def _train_options(args) -> TrainOptions:
+    from .runs import run_options  # light: no TensorFlow
+
+    return run_options(**options_from(TrainOptions, args, said_only=True))
 
 
-def _run_train(args) -> int:
-    from .training import resolve_options, train
+OPTIONS = {
+    "prepare": lambda args: options_from(PrepareOptions, args),
+    "train": _train_options,
+    "test": lambda args: options_from(EvaluateOptions, args),
+    "predict": lambda args: options_from(PredictOptions, args),
+    "simulate": lambda args: options_from(SimulateOptions, args, clouds=options_from(CloudParameters, args)),
+    "report": lambda args: options_from(ReportOptions, args),
+    "demo": lambda args: options_from(DemoOptions, args),
+}
 
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "run", "verbose") and v is not None}
-    given["data"], given["out"] = str(given["data"]), str(given["out"])
-    train(resolve_options(given))
-    return 0
+
+def _run_train(options: TrainOptions) -> None:
+    from .training import train
+
+    train(options)
 
 
-def _run_test(args) -> int:
+def _run_test(options: EvaluateOptions) -> None:
     from .evaluation import evaluate
 
-    _print_test_summary(evaluate(options_from(EvaluateOptions, args)))
-    return 0
+    _print_test_summary(evaluate(options))
 
 
 def _print_test_summary(rows) -> None:
@@ -405,32 +304,28 @@ def _print_test_summary(rows) -> None:
         print(f"{method:<{width}}" + "".join(f"{'–':>10}" if v is None else f"{v:>10.3f}" for v in cells))
 
 
-def _run_predict(args) -> int:
+def _run_predict(options: PredictOptions) -> None:
     from .scene import predict_products
 
-    predict_products(options_from(PredictOptions, args))
-    return 0
+    predict_products(options)
 
 
-def _run_simulate(args) -> int:
+def _run_simulate(options: SimulateOptions) -> None:
     from .simulation import simulate
 
-    simulate(options_from(SimulateOptions, args, clouds=options_from(CloudParameters, args)))
-    return 0
+    simulate(options)
 
 
-def _run_report(args) -> int:
+def _run_report(options: ReportOptions) -> None:
     from .tables import merge_evaluations
 
-    merge_evaluations(options_from(ReportOptions, args))
-    return 0
+    merge_evaluations(options)
 
 
-def _run_prepare(args) -> int:
+def _run_prepare(options: PrepareOptions) -> None:
     from .preparation import prepare
 
-    _print_prepare_summary(prepare(options_from(PrepareOptions, args)), args.out)
-    return 0
+    _print_prepare_summary(prepare(options), options.out)
 
 
 def _print_prepare_summary(manifest: dict, out: Path) -> None:
@@ -442,14 +337,24 @@ def _print_prepare_summary(manifest: dict, out: Path) -> None:
         print(f"{len(manifest['missing'])} pairs of the split list were not found and are skipped (see {out / 'manifest.json'})")
 
 
-def _run_demo(args) -> int:
+def _run_demo(options: DemoOptions) -> None:
     from .demo import run_demo
 
-    for label, rows in run_demo(options_from(DemoOptions, args)).items():
+    for label, rows in run_demo(options).items():
         print(f"{label} test pair:")
         _print_test_summary(rows)
-    print(f"merged tables: {args.out / 'tables' / 'report.md'}")
-    return 0
+    print(f"merged tables: {options.out / 'tables' / 'report.md'}")
+
+
+RUNS = {
+    "prepare": _run_prepare,
+    "train": _run_train,
+    "test": _run_test,
+    "predict": _run_predict,
+    "simulate": _run_simulate,
+    "report": _run_report,
+    "demo": _run_demo,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

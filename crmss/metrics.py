@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .tables import CLOUD_THRESHOLD
+from .options import CLOUD_THRESHOLD
 
 BAND_METRICS = ("PSNR", "SSIM", "RMSE", "MAE")
 SSIM_WINDOW = 7

@@ -23,7 +23,6 @@ TIFF_OPTIONS = ("TILED=NO", "INTERLEAVE=BAND")
 #: lossless codecs offered for Cloud-Optimized GeoTIFFs: ZSTD level 1 compresses about 4x
 #: faster than DEFLATE level 1 (libdeflate) for 5% more bytes; DEFLATE is for tools built
 #: without ZSTD
-COG_COMPRESSIONS = ("zstd", "deflate")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
 import keras
 import numpy as np
@@ -42,11 +43,12 @@ from .bands import STACKS
 from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock
 from .model import generator_file, generator_stacks, load_generator, run_generator
-from .options import PredictOptions
+from .options import PredictOptions, check_tiling
 from .precision import at_precision, choose_precision, local_devices
-from .raster import COG_COMPRESSIONS, BandReader, StreamedCOG, limit_block_cache, require_jpeg2000_driver
+from .raster import BandReader, StreamedCOG, limit_block_cache, require_jpeg2000_driver
 from .safe import Product, granule_tiles, open_product, product_path
 from .tiling import SCALE
+from .validation import Interval, checked, convert
 
 BLOCK = 512
 #: GDAL's block cache while predicting: two rows of JPEG2000 code tiles of all ten bands
@@ -170,14 +172,6 @@ class Settings:
         return dataclasses.replace(self, tile=min(self.tile, math.ceil(max(height, width) / 32) * 32))
 
 
-def check_tiling(tile: int, overlap: int) -> None:
-    """Refuse a tile side or overlap that the blending cannot use (InputError)."""
-    if tile % 32 or tile < 64:
-        raise InputError(f"--tile {tile}: the tile side must be a multiple of 32 px and at least 64 (e.g. 1024)")
-    if overlap % 2 or not 0 <= overlap <= tile // 2:
-        raise InputError(f"--overlap {overlap}: must be even, 0 or more, and at most half the tile ({tile // 2})")
-
-
 def clean(
     generator: keras.Model,
     x10: np.ndarray,
@@ -188,7 +182,7 @@ def clean(
     batch_size: int | None = None,
     precision: str = PredictOptions.precision,
     devices: str = PredictOptions.devices,
-    scale: float = 10000.0,
+    scale: float | None = None,
     offset: float = 0.0,
     progress: bool = False,
 ) -> tuple[np.ndarray, ...]:
@@ -197,26 +191,24 @@ def clean(
     ``(y10, y20)``, or ``(y10,)`` for a Vis/NIR model.
 
     ``x10``: (H, W, 4) with B02, B03, B04, B08; ``x20``: (H/2, W/2, 6) with B05, B06, B07, B8A,
-    B11, B12 (not needed by a Vis/NIR model); H and W even. Floating arrays are reflectance;
-    integer arrays are DNs, reflectance = (DN + ``offset``) / ``scale`` (L1C: offset -1000 from
-    baseline 04.00, else 0). A pixel with 0 (or NaN) in any band of a stack is no data: its
-    output is 0 in that stack. Reflectance is clipped to [1e-4, 1] for the model, as in predict.
-    ``precision`` and ``devices`` as ``crmss predict --precision --devices`` (crmss/precision.py).
+    B11, B12 (not needed by a Vis/NIR model, which ignores it); H and W even. Without ``scale``
+    the arrays must be floating-point reflectance; with it they are DNs (integers or floats),
+    reflectance = (DN + ``offset``) / ``scale`` (L1C: scale 10000, offset -1000 from baseline
+    04.00, else 0). A pixel with 0 or NaN in any band of a stack is no data: its output is 0 in
+    that stack. Reflectance is clipped to [1e-4, 1] for the model, as in predict; above 6.5535
+    (L1C's saturation) it is refused, as are infinite values. ``tile``, ``overlap``,
+    ``batch_size``, ``precision`` and ``devices`` as ``crmss predict`` takes them, checked by
+    the same rules (crmss/options.py). Raises InputError saying what was given and what is needed.
     """
+    tile, overlap = (checked(PredictOptions, name, value) for name, value in (("tile", tile), ("overlap", overlap)))
     check_tiling(tile, overlap)
+    batch_size = checked(PredictOptions, "batch_size", batch_size)
+    precision, devices = checked(PredictOptions, "precision", precision), checked(PredictOptions, "devices", devices)
+    scale = convert(Annotated[float, Interval(0, low_open=True)] | None, scale, "scale")
+    offset = convert(float, offset, "offset")
     runner = TileRunner(generator, precision, devices)
-    inputs = {"10m": x10, "20m": x20}
-    height, width = np.shape(x10)[:2]
-    prepared = {}
-    for res in runner.stacks:
-        array = inputs[res]
-        expected = (height // SCALE[res], width // SCALE[res], len(STACKS[res]))
-        if array is None or np.shape(array) != expected or height % 2 or width % 2:
-            raise InputError(
-                f"clean: x{res[:2]} has shape {None if array is None else np.shape(array)}, but the generator needs "
-                f"{expected} beside x10 of {np.shape(x10)} (even sides; bands {', '.join(STACKS[res])})"
-            )
-        prepared[res] = _reflectance_x10000(np.asarray(array), scale, offset)
+    prepared = {res: _reflectance_x10000(array, res, scale, offset) for res, array in _checked_stacks(x10, x20, runner.stacks).items()}
+    height, width = prepared["10m"].shape[:2]
     outputs = {res: np.zeros(dn.shape, np.uint16) for res, dn in prepared.items()}
 
     def read_strip(top: int) -> dict:
@@ -231,10 +223,55 @@ def clean(
     return tuple(outputs[res].astype(np.float32) / 10000 for res in runner.stacks)
 
 
-def _reflectance_x10000(array: np.ndarray, scale: float, offset: float) -> np.ndarray:
-    """uint16 reflectance x 10000 of an array (see :func:`clean`): at least 1, 0 where any band is no data."""
-    reflectance = array.astype(np.float32) if np.issubdtype(array.dtype, np.floating) else (array.astype(np.float32) + offset) / scale
-    nodata = (np.isnan(array) if np.issubdtype(array.dtype, np.floating) else False) | (array == 0)
+def _checked_stacks(x10, x20, stacks: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``clean`` was given for the generator's ``stacks``, checked for shape and dtype."""
+    given = {"10m": x10, "20m": x20}
+    arrays = {}
+    for res in stacks:
+        name, bands = f"x{res[:2]}", STACKS[res]
+        if given[res] is None:
+            raise InputError(f"clean: the generator needs {name}, the {res} stack ({', '.join(bands)}); it was not given")
+        array = np.asarray(given[res])
+        if array.dtype.kind not in "iuf":
+            raise InputError(f"clean: {name} is an array of {array.dtype}; give floating-point reflectance, or DNs with scale= (10000 for L1C)")
+        if res == "10m" and (array.ndim != 3 or array.shape[2] != len(bands) or min(array.shape[:2]) < 2 or array.shape[0] % 2 or array.shape[1] % 2):
+            raise InputError(f"clean: x10 has shape {array.shape}; give (H, W, 4) with H and W even, the bands {', '.join(bands)}")
+        if res == "20m":
+            expected = (arrays["10m"].shape[0] // 2, arrays["10m"].shape[1] // 2, len(bands))
+            if array.shape != expected:
+                raise InputError(
+                    f"clean: x20 has shape {array.shape}; give {expected}: half of x10's {arrays['10m'].shape[:2]}, the bands {', '.join(bands)}"
+                )
+        arrays[res] = array
+    return arrays
+
+
+#: the largest reflectance an L1C product holds (65535 / 10000, saturation)
+LARGEST_REFLECTANCE = 6.5535
+
+
+def _reflectance_x10000(array: np.ndarray, res: str, scale: float | None, offset: float) -> np.ndarray:
+    """uint16 reflectance x 10000 of a ``clean`` input (see :func:`clean`): at least 1, 0 where
+    any band is no data; InputError for integers without a scale, infinite values or values
+    beyond L1C's range."""
+    name = f"x{res[:2]}"
+    if scale is None and array.dtype.kind != "f":
+        raise InputError(
+            f"clean: {name} holds {array.dtype} values, DNs: give scale= (10000 for Sentinel-2 L1C) and offset= "
+            "(-1000 from processing baseline 04.00), or floating-point reflectance"
+        )
+    values = array.astype(np.float32)
+    if np.isinf(values).any():
+        raise InputError(f"clean: {name} holds infinite values; give finite reflectance (0 or NaN mark no data)")
+    nodata = np.isnan(values) | (values == 0)
+    reflectance = values if scale is None else (values + offset) / scale
+    largest = float(np.nanmax(reflectance, initial=0))
+    if largest > LARGEST_REFLECTANCE:
+        given = "reflectance" if scale is None else f"(DN + {offset:g}) / {scale:g}"
+        raise InputError(
+            f"clean: {name} holds values up to {largest:g} as {given}, above L1C's largest reflectance ({LARGEST_REFLECTANCE}); "
+            "give reflectance, or DNs with their scale= and offset="
+        )
     dn = np.clip(np.rint(np.nan_to_num(reflectance) * 10000), 1, 65535).astype(np.uint16)
     dn[np.any(nodata, axis=-1)] = 0
     return dn
@@ -247,9 +284,6 @@ def predict_products(options: PredictOptions, log=print) -> list[Path]:
     A product that fails (not L1C, a corrupt band) is reported and the others still run; the
     failures are raised together as one InputError at the end.
     """
-    check_tiling(options.tile, options.overlap)
-    if options.compress not in COG_COMPRESSIONS:
-        raise InputError(f"--compress {options.compress}: choose one of {', '.join(COG_COMPRESSIONS)}")
     require_jpeg2000_driver()
     out = Path(options.out)
     created = not out.exists()

@@ -17,25 +17,18 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .bands import BANDS_10M, BANDS_20M
 from .errors import InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, replaced_atomically
-
-if TYPE_CHECKING:  # crmss/options.py imports this module's constants
-    from .options import ReportOptions
+from .options import ReportOptions
 
 COLUMNS = ["method", "scene", "pixels", "band", "metric", "value"]
 METRIC_NAMES = ("PSNR", "SSIM", "RMSE", "MAE", "SAM")
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "RMSE": False, "MAE": False, "SAM": False}
 UNITS = {"PSNR": "dB", "SSIM": "", "RMSE": "reflectance", "MAE": "reflectance", "SAM": "degrees"}
 PIXELS = {"all": "all pixels", "cloud": "cloud-affected pixels", "clear": "clear pixels"}
-#: default of ``--cloud-threshold`` (our choice): the B02 reflectance by which a cloud-affected
-#: pixel of the cloudy patch is brighter than the clear one (crmss/metrics.py has the mask)
-CLOUD_THRESHOLD = 0.02
-#: the classical methods (crmss/classical.py) and the do-nothing baseline, as the tables name them
-CLASSICAL_NAMES = ("dark_channel_prior", "hot")
+#: the do-nothing baseline, as the tables name it
 BASELINE = "cloudy_input"
 BAND_ROWS = (*BANDS_10M, "mean_10m", *BANDS_20M, "mean_20m")
 #: marks a folder written by ``crmss report``, which the next report may replace

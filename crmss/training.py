@@ -25,12 +25,15 @@ import tensorflow as tf
 from . import __version__
 from .bands import BAND_SETS
 from .data import PatchSet, load_patches, make_dataset, merge, patch_errors
-from .errors import CrmssError, InputError, TrainingDiverged, disk_full_error, is_disk_full
+from .errors import InputError, TrainingDiverged, disk_full_error, is_disk_full
 from .files import TEMPORARY_PREFIX, replaced_atomically, utc_timestamp, write_text_atomically
 from .gan import CRMSSGAN
 from .model import build_discriminator, build_generator, run_generator
 from .options import TrainOptions
 from .precision import training_policy
+from .runs import BEST_FILE, CONFIG, best_psnr, check_continuation, completed_epochs, read_config, run_options
+
+__all__ = ["train", "run_options", "TrainOptions"]
 
 
 class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -53,57 +56,6 @@ class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"base": self.base, "constant_steps": self.constant_steps, "cycle_steps": self.cycle_steps}
-
-
-def resolve_options(given: dict) -> TrainOptions:
-    """Options of this run: the defaults, then RUN/config.json if it exists, then ``given``.
-
-    ``given`` holds only what the user said. Saying something that contradicts the run's
-    config.json (other than the free options) raises InputError.
-    """
-    run = Path(given["out"])
-    config = run / "config.json"
-    base = {}
-    if config.exists():
-        try:
-            base = json.loads(config.read_text())["options"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"{config}: unreadable ({exc}); train into a new --out folder") from exc
-        clashes = [
-            f"{as_typed(name, value)} (the run has {as_typed(name, base[name]) if name in FLAGS else base[name]})"
-            for name, value in given.items()
-            if name not in TrainOptions.FREE and name in base and base[name] != value
-        ]
-        if clashes:
-            raise InputError(
-                f"{config}: this run was made with other options: {'; '.join(clashes)}. Leave these options out to "
-                "continue the run, or train into a new --out folder"
-            )
-    elif (run / "backup").exists():
-        raise InputError(f"{run}: holds a training backup but no config.json; train into a new --out folder")
-    fields = {f.name for f in dataclasses.fields(TrainOptions)}
-    options = TrainOptions(**{**{k: v for k, v in base.items() if k in fields}, **given})
-    if options.bands not in BAND_SETS:
-        raise InputError(
-            f"{config}: bands {options.bands!r} is none of {', '.join(BAND_SETS)}; this config.json was not written by "
-            "crmss: train into a new --out folder"
-        )
-    return options
-
-
-#: flags whose value is said by their presence: option name -> (flag when True, flag when False)
-FLAGS = {
-    "augment": ("augmentation (no --no-augment)", "--no-augment"),
-    "mixed_precision": ("--mixed-precision", "no --mixed-precision"),
-    "cache": ("--cache", "no --cache"),
-}
-
-
-def as_typed(name: str, value) -> str:
-    """An option as a user types it: ``--lr 0.001``, ``--no-augment``."""
-    if name in FLAGS:
-        return FLAGS[name][0] if value else FLAGS[name][1]
-    return f"--{name.replace('_', '-')} {value}"
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -160,17 +112,107 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbac
     """Train (or continue) the run ``options.out``; return the trained model (None when the run
     already has ``options.epochs`` epochs: then nothing in RUN is touched). ``callbacks``: more
     Keras callbacks (early stopping, a notebook's own logging), called before the epoch's
-    backup is written."""
-    strategy = make_strategy(options.strategy)  # first: multi-worker set-up precedes other TF work
+    backup is written.
+
+    Every check comes before anything is written: options that contradict the run's
+    config.json, the data, the validation split, the replicas, the memory one step needs. A
+    start that fails before its first epoch is saved leaves the run as it was: a new run folder
+    is removed, an existing run's config.json is restored byte for byte. The caller's Keras
+    dtype policy is restored when training ends."""
     run = Path(options.out)
-    chief = is_chief(strategy)
-    sets = load_patches(options.data, "train")
-    train_set, val_set = split_pairs(sets, options.val_pairs, log)
+    config = read_config(run)
+    check_continuation(options, config)
     done = completed_epochs(run)
     if done >= options.epochs:
         log(f"{run} is already trained to {done} epochs; give a larger --epochs to train further")
         return None
-    created = not run.exists()
+    strategy = make_strategy(options.strategy)  # before other TF work: multi-worker set-up comes first
+    sets = load_patches(options.data, "train")
+    train_set, val_set = split_pairs(sets, options.val_pairs, log)
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and options.batch_size % replicas:
+        raise InputError(f"--batch-size {options.batch_size}: must be a multiple of the {replicas} replicas")
+    check_fits(options, train_set.size10, replicas)
+    policy = keras.mixed_precision.dtype_policy()
+    before = _RunState(run)
+    try:
+        return _train(options, strategy, train_set, val_set, done, log, verbose, callbacks)
+    except BaseException:
+        before.restore_unless_trained(done)
+        raise
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+class _RunState:
+    """What a run folder was before a start: whether it existed, and its config.json's bytes."""
+
+    def __init__(self, run: Path):
+        self.run, self.created = run, not run.exists()
+        config = run / CONFIG
+        self.config = config.read_bytes() if config.exists() else None
+
+    def restore_unless_trained(self, done: int) -> None:
+        """After a failed start: if no epoch was saved since, put the run back as it was."""
+        _remove_temporary_files(self.run)
+        try:
+            trained = completed_epochs(self.run) > done
+        except InputError:
+            trained = False
+        if trained:
+            return
+        if self.created:
+            shutil.rmtree(self.run, ignore_errors=True)  # no run folder left behind
+        elif self.config is not None:
+            with replaced_atomically(self.run / CONFIG) as tmp:
+                tmp.write_bytes(self.config)
+
+
+#: memory of one training step beyond the weights, per patch pair of 256 px and per unit of
+#: width (float32, both networks, forward and backward): measured on the CPU with
+#: resource.getrusage (6.4 MB at width 16, 6.1 MB at width 32), rounded up
+STEP_BYTES_PER_PATCH_AND_WIDTH = 6.5e6
+#: parameters of both networks per width squared (6,006 for the generator at width 64, 6,700 with the critic)
+PARAMETERS_PER_WIDTH_SQUARED = 6700
+#: what a training process holds besides the step: TensorFlow, the data pipeline (measured: about 120 MB)
+PROCESS_BYTES = 2**28
+
+
+def step_bytes(width: int, batch: int, size10: int) -> int:
+    """Memory one training step needs on one device: activations of ``batch`` patch pairs of
+    ``size10`` px at ``width``, and the weights with their gradients and Adam moments."""
+    activations = STEP_BYTES_PER_PATCH_AND_WIDTH * batch * width * (size10 / 256) ** 2
+    return int(activations + 16 * PARAMETERS_PER_WIDTH_SQUARED * width**2 + PROCESS_BYTES)
+
+
+def check_fits(options: TrainOptions, size10: int, replicas: int) -> None:
+    """Refuse a width and batch whose step cannot fit in this machine's available memory
+    (on a CPU; a GPU that runs out is reported when training starts)."""
+    available = available_memory()
+    if tf.config.list_logical_devices("GPU") or available is None:
+        return
+    needed = step_bytes(options.width, math.ceil(options.batch_size / replicas), size10) * (replicas if replicas > 1 else 1)
+    if needed > available:
+        raise InputError(
+            f"--width {options.width} --batch-size {options.batch_size}: one training step needs about {needed / 1e9:.1f} GB of "
+            f"memory, this machine has {available / 1e9:.1f} GB available; lower --batch-size or --width"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _train(options, strategy, train_set, val_set, done, log, verbose, callbacks) -> CRMSSGAN:
+    """The checked start: the run folder and config.json, then ``fit`` (or the multi-worker loop)."""
+    run = Path(options.out)
+    chief = is_chief(strategy)
     try:
         run.mkdir(parents=True, exist_ok=True)
         if chief:
@@ -187,8 +229,6 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbac
         log(f"mixed precision: Keras policy {keras.mixed_precision.dtype_policy().name}")
     steps = options.steps_per_epoch
     whole = strategy.num_replicas_in_sync > 1  # whole batches only: a short one would leave a replica empty
-    if whole and options.batch_size % strategy.num_replicas_in_sync:
-        raise InputError(f"--batch-size {options.batch_size} must be a multiple of the {strategy.num_replicas_in_sync} replicas")
     stacks = BAND_SETS[options.bands]
     train_data = make_dataset(
         train_set,
@@ -223,15 +263,14 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbac
                     verbose=verbose,
                     shuffle=False,
                 )  # the dataset shuffles itself
+    except tf.errors.ResourceExhaustedError as exc:
+        raise InputError(
+            f"--width {options.width} --batch-size {options.batch_size}: a training step does not fit in the device's memory; "
+            "lower --batch-size or --width"
+        ) from exc
     except (OSError, RuntimeError, tf.errors.OpError) as exc:
-        _remove_temporary_files(run)
         if is_disk_full(exc, run):
             raise space.error() from exc
-        raise
-    except CrmssError:  # bad data, no space, a diverged loss
-        _remove_temporary_files(run)
-        if created and completed_epochs(run) == 0:  # bad data or no space before the first epoch was saved:
-            shutil.rmtree(run, ignore_errors=True)  # no run folder left behind
         raise
     return gan
 
@@ -258,15 +297,6 @@ def trim_history(history: Path, epochs: int) -> None:
 def _remove_temporary_files(run: Path) -> None:
     for leftover in (*run.glob(f"{TEMPORARY_PREFIX}*"), *run.glob(f"backup/{TEMPORARY_PREFIX}*")):
         leftover.unlink(missing_ok=True)
-
-
-def completed_epochs(run: Path) -> int:
-    """Epochs recorded in RUN's backup (0 for a new run)."""
-    metadata = run / "backup" / "training_metadata.json"
-    try:
-        return int(json.loads(metadata.read_text())["epoch"])
-    except (OSError, ValueError, KeyError):
-        return 0
 
 
 class EnoughSpace(keras.callbacks.Callback):
@@ -333,16 +363,17 @@ class GeneratorExport(keras.callbacks.Callback):
     def __init__(self, run: Path):
         super().__init__()
         self.run = run
-        self.best_file = run / "best.json"
+        self.best_file = run / BEST_FILE
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         _save_atomically(self.model.generator, self.run / "generator.keras")
         if "val_psnr" in logs:
-            best = json.loads(self.best_file.read_text())["val_psnr"] if self.best_file.exists() else -math.inf
-            if float(logs["val_psnr"]) > best:
+            best = best_psnr(self.run)
+            if best is None or float(logs["val_psnr"]) > best:
                 _save_atomically(self.model.generator, self.run / "generator_best.keras")
-                record = {"epoch": epoch + 1, "val_psnr": float(logs["val_psnr"]), "val_cloudy_psnr": float(logs.get("val_cloudy_psnr", "nan"))}
+                cloudy = float(logs.get("val_cloudy_psnr", math.nan))
+                record = {"epoch": epoch + 1, "val_psnr": float(logs["val_psnr"]), "val_cloudy_psnr": cloudy if math.isfinite(cloudy) else None}
                 write_text_atomically(self.best_file, json.dumps(record, indent=1) + "\n")
 
 
@@ -428,7 +459,7 @@ def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set
     from osgeo import gdal
 
     config = {
-        "options": dataclasses.asdict(options),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(options).items()},
         "train_pairs": list(train_set.pairs),
         "val_pairs": list(val_set.pairs) if val_set else [],
         "patches": {"train": len(train_set), "val": len(val_set) if val_set else 0},
@@ -442,7 +473,7 @@ def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set
         },
         "written": utc_timestamp(),
     }
-    write_text_atomically(run / "config.json", json.dumps(config, indent=1) + "\n")
+    write_text_atomically(run / CONFIG, json.dumps(config, indent=1) + "\n")
 
 
 def _save_atomically(model: keras.Model, path: Path) -> None:

@@ -76,7 +76,12 @@ def test_help_texts_and_defaults_of_the_command_line_come_from_the_options():
         assert parsed <= {a.dest for a in commands[command]._actions}, command  # every field is an option
     assert checked > 50
     assert "(default 1024;" in describe(crmss.PredictOptions, "tile") and "default 0.1 1: thin" in describe(crmss.CloudParameters, "thickness")
-    assert "5%% smaller" in describe(crmss.PredictOptions, "compress")  # escaped for argparse
+
+    @dataclasses.dataclass(frozen=True)
+    class Percent:
+        share: float = dataclasses.field(default=0.5, metadata={"help": "50% of {default}"})
+
+    assert describe(Percent, "share") == "50%% of 0.5"  # escaped for argparse
 
 
 def test_the_walkthrough_in_docs_api_md_runs(trained, products, tmp_path):
@@ -104,7 +109,7 @@ def test_clean_on_a_whole_product_equals_predict(trained, products, tmp_path):
     assert np.all(outputs[0][np.any(x10 == 0, axis=-1)] == 0)  # no data stays no data
     # the same pixels as DNs of a baseline 04.00 product: (DN + offset) / scale
     dn10, dn20 = (np.where(x == 0, 0, np.rint(x * 10000) + 1000).astype(np.uint16) for x in (x10, x20))
-    again = crmss.clean(generator, dn10, dn20, tile=512, overlap=128, offset=-1000)
+    again = crmss.clean(generator, dn10, dn20, tile=512, overlap=128, scale=10000, offset=-1000)
     assert all(np.array_equal(a, b) for a, b in zip(outputs, again))
 
 
@@ -125,14 +130,42 @@ def test_read_gives_reflectance_of_a_window(products):
             product.read(bands, window)
 
 
-def test_clean_refuses_arrays_that_do_not_fit(tmp_path):
+def test_clean_refuses_what_it_cannot_clean_saying_what_was_given_and_what_is_needed():
     generator = build_generator(8)
-    x10 = np.full((64, 64, 4), 0.1, np.float32)
-    with pytest.raises(InputError, match=r"x20 has shape None, but the generator needs \(32, 32, 6\)"):
-        crmss.clean(generator, x10)
-    with pytest.raises(InputError, match=r"x20 has shape \(32, 30, 6\)"):
-        crmss.clean(generator, x10, np.zeros((32, 30, 6), np.float32))
-    with pytest.raises(InputError, match="multiple of 32"):
-        crmss.clean(generator, x10, np.zeros((32, 32, 6), np.float32), tile=100)
+    x10, x20 = np.full((64, 64, 4), 0.1, np.float32), np.full((32, 32, 6), 0.1, np.float32)
+    dn10, dn20 = (x10 * 10000).astype(np.uint16), (x20 * 10000).astype(np.uint16)
+    inf10 = x10.copy()
+    inf10[3, 4, 1] = np.inf
+    refused = [
+        ((x10,), {}, r"the generator needs x20, the 20m stack \(B05, B06, B07, B8A, B11, B12\); it was not given"),
+        ((x10, x20[:, :30]), {}, r"x20 has shape \(32, 30, 6\); give \(32, 32, 6\): half of x10's \(64, 64\)"),
+        ((x10[..., :3], x20), {}, r"x10 has shape \(64, 64, 3\); give \(H, W, 4\) with H and W even"),
+        ((x10[:63], x20), {}, r"x10 has shape \(63, 64, 4\); give \(H, W, 4\) with H and W even"),
+        ((x10.astype(bool), x20), {}, "x10 is an array of bool; give floating-point reflectance, or DNs with scale="),
+        ((x10.astype(np.complex64), x20), {}, "x10 is an array of complex64"),
+        ((dn10, dn20), {}, r"x10 holds uint16 values, DNs: give scale= \(10000 for Sentinel-2 L1C\)"),
+        ((dn10, dn20), {"scale": 0}, r"scale 0: out of range; give a finite number in \(0, inf\)"),
+        ((dn10, dn20), {"scale": float("nan")}, "scale nan: not allowed; give a finite number"),
+        ((dn10, dn20), {"scale": -10000}, "scale -10000: out of range"),
+        ((dn10, dn20), {"scale": 10000, "offset": float("inf")}, "offset inf: not allowed; give a finite number"),
+        ((inf10, x20), {}, r"x10 holds infinite values; give finite reflectance \(0 or NaN mark no data\)"),
+        ((x10 * 10000, x20), {}, r"x10 holds values up to 1000 as reflectance, above L1C's largest reflectance \(6.5535\)"),
+        ((dn10, dn20), {"scale": 1}, r"x10 holds values up to 1000 as \(DN \+ 0\) / 1"),
+        ((x10, x20), {"tile": 100}, "--tile 100: out of range; give a whole number from 64 to 16384, a multiple of 32"),
+        ((x10, x20), {"tile": 256, "overlap": 130}, r"--overlap 130: at most half the tile \(128 for --tile 256\)"),
+        ((x10, x20), {"overlap": 3}, "--overlap 3: out of range"),
+        ((x10, x20), {"batch_size": 0}, "--batch-size 0: out of range"),
+        ((x10, x20), {"precision": "float8"}, "--precision float8: unknown; choose one of auto, float32, bfloat16, float16"),
+        ((x10, x20), {"devices": "TPU:0"}, "--devices TPU:0: give 'all' or device names"),
+    ]
+    for args, kwargs, message in refused:
+        with pytest.raises(InputError, match=message):
+            crmss.clean(generator, *args, **kwargs)
+    nan10 = x10.copy()
+    nan10[0, 0, 2] = np.nan  # NaN marks no data, as 0 does
+    y10, y20 = crmss.clean(generator, nan10, x20, tile=64, overlap=0)
+    assert y10[0, 0].tolist() == [0, 0, 0, 0] and (y10[1:] > 0).all() and (y20 > 0).all()
+    from_dn = crmss.clean(generator, dn10, dn20, scale=10000, tile=64, overlap=0)
+    assert np.array_equal(from_dn[1], crmss.clean(generator, x10, x20, tile=64, overlap=0)[1])
     (y10,) = crmss.clean(build_generator(8, bands="visnir"), x10)  # a Vis/NIR model needs no 20 m stack
     assert y10.shape == (64, 64, 4)

@@ -19,7 +19,7 @@ from crmss.options import PrepareOptions, TrainOptions
 from crmss.preparation import prepare
 from crmss.splits import write_split
 from crmss.synthetic import write_pair
-from crmss.training import StopOnNonFinite, build_gan, resolve_options
+from crmss.training import StopOnNonFinite, build_gan, run_options, train
 
 #: 10 m side of the training products: 4 x 4 windows of 256 px, about 11 kept per pair
 TRAIN_SIZE = 1026
@@ -121,18 +121,23 @@ def test_sigkill_during_training_then_rerun_continues_from_the_last_checkpoint(d
     assert done.returncode == 0 and "already trained to 5 epochs" in done.stdout
 
 
-def test_options_contradicting_the_run_are_refused(data, tmp_path):
+def test_options_contradicting_the_run_are_refused_by_every_door_and_leave_config_json_as_it_was(data, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text(json.dumps({"options": {"width": 64, "lr": 2e-4, "epochs": 10}}))
-    assert resolve_options({"data": "d", "out": str(run), "epochs": 20}).width == 64
-    with pytest.raises(InputError, match=r"--width 16 \(the run has 64\)"):
-        resolve_options({"data": "d", "out": str(run), "width": 16})
+    config = run / "config.json"
+    config.write_text(json.dumps({"options": {"width": 64, "lr": 2e-4, "epochs": 10}}))
+    before = config.read_bytes()
+    assert run_options(data=data, out=run, epochs=20).width == 64  # what is not said: the run's
+    with pytest.raises(InputError, match=r"--width 16 \(the run has 64\)") as api:
+        train(TrainOptions(data=data, out=run, width=16))
+    refused = run_cli("train", "--data", data, "--out", run, "--width", "16")
+    assert refused.returncode == 2 and str(api.value) in refused.stderr and "Traceback" not in refused.stderr
     refused = run_cli("train", "--data", data, "--out", run, "--lr", "0.001")
-    assert refused.returncode == 2 and "--lr 0.001 (the run has 0.0002)" in refused.stderr and "Traceback" not in refused.stderr
-    (run / "config.json").write_text(json.dumps({"options": {"augment": True}}))
+    assert refused.returncode == 2 and "--lr 0.001 (the run has 0.0002)" in refused.stderr
+    assert config.read_bytes() == before and sorted(p.name for p in run.iterdir()) == ["config.json"]
+    config.write_text(json.dumps({"options": {"augment": True}}))
     with pytest.raises(InputError, match=r"--no-augment \(the run has augmentation \(no --no-augment\)\)") as error:
-        resolve_options({"data": "d", "out": str(run), "augment": False})
+        train(run_options(data=data, out=run, augment=False))
     assert "False" not in str(error.value)
 
 
@@ -289,8 +294,8 @@ def test_visnir_ablation_trains_resumes_and_keeps_its_bands(data, tmp_path):
     config = json.loads((run / "config.json").read_text())
     config["options"]["bands"] = "rgb"
     (run / "config.json").write_text(json.dumps(config))
-    with pytest.raises(InputError, match="bands 'rgb' is none of all, visnir"):
-        resolve_options({"data": str(data), "out": str(run)})
+    with pytest.raises(InputError, match="config.json: field 'options/bands': 'rgb' is not one of"):
+        run_options(data=data, out=run)
 
 
 def test_one_visnir_train_step_reads_and_changes_the_10m_networks_only(data):

@@ -1,0 +1,260 @@
+"""The checks of option values: each options field's type annotation is its rule, applied alike
+to the command line's text and to the Python API's values, with one message for both.
+
+A field's annotation says what it accepts: ``int`` and ``float`` (finite; the command line's
+text is parsed the same way for both doors, so ``"5"`` is accepted as 5), ``bool``, ``str``,
+``Path``, ``Literal[...]`` (a choice), ``tuple[X, ...]`` (one or more) and ``tuple[X, X]``
+(exactly two), ``X | None`` (None allowed), with constraints in ``Annotated[X, ...]``:
+:class:`Interval` (a range, optionally a multiple), :class:`Exists` (a file or folder that must
+exist) and :class:`Matches` (a regular expression). :func:`checked` converts a value or raises
+:class:`InputError` with ``--flag value: what is wrong; what to give``.
+
+Why not pydantic: the options are frozen dataclasses whose fields also carry the command line's
+help texts, and a value must get the same message through either door. Checking the command
+line's text with the very function that checks the API's values gives that by construction;
+pydantic's messages would need translating into the command line's, for about the length of
+this module. This module imports neither TensorFlow nor GDAL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Numbers from ``low`` to ``high`` (None: unbounded), ends excluded where ``*_open``;
+    for whole numbers, optionally a ``multiple`` of a step."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    multiple: int | None = None
+
+    def holds(self, value: float) -> bool:
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below and (self.multiple is None or value % self.multiple == 0)
+
+    def describe(self, whole: bool) -> str:
+        """``a whole number from 1 to 64``, ``a finite number in (0, 1]``, ..."""
+        if whole:
+            text = (
+                "a whole number" + (f" from {self.low:g}" if self.low is not None else "") + (f" to {self.high:g}" if self.high is not None else "")
+            )
+            return text + (f", a multiple of {self.multiple}" if self.multiple else "")
+        low = "(-inf" if self.low is None else f"{'(' if self.low_open else '['}{self.low:g}"
+        high = "inf)" if self.high is None else f"{self.high:g}{')' if self.high_open else ']'}"
+        return f"a finite number in {low}, {high}"
+
+
+@dataclass(frozen=True)
+class Exists:
+    """A path that must exist: ``kind`` is ``file``, ``folder`` or ``any`` (either)."""
+
+    kind: str = "any"
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Text matching ``pattern`` whole, else refused with ``hint``."""
+
+    pattern: str
+    hint: str
+
+
+def flag_of(field: dataclasses.Field) -> str:
+    """How the command line names a field: ``--batch-size``, or its metavar for a positional one."""
+    return field.metadata.get("flag") or f"--{field.name.replace('_', '-')}"
+
+
+def shown(value: Any) -> str:
+    """A value as messages show it, the same for the command line's text and the API's value."""
+    if isinstance(value, (tuple, list)):
+        return " ".join(map(shown, value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def checked(owner: type, name: str, value: Any) -> Any:
+    """``value`` for field ``name`` of the options class ``owner``, converted to its type
+    (text parsed as the command line parses it; lists become tuples); InputError if refused."""
+    field = {f.name: f for f in dataclasses.fields(owner)}[name]
+    hint = typing.get_type_hints(owner, include_extras=True)[name]
+    return convert(hint, value, flag_of(field))
+
+
+def choices_of(owner: type, name: str) -> tuple[str, ...] | None:
+    """The choices of a ``Literal`` field (or of a tuple of them), else None."""
+    hint = unpack(typing.get_type_hints(owner, include_extras=True)[name])[0]
+    if typing.get_origin(hint) is tuple:
+        hint = unpack(typing.get_args(hint)[0])[0]
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else None
+
+
+def bare_type(owner: type, name: str):
+    """The type of field ``name`` without its constraints and None: ``int``, ``bool``, ``tuple[...]``, a dataclass ..."""
+    return unpack(typing.get_type_hints(owner, include_extras=True)[name])[0]
+
+
+def arity_of(owner: type, name: str) -> int | str | None:
+    """argparse's ``nargs`` of a field: None for one value, ``"+"`` for ``tuple[X, ...]``, N for N-tuples."""
+    hint = unpack(typing.get_type_hints(owner, include_extras=True)[name])[0]
+    if typing.get_origin(hint) is not tuple:
+        return None
+    args = typing.get_args(hint)
+    return "+" if len(args) == 2 and args[1] is Ellipsis else len(args)
+
+
+def unpack(hint) -> tuple[Any, tuple, bool]:
+    """An annotation as (the bare type, its Annotated constraints, whether None is allowed)."""
+    optional = False
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0]
+    constraints: tuple = ()
+    if typing.get_origin(hint) is Annotated:
+        hint, *extra = typing.get_args(hint)
+        constraints = tuple(extra)
+    return hint, constraints, optional
+
+
+def convert(hint, value: Any, flag: str) -> Any:
+    """``value`` converted to the type ``hint`` (an annotation as the options use them); ``flag`` names it in messages."""
+    bare, constraints, optional = unpack(hint)
+    if value is None:
+        if optional:
+            return None
+        raise InputError(f"{flag}: a value is needed")
+    origin = typing.get_origin(bare)
+    if origin is tuple:
+        return _sequence(bare, value, flag)
+    if origin is Literal:
+        choices = typing.get_args(bare)
+        if value not in choices:
+            raise InputError(f"{flag} {shown(value)}: unknown; choose one of {', '.join(choices)}")
+        return value
+    converted = _scalar(bare, value, flag)
+    for constraint in constraints:
+        _apply(constraint, converted, bare, flag)
+    return converted
+
+
+def _sequence(bare, value: Any, flag: str) -> tuple:
+    args = typing.get_args(bare)
+    if isinstance(value, (str, bytes, os.PathLike)) or not isinstance(value, (tuple, list)):
+        raise InputError(f"{flag} {shown(value)}: give a list of values, not one")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(convert(args[0], item, flag) for item in value)
+    if len(value) != len(args):
+        raise InputError(f"{flag} {shown(value)}: give {len(args)} values")
+    return tuple(convert(kind, item, flag) for kind, item in zip(args, value))
+
+
+def _scalar(bare, value: Any, flag: str) -> Any:
+    if bare is bool:
+        if not isinstance(value, bool):
+            raise InputError(f"{flag} {shown(value)}: give True or False")
+        return value
+    if bare is int:
+        number = _number(value, flag, whole=True)
+        if not float(number).is_integer():
+            raise InputError(f"{flag} {shown(value)}: not a whole number")
+        return int(number)
+    if bare is float:
+        return float(_number(value, flag, whole=False))
+    if bare in (str, Path):
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            raise InputError(f"{flag} {shown(value)}: give a {'path' if bare is Path else 'text'}")
+        return Path(value) if bare is Path else os.fspath(value)
+    if dataclasses.is_dataclass(bare):
+        if not isinstance(value, bare):
+            raise InputError(f"{flag}: give a {bare.__name__}, not {type(value).__name__}")
+        return value
+    raise TypeError(f"{flag}: crmss has no check for fields of type {bare!r}")  # a field declared without a rule
+
+
+def _number(value: Any, flag: str, whole: bool) -> float | int:
+    what = "a whole number" if whole else "a number"
+    if isinstance(value, str):
+        try:
+            value = int(value) if whole and re.fullmatch(r"\s*[-+]?\d+\s*", value) else float(value)
+        except ValueError:
+            raise InputError(f"{flag} {value}: not {what}") from None
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_numpy_number(value):
+        raise InputError(f"{flag} {shown(value)}: not {what}")
+    if not math.isfinite(value):
+        raise InputError(f"{flag} {shown(value)}: not allowed; give a finite number")
+    return value
+
+
+def _is_numpy_number(value: Any) -> bool:
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    return kind in ("i", "u", "f") and getattr(value, "ndim", 1) == 0
+
+
+def _apply(constraint, value: Any, bare, flag: str) -> None:
+    if isinstance(constraint, Interval) and not constraint.holds(value):
+        raise InputError(f"{flag} {shown(value)}: out of range; give {constraint.describe(bare is int)}")
+    if isinstance(constraint, Exists):
+        path = Path(value)
+        exists = {"file": path.is_file(), "folder": path.is_dir(), "any": path.exists()}[constraint.kind]
+        if not exists:
+            kind = "file or folder" if constraint.kind == "any" else constraint.kind
+            raise InputError(f"{flag} {path}: no such {kind}")
+    if isinstance(constraint, Matches) and not re.fullmatch(constraint.pattern, value):
+        raise InputError(f"{flag} {value}: {constraint.hint}")
+
+
+def check_fields(options) -> None:
+    """Convert and check every field of the frozen dataclass ``options`` in place (its
+    ``__post_init__`` calls this first)."""
+    for field in dataclasses.fields(options):
+        object.__setattr__(options, field.name, checked(type(options), field.name, getattr(options, field.name)))
+
+
+def json_schema(owner: type) -> dict:
+    """The JSON Schema of the options class ``owner`` as a JSON object (``dataclasses.asdict``
+    with paths as text): each field's type, choices and range; no field required (a record
+    written before a field existed lacks it), no other field allowed."""
+    hints = typing.get_type_hints(owner, include_extras=True)
+    properties = {f.name: _json_type(hints[f.name]) for f in dataclasses.fields(owner)}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def _json_type(hint) -> dict:
+    bare, constraints, optional = unpack(hint)
+    origin = typing.get_origin(bare)
+    if origin is Literal:
+        schema: dict = {"enum": list(typing.get_args(bare))}
+    elif origin is tuple:
+        args = typing.get_args(bare)
+        items = _json_type(args[0]) if args[1:] == (Ellipsis,) else {}
+        schema = {"type": "array", "items": items} if items else {"type": "array", "prefixItems": [_json_type(a) for a in args]}
+    elif dataclasses.is_dataclass(bare):
+        schema = json_schema(bare)
+    else:
+        schema = {"type": {bool: "boolean", int: "integer", float: "number", str: "string", Path: "string"}[bare]}
+    for constraint in constraints:
+        if isinstance(constraint, Interval):
+            for key, bound, is_open in (("Minimum", constraint.low, constraint.low_open), ("Maximum", constraint.high, constraint.high_open)):
+                if bound is not None:
+                    schema["exclusive" + key if is_open else key.lower()] = bound
+            if constraint.multiple:
+                schema["multipleOf"] = constraint.multiple
+        if isinstance(constraint, Matches):
+            schema["pattern"] = f"^(?:{constraint.pattern})$"
+    return {"anyOf": [schema, {"type": "null"}]} if optional else schema
