@@ -12,7 +12,6 @@ stack is asked for (the Vis/NIR ablation). Augmentation, when on, applies one ra
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from .bands import BANDS_10M, BANDS_20M
 from .errors import InputError
 from .model import check_patch_size
 from .raster import raster_info, read_image
+from .schemas import MANIFEST, read_json
 
 STACK_KEYS = ("cloudy_10m", "cloudy_20m", "clear_10m", "clear_20m")
 BANDS = {"10m": len(BANDS_10M), "20m": len(BANDS_20M)}
@@ -51,7 +51,7 @@ def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]
     manifest_path = data / "manifest.json"
     if not manifest_path.exists():
         raise InputError(f"{data}: not a prepared data folder (no manifest.json); run 'crmss prepare --out {data}' first")
-    pairs = read_manifest_pairs(manifest_path)
+    pairs = read_manifest(manifest_path)["pairs"]
     sets = {}
     for key, record in pairs.items():
         if record["subset"] != subset or not record["windows"]:
@@ -72,26 +72,10 @@ def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]
     return sets
 
 
-def read_manifest_pairs(path: Path) -> dict[str, dict]:
-    """The ``pairs`` of a manifest.json, checked to be what 'crmss prepare' writes: per pair key a
-    record with ``subset`` ("train" or "test") and ``windows`` (window numbers from 1)."""
-    fix = "it is not a manifest written by 'crmss prepare': prepare the data again"
-    try:
-        pairs = json.loads(path.read_text(encoding="utf-8"))["pairs"]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: unreadable manifest ({exc}); {fix}") from exc
-    if not isinstance(pairs, dict):
-        raise InputError(f"{path}: 'pairs' is not an object of pair records; {fix}")
-    for key, record in pairs.items():
-        windows = record.get("windows") if isinstance(record, dict) else None
-        if (
-            not isinstance(record, dict)
-            or record.get("subset") not in ("train", "test")
-            or not isinstance(windows, list)
-            or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in windows)
-        ):
-            raise InputError(f"{path}: the record of pair {key!r} lacks a subset ('train' or 'test') or a list of window numbers; {fix}")
-    return pairs
+def read_manifest(path: Path) -> dict:
+    """A patch tree's manifest.json (``crmss prepare`` or ``crmss simulate``), checked against
+    its schema: per pair key a record with ``subset`` ("train" or "test") and ``windows``."""
+    return read_json(path, MANIFEST, "it is not a manifest written by 'crmss prepare': prepare the data again")
 
 
 def _check_patch(path: str, res: str, size: int | None) -> int:

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from . import __version__
 from .bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
 from .classical import CLASSICAL_METHODS
-from .data import load_patches, make_dataset, patch_errors
+from .data import load_patches, make_dataset, patch_errors, read_manifest
 from .errors import InputError
 from .figures import write_figures
 from .files import new_folder, utc_timestamp
@@ -47,6 +47,7 @@ from .model import CHECKPOINTS, generator_file, generator_stacks, load_generator
 from .options import EvaluateOptions
 from .precision import at_precision, choose_precision, local_devices
 from .raster import raster_info, write_geotiff
+from .runs import read_config
 from .tables import (
     BASELINE,
     METHOD_NAME,
@@ -103,8 +104,8 @@ def evaluate(options: EvaluateOptions, log=print) -> list[dict]:
     log(f"models compute in {precision}")
     loaded = load_models(options.models, options.checkpoint, precision.precision)
     names = [m.name for m in loaded] + list(methods) + [BASELINE]
-    reference_rows = read_metrics_csv(Path(reference), names) if reference else None
     sets = load_patches(data, options.subset)
+    reference_rows = read_metrics_csv(Path(reference), names, scenes=set(sets)) if reference else None
     info = {
         "crmss_version": __version__,
         "data": str(data.resolve()),
@@ -148,11 +149,7 @@ def load_models(specs: list[str | Path], checkpoint: str = "last", precision: st
 
 def _run_config(model_file: Path) -> dict:
     """The config.json of the run a generator file belongs to ({} for a bare .keras file)."""
-    config = model_file.parent / "config.json"
-    try:
-        return json.loads(config.read_text()) if model_file.name in CHECKPOINTS.values() and config.is_file() else {}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{config}: unreadable ({exc}); the run folder is damaged: train into a new one") from exc
+    return (read_config(model_file.parent) or {}) if model_file.name in CHECKPOINTS.values() else {}
 
 
 def _describe(model: Model) -> dict:
@@ -169,10 +166,7 @@ def _describe(model: Model) -> dict:
 
 def _simulation_of(data: Path) -> dict | None:
     """The simulation record of a simulated testing set's manifest (None for real pairs)."""
-    try:
-        return json.loads((data / "manifest.json").read_text()).get("simulation")
-    except (OSError, ValueError, AttributeError):
-        return None
+    return read_manifest(data / "manifest.json").get("simulation")
 
 
 def _write_results(folder: Path, models: list[Model], sets: dict, info: dict, reference_rows, options: EvaluateOptions):

@@ -37,6 +37,7 @@ from .files import exclusive_lock, utc_timestamp, write_text_atomically
 from .options import PrepareOptions
 from .raster import Grid, limit_block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
 from .safe import Product, find_products, locate, open_product
+from .schemas import PREPARED_MANIFEST, read_json
 from .splits import Pair, default_split_path, read_split
 from .tiling import SCALE, WINDOW, WindowGrid
 
@@ -128,6 +129,13 @@ def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_pa
             f"no data, {dropped['not_requested']} not requested ({time.perf_counter() - start:.0f} s)"
         )
     failures.raise_any()
+    if not manifest["pairs"]:
+        found = len(find_products(products))
+        raise InputError(
+            f"{products}: nothing was prepared: the products of none of the {len(pairs)} pairs of {split_path.name} "
+            f"{'named in the --windows file ' if requested is not None else ''}are there ({found} Sentinel-2 products found); "
+            "give --products the folder holding the L1C products of the split list's pairs"
+        )
     return manifest
 
 
@@ -163,9 +171,12 @@ def _plan(products, pairs, manifest, requested, log):
     """Find, open and check the products of every pair still to do, before any work: the jobs,
     the pairs whose products are absent, those skipped, and per failed pair its InputError (a bad
     product fails its own pair only)."""
-    found = find_products(products, log)
-    names_found = {path: name.name for path, name in found}
+    found = find_products(products)
+    names_found = {item.path: item.name.name for item in found if item.name}
     jobs, missing, skipped, errors = [], {}, {}, {}
+    for item in found:  # what cannot be told apart from any pair fails on its own
+        if item.problem and item.name is None:
+            errors[str(item.path.relative_to(products))] = item.problem
     for pair in pairs:
         if pair.key in manifest["pairs"]:
             skipped[pair.key] = "already prepared"
@@ -177,7 +188,7 @@ def _plan(products, pairs, manifest, requested, log):
         try:
             paths = {role: locate(name, found) for role, name in names.items()}
             for path in filter(None, paths.values()):
-                twins = [str(p.relative_to(products)) for p, n in found if p != path and n.name == names_found[path]]
+                twins = [str(f.path.relative_to(products)) for f in found if f.path != path and f.name and f.name.name == names_found[path]]
                 if twins:
                     log(f"{pair.key}: using {path.relative_to(products)} (the same product is also there as {', '.join(twins)})")
             absent = [names[role] for role, path in paths.items() if path is None]
@@ -185,6 +196,11 @@ def _plan(products, pairs, manifest, requested, log):
                 missing[pair.key] = {"subset": pair.subset, "number": pair.number, "absent": absent}
                 continue
             opened = {role: open_product(path, pair.tile) for role, path in paths.items()}
+            if opened["cloudy"].name == opened["clear"].name:
+                raise InputError(
+                    f"{opened['cloudy'].path} and {opened['clear'].path}: both hold the product {opened['clear'].name}; pair "
+                    f"{pair.key} needs its cloud-free product {pair.clear} and its cloudy product {pair.cloudy}"
+                )
             grids = {role: product.grid() for role, product in opened.items()}
             if not grids["cloudy"].matches(grids["clear"]):
                 raise InputError(
@@ -331,11 +347,8 @@ def _load_manifest(out: Path, options: dict) -> dict:
             "pairs": {},
             "missing": {},
         }
-    try:
-        manifest = json.loads(path.read_text())
-        previous = manifest["options"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path}: unreadable manifest ({exc}); prepare into a new --out folder") from exc
+    manifest = read_json(path, PREPARED_MANIFEST, "it is not a manifest written by 'crmss prepare': prepare into a new --out folder")
+    previous = manifest["options"]
     for name in ("split", "windows"):
         before, now = previous.get(name), options[name]
         if (before or {}).get("sha256") != (now or {}).get("sha256"):

@@ -23,19 +23,21 @@ to the two special values.
 
 from __future__ import annotations
 
-import json
+import datetime
 import os
 import re
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import numpy as np
 
 from .bands import ALL_BANDS, BANDS_10M, BANDS_20M, RESOLUTION, STACKS
 from .errors import InputError
 from .raster import Grid, raster_info, read_band, same_projection
+from .schemas import PRODUCT_INFO, TILE_INFO, read_json
 
 COMPACT_NAME = re.compile(
     r"^(?P<mission>S2[ABC])_MSI(?P<level>L1C|L2A)_(?P<sensing>\d{8}T\d{6})_N(?P<baseline>\d{4})"
@@ -47,7 +49,7 @@ PDMC_NAME = re.compile(
 )
 METADATA_FILE = re.compile(r"^(?:MTD_MSI(?P<compact>L\w\w)|S2[ABC]_OPER_MTD_SAF(?P<long>L\w\w)_PDMC_\w+)\.xml$")
 BAND_FILE = {
-    "compact": re.compile(r"^T(?P<tile>\d{2}[A-Z]{3})_\d{8}T\d{6}_(?P<band>B\d[\dA])\.jp2$"),
+    "compact": re.compile(r"^T(?P<tile>\d{2}[A-Z]{3})_(?P<sensing>\d{8}T\d{6})_(?P<band>B\d[\dA])\.jp2$"),
     "long": re.compile(r"^S2[ABC]_OPER_MSI_L1C_TL_\w{4}_\d{8}T\d{6}_A\d{6}_T(?P<tile>\d{2}[A-Z]{3})_(?P<band>B\d[\dA])\.jp2$"),
 }
 USED_BANDS = BANDS_10M + BANDS_20M
@@ -154,7 +156,7 @@ class Product:
     offsets: dict[str, int]  # RADIO_ADD_OFFSET per band (0 before baseline 04.00)
     band_files: dict[str, str] = field(repr=False)  # ESA band name -> GDAL path
     saturated: int = SATURATED  # the metadata's SATURATED special value
-    granules: int = 1  # granules (tiles) of the whole product; outputs of one of several name the tile
+    granules: int = 1  # granules (tiles) of the whole product, 0 where unknown; outputs of all but a one-granule product name the tile
 
     def to_reflectance_x10000(self, band: str, dn: np.ndarray) -> np.ndarray:
         """Turn decoded DNs (uint16, any shape, strided views too) into reflectance x 10000 in
@@ -239,42 +241,60 @@ class Product:
         return grid
 
 
-def find_products(folder: str | Path, log=None) -> list[tuple[Path, ProductName]]:
+class Found(NamedTuple):
+    """A product found in a folder: its path, its name as its content states it (as its file
+    name says where the content could not be read), and why it cannot be used, if so."""
+
+    path: Path
+    name: ProductName | None
+    problem: InputError | None = None
+    claimed: str | None = None  # the product name its file or folder name gives, if any
+
+
+def find_products(folder: str | Path) -> list[Found]:
     """Products in ``folder``: ``<name>.SAFE/``, ``<name>.zip`` or ``<name>.SAFE.zip`` with a
     Sentinel-2 name, and tile folders of the public bucket at any depth below it (as
-    ``aws s3 sync`` leaves them, ``tiles/50/T/MK/2016/4/3/0/``), named by their
-    ``productInfo.json``.
+    ``aws s3 sync`` leaves them, ``tiles/50/T/MK/2016/4/3/0/``), each known by the identity its
+    metadata states (:func:`identify`).
 
-    Other entries are ignored; a tile folder whose ``productInfo.json`` cannot be read is
-    reported through ``log``. Sorted by product name, then ``.SAFE`` folders, tile folders, zips.
+    Other entries are ignored. A product whose content contradicts its name, or whose identity
+    cannot be read, is listed with its ``problem``. Sorted by product name, then ``.SAFE``
+    folders, tile folders, zips.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(
             f"{folder}: no such folder; --products must be the folder holding the <name>.SAFE folders, <name>.zip files or bucket tile folders"
         )
-    found = []
-    for entry in folder.iterdir():
-        if (entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix == ".zip" and entry.is_file()):
-            parsed = ProductName.parse(product_stem(entry))
-            if parsed:
-                found.append((entry, parsed))
+    candidates = [
+        entry
+        for entry in folder.iterdir()
+        if ((entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix == ".zip" and entry.is_file())) and ProductName.parse(product_stem(entry))
+    ]
     for root, dirs, _ in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.endswith(".SAFE") and not d.startswith("."))
         if is_tile_folder(Path(root)):
             dirs.clear()  # its qi/ and auxiliary/ folders hold no products
-            try:
-                found.append((Path(root), ProductName.parse(_tile_folder_json(Path(root))[0]["name"])))
-            except InputError as exc:
-                if log:
-                    log(f"{exc} (skipped)")
+            candidates.append(Path(root))
+    found = []
+    for path in candidates:
+        claimed = None if is_tile_folder(path) else product_stem(path)
+        try:
+            found.append(Found(path, identify(path), None, claimed))
+        except MislabelledProduct as exc:
+            found.append(Found(path, exc.content, exc, claimed))
+        except InputError as exc:
+            found.append(Found(path, ProductName.parse(claimed) if claimed else None, exc, claimed))
     kind = {".SAFE": 0, ".zip": 2}
-    return sorted(found, key=lambda item: (item[1].name, kind.get(item[0].suffix, 1), str(item[0])))
+    return sorted(found, key=lambda item: (item.name.name if item.name else "", kind.get(item.path.suffix, 1), str(item.path)))
 
 
 def is_tile_folder(path: Path) -> bool:
-    """Whether ``path`` is a tile folder of the public bucket (it holds ``productInfo.json`` and ``tileInfo.json``)."""
-    return path.is_dir() and path.suffix != ".SAFE" and all((path / f).is_file() for f in TILE_FOLDER_FILES)
+    """Whether ``path`` is a tile folder of the public bucket: it holds ``productInfo.json`` or
+    ``tileInfo.json``, or ``metadata.xml`` beside ``B02.jp2``."""
+    if not path.is_dir() or path.suffix == ".SAFE":
+        return False
+    return any((path / f).is_file() for f in TILE_FOLDER_FILES) or ((path / "metadata.xml").is_file() and (path / "B02.jp2").is_file())
 
 
 def product_stem(entry: Path) -> str:
@@ -301,11 +321,11 @@ def product_path(path: str | Path) -> Path:
 def granule_tiles(path: Path) -> set[str]:
     """The MGRS tiles of the granules a product (or a tile folder) holds, from its file list."""
     if is_tile_folder(path):
-        return {_tile_of(path, _tile_folder_json(path)[1])}
+        return {_tile_folder_identity(path)[2]}
     return set(_band_files(_Container(path)))
 
 
-def locate(wanted: str, found: list[tuple[Path, ProductName]]) -> Path | None:
+def locate(wanted: str, found: list[Found]) -> Path | None:
     """Find the product ``wanted`` (a compact L1C name) among ``found``.
 
     An exact name wins. Otherwise any L1C product of the same satellite, relative orbit, day
@@ -313,20 +333,52 @@ def locate(wanted: str, found: list[tuple[Path, ProductName]]) -> Path | None:
     archive has another baseline and discriminator in its name, and pre-December-2016
     products use the long PDMC name with several tiles inside. Two such candidates are
     ambiguous and raise InputError, unless they are one product in several forms (unpacked,
-    zipped, a tile folder): then the first as ``find_products`` sorts them is used.
+    zipped, a tile folder): then the first as ``find_products`` sorts them is used. A product
+    that is ``wanted`` by its file name or by its content but whose content contradicts its
+    name raises its problem: it is used by no pair.
     """
     target = ProductName.parse(wanted)
-    for path, name in found:
-        if name.name == wanted:
-            return path
-    candidates = [(p, n) for p, n in found if n.same_acquisition(target) and n.tile in (target.tile, None)]
-    candidates = [(p, n) for p, n in candidates if n.tile or target.tile in granule_tiles(p)]
-    l1c = [p for p, n in candidates if n.level == "L1C"]
-    if len({n.name for _, n in candidates if n.level == "L1C"}) > 1:  # one product in several forms is one product
+
+    def same(name: ProductName | None) -> bool:
+        return bool(name) and (name.name == wanted or (name.same_acquisition(target) and name.tile in (target.tile, None)))
+
+    broken = [f for f in found if f.problem and (f.claimed == wanted or same(f.name) or same(ProductName.parse(f.claimed or "")))]
+    if broken:
+        raise broken[0].problem
+    found = [f for f in found if not f.problem]
+    for item in found:
+        if item.name.name == wanted:
+            return item.path
+    candidates = [f for f in found if same(f.name) and (f.name.tile or target.tile in granule_tiles(f.path))]
+    l1c = [f.path for f in candidates if f.name.level == "L1C"]
+    if len({f.name.name for f in candidates if f.name.level == "L1C"}) > 1:  # one product in several forms is one product
         raise InputError(f"{', '.join(map(str, l1c))}: several products of the acquisition {wanted}; keep one of them in the products folder")
     if l1c:
         return l1c[0]
-    return candidates[0][0] if candidates else None  # an L2A stand-in is refused when opened
+    return candidates[0].path if candidates else None  # an L2A stand-in is refused when opened
+
+
+class MislabelledProduct(InputError):
+    """A product whose content states another identity than its name (``content``, a ProductName)."""
+
+    def __init__(self, message: str, content: ProductName):
+        super().__init__(message)
+        self.content = content
+
+
+def identify(path: str | Path) -> ProductName:
+    """The identity of the product at ``path`` as its content states it, checked against its
+    name: a ``.SAFE`` folder's or zip's metadata (PRODUCT_URI, with the spacecraft, sensing
+    day, relative orbit and baseline it also states, and the sensing time in compact band file
+    names) against the folder's, zip's and inner ``.SAFE`` folder's names; a bucket tile
+    folder's ``productInfo.json``, ``tileInfo.json`` and ``metadata.xml`` against each other and
+    against the bucket path's tile and date. InputError (:class:`MislabelledProduct` where the
+    content names another product) naming the file and both names."""
+    path = product_path(path)
+    if is_tile_folder(path):
+        return _tile_folder_identity(path)[0]
+    container, safe, meta_name, _ = _safe_layout(path)
+    return _safe_identity(path, container, safe, meta_name, _read_metadata(container, meta_name))
 
 
 def open_product(path: str | Path, tile: str | None = None) -> Product:
@@ -339,23 +391,9 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
     path = product_path(path)
     if is_tile_folder(path):
         return _open_tile_folder(path, tile)
-    container = _Container(path)
-    tops = {n.split("/", 1)[0] for n in container.names}
-    safe_dirs = [t for t in tops if t.endswith(".SAFE")]
-    if len(safe_dirs) != 1 or len(tops) != 1:
-        raise InputError(
-            f"{path}: not a Sentinel-2 product (expected exactly one <name>.SAFE folder inside, found {sorted(tops)[:3]}); "
-            "give the product zips as downloaded from the Copernicus Data Space, or their .SAFE folders"
-        )
-    safe = safe_dirs[0]
-    metadata = [(n, METADATA_FILE.match(n.split("/")[-1])) for n in container.names if n.count("/") == 1]
-    metadata = [(n, m) for n, m in metadata if m]
-    if len(metadata) != 1:
-        raise InputError(
-            f"{path}: no product metadata (MTD_MSIL1C.xml or S2?_OPER_MTD_SAFL1C_PDMC_*.xml) in {safe}; the product is incomplete: download it again"
-        )
-    meta_name, match = metadata[0]
+    container, safe, meta_name, match = _safe_layout(path)
     info = _read_metadata(container, meta_name)
+    name = _safe_identity(path, container, safe, meta_name, info)
     level = info["level"]
     if level != "L1C" or (match["compact"] or match["long"]) != "L1C":
         raise InputError(
@@ -363,8 +401,7 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
             "products: download the L1C product of this acquisition"
         )
     by_tile = _band_files(container)
-    name = ProductName.parse(safe[: -len(".SAFE")])
-    tile = tile or (name.tile if name else None) or (next(iter(by_tile)) if len(by_tile) == 1 else None)
+    tile = tile or name.tile or (next(iter(by_tile)) if len(by_tile) == 1 else None)
     if tile is None:
         raise InputError(
             f"{path}: holds granules of several tiles ({', '.join('T' + t for t in sorted(by_tile))}) and no tile was named; give the pair's tile"
@@ -380,7 +417,7 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
         )
     return Product(
         path=path,
-        name=safe[: -len(".SAFE")],
+        name=name.name,
         tile=tile,
         naming=naming,
         baseline=info["baseline"],
@@ -392,25 +429,72 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
     )
 
 
+def _safe_layout(path: Path) -> tuple[_Container, str, str, re.Match]:
+    """The container of a ``.SAFE`` folder or zip, its ``.SAFE`` folder's name, and its product
+    metadata file's name and name match; InputError for what is not laid out as a product."""
+    container = _Container(path)
+    tops = {n.split("/", 1)[0] for n in container.names}
+    safe_dirs = [t for t in tops if t.endswith(".SAFE")]
+    if len(safe_dirs) != 1 or len(tops) != 1:
+        raise InputError(
+            f"{path}: not a Sentinel-2 product (expected exactly one <name>.SAFE folder inside, found {sorted(tops)[:3]}); "
+            "give the product zips as downloaded from the Copernicus Data Space, or their .SAFE folders"
+        )
+    metadata = [(n, METADATA_FILE.match(n.split("/")[-1])) for n in container.names if n.count("/") == 1]
+    metadata = [(n, m) for n, m in metadata if m]
+    if len(metadata) != 1:
+        raise InputError(
+            f"{path}: no product metadata (MTD_MSIL1C.xml or S2?_OPER_MTD_SAFL1C_PDMC_*.xml) in {safe_dirs[0]}; the product is "
+            "incomplete: download it again"
+        )
+    return container, safe_dirs[0], *metadata[0]
+
+
+def _safe_identity(path: Path, container: _Container, safe: str, meta_name: str, info: dict) -> ProductName:
+    """The product a ``.SAFE`` folder or zip holds, from its metadata (see :func:`identify`)."""
+    where = f"{path}: {meta_name.split('/')[-1]}"
+    stated = (info["product_uri"] or "").removesuffix(".SAFE")
+    content = ProductName.parse(stated) or ProductName.parse(safe.removesuffix(".SAFE"))
+    if content is None:
+        raise InputError(f"{where}: states no Sentinel-2 product name (PRODUCT_URI {stated!r}); the product is damaged: download it again")
+    stated_fields = {
+        "SPACECRAFT_NAME": (info["spacecraft"], f"Sentinel-{content.mission[2:]}"),
+        "sensing day": (info["sensing_day"], content.sensing[:8]),
+        "SENSING_ORBIT_NUMBER": (info["orbit"], str(int(content.orbit))),
+        "PROCESSING_BASELINE": (info["baseline"], content.baseline),
+    }
+    for field_name, (value, expected) in stated_fields.items():
+        if value is not None and expected is not None and value != expected:
+            raise InputError(
+                f"{where}: {field_name} {value} contradicts the product name {content.name} it states; "
+                "the metadata was edited or mixed: download the product again"
+            )
+    for name in container.names:  # compact band files carry the sensing time: T50TMK_20160403T030602_B02.jp2
+        match = BAND_FILE["compact"].match(name.rsplit("/", 1)[-1])
+        if match and match["sensing"] != content.sensing:
+            raise InputError(f"{path}: band file {name} was sensed at another time than {content.name}; the product mixes two acquisitions")
+    claims = {"the folder's or zip's name": product_stem(path), "its .SAFE folder": safe.removesuffix(".SAFE")}
+    for what, claimed in claims.items():
+        if ProductName.parse(claimed) and claimed != content.name:
+            raise MislabelledProduct(
+                f"{path}: {what} says {claimed}, but its metadata ({meta_name.split('/')[-1]}) states the product {content.name}; "
+                "a product saved under another product's name is not used: give it its own name",
+                content,
+            )
+    return content
+
+
 def _open_tile_folder(path: Path, tile: str | None) -> Product:
     """Open a tile folder of the public bucket (see the module's docstring) as a Product."""
-    product_info, tile_info = _tile_folder_json(path)
-    name = ProductName.parse(product_info["name"])
-    own_tile = _tile_of(path, tile_info)
-    if name.tile not in (None, own_tile):
-        raise InputError(
-            f"{path}: tileInfo.json names tile T{own_tile}, but productInfo.json the product {name.name} of tile T{name.tile}; "
-            "the folder mixes two downloads: download the tile folder again"
-        )
+    name, product_info, own_tile, metadata = _tile_folder_identity(path)
     if tile and tile != own_tile:
         raise InputError(f"{path}: is the tile folder of T{own_tile}, not of T{tile}; give the tile folder of T{tile}")
-    tile_id, level = _tile_metadata(path)
-    if name.level != "L1C" or level not in (None, "L1C"):
+    if name.level != "L1C" or metadata["level"] not in (None, "L1C"):
         raise InputError(
             f"{path}: is a tile folder of a Level-2A product ({name.name}); crmss needs Level-1C top-of-atmosphere data: "
             "take the tile from the L1C bucket (sentinel-s2-l1c)"
         )
-    baseline = _baseline_of(name.name, product_info.get("datatakeIdentifier"), tile_id)
+    baseline = _baseline_of(name.name, product_info.get("datatakeIdentifier"), metadata["tile_id"])
     if baseline is None:
         raise InputError(
             f"{path}: neither productInfo.json nor metadata.xml states the processing baseline; "
@@ -429,24 +513,75 @@ def _open_tile_folder(path: Path, tile: str | None) -> Product:
         quantification=QUANTIFICATION,
         offsets={b: BASELINE_04_OFFSET for b in ALL_BANDS} if float(baseline) >= 4 else {},
         band_files={b: str(path / f"{b}.jp2") for b in USED_BANDS},
-        granules=len(tiles) if isinstance(tiles, list) and tiles else 1,
+        granules=len(tiles) if tiles else (1 if name.tile else 0),
     )
 
 
-def _tile_folder_json(path: Path) -> tuple[dict, dict]:
-    """The ``productInfo.json`` and ``tileInfo.json`` of a tile folder, checked for what crmss uses."""
-    found = []
-    for file in TILE_FOLDER_FILES:
-        try:
-            found.append(json.loads((path / file).read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path / file}: unreadable ({exc}); download the tile folder again") from exc
-        if not isinstance(found[-1], dict):
-            raise InputError(f"{path / file}: holds no JSON object; download the tile folder again")
-    name = found[0].get("name")
-    if not isinstance(name, str) or not ProductName.parse(name):
-        raise InputError(f"{path / 'productInfo.json'}: 'name' is {name!r}, not a Sentinel-2 product name; download the tile folder again")
-    return found[0], found[1]
+#: where ``aws s3 sync`` puts a tile folder of the bucket: tiles/<zone>/<band>/<square>/<year>/<month>/<day>/<n>
+BUCKET_PATH = re.compile(r"tiles/(?P<zone>\d{1,2})/(?P<band>[C-X])/(?P<square>[A-Z]{2})/(?P<year>\d{4})/(?P<month>\d{1,2})/(?P<day>\d{1,2})/\d+$")
+TILE_FOLDER_FIX = "download the tile folder again"
+
+
+def _tile_folder_identity(path: Path) -> tuple[ProductName, dict, str, dict]:
+    """A tile folder's product (from ``productInfo.json``, else ``tileInfo.json``'s
+    ``productName``), its ``productInfo.json`` ({} without one), its MGRS tile and its
+    ``metadata.xml`` fields, all checked against each other and against the bucket path."""
+    product_info = read_json(path / "productInfo.json", PRODUCT_INFO, TILE_FOLDER_FIX) if (path / "productInfo.json").is_file() else {}
+    tile_info = read_json(path / "tileInfo.json", TILE_INFO, TILE_FOLDER_FIX) if (path / "tileInfo.json").is_file() else {}
+    metadata = _tile_metadata(path)
+    stated = {file: name for file, name in (("productInfo.json", product_info.get("name")), ("tileInfo.json", tile_info.get("productName"))) if name}
+    if not stated:
+        raise InputError(
+            f"{path}: a tile folder without productInfo.json whose tileInfo.json names no product (productName): crmss cannot tell "
+            "which product it belongs to; download productInfo.json with it"
+        )
+    if len(set(stated.values())) > 1:
+        raise InputError(
+            f"{path}: productInfo.json names the product {stated['productInfo.json']}, tileInfo.json {stated['tileInfo.json']}; "
+            f"the folder mixes two downloads: {TILE_FOLDER_FIX}"
+        )
+    file, text = next(iter(stated.items()))
+    name = ProductName.parse(text)
+    if name is None:
+        raise InputError(f"{path / file}: names {text!r}, not a Sentinel-2 product; {TILE_FOLDER_FIX}")
+    id_tile = re.search(r"_T(\d{2}[A-Z]{3})_", metadata["tile_id"] or "")
+    own_tile = _tile_of(path, tile_info) if tile_info else (id_tile[1] if id_tile else name.tile)
+    if own_tile is None:
+        raise InputError(f"{path}: neither tileInfo.json nor metadata.xml states the tile; {TILE_FOLDER_FIX}")
+    if name.tile not in (None, own_tile):
+        raise InputError(
+            f"{path}: tileInfo.json names tile T{own_tile}, but {file} the product {name.name} of tile T{name.tile}; "
+            f"the folder mixes two downloads: {TILE_FOLDER_FIX}"
+        )
+    if id_tile and id_tile[1] != own_tile or metadata["tile_id"] and not metadata["tile_id"].startswith(name.mission):
+        raise InputError(f"{path}: metadata.xml's TILE_ID {metadata['tile_id']} is not of {name.name}, tile T{own_tile}; {TILE_FOLDER_FIX}")
+    for what, day in (("metadata.xml's SENSING_TIME", metadata["sensing_day"]), ("tileInfo.json's timestamp", _day(tile_info.get("timestamp")))):
+        if day and not _same_datatake_day(day, name.sensing[:8]):
+            raise InputError(f"{path}: {what} ({day}) is not the sensing day of {name.name}; the folder mixes two downloads: {TILE_FOLDER_FIX}")
+    where = BUCKET_PATH.search(path.as_posix())
+    if where:
+        folder_tile = f"{int(where['zone']):02d}{where['band']}{where['square']}"
+        folder_day = f"{where['year']}{int(where['month']):02d}{int(where['day']):02d}"
+        if folder_tile != own_tile or not _same_datatake_day(folder_day, name.sensing[:8]):
+            raise MislabelledProduct(
+                f"{path}: the bucket path says tile T{folder_tile} sensed on {folder_day}, but {file} states the product "
+                f"{name.name} (tile T{own_tile}); a tile folder moved to another's place is not used: keep the bucket's layout",
+                name,
+            )
+    return name, product_info, own_tile, metadata
+
+
+def _day(text: str | None) -> str | None:
+    """``20160403`` from a timestamp (``2016-04-03T03:06:02.456Z`` or ``20160403T030602``); None without one."""
+    match = re.match(r"(\d{4})-?(\d{2})-?(\d{2})", text or "")
+    return "".join(match.groups()) if match else None
+
+
+def _same_datatake_day(day: str, sensing_day: str) -> bool:
+    """Whether a tile sensed on ``day`` belongs to a datatake that began on ``sensing_day``
+    (the same day, or the next where the datatake crossed midnight)."""
+    begun = datetime.date(int(sensing_day[:4]), int(sensing_day[4:6]), int(sensing_day[6:]))
+    return day in (sensing_day, (begun + datetime.timedelta(days=1)).strftime("%Y%m%d"))
 
 
 def _tile_of(path: Path, tile_info: dict) -> str:
@@ -458,17 +593,21 @@ def _tile_of(path: Path, tile_info: dict) -> str:
     return tile
 
 
-def _tile_metadata(path: Path) -> tuple[str | None, str | None]:
-    """TILE_ID and level (``L1C``, ``L2A``) from a tile folder's ``metadata.xml``; (None, None) without one."""
+def _tile_metadata(path: Path) -> dict:
+    """``tile_id``, ``level`` (``L1C``, ``L2A``) and ``sensing_day`` from a tile folder's ``metadata.xml`` (None without one)."""
     file = path / "metadata.xml"
     if not file.is_file():
-        return None, None
+        return {"tile_id": None, "level": None, "sensing_day": None}
     try:
         root = ET.fromstring(file.read_bytes())
     except (ET.ParseError, OSError) as exc:
         raise InputError(f"{file}: unreadable tile metadata ({exc}); download the tile folder again") from exc
     level = re.search(r"Level-(\w\w\w)_Tile_ID$", root.tag)
-    return root.findtext(".//{*}TILE_ID") or root.findtext(".//TILE_ID"), level[1] if level else None
+    return {
+        "tile_id": root.findtext(".//{*}TILE_ID") or root.findtext(".//TILE_ID"),
+        "level": level[1] if level else None,
+        "sensing_day": _day(root.findtext(".//{*}SENSING_TIME") or root.findtext(".//SENSING_TIME")),
+    }
 
 
 def _baseline_of(name: str, datatake: str | None, tile_id: str | None) -> str | None:
@@ -530,7 +669,13 @@ def _read_metadata(container: _Container, name: str) -> dict:
         what, index = (special.findtext(f"{{*}}{tag}", "").strip() for tag in ("SPECIAL_VALUE_TEXT", "SPECIAL_VALUE_INDEX"))
         if what.upper() == "SATURATED" and index.isdigit():
             saturated = int(index)
+    sensing = text("DATATAKE_SENSING_START") or text("PRODUCT_START_TIME")
+    spacecraft = text("SPACECRAFT_NAME")
     return {
+        "product_uri": text("PRODUCT_URI"),
+        "spacecraft": spacecraft,
+        "sensing_day": sensing[:10].replace("-", "") if sensing else None,
+        "orbit": str(int(text("SENSING_ORBIT_NUMBER"))) if (text("SENSING_ORBIT_NUMBER") or "").isdigit() else None,
         "saturated": saturated,
         "level": level,
         "product_type": product_type,

@@ -337,7 +337,7 @@ def _granules(path: Path) -> list[Product]:
 def output_names(product: Product, stacks: tuple[str, ...] = tuple(STACKS)) -> dict[str, str]:
     """The outputs' file names per resolution written: the product's name, and the tile where
     the product has several."""
-    stem = f"{product.name}_T{product.tile}" if product.granules > 1 else product.name
+    stem = product.name if product.granules == 1 else f"{product.name}_T{product.tile}"
     return {res: f"{stem}_CR_{res}.tif" for res in stacks}
 
 

@@ -41,7 +41,7 @@ from tqdm import tqdm
 from . import __version__
 from .bands import STACKS
 from .clouds import add_thin_cloud, block_mean, thickness_field
-from .data import load_patches
+from .data import load_patches, read_manifest
 from .errors import InputError
 from .files import new_folder, utc_timestamp
 from .options import CloudParameters, SimulateOptions
@@ -75,7 +75,7 @@ def simulate(options: SimulateOptions, log=print) -> dict:
     folder ``options.out``; return its manifest."""
     data, out, subset = Path(options.data), Path(options.out), options.subset
     sets = load_patches(data, subset)  # checks the tree and its first patches
-    source_manifest = json.loads((data / "manifest.json").read_text())
+    source_manifest = read_manifest(data / "manifest.json")
     if source_manifest.get("simulation"):
         raise InputError(f"{data}: is itself a simulated set; simulate from the prepared real pairs")
     with new_folder(out, "simulate", "the simulated set", log) as tmp:

@@ -13,7 +13,6 @@ the paper's.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from pathlib import Path
@@ -22,6 +21,7 @@ from .bands import BANDS_10M, BANDS_20M
 from .errors import InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, replaced_atomically
 from .options import ReportOptions
+from .schemas import EVALUATION, read_json
 
 COLUMNS = ["method", "scene", "pixels", "band", "metric", "value"]
 METRIC_NAMES = ("PSNR", "SSIM", "RMSE", "MAE", "SAM")
@@ -33,8 +33,6 @@ BASELINE = "cloudy_input"
 BAND_ROWS = (*BANDS_10M, "mean_10m", *BANDS_20M, "mean_20m")
 #: marks a folder written by ``crmss report``, which the next report may replace
 REPORT_MARKER = ".crmss-report"
-#: what ``crmss report`` reads from each evaluation.json
-EVALUATION_KEYS = ("methods", "data", "subset", "cloud_threshold", "cloud_fraction", "patches")
 #: a method's name in tables and on the command line (NAME=RUN)
 METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
 
@@ -51,10 +49,13 @@ def write_metrics_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def read_metrics_csv(path: Path, methods: list[str] | None = None, extra: tuple[str, ...] = ()) -> list[dict]:
+def read_metrics_csv(path: Path, methods: list[str] | None = None, extra: tuple[str, ...] = (), scenes: set[str] | None = None) -> list[dict]:
     """Rows of a long-format metrics CSV (``method, scene, [pixels,] band, metric, value``;
     without ``pixels`` every row is on all pixels). ``methods``: the methods rows may name
-    (others are refused); ``extra``: optional further columns kept as they are."""
+    (others are refused); ``scenes``: the scenes they may name besides ``all``; ``extra``:
+    optional further columns kept as they are. Every row is checked: a known pixel class,
+    metric and band, a number within the metric's range (PSNR may be +inf, of identical
+    images; nothing else may be infinite or NaN), no row twice."""
     hint = "expected a CSV with the header 'method,scene,pixels,band,metric,value' (pixels optional; the format of metrics.csv)"
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -63,7 +64,7 @@ def read_metrics_csv(path: Path, methods: list[str] | None = None, extra: tuple[
             required = [c for c in COLUMNS if c != "pixels"]
             if not set(required) <= set(header) or set(header) - set(COLUMNS) - set(extra):
                 raise InputError(f"{path}, line 1: {hint}")
-            rows = []
+            rows, seen = [], {}
             for line, row in enumerate(reader, start=2):
                 row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
                 try:
@@ -79,7 +80,13 @@ def read_metrics_csv(path: Path, methods: list[str] | None = None, extra: tuple[
                     "value": value,
                 }
                 record.update({k: row[k] for k in extra if row.get(k)})
-                _check_row(path, line, record, methods)
+                _check_row(path, line, record, methods, scenes)
+                key = (*(record.get(k) for k in extra), *_key(record))
+                if key in seen:
+                    raise InputError(
+                        f"{path}, line {line}: the same {', '.join(map(str, filter(None, key)))} as line {seen[key]}; give each value once"
+                    )
+                seen[key] = line
                 rows.append(record)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the table ({exc}); {hint}") from exc
@@ -88,7 +95,11 @@ def read_metrics_csv(path: Path, methods: list[str] | None = None, extra: tuple[
     return rows
 
 
-def _check_row(path: Path, line: int, row: dict, methods: list[str] | None) -> None:
+#: the values each metric can take (PSNR: +inf for identical images)
+METRIC_RANGE = {"PSNR": (0.0, math.inf), "SSIM": (-1.0, 1.0), "RMSE": (0.0, 1.0), "MAE": (0.0, 1.0), "SAM": (0.0, 180.0)}
+
+
+def _check_row(path: Path, line: int, row: dict, methods: list[str] | None, scenes: set[str] | None) -> None:
     where = f"{path}, line {line}"
     if row["pixels"] not in PIXELS:
         raise InputError(f"{where}: pixels {row['pixels']!r} is not one of {', '.join(PIXELS)}")
@@ -96,6 +107,12 @@ def _check_row(path: Path, line: int, row: dict, methods: list[str] | None) -> N
         raise InputError(f"{where}: unknown metric {row['metric']!r}; use {', '.join(METRIC_NAMES)}")
     if row["band"] not in columns_of(row["metric"]):
         raise InputError(f"{where}: {row['metric']} has no band {row['band']!r}; use {', '.join(columns_of(row['metric']))}")
+    low, high = METRIC_RANGE[row["metric"]]
+    value = row["value"]
+    if not low <= value <= high:  # NaN compares false
+        raise InputError(f"{where}: {row['metric']} {value} is not a value the metric takes; give a number in [{low:g}, {high:g}]")
+    if scenes is not None and row["scene"] not in scenes | {"all"}:
+        raise InputError(f"{where}: unknown scene {row['scene']!r}; the scenes are all, {', '.join(sorted(scenes - {'all'}))}")
     if methods is not None and row["method"] not in methods:
         raise InputError(
             f"{where}: unknown method {row['method']!r}; the evaluation's methods are {', '.join(methods)}: name the reference's "
@@ -255,7 +272,8 @@ def merge_evaluations(options: ReportOptions, log=print) -> Path:
     reference_rows = None
     if reference:
         known = sorted({m for s in sections.values() for m in s["methods"]})
-        reference_rows = read_metrics_csv(Path(reference), known, extra=("evaluation",))
+        scenes = {r["scene"] for s in sections.values() for r in s["rows"]}
+        reference_rows = read_metrics_csv(Path(reference), known, extra=("evaluation",), scenes=scenes)
         unknown = sorted({r["evaluation"] for r in reference_rows if "evaluation" in r} - set(labels))
         if unknown:
             raise InputError(f"{reference}: unknown evaluation {unknown[0]!r}; the evaluations are {', '.join(labels)}")
@@ -270,14 +288,8 @@ def _read_evaluation(text: str) -> dict:
     info_file = path / "evaluation.json"
     if not info_file.is_file():
         raise InputError(f"{path}: not the results of 'crmss test' (no evaluation.json); give RESULTS folders written by 'crmss test'")
-    try:
-        info = json.loads(info_file.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{info_file}: unreadable ({exc}); evaluate again with 'crmss test'") from exc
-    missing = [key for key in EVALUATION_KEYS if key not in info] if isinstance(info, dict) else list(EVALUATION_KEYS)
-    if missing:
-        raise InputError(f"{info_file}: lacks {', '.join(missing)}; it was not written by this crmss: evaluate again with 'crmss test'")
-    rows = read_metrics_csv(path / "metrics.csv", list(info["methods"]))
+    info = read_json(info_file, EVALUATION, "it was not written by this crmss: evaluate again with 'crmss test'")
+    rows = read_metrics_csv(path / "metrics.csv", list(info["methods"]), scenes=set(info["cloud_fraction"]))
     return {"label": label, "path": path, "info": info, "rows": rows}
 
 

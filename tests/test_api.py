@@ -37,11 +37,11 @@ def test_import_crmss_is_light_and_names_the_api():
 
 
 @pytest.mark.slow
-def test_options_are_light_frozen_and_typed():
-    code = "import sys, crmss; o = crmss.PredictOptions(('p',), 'run', 'out'); assert 'tensorflow' not in sys.modules; print(o.tile)"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+def test_options_are_light_frozen_and_typed(tmp_path):
+    code = "import sys, crmss; o = crmss.PredictOptions(('p',), '.', 'out', tile='1024'); assert 'tensorflow' not in sys.modules; print(o.tile)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0 and run.stdout.strip() == "1024", run.stderr[-2000:]
-    options = crmss.SimulateOptions("data", "out")
+    options = crmss.SimulateOptions(tmp_path, "out")
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.subset = "train"
     with pytest.raises(InputError, match="--thickness 2 1: the minimum exceeds the maximum"):

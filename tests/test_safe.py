@@ -83,10 +83,8 @@ def test_locate_accepts_reprocessed_and_pdmc_names_of_the_same_acquisition(produ
 
 
 def test_two_candidates_of_one_acquisition_are_ambiguous(tmp_path, products, pairs):
-    shutil.copytree(products(0), tmp_path / "p")
-    for p in list((tmp_path / "p").iterdir()):  # the same acquisitions at baselines 04.00 and 05.10
-        shutil.copytree(p, tmp_path / "p" / p.name.replace("N0201", "N0510"))
-        p.rename(p.with_name(p.name.replace("N0201", "N0400")))
+    for baseline in ("04.00", "05.10"):  # the same acquisitions reprocessed at two baselines
+        shutil.copytree(products(0, baseline=baseline), tmp_path / "p", dirs_exist_ok=True)
     with pytest.raises(InputError, match="several products of the acquisition"):
         locate(pairs[0].cloudy, find_products(tmp_path / "p"))
 
@@ -123,7 +121,7 @@ def test_re_zipped_products_open_as_the_original(tmp_path, products, packing):
     assert repacked.grid() == original.grid()
     for band in ("B02", "B12"):
         assert np.array_equal(gdal.Open(repacked.band_files[band]).ReadAsArray(), gdal.Open(original.band_files[band]).ReadAsArray())
-    assert find_products(tmp_path)[0][0] == target
+    assert find_products(tmp_path)[0].path == target
 
 
 # --- bad products: each a clear InputError naming the file ---------------------------------
@@ -177,7 +175,7 @@ def bucket_folder(folder, date):
 @pytest.mark.parametrize("layout", [dict(), dict(baseline="05.10")])
 def test_bucket_tile_folders_are_found_at_depth_and_read_as_the_safe(products, pairs, layout):
     found = find_products(products(0, bucket=True, **layout))
-    assert [path.relative_to(products(0, bucket=True, **layout)).as_posix() for path, _ in found] == [
+    assert [item.path.relative_to(products(0, bucket=True, **layout)).as_posix() for item in found] == [
         "tiles/50/T/MK/2016/4/3/0",
         "tiles/50/T/MK/2016/4/13/0",
     ]
@@ -197,7 +195,7 @@ def test_bucket_tile_folders_are_found_at_depth_and_read_as_the_safe(products, p
 def test_a_pdmc_product_in_the_bucket_is_one_tile_folder_per_granule(products, pairs):
     folder = products(0, bucket=True, naming="long")
     found = find_products(folder)
-    assert len(found) == 4 and {n.name for _, n in found} == {n.name for _, n in find_products(products(0, zipped=True, naming="long"))}
+    assert len(found) == 4 and {f.name.name for f in found} == {f.name.name for f in find_products(products(0, zipped=True, naming="long"))}
     cloudy = locate(pairs[0].cloudy, found)
     assert cloudy == bucket_folder(folder, "2016/4/13")
     product = open_product(cloudy, "50TMK")
@@ -216,8 +214,10 @@ def test_damaged_bucket_tile_folders_are_refused_with_the_file_and_the_fix(tmp_p
     (folder / "B11.jp2").unlink()
     with pytest.raises(InputError, match=r"band files B11\.jp2 are missing from the tile folder"):
         open_product(folder)
-    folder, product_info, _ = _damaged_bucket_folder(tmp_path / "l2a", products)
-    (folder / "productInfo.json").write_text(json.dumps({**product_info, "name": product_info["name"].replace("MSIL1C", "MSIL2A")}))
+    folder, product_info, tile_info = _damaged_bucket_folder(tmp_path / "l2a", products)
+    l2a = product_info["name"].replace("MSIL1C", "MSIL2A")
+    (folder / "productInfo.json").write_text(json.dumps({**product_info, "name": l2a}))
+    (folder / "tileInfo.json").write_text(json.dumps({**tile_info, "productName": l2a}))
     with pytest.raises(InputError, match="Level-2A product .*take the tile from the L1C bucket"):
         open_product(folder)
     folder, _, tile_info = _damaged_bucket_folder(tmp_path / "other", products)
@@ -228,9 +228,12 @@ def test_damaged_bucket_tile_folders_are_refused_with_the_file_and_the_fix(tmp_p
     (folder / "productInfo.json").write_text('{"name": "S2A_MSIL1C_2016')
     with pytest.raises(InputError, match=r"productInfo.json: unreadable .*download the tile folder again"):
         open_product(folder)
-    logged = []
-    assert find_products(tmp_path / "cut", logged.append) == []  # discovery reports it and goes on
-    assert "productInfo.json: unreadable" in logged[0] and logged[0].endswith("(skipped)")
+    (found,) = find_products(tmp_path / "cut")  # discovery lists it with its problem
+    assert found.path == folder and "productInfo.json: unreadable" in str(found.problem)
+    folder, product_info, _ = _damaged_bucket_folder(tmp_path / "shape", products)
+    (folder / "productInfo.json").write_text(json.dumps({**product_info, "name": 42}))
+    with pytest.raises(InputError, match=r"productInfo.json: field 'name': 42 is not of type 'string'; download the tile folder again"):
+        open_product(folder)
 
 
 def test_a_pdmc_tile_folder_takes_its_baseline_from_the_datatake_or_the_tile_metadata(tmp_path, products):
@@ -243,4 +246,49 @@ def test_a_pdmc_tile_folder_takes_its_baseline_from_the_datatake_or_the_tile_met
     assert open_product(folder).baseline == "02.01"  # from TILE_ID in metadata.xml
     (folder / "metadata.xml").unlink()
     with pytest.raises(InputError, match="states the processing baseline"):
+        open_product(folder)
+
+
+def test_a_product_is_known_by_its_content_not_its_name(tmp_path, products, pairs):
+    """Renamed and swapped products (folders, zips, tile folders) are caught naming both names;
+    a tile folder without productInfo.json is known by tileInfo.json, else refused by path."""
+    clear, cloudy = pairs[0].clear, pairs[0].cloudy
+    swapped = tmp_path / "swapped"
+    for product in products(0).iterdir():  # the cloud-free product saved as the cloudy one and the other way round
+        other = product.name.replace(clear, "X").replace(cloudy, clear).replace("X", cloudy)
+        shutil.copytree(product, swapped / other)
+    for name in (clear, cloudy):
+        with pytest.raises(InputError, match=r"name says S2A\S+, but its metadata \(MTD_MSIL1C.xml\) states the product S2A") as error:
+            locate(name, find_products(swapped))
+        assert clear in str(error.value) and cloudy in str(error.value)
+        with pytest.raises(InputError, match="a product saved under another product's name is not used"):
+            open_product(swapped / f"{name}.SAFE")
+    zipped = only_zip = next(p for p in products(0, zipped=True).iterdir() if cloudy in p.name)
+    renamed = tmp_path / "zips" / f"{clear}.zip"
+    renamed.parent.mkdir()
+    shutil.copy(only_zip, renamed)
+    with pytest.raises(InputError, match=f"{renamed}: the folder's or zip's name says {clear}, but .* states the product {cloudy}"):
+        open_product(renamed)
+    assert open_product(zipped).name == cloudy
+
+    bucket = shutil.copytree(products(0, bucket=True), tmp_path / "bucket")
+    days = {"2016/4/3": bucket_folder(bucket, "2016/4/3"), "2016/4/13": bucket_folder(bucket, "2016/4/13")}
+    days["2016/4/3"].rename(bucket / "x")
+    days["2016/4/13"].rename(days["2016/4/3"])
+    (bucket / "x").rename(days["2016/4/13"])  # the two dates' folders swapped
+    with pytest.raises(InputError, match=r"the bucket path says tile T50TMK sensed on 20160403, but productInfo.json states the product S2A_MSIL1C_20160413"):
+        locate(cloudy, find_products(bucket))
+
+    folder = shutil.copytree(bucket_folder(products(0, bucket=True), "2016/4/13"), tmp_path / "tiles/50/T/MK/2016/4/13/0")
+    (folder / "productInfo.json").unlink()  # still known: tileInfo.json names its product
+    assert open_product(folder).name == cloudy and locate(cloudy, find_products(tmp_path / "tiles")) == folder
+    tile_info = json.loads((folder / "tileInfo.json").read_text())
+    del tile_info["productName"]
+    (folder / "tileInfo.json").write_text(json.dumps(tile_info))
+    (found,) = find_products(tmp_path / "tiles")
+    assert found.name is None and "cannot tell which product it belongs to; download productInfo.json" in str(found.problem)
+    metadata = folder / "metadata.xml"
+    metadata.write_text(metadata.read_text().replace("<SENSING_TIME>20160413", "<SENSING_TIME>20160403"))
+    (folder / "tileInfo.json").write_text(json.dumps({**tile_info, "productName": cloudy}))
+    with pytest.raises(InputError, match=r"metadata.xml's SENSING_TIME \(20160403\) is not the sensing day of"):
         open_product(folder)
