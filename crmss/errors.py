@@ -67,9 +67,11 @@ _GDAL_WRITE_FAILURES = ("No space left", "Write error", "WriteEncoded", "IO erro
 _NEARLY_FULL = 64 * 2**20
 
 
-def is_disk_full(exc: BaseException, folder: str | Path) -> bool:
+def is_disk_full(exc: BaseException, folder: str | Path, while_writing: bool = False) -> bool:
     """Whether ``exc`` (an OSError, or GDAL's RuntimeError) means that ``folder``'s disk is full:
-    errno ENOSPC or EDQUOT, or GDAL's text of a failed write while the disk has almost no space left."""
+    errno ENOSPC or EDQUOT, or GDAL's text of a failed write while the disk has almost no space
+    left (``while_writing``: any failure of a write to ``folder`` while it has almost no space left;
+    GDAL's GeoTIFF and COG writers then give messages that name no cause)."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     if isinstance(exc, (OSError, RuntimeError)):
@@ -80,7 +82,7 @@ def is_disk_full(exc: BaseException, folder: str | Path) -> bool:
             nearly_full = shutil.disk_usage(folder).free < _NEARLY_FULL
         except OSError:
             return False
-        return nearly_full and any(s.lower() in text.lower() for s in _GDAL_WRITE_FAILURES)
+        return nearly_full and (while_writing or any(s.lower() in text.lower() for s in _GDAL_WRITE_FAILURES))
     return False
 
 

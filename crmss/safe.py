@@ -393,13 +393,13 @@ def open_product(path: str | Path, tile: str | None = None) -> Product:
         return _open_tile_folder(path, tile)
     container, safe, meta_name, match = _safe_layout(path)
     info = _read_metadata(container, meta_name)
-    name = _safe_identity(path, container, safe, meta_name, info)
     level = info["level"]
     if level != "L1C" or (match["compact"] or match["long"]) != "L1C":
         raise InputError(
             f"{path}: is a {info['product_type'] or level} product; crmss needs Level-1C (S2MSI1C) top-of-atmosphere "
             "products: download the L1C product of this acquisition"
         )
+    name = _safe_identity(path, container, safe, meta_name, info)
     by_tile = _band_files(container)
     tile = tile or name.tile or (next(iter(by_tile)) if len(by_tile) == 1 else None)
     if tile is None:

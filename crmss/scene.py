@@ -41,7 +41,7 @@ from tqdm import tqdm
 from . import __version__
 from .bands import STACKS
 from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
-from .files import exclusive_lock
+from .files import exclusive_lock, write_text_atomically
 from .model import generator_file, generator_stacks, load_generator, run_generator
 from .options import PredictOptions, check_tiling
 from .precision import at_precision, choose_precision, local_devices
@@ -350,6 +350,11 @@ def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: 
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
     stem = names["10m"].removesuffix("_CR_10m.tif")
     with exclusive_lock(out / f".{stem}.lock", f"{stem}: another crmss predict is writing this product into {out}; waiting for it", log):
+        journal = out / f".{stem}.publishing"
+        if journal.exists():  # a run was killed while publishing: what it published is incomplete
+            for final in finals.values():
+                final.unlink(missing_ok=True)
+            journal.unlink()
         if all(f.exists() for f in finals.values()):
             log(f"{product.name}: skipped, {' and '.join(names.values())} exist")
             return []
@@ -385,10 +390,9 @@ def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: 
                 )
             for res, writer in writers.items():
                 writer.finish(settings.compress, overview_factors(*shapes[res][:2]), BLOCK)
-            for writer in writers.values():  # both or neither: renamed once both are checked
-                writer.publish()
+            publish_together(list(writers.values()), journal)
         except (OSError, RuntimeError) as exc:
-            if is_disk_full(exc, out):
+            if is_disk_full(exc, out, while_writing=True):
                 raise disk_full_error(out, needed, f"cleaning {product.name}", "run the same command again") from exc
             # bands that fail to decode are reported by _read_strip; what GDAL raises here is writing
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
@@ -402,6 +406,27 @@ def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: 
     ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)"
     log(f"{product.name}: wrote {' and '.join(names.values())}{ablation}")
     return list(finals.values())
+
+
+def publish_together(writers: list[StreamedCOG], journal: Path) -> None:
+    """Rename the finished COGs of one product to their final names, together or not at all.
+
+    Two renames cannot be one atomic step, so the ``journal`` (a hidden file beside them)
+    lists the final names while they are renamed: a failure or an interruption in between
+    removes the ones already published; a kill that leaves the journal behind is undone by
+    the next run, which treats the product as not done."""
+    write_text_atomically(journal, "".join(f"{w.final.name}\n" for w in writers))
+    published = []
+    try:
+        for writer in writers:
+            writer.publish()
+            published.append(writer.final)
+    except BaseException:
+        for final in published:
+            final.unlink(missing_ok=True)
+        journal.unlink(missing_ok=True)
+        raise
+    journal.unlink()
 
 
 def overview_factors(width: int, height: int) -> list[int]:

@@ -490,3 +490,43 @@ def test_one_product_as_safe_and_as_bucket_tile_folder_is_used_once(tmp_path, pr
     assert any(line.endswith("(the same product is also there as tiles/50/T/MK/2016/4/13/0)") for line in lines), lines
     assert manifest["pairs"][KEY]["cloudy"]["path"].endswith(".SAFE")
     assert_same_tree(read_tree(tmp_path / "data"), read_tree(data))
+
+
+def _swap_names(folder: Path, pair) -> None:
+    """Give the pair's two products each other's names (folders, zips), or put each of its
+    bucket tile folders at the other's date."""
+    if (folder / "tiles").exists():
+        clear, cloudy = (
+            next(folder.rglob(f"{d}/0"))
+            for d in (f"{int(pair.clear[15:17])}/{int(pair.clear[17:19])}", f"{int(pair.cloudy[15:17])}/{int(pair.cloudy[17:19])}")
+        )
+        clear.rename(folder / "x")
+        cloudy.rename(clear)
+        (folder / "x").rename(cloudy)
+        return
+    moved = {
+        path: path.with_name(path.name.replace(pair.clear, "X").replace(pair.cloudy, pair.clear).replace("X", pair.cloudy))
+        for path in folder.iterdir()
+    }
+    for path in moved:
+        path.rename(path.with_name(f"tmp-{path.name}"))
+    for path, target in moved.items():
+        path.with_name(f"tmp-{path.name}").rename(target)
+
+
+@pytest.mark.parametrize("layout", [dict(), dict(zipped=True), dict(bucket=True)], ids=["safe", "zip", "bucket"])
+def test_swapped_products_fail_their_pair_and_the_other_pairs_are_prepared(tmp_path, products, pairs, layout):
+    folder = tmp_path / "products"
+    shutil.copytree(products(0), folder)
+    swapped = shutil.copytree(products(1, **layout), tmp_path / "swapped")
+    _swap_names(swapped, pairs[1])
+    shutil.copytree(swapped, folder, dirs_exist_ok=True)
+    out = tmp_path / "data"
+    run = run_cli("prepare", "--products", folder, "--out", out, "--split", _split(tmp_path, pairs[0], pairs[1]), "--no-progress")
+    _assert_refused(run, "the other pairs are done")
+    named = [pairs[1].clear in run.stderr, pairs[1].cloudy in run.stderr]
+    assert (
+        all(named) if not layout.get("bucket") else any(named)
+    )  # a tile folder is named by its bucket path    assert ("the bucket path says" if layout.get("bucket") else "a product saved under another product's name is not used") in run.stderr
+    assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [KEY]
+    assert not list(out.rglob(f"{pairs[1].key}*"))

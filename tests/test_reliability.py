@@ -89,25 +89,27 @@ def test_test_checks_every_patch_and_leaves_no_partial_results(trained, tmp_path
 @pytest.mark.parametrize(
     "command, option, value, words",
     [
-        ("train", "--lr", "nan", "nan is not allowed: give a finite number in (0, inf)"),
-        ("train", "--lr", "0", "0 is not allowed: give a finite number in (0, inf)"),
-        ("train", "--lr", "-1e-4", "-1e-4 is not allowed: give a finite number in (0, inf)"),
-        ("train", "--l1-weight", "inf", "inf is not allowed: give a finite number in [0, inf)"),
-        ("train", "--beta1", "1", "1 is not allowed: give a finite number in [0, 1)"),
-        ("train", "--seed", "-1", "-1 is out of range: give a whole number from 0 to 4294967295"),
-        ("train", "--val-pairs", "-2", "-2 is out of range: give a whole number from 0"),
-        ("train", "--samples", "x", "'x' is not a whole number"),
-        ("train", "--epochs", "0", "0 is out of range: give a whole number from 1"),
-        ("test", "--figures", "-1", "-1 is out of range: give a whole number from 0"),
-        ("test", "--batch-size", "1.5", "'1.5' is not a whole number"),
-        ("predict", "--overlap", "-2", "-2 is out of range"),
-        ("predict", "--tile", "abc", "'abc' is not a whole number"),
-        ("prepare", "--workers", "0", "0 is out of range: give a whole number from 1"),
-        ("demo", "--seed", "-5", "-5 is out of range"),
+        ("train", "--lr", "nan", "--lr nan: not allowed; give a finite number"),
+        ("train", "--lr", "0", "--lr 0: out of range; give a finite number in (0, 1]"),
+        ("train", "--lr", "-1e-4", "--lr -0.0001: out of range; give a finite number in (0, 1]"),
+        ("train", "--l1-weight", "inf", "--l1-weight inf: not allowed; give a finite number"),
+        ("train", "--beta1", "1", "--beta1 1: out of range; give a finite number in [0, 1)"),
+        ("train", "--seed", "-1", "--seed -1: out of range; give a whole number from 0 to 4294967295"),
+        ("train", "--val-pairs", "-2", "--val-pairs -2: out of range; give a whole number from 0 to 10000"),
+        ("train", "--samples", "x", "--samples x: not a whole number"),
+        ("train", "--epochs", "0", "--epochs 0: out of range; give a whole number from 1 to 100000"),
+        ("test", "--figures", "-1", "--figures -1: out of range; give a whole number from 0 to 64"),
+        ("test", "--batch-size", "1.5", "--batch-size 1.5: not a whole number"),
+        ("predict", "--overlap", "-2", "--overlap -2: out of range"),
+        ("predict", "--tile", "abc", "--tile abc: not a whole number"),
+        ("prepare", "--workers", "0", "--workers 0: out of range; give a whole number from 1 to 1024"),
+        ("demo", "--seed", "-5", "--seed -5: out of range"),
     ],
 )
 @pytest.mark.slow
-def test_every_numeric_option_is_checked_when_parsed(tmp_path, command, option, value, words):
+def test_every_numeric_option_is_checked_before_anything_runs(tmp_path, command, option, value, words):
+    for folder in ("d", "m"):
+        (tmp_path / folder).mkdir()
     required = {
         "train": ["--data", tmp_path / "d", "--out", tmp_path / "out"],
         "test": ["--data", tmp_path / "d", "--model", tmp_path / "m", "--out", tmp_path / "out"],
@@ -116,8 +118,8 @@ def test_every_numeric_option_is_checked_when_parsed(tmp_path, command, option, 
         "demo": ["--out", tmp_path / "out"],
     }[command]
     run = run_cli(command, *required, f"{option}={value}")  # as one word: argparse takes -1e-4 for an option
-    assert run.returncode == 2 and f"argument {option}: {words}" in run.stderr, run.stderr
-    assert "Traceback" not in run.stderr and "_positive_int" not in run.stderr and "invalid" not in run.stderr
+    assert run.returncode == 2 and run.stderr == f"crmss {command}: error: {words}" + run.stderr.split(words, 1)[1], run.stderr
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
     assert not (tmp_path / "out").exists()
 
 

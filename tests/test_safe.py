@@ -276,7 +276,9 @@ def test_a_product_is_known_by_its_content_not_its_name(tmp_path, products, pair
     days["2016/4/3"].rename(bucket / "x")
     days["2016/4/13"].rename(days["2016/4/3"])
     (bucket / "x").rename(days["2016/4/13"])  # the two dates' folders swapped
-    with pytest.raises(InputError, match=r"the bucket path says tile T50TMK sensed on 20160403, but productInfo.json states the product S2A_MSIL1C_20160413"):
+    with pytest.raises(
+        InputError, match=r"the bucket path says tile T50TMK sensed on 20160403, but productInfo.json states the product S2A_MSIL1C_20160413"
+    ):
         locate(cloudy, find_products(bucket))
 
     folder = shutil.copytree(bucket_folder(products(0, bucket=True), "2016/4/13"), tmp_path / "tiles/50/T/MK/2016/4/13/0")

@@ -1,6 +1,7 @@
 """crmss predict: grids, no-data, radiometry, seams, kills and failures on synthetic products."""
 
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -190,6 +191,41 @@ def test_a_killed_run_leaves_no_output_and_a_rerun_finishes(products, trained, c
     assert skipped.returncode == 0 and "skipped" in skipped.stdout
 
 
+PUBLISH_THEN_DIE = """
+import os, signal, sys
+import crmss.raster
+real, calls = crmss.raster.StreamedCOG.publish, [0]
+def publish_then_die(self):
+    real(self)
+    calls[0] += 1
+    if calls[0] == 1:  # the 10 m COG is at its final name, the 20 m one not yet
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+crmss.raster.StreamedCOG.publish = publish_then_die
+from crmss.cli import main
+sys.exit(main(["predict", *sys.argv[2:]]))
+"""
+
+
+def test_a_kill_between_the_two_cogs_leaves_no_lone_output(products, trained, cleaned, tmp_path):
+    """SIGTERM (or Ctrl-C) between the two renames: the first is taken back at once. SIGKILL
+    there cannot be caught: the journal it leaves makes the next run take the lone COG away
+    before anything else, and redo the product."""
+    args = [str(cloudy_product(products(0))), "--model", str(trained / "run"), "--out", str(tmp_path), "--tile", "512", "--no-progress"]
+    terminated = subprocess.run([sys.executable, "-c", PUBLISH_THEN_DIE, "SIGTERM", *args], capture_output=True, text=True)
+    assert terminated.returncode == 143 and "terminated; run the same command again" in terminated.stderr, terminated.stderr[-2000:]
+    assert [p.name for p in tmp_path.iterdir()] == []  # no output, no journal, no temporary file, no lock
+    killed = subprocess.run([sys.executable, "-c", PUBLISH_THEN_DIE, "SIGKILL", *args], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    names = {p.name for p in tmp_path.iterdir()}
+    lone = {n for n in names if not n.startswith(".")}
+    assert len(lone) == 1 and lone.pop().endswith("_CR_10m.tif") and any(n.endswith(".publishing") for n in names)
+    again = run_cli("predict", *args)
+    assert again.returncode == 0 and "skipped" not in again.stdout, again.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in outputs(cleaned).values())
+    for res, path in outputs(tmp_path).items():
+        assert np.array_equal(read(path), read(outputs(cleaned)[res]))
+
+
 def test_failing_products_are_reported_and_the_others_finish(products, trained, tmp_path):
     broken = shutil.copytree(cloudy_product(products(0)), tmp_path / "in" / cloudy_product(products(0)).name)
     band = next(broken.rglob("*_B11.jp2"))
@@ -208,7 +244,10 @@ def test_bad_options_are_refused(products, trained, tmp_path):
     product = cloudy_product(products(0))
     assert "multiple of 32" in run_cli("predict", product, "--model", trained / "run", "--out", tmp_path, "--tile", "100").stderr
     run = run_cli("predict", product, "--model", tmp_path / "nothing", "--out", tmp_path / "o")
-    assert run.returncode == 2 and "no trained generator" in run.stderr
+    assert run.returncode == 2 and f"--model {tmp_path / 'nothing'}: no such file or folder" in run.stderr
+    (tmp_path / "empty").mkdir()
+    run = run_cli("predict", product, "--model", tmp_path / "empty", "--out", tmp_path / "o")
+    assert run.returncode == 2 and "no trained generator" in run.stderr and not (tmp_path / "o").exists()
 
 
 def test_a_metadata_file_a_folder_inside_the_safe_and_a_safe_zip_name_the_product(cleaned, products, trained, tmp_path):
