@@ -525,8 +525,8 @@ def test_swapped_products_fail_their_pair_and_the_other_pairs_are_prepared(tmp_p
     run = run_cli("prepare", "--products", folder, "--out", out, "--split", _split(tmp_path, pairs[0], pairs[1]), "--no-progress")
     _assert_refused(run, "the other pairs are done")
     named = [pairs[1].clear in run.stderr, pairs[1].cloudy in run.stderr]
-    assert (
-        all(named) if not layout.get("bucket") else any(named)
-    )  # a tile folder is named by its bucket path    assert ("the bucket path says" if layout.get("bucket") else "a product saved under another product's name is not used") in run.stderr
+    bucket = layout.get("bucket", False)
+    assert any(named) if bucket else all(named)  # a tile folder is named by its bucket path
+    assert ("the bucket path says" if bucket else "a product saved under another product's name is not used") in run.stderr
     assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [KEY]
     assert not list(out.rglob(f"{pairs[1].key}*"))
