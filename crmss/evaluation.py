@@ -44,13 +44,12 @@ from .figures import write_figures
 from .files import new_folder, utc_timestamp
 from .metrics import BAND_METRICS, class_metrics, cloud_mask
 from .model import CHECKPOINTS, generator_file, generator_stacks, load_generator, run_generator
-from .options import EvaluateOptions
+from .options import METHOD_NAME, EvaluateOptions
 from .precision import at_precision, choose_precision, local_devices
 from .raster import raster_info, write_geotiff
 from .runs import read_config
 from .tables import (
     BASELINE,
-    METHOD_NAME,
     METRIC_NAMES,
     PIXELS,
     compare,

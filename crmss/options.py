@@ -41,6 +41,8 @@ Subset = Literal["test", "train"]
 #: what ``--devices`` accepts besides ``all``: TensorFlow device names separated by commas
 DEVICE_LIST = re.compile(r"(CPU|GPU):\d+(,(CPU|GPU):\d+)*")
 Devices = Annotated[str, Matches(f"all|{DEVICE_LIST.pattern}", "give 'all' or device names separated by commas, e.g. GPU:0,GPU:1")]
+#: a method's name in tables and on the command line (NAME=RUN), an evaluation's label (LABEL=RESULTS)
+METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
 #: default of ``--cloud-threshold`` (our choice): the B02 reflectance by which a cloud-affected
 #: pixel of the cloudy patch is brighter than the clear one (crmss/metrics.py has the mask)
 CLOUD_THRESHOLD = 0.02
@@ -250,7 +252,8 @@ class EvaluateOptions(Checked):
         if not self.models:
             raise InputError("--model: give one or more models (run folders or .keras files)")
         for spec in self.models:
-            path = Path(spec.partition("=")[2] if re.fullmatch(r"[A-Za-z][A-Za-z0-9_.+-]*=.+", spec) else spec)
+            name, equals, rest = spec.partition("=")
+            path = Path(rest if equals and METHOD_NAME.fullmatch(name) else spec)
             if not path.exists():
                 raise InputError(f"--model {spec}: no such run folder or .keras file")
         if len(set(self.methods)) < len(self.methods):

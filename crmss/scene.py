@@ -419,8 +419,8 @@ def publish_together(writers: list[StreamedCOG], journal: Path) -> None:
     published = []
     try:
         for writer in writers:
+            published.append(writer.final)  # first: an interruption just after the rename still takes it back
             writer.publish()
-            published.append(writer.final)
     except BaseException:
         for final in published:
             final.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from .bands import BANDS_10M, BANDS_20M
 from .errors import InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, replaced_atomically
-from .options import ReportOptions
+from .options import METHOD_NAME, ReportOptions
 from .schemas import EVALUATION, read_json
 
 COLUMNS = ["method", "scene", "pixels", "band", "metric", "value"]
@@ -33,8 +33,6 @@ BASELINE = "cloudy_input"
 BAND_ROWS = (*BANDS_10M, "mean_10m", *BANDS_20M, "mean_20m")
 #: marks a folder written by ``crmss report``, which the next report may replace
 REPORT_MARKER = ".crmss-report"
-#: a method's name in tables and on the command line (NAME=RUN)
-METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
 
 
 def columns_of(metric: str) -> list[str]:
@@ -219,8 +217,15 @@ def comparison_lines(comparison: list[dict], reference: Path) -> list[str]:
         "| " + " | ".join(columns) + " |",
         "|---" * len(columns) + "|",
     ]
-    lines += ["| " + " | ".join(numbers.get(k, "{}").format(c[k]) for k in columns) + " |" for c in comparison]
+    lines += ["| " + " | ".join(_cell(c[k], numbers.get(k, "{}")) for k in columns) + " |" for c in comparison]
     return lines + [""]
+
+
+def _cell(value, form: str) -> str:
+    """A comparison cell: ``form`` filled, or – where ours is missing (NaN), inf as inf."""
+    if isinstance(value, float) and math.isnan(value):
+        return "–"
+    return "inf" if isinstance(value, float) and math.isinf(value) else form.format(value)
 
 
 def present_tables(rows: list[dict]):

@@ -122,6 +122,7 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbac
     run = Path(options.out)
     config = read_config(run)
     check_continuation(options, config)
+    best_psnr(run)  # a damaged best.json is refused now, not after the next epoch
     done = completed_epochs(run)
     if done >= options.epochs:
         log(f"{run} is already trained to {done} epochs; give a larger --epochs to train further")

@@ -51,7 +51,7 @@ class Interval:
         """``a whole number from 1 to 64``, ``a finite number in (0, 1]``, ..."""
         if whole:
             text = (
-                "a whole number" + (f" from {self.low:g}" if self.low is not None else "") + (f" to {self.high:g}" if self.high is not None else "")
+                "a whole number" + (f" from {self.low:.0f}" if self.low is not None else "") + (f" to {self.high:.0f}" if self.high is not None else "")
             )
             return text + (f", a multiple of {self.multiple}" if self.multiple else "")
         low = "(-inf" if self.low is None else f"{'(' if self.low_open else '['}{self.low:g}"
@@ -171,7 +171,7 @@ def _scalar(bare, value: Any, flag: str) -> Any:
         return value
     if bare is int:
         number = _number(value, flag, whole=True)
-        if not float(number).is_integer():
+        if isinstance(number, float) and not number.is_integer():
             raise InputError(f"{flag} {shown(value)}: not a whole number")
         return int(number)
     if bare is float:
@@ -194,9 +194,11 @@ def _number(value: Any, flag: str, whole: bool) -> float | int:
             value = int(value) if whole and re.fullmatch(r"\s*[-+]?\d+\s*", value) else float(value)
         except ValueError:
             raise InputError(f"{flag} {value}: not {what}") from None
-    elif isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_numpy_number(value):
+    elif _is_numpy_number(value):
+        value = value.item()  # numpy's scalars as Python's int or float
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{flag} {shown(value)}: not {what}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):  # ints are finite, and may exceed a float
         raise InputError(f"{flag} {shown(value)}: not allowed; give a finite number")
     return value
 

@@ -317,3 +317,47 @@ def test_errors_are_one_line_by_default_and_verbose_shows_tensorflow(tmp_path):
     assert by_variable.returncode == 2
     if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:  # TensorFlow says something at start-up on every machine
         assert len(loud.stderr.splitlines()) > 1 and len(by_variable.stderr.splitlines()) > 1, loud.stderr
+
+
+def test_every_file_kind_of_the_wrong_shape_is_refused_naming_the_file_and_the_field(trained, tmp_path):
+    """manifest.json, config.json, best.json, the backup's epoch, evaluation.json and reference
+    tables: valid JSON or CSV of the wrong shape gives exit status 2, nothing changed."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "manifest.json").write_text(json.dumps({"pairs": {}, "options": {"split": 5, "windows": None}, "missing": {}}))
+    run = run_cli("prepare", "--products", trained / "products", "--out", tree, "--split", trained / "split.csv", "--no-progress")
+    assert_one_message(run, f"{tree / 'manifest.json'}: field 'options/split': 5 is not valid")
+
+    for name, damage, words in [
+        ("config.json", lambda c: {**c, "options": {**c["options"], "width": "wide"}}, "field 'options/width': 'wide' is not of type 'integer'"),
+        ("config.json", lambda c: {**c, "options": {**c["options"], "shuffle": True}}, "field 'options': Additional properties are not allowed ('shuffle'"),
+        ("best.json", lambda c: {**c, "val_psnr": "high"}, "field 'val_psnr': 'high' is not of type 'number'"),
+        ("backup/training_metadata.json", lambda c: {**c, "epoch": -1}, "field 'epoch': -1 is less than the minimum of 0"),
+    ]:
+        run_folder = shutil.copytree(trained / "run", tmp_path / "run", dirs_exist_ok=False)
+        path = run_folder / name
+        record = json.loads(path.read_text()) if path.exists() else {"epoch": 1, "val_psnr": 30.0}  # no validation pair: no best.json
+        path.write_text(json.dumps(damage(record)))
+        before = {p: p.read_bytes() for p in run_folder.rglob("*") if p.is_file()}
+        assert_one_message(run_cli("train", "--data", trained / "data", "--out", run_folder, "--epochs", "2"), f"{path}: {words}")
+        assert {p: p.read_bytes() for p in run_folder.rglob("*") if p.is_file()} == before
+        shutil.rmtree(run_folder)
+
+    fake = tmp_path / "results"
+    fake.mkdir()
+    (fake / "evaluation.json").write_text(json.dumps({"methods": {"crmss": {"kind": "neural"}}, "data": "d", "subset": "test"}))
+    assert_one_message(run_cli("report", fake, "--out", tmp_path / "tables"), f"{fake / 'evaluation.json'}: ")
+    assert not (tmp_path / "tables").exists()
+
+    header = "method,scene,pixels,band,metric,value\n"
+    for rows, words in [
+        ("crmss,all,all,B02,PSNR,30\ncrmss,all,all,B02,PSNR,31\n", "line 3: the same crmss, all, all, B02, PSNR as line 2"),
+        ("crmss,all,all,B02,PSNR,nan\n", "line 2: PSNR nan is not a value the metric takes"),
+        ("crmss,all,all,B02,SSIM,inf\n", "line 2: SSIM inf is not a value the metric takes"),
+        ("crmss,R000_T00XXX,all,B02,PSNR,30\n", "line 2: unknown scene 'R000_T00XXX'"),
+    ]:
+        reference = tmp_path / "reference.csv"
+        reference.write_text(header + rows)
+        run = run_cli("test", "--data", trained / "data", "--model", trained / "run", "--out", tmp_path / "r", "--reference", reference)
+        assert_one_message(run, f"{reference}, {words}")
+        assert not (tmp_path / "r").exists()
