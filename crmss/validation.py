@@ -51,7 +51,9 @@ class Interval:
         """``a whole number from 1 to 64``, ``a finite number in (0, 1]``, ..."""
         if whole:
             text = (
-                "a whole number" + (f" from {self.low:.0f}" if self.low is not None else "") + (f" to {self.high:.0f}" if self.high is not None else "")
+                "a whole number"
+                + (f" from {self.low:.0f}" if self.low is not None else "")
+                + (f" to {self.high:.0f}" if self.high is not None else "")
             )
             return text + (f", a multiple of {self.multiple}" if self.multiple else "")
         low = "(-inf" if self.low is None else f"{'(' if self.low_open else '['}{self.low:g}"

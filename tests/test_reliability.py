@@ -330,7 +330,11 @@ def test_every_file_kind_of_the_wrong_shape_is_refused_naming_the_file_and_the_f
 
     for name, damage, words in [
         ("config.json", lambda c: {**c, "options": {**c["options"], "width": "wide"}}, "field 'options/width': 'wide' is not of type 'integer'"),
-        ("config.json", lambda c: {**c, "options": {**c["options"], "shuffle": True}}, "field 'options': Additional properties are not allowed ('shuffle'"),
+        (
+            "config.json",
+            lambda c: {**c, "options": {**c["options"], "shuffle": True}},
+            "field 'options': Additional properties are not allowed ('shuffle'",
+        ),
         ("best.json", lambda c: {**c, "val_psnr": "high"}, "field 'val_psnr': 'high' is not of type 'number'"),
         ("backup/training_metadata.json", lambda c: {**c, "epoch": -1}, "field 'epoch': -1 is less than the minimum of 0"),
     ]:
