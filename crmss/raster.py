@@ -6,7 +6,9 @@ geotransform is GDAL's 6-tuple ``(x0, dx, rx, y0, ry, dy)``; a projection is WKT
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +227,22 @@ def _read_memory_file(name: str) -> bytes:
         gdal.VSIFCloseL(handle)
 
 
+@contextlib.contextmanager
+def raised_on_close():
+    """Raise, as the ``with`` block's error, what GDAL raises while closing a dataset the block
+    made. GDAL 3.6's bindings raise a failed close (a full disk as the COG's directory is
+    rewritten) from the dataset's destructor, where Python can only print it as an ignored
+    exception beside crmss's own message; this catches it, for the block's duration only."""
+    caught = []
+    hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: caught.append(unraisable.exc_value)
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+    if caught:
+        raise caught[0]
+
+
 class StreamedCOG:
     """A (rows, cols, bands) uint16 raster written in blocks of rows, published as a Cloud-Optimized GeoTIFF.
 
@@ -347,7 +365,8 @@ class StreamedCOG:
             "NUM_THREADS=ALL_CPUS",
             "BIGTIFF=IF_SAFER",
         ]
-        gdal.Translate(str(self.cog), ds, format="COG", creationOptions=options)
+        with raised_on_close():
+            gdal.Translate(str(self.cog), ds, format="COG", creationOptions=options)
         ds = None
         self._check_copy(block)
 

@@ -24,6 +24,7 @@ to the two special values.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -278,7 +279,7 @@ def find_products(folder: str | Path) -> list[Found]:
             candidates.append(Path(root))
     found = []
     for path in candidates:
-        claimed = None if is_tile_folder(path) else product_stem(path)
+        claimed = _tile_folder_claim(path) if is_tile_folder(path) else product_stem(path)
         try:
             found.append(Found(path, identify(path), None, claimed))
         except MislabelledProduct as exc:
@@ -287,6 +288,19 @@ def find_products(folder: str | Path) -> list[Found]:
             found.append(Found(path, ProductName.parse(claimed) if claimed else None, exc, claimed))
     kind = {".SAFE": 0, ".zip": 2}
     return sorted(found, key=lambda item: (item.name.name if item.name else "", kind.get(item.path.suffix, 1), str(item.path)))
+
+
+def _tile_folder_claim(path: Path) -> str | None:
+    """The product name a tile folder's JSON files give, read leniently (for relating a damaged
+    folder to its pair); None where neither gives one."""
+    for file, key in (("productInfo.json", "name"), ("tileInfo.json", "productName")):
+        try:
+            name = json.loads((path / file).read_text(encoding="utf-8")).get(key)
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            continue
+        if isinstance(name, str) and ProductName.parse(name):
+            return name
+    return None
 
 
 def is_tile_folder(path: Path) -> bool:

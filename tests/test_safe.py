@@ -228,8 +228,10 @@ def test_damaged_bucket_tile_folders_are_refused_with_the_file_and_the_fix(tmp_p
     (folder / "productInfo.json").write_text('{"name": "S2A_MSIL1C_2016')
     with pytest.raises(InputError, match=r"productInfo.json: unreadable .*download the tile folder again"):
         open_product(folder)
-    (found,) = find_products(tmp_path / "cut")  # discovery lists it with its problem
-    assert found.path == folder and "productInfo.json: unreadable" in str(found.problem)
+    (found,) = find_products(tmp_path / "cut")  # discovery lists it with its problem, and the product tileInfo.json names
+    assert found.path == folder and "productInfo.json: unreadable" in str(found.problem) and found.claimed == product_info["name"]
+    with pytest.raises(InputError, match="productInfo.json: unreadable"):  # so its pair fails with it
+        locate(product_info["name"], [found])
     folder, product_info, _ = _damaged_bucket_folder(tmp_path / "shape", products)
     (folder / "productInfo.json").write_text(json.dumps({**product_info, "name": 42}))
     with pytest.raises(InputError, match=r"productInfo.json: field 'name': 42 is not of type 'string'; download the tile folder again"):
