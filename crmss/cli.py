@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     verbose = args.verbose or os.environ.get("CRMSS_VERBOSE", "") not in ("", "0")
     if not verbose:  # GDAL's errors still raise (gdal.UseExceptions); its warnings are not printed
         gdal.SetErrorHandler("CPLQuietErrorHandler")  # for every thread (a pushed handler is per thread)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only there may a handler be set
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         options = args.options(args)  # checked before TensorFlow loads and before anything is written
         if args.command in TENSORFLOW_COMMANDS:
@@ -88,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def load_tensorflow(verbose: bool) -> None:

@@ -11,7 +11,6 @@ may replace (a marker file says it is a demo's).
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ def run_demo(options: DemoOptions, log=print) -> dict:
     sources (evaluation name -> metric rows)."""
     from .evaluation import evaluate
     from .preparation import prepare
+    from .runs import read_best
     from .safe import find_products, locate
     from .scene import predict_products
     from .simulation import simulate
@@ -68,8 +68,9 @@ def run_demo(options: DemoOptions, log=print) -> dict:
             f"for {epochs} epochs (lr 1e-3) into {run}; the last training pair validates"
         )
         train(TrainOptions(data=str(data), out=str(run), width=16, lr=1e-3, epochs=epochs, seed=seed, samples=2, bands=bands), log=log, verbose=2)
-        best = json.loads((run / "best.json").read_text())
-        log(f"{name}: best validation PSNR {best['val_psnr']:.2f} dB at epoch {best['epoch']} (cloudy input: {best['val_cloudy_psnr']:.2f} dB)")
+        best = read_best(run)
+        cloudy = "unknown" if best["val_cloudy_psnr"] is None else f"{best['val_cloudy_psnr']:.2f} dB"
+        log(f"{name}: best validation PSNR {best['val_psnr']:.2f} dB at epoch {best['epoch']} (cloudy input: {cloudy})")
 
     simulated = out / "simulated"
     simulate(SimulateOptions(data, simulated, clouds=CloudParameters(seed=seed)), log=log)

@@ -20,6 +20,7 @@ from .validation import checked, json_schema
 
 CONFIG = "config.json"
 BEST_FILE = "best.json"
+HISTORY = "history.csv"
 BACKUP = "backup"
 DAMAGED = "the run folder is damaged: train into a new --out folder"
 #: RUN/config.json as ``train`` writes it
@@ -94,7 +95,30 @@ def completed_epochs(run: Path) -> int:
     return int(read_json(path, BACKUP_METADATA, DAMAGED)["epoch"]) if path.exists() else 0
 
 
+def read_best(run: Path) -> dict | None:
+    """RUN/best.json: ``epoch``, ``val_psnr``, ``val_cloudy_psnr`` (None before the first validation)."""
+    path = Path(run) / BEST_FILE
+    return read_json(path, BEST, DAMAGED) if path.exists() else None
+
+
 def best_psnr(run: Path) -> float | None:
     """The best validation PSNR recorded in RUN/best.json (None before the first validation)."""
-    path = Path(run) / BEST_FILE
-    return float(read_json(path, BEST, DAMAGED)["val_psnr"]) if path.exists() else None
+    best = read_best(run)
+    return float(best["val_psnr"]) if best else None
+
+
+def check_history(run: Path) -> None:
+    """RUN/history.csv as training writes it: the header ``epoch,...``, then one row per epoch
+    starting with its number (0, 1, ...); InputError naming the line otherwise."""
+    path = Path(run) / HISTORY
+    if not path.exists():
+        return
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: unreadable ({exc}); {DAMAGED}") from exc
+    if lines and not lines[0].startswith("epoch,"):
+        raise InputError(f"{path}, line 1: not the header 'epoch,...' that training writes; {DAMAGED}")
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.split(",", 1)[0].isdigit():
+            raise InputError(f"{path}, line {number}: {line[:40]!r} does not start with an epoch number; {DAMAGED}")

@@ -31,7 +31,7 @@ from .gan import CRMSSGAN
 from .model import build_discriminator, build_generator, run_generator
 from .options import TrainOptions
 from .precision import training_policy
-from .runs import BEST_FILE, CONFIG, best_psnr, check_continuation, completed_epochs, read_config, run_options
+from .runs import BEST_FILE, CONFIG, HISTORY, best_psnr, check_continuation, check_history, completed_epochs, read_config, run_options
 
 __all__ = ["train", "run_options", "TrainOptions"]
 
@@ -122,7 +122,8 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbac
     run = Path(options.out)
     config = read_config(run)
     check_continuation(options, config)
-    best_psnr(run)  # a damaged best.json is refused now, not after the next epoch
+    best_psnr(run)  # a damaged best.json or history.csv is refused now, not after the next epoch
+    check_history(run)
     done = completed_epochs(run)
     if done >= options.epochs:
         log(f"{run} is already trained to {done} epochs; give a larger --epochs to train further")
@@ -218,7 +219,7 @@ def _train(options, strategy, train_set, val_set, done, log, verbose, callbacks)
         run.mkdir(parents=True, exist_ok=True)
         if chief:
             _write_config(run, options, train_set, val_set)
-            trim_history(run / "history.csv", done)
+            trim_history(run / HISTORY, done)
     except OSError as exc:
         if is_disk_full(exc, run.parent):
             raise disk_full_error(run.parent, None, "a run folder", "run the same command again") from exc
@@ -290,7 +291,7 @@ def trim_history(history: Path, epochs: int) -> None:
     if not history.exists():
         return
     lines = history.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) < epochs]
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]  # rows checked by check_history
     if kept != lines:
         write_text_atomically(history, "".join(kept))
 
@@ -405,7 +406,7 @@ def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainO
     if chief:
         callbacks += [
             GeneratorExport(run),
-            keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
+            keras.callbacks.CSVLogger(str(run / HISTORY), append=True),
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
             SampleImages(run / "logs", sample_patches, options.samples, BAND_SETS[options.bands]),
         ]

@@ -349,6 +349,11 @@ def test_every_file_kind_of_the_wrong_shape_is_refused_naming_the_file_and_the_f
         assert {p: p.read_bytes() for p in run_folder.rglob("*") if p.is_file()} == before
         shutil.rmtree(run_folder)
 
+    run_folder = shutil.copytree(trained / "run", tmp_path / "run")
+    (run_folder / "history.csv").write_text("epoch,g_loss\n0,1.5\nlast,2\n")
+    refused = run_cli("train", "--data", trained / "data", "--out", run_folder, "--epochs", "2")
+    assert_one_message(refused, f"{run_folder / 'history.csv'}, line 3: 'last,2' does not start with an epoch number")
+
     fake = tmp_path / "results"
     fake.mkdir()
     (fake / "evaluation.json").write_text(json.dumps({"methods": {"crmss": {"kind": "neural"}}, "data": "d", "subset": "test"}))
