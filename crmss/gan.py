@@ -2,7 +2,9 @@
 
 In the style of the Keras examples' GANs: ``compile(d_optimizer=..., g_optimizer=..., loss_weights=...)``, a
 ``train_step`` with one critic and one generator update returning loss trackers, and a
-``test_step`` that reports the PSNR of the generator's output beside the cloudy input's.
+``test_step`` that reports the PSNR of the generator's output beside the cloudy input's, over
+all bands and per band (``psnr_B02`` ... ``psnr_B12``, ``cloudy_psnr_B02`` ...: the per-band
+learning curves of the validation pairs in history.csv and TensorBoard).
 Batches are ``((x10, x20), (y10, y20))``: cloudy and clear stacks, reflectance in [0, 1]
 (``((x10,), (y10,))`` for the Vis/NIR ablation: every step works on however many stacks the
 generator takes).
@@ -13,8 +15,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from .losses import discriminator_loss, generator_adversarial_loss, psnr, reconstruction_loss
-from .model import run_generator
+from .bands import STACKS
+from .losses import band_psnr, discriminator_loss, generator_adversarial_loss, psnr, reconstruction_loss
+from .model import generator_stacks, run_generator
 from .options import LossWeights
 
 
@@ -37,7 +40,9 @@ class CRMSSGAN(keras.Model):
         # built here so that fit works under MirroredStrategy and checkpoints hold their slots
         g_optimizer.build(self.generator.trainable_variables)
         d_optimizer.build(self.discriminator.trainable_variables)
-        names = ("d_loss", "g_loss", "g_adversarial", "g_reconstruction", "psnr", "cloudy_psnr")
+        self.bands = [band for stack in generator_stacks(self.generator) for band in STACKS[stack]]
+        per_band = [f"{kind}_{band}" for kind in ("psnr", "cloudy_psnr") for band in self.bands]
+        names = ("d_loss", "g_loss", "g_adversarial", "g_reconstruction", "psnr", "cloudy_psnr", *per_band)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     @property
@@ -85,10 +90,15 @@ class CRMSSGAN(keras.Model):
     def test_step(self, data):
         cloudy, clear = list(data[0]), list(data[1])
         fake = run_generator(self.generator, cloudy, training=False)
+        per_band = {}
+        for kind, images in (("psnr", fake), ("cloudy_psnr", cloudy)):
+            values = tf.concat([band_psnr(p, t) for p, t in zip(images, clear)], axis=0)
+            per_band.update({f"{kind}_{band}": values[i] for i, band in enumerate(self.bands)})
         return self._track(
             g_reconstruction=reconstruction_loss(fake, clear, self.loss_weights_.l1, self.loss_weights_.gradient),
             psnr=self._psnr(fake, clear),
             cloudy_psnr=self._psnr(cloudy, clear),
+            **per_band,
         )
 
     @staticmethod

@@ -49,6 +49,12 @@ def reconstruction_loss(predicted, target, l1_weight: float, gradient_weight: fl
     return total
 
 
+def band_psnr(predicted, target):
+    """PSNR in dB (data range 1) of each band of one (B, H, W, C) stack, averaged over the batch: (C,)."""
+    mse = ops.mean(ops.square(ops.cast(predicted, "float32") - ops.cast(target, "float32")), axis=(1, 2))
+    return ops.mean(-10.0 * ops.log(ops.maximum(mse, 1e-10)) / ops.log(10.0), axis=0)
+
+
 def psnr(predicted, target):
     """Mean over the batch of PSNR in dB (data range 1) of one (B, H, W, C) stack."""
     mse = ops.mean(ops.square(ops.cast(predicted, "float32") - ops.cast(target, "float32")), axis=(1, 2, 3))
