@@ -293,6 +293,11 @@ class PredictOptions(Checked):
         "(for tools built without ZSTD; slower to write, slightly smaller)",
         "zstd",
     )
+    stacks: Literal["all", "10m"] = option(
+        "all (default): every stack the generator makes, 10 m and 20 m; 10m: the 10 m output alone, for users who keep the "
+        "product's own 20 m bands (the 20 m input is still read: CR-MSS uses it to clean the 10 m bands)",
+        "all",
+    )
     progress: bool = option("progress bar", True)
 
     def _check(self) -> None:

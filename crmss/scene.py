@@ -158,7 +158,8 @@ class TileRunner:
 @dataclass(frozen=True)
 class Settings:
     """How a scene is run: tiles of ``tile`` px at 10 m overlapping by ``overlap``, ``batch_size``
-    tiles per model call, ``workers`` decoding threads, COG ``compress``ion, a progress bar."""
+    tiles per model call, ``workers`` decoding threads, COG ``compress``ion, a progress bar,
+    the ``stacks`` written (``all`` the generator's, or ``10m``)."""
 
     tile: int
     overlap: int
@@ -166,6 +167,7 @@ class Settings:
     workers: int = 1
     compress: str = "zstd"
     progress: bool = False
+    stacks: str = "all"
 
     def fitted(self, height: int, width: int) -> Settings:
         """The same with the tile no larger than a scene of ``height`` x ``width`` px needs (in steps of 32 px)."""
@@ -303,6 +305,7 @@ def predict_products(options: PredictOptions, log=print) -> list[Path]:
             options.workers or len(os.sched_getaffinity(0)),
             options.compress,
             options.progress,
+            options.stacks,
         )
         limit_block_cache(BLOCK_CACHE_MB)
         written = []
@@ -344,7 +347,7 @@ def output_names(product: Product, stacks: tuple[str, ...] = tuple(STACKS)) -> d
 def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: Settings, log) -> list[Path]:
     """Clean one granule of a product into ``out`` (locked per product; skipped when its outputs
     exist); return the outputs written."""
-    stacks = runner.stacks
+    stacks = tuple(s for s in runner.stacks if settings.stacks == "all" or s == settings.stacks)  # the stacks written
     names = output_names(product, stacks)
     finals = {res: out / name for res, name in names.items()}
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
@@ -377,11 +380,11 @@ def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: 
                     grid.projection,
                     _output_metadata(product, runner, settings),
                 )
-            readers = {band: BandReader(product.band_files[band]) for res in stacks for band in STACKS[res]}
+            readers = {band: BandReader(product.band_files[band]) for res in runner.stacks for band in STACKS[res]}
             with ThreadPoolExecutor(settings.workers, initializer=_yield_to_the_model) as pool:
                 _run_strips(
-                    lambda top: _read_strip(product, readers, stacks, top, settings.tile, pool),
-                    lambda res, rows, top: writers[res].write(rows, top),
+                    lambda top: _read_strip(product, readers, runner.stacks, top, settings.tile, pool),
+                    lambda res, rows, top: writers[res].write(rows, top) if res in writers else None,
                     grid.height,
                     grid.width,
                     runner,
@@ -403,7 +406,7 @@ def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: 
         finally:
             for writer in writers.values():
                 writer.discard()
-    ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)"
+    ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)" if "20m" not in runner.stacks else " (--stacks 10m)"
     log(f"{product.name}: wrote {' and '.join(names.values())}{ablation}")
     return list(finals.values())
 

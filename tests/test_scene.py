@@ -288,6 +288,16 @@ def test_a_visnir_model_writes_the_10m_output_alone_and_says_so(products, cleane
     assert image.shape == reference.shape and np.array_equal(image == 0, reference == 0)  # the same grid and no-data
 
 
+def test_stacks_10m_writes_the_10m_output_alone_with_the_pixels_of_both(products, trained, cleaned, tmp_path):
+    args = [cloudy_product(products(0)), "--model", trained / "run", "--out", tmp_path, "--tile", "512", "--no-progress"]
+    run = run_cli("predict", *args, "--stacks", "10m")
+    assert run.returncode == 0 and "(--stacks 10m)" in run.stdout, run.stderr[-2000:]
+    assert [p.name for p in tmp_path.iterdir()] == [outputs(cleaned)["10m"].name]
+    assert np.array_equal(read(tmp_path / outputs(cleaned)["10m"].name), read(outputs(cleaned)["10m"]))
+    refused = run_cli("predict", *args, "--stacks", "20m")
+    assert refused.returncode == 2 and "--stacks 20m: unknown; choose one of all, 10m" in refused.stderr
+
+
 TWO_DEVICES = """
 import sys
 import tensorflow as tf
