@@ -157,9 +157,10 @@ def patch_errors():
         raise
 
 
-def augment(*stacks, seed=None):
-    """The same random rotation or flip (or none) of all stacks of a pair."""
-    choice = tf.random.uniform([], 0, 6, dtype=tf.int32, seed=seed)
+def augment(*stacks, seed):
+    """The same rotation or flip (or none) of all stacks of a pair, drawn from the stateless
+    ``seed`` (two integers): the same seed, the same choice, in any run."""
+    choice = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=6, dtype=tf.int32)
     ops = [
         lambda t: t,
         lambda t: tf.image.rot90(t, 1),
@@ -171,6 +172,11 @@ def augment(*stacks, seed=None):
     return tuple(tf.switch_case(choice, [lambda f=f, t=t: f(t) for f in ops]) for t in stacks)
 
 
+def epoch_steps(patches: int, batch_size: int, steps: int | None = None) -> int:
+    """Batches per epoch: ``steps``, else enough full batches for one pass over the patches."""
+    return steps or -(-patches // batch_size)
+
+
 def make_dataset(
     patches: PatchSet,
     batch_size: int,
@@ -180,36 +186,79 @@ def make_dataset(
     cache: bool = False,
     repeat: bool = False,
     drop_remainder: bool = False,
-    seed: int | None = None,
+    seed: int = 0,
+    first_epoch: int = 0,
+    steps: int | None = None,
     stacks: tuple[str, ...] = ("10m", "20m"),
 ) -> tf.data.Dataset:
     """``((x10, x20), (y10, y20))`` batches of ``patches`` (see the module docstring), or of
     the ``stacks`` asked for (``("10m",)``: ``((x10,), (y10,))``; the 20 m patches are not read).
 
-    Files are read by GDAL in parallel (``num_parallel_calls=AUTOTUNE``); ``cache`` keeps the
-    decoded patches in memory after the first pass; batches are prefetched. With
-    ``drop_remainder`` a last incomplete batch is left out (needed with several replicas,
-    where a short batch leaves a replica with no patch).
+    Without ``shuffle``, ``augmentation`` and ``repeat``: the patches in order, the last batch
+    short unless ``drop_remainder``. Otherwise the batches of epoch ``first_epoch`` (and with
+    ``repeat`` of every later epoch, endlessly): each epoch :func:`epoch_steps` full batches,
+    its order and augmentation drawn from (``seed``, epoch, position) alone, with stateless
+    random ops, so that a run resumed at an epoch reads exactly what an uninterrupted run reads
+    there. Files are read by GDAL in parallel; ``cache`` keeps decoded patches in memory after
+    their first read; batches are prefetched.
     """
     keys = [f"{role}_{res}" for role in ("cloudy", "clear") for res in stacks]
-    sides = {"10m": patches.size10, "20m": patches.size10 // 2}
-    shapes = [(sides[key[-3:]], sides[key[-3:]], BANDS[key[-3:]]) for key in keys]
-    dataset = tf.data.Dataset.from_tensor_slices(tuple(patches.files[k] for k in keys))
+    ordered = not (shuffle or augmentation or repeat)
+    read = _patch_reader(patches, keys, cache and not ordered)  # in order, tf.data's own cache keeps them
+    if ordered:
+        dataset = tf.data.Dataset.range(len(patches)).map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = (dataset.cache() if cache else dataset).map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :]))
+        return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    per_epoch = epoch_steps(len(patches), batch_size, steps) * batch_size
+    last = tf.int64.max if repeat else first_epoch + 1
+    items = tf.data.Dataset.range(first_epoch, last).flat_map(lambda epoch: _epoch_items(epoch, len(patches), per_epoch, shuffle, seed))
 
-    def load(*paths):
-        loaded = [tf.numpy_function(read_patch, [p, key[-3:], shape[0]], tf.float32) for p, key, shape in zip(paths, keys, shapes)]
-        for stack, shape in zip(loaded, shapes):
+    def load(epoch, position, index):
+        loaded = read(index)
+        return augment(*loaded, seed=tf.stack([tf.cast(seed, tf.int64), epoch * per_epoch + position])) if augmentation else loaded
+
+    dataset = items.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :]))
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_items(epoch, count: int, per_epoch: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """(epoch, position, patch index) of one epoch's ``per_epoch`` draws: passes over the
+    ``count`` patches, each in the order of a stateless shuffle seeded by (``seed``, epoch, pass)."""
+    passes = -(-per_epoch // count)
+
+    def one_pass(number):
+        indices = tf.range(count, dtype=tf.int64)
+        if shuffle:
+            indices = tf.random.experimental.stateless_shuffle(indices, seed=tf.stack([tf.cast(seed, tf.int64), epoch * passes + number]))
+        return tf.data.Dataset.from_tensor_slices(indices)
+
+    draws = tf.data.Dataset.range(passes).flat_map(one_pass).take(per_epoch).enumerate()
+    return draws.map(lambda position, index: (epoch, position, index))
+
+
+def _patch_reader(patches: PatchSet, keys: list[str], cache: bool):
+    """A tf.data map function: patch index -> the float32 stacks of ``keys``, read by GDAL
+    (:func:`read_patch`), kept in memory after their first read where ``cache``."""
+    sides = {"10m": patches.size10, "20m": patches.size10 // 2}
+    files = {key: tf.constant(patches.files[key]) for key in keys}
+    kept: dict = {}
+
+    def read_one(path, res, size):
+        if not cache:
+            return read_patch(path, res, size)
+        if path not in kept:
+            kept[path] = read_patch(path, res, size)
+        return kept[path]
+
+    def read(index):
+        loaded = []
+        for key in keys:
+            res = key[-3:]
+            shape = (sides[res], sides[res], BANDS[res])
+            stack = tf.numpy_function(read_one, [tf.gather(files[key], index), res, shape[0]], tf.float32)
             stack.set_shape(shape)
+            loaded.append(stack)
         return tuple(loaded)
 
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None or not shuffle)
-    if cache:
-        dataset = dataset.cache()
-    if shuffle:
-        dataset = dataset.shuffle(len(patches), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    if augmentation:
-        dataset = dataset.map(lambda *t: augment(*t, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :]))
-    return dataset.batch(batch_size, drop_remainder=drop_remainder or repeat).prefetch(tf.data.AUTOTUNE)
+    return read

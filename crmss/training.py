@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from . import __version__
 from .bands import BAND_SETS
-from .data import PatchSet, load_patches, make_dataset, merge, patch_errors
+from .data import PatchSet, epoch_steps, load_patches, make_dataset, merge, patch_errors
 from .errors import InputError, TrainingDiverged, disk_full_error, is_disk_full
 from .files import TEMPORARY_PREFIX, replaced_atomically, utc_timestamp, write_text_atomically
 from .gan import CRMSSGAN
@@ -225,11 +225,11 @@ def _train(options, strategy, train_set, val_set, done, log, verbose, callbacks)
             raise disk_full_error(run.parent, None, "a run folder", "run the same command again") from exc
         raise InputError(f"{run}: cannot create the run folder ({exc.strerror}); choose another --out") from exc
 
-    keras.utils.set_random_seed(options.seed + done)  # a resumed run does not replay epoch 1's order
+    keras.utils.set_random_seed(options.seed)  # the weights' initialisation; the data's order depends on (seed, epoch) alone
     if options.mixed_precision:
         keras.mixed_precision.set_global_policy(training_policy())
         log(f"mixed precision: Keras policy {keras.mixed_precision.dtype_policy().name}")
-    steps = options.steps_per_epoch
+    steps = epoch_steps(len(train_set), options.batch_size, options.steps_per_epoch)
     whole = strategy.num_replicas_in_sync > 1  # whole batches only: a short one would leave a replica empty
     stacks = BAND_SETS[options.bands]
     train_data = make_dataset(
@@ -237,9 +237,10 @@ def _train(options, strategy, train_set, val_set, done, log, verbose, callbacks)
         options.batch_size,
         augmentation=options.augment,
         cache=options.cache,
-        repeat=steps is not None,
-        drop_remainder=whole,
-        seed=options.seed + done,
+        repeat=True,
+        seed=options.seed,
+        first_epoch=done,
+        steps=steps,
         stacks=stacks,
     )
     val_data = None
@@ -253,8 +254,7 @@ def _train(options, strategy, train_set, val_set, done, log, verbose, callbacks)
             space.check()  # before the first epoch: not after hours of training
             callbacks = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks)]
             if options.strategy == "multiworker":
-                full_pass = len(train_set) // options.batch_size if whole else math.ceil(len(train_set) / options.batch_size)
-                _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps or full_pass, callbacks, log)
+                _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps, callbacks, log)
             else:
                 gan.fit(
                     train_data,
@@ -420,7 +420,7 @@ def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbac
     Keras 3's ``fit`` fails under this strategy (keras-team/keras#20585), so the loop is
     written out: distributed batches, ``strategy.run(train_step)``, and the same callbacks.
     """
-    distributed = strategy.experimental_distribute_dataset(train_data.repeat())
+    distributed = strategy.experimental_distribute_dataset(train_data)
     iterator = iter(distributed)
 
     def reduce(logs):
