@@ -17,28 +17,11 @@ from hypothesis import strategies as st
 from conftest import run_cli
 from crmss import cli
 from crmss.errors import InputError
-from crmss.options import (
-    CloudParameters,
-    DemoOptions,
-    EvaluateOptions,
-    PredictOptions,
-    PrepareOptions,
-    ReportOptions,
-    SimulateOptions,
-    TrainOptions,
-)
+from crmss.options import CloudParameters, EvaluateOptions, PredictOptions, SimulateOptions, TrainOptions
 from crmss.validation import Exists, Interval, Matches, flag_of, unpack
 
-#: command -> the options classes its arguments fill
-COMMANDS = {
-    "prepare": (PrepareOptions,),
-    "train": (TrainOptions,),
-    "test": (EvaluateOptions,),
-    "predict": (PredictOptions,),
-    "simulate": (SimulateOptions, CloudParameters),
-    "report": (ReportOptions,),
-    "demo": (DemoOptions,),
-}
+#: command -> the options classes its arguments fill (simulate's nested cloud parameters too)
+COMMANDS = {name: (owner, CloudParameters) if owner is SimulateOptions else (owner,) for name, (owner, _, _) in cli.COMMANDS.items()}
 
 
 @pytest.fixture
