@@ -26,7 +26,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from . import __version__
-from .errors import CrmssError, DiskFullError, InternalError
+from .errors import CrmssError, InternalError
 from .options import (
     CloudParameters,
     DemoOptions,
@@ -60,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         gdal.SetErrorHandler("CPLQuietErrorHandler")  # for every thread (a pushed handler is per thread)
     in_main_thread = threading.current_thread() is threading.main_thread()  # only there may a handler be set
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    ran_tensorflow = False
     try:
         options = args.options(args)  # checked before TensorFlow loads and before anything is written
         if args.command in TENSORFLOW_COMMANDS:
             load_tensorflow(verbose)
+            ran_tensorflow = True
         return args.run(options) or 0
     except InternalError as exc:
         print(
@@ -76,22 +78,27 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_status
     except CrmssError as exc:
         print(f"crmss {args.command}: error: {exc}", file=sys.stderr)
-        if isinstance(exc, DiskFullError) and args.command == "train":
-            # a checkpoint that the full disk cut short stays open in HDF5, which crashes the
-            # process as it closes it at exit: end here, the message given and nothing else to do
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(exc.exit_status)
-        return exc.exit_status
+        return _end_now(exc.exit_status) if ran_tensorflow else exc.exit_status
     except Terminated:
         print(f"crmss {args.command}: terminated; run the same command again to continue", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        return _end_now(128 + signal.SIGTERM) if ran_tensorflow else 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
-        return 130
+        return _end_now(130) if ran_tensorflow else 130
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _end_now(status: int) -> int:
+    """End the process at once with ``status``, the message given and every output closed.
+
+    What a failed TensorFlow command leaves may crash the interpreter as it finalises: an input
+    pipeline's worker threads still reading ahead (``terminate called without an active
+    exception``, SIGABRT), or a checkpoint that a full disk cut short, still open in HDF5."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def load_tensorflow(verbose: bool) -> None:

@@ -188,6 +188,7 @@ def make_dataset(
     drop_remainder: bool = False,
     seed: int = 0,
     first_epoch: int = 0,
+    last_epoch: int | None = None,
     steps: int | None = None,
     stacks: tuple[str, ...] = ("10m", "20m"),
 ) -> tf.data.Dataset:
@@ -196,7 +197,7 @@ def make_dataset(
 
     Without ``shuffle``, ``augmentation`` and ``repeat``: the patches in order, the last batch
     short unless ``drop_remainder``. Otherwise the batches of epoch ``first_epoch`` (and with
-    ``repeat`` of every later epoch, endlessly): each epoch :func:`epoch_steps` full batches,
+    ``repeat`` of every later epoch up to ``last_epoch``, or endlessly): each epoch :func:`epoch_steps` full batches,
     its order and augmentation drawn from (``seed``, epoch, position) alone, with stateless
     random ops, so that a run resumed at an epoch reads exactly what an uninterrupted run reads
     there. Files are read by GDAL in parallel; ``cache`` keeps decoded patches in memory after
@@ -210,7 +211,7 @@ def make_dataset(
         dataset = (dataset.cache() if cache else dataset).map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :]))
         return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
     per_epoch = epoch_steps(len(patches), batch_size, steps) * batch_size
-    last = tf.int64.max if repeat else first_epoch + 1
+    last = (last_epoch or tf.int64.max) if repeat else first_epoch + 1
     items = tf.data.Dataset.range(first_epoch, last).flat_map(lambda epoch: _epoch_items(epoch, len(patches), per_epoch, shuffle, seed))
 
     def load(epoch, position, index):

@@ -240,6 +240,7 @@ def _train(options, strategy, train_set, val_set, done, log, verbose, callbacks)
         repeat=True,
         seed=options.seed,
         first_epoch=done,
+        last_epoch=options.epochs,
         steps=steps,
         stacks=stacks,
     )
