@@ -10,6 +10,7 @@ continues to the requested total of epochs, after a kill or after a finished run
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
@@ -380,6 +381,31 @@ class GeneratorExport(keras.callbacks.Callback):
                 write_text_atomically(self.best_file, json.dumps(record, indent=1) + "\n")
 
 
+class HistoryCSV(keras.callbacks.Callback):
+    """RUN/history.csv: one row per epoch, ``epoch`` (from 0) and the logs by name, in Keras's
+    CSVLogger layout, rewritten whole and atomically after every epoch.
+
+    Its columns are the union over the rows: a run continued by a crmss that logs more (the
+    per-band PSNR) keeps its earlier rows aligned under the header, their new cells empty.
+    Keras's CSVLogger appends rows in its own column order under the old header instead."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = []
+        if self.path.exists():
+            with self.path.open(newline="") as handle:
+                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) < epoch]  # rows checked by check_history
+        rows.append({"epoch": epoch, **{name: float(value) for name, value in (logs or {}).items()}})
+        columns = ["epoch", *sorted({name for row in rows for name in row} - {"epoch"})]
+        with replaced_atomically(self.path) as tmp, tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
 class SampleImages(keras.callbacks.Callback):
     """TensorBoard images after every epoch: cloudy | generated | clear in true colour."""
 
@@ -407,7 +433,7 @@ def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainO
     if chief:
         callbacks += [
             GeneratorExport(run),
-            keras.callbacks.CSVLogger(str(run / HISTORY), append=True),
+            HistoryCSV(run / HISTORY),
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
             SampleImages(run / "logs", sample_patches, options.samples, BAND_SETS[options.bands]),
         ]

@@ -77,9 +77,16 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path)
     kw = dict(width=8, steps_per_epoch=2, samples=0)
     whole = train(_options(data, tmp_path / "whole", epochs=2, **kw), verbose=0)
     train(_options(data, tmp_path / "part", epochs=1, **kw), verbose=0)
+    history = tmp_path / "part/history.csv"
+    older = [",".join(line.split(",")[:7]) for line in history.read_text().splitlines()]  # as a crmss without per-band columns wrote it
+    history.write_text("\n".join(older) + "\n")
     resumed = train(_options(data, tmp_path / "part", epochs=2, **kw), verbose=0)
     for a, b in zip(whole.generator.weights + whole.discriminator.weights, resumed.generator.weights + resumed.discriminator.weights):
         assert np.array_equal(a.numpy(), b.numpy()), a.path
+    header, first, second = (line.split(",") for line in history.read_text().splitlines())
+    assert header == (tmp_path / "whole/history.csv").read_text().splitlines()[0].split(",")  # every column, in Keras's order
+    assert dict(zip(header, first)) == {**{name: "" for name in header}, **dict(zip(older[0].split(","), older[1].split(",")))}
+    assert "" not in second and second[0] == "1"
 
 
 def test_augmentation_moves_cloudy_clear_10m_and_20m_together():
