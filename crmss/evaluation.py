@@ -44,7 +44,7 @@ from .figures import write_figures
 from .files import new_folder, utc_timestamp
 from .metrics import BAND_METRICS, class_metrics, cloud_mask
 from .model import CHECKPOINTS, generator_file, generator_stacks, load_generator, run_generator
-from .options import METHOD_NAME, EvaluateOptions
+from .options import METHOD_NAME, EvaluateOptions, named_path
 from .precision import at_precision, choose_precision, local_devices
 from .raster import raster_info, write_geotiff
 from .runs import read_config
@@ -127,12 +127,7 @@ def load_models(specs: list[str | Path], checkpoint: str = "last", precision: st
     """The models of ``--model``: each a run folder or a ``.keras`` file, as ``NAME=PATH`` or
     ``PATH`` (named ``crmss`` when it is the only one, else after the folder or file),
     computing at ``precision`` (crmss/precision.py)."""
-    parsed = []
-    for spec in map(str, specs):
-        name, sep, path = spec.partition("=")
-        if not sep or not METHOD_NAME.fullmatch(name):
-            name, path = None, spec
-        parsed.append((name, Path(path)))
+    parsed = [named_path(str(spec)) for spec in specs]
     models, names = [], []
     for name, path in parsed:
         name = name or ("crmss" if len(parsed) == 1 else path.stem if path.suffix == ".keras" else path.resolve().name)

@@ -43,6 +43,15 @@ DEVICE_LIST = re.compile(r"(CPU|GPU):\d+(,(CPU|GPU):\d+)*")
 Devices = Annotated[str, Matches(f"all|{DEVICE_LIST.pattern}", "give 'all' or device names separated by commas, e.g. GPU:0,GPU:1")]
 #: a method's name in tables and on the command line (NAME=RUN), an evaluation's label (LABEL=RESULTS)
 METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
+
+
+def named_path(spec: str) -> tuple[str | None, Path]:
+    """``NAME=PATH`` (a model's or an evaluation's name, then its path) as (NAME, PATH); a bare
+    ``PATH`` as (None, PATH)."""
+    name, equals, path = spec.partition("=")
+    return (name, Path(path)) if equals and METHOD_NAME.fullmatch(name) else (None, Path(spec))
+
+
 #: default of ``--cloud-threshold`` (our choice): the B02 reflectance by which a cloud-affected
 #: pixel of the cloudy patch is brighter than the clear one (crmss/metrics.py has the mask)
 CLOUD_THRESHOLD = 0.02
@@ -252,9 +261,7 @@ class EvaluateOptions(Checked):
         if not self.models:
             raise InputError("--model: give one or more models (run folders or .keras files)")
         for spec in self.models:
-            name, equals, rest = spec.partition("=")
-            path = Path(rest if equals and METHOD_NAME.fullmatch(name) else spec)
-            if not path.exists():
+            if not named_path(spec)[1].exists():
                 raise InputError(f"--model {spec}: no such run folder or .keras file")
         if len(set(self.methods)) < len(self.methods):
             raise InputError(f"--methods {shown(self.methods)}: a method named twice")

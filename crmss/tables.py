@@ -20,7 +20,7 @@ from pathlib import Path
 from .bands import BANDS_10M, BANDS_20M
 from .errors import InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, replaced_atomically
-from .options import METHOD_NAME, ReportOptions
+from .options import ReportOptions, named_path
 from .schemas import EVALUATION, read_json
 
 COLUMNS = ["method", "scene", "pixels", "band", "metric", "value"]
@@ -286,10 +286,7 @@ def merge_evaluations(options: ReportOptions, log=print) -> Path:
 
 
 def _read_evaluation(text: str) -> dict:
-    label, sep, path = text.partition("=")
-    if not sep or not METHOD_NAME.fullmatch(label):
-        label, path = None, text
-    path = Path(path)
+    label, path = named_path(text)
     info_file = path / "evaluation.json"
     if not info_file.is_file():
         raise InputError(f"{path}: not the results of 'crmss test' (no evaluation.json); give RESULTS folders written by 'crmss test'")

@@ -100,7 +100,7 @@ def checked(owner: type, name: str, value: Any) -> Any:
 
 def choices_of(owner: type, name: str) -> tuple[str, ...] | None:
     """The choices of a ``Literal`` field (or of a tuple of them), else None."""
-    hint = unpack(typing.get_type_hints(owner, include_extras=True)[name])[0]
+    hint = bare_type(owner, name)
     if typing.get_origin(hint) is tuple:
         hint = unpack(typing.get_args(hint)[0])[0]
     return typing.get_args(hint) if typing.get_origin(hint) is Literal else None
@@ -113,7 +113,7 @@ def bare_type(owner: type, name: str):
 
 def arity_of(owner: type, name: str) -> int | str | None:
     """argparse's ``nargs`` of a field: None for one value, ``"+"`` for ``tuple[X, ...]``, N for N-tuples."""
-    hint = unpack(typing.get_type_hints(owner, include_extras=True)[name])[0]
+    hint = bare_type(owner, name)
     if typing.get_origin(hint) is not tuple:
         return None
     args = typing.get_args(hint)
