@@ -12,7 +12,7 @@ frozen dataclass (crmss/options.py, the one home of every default and of the com
 help texts): :func:`prepare` (:class:`PrepareOptions`), :func:`train` (:class:`TrainOptions`),
 :func:`evaluate` (:class:`EvaluateOptions`), :func:`simulate` (:class:`SimulateOptions` with
 :class:`CloudParameters`), :func:`report` (:class:`ReportOptions`), :func:`predict`
-(:class:`PredictOptions`). They are imported on first use, so ``import crmss`` stays light (no
+(:class:`PredictOptions`), :func:`reproduce` (:class:`ReproduceOptions`: the whole protocol). They are imported on first use, so ``import crmss`` stays light (no
 TensorFlow until a function needs it).
 """
 
@@ -38,6 +38,8 @@ _API = {
     "ReportOptions": ("options", "ReportOptions"),
     "predict": ("scene", "predict_products"),
     "PredictOptions": ("options", "PredictOptions"),
+    "reproduce": ("reproduce", "reproduce"),
+    "ReproduceOptions": ("options", "ReproduceOptions"),
 }
 __all__ = ["__version__", *_API]
 

@@ -34,6 +34,7 @@ from .options import (
     PredictOptions,
     PrepareOptions,
     ReportOptions,
+    ReproduceOptions,
     SimulateOptions,
     TrainOptions,
     describe,
@@ -41,7 +42,7 @@ from .options import (
 from .validation import arity_of, bare_type, choices_of, flag_of
 
 #: commands that run TensorFlow
-TENSORFLOW_COMMANDS = ("train", "test", "predict", "simulate", "demo")
+TENSORFLOW_COMMANDS = ("train", "test", "predict", "simulate", "demo", "reproduce")
 
 
 class Terminated(KeyboardInterrupt):
@@ -240,6 +241,18 @@ COMMANDS = {
         "with and without VRE/SWIR were evaluated on the same data. Evaluations of the same data are merged (their "
         "models must have distinct names). TABLES may be a new folder or one an earlier report wrote.",
     ),
+    "reproduce": (
+        ReproduceOptions,
+        "run the paper's whole protocol in one resumable command: prepare, train CR-MSS and its ablation, simulate, evaluate, tables",
+        "Run the paper's protocol into DIR, each stage skipped when done: [a synthetic WHUS2-CR] -> prepare the published split "
+        "(DIR/data) -> train CR-MSS (DIR/runs/crmss) and its Vis/NIR ablation (DIR/runs/crmss_visnir) -> simulate the testing "
+        "set (DIR/simulated) -> evaluate both models (best validation checkpoints) beside the classical methods and the cloudy "
+        "input on the real and the simulated testing set (DIR/results/real, DIR/results/simulated) -> the merged tables and "
+        "the learning curves (DIR/tables). At start it prints the plan, each stage's time estimated on this machine. "
+        "DIR/reproduce.json records every stage's options, versions, timings and state. Run the same command again to "
+        "continue a killed run (training resumes from its checkpoint); a larger --epochs trains further and redoes the "
+        "stages after training; other changed options are refused.",
+    ),
     "demo": (
         DemoOptions,
         "run the pipeline and the paper's experiments on synthetic products (minutes on a laptop CPU)",
@@ -288,6 +301,7 @@ OPTIONS = {
     "simulate": lambda args: options_from(SimulateOptions, args, clouds=options_from(CloudParameters, args)),
     "report": lambda args: options_from(ReportOptions, args),
     "demo": lambda args: options_from(DemoOptions, args),
+    "reproduce": lambda args: options_from(ReproduceOptions, args),
 }
 
 
@@ -350,10 +364,25 @@ def _print_prepare_summary(manifest: dict, out: Path) -> None:
 def _run_demo(options: DemoOptions) -> None:
     from .demo import run_demo
 
-    for label, rows in run_demo(options).items():
-        print(f"{label} test pair:")
-        _print_test_summary(rows)
+    _print_reproduce_summary(run_demo(options))
     print(f"merged tables: {options.out / 'tables' / 'report.md'}")
+
+
+def _run_reproduce(options: ReproduceOptions) -> None:
+    from .reproduce import reproduce
+
+    _print_reproduce_summary(reproduce(options))
+
+
+def _print_reproduce_summary(record: dict) -> None:
+    """Per testing set, the band means of PSNR and SSIM at 10 m and 20 m of every method."""
+    for name, entry in record.get("stages", {}).items():
+        if name.startswith("evaluate"):
+            print(f"{name[9:]} testing set (band means over all scenes and pixels):")
+            print(f"{'':<20}" + "".join(f"{h:>10}" for h in ("PSNR 10m", "PSNR 20m", "SSIM 10m", "SSIM 20m")))
+            for method, values in entry["summary"].items():
+                cells = [values.get(f"{m} {r} all") for m in ("PSNR", "SSIM") for r in ("10m", "20m")]
+                print(f"{method:<20}" + "".join(f"{'–':>10}" if v is None else f"{v:>10.3f}" for v in cells))
 
 
 RUNS = {
@@ -364,6 +393,7 @@ RUNS = {
     "simulate": _run_simulate,
     "report": _run_report,
     "demo": _run_demo,
+    "reproduce": _run_reproduce,
 }
 
 

@@ -5,7 +5,9 @@
   (the 2nd and 98th percentiles of the clear patch); blank where a method has no 20 m output;
 * ``bands_psnr_ssim.png``: PSNR and SSIM per band and method over all scenes and pixels;
 * ``<model>_vs_clear.png``: 2-D histograms of the first model's reflectance against the clear
-  one per band.
+  one per band;
+* ``learning_curves.png`` (``crmss reproduce``): validation PSNR per epoch of the trained models
+  beside the cloudy input and the classical methods, one panel per stack.
 """
 
 from __future__ import annotations
@@ -98,4 +100,24 @@ def _histograms(path: Path, histograms: dict, model: str) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+    return path
+
+
+def plot_learning_curves(path: Path, curves) -> Path:
+    """One panel per stack (10 m, 20 m): PSNR in dB against the epoch for every method of
+    ``curves`` (a DataFrame: method, epoch, stack, psnr); the methods given at two epochs only
+    (the ends of a constant line) are drawn dashed."""
+    stacks = list(dict.fromkeys(curves["stack"]))
+    colours = {method: f"C{i}" for i, method in enumerate(dict.fromkeys(curves["method"]))}  # one per method in every panel
+    figure, axes = plt.subplots(1, len(stacks), figsize=(6 * len(stacks), 4), squeeze=False)
+    for ax, stack in zip(axes[0], stacks):
+        for method, line in curves[curves["stack"] == stack].groupby("method", sort=False):
+            constant = len(line) == 2 and line["psnr"].nunique() == 1
+            ax.plot(line["epoch"], line["psnr"], "--" if constant else "-o", color=colours[method], markersize=3, label=method)
+        ax.set(title=f"{stack} bands: validation PSNR (mean over bands)", xlabel="epoch", ylabel="PSNR (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
     return path

@@ -10,6 +10,11 @@ The ablation without the VRE/SWIR bands (``bands="visnir"``; our construction, a
 ablation network was not published): ``[x10] -> [y10]``, CR-MSS without its 20 m input branch
 (no e0, so e20 = e2) and without its 20 m output head, everything else unchanged; 24,368,512
 parameters at width 64.
+
+The output heads (``head``): ``sigmoid`` (the published CR-MSS) is y = sigmoid(conv3x3(d));
+``residual`` (our option, not the paper's) is y = sigmoid(logit(x) + conv3x3(d)) with the
+conv initialised to zero, so that the generator starts as the identity on its own input and
+learns a correction in logit space (BENCHMARKS.md, "The 20 m floor", has the evidence).
 """
 
 from __future__ import annotations
@@ -40,9 +45,36 @@ def _conv(filters: int, strides: int, name: str) -> layers.Layer:
     return layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)
 
 
-def build_generator(width: int = 64, size10: int | None = None, bands: str = "all", name: str = "crmss_generator") -> keras.Model:
+#: the generator's output heads (see the module docstring)
+HEADS = ("sigmoid", "residual")
+
+
+@keras.saving.register_keras_serializable(package="crmss")
+class LogitResidual(layers.Layer):
+    """``[x, delta] -> sigmoid(logit(x) + delta)``: the input reflectance (clipped to
+    [1e-4, 1 - 1e-4]) corrected in logit space, in float32; both (B, H, W, C)."""
+
+    EPSILON = 1e-4
+
+    def call(self, x, delta):
+        x = keras.ops.clip(keras.ops.cast(x, "float32"), self.EPSILON, 1.0 - self.EPSILON)
+        return keras.ops.sigmoid(keras.ops.log(x) - keras.ops.log1p(-x) + keras.ops.cast(delta, "float32"))
+
+
+def _output(d, x, bands: int, head: str, name: str):
+    """One output stack from the decoder features ``d``: (B, H, W, bands) reflectance in [0, 1],
+    in float32 also under a mixed-precision policy."""
+    if head == "sigmoid":
+        return layers.Conv2D(bands, 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name=name)(d)
+    delta = layers.Conv2D(bands, 3, padding="same", use_bias=False, kernel_initializer="zeros", dtype="float32", name=f"{name}_delta")(d)
+    return LogitResidual(dtype="float32", name=name)(x, delta)
+
+
+def build_generator(
+    width: int = 64, size10: int | None = None, bands: str = "all", head: str = "sigmoid", name: str = "crmss_generator"
+) -> keras.Model:
     """The CR-MSS generator: ``[x10, x20] -> [y10, y20]``, or with ``bands="visnir"`` its
-    ablation ``[x10] -> [y10]`` (see the module docstring).
+    ablation ``[x10] -> [y10]``, with the output ``head`` of :data:`HEADS` (see the module docstring).
 
     ``width`` is the authors' ``gf_dim`` (64); smaller widths give the same architecture with
     fewer channels, for tests and quick tries. ``size10`` fixes the 10 m side (None: any
@@ -72,12 +104,10 @@ def build_generator(width: int = 64, size10: int | None = None, bands: str = "al
         d = layers.Concatenate(name=f"d{level}")([up, skip])
         if level == 4:
             d4 = d
-    # outputs in float32 also under a mixed-precision policy
     if not vre_swir:
-        y10 = layers.Conv2D(len(BANDS_10M), 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name="y10")(d)
-        return keras.Model([x10], [y10], name=name)
-    y20 = layers.Conv2D(len(BANDS_20M), 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name="y20")(d4)
-    y10 = layers.Conv2D(len(BANDS_10M), 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name="y10")(d)
+        return keras.Model([x10], [_output(d, x10, len(BANDS_10M), head, "y10")], name=name)
+    y20 = _output(d4, x20, len(BANDS_20M), head, "y20")
+    y10 = _output(d, x10, len(BANDS_10M), head, "y10")
     return keras.Model([x10, x20], [y10, y20], name=name)
 
 

@@ -86,6 +86,12 @@ def describe(options: type, name: str) -> str:
     return chosen.metadata["help"].format(default=shown(chosen.default)).replace("%", "%%")
 
 
+def same_as(options: type, name: str):
+    """Field ``name`` of ``options`` again (default, help text, flag), for a command that passes it on."""
+    chosen = {f.name: f for f in dataclasses.fields(options)}[name]
+    return field(default=chosen.default, metadata=chosen.metadata)
+
+
 class Checked:
     """Base of the options classes: fields converted and checked on construction, then the
     class's cross-field rules (``_check``)."""
@@ -157,6 +163,12 @@ class TrainOptions(Checked):
         "VRE/SWIR bands, B02, B03, B04, B08 in and out (our construction, the paper's network was not published: "
         "CR-MSS without its 20 m input branch and 20 m output head; the critic sees the 10 m bands only)",
         "all",
+    )
+    head: Literal["sigmoid", "residual"] = option(
+        "the generator's output layers. sigmoid (default): the published CR-MSS, y = sigmoid(conv(features)); residual "
+        "(our option, not the paper's): y = sigmoid(logit(x) + conv(features)), the conv starting at zero, so the generator "
+        "starts as the identity on its cloudy input and learns a correction (README: which bands each improves)",
+        "sigmoid",
     )
     lr: Annotated[float, Interval(0, 1, low_open=True)] = option(
         "Adam learning rate of both networks (default {default}, WHUS2-CRv)", 2e-4, metavar="LR"
@@ -394,3 +406,51 @@ class DemoOptions(Checked):
     )
     seed: Seed = option("random seed of the synthetic scenes and of training (default {default})", 0)
     epochs: Annotated[int, Interval(1, 1000)] = option("training epochs of the demo's small model (default {default})", 4)
+
+
+@dataclass(frozen=True)
+class ReproduceOptions(Checked):
+    """``crmss reproduce``: the paper's protocol, every stage resumable, into one folder."""
+
+    out: Path = option(
+        "the protocol's folder, created or continued: data/, runs/crmss, runs/crmss_visnir, simulated/, results/real, "
+        "results/simulated, tables/ and reproduce.json (every stage's options, versions, timings and state)",
+        metavar="DIR",
+    )
+    products: Folder | None = option("the WHUS2-CR L1C products, as for 'crmss prepare' (or --synthetic)", None, metavar="DIR")
+    synthetic: Annotated[int, Interval(2, 28)] | None = option(
+        "instead of --products: write a synthetic WHUS2-CR of this many training pairs, 2 or more (the first of the published list, the last validating; "
+        "varied land cover, season and cloud; packagings mixed) and --test-pairs testing pairs into DIR/products, then "
+        "run the same protocol",
+        None,
+        metavar="PAIRS",
+    )
+    test_pairs: Annotated[int, Interval(1, 8)] = option("with --synthetic: testing pairs (default {default})", 2, metavar="N")
+    size: Annotated[int, Interval(768, 10980, multiple=6)] = option(
+        "with --synthetic: 10 m side of each tile in px, a multiple of 6 (default {default}; a real tile is 10980)", 3072, metavar="PX"
+    )
+    seed: Seed = option("seed of the synthetic scenes, of training and of the simulated cloud (default {default})", 0)
+    epochs: Annotated[int, Interval(1, 100_000)] = same_as(TrainOptions, "epochs")
+    width: Annotated[int, Interval(1, 256)] = same_as(TrainOptions, "width")
+    batch_size: Annotated[int, Interval(1, 256)] = same_as(TrainOptions, "batch_size")
+    lr: Annotated[float, Interval(0, 1, low_open=True)] = same_as(TrainOptions, "lr")
+    steps_per_epoch: Annotated[int, Interval(1, 10_000_000)] | None = same_as(TrainOptions, "steps_per_epoch")
+    head: Literal["sigmoid", "residual"] = same_as(TrainOptions, "head")
+    mixed_precision: bool = same_as(TrainOptions, "mixed_precision")
+    strategy: Literal["default", "mirrored", "multiworker"] = same_as(TrainOptions, "strategy")
+    reference: File | None = same_as(ReportOptions, "reference")
+    plan_only: bool = option("print the plan with each stage's estimated time on this machine, then stop", False)
+    progress: bool = option("progress bars", True)
+
+    #: options that may differ between the runs that make up one protocol (a larger --epochs
+    #: continues training and redoes the stages after it; another --reference redoes the tables)
+    FREE = ("out", "epochs", "strategy", "reference", "plan_only", "progress")
+
+    def _check(self) -> None:
+        if (self.products is None) == (self.synthetic is None):
+            raise InputError("give --products DIR (the WHUS2-CR products) or --synthetic PAIRS (a synthetic set), one of them")
+
+    def train_options(self, bands: str, data: Path, run: Path) -> TrainOptions:
+        """The options of training the model of ``bands`` on ``data`` into ``run``."""
+        passed = ("epochs", "width", "batch_size", "lr", "steps_per_epoch", "head", "mixed_precision", "strategy", "seed")
+        return TrainOptions(data=data, out=run, bands=bands, **{name: getattr(self, name) for name in passed})

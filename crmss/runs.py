@@ -70,9 +70,10 @@ def check_continuation(options: TrainOptions, config: dict | None) -> None:
     clashes = []
     for field in dataclasses.fields(TrainOptions):
         name = field.name
-        if name in TrainOptions.FREE or name not in before:
+        if name in TrainOptions.FREE:
             continue
-        earlier, now = checked(TrainOptions, name, before[name]), getattr(options, name)
+        # an option newer than the run: the run was made with its default
+        earlier, now = checked(TrainOptions, name, before.get(name, field.default)), getattr(options, name)
         if earlier != now:
             clashes.append(f"{as_typed(name, now)} (the run has {FLAGS[name][0 if earlier else 1] if name in FLAGS else earlier})")
     if clashes:

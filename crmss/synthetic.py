@@ -8,7 +8,8 @@ the product metadata and per-granule metadata files; or as the public bucket hol
 ``metadata.xml``, ``productInfo.json`` and ``tileInfo.json``.
 
 The scene is a land-cover map (water, vegetation, bare soil, built-up) from multi-scale noise,
-each class with a typical top-of-atmosphere reflectance spectrum, textured. Thin cloud follows
+each class with a typical top-of-atmosphere reflectance spectrum, textured; its vegetation as
+green as the season of the product's tile and date (:func:`greenness`). Thin cloud follows
 the single-layer model of crmss/clouds.py (cloudy = clear x t + cloud reflectance x (1 - t)),
 with the optical thickness a smooth random field, so SWIR is the least affected. A slanted swath edge leaves a no-data (0) border. DNs are
 reflectance x 10000, plus 1000 for baseline 04.00 and later (RADIO_ADD_OFFSET = -1000 in the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import shutil
 import uuid
@@ -48,10 +50,31 @@ SPECTRA = np.array(
     ],
     dtype=np.float32,
 )
+#: senescent or dormant vegetation (dry grass, leafless crops) in the same bands: what
+#: ``Landscape.greenness`` blends the vegetation class towards outside the growing season
+DORMANT = np.array([0.125, 0.100, 0.100, 0.115, 0.135, 0.160, 0.180, 0.195, 0.205, 0.080, 0.0050, 0.255, 0.190], np.float32)
 NAMESPACE = {
     "compact": "https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
     "long": "https://psd-12.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
 }
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """What a synthetic tile's surface is made of: the fractions of water, bare soil and built-up
+    land (vegetation is the rest), and the season's ``greenness`` of its vegetation (1: growing
+    season, 0: dormant, the vegetation spectrum blended towards :data:`DORMANT`)."""
+
+    water: float = 0.08
+    soil: float = 0.37
+    built: float = 0.15
+    greenness: float = 1.0
+
+    def spectra(self) -> np.ndarray:
+        """(4, 13) TOA reflectance per class (water, vegetation, soil, built-up) and band (ALL_BANDS order)."""
+        spectra = SPECTRA.copy()
+        spectra[1] = self.greenness * SPECTRA[1] + (1 - self.greenness) * DORMANT
+        return spectra
 
 
 class Scene:
@@ -61,17 +84,19 @@ class Scene:
     real tile). Arrays are float32 TOA reflectance at the band's own resolution.
     """
 
-    def __init__(self, size: int = 10980, seed: int = 0, cloud_cover: float = 0.6, max_thickness: float = 0.8):
+    def __init__(self, size: int = 10980, seed: int = 0, cloud_cover: float = 0.6, max_thickness: float = 0.8, landscape: Landscape = Landscape()):
         if size % 6:
             raise ValueError(f"the 10 m side must be a multiple of 6, not {size}")
         self.size = size
         rng = np.random.default_rng(seed)
         base, other = fractal_noise(size, (512, 128, 32), rng), fractal_noise(size, (256, 64), rng)
+        sampled = base[::7, ::7]
         classes = np.full((size, size), 1, np.uint8)  # vegetation
-        classes[base < np.quantile(base[::7, ::7], 0.45)] = 2  # bare soil
-        classes[other > np.quantile(other[::7, ::7], 0.85)] = 3  # built-up
-        classes[base < np.quantile(base[::7, ::7], 0.08)] = 0  # water
+        classes[base < np.quantile(sampled, landscape.water + landscape.soil)] = 2  # bare soil
+        classes[other > np.quantile(other[::7, ::7], 1 - landscape.built)] = 3  # built-up
+        classes[base < np.quantile(sampled, landscape.water)] = 0  # water
         self.classes = classes
+        self.spectra = landscape.spectra()
         self.texture = 1 + 0.08 * fractal_noise(size, (16, 4), rng) + 0.02 * rng.standard_normal((size, size), np.float32)
         self.change = 1 + 0.03 * fractal_noise(size, (64,), rng)  # ten days of surface change
         self.tau = thickness_field(size, rng, cloud_cover, max_thickness)
@@ -91,7 +116,7 @@ class Scene:
 
     def _surface(self, band: str, cloudy: bool) -> np.ndarray:
         index = ALL_BANDS.index(band)
-        reflectance = SPECTRA[self.classes, index] * self.texture
+        reflectance = self.spectra[self.classes, index] * self.texture
         if cloudy:
             reflectance *= self.change
             reflectance = add_thin_cloud(reflectance, self.tau, band)
@@ -247,6 +272,7 @@ def write_pair(
     swath_edge: bool = True,
     cloud_cover: float = 0.6,
     max_thickness: float = 0.8,
+    landscape: Landscape = Landscape(),
 ) -> tuple[Path, Path]:
     """Write the clear and the cloudy product of one pair of a split list; return their paths.
 
@@ -254,12 +280,13 @@ def write_pair(
     the one in the names, with the matching offset, and renames the products accordingly, as
     a re-download from ESA's reprocessed archive would be. ``naming``, ``zipped`` and ``bucket``
     choose the packaging (see ``write_product``). ``cloud_cover`` (fraction of the
-    scene under cloud) and ``max_thickness`` (optical thickness) shape the thin cloud.
+    scene under cloud) and ``max_thickness`` (optical thickness) shape the thin cloud;
+    ``landscape`` the surface.
     """
     tile = ProductName.parse(clear_name).tile
     geometry = Geometry(tile, size)
     seed = zlib.crc32(f"{seed}:{tile}".encode())
-    scene = Scene(size, seed, cloud_cover, max_thickness)
+    scene = Scene(size, seed, cloud_cover, max_thickness, landscape)
     paths = []
     for role, name, shift in (("clear", clear_name, 0.0), ("cloudy", cloudy_name, -30.0)):
         parsed = ProductName.parse(name)
@@ -285,6 +312,48 @@ def write_pair(
             )
         )
     return paths[1], paths[0]
+
+
+#: the packagings of a synthetic set, in turn (a PDMC product only where it was sensed before
+#: December 2016, as ESA named them): what the log says, write_pair's options
+PACKAGINGS = (
+    ("a zipped compact product", dict(zipped=True)),
+    ("tile folders of the public bucket", dict(bucket=True)),
+    ("a zipped pre-December-2016 PDMC product with two granules", dict(zipped=True, naming="long")),
+    ("a .SAFE folder", {}),
+)
+LAST_PDMC = "20161206"
+
+
+def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0, log=print) -> None:
+    """A synthetic WHUS2-CR: both products of each pair of a split list (``crmss.splits.Pair``)
+    into ``folder``, ``size`` px at 10 m, the :data:`PACKAGINGS` in turn; each pair's cloud cover
+    (0.4 to 0.95), peak optical thickness (0.5 to 1.3) and land-cover fractions drawn from
+    ``seed`` and its key, its vegetation as green as its tile's latitude and date say."""
+    for index, pair in enumerate(pairs):
+        what, packaging = PACKAGINGS[index % len(PACKAGINGS)]
+        if packaging.get("naming") == "long" and ProductName.parse(pair.clear).sensing[:8] >= LAST_PDMC:
+            what, packaging = PACKAGINGS[-1]
+        rng = np.random.default_rng([seed, zlib.crc32(pair.key.encode())])
+        cover, thickness = rng.uniform(0.4, 0.95), rng.uniform(0.5, 1.3)
+        landscape = Landscape(rng.uniform(0.02, 0.2), rng.uniform(0.15, 0.5), rng.uniform(0.05, 0.25), greenness(pair.clear))
+        log(
+            f"writing synthetic pair {pair.key} ({pair.subset}, {size} px) as {what}: cloud cover {cover:.2f}, thickness up to "
+            f"{thickness:.2f}, vegetation greenness {landscape.greenness:.2f}"
+        )
+        write_pair(folder, pair.clear, pair.cloudy, size=size, seed=seed, cloud_cover=cover, max_thickness=thickness, landscape=landscape, **packaging)
+
+
+def greenness(product: str) -> float:
+    """How green the vegetation of a product's tile is on its sensing day, 0 to 1: all year near
+    the equator; away from it a cosine of the day of the year that peaks mid-July in the north and
+    mid-January in the south, its depth growing with the latitude band's centre up to 45 degrees."""
+    parsed = ProductName.parse(product)
+    latitude = -76 + 8 * "CDEFGHJKLMNPQRSTUVWX".index(parsed.tile[2])  # the band's centre, degrees
+    day = datetime.datetime.strptime(parsed.sensing[:8], "%Y%m%d").timetuple().tm_yday
+    peak = 196 if latitude >= 0 else 15
+    depth = min(1.0, abs(latitude) / 45)
+    return 1 - depth * (1 - math.cos(2 * math.pi * (day - peak) / 365.25)) / 2
 
 
 def _neighbour(tile: str) -> str:

@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -94,7 +95,7 @@ def split_pairs(sets: dict[str, PatchSet], val_pairs: int | None, log) -> tuple[
 
 def build_gan(options: TrainOptions) -> CRMSSGAN:
     """Generator, critic and their Adam optimisers, compiled (inside the strategy's scope)."""
-    gan = CRMSSGAN(build_generator(options.width, bands=options.bands), build_discriminator(options.width, bands=options.bands))
+    gan = CRMSSGAN(build_generator(options.width, bands=options.bands, head=options.head), build_discriminator(options.width, bands=options.bands))
 
     def adam():
         lr = CyclicDecay(options.lr) if options.lr_schedule == "cyclic" else options.lr
@@ -485,24 +486,50 @@ def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbac
 
 
 def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set: PatchSet | None) -> None:
-    from osgeo import gdal
-
     config = {
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(options).items()},
         "train_pairs": list(train_set.pairs),
         "val_pairs": list(val_set.pairs) if val_set else [],
         "patches": {"train": len(train_set), "val": len(val_set) if val_set else 0},
-        "versions": {
-            "crmss": __version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-            "gdal": gdal.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": package_versions(),
         "written": utc_timestamp(),
     }
     write_text_atomically(run / CONFIG, json.dumps(config, indent=1) + "\n")
+
+
+def package_versions() -> dict[str, str]:
+    """The versions of crmss and of the packages its results depend on."""
+    from osgeo import gdal
+
+    return {
+        "crmss": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "gdal": gdal.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def step_seconds(options: TrainOptions, steps: int = 3) -> tuple[float, float]:
+    """Seconds of the first (traced) training step of ``options`` on this machine and of one
+    step after it (the mean of ``steps``), on random patches of 256 px (128 px at 20 m)."""
+    previous = keras.mixed_precision.dtype_policy()
+    try:
+        if options.mixed_precision:
+            keras.mixed_precision.set_global_policy(training_policy())
+        gan = build_gan(options)
+        rng = np.random.default_rng(0)
+        sides = {"10m": (256, 4), "20m": (128, 6)}
+        stacks = [rng.random((options.batch_size, sides[s][0], sides[s][0], sides[s][1]), np.float32) for s in BAND_SETS[options.bands]]
+        start = time.perf_counter()
+        gan.train_on_batch(tuple(stacks), tuple(stacks))
+        first, start = time.perf_counter() - start, time.perf_counter()
+        for _ in range(steps):
+            gan.train_on_batch(tuple(stacks), tuple(stacks))
+        return first, (time.perf_counter() - start) / steps
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _save_atomically(model: keras.Model, path: Path) -> None:

@@ -19,7 +19,7 @@ from crmss.training import train
 SIZE = 780
 REPO = Path(__file__).resolve().parents[1]
 #: fixtures that write products, prepare trees or train: a test using one is marked ``slow``
-HEAVY_FIXTURES = {"products", "trained", "data", "prepared", "cleaned", "simulated", "visnir", "stress", "small_disk"}
+HEAVY_FIXTURES = {"products", "trained", "data", "prepared", "cleaned", "simulated", "visnir", "stress", "small_disk", "reproduced"}
 
 
 def pytest_collection_modifyitems(items):

@@ -25,21 +25,21 @@ def test_a_demo_folder_is_replaced_and_any_other_refused(tmp_path):
 def test_demo_runs_every_stage_and_experiment(tmp_path):
     run = run_cli("demo", "--out", tmp_path / "demo", "--size", "780", "--epochs", "2")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "train: 2 pairs" in run.stdout and "test: 1 pairs" in run.stdout
-    assert "Epoch 2/2" in run.stdout and "crmss_visnir: best validation PSNR" in run.stdout
+    assert "Epoch 2/2" in run.stdout and "train crmss_visnir: into" in run.stdout
     names = sorted(p.name for p in (tmp_path / "demo/products").iterdir())
     assert len(names) == 5 and sum(n.endswith(".zip") for n in names) == 4 and any("_PDMC_" in n for n in names) and "tiles" in names
     manifest = json.loads((tmp_path / "demo/data/manifest.json").read_text())
     assert len(manifest["pairs"]) == 3 and all(p["windows"] for p in manifest["pairs"].values())
-    config = json.loads((tmp_path / "demo/run_visnir/config.json").read_text())
+    assert [p["subset"] for p in manifest["pairs"].values()].count("test") == 1
+    config = json.loads((tmp_path / "demo/runs/crmss_visnir/config.json").read_text())
     assert config["options"]["bands"] == "visnir"
     for label in ("real", "simulated"):
-        with (tmp_path / f"demo/results_{label}/metrics.csv").open() as handle:
+        with (tmp_path / f"demo/results/{label}/metrics.csv").open() as handle:
             methods = {row["method"] for row in csv.DictReader(handle)}
         assert methods == {"crmss", "crmss_visnir", "dark_channel_prior", "hot", "cloudy_input"}
     report = (tmp_path / "demo/tables/report.md").read_text()
     assert "## real" in report and "## simulated (simulated testing set)" in report and "### Ablation" in report
-    assert "merged tables:" in run.stdout and "crmss_visnir" in run.stdout
+    assert "merged tables:" in run.stdout and "simulated testing set" in run.stdout and "crmss_visnir" in run.stdout
     cleaned = sorted(p.name for p in (tmp_path / "demo/predicted").iterdir())
     assert len(cleaned) == 4 and all("_CR_" in n for n in cleaned)  # the PDMC product's two granules, 10 m and 20 m
     assert run_cli("demo", "--out", tmp_path / "d2", "--size", "100").returncode == 2

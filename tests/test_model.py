@@ -110,3 +110,24 @@ def test_cyclic_schedule_matches_the_whus2crv_decay():
     }
     for step, lr in expected.items():
         assert float(schedule(step)) == pytest.approx(lr, rel=1e-5), step
+
+
+def test_the_residual_head_starts_as_the_identity_and_loads_back(tmp_path):
+    from crmss.model import load_generator
+    from crmss.precision import at_precision
+
+    generator = build_generator(8, head="residual")
+    x = _inputs(64, batch=2)
+    y = run_generator(generator, x)
+    assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(y, x))  # the correction's conv starts at zero (x clipped to 1e-4)
+    delta = generator.get_layer("y20_delta")
+    delta.kernel.assign(np.full(delta.kernel.shape, 0.01, np.float32))
+    generator.save(tmp_path / "generator.keras")
+    loaded = load_generator(tmp_path)
+    assert generator_stacks(loaded) == ("10m", "20m")
+    moved = run_generator(loaded, x)
+    assert np.allclose(moved[0], x[0], atol=1e-4) and not np.allclose(moved[1], x[1], atol=1e-3)
+    assert all(np.allclose(a, b) for a, b in zip(moved, run_generator(generator, x)))
+    copy = at_precision(loaded, "bfloat16")
+    assert copy.get_layer("y20").dtype_policy.name == "float32"
+    assert max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(run_generator(copy, x), moved)) < 0.05

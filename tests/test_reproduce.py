@@ -1,0 +1,142 @@
+"""``crmss reproduce``: the whole protocol at a tiny size, continued after kills, its record and
+tables exactly what its stages produced."""
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from crmss.errors import InputError
+from crmss.options import ReproduceOptions
+from crmss.reproduce import RECORD, headline, reproduce
+
+#: the tiny protocol: 2 + 1 synthetic pairs of 768 px, width 8, 2 epochs
+TINY = {"synthetic": 2, "test_pairs": 1, "size": 768, "epochs": 2, "width": 8}
+STAGES = ["synthetic", "prepare", "train crmss", "train crmss_visnir", "simulate", "evaluate real", "evaluate simulated", "report"]
+
+
+def _options(out, **changed) -> ReproduceOptions:
+    return ReproduceOptions(out=out, progress=False, **{**TINY, **changed})
+
+
+def _args(out, *more, **changed) -> list[str]:
+    """The command line of the tiny protocol into ``out``, ``changed`` options changed."""
+    options = [(f"--{k.replace('_', '-')}", str(v)) for k, v in {**TINY, **changed}.items()]
+    return ["reproduce", "--out", str(out), *(part for pair in options for part in pair), "--no-progress", *more]
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    """An uninterrupted tiny protocol, run through the Python API."""
+    out = tmp_path_factory.mktemp("protocol") / "out"
+    reproduce(_options(out), log=lambda *a: None)
+    return out
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_stage_writes_its_place_and_the_record_holds_what_they_produced(reproduced):
+    record = json.loads((reproduced / RECORD).read_text())
+    assert list(record["stages"]) == STAGES and all(s["state"] == "done" for s in record["stages"].values())
+    assert set(record["plan"]) == set(STAGES) and all(seconds > 0 for seconds in record["plan"].values())
+    assert record["options"]["synthetic"] == 2 and record["versions"]["keras"]
+    for folder in ("products", "data", "runs/crmss", "runs/crmss_visnir", "simulated", "results/real", "results/simulated", "tables"):
+        assert (reproduced / folder).is_dir(), folder
+    assert record["stages"]["train crmss_visnir"]["options"]["bands"] == "visnir"
+    for name, entry in record["stages"].items():  # the record's hashes are the files' own
+        output = {"train crmss": "runs/crmss", "train crmss_visnir": "runs/crmss_visnir", "report": "tables"}.get(name, "")
+        for file, digest in entry.get("records", {}).items():
+            folder = output or {"prepare": "data", "simulate": "simulated"}.get(name) or f"results/{name.split()[-1]}"
+            assert hashlib.sha256((reproduced / folder / file).read_bytes()).hexdigest() == digest, (name, file)
+    merged = _rows(reproduced / "tables/metrics.csv")
+    for label in ("real", "simulated"):
+        rows = _rows(reproduced / f"results/{label}/metrics.csv")
+        assert [{k: r[k] for k in rows[0]} for r in merged if r["evaluation"] == label] == rows  # the tables are the evaluations' rows
+        summary = record["stages"][f"evaluate {label}"]["summary"]
+        assert summary == headline([{**r, "value": float(r["value"])} for r in rows])
+        assert set(summary) == {"crmss", "crmss_visnir", "dark_channel_prior", "hot", "cloudy_input"}
+    best = json.loads((reproduced / "runs/crmss/best.json").read_text())
+    assert record["stages"]["train crmss"]["summary"] == best
+
+
+def test_the_learning_curves_are_the_histories_and_the_validation_baselines(reproduced):
+    curves = pd.read_csv(reproduced / "tables/learning_curves.csv")
+    history = pd.read_csv(reproduced / "runs/crmss/history.csv")
+    ours = curves[(curves["method"] == "crmss") & (curves["stack"] == "20m")]
+    expected = history[[f"val_psnr_{b}" for b in ("B05", "B06", "B07", "B8A", "B11", "B12")]].mean(axis=1)
+    assert ours["psnr"].tolist() == pytest.approx(expected.tolist()) and ours["epoch"].tolist() == [1, 2]
+    assert not len(curves[(curves["method"] == "crmss_visnir") & (curves["stack"] == "20m")])
+    cloudy = curves[(curves["method"] == "cloudy_input") & (curves["stack"] == "10m")]["psnr"].iloc[0]
+    logged = history[[f"val_cloudy_psnr_{b}" for b in ("B02", "B03", "B04", "B08")]].mean(axis=1).iloc[0]
+    assert cloudy == pytest.approx(logged, abs=0.01)  # the same validation patches as training's
+    assert {"dark_channel_prior", "hot"} <= set(curves["method"]) and (reproduced / "tables/learning_curves.png").stat().st_size > 10_000
+
+
+def test_a_finished_protocol_is_skipped_and_changed_options_are_refused(reproduced):
+    before = (reproduced / RECORD).read_bytes()
+    run = run_cli(*_args(reproduced))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert all(f"{stage}: done earlier" in run.stdout for stage in STAGES) and "real testing set" in run.stdout
+    refused = run_cli(*_args(reproduced, width=16))
+    assert refused.returncode == 2 and "--width 16 (the protocol has 8)" in refused.stderr
+    with pytest.raises(InputError) as raised:
+        reproduce(_options(reproduced, head="residual"))
+    assert "--head residual (the protocol has sigmoid)" in str(raised.value)
+    assert json.loads((reproduced / RECORD).read_bytes())["stages"] == json.loads(before)["stages"]
+    planned = run_cli(*_args(reproduced, "--plan-only", epochs=5))  # a larger --epochs may change
+    assert planned.returncode == 0 and "train crmss" in planned.stdout and "report" in planned.stdout
+    assert json.loads((reproduced / RECORD).read_bytes())["stages"] == json.loads(before)["stages"]
+
+
+def test_the_products_come_from_a_folder_or_a_synthetic_set_of_two_pairs_or_more(tmp_path):
+    for given in (dict(), dict(products=tmp_path, synthetic=2)):
+        with pytest.raises(InputError, match="give --products DIR .* or --synthetic PAIRS"):
+            ReproduceOptions(out=tmp_path / "out", **given)
+    with pytest.raises(InputError, match="--synthetic 1: out of range"):
+        ReproduceOptions(out=tmp_path / "out", synthetic=1)
+    refused = run_cli("reproduce", "--out", tmp_path / "out")
+    assert refused.returncode == 2 and "give --products DIR" in refused.stderr and not (tmp_path / "out").exists()
+
+
+def _run_until(out, stage: str, ready) -> None:
+    """Start the tiny protocol into ``out`` and kill it (SIGKILL) once ``stage`` runs and ``ready()``."""
+    process = subprocess.Popen([sys.executable, "-m", "crmss", *_args(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and process.poll() is None:
+            try:
+                state = json.loads((out / RECORD).read_text())["stages"].get(stage, {}).get("state")
+            except (FileNotFoundError, json.JSONDecodeError):
+                state = None
+            if state == "running" and ready():
+                os.kill(process.pid, signal.SIGKILL)
+                break
+            time.sleep(0.2)
+    finally:
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, f"the protocol ended before {stage} ran"
+
+
+@pytest.mark.slow
+def test_killed_in_training_and_in_evaluation_it_finishes_as_an_uninterrupted_run(reproduced, tmp_path):
+    out = tmp_path / "out"
+    _run_until(out, "train crmss", lambda: (out / "runs/crmss/history.csv").exists())  # one epoch done, the second under way
+    _run_until(out, "evaluate real", lambda: any((out / "results").glob(".real.partial-*")))
+    run = run_cli(*_args(out))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "train crmss: done earlier" in run.stdout and "evaluate real: into" in run.stdout
+    for name in ("results/real/metrics.csv", "results/simulated/metrics.csv", "tables/metrics.csv", "runs/crmss/history.csv"):
+        ours, theirs = (out / name).read_text(), (reproduced / name).read_text()
+        assert ours == theirs, name
+    assert not list(out.glob("results/.*partial*"))
