@@ -12,8 +12,9 @@ frozen dataclass (crmss/options.py, the one home of every default and of the com
 help texts): :func:`prepare` (:class:`PrepareOptions`), :func:`train` (:class:`TrainOptions`),
 :func:`evaluate` (:class:`EvaluateOptions`), :func:`simulate` (:class:`SimulateOptions` with
 :class:`CloudParameters`), :func:`report` (:class:`ReportOptions`), :func:`predict`
-(:class:`PredictOptions`), :func:`reproduce` (:class:`ReproduceOptions`: the whole protocol). They are imported on first use, so ``import crmss`` stays light (no
-TensorFlow until a function needs it).
+(:class:`PredictOptions`), :func:`reproduce` (:class:`ReproduceOptions`: the whole protocol).
+They are imported on first use, so ``import crmss`` stays light (no TensorFlow until a
+function needs it).
 """
 
 import importlib

@@ -31,10 +31,11 @@ def run_demo(options: DemoOptions, log=print) -> dict:
 
     out, start = Path(options.out), time.perf_counter()
     _fresh_folder(out)
-    protocol = ReproduceOptions(
-        out=out, synthetic=2, test_pairs=1, size=options.size, seed=options.seed, epochs=options.epochs, width=16, lr=1e-3
+    protocol = ReproduceOptions(out=out, synthetic=2, test_pairs=1, size=options.size, seed=options.seed, epochs=options.epochs, width=16, lr=1e-3)
+    log(
+        f"the protocol of 'crmss reproduce' at a tiny scale: {protocol.synthetic} + {protocol.test_pairs} pairs of "
+        f"{options.size} px, a width-16 CR-MSS (lr 1e-3) for {options.epochs} epochs"
     )
-    log(f"the protocol of 'crmss reproduce' at a tiny scale: {protocol.synthetic} + {protocol.test_pairs} pairs of {options.size} px, a width-16 CR-MSS (lr 1e-3) for {options.epochs} epochs")
     record = reproduce(protocol, log=log)
     scene = locate(synthetic_pairs(2, 1)[-1].cloudy, find_products(out / "products"))
     log(f"cleaning the whole cloudy test product {scene.name} into {out / 'predicted'}")

@@ -419,9 +419,9 @@ class ReproduceOptions(Checked):
     )
     products: Folder | None = option("the WHUS2-CR L1C products, as for 'crmss prepare' (or --synthetic)", None, metavar="DIR")
     synthetic: Annotated[int, Interval(2, 28)] | None = option(
-        "instead of --products: write a synthetic WHUS2-CR of this many training pairs, 2 or more (the first of the published list, the last validating; "
-        "varied land cover, season and cloud; packagings mixed) and --test-pairs testing pairs into DIR/products, then "
-        "run the same protocol",
+        "instead of --products: write a synthetic WHUS2-CR of this many training pairs, 2 or more (the first of the "
+        "published list, the last validating; varied land cover, season and cloud; packagings mixed) and --test-pairs "
+        "testing pairs into DIR/products, then run the same protocol",
         None,
         metavar="PAIRS",
     )

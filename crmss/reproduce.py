@@ -152,10 +152,14 @@ def plan_stages(options: ReproduceOptions, log=print) -> list[Stage]:
     models = tuple(f"{name}={out / 'runs' / name}" for name in MODELS)
     for label, folder in TEST_SETS.items():
         make = partial(EvaluateOptions, out / folder, models, out / "results" / label, checkpoint="best", progress=progress)
-        stages.append(Stage(f"evaluate {label}", out / "results" / label, make, lambda o: headline(evaluate(o, log=log)), ("metrics.csv", "evaluation.json")))
+        stages.append(
+            Stage(f"evaluate {label}", out / "results" / label, make, lambda o: headline(evaluate(o, log=log)), ("metrics.csv", "evaluation.json"))
+        )
     results = tuple(f"{label}={out / 'results' / label}" for label in TEST_SETS)
     make = partial(ReportOptions, results, out / "tables", reference=options.reference)
-    stages.append(Stage("report", out / "tables", make, lambda o: _report(o, out, log), ("report.md", "metrics.csv", "tables.tex", "learning_curves.csv")))
+    stages.append(
+        Stage("report", out / "tables", make, lambda o: _report(o, out, log), ("report.md", "metrics.csv", "tables.tex", "learning_curves.csv"))
+    )
     return stages
 
 
@@ -206,7 +210,10 @@ def synthetic_pairs(train: int, test: int) -> list:
 
 def _prepare_summary(manifest: dict) -> dict:
     pairs = manifest["pairs"].values()
-    return {subset: {"pairs": sum(p["subset"] == subset for p in pairs), "patches": sum(len(p["windows"]) for p in pairs if p["subset"] == subset)} for subset in ("train", "test")}
+    return {
+        subset: {"pairs": sum(p["subset"] == subset for p in pairs), "patches": sum(len(p["windows"]) for p in pairs if p["subset"] == subset)}
+        for subset in ("train", "test")
+    }
 
 
 def _patches(manifest: dict) -> int:
@@ -322,7 +329,9 @@ def measure_plan(options: ReproduceOptions, log) -> dict[str, float]:
         seconds = {}
         seconds["write"] = _timed(lambda: write_set(root / "products", sample, PLAN_SIZE, options.seed, quiet))
         write_split(root / "split.csv", sample)
-        seconds["prepare"] = _timed(lambda: prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False), quiet))
+        seconds["prepare"] = _timed(
+            lambda: prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False), quiet)
+        )
         kept = _patches(json.loads((root / "data" / "manifest.json").read_text()))
         seconds["simulate"] = _timed(lambda: simulate(SimulateOptions(root / "data", root / "sim", progress=False), quiet))
         models = []

@@ -341,7 +341,9 @@ def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0, log=pri
             f"writing synthetic pair {pair.key} ({pair.subset}, {size} px) as {what}: cloud cover {cover:.2f}, thickness up to "
             f"{thickness:.2f}, vegetation greenness {landscape.greenness:.2f}"
         )
-        write_pair(folder, pair.clear, pair.cloudy, size=size, seed=seed, cloud_cover=cover, max_thickness=thickness, landscape=landscape, **packaging)
+        write_pair(
+            folder, pair.clear, pair.cloudy, size=size, seed=seed, cloud_cover=cover, max_thickness=thickness, landscape=landscape, **packaging
+        )
 
 
 def greenness(product: str) -> float:
