@@ -88,6 +88,7 @@ def reproduce(options: ReproduceOptions, log=print) -> dict:
     With ``options.plan_only``: print the plan, write nothing."""
     out = Path(options.out)
     stages = plan_stages(options, log)
+    _check_folder(out)
     if options.plan_only:
         record = _read_record(out)
         _check_continuation(options, record)
@@ -390,6 +391,14 @@ def _read_record(out: Path) -> dict | None:
 
 def _write_record(out: Path, record: dict) -> None:
     write_text_atomically(out / RECORD, json.dumps(record, indent=1) + "\n")
+
+
+def _check_folder(out: Path) -> None:
+    """Refuse an ``out`` that holds files (other than hidden ones) but no reproduce.json: the
+    stages replace their own folders in it, so it must be the protocol's own."""
+    if out.exists() and not (out / RECORD).exists():
+        if not out.is_dir() or any(not entry.name.startswith(".") for entry in out.iterdir()):
+            raise InputError(f"{out}: exists and is not the folder of a 'crmss reproduce' (no {RECORD}); choose a new --out")
 
 
 def _check_continuation(options: ReproduceOptions, record: dict | None) -> None:

@@ -107,6 +107,10 @@ def test_the_products_come_from_a_folder_or_a_synthetic_set_of_two_pairs_or_more
         ReproduceOptions(out=tmp_path / "out", synthetic=1)
     refused = run_cli("reproduce", "--out", tmp_path / "out")
     assert refused.returncode == 2 and "give --products DIR" in refused.stderr and not (tmp_path / "out").exists()
+    (tmp_path / "mine" / "results").mkdir(parents=True)  # a folder of the user's: its results/ would be replaced
+    with pytest.raises(InputError, match="is not the folder of a 'crmss reproduce'"):
+        reproduce(_options(tmp_path / "mine"))
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["results"]
 
 
 def _run_until(out, stage: str, ready) -> None:
