@@ -321,7 +321,8 @@ def measure_plan(options: ReproduceOptions, log) -> dict[str, float]:
     from .synthetic import write_set
     from .training import step_seconds
 
-    log(f"planning: timing each stage on a {PLAN_SIZE} px pair and a few training steps")
+    whole = "" if options.synthetic else " (for the whole WHUS2-CR, 28 + 8 pairs of 10980 px)"
+    log(f"planning{whole}: timing each stage on a {PLAN_SIZE} px pair and a few training steps")
     pairs = synthetic_pairs(options.synthetic or 28, options.test_pairs if options.synthetic else 8)
     side = options.size if options.synthetic else 10980
     with tempfile.TemporaryDirectory(prefix="crmss-plan-") as tmp:
