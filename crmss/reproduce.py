@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -146,7 +147,9 @@ def plan_stages(options: ReproduceOptions, log=print) -> list[Stage]:
     for name, bands in MODELS.items():
         run = out / "runs" / name
         make = partial(options.train_options, bands, data, run)
-        stages.append(Stage(f"train {name}", run, make, partial(_train, verbose="auto" if progress else 2, log=log), RUN_RECORDS, True))
+        # Keras's progress bar on a terminal; one line per epoch in a log file
+        verbose = "auto" if progress and sys.stdout.isatty() else 2
+        stages.append(Stage(f"train {name}", run, make, partial(_train, verbose=verbose, log=log), RUN_RECORDS, True))
     clouds = CloudParameters(seed=options.seed)
     make = partial(SimulateOptions, data, simulated, clouds=clouds, progress=progress)
     stages.append(Stage("simulate", simulated, make, lambda o: {"patches": _patches(simulate(o, log=log))}, ("manifest.json",)))
