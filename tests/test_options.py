@@ -38,6 +38,7 @@ def place(tmp_path):
         "simulate": {"data": tmp_path / "data", "out": tmp_path / "simulated"},
         "report": {"results": (str(tmp_path / "results"),), "out": tmp_path / "tables"},
         "demo": {"out": tmp_path / "demo"},
+        "reproduce": {"out": tmp_path / "protocol", "synthetic": 2},
     }
 
 
@@ -150,6 +151,7 @@ def test_every_field_has_a_rule_and_a_case():
     assert sorted(unchecked) == sorted(
         ["PrepareOptions.out", "TrainOptions.out", "EvaluateOptions.models", "EvaluateOptions.out", "PredictOptions.products"]
         + ["PredictOptions.out", "SimulateOptions.out", "ReportOptions.results", "ReportOptions.out", "DemoOptions.out"]
+        + ["ReproduceOptions.out"]
     )
 
 
