@@ -436,6 +436,9 @@ class ReproduceOptions(Checked):
     lr: Annotated[float, Interval(0, 1, low_open=True)] = same_as(TrainOptions, "lr")
     steps_per_epoch: Annotated[int, Interval(1, 10_000_000)] | None = same_as(TrainOptions, "steps_per_epoch")
     head: Literal["sigmoid", "residual"] = same_as(TrainOptions, "head")
+    adversarial_weight: Weight = same_as(TrainOptions, "adversarial_weight")
+    l1_weight: Weight = same_as(TrainOptions, "l1_weight")
+    gradient_weight: Weight = same_as(TrainOptions, "gradient_weight")
     mixed_precision: bool = same_as(TrainOptions, "mixed_precision")
     strategy: Literal["default", "mirrored", "multiworker"] = same_as(TrainOptions, "strategy")
     reference: File | None = same_as(ReportOptions, "reference")
@@ -447,10 +450,12 @@ class ReproduceOptions(Checked):
     FREE = ("out", "epochs", "strategy", "reference", "plan_only", "progress")
 
     def _check(self) -> None:
+        self.train_options("all", Path("."), self.out)  # made to apply the training options' own rules
         if (self.products is None) == (self.synthetic is None):
             raise InputError("give --products DIR (the WHUS2-CR products) or --synthetic PAIRS (a synthetic set), one of them")
 
     def train_options(self, bands: str, data: Path, run: Path) -> TrainOptions:
         """The options of training the model of ``bands`` on ``data`` into ``run``."""
-        passed = ("epochs", "width", "batch_size", "lr", "steps_per_epoch", "head", "mixed_precision", "strategy", "seed")
+        passed = ("epochs", "width", "batch_size", "lr", "steps_per_epoch", "head", "adversarial_weight", "l1_weight", "gradient_weight")
+        passed += ("mixed_precision", "strategy", "seed")
         return TrainOptions(data=data, out=run, bands=bands, **{name: getattr(self, name) for name in passed})

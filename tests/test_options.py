@@ -169,6 +169,7 @@ def test_bool_fields_and_nested_options_take_only_their_type(place):
 def test_cross_field_rules_are_the_same_through_both_doors(place, capsys):
     refused = [
         ("train", {"adversarial_weight": 0, "l1_weight": 0, "gradient_weight": 0}, "the generator would learn nothing"),
+        ("reproduce", {"adversarial_weight": 0, "l1_weight": 0, "gradient_weight": 0}, "the generator would learn nothing"),
         ("predict", {"tile": 256, "overlap": 200}, r"--overlap 200: at most half the tile \(128 for --tile 256\)"),
         ("simulate", {"thickness": (0, 0)}, "--thickness 0 0: clouds of zero thickness add no cloud"),
         ("simulate", {"cover": (0.9, 0.5)}, "--cover 0.9 0.5: the minimum exceeds the maximum"),
