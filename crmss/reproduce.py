@@ -214,14 +214,12 @@ def synthetic_pairs(train: int, test: int) -> list:
 
 def _prepare_summary(manifest: dict) -> dict:
     pairs = manifest["pairs"].values()
-    return {
-        subset: {"pairs": sum(p["subset"] == subset for p in pairs), "patches": sum(len(p["windows"]) for p in pairs if p["subset"] == subset)}
-        for subset in ("train", "test")
-    }
+    return {subset: {"pairs": sum(p["subset"] == subset for p in pairs), "patches": _patches(manifest, subset)} for subset in ("train", "test")}
 
 
-def _patches(manifest: dict) -> int:
-    return sum(len(p["windows"]) for p in manifest["pairs"].values())
+def _patches(manifest: dict, subset: str | None = None) -> int:
+    """Patch pairs of a manifest (of ``subset`` only, where given)."""
+    return sum(len(p["windows"]) for p in manifest["pairs"].values() if subset in (None, p["subset"]))
 
 
 def _train(options, verbose, log) -> dict:
@@ -244,13 +242,12 @@ def headline(rows: list[dict]) -> dict:
 
 
 def _report(options: ReportOptions, out: Path, log) -> dict:
+    from .figures import plot_learning_curves
     from .tables import merge_evaluations
 
     merge_evaluations(options, log=log)
     curves = learning_curves(out / "runs", out / "data")
     write_text_atomically(options.out / "learning_curves.csv", curves.to_csv(index=False))
-    from .figures import plot_learning_curves
-
     plot_learning_curves(options.out / "learning_curves.png", curves)
     return {"tables": str(options.out / "report.md"), "learning_curves": str(options.out / "learning_curves.png")}
 
@@ -263,6 +260,7 @@ def learning_curves(runs: Path, data: Path):
     import pandas as pd
 
     from .bands import STACKS
+    from .runs import read_config
 
     frames, last = [], 0
     for name in MODELS:
@@ -272,7 +270,7 @@ def learning_curves(runs: Path, data: Path):
             columns = [f"val_psnr_{b}" for b in bands if f"val_psnr_{b}" in history]
             if columns:
                 frames.append(pd.DataFrame({"method": name, "epoch": history["epoch"] + 1, "stack": stack, "psnr": history[columns].mean(axis=1)}))
-    val_pairs = json.loads((runs / "crmss" / "config.json").read_text())["val_pairs"]
+    val_pairs = read_config(runs / "crmss")["val_pairs"]
     for method, values in validation_baselines(data, val_pairs).items():
         for stack, psnr in values.items():
             frames.append(pd.DataFrame({"method": method, "epoch": [0, last], "stack": stack, "psnr": psnr}))
@@ -316,6 +314,7 @@ def measure_plan(options: ReproduceOptions, log) -> dict[str, float]:
     """Each stage's estimated seconds on this machine: the data stages and the evaluation timed
     on one synthetic pair of PLAN_SIZE px (with freshly built generators), scaled by pixels and
     patches; training from a few timed steps of each model."""
+    from .data import read_manifest
     from .evaluation import evaluate
     from .model import build_generator
     from .preparation import prepare
@@ -337,7 +336,7 @@ def measure_plan(options: ReproduceOptions, log) -> dict[str, float]:
         seconds["prepare"] = _timed(
             lambda: prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False), quiet)
         )
-        kept = _patches(json.loads((root / "data" / "manifest.json").read_text()))
+        kept = _patches(read_manifest(root / "data" / "manifest.json"))
         seconds["simulate"] = _timed(lambda: simulate(SimulateOptions(root / "data", root / "sim", progress=False), quiet))
         models = []
         for name, bands in MODELS.items():
