@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, gdal_array, osr
 
+from crmss.prediction import BLOCK, overview_factors
 from crmss.raster import StreamedCOG
-from crmss.scene import BLOCK, overview_factors
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 #: public name -> (module, attribute)
 _API = {
     "load_generator": ("model", "load_generator"),
-    "clean": ("scene", "clean"),
+    "clean": ("arrays", "clean"),
     "open_product": ("safe", "open_product"),
     "prepare": ("preparation", "prepare"),
     "PrepareOptions": ("options", "PrepareOptions"),
@@ -37,7 +37,7 @@ _API = {
     "CloudParameters": ("options", "CloudParameters"),
     "report": ("tables", "merge_evaluations"),
     "ReportOptions": ("options", "ReportOptions"),
-    "predict": ("scene", "predict_products"),
+    "predict": ("prediction", "predict_products"),
     "PredictOptions": ("options", "PredictOptions"),
     "reproduce": ("reproduce", "reproduce"),
     "ReproduceOptions": ("options", "ReproduceOptions"),

@@ -329,7 +329,7 @@ def _print_test_summary(rows) -> None:
 
 
 def _run_predict(options: PredictOptions) -> None:
-    from .scene import predict_products
+    from .prediction import predict_products
 
     predict_products(options)
 

@@ -25,9 +25,9 @@ MARKER = ".crmss-demo"
 
 def run_demo(options: DemoOptions, log=print) -> dict:
     """Run every stage into ``options.out``; return reproduce.json's content."""
+    from .prediction import predict_products
     from .reproduce import reproduce, synthetic_pairs
     from .safe import find_products, locate
-    from .scene import predict_products
 
     out, start = Path(options.out), time.perf_counter()
     _fresh_folder(out)

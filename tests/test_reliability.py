@@ -286,13 +286,13 @@ def test_an_inconsistent_output_is_an_internal_error_and_never_published(stress,
     cloudy, root = stress
     script = textwrap.dedent(f"""
         import sys
-        import crmss.scene
-        real = crmss.scene._Strip.finished
+        import crmss.blending
+        real = crmss.blending.Strip.finished
         def one_band_lost(self, rows):
             values = real(self, rows)
             values[: rows // 2, 100:200, 1] = 0
             return values
-        crmss.scene._Strip.finished = one_band_lost
+        crmss.blending.Strip.finished = one_band_lost
         from crmss.cli import main
         sys.exit(main(["predict", {str(cloudy)!r}, "--model", {str(root / "run")!r}, "--out", {str(tmp_path)!r}, "--no-progress"]))
     """)

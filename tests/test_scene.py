@@ -12,10 +12,11 @@ from osgeo import gdal
 import crmss
 from conftest import SIZE, make_level_2a, run_cli
 from crmss.bands import BANDS_10M, BANDS_20M
+from crmss.blending import blend_weights, ramp, tile_starts
 from crmss.options import PredictOptions
 from crmss.precision import choose_precision
+from crmss.prediction import overview_factors, predict_products
 from crmss.safe import open_product
-from crmss.scene import blend_weights, overview_factors, predict_products, ramp, tile_starts
 from crmss.synthetic import write_pair
 
 
@@ -163,14 +164,14 @@ def test_tile_larger_than_the_scene_and_no_overlap_are_valid(products, trained, 
 
 KILLER = """
 import os, signal, sys
-import crmss.scene
-real, calls = crmss.scene.TileRunner.weighted, [0]
+import crmss.runner
+real, calls = crmss.runner.TileRunner.weighted, [0]
 def call_then_die(self, *args):
     calls[0] += 1
     if calls[0] == 3:
         os.kill(os.getpid(), signal.SIGKILL)
     return real(self, *args)
-crmss.scene.TileRunner.weighted = call_then_die
+crmss.runner.TileRunner.weighted = call_then_die
 from crmss.cli import main
 sys.exit(main(["predict", *sys.argv[1:]]))
 """

@@ -1,0 +1,216 @@
+"""``crmss predict``: whole L1C products to seamless cloud-free Cloud-Optimized GeoTIFFs.
+
+For each product, ``DIR/<product>_CR_10m.tif`` (B02, B03, B04, B08) and
+``DIR/<product>_CR_20m.tif`` (B05, B06, B07, B8A, B11, B12): uint16 TOA reflectance x 10000
+without any radiometric offset, 0 = no data, on the product's own grid. A Vis/NIR model (the
+ablation without VRE/SWIR) writes the 10 m output alone. Products (one granule at a time) are
+decoded strip by strip, bands in parallel, run through the scene engine (crmss/scene.py) and
+streamed into COGs that are checked and published together, or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .bands import STACKS
+from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
+from .files import exclusive_lock, write_text_atomically
+from .options import PredictOptions
+from .raster import BandReader, StreamedCOG, limit_block_cache, require_jpeg2000_driver
+from .runner import TileRunner, default_batch_size
+from .safe import Product, granule_tiles, open_product, product_path
+from .scene import Settings, run_strips, yield_to_the_model
+from .tiling import SCALE
+
+BLOCK = 512
+#: GDAL's block cache while predicting: two rows of JPEG2000 code tiles of all ten bands
+#: stay decoded, so the overlap between strips is not decoded twice
+BLOCK_CACHE_MB = 768
+
+
+def predict_products(options: PredictOptions, log=print) -> list[Path]:
+    """Clean every product of ``options.products`` into ``options.out``; return the outputs
+    written. Finished outputs are skipped.
+
+    A product that fails (not L1C, a corrupt band) is reported and the others still run; the
+    failures are raised together as one InputError at the end.
+    """
+    require_jpeg2000_driver()
+    out = Path(options.out)
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror}); choose another --out") from exc
+    try:
+        if not os.access(out, os.W_OK):
+            raise InputError(f"{out}: the output folder cannot be written; choose another --out")
+        runner = TileRunner.load(options)
+        log(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
+        settings = Settings(options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress)
+        limit_block_cache(BLOCK_CACHE_MB)
+        written = []
+        failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)", log)
+        for path in map(Path, options.products):
+            try:
+                granules = _granules(path)
+                for granule in granules:
+                    written += _predict_granule(granule, runner, out, settings, options, log)
+            except DiskFullError:
+                raise  # the next products would fail the same way
+            except InputError as exc:
+                failures.add(path.name, exc)
+        failures.raise_any()
+        return written
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # bad input: no empty folder left behind
+
+
+def _granules(path: Path) -> list[Product]:
+    """The granules of the product at ``path``, each opened (a tile folder is one granule)."""
+    if not path.exists():
+        raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files or tile folders of the public bucket")
+    path = product_path(path)
+    tiles = sorted(granule_tiles(path)) if path.suffix == ".zip" or path.is_dir() else []
+    if len(tiles) <= 1:
+        return [open_product(path)]
+    return [open_product(path, t) for t in tiles]  # pre-2016 products with several granules
+
+
+def output_names(product: Product, stacks: tuple[str, ...] = tuple(STACKS)) -> dict[str, str]:
+    """The outputs' file names per resolution written: the product's name, and the tile where
+    the product has several."""
+    stem = product.name if product.granules == 1 else f"{product.name}_T{product.tile}"
+    return {res: f"{stem}_CR_{res}.tif" for res in stacks}
+
+
+def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: Settings, options: PredictOptions, log) -> list[Path]:
+    """Clean one granule of a product into ``out`` (locked per product; skipped when its outputs
+    exist); return the outputs written."""
+    stacks = tuple(s for s in runner.stacks if options.stacks == "all" or s == options.stacks)  # the stacks written
+    names = output_names(product, stacks)
+    finals = {res: out / name for res, name in names.items()}
+    # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
+    stem = names["10m"].removesuffix("_CR_10m.tif")
+    with exclusive_lock(out / f".{stem}.lock", f"{stem}: another crmss predict is writing this product into {out}; waiting for it", log):
+        journal = out / f".{stem}.publishing"
+        if journal.exists():  # a run was killed while publishing: what it published is incomplete
+            for final in finals.values():
+                final.unlink(missing_ok=True)
+            journal.unlink()
+        if all(f.exists() for f in finals.values()):
+            log(f"{product.name}: skipped, {' and '.join(names.values())} exist")
+            return []
+        for name in names.values():  # what a killed run left: no other run writes this product now
+            for stale in out.glob(f".{name}.partial-*"):
+                stale.unlink()
+        _write_outputs(product, runner, finals, journal, settings, options)
+    ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)" if "20m" not in runner.stacks else " (--stacks 10m)"
+    log(f"{product.name}: wrote {' and '.join(names.values())}{ablation}")
+    return list(finals.values())
+
+
+def _write_outputs(product: Product, runner: TileRunner, finals: dict[str, Path], journal: Path, settings: Settings, options: PredictOptions) -> None:
+    """Run the scene and publish its COGs at ``finals`` (per resolution written) together."""
+    out, grid = journal.parent, product.grid()
+    settings = settings.fitted(grid.height, grid.width)
+    shapes = {res: (grid.width // SCALE[res], grid.height // SCALE[res], len(STACKS[res])) for res in finals}
+    needed = sum(StreamedCOG.needed_bytes(*shape) for shape in shapes.values())
+    metadata = _output_metadata(product, runner, settings)
+    writers: dict[str, StreamedCOG] = {}
+    try:
+        for res, final in finals.items():
+            writers[res] = StreamedCOG(final, *shapes[res][:2], STACKS[res], grid.geotransform_at(SCALE[res]), grid.projection, metadata)
+        readers = {band: BandReader(product.band_files[band]) for res in runner.stacks for band in STACKS[res]}
+        with ThreadPoolExecutor(options.workers or len(os.sched_getaffinity(0)), initializer=yield_to_the_model) as pool:
+            run_strips(
+                lambda top: _read_strip(product, readers, runner.stacks, top, settings.tile, pool),
+                lambda res, rows, top: writers[res].write(rows, top) if res in writers else None,
+                grid.height,
+                grid.width,
+                runner,
+                settings,
+                product.name[:40],
+            )
+        for res, writer in writers.items():
+            writer.finish(options.compress, overview_factors(*shapes[res][:2]), BLOCK)
+        publish_together(list(writers.values()), journal)
+    except (OSError, RuntimeError) as exc:
+        if is_disk_full(exc, out, while_writing=True):
+            raise disk_full_error(out, needed, f"cleaning {product.name}", "run the same command again") from exc
+        # bands that fail to decode are reported by _read_strip; what GDAL raises here is writing
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise InputError(
+            f"{getattr(exc, 'filename', None) or out}: cannot write the outputs of {product.name} ({reason}); check the output folder and run again"
+        ) from exc
+    finally:
+        for writer in writers.values():
+            writer.discard()
+
+
+def publish_together(writers: list[StreamedCOG], journal: Path) -> None:
+    """Rename the finished COGs of one product to their final names, together or not at all.
+
+    Two renames cannot be one atomic step, so the ``journal`` (a hidden file beside them)
+    lists the final names while they are renamed: a failure or an interruption in between
+    removes the ones already published; a kill that leaves the journal behind is undone by
+    the next run, which treats the product as not done."""
+    write_text_atomically(journal, "".join(f"{w.final.name}\n" for w in writers))
+    published = []
+    try:
+        for writer in writers:
+            published.append(writer.final)  # first: an interruption just after the rename still takes it back
+            writer.publish()
+    except BaseException:
+        for final in published:
+            final.unlink(missing_ok=True)
+        journal.unlink(missing_ok=True)
+        raise
+    journal.unlink()
+
+
+def overview_factors(width: int, height: int) -> list[int]:
+    """Overview levels 2, 4, ... down to one COG block, as GDAL's COG driver chooses them."""
+    factors, size = [], max(width, height)
+    while size > BLOCK:
+        size = math.ceil(size / 2)
+        factors.append(2 * factors[-1] if factors else 2)
+    return factors
+
+
+def _output_metadata(product: Product, runner: TileRunner, settings: Settings) -> dict[str, str]:
+    return {
+        "CRMSS_VERSION": __version__,
+        "CRMSS_MODEL": str(runner.path),
+        "CRMSS_PRECISION": str(runner.precision),
+        "CRMSS_SOURCE_PRODUCT": product.name,
+        "CRMSS_SCALE": "top-of-atmosphere reflectance x 10000, no radiometric offset; 0 = no data",
+        "CRMSS_TILING": f"{settings.tile} px tiles at 10 m overlapping by {settings.overlap} px, linear-ramp blending",
+    }
+
+
+def _read_strip(product: Product, readers: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
+    """Rows top..top+tile of the ``stacks`` as uint16 reflectance x 10000 (rows, cols, bands),
+    with the no-data mask (rows, cols) of each resolution; bands decoded in parallel (each
+    band's reader by one thread at a time), straight into their channel of the stack."""
+    strips = {}
+    for res in stacks:
+        s, bands = SCALE[res], STACKS[res]
+        first = readers[bands[0]]
+        strips[res] = np.empty((min(tile // s, first.height - top // s), first.width, len(bands)), np.uint16)
+
+    def read(task):
+        res, i, band = task
+        buffer = strips[res][..., i]  # strided: GDAL writes every len(bands)-th value
+        readers[band].read_rows(top // SCALE[res], buffer)
+        product.to_reflectance_x10000(band, buffer)
+
+    list(pool.map(read, [(res, i, band) for res in stacks for i, band in enumerate(STACKS[res])]))
+    return {res: (stack, (stack == 0).any(axis=-1)) for res, stack in strips.items()}
