@@ -55,7 +55,7 @@ def main() -> None:
 
     def whole_evaluation():
         shutil.rmtree(out, ignore_errors=True)
-        evaluate(EvaluateOptions(data, (run,), out, subset=args.subset, progress=False), log=lambda *_: None)
+        evaluate(EvaluateOptions(data, (run,), out, subset=args.subset, progress=False))
 
     alone_cold, whole_cold = timed(model_alone), timed(whole_evaluation)  # first calls: tracing, file cache
     alone, whole = timed(model_alone), timed(whole_evaluation)

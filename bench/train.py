@@ -73,7 +73,7 @@ def prepared_tree(work: Path) -> Path:
         for pair in pairs:
             write_pair(work / "train-products", pair.clear, pair.cloudy, size=2052, seed=3)
         write_split(work / "train-split.csv", pairs)
-        prepare(PrepareOptions(work / "train-products", data, split=work / "train-split.csv", progress=False), log=lambda *_: None)
+        prepare(PrepareOptions(work / "train-products", data, split=work / "train-split.csv", progress=False))
     return data
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import signal
 import sys
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         gdal.SetErrorHandler("CPLQuietErrorHandler")  # for every thread (a pushed handler is per thread)
     in_main_thread = threading.current_thread() is threading.main_thread()  # only there may a handler be set
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    messages, level = _show_messages()
     ran_tensorflow = False
     try:
         options = args.options(args)  # checked before TensorFlow loads and before anything is written
@@ -87,8 +89,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
         return _end_now(130) if ran_tensorflow else 130
     finally:
+        logging.getLogger("crmss").removeHandler(messages)
+        logging.getLogger("crmss").setLevel(level)
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _show_messages() -> tuple[logging.Handler, int]:
+    """Print crmss's log messages (INFO and above) on stdout, each as it is, for this command;
+    return the handler and the logger's level before, for the command's end to restore."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger, level = logging.getLogger("crmss"), logging.getLogger("crmss").level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return handler, level
 
 
 def _end_now(status: int) -> int:

@@ -13,6 +13,7 @@ demo's).
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -20,10 +21,12 @@ from pathlib import Path
 from .errors import InputError
 from .options import DemoOptions, PredictOptions, ReproduceOptions
 
+logger = logging.getLogger(__name__)
+
 MARKER = ".crmss-demo"
 
 
-def run_demo(options: DemoOptions, log=print) -> dict:
+def run_demo(options: DemoOptions) -> dict:
     """Run every stage into ``options.out``; return reproduce.json's content."""
     from .prediction import predict_products
     from .reproduce import reproduce, synthetic_pairs
@@ -32,15 +35,15 @@ def run_demo(options: DemoOptions, log=print) -> dict:
     out, start = Path(options.out), time.perf_counter()
     _fresh_folder(out)
     protocol = ReproduceOptions(out=out, synthetic=2, test_pairs=1, size=options.size, seed=options.seed, epochs=options.epochs, width=16, lr=1e-3)
-    log(
+    logger.info(
         f"the protocol of 'crmss reproduce' at a tiny scale: {protocol.synthetic} + {protocol.test_pairs} pairs of "
         f"{options.size} px, a width-16 CR-MSS (lr 1e-3) for {options.epochs} epochs"
     )
-    record = reproduce(protocol, log=log)
+    record = reproduce(protocol)
     scene = locate(synthetic_pairs(2, 1)[-1].cloudy, find_products(out / "products"))
-    log(f"cleaning the whole cloudy test product {scene.name} into {out / 'predicted'}")
-    predict_products(PredictOptions((scene,), out / "runs" / "crmss", out / "predicted", tile=512, checkpoint="best"), log=log)
-    log(f"demo done in {time.perf_counter() - start:.0f} s")
+    logger.info(f"cleaning the whole cloudy test product {scene.name} into {out / 'predicted'}")
+    predict_products(PredictOptions((scene,), out / "runs" / "crmss", out / "predicted", tile=512, checkpoint="best"))
+    logger.info(f"demo done in {time.perf_counter() - start:.0f} s")
     return record
 
 

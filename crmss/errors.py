@@ -12,8 +12,11 @@ batch (products, pairs) so that each is reported and the rest still finishes.
 from __future__ import annotations
 
 import errno
+import logging
 import shutil
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 class CrmssError(Exception):
@@ -46,13 +49,13 @@ class Failures:
     """The failures of a batch of items (products, pairs): each is added as it happens, the
     other items go on, and :meth:`raise_any` raises them together as one InputError."""
 
-    def __init__(self, total: int, items: str, fix: str, log=print):
-        self.total, self.items, self.fix, self.log, self.messages = total, items, fix, log, []
+    def __init__(self, total: int, items: str, fix: str):
+        self.total, self.items, self.fix, self.messages = total, items, fix, []
 
     def add(self, name: str, error: InputError) -> None:
         """Keep ``error``'s message for the end; log that ``name`` failed."""
         self.messages.append(str(error))
-        self.log(f"{name}: failed (reported at the end)")
+        logger.info(f"{name}: failed (reported at the end)")
 
     def raise_any(self) -> None:
         """Raise the failures together, saying whether the other items are done and the fix."""

@@ -26,6 +26,7 @@ mean rows average the bands of a resolution.
 from __future__ import annotations
 
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +34,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from . import __version__
 from .bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
 from .classical import CLASSICAL_METHODS
+from .console import progress_bar
 from .data import load_patches, make_dataset, patch_errors, read_manifest
 from .errors import InputError
 from .figures import write_figures
@@ -60,6 +61,8 @@ from .tables import (
     read_metrics_csv,
     write_metrics_csv,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Scores:
         return np.concatenate(self.values[key])
 
 
-def evaluate(options: EvaluateOptions, log=print) -> list[dict]:
+def evaluate(options: EvaluateOptions) -> list[dict]:
     """Evaluate ``options.models`` (see :func:`load_models`), the classical ``methods`` and the
     cloudy input on ``subset`` of ``data``; write the results into the new folder ``out``;
     return the metric rows."""
@@ -100,7 +103,7 @@ def evaluate(options: EvaluateOptions, log=print) -> list[dict]:
     if unknown:
         raise InputError(f"--methods {unknown[0]}: choose among {', '.join(CLASSICAL_METHODS)}")
     precision = choose_precision(options.precision, local_devices())
-    log(f"models compute in {precision}")
+    logger.info(f"models compute in {precision}")
     loaded = load_models(options.models, options.checkpoint, precision.precision)
     names = [m.name for m in loaded] + list(methods) + [BASELINE]
     sets = load_patches(data, options.subset)
@@ -117,9 +120,9 @@ def evaluate(options: EvaluateOptions, log=print) -> list[dict]:
         "simulation": _simulation_of(data),
         "written": utc_timestamp(),
     }
-    with new_folder(out, "test", "the results", log) as tmp:
+    with new_folder(out, "test", "the results") as tmp:
         rows, figure_files = _write_results(tmp, loaded, sets, info, reference_rows, options)
-    log(f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} figures, predictions of {info['patches']} patches")
+    logger.info(f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} figures, predictions of {info['patches']} patches")
     return rows
 
 
@@ -208,7 +211,7 @@ def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> 
     total = sum(len(s) for s in sets.values())
     wanted = set(np.linspace(0, total - 1, min(figure_count, total)).astype(int).tolist()) if figure_count else set()
     seen = 0
-    with tqdm(total=total, desc="evaluate", unit="patch", disable=not options.progress) as bar, ThreadPoolExecutor(2) as writer:
+    with progress_bar(options.progress, total=total, desc="evaluate", unit="patch") as bar, ThreadPoolExecutor(2) as writer:
         writes = []
         for pair, patches in sets.items():
             scores = {name: Scores() for name in [m.name for m in models] + list(methods) + [BASELINE]}

@@ -8,19 +8,19 @@
   one per band;
 * ``learning_curves.png`` (``crmss reproduce``): validation PSNR per epoch of the trained models
   beside the cloudy input and the classical methods, one panel per stack.
+
+Each is a matplotlib ``Figure`` saved straight to PNG, without pyplot: no backend is chosen and
+no window opens, whatever the caller's matplotlib set-up.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .bands import BANDS_10M, BANDS_20M  # noqa: E402
+from .bands import BANDS_10M, BANDS_20M
 
 
 def write_figures(folder: Path, rows: list[dict], methods: list[str], samples: list[dict], histograms: dict, model: str | None) -> list[Path]:
@@ -47,7 +47,8 @@ def _composite(images, colour: str) -> np.ndarray:
 
 
 def _samples(path: Path, samples: list[dict], panels: list[tuple[str, str]]) -> Path:
-    fig, axes = plt.subplots(2 * len(samples), len(panels), figsize=(3 * len(panels), 6 * len(samples)), squeeze=False)
+    fig = Figure(figsize=(3 * len(panels), 6 * len(samples)))
+    axes = fig.subplots(2 * len(samples), len(panels), squeeze=False)
     for index, sample in enumerate(samples):
         for offset, colour in enumerate(("true", "false")):
             row = axes[2 * index + offset]
@@ -64,14 +65,14 @@ def _samples(path: Path, samples: list[dict], panels: list[tuple[str, str]]) -> 
             row[0].set_ylabel(f"{sample['pair']} #{sample['window']}\n{label}", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path
 
 
 def _bars(path: Path, rows: list[dict], methods: list[str]) -> Path:
     bands = list(BANDS_10M + BANDS_20M)
     values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all" and r["pixels"] == "all"}
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    fig = Figure(figsize=(10, 6))
+    axes = fig.subplots(2, 1, sharex=True)
     width = 0.8 / len(methods)
     for ax, metric in zip(axes, ("PSNR", "SSIM")):
         for i, method in enumerate(methods):
@@ -83,12 +84,12 @@ def _bars(path: Path, rows: list[dict], methods: list[str]) -> Path:
     fig.suptitle("All scenes, per band")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path
 
 
 def _histograms(path: Path, histograms: dict, model: str) -> Path:
-    fig, axes = plt.subplots(2, 5, figsize=(15, 6.4))
+    fig = Figure(figsize=(15, 6.4))
+    axes = fig.subplots(2, 5)
     for ax, band in zip(axes.ravel(), BANDS_10M + BANDS_20M):
         counts = histograms[band]
         ax.imshow(np.log1p(counts.T), origin="lower", extent=(0, 0.6, 0, 0.6), cmap="viridis")  # bins of 0.006
@@ -99,7 +100,6 @@ def _histograms(path: Path, histograms: dict, model: str) -> Path:
     fig.suptitle(f"{model} against clear, all patches (log counts)")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path
 
 
@@ -109,7 +109,8 @@ def plot_learning_curves(path: Path, curves) -> Path:
     (the ends of a constant line) are drawn dashed."""
     stacks = list(dict.fromkeys(curves["stack"]))
     colours = {method: f"C{i}" for i, method in enumerate(dict.fromkeys(curves["method"]))}  # one per method in every panel
-    figure, axes = plt.subplots(1, len(stacks), figsize=(6 * len(stacks), 4), squeeze=False)
+    figure = Figure(figsize=(6 * len(stacks), 4))
+    axes = figure.subplots(1, len(stacks), squeeze=False)
     for ax, stack in zip(axes[0], stacks):
         for method, line in curves[curves["stack"] == stack].groupby("method", sort=False):
             constant = len(line) == 2 and line["psnr"].nunique() == 1
@@ -119,5 +120,4 @@ def plot_learning_curves(path: Path, curves) -> Path:
         ax.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
+import logging
 import os
 import shutil
 import uuid
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 #: how temporary files written beside their final name begin
 TEMPORARY_PREFIX = ".tmp-"
@@ -20,7 +23,7 @@ def utc_timestamp() -> str:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path, waiting: str, log=print):
+def exclusive_lock(path: Path, waiting: str):
     """Hold ``path`` (an exclusive flock on it, created if needed) for the ``with`` block.
 
     A second process (or thread) asking for the same lock logs ``waiting`` once and waits. The
@@ -32,7 +35,7 @@ def exclusive_lock(path: Path, waiting: str, log=print):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(waiting)
+            logger.info(waiting)
             fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             if os.fstat(fd).st_ino == os.stat(path).st_ino:
@@ -69,7 +72,7 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def new_folder(out: Path, command: str, what: str, log=print):
+def new_folder(out: Path, command: str, what: str):
     """Yield a hidden temporary folder beside ``out`` for the ``with`` block to fill; rename it
     to ``out`` when the block ends, so ``out`` appears whole or not at all.
 
@@ -85,7 +88,7 @@ def new_folder(out: Path, command: str, what: str, log=print):
         raise InputError(f"{out.parent}: cannot create the folder ({exc.strerror}); choose another --out") from exc
     if not os.access(out.parent, os.W_OK):
         raise InputError(f"{out.parent}: cannot be written; choose another --out")
-    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss {command} is writing it; waiting", log):
+    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss {command} is writing it; waiting"):
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise InputError(f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new --out")
         for stale in out.parent.glob(f".{out.name}.partial-*"):  # what a killed run left: no other run writes here now

@@ -10,6 +10,7 @@ streamed into COGs that are checked and published together, or not at all.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -22,11 +23,13 @@ from .bands import STACKS
 from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, write_text_atomically
 from .options import PredictOptions
-from .raster import BandReader, StreamedCOG, limit_block_cache, require_jpeg2000_driver
+from .raster import BandReader, StreamedCOG, block_cache, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
 from .safe import Product, granule_tiles, open_product, product_path
 from .scene import Settings, run_strips, yield_to_the_model
 from .tiling import SCALE
+
+logger = logging.getLogger(__name__)
 
 BLOCK = 512
 #: GDAL's block cache while predicting: two rows of JPEG2000 code tiles of all ten bands
@@ -34,7 +37,7 @@ BLOCK = 512
 BLOCK_CACHE_MB = 768
 
 
-def predict_products(options: PredictOptions, log=print) -> list[Path]:
+def predict_products(options: PredictOptions) -> list[Path]:
     """Clean every product of ``options.products`` into ``options.out``; return the outputs
     written. Finished outputs are skipped.
 
@@ -52,20 +55,20 @@ def predict_products(options: PredictOptions, log=print) -> list[Path]:
         if not os.access(out, os.W_OK):
             raise InputError(f"{out}: the output folder cannot be written; choose another --out")
         runner = TileRunner.load(options)
-        log(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
+        logger.info(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
         settings = Settings(options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress)
-        limit_block_cache(BLOCK_CACHE_MB)
-        written = []
-        failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)", log)
-        for path in map(Path, options.products):
-            try:
-                granules = _granules(path)
-                for granule in granules:
-                    written += _predict_granule(granule, runner, out, settings, options, log)
-            except DiskFullError:
-                raise  # the next products would fail the same way
-            except InputError as exc:
-                failures.add(path.name, exc)
+        with block_cache(BLOCK_CACHE_MB):
+            written = []
+            failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)")
+            for path in map(Path, options.products):
+                try:
+                    granules = _granules(path)
+                    for granule in granules:
+                        written += _predict_granule(granule, runner, out, settings, options)
+                except DiskFullError:
+                    raise  # the next products would fail the same way
+                except InputError as exc:
+                    failures.add(path.name, exc)
         failures.raise_any()
         return written
     finally:
@@ -91,7 +94,7 @@ def output_names(product: Product, stacks: tuple[str, ...] = tuple(STACKS)) -> d
     return {res: f"{stem}_CR_{res}.tif" for res in stacks}
 
 
-def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: Settings, options: PredictOptions, log) -> list[Path]:
+def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: Settings, options: PredictOptions) -> list[Path]:
     """Clean one granule of a product into ``out`` (locked per product; skipped when its outputs
     exist); return the outputs written."""
     stacks = tuple(s for s in runner.stacks if options.stacks == "all" or s == options.stacks)  # the stacks written
@@ -99,21 +102,21 @@ def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: 
     finals = {res: out / name for res, name in names.items()}
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
     stem = names["10m"].removesuffix("_CR_10m.tif")
-    with exclusive_lock(out / f".{stem}.lock", f"{stem}: another crmss predict is writing this product into {out}; waiting for it", log):
+    with exclusive_lock(out / f".{stem}.lock", f"{stem}: another crmss predict is writing this product into {out}; waiting for it"):
         journal = out / f".{stem}.publishing"
         if journal.exists():  # a run was killed while publishing: what it published is incomplete
             for final in finals.values():
                 final.unlink(missing_ok=True)
             journal.unlink()
         if all(f.exists() for f in finals.values()):
-            log(f"{product.name}: skipped, {' and '.join(names.values())} exist")
+            logger.info(f"{product.name}: skipped, {' and '.join(names.values())} exist")
             return []
         for name in names.values():  # what a killed run left: no other run writes this product now
             for stale in out.glob(f".{name}.partial-*"):
                 stale.unlink()
         _write_outputs(product, runner, finals, journal, settings, options)
     ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)" if "20m" not in runner.stacks else " (--stacks 10m)"
-    log(f"{product.name}: wrote {' and '.join(names.values())}{ablation}")
+    logger.info(f"{product.name}: wrote {' and '.join(names.values())}{ablation}")
     return list(finals.values())
 
 

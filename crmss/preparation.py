@@ -17,10 +17,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,18 +28,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from . import __version__
 from .bands import STACKS
+from .console import progress_bar
 from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, utc_timestamp, write_text_atomically
 from .options import PrepareOptions
-from .raster import Grid, limit_block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
+from .raster import Grid, block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
 from .safe import Product, find_products, locate, open_product
 from .schemas import PREPARED_MANIFEST, read_json
 from .splits import Pair, default_split_path, read_split
 from .tiling import SCALE, WINDOW, WindowGrid
+
+logger = logging.getLogger(__name__)
 
 ROLES = ("cloudy", "clear")
 #: a patch file's bytes beyond its pixels: TIFF header, georeferencing, band names, metadata (measured: about 1.3 kB)
@@ -59,7 +61,7 @@ class PairJob:
     requested: set[int] | None  # window numbers asked for by --windows, None for all
 
 
-def prepare(options: PrepareOptions, log=print) -> dict:
+def prepare(options: PrepareOptions) -> dict:
     """Prepare every pair of the split list found in ``options.products``; return the manifest.
 
     ``split`` is a split-list CSV (default: the published WHUS2-CR list), ``windows`` a CSV
@@ -78,8 +80,8 @@ def prepare(options: PrepareOptions, log=print) -> dict:
     try:
         _check_writable(out)
         # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
-        with exclusive_lock(out / LOCK, f"{out}: another crmss prepare is writing this tree; waiting for it", log):
-            return _prepare_all(options, out, pairs, split_path, requested, workers, log)
+        with exclusive_lock(out / LOCK, f"{out}: another crmss prepare is writing this tree; waiting for it"):
+            return _prepare_all(options, out, pairs, split_path, requested, workers)
     except OSError as exc:
         if is_disk_full(exc, out):
             raise disk_full_error(out, None, "the manifest", "run the same command again: finished pairs are kept") from exc
@@ -89,7 +91,7 @@ def prepare(options: PrepareOptions, log=print) -> dict:
             shutil.rmtree(out)  # bad input, or nothing done: no empty tree left behind
 
 
-def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_path: Path, requested, workers: int, log) -> dict:
+def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_path: Path, requested, workers: int) -> dict:
     """Prepare the ``pairs`` found in ``options.products`` into ``out`` (locked), ``requested``
     the windows per pair (None: all); return the manifest."""
     products, windows = Path(options.products), options.windows
@@ -100,34 +102,34 @@ def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_pa
         if pair.key not in manifest["pairs"]:
             _remove_pair_folders(out, pair)
 
-    jobs, manifest["missing"], skipped, refused = _plan(products, pairs, manifest, requested, log)
+    jobs, manifest["missing"], skipped, refused = _plan(products, pairs, manifest, requested)
     for key, why in skipped.items():
-        log(f"{key}: skipped ({why})")
+        logger.info(f"{key}: skipped ({why})")
     for key, record in manifest["missing"].items():
-        log(f"{key}: skipped, products not found in {products}: {', '.join(record['absent'])}")
-    failures = Failures(len(jobs) + len(refused), "pairs", "run the same command again after fixing these", log)
+        logger.info(f"{key}: skipped, products not found in {products}: {', '.join(record['absent'])}")
+    failures = Failures(len(jobs) + len(refused), "pairs", "run the same command again after fixing these")
     for key, error in refused.items():
         failures.add(key, error)
     _save_manifest(out, manifest, pairs)
 
-    limit_block_cache()
-    for job in jobs:
-        start = time.perf_counter()
-        try:
-            record = _prepare_pair(job, out, workers, options.progress)
-        except DiskFullError:
-            raise  # the next pairs would fail the same way
-        except InputError as exc:  # a band that fails to decode: this pair leaves nothing behind
-            shutil.rmtree(out / PARTIAL, ignore_errors=True)
-            failures.add(job.pair.key, exc)
-            continue
-        manifest["pairs"][job.pair.key] = record
-        _save_manifest(out, manifest, pairs)
-        dropped = record["dropped"]
-        log(
-            f"{job.pair.key} ({job.pair.subset}): {len(record['windows'])} windows kept, {dropped['nodata']} dropped for "
-            f"no data, {dropped['not_requested']} not requested ({time.perf_counter() - start:.0f} s)"
-        )
+    with block_cache():
+        for job in jobs:
+            start = time.perf_counter()
+            try:
+                record = _prepare_pair(job, out, workers, options.progress)
+            except DiskFullError:
+                raise  # the next pairs would fail the same way
+            except InputError as exc:  # a band that fails to decode: this pair leaves nothing behind
+                shutil.rmtree(out / PARTIAL, ignore_errors=True)
+                failures.add(job.pair.key, exc)
+                continue
+            manifest["pairs"][job.pair.key] = record
+            _save_manifest(out, manifest, pairs)
+            dropped = record["dropped"]
+            logger.info(
+                f"{job.pair.key} ({job.pair.subset}): {len(record['windows'])} windows kept, {dropped['nodata']} dropped for "
+                f"no data, {dropped['not_requested']} not requested ({time.perf_counter() - start:.0f} s)"
+            )
     failures.raise_any()
     if not manifest["pairs"]:
         found = len(find_products(products))
@@ -167,7 +169,7 @@ def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:
     return chosen
 
 
-def _plan(products, pairs, manifest, requested, log):
+def _plan(products, pairs, manifest, requested):
     """Find, open and check the products of every pair still to do, before any work: the jobs,
     the pairs whose products are absent, those skipped, and per failed pair its InputError (a bad
     product fails its own pair only)."""
@@ -190,7 +192,7 @@ def _plan(products, pairs, manifest, requested, log):
             for path in filter(None, paths.values()):
                 twins = [str(f.path.relative_to(products)) for f in found if f.path != path and f.name and f.name.name == names_found[path]]
                 if twins:
-                    log(f"{pair.key}: using {path.relative_to(products)} (the same product is also there as {', '.join(twins)})")
+                    logger.info(f"{pair.key}: using {path.relative_to(products)} (the same product is also there as {', '.join(twins)})")
             absent = [names[role] for role, path in paths.items() if path is None]
             if absent:
                 missing[pair.key] = {"subset": pair.subset, "number": pair.number, "absent": absent}
@@ -229,7 +231,7 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
         for res, bands in STACKS.items()
     }
     tasks = [(role, res, i, band) for res, bands in STACKS.items() for role in ROLES for i, band in enumerate(bands)]
-    with tqdm(total=len(tasks), desc=f"{pair.key} decode", unit="band", disable=not progress, file=sys.stderr) as bar:
+    with progress_bar(progress, total=len(tasks), desc=f"{pair.key} decode", unit="band") as bar:
 
         def decode(task) -> np.ndarray:
             role, res, i, band = task

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,37 @@ from osgeo import gdal, osr
 from .errors import InputError, InternalError
 from .files import replaced_atomically
 
-gdal.UseExceptions()
+
+class _ExceptionMode:
+    """GDAL and OSR raise RuntimeError on errors while crmss works, and are as the caller had them
+    otherwise. GDAL 3.6's mode is one for the process (``gdal.ExceptionMgr``, per thread, came in
+    3.7), so blocks are counted: the first to begin turns exceptions on, the last to end, in any
+    thread, restores the caller's mode."""
+
+    def __init__(self) -> None:
+        self._lock, self._blocks, self._before = threading.Lock(), 0, (False, False)
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._blocks == 0:
+                self._before = (bool(gdal.GetUseExceptions()), bool(osr.GetUseExceptions()))
+                gdal.UseExceptions()
+                osr.UseExceptions()
+            self._blocks += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._blocks -= 1
+                if self._blocks == 0:  # the reverse order: GDAL keeps the modules' error handlers as a stack
+                    for module, used in reversed(list(zip((gdal, osr), self._before))):
+                        if not used:
+                            module.DontUseExceptions()
+
+
+#: ``with gdal_exceptions():`` (or ``@gdal_exceptions()``): GDAL's errors raise in the block
+gdal_exceptions = _ExceptionMode()
 
 TIFF_OPTIONS = ("TILED=NO", "INTERLEAVE=BAND")
 #: lossless codecs offered for Cloud-Optimized GeoTIFFs: ZSTD level 1 compresses about 4x
@@ -68,6 +100,7 @@ class Grid:
         return f"{self.width} x {self.height} px at {self.geotransform[1]:g} m, origin {origin}, {projection_name(self.projection)}"
 
 
+@gdal_exceptions()
 def same_projection(wkt_a: str, wkt_b: str) -> bool:
     a, b = osr.SpatialReference(), osr.SpatialReference()
     a.ImportFromWkt(wkt_a)
@@ -75,6 +108,7 @@ def same_projection(wkt_a: str, wkt_b: str) -> bool:
     return bool(a.IsSame(b))
 
 
+@gdal_exceptions()
 def projection_name(wkt: str) -> str:
     srs = osr.SpatialReference()
     srs.ImportFromWkt(wkt)
@@ -100,11 +134,13 @@ def _open(path: str) -> gdal.Dataset:
         raise InputError(f"{path}: cannot open the raster ({exc}); the file is missing or corrupt: download the product again") from exc
 
 
+@gdal_exceptions()
 def raster_info(path: str) -> RasterInfo:
     """Read a raster's header (no pixel decoding)."""
     return _info(path, _open(path))
 
 
+@gdal_exceptions()
 def read_image(path: str) -> tuple[RasterInfo, np.ndarray]:
     """A raster's header and all its bands, (bands, rows, cols) in the file's type. InputError
     when it cannot be read; its cause is GDAL's own message."""
@@ -132,16 +168,23 @@ def _info(path: str, ds: gdal.Dataset) -> RasterInfo:
     )
 
 
-def limit_block_cache(megabytes: int = 64) -> None:
-    """Set GDAL's block cache (default 5% of RAM) to ``megabytes``.
+@contextlib.contextmanager
+def block_cache(megabytes: int = 64) -> Iterator[None]:
+    """GDAL's block cache (default 5% of RAM) at ``megabytes`` for the ``with`` block, then as it was.
 
     Decoding a band whole into an array gains nothing from caching its blocks (the default
     cache would hold over a gigabyte of them while a pair is being prepared); reading a scene
     strip by strip (:class:`BandReader`) wants two strips' code tiles kept.
     """
+    before = gdal.GetCacheMax()
     gdal.SetCacheMax(megabytes * 2**20)
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(before)
 
 
+@gdal_exceptions()
 def read_band(path: str, out: np.ndarray | None = None, threads: int = 1, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Decode band 1 of ``path``, whole or its ``window`` (x, y, width, height in px), into
     ``out`` if given ((rows, cols), the file's type; strided views too).
@@ -164,11 +207,13 @@ class BandReader:
     to the open dataset, so the code tiles that successive ranges share are decoded once. One
     thread at a time may read it."""
 
+    @gdal_exceptions()
     def __init__(self, path: str):
         self.path = path
         self._dataset = _open(path)
         self.width, self.height = self._dataset.RasterXSize, self._dataset.RasterYSize
 
+    @gdal_exceptions()
     def read_rows(self, top: int, out: np.ndarray) -> np.ndarray:
         """Rows ``top .. top + len(out)`` into ``out`` ((rows, width), the file's type; strided views too)."""
         try:
@@ -177,6 +222,7 @@ class BandReader:
             raise _decode_error(self.path, exc) from exc
 
 
+@gdal_exceptions()
 def write_geotiff(
     path: str | Path,
     array: np.ndarray,
@@ -327,6 +373,7 @@ class StreamedCOG:
             written = os.pwrite(self._fd, data, offset)
             data, offset = data[written:], offset + written
 
+    @gdal_exceptions()
     def finish(self, compress: str, overview_factors: list[int], block: int) -> None:
         """Overviews, the COG copy (``compress``: zstd or deflate, ``block`` px blocks) and the
         check that the COG holds exactly the rows written."""
@@ -375,6 +422,7 @@ class StreamedCOG:
         os.replace(self.cog, self.final)
         self.discard()
 
+    @gdal_exceptions()
     def _check_copy(self, block: int) -> None:
         """The COG's full-resolution pixels equal the rows written, read back one block row at a time."""
         cog = gdal.Open(str(self.cog))
@@ -397,6 +445,22 @@ class StreamedCOG:
             self._fd = None
         for path in self.temporary_files():
             path.unlink(missing_ok=True)
+
+
+@gdal_exceptions()
+def write_jp2(path: Path, pixels: np.ndarray, geotransform: tuple[float, ...], epsg: int) -> None:
+    """Write ``pixels`` (rows, cols) uint16 as a lossless JPEG2000 file in code blocks of 64 px
+    and tiles of up to 1024 px, as Sentinel-2 L1C band files are made."""
+    rows, cols = pixels.shape
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    mem = gdal.GetDriverByName("MEM").Create("", cols, rows, 1, gdal.GDT_UInt16)
+    mem.SetGeoTransform(geotransform)
+    mem.SetProjection(srs.ExportToWkt())
+    mem.GetRasterBand(1).WriteArray(pixels)
+    block = min(1024, rows)
+    options = ["REVERSIBLE=YES", "QUALITY=100", f"BLOCKXSIZE={block}", f"BLOCKYSIZE={block}", "CODEBLOCK_WIDTH=64", "CODEBLOCK_HEIGHT=64"]
+    gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(path), mem, options=options)
 
 
 def gdal_array_type(dtype: np.dtype) -> int:

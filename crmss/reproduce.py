@@ -21,9 +21,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +38,8 @@ from .files import exclusive_lock, utc_timestamp, write_text_atomically
 from .options import CloudParameters, EvaluateOptions, PrepareOptions, ReportOptions, ReproduceOptions, SimulateOptions
 from .schemas import NUMBER, STRING, read_json, record
 from .validation import json_schema, shown
+
+logger = logging.getLogger(__name__)
 
 RECORD = "reproduce.json"
 #: the models the protocol trains: name -> TrainOptions.bands
@@ -84,42 +86,42 @@ class Stage:
     resumes: bool = False
 
 
-def reproduce(options: ReproduceOptions, log=print) -> dict:
+def reproduce(options: ReproduceOptions) -> dict:
     """Run (or continue) the protocol into ``options.out``; return reproduce.json's content.
     With ``options.plan_only``: print the plan, write nothing."""
     out = Path(options.out)
-    stages = plan_stages(options, log)
+    stages = plan_stages(options)
     _check_folder(out)
     if options.plan_only:
         record = _read_record(out)
         _check_continuation(options, record)
-        plan = record["plan"] if record else measure_plan(options, log)
-        _show_plan(plan, stages, record, log)
+        plan = record["plan"] if record else measure_plan(options)
+        _show_plan(plan, stages, record)
         return record or {"plan": plan}
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the folder ({exc.strerror}); choose another --out") from exc
-    with exclusive_lock(out / ".reproduce.lock", f"{out}: another crmss reproduce is running in it; waiting", log):
+    with exclusive_lock(out / ".reproduce.lock", f"{out}: another crmss reproduce is running in it; waiting"):
         record = _read_record(out)
         _check_continuation(options, record)
         if record is None:
-            record = {"crmss": __version__, "versions": _versions(), "plan": measure_plan(options, log), "stages": {}}
+            record = {"crmss": __version__, "versions": _versions(), "plan": measure_plan(options), "stages": {}}
         record["options"] = _as_json(options)
-        _show_plan(record["plan"], stages, record, log)
+        _show_plan(record["plan"], stages, record)
         rerun = False
         for stage in stages:
             entry, stage_options = record["stages"].get(stage.name), stage.make()
             if not rerun and entry and entry["state"] == "done" and _same(entry["options"], _as_json(stage_options)):
-                log(f"{stage.name}: done earlier ({entry['seconds']:.0f} s), skipped")
+                logger.info(f"{stage.name}: done earlier ({entry['seconds']:.0f} s), skipped")
                 continue
             rerun = True
-            _run_stage(out, record, stage, stage_options, log)
-        log(f"reproduce: done; tables in {out / 'tables' / 'report.md'}, the record in {out / RECORD}")
+            _run_stage(out, record, stage, stage_options)
+        logger.info(f"reproduce: done; tables in {out / 'tables' / 'report.md'}, the record in {out / RECORD}")
         return record
 
 
-def plan_stages(options: ReproduceOptions, log=print) -> list[Stage]:
+def plan_stages(options: ReproduceOptions) -> list[Stage]:
     """The protocol's stages for ``options``, in order."""
     from .evaluation import evaluate
     from .preparation import prepare
@@ -131,7 +133,7 @@ def plan_stages(options: ReproduceOptions, log=print) -> list[Stage]:
     if options.synthetic:
         products, split = out / "products", out / "split.csv"
         wanted = {"pairs": options.synthetic, "test_pairs": options.test_pairs, "size": options.size, "seed": options.seed}
-        stages.append(Stage("synthetic", products, lambda: wanted, lambda o: _write_synthetic(o, products, split, log)))
+        stages.append(Stage("synthetic", products, lambda: wanted, lambda o: _write_synthetic(o, products, split)))
     else:
         products, split = Path(options.products).resolve(), None
     stages.append(
@@ -139,7 +141,7 @@ def plan_stages(options: ReproduceOptions, log=print) -> list[Stage]:
             "prepare",
             data,
             partial(PrepareOptions, products, data, split=split, progress=progress),
-            lambda o: _prepare_summary(prepare(o, log=log)),
+            lambda o: _prepare_summary(prepare(o)),
             ("manifest.json",),
             resumes=True,
         )
@@ -147,23 +149,17 @@ def plan_stages(options: ReproduceOptions, log=print) -> list[Stage]:
     for name, bands in MODELS.items():
         run = out / "runs" / name
         make = partial(options.train_options, bands, data, run)
-        # Keras's progress bar on a terminal; one line per epoch in a log file
-        verbose = "auto" if progress and sys.stdout.isatty() else 2
-        stages.append(Stage(f"train {name}", run, make, partial(_train, verbose=verbose, log=log), RUN_RECORDS, True))
+        stages.append(Stage(f"train {name}", run, make, partial(_train, verbose=None if progress else 2), RUN_RECORDS, True))
     clouds = CloudParameters(seed=options.seed)
     make = partial(SimulateOptions, data, simulated, clouds=clouds, progress=progress)
-    stages.append(Stage("simulate", simulated, make, lambda o: {"patches": _patches(simulate(o, log=log))}, ("manifest.json",)))
+    stages.append(Stage("simulate", simulated, make, lambda o: {"patches": _patches(simulate(o))}, ("manifest.json",)))
     models = tuple(f"{name}={out / 'runs' / name}" for name in MODELS)
     for label, folder in TEST_SETS.items():
         make = partial(EvaluateOptions, out / folder, models, out / "results" / label, checkpoint="best", progress=progress)
-        stages.append(
-            Stage(f"evaluate {label}", out / "results" / label, make, lambda o: headline(evaluate(o, log=log)), ("metrics.csv", "evaluation.json"))
-        )
+        stages.append(Stage(f"evaluate {label}", out / "results" / label, make, lambda o: headline(evaluate(o)), ("metrics.csv", "evaluation.json")))
     results = tuple(f"{label}={out / 'results' / label}" for label in TEST_SETS)
     make = partial(ReportOptions, results, out / "tables", reference=options.reference)
-    stages.append(
-        Stage("report", out / "tables", make, lambda o: _report(o, out, log), ("report.md", "metrics.csv", "tables.tex", "learning_curves.csv"))
-    )
+    stages.append(Stage("report", out / "tables", make, lambda o: _report(o, out), ("report.md", "metrics.csv", "tables.tex", "learning_curves.csv")))
     return stages
 
 
@@ -171,13 +167,13 @@ def plan_stages(options: ReproduceOptions, log=print) -> list[Stage]:
 RUN_RECORDS = ("config.json", "best.json", "history.csv")
 
 
-def _run_stage(out: Path, record: dict, stage: Stage, options, log) -> None:
+def _run_stage(out: Path, record: dict, stage: Stage, options) -> None:
     entry = {"state": "running", "options": _as_json(options), "started": utc_timestamp()}
     record["stages"][stage.name] = entry
     _write_record(out, record)
     if not stage.resumes:
         _remove(stage.output)
-    log(f"{stage.name}: into {stage.output}")
+    logger.info(f"{stage.name}: into {stage.output}")
     start = time.perf_counter()
     summary = stage.run(options)
     entry.update(state="done", finished=utc_timestamp(), seconds=round(time.perf_counter() - start, 1), summary=summary)
@@ -193,13 +189,13 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _write_synthetic(wanted: dict, products: Path, split: Path, log) -> dict:
+def _write_synthetic(wanted: dict, products: Path, split: Path) -> dict:
     from .splits import write_split
     from .synthetic import write_set
 
     _remove(split)
     chosen = synthetic_pairs(wanted["pairs"], wanted["test_pairs"])
-    write_set(products, chosen, wanted["size"], wanted["seed"], log)
+    write_set(products, chosen, wanted["size"], wanted["seed"])
     write_split(split, chosen)
     return {"pairs": [p.key for p in chosen]}
 
@@ -222,11 +218,11 @@ def _patches(manifest: dict, subset: str | None = None) -> int:
     return sum(len(p["windows"]) for p in manifest["pairs"].values() if subset in (None, p["subset"]))
 
 
-def _train(options, verbose, log) -> dict:
+def _train(options, verbose) -> dict:
     from .runs import read_best
     from .training import train
 
-    train(options, log=log, verbose=verbose)
+    train(options, verbose=verbose)
     return read_best(options.out) or {}
 
 
@@ -241,11 +237,11 @@ def headline(rows: list[dict]) -> dict:
     return table
 
 
-def _report(options: ReportOptions, out: Path, log) -> dict:
+def _report(options: ReportOptions, out: Path) -> dict:
     from .figures import plot_learning_curves
     from .tables import merge_evaluations
 
-    merge_evaluations(options, log=log)
+    merge_evaluations(options)
     curves = learning_curves(out / "runs", out / "data")
     write_text_atomically(options.out / "learning_curves.csv", curves.to_csv(index=False))
     plot_learning_curves(options.out / "learning_curves.png", curves)
@@ -310,7 +306,7 @@ def _stack_psnr(predicted, clear) -> float:
     return float(np.mean(-10 * np.log10(np.maximum(mse, 1e-10))))
 
 
-def measure_plan(options: ReproduceOptions, log) -> dict[str, float]:
+def measure_plan(options: ReproduceOptions) -> dict[str, float]:
     """Each stage's estimated seconds on this machine: the data stages and the evaluation timed
     on one synthetic pair of PLAN_SIZE px (with freshly built generators), scaled by pixels and
     patches; training from a few timed steps of each model."""
@@ -324,7 +320,7 @@ def measure_plan(options: ReproduceOptions, log) -> dict[str, float]:
     from .training import step_seconds
 
     whole = "" if options.synthetic else " (for the whole WHUS2-CR, 28 + 8 pairs of 10980 px)"
-    log(f"planning{whole}: timing each stage on a {PLAN_SIZE} px pair and a few training steps")
+    logger.info(f"planning{whole}: timing each stage on a {PLAN_SIZE} px pair and a few training steps")
     pairs = synthetic_pairs(options.synthetic or 28, options.test_pairs if options.synthetic else 8)
     side = options.size if options.synthetic else 10980
     with tempfile.TemporaryDirectory(prefix="crmss-plan-") as tmp:
@@ -369,14 +365,14 @@ def _timed(work: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def _show_plan(plan: dict, stages: list[Stage], record: dict | None, log) -> None:
+def _show_plan(plan: dict, stages: list[Stage], record: dict | None) -> None:
     done = {name for name, entry in (record or {}).get("stages", {}).items() if entry["state"] == "done"}
-    log("plan (estimated on this machine; training scales with --epochs):")
+    logger.info("plan (estimated on this machine; training scales with --epochs):")
     for stage in stages:
         state = "done" if stage.name in done else f"about {_duration(plan.get(stage.name, 0))}"
-        log(f"  {stage.name:<22} {state:<16} -> {stage.output}")
+        logger.info(f"  {stage.name:<22} {state:<16} -> {stage.output}")
     todo = sum(plan.get(s.name, 0) for s in stages if s.name not in done)
-    log(f"  {'to do':<22} about {_duration(todo)}")
+    logger.info(f"  {'to do':<22} about {_duration(todo)}")
 
 
 def _duration(seconds: float) -> str:

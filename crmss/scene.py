@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from .bands import STACKS
 from .blending import Strip, blend_weights, cut, tile_starts
+from .console import progress_bar
 from .runner import TileRunner
 from .tiling import SCALE
 
@@ -73,7 +73,7 @@ def run_strips(read_strip, write, height: int, width: int, runner: TileRunner, s
     }
     strips = {res: Strip(tile // s, width // s, len(STACKS[res])) for res, s in stacks.items()}
     with (
-        tqdm(total=len(rows) * len(cols), desc=label, unit="tile", disable=not settings.progress) as bar,
+        progress_bar(settings.progress, total=len(rows) * len(cols), desc=label, unit="tile") as bar,
         ThreadPoolExecutor(1, initializer=yield_to_the_model) as prefetch,
     ):
         upcoming = prefetch.submit(read_strip, rows[0])

@@ -29,18 +29,18 @@ and renamed when complete; an existing SIM is never touched.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-import sys
 import zlib
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from . import __version__
 from .bands import STACKS
 from .clouds import add_thin_cloud, block_mean, thickness_field
+from .console import progress_bar
 from .data import load_patches, read_manifest
 from .errors import InputError
 from .files import new_folder, utc_timestamp
@@ -48,6 +48,8 @@ from .options import CloudParameters, SimulateOptions
 from .raster import RasterInfo, read_image, write_geotiff
 from .safe import SATURATED
 from .tiling import SCALE
+
+logger = logging.getLogger(__name__)
 
 #: features of the optical-thickness field, in 10 m px
 CLOUD_SCALES = (256, 64, 16)
@@ -70,7 +72,7 @@ def cloud_over(
     return stacks[0], stacks[1], tau10
 
 
-def simulate(options: SimulateOptions, log=print) -> dict:
+def simulate(options: SimulateOptions) -> dict:
     """Write the simulated testing set of ``options.subset`` of ``options.data`` into the new
     folder ``options.out``; return its manifest."""
     data, out, subset = Path(options.data), Path(options.out), options.subset
@@ -78,15 +80,15 @@ def simulate(options: SimulateOptions, log=print) -> dict:
     source_manifest = read_manifest(data / "manifest.json")
     if source_manifest.get("simulation"):
         raise InputError(f"{data}: is itself a simulated set; simulate from the prepared real pairs")
-    with new_folder(out, "simulate", "the simulated set", log) as tmp:
+    with new_folder(out, "simulate", "the simulated set") as tmp:
         manifest = _write(tmp, data, source_manifest, sets, subset, options.clouds, options.progress)
-    log(f"simulated testing set in {out}: {sum(len(s) for s in sets.values())} patch pairs of {len(sets)} pairs")
+    logger.info(f"simulated testing set in {out}: {sum(len(s) for s in sets.values())} patch pairs of {len(sets)} pairs")
     return manifest
 
 
 def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: str, parameters: CloudParameters, progress: bool) -> dict:
     total = sum(len(s) for s in sets.values())
-    with tqdm(total=total, desc="simulate", unit="patch", disable=not progress, file=sys.stderr) as bar:
+    with progress_bar(progress, total=total, desc="simulate", unit="patch") as bar:
         for pair, patches in sets.items():
             for index in range(len(patches)):
                 files = {key: Path(paths[index]) for key, paths in patches.files.items()}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import math
 import os
 import shutil
@@ -31,13 +32,13 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
-from osgeo import gdal, osr
 
 from .bands import ALL_BANDS, RESOLUTION, WAVELENGTH_UM
 from .clouds import add_thin_cloud, block_mean, fractal_noise, thickness_field, transmittance
+from .raster import write_jp2
 from .safe import ProductName
 
-gdal.UseExceptions()
+logger = logging.getLogger(__name__)
 
 #: Typical TOA reflectance per class and band (ALL_BANDS order), mid-latitude, sun ~40 deg.
 SPECTRA = np.array(
@@ -142,11 +143,6 @@ class Geometry:
         y0 = 4000020 + 109800 * ((ord(self.tile[4]) - 65) % 20) + (0 if self.tile[2] >= "N" else 2000000)
         return (float(x0), float(resolution), 0.0, float(y0), 0.0, -float(resolution))
 
-    def projection(self) -> str:
-        srs = osr.SpatialReference()
-        srs.ImportFromEPSG(self.epsg)
-        return srs.ExportToWkt()
-
 
 def swath_nodata(size: int, resolution: int, shift_m: float = 0.0) -> np.ndarray:
     """(rows, cols) bool at ``resolution`` m: True past a slanted swath edge (east side)."""
@@ -216,7 +212,7 @@ def write_product(
         tile_geometry = Geometry(tile, geometry.size)
         for band in ALL_BANDS:
             pixels = bands[band] if tile == geometry.tile else np.ascontiguousarray(bands[band][:, ::-1])
-            _write_jp2(img / f"{stem}{band}.jp2", pixels, tile_geometry, RESOLUTION[band])
+            write_jp2(img / f"{stem}{band}.jp2", pixels, tile_geometry.geotransform(RESOLUTION[band]), tile_geometry.epsg)
         metadata.write_text(_tile_metadata(tile_ids[tile], tile_geometry, sensing))
 
     tmp = folder / f".{product}.{uuid.uuid4().hex[:8]}.tmp"
@@ -325,7 +321,7 @@ PACKAGINGS = (
 LAST_PDMC = "20161206"
 
 
-def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0, log=print) -> None:
+def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0) -> None:
     """A synthetic WHUS2-CR: both products of each pair of a split list (``crmss.splits.Pair``)
     into ``folder``, ``size`` px at 10 m, the :data:`PACKAGINGS` in turn; each pair's cloud cover
     (0.4 to 0.95), peak optical thickness (0.5 to 1.3) and land-cover fractions drawn from
@@ -337,7 +333,7 @@ def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0, log=pri
         rng = np.random.default_rng([seed, zlib.crc32(pair.key.encode())])
         cover, thickness = rng.uniform(0.4, 0.95), rng.uniform(0.5, 1.3)
         landscape = Landscape(rng.uniform(0.02, 0.2), rng.uniform(0.15, 0.5), rng.uniform(0.05, 0.25), greenness(pair.clear))
-        log(
+        logger.info(
             f"writing synthetic pair {pair.key} ({pair.subset}, {size} px) as {what}: cloud cover {cover:.2f}, thickness up to "
             f"{thickness:.2f}, vegetation greenness {landscape.greenness:.2f}"
         )
@@ -360,17 +356,6 @@ def greenness(product: str) -> float:
 
 def _neighbour(tile: str) -> str:
     return tile[:4] + ("A" if tile[4] == "Z" else chr(ord(tile[4]) + 1))
-
-
-def _write_jp2(path: Path, pixels: np.ndarray, geometry: Geometry, resolution: int) -> None:
-    rows, cols = pixels.shape
-    mem = gdal.GetDriverByName("MEM").Create("", cols, rows, 1, gdal.GDT_UInt16)
-    mem.SetGeoTransform(geometry.geotransform(resolution))
-    mem.SetProjection(geometry.projection())
-    mem.GetRasterBand(1).WriteArray(pixels)
-    block = min(1024, rows)
-    options = ["REVERSIBLE=YES", "QUALITY=100", f"BLOCKXSIZE={block}", f"BLOCKYSIZE={block}", "CODEBLOCK_WIDTH=64", "CODEBLOCK_HEIGHT=64"]
-    gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(path), mem, options=options)
 
 
 def _product_metadata(product, mission, sensing, orbit, baseline, naming, image_files) -> str:

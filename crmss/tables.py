@@ -13,6 +13,7 @@ the paper's.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import re
 from pathlib import Path
@@ -22,6 +23,8 @@ from .errors import InputError, disk_full_error, is_disk_full
 from .files import exclusive_lock, replaced_atomically
 from .options import ReportOptions, named_path
 from .schemas import EVALUATION, read_json
+
+logger = logging.getLogger(__name__)
 
 COLUMNS = ["method", "scene", "pixels", "band", "metric", "value"]
 METRIC_NAMES = ("PSNR", "SSIM", "RMSE", "MAE", "SAM")
@@ -239,7 +242,7 @@ def present_tables(rows: list[dict]):
 # ---- crmss report ------------------------------------------------------------------------------
 
 
-def merge_evaluations(options: ReportOptions, log=print) -> Path:
+def merge_evaluations(options: ReportOptions) -> Path:
     """``crmss report``: the tables of several evaluations (``options.results``: folders of
     ``crmss test``, each also as ``LABEL=RESULTS``) in ``out/report.md``, ``out/tables.tex``
     and ``out/metrics.csv`` (with an ``evaluation`` column). Evaluations of the same data and
@@ -282,7 +285,7 @@ def merge_evaluations(options: ReportOptions, log=print) -> Path:
         unknown = sorted({r["evaluation"] for r in reference_rows if "evaluation" in r} - set(labels))
         if unknown:
             raise InputError(f"{reference}: unknown evaluation {unknown[0]!r}; the evaluations are {', '.join(labels)}")
-    return _write_merged(out, list(sections.values()), reference, reference_rows, log)
+    return _write_merged(out, list(sections.values()), reference, reference_rows)
 
 
 def _read_evaluation(text: str) -> dict:
@@ -295,7 +298,7 @@ def _read_evaluation(text: str) -> dict:
     return {"label": label, "path": path, "info": info, "rows": rows}
 
 
-def _write_merged(out: Path, sections: list[dict], reference, reference_rows, log) -> Path:
+def _write_merged(out: Path, sections: list[dict], reference, reference_rows) -> Path:
     lines = [
         "# CR-MSS experiments: merged tables",
         "",
@@ -333,7 +336,7 @@ def _write_merged(out: Path, sections: list[dict], reference, reference_rows, lo
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the folder ({exc.strerror}); choose another --out") from exc
-    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss report is writing here; waiting for it", log):
+    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss report is writing here; waiting for it"):
         marker = out / REPORT_MARKER
         if any(out.iterdir()) and not marker.exists():
             raise InputError(f"{out}: exists and holds other files; nothing is overwritten: choose a new --out for the tables")
@@ -349,7 +352,7 @@ def _write_merged(out: Path, sections: list[dict], reference, reference_rows, lo
             if is_disk_full(exc, out):
                 raise disk_full_error(out, None, "the tables", "run the same command again") from exc
             raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
-    log(f"tables of {len(sections)} evaluation(s) in {out}: {', '.join(files)}")
+    logger.info(f"tables of {len(sections)} evaluation(s) in {out}: {', '.join(files)}")
     return out
 
 

@@ -10,14 +10,18 @@ continues to the requested total of epochs, after a kill or after a finished run
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
+import logging
 import math
 import os
 import platform
+import random
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -26,6 +30,7 @@ import tensorflow as tf
 
 from . import __version__
 from .bands import BAND_SETS
+from .console import keras_verbosity
 from .data import PatchSet, epoch_steps, load_patches, make_dataset, merge, patch_errors
 from .errors import InputError, TrainingDiverged, disk_full_error, is_disk_full
 from .files import TEMPORARY_PREFIX, replaced_atomically, utc_timestamp, write_text_atomically
@@ -34,6 +39,8 @@ from .model import build_discriminator, build_generator, run_generator
 from .options import TrainOptions
 from .precision import training_policy
 from .runs import BEST_FILE, CONFIG, HISTORY, best_psnr, check_continuation, check_history, completed_epochs, read_config, run_options
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["train", "run_options", "TrainOptions"]
 
@@ -81,14 +88,14 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
 
 
-def split_pairs(sets: dict[str, PatchSet], val_pairs: int | None, log) -> tuple[PatchSet, PatchSet | None]:
+def split_pairs(sets: dict[str, PatchSet], val_pairs: int | None) -> tuple[PatchSet, PatchSet | None]:
     """Training and validation patches: the last ``val_pairs`` pairs (whole) validate."""
     keys = list(sets)
     count = (1 if len(keys) >= 2 else 0) if val_pairs is None else val_pairs
     if count >= len(keys):
         raise InputError(f"--val-pairs {count} leaves no training pair ({len(keys)} prepared training pairs)")
     if count == 0:
-        log("warning: no validation pairs (one training pair only, or --val-pairs 0); generator_best.keras is not written")
+        logger.warning("warning: no validation pairs (one training pair only, or --val-pairs 0); generator_best.keras is not written")
         return merge([sets[k] for k in keys]), None
     return merge([sets[k] for k in keys[:-count]]), merge([sets[k] for k in keys[-count:]])
 
@@ -110,17 +117,18 @@ def _float16() -> bool:
     return keras.mixed_precision.dtype_policy().compute_dtype == "float16"
 
 
-def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbacks: tuple = ()) -> CRMSSGAN | None:
+def train(options: TrainOptions, verbose: int | None = None, callbacks: tuple = ()) -> CRMSSGAN | None:
     """Train (or continue) the run ``options.out``; return the trained model (None when the run
-    already has ``options.epochs`` epochs: then nothing in RUN is touched). ``callbacks``: more
-    Keras callbacks (early stopping, a notebook's own logging), called before the epoch's
-    backup is written.
+    already has ``options.epochs`` epochs: then nothing in RUN is touched). ``verbose``: Keras's
+    (0 silent, 1 a progress bar, 2 one line per epoch); by default a bar on a terminal and one
+    line per epoch elsewhere (a log file, ``nohup``). ``callbacks``: more Keras callbacks (early
+    stopping, a notebook's own logging), called before the epoch's backup is written.
 
     Every check comes before anything is written: options that contradict the run's
     config.json, the data, the validation split, the replicas, the memory one step needs. A
     start that fails before its first epoch is saved leaves the run as it was: a new run folder
-    is removed, an existing run's config.json is restored byte for byte. The caller's Keras
-    dtype policy is restored when training ends."""
+    is removed, an existing run's config.json is restored byte for byte. What training sets
+    globally is the caller's again when it ends (:func:`caller_state_kept`)."""
     run = Path(options.out)
     config = read_config(run)
     check_continuation(options, config)
@@ -128,24 +136,38 @@ def train(options: TrainOptions, log=print, verbose: int | str = "auto", callbac
     check_history(run)
     done = completed_epochs(run)
     if done >= options.epochs:
-        log(f"{run} is already trained to {done} epochs; give a larger --epochs to train further")
+        logger.info(f"{run} is already trained to {done} epochs; give a larger --epochs to train further")
         return None
     strategy = make_strategy(options.strategy)  # before other TF work: multi-worker set-up comes first
     sets = load_patches(options.data, "train")
-    train_set, val_set = split_pairs(sets, options.val_pairs, log)
+    train_set, val_set = split_pairs(sets, options.val_pairs)
     replicas = strategy.num_replicas_in_sync
     if replicas > 1 and options.batch_size % replicas:
         raise InputError(f"--batch-size {options.batch_size}: must be a multiple of the {replicas} replicas")
     check_fits(options, train_set.size10, replicas)
-    policy = keras.mixed_precision.dtype_policy()
     before = _RunState(run)
     try:
-        return _train(options, strategy, train_set, val_set, done, log, verbose, callbacks)
+        with caller_state_kept():
+            return _train(options, strategy, train_set, val_set, done, keras_verbosity(verbose), callbacks)
     except BaseException:
         before.restore_unless_trained(done)
         raise
+
+
+@contextlib.contextmanager
+def caller_state_kept() -> Iterator[None]:
+    """Give back what training sets globally when the block ends: Keras's dtype policy (mixed
+    precision), the state of Python's and NumPy's random generators and TensorFlow's global seed
+    (``keras.utils.set_random_seed``)."""
+    policy, python_state, numpy_state = keras.mixed_precision.dtype_policy(), random.getstate(), np.random.get_state()
+    tf_seed = tf.compat.v1.get_seed(None)[0]
+    try:
+        yield
     finally:
         keras.mixed_precision.set_global_policy(policy)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        tf.random.set_seed(tf_seed)
 
 
 class _RunState:
@@ -213,7 +235,7 @@ def available_memory() -> int | None:
         return None
 
 
-def _train(options, strategy, train_set, val_set, done, log, verbose, callbacks) -> CRMSSGAN:
+def _train(options, strategy, train_set, val_set, done, verbose, callbacks) -> CRMSSGAN:
     """The checked start: the run folder and config.json, then ``fit`` (or the multi-worker loop)."""
     run = Path(options.out)
     chief = is_chief(strategy)
@@ -230,7 +252,7 @@ def _train(options, strategy, train_set, val_set, done, log, verbose, callbacks)
     keras.utils.set_random_seed(options.seed)  # the weights' initialisation; the data's order depends on (seed, epoch) alone
     if options.mixed_precision:
         keras.mixed_precision.set_global_policy(training_policy())
-        log(f"mixed precision: Keras policy {keras.mixed_precision.dtype_policy().name}")
+        logger.info(f"mixed precision: Keras policy {keras.mixed_precision.dtype_policy().name}")
     steps = epoch_steps(len(train_set), options.batch_size, options.steps_per_epoch)
     whole = strategy.num_replicas_in_sync > 1  # whole batches only: a short one would leave a replica empty
     stacks = BAND_SETS[options.bands]
@@ -257,7 +279,7 @@ def _train(options, strategy, train_set, val_set, done, log, verbose, callbacks)
             space.check()  # before the first epoch: not after hours of training
             callbacks = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks)]
             if options.strategy == "multiworker":
-                _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps, callbacks, log)
+                _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps, callbacks)
             else:
                 gan.fit(
                     train_data,
@@ -442,7 +464,7 @@ def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainO
     return callbacks + [ChiefBackupAndRestore(str(run / "backup"), chief)]
 
 
-def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbacks, log):
+def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbacks):
     """The training loop under MultiWorkerMirroredStrategy, calling the same train_step.
 
     Keras 3's ``fit`` fails under this strategy (keras-team/keras#20585), so the loop is
@@ -467,7 +489,7 @@ def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbac
     # BackupAndRestore's on_train_begin restores the backup and says where to resume only by
     # setting the model's private _initial_epoch (what fit reads too): Keras has no public way
     for epoch in range(gan._initial_epoch or 0, epochs):
-        log(f"Epoch {epoch + 1}/{epochs}")
+        logger.info(f"Epoch {epoch + 1}/{epochs}")
         for metric in gan.metrics:
             metric.reset_state()
         callback_list.on_epoch_begin(epoch)
@@ -480,7 +502,7 @@ def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbac
             for batch in strategy.experimental_distribute_dataset(val_data):
                 val = test_step(batch)
             logs.update({f"val_{k}": float(v) for k, v in val.items()})
-        log(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        logger.info(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         callback_list.on_epoch_end(epoch, logs)
     callback_list.on_train_end()
 

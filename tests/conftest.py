@@ -63,8 +63,8 @@ def trained(tmp_path_factory, products, pairs):
         for product in products(index).iterdir():
             shutil.copytree(product, root / "products" / product.name)
     write_split(root / "split.csv", [pairs[0], pairs[28]])
-    prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False), log=lambda *_: None)
-    train(TrainOptions(data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, samples=0), log=lambda *_: None, verbose=0)
+    prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False))
+    train(TrainOptions(data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, samples=0), verbose=0)
     return root
 
 

@@ -100,7 +100,7 @@ def test_the_walkthrough_in_docs_api_md_runs(trained, products, tmp_path):
 def test_clean_on_a_whole_product_equals_predict(trained, products, tmp_path):
     product = crmss.open_product(cloudy_product(products(0)))
     options = crmss.PredictOptions((product.path,), trained / "run", tmp_path, tile=512, overlap=128, progress=False)
-    written = crmss.predict(options, log=lambda *_: None)
+    written = crmss.predict(options)
     generator = crmss.load_generator(trained / "run")
     x10, x20 = product.read(BANDS_10M), product.read(BANDS_20M)
     outputs = crmss.clean(generator, x10, x20, tile=512, overlap=128)

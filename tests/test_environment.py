@@ -1,6 +1,8 @@
 """The installation itself: GDAL's bindings, pyproject.toml vs environment.yml, the CLI's help."""
 
 import re
+import subprocess
+import sys
 
 import pytest
 import tomllib
@@ -101,3 +103,31 @@ def test_citation_cff_cites_the_paper_as_readme_does():
     )
     readme = " ".join((REPO / "README.md").read_text().split())
     assert paper["title"] in readme and paper["doi"] in readme
+
+
+def test_importing_crmss_changes_nothing_global_and_its_gdal_calls_restore_the_callers_mode(tmp_path):
+    script = f"""
+import logging, pkgutil, importlib, matplotlib
+matplotlib.use("svg")  # a caller's choice, which importing crmss must keep
+from osgeo import gdal, osr
+import crmss
+before = (matplotlib.get_backend(), gdal.GetUseExceptions(), osr.GetUseExceptions(), logging.getLogger("crmss").handlers, gdal.GetCacheMax())
+for module in pkgutil.iter_modules(crmss.__path__):
+    if module.name not in ("__main__",):
+        importlib.import_module("crmss." + module.name)
+import keras
+after = (matplotlib.get_backend(), gdal.GetUseExceptions(), osr.GetUseExceptions(), logging.getLogger("crmss").handlers, gdal.GetCacheMax())
+assert before == after, (before, after)
+assert keras.mixed_precision.dtype_policy().name == "float32"
+from crmss.errors import InputError
+from crmss.raster import raster_info
+try:
+    raster_info({str(tmp_path / "missing.tif")!r})
+except InputError:
+    pass
+else:
+    raise AssertionError("a missing raster must raise InputError")
+assert (gdal.GetUseExceptions(), osr.GetUseExceptions()) == (0, 0)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]

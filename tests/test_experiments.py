@@ -19,10 +19,6 @@ from crmss.options import CloudParameters, EvaluateOptions, SimulateOptions
 from crmss.simulation import cloud_over, simulate
 
 
-def no_log(*_) -> None:
-    pass
-
-
 @pytest.fixture(scope="module")
 def visnir(trained, tmp_path_factory):
     """An (untrained) width-8 Vis/NIR generator as a bare .keras file: another method to compare."""
@@ -34,7 +30,7 @@ def visnir(trained, tmp_path_factory):
 @pytest.fixture(scope="module")
 def simulated(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("simulated") / "sim"
-    simulate(SimulateOptions(trained / "data", out, clouds=CloudParameters(seed=5), progress=False), log=no_log)
+    simulate(SimulateOptions(trained / "data", out, clouds=CloudParameters(seed=5), progress=False))
     return out
 
 
@@ -44,10 +40,9 @@ def _rows(folder):
 
 
 def test_several_models_share_one_evaluation_and_a_visnir_model_has_no_20m_cells(trained, visnir, tmp_path):
-    single = evaluate(EvaluateOptions(trained / "data", [trained / "run"], tmp_path / "single", methods=(), figures=0, progress=False), log=no_log)
+    single = evaluate(EvaluateOptions(trained / "data", [trained / "run"], tmp_path / "single", methods=(), figures=0, progress=False))
     several = evaluate(
         EvaluateOptions(trained / "data", [f"full={trained / 'run'}", f"visnir={visnir}"], tmp_path / "several", figures=1, progress=False),
-        log=no_log,
     )
     key = lambda r: (r["scene"], r["pixels"], r["band"], r["metric"])  # noqa: E731
     ours = {key(r): r["value"] for r in several if r["method"] == "full"}
@@ -71,7 +66,7 @@ def test_evaluation_at_bfloat16_is_recorded_and_scores_as_float32_does(trained, 
     runs = {}
     for precision in ("float32", "bfloat16"):
         options = EvaluateOptions(trained / "data", [trained / "run"], tmp_path / precision, methods=(), figures=0, precision=precision)
-        rows = evaluate(dataclasses.replace(options, progress=False), log=no_log)
+        rows = evaluate(dataclasses.replace(options, progress=False))
         runs[precision] = {(r["scene"], r["pixels"], r["band"], r["metric"]): r["value"] for r in rows if r["method"] == "crmss"}
         info = json.loads((tmp_path / precision / "evaluation.json").read_text())
         assert info["precision"] == f"{precision} (as requested)"
@@ -113,8 +108,8 @@ def test_simulated_set_is_a_prepared_tree_made_deterministically(trained, simula
     a, b = gdal.Open(str(cloudy)), gdal.Open(str(real))
     assert a.GetGeoTransform() == b.GetGeoTransform() and a.GetProjection() == b.GetProjection()
 
-    simulate(SimulateOptions(trained / "data", tmp_path / "again", clouds=CloudParameters(seed=5), progress=False), log=no_log)
-    other = simulate(SimulateOptions(trained / "data", tmp_path / "other", clouds=CloudParameters(seed=6), progress=False), log=no_log)
+    simulate(SimulateOptions(trained / "data", tmp_path / "again", clouds=CloudParameters(seed=5), progress=False))
+    other = simulate(SimulateOptions(trained / "data", tmp_path / "other", clouds=CloudParameters(seed=6), progress=False))
     assert other["simulation"]["seed"] == 6
     assert (tmp_path / "again" / cloudy.relative_to(simulated)).read_bytes() == cloudy.read_bytes()
     assert (tmp_path / "other" / cloudy.relative_to(simulated)).read_bytes() != cloudy.read_bytes()
@@ -137,12 +132,11 @@ def test_simulate_refuses_bad_input_and_writes_nothing(trained, simulated, tmp_p
 
 
 def test_report_merges_the_real_and_the_simulated_evaluations_with_the_ablation_table(trained, visnir, simulated, tmp_path):
-    evaluate(EvaluateOptions(trained / "data", [f"crmss={trained / 'run'}"], tmp_path / "real_all", figures=0, progress=False), log=no_log)
+    evaluate(EvaluateOptions(trained / "data", [f"crmss={trained / 'run'}"], tmp_path / "real_all", figures=0, progress=False))
     evaluate(
         EvaluateOptions(trained / "data", [f"crmss_visnir={visnir}"], tmp_path / "real_visnir", methods=("hot",), figures=0, progress=False),
-        log=no_log,
     )
-    evaluate(EvaluateOptions(simulated, [trained / "run"], tmp_path / "sim", figures=0, progress=False), log=no_log)
+    evaluate(EvaluateOptions(simulated, [trained / "run"], tmp_path / "sim", figures=0, progress=False))
     assert "(simulated testing set)" in (tmp_path / "sim/report.md").read_text()
     reference = tmp_path / "reference.csv"
     reference.write_text("method,scene,pixels,band,metric,value,evaluation\ncrmss,all,all,mean_10m,PSNR,30,simulated\n")
@@ -181,7 +175,7 @@ def test_report_merges_the_real_and_the_simulated_evaluations_with_the_ablation_
 
 
 def test_report_refuses_bad_input(trained, tmp_path):
-    evaluate(EvaluateOptions(trained / "data", [trained / "run"], tmp_path / "a", methods=(), figures=0, progress=False), log=no_log)
+    evaluate(EvaluateOptions(trained / "data", [trained / "run"], tmp_path / "a", methods=(), figures=0, progress=False))
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     for args, message in (
         ([tmp_path / "a", tmp_path / "b"], "method 'crmss' is also in"),
@@ -199,7 +193,7 @@ def test_report_refuses_bad_input(trained, tmp_path):
 
 
 def test_report_on_a_full_disk_says_so_and_leaves_no_partial_table(trained, small_disk, tmp_path):
-    evaluate(EvaluateOptions(trained / "data", [trained / "run"], tmp_path / "a", methods=(), figures=0, progress=False), log=no_log)
+    evaluate(EvaluateOptions(trained / "data", [trained / "run"], tmp_path / "a", methods=(), figures=0, progress=False))
     size = sum(len(r) for r in (tmp_path / "a/metrics.csv").read_text().splitlines())
     disk = small_disk(size / 3e6)  # room for the marker and report.md, not for metrics.csv
     run = run_cli("report", tmp_path / "a", "--out", disk.path / "tables")

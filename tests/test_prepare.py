@@ -1,6 +1,7 @@
 """`crmss prepare` end to end on synthetic L1C products (real JP2 files in .SAFE layouts)."""
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def prepared(tmp_path_factory, products, pairs):
     out = tmp_path_factory.mktemp("prepared")
     split = out.parent / "split-0.csv"
     write_split(split, [pairs[0]])
-    manifest = prepare(PrepareOptions(products(0), out / "data", split=split, progress=False), log=lambda *_: None)
+    manifest = prepare(PrepareOptions(products(0), out / "data", split=split, progress=False))
     return out / "data", manifest, products(0)
 
 
@@ -117,7 +118,7 @@ def test_dropped_windows_are_exactly_those_with_nodata_in_any_stack(prepared, pa
 )
 def test_zipped_long_form_baseline_05_and_bucket_products_give_the_same_tree(tmp_path, prepared, products, split_of, layout):
     out, manifest, _ = prepared
-    result = prepare(PrepareOptions(products(0, **layout), tmp_path / "data", split=split_of(0), progress=False), log=lambda *_: None)
+    result = prepare(PrepareOptions(products(0, **layout), tmp_path / "data", split=split_of(0), progress=False))
     assert result["pairs"][KEY]["windows"] == manifest["pairs"][KEY]["windows"]
     assert_same_tree(read_tree(tmp_path / "data"), read_tree(out))
     record = result["pairs"][KEY]["cloudy"]
@@ -141,7 +142,7 @@ def test_a_zero_in_any_one_band_of_any_one_stack_drops_the_window(tmp_path, pair
             dns["B01"][0, 0] = 0  # 60 m bands are not used: window 1 stays
             dns["B04"][779, 779] = 0  # beyond the last whole window: not used
         write_product(tmp_path / "p", name, dns, geometry, baseline="02.01")
-    manifest = prepare(PrepareOptions(tmp_path / "p", tmp_path / "data", split=_split(tmp_path, pairs[0]), progress=False), log=lambda *_: None)
+    manifest = prepare(PrepareOptions(tmp_path / "p", tmp_path / "data", split=_split(tmp_path, pairs[0]), progress=False))
     record = manifest["pairs"][KEY]
     assert record["windows"] == [1, 2, 3, 4, 6, 8, 9]
     assert record["nodata_windows_by_stack"] == {"cloudy_10m": 0, "cloudy_20m": 1, "clear_10m": 1, "clear_20m": 0}
@@ -159,7 +160,7 @@ def test_windows_file_restricts_the_run(tmp_path, prepared, products, pairs):
     windows = tmp_path / "windows.csv"
     windows.write_text(f"pair,window\n{KEY},1\n{KEY},2\n{KEY},{dropped[0]}\n")
     split = _split(tmp_path, pairs[0], pairs[1])
-    result = prepare(PrepareOptions(products(0), tmp_path / "data", split=split, windows=windows, progress=False), log=lambda *_: None)
+    result = prepare(PrepareOptions(products(0), tmp_path / "data", split=split, windows=windows, progress=False))
     record = result["pairs"][KEY]
     assert record["windows"] == [1, 2] and record["dropped"] == {"nodata": 1, "not_requested": 6}
     assert sorted(p.name for p in (tmp_path / "data/train/clear/10m" / KEY).iterdir()) == ["1.tif", "2.tif"]
@@ -431,7 +432,7 @@ def test_saturated_pixels_stay_65535_at_every_baseline(tmp_path, products, split
         pixels[row + 10 : row + 20, col + 30 : col + 33] = 65535  # L1C's SATURATED marker, at any baseline
         _write_jp2(path, pixels, Geometry("50TMK", SIZE), RESOLUTION[band])
     out = tmp_path / "data"
-    prepare(PrepareOptions(folder, out, split=split_of(0), progress=False), log=lambda *_: None)
+    prepare(PrepareOptions(folder, out, split=split_of(0), progress=False))
     for band in ("B03", "B11"):
         res = "10m" if band in BANDS_10M else "20m"
         name = f"train/cloudy/{res}/{KEY}/{k}.tif"
@@ -462,31 +463,33 @@ def test_products_named_safe_zip_are_found(tmp_path, prepared, products, split_o
     folder.mkdir()
     for product in products(0, zipped=True).iterdir():
         shutil.copy(product, folder / f"{product.stem}.SAFE.zip")
-    prepare(PrepareOptions(folder, tmp_path / "data", split=split_of(0), progress=False), log=lambda *_: None)
+    prepare(PrepareOptions(folder, tmp_path / "data", split=split_of(0), progress=False))
     assert_same_tree(read_tree(tmp_path / "data"), read_tree(data))
 
 
-def test_one_pdmc_product_unpacked_and_zipped_side_by_side_is_used_once(tmp_path, products, split_of, pairs):
+def test_one_pdmc_product_unpacked_and_zipped_side_by_side_is_used_once(tmp_path, products, split_of, pairs, caplog):
     zipped = products(0, zipped=True, naming="long")
     folder = shutil.copytree(zipped, tmp_path / "products")
-    reference = prepare(PrepareOptions(zipped, tmp_path / "reference", split=split_of(0), progress=False), log=lambda *_: None)
+    reference = prepare(PrepareOptions(zipped, tmp_path / "reference", split=split_of(0), progress=False))
     for archive in list(folder.glob("*.zip")):  # each product also unpacked beside its zip
         with zipfile.ZipFile(archive) as z:
             z.extractall(folder)
-    lines = []
-    manifest = prepare(PrepareOptions(folder, tmp_path / "data", split=split_of(0), progress=False), log=lines.append)
+    caplog.set_level(logging.INFO, logger="crmss")
+    manifest = prepare(PrepareOptions(folder, tmp_path / "data", split=split_of(0), progress=False))
+    lines = caplog.messages
     assert any("the same product is also there as" in line and line.endswith(".zip)") for line in lines), lines
     assert manifest["pairs"][KEY]["windows"] == reference["pairs"][KEY]["windows"]
     assert manifest["pairs"][KEY]["cloudy"]["path"].endswith(".SAFE")
     assert_same_tree(read_tree(tmp_path / "data"), read_tree(tmp_path / "reference"))
 
 
-def test_one_product_as_safe_and_as_bucket_tile_folder_is_used_once(tmp_path, prepared, products, split_of):
+def test_one_product_as_safe_and_as_bucket_tile_folder_is_used_once(tmp_path, prepared, products, split_of, caplog):
     data, _, _ = prepared
     folder = shutil.copytree(products(0), tmp_path / "products")
     shutil.copytree(products(0, bucket=True) / "tiles", folder / "tiles")
-    lines = []
-    manifest = prepare(PrepareOptions(folder, tmp_path / "data", split=split_of(0), progress=False), log=lines.append)
+    caplog.set_level(logging.INFO, logger="crmss")
+    manifest = prepare(PrepareOptions(folder, tmp_path / "data", split=split_of(0), progress=False))
+    lines = caplog.messages
     assert any(line.endswith("(the same product is also there as tiles/50/T/MK/2016/4/13/0)") for line in lines), lines
     assert manifest["pairs"][KEY]["cloudy"]["path"].endswith(".SAFE")
     assert_same_tree(read_tree(tmp_path / "data"), read_tree(data))

@@ -37,7 +37,7 @@ def _args(out, *more, **changed) -> list[str]:
 def reproduced(tmp_path_factory):
     """An uninterrupted tiny protocol, run through the Python API."""
     out = tmp_path_factory.mktemp("protocol") / "out"
-    reproduce(_options(out), log=lambda *a: None)
+    reproduce(_options(out))
     return out
 
 

@@ -1,5 +1,6 @@
 """crmss predict: grids, no-data, radiometry, seams, kills and failures on synthetic products."""
 
+import logging
 import shutil
 import signal
 import subprocess
@@ -61,7 +62,7 @@ def test_overview_levels_reach_one_cog_block():
 def cleaned(tmp_path_factory, products, trained):
     """Outputs of the unzipped cloudy product (tile 512, overlap 128)."""
     out = tmp_path_factory.mktemp("predicted")
-    predict_products(PredictOptions([cloudy_product(products(0))], trained / "run", out, tile=512, overlap=128, progress=False), log=lambda *_: None)
+    predict_products(PredictOptions([cloudy_product(products(0))], trained / "run", out, tile=512, overlap=128, progress=False))
     return out
 
 
@@ -100,7 +101,7 @@ def test_overviews_average_valid_pixels_only(cleaned):
 
 def test_deflate_output_holds_the_same_pixels(cleaned, products, trained, tmp_path):
     options = PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path, tile=512, overlap=128, compress="deflate", progress=False)
-    predict_products(options, log=lambda *_: None)
+    predict_products(options)
     for res, path in outputs(tmp_path).items():
         assert gdal.Open(str(path)).GetMetadata("IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"
         assert np.array_equal(read(path), read(outputs(cleaned)[res]))
@@ -108,9 +109,7 @@ def test_deflate_output_holds_the_same_pixels(cleaned, products, trained, tmp_pa
 
 @pytest.mark.parametrize("layout", [dict(baseline="04.00"), dict(zipped=True)])
 def test_baseline_04_and_zipped_products_give_the_same_output(cleaned, products, trained, tmp_path, layout):
-    predict_products(
-        PredictOptions([cloudy_product(products(0, **layout))], trained / "run", tmp_path, tile=512, overlap=128, progress=False), log=lambda *_: None
-    )
+    predict_products(PredictOptions([cloudy_product(products(0, **layout))], trained / "run", tmp_path, tile=512, overlap=128, progress=False))
     for res, path in outputs(tmp_path).items():
         assert np.array_equal(read(path), read(outputs(cleaned)[res]))
 
@@ -121,7 +120,7 @@ def test_other_missions_at_a_recent_baseline_give_the_same_output(cleaned, pairs
     names = [f"{mission}{name[3:]}" for name in (pairs[0].clear, pairs[0].cloudy)]
     cloudy, _ = write_pair(tmp_path / "in", *names, size=SIZE, seed=7, baseline="05.11", zipped=True)
     assert cloudy.name.startswith(f"{mission}_MSIL1C_") and "_N0511_" in cloudy.name
-    predict_products(PredictOptions([cloudy], trained / "run", tmp_path / "out", tile=512, overlap=128, progress=False), log=lambda *_: None)
+    predict_products(PredictOptions([cloudy], trained / "run", tmp_path / "out", tile=512, overlap=128, progress=False))
     for res, path in outputs(tmp_path / "out").items():
         assert path.name == f"{cloudy.stem}_CR_{res}.tif"
         assert np.array_equal(read(path), read(outputs(cleaned)[res]))
@@ -141,8 +140,8 @@ def _seam_ratio(image, borders):
 
 def test_blended_tiles_show_no_seams_where_naive_tiles_do(products, trained, tmp_path):
     product = [cloudy_product(products(0))]
-    predict_products(PredictOptions(product, trained / "run", tmp_path / "naive", tile=256, overlap=0, progress=False), log=lambda *_: None)
-    predict_products(PredictOptions(product, trained / "run", tmp_path / "blended", tile=256, overlap=128, progress=False), log=lambda *_: None)
+    predict_products(PredictOptions(product, trained / "run", tmp_path / "naive", tile=256, overlap=0, progress=False))
+    predict_products(PredictOptions(product, trained / "run", tmp_path / "blended", tile=256, overlap=128, progress=False))
     borders = [256, 512]  # the naive tiles' borders, in both directions, inside the valid area
 
     def both_axes(image, lines):
@@ -156,9 +155,7 @@ def test_blended_tiles_show_no_seams_where_naive_tiles_do(products, trained, tmp
 
 
 def test_tile_larger_than_the_scene_and_no_overlap_are_valid(products, trained, tmp_path):
-    predict_products(
-        PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path, tile=2048, overlap=0, progress=False), log=lambda *_: None
-    )
+    predict_products(PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path, tile=2048, overlap=0, progress=False))
     assert read(outputs(tmp_path)["10m"]).shape == (4, SIZE, SIZE)
 
 
@@ -275,14 +272,15 @@ def test_bucket_tile_folders_give_the_same_output_named_by_their_product(cleaned
         assert np.array_equal(read(tmp_path / f"{pdmc_name}_T50TMK_CR_{res}.tif"), read(reference)), res
 
 
-def test_a_visnir_model_writes_the_10m_output_alone_and_says_so(products, cleaned, tmp_path):
+def test_a_visnir_model_writes_the_10m_output_alone_and_says_so(products, cleaned, tmp_path, caplog):
     from crmss.model import build_generator
 
     run = tmp_path / "run"
     run.mkdir()
     build_generator(8, bands="visnir").save(run / "generator.keras")
-    lines = []
-    written = predict_products(PredictOptions([cloudy_product(products(0))], run, tmp_path / "out", tile=512, progress=False), log=lines.append)
+    caplog.set_level(logging.INFO, logger="crmss")
+    written = predict_products(PredictOptions([cloudy_product(products(0))], run, tmp_path / "out", tile=512, progress=False))
+    lines = caplog.messages
     assert [p.name for p in written] == [outputs(cleaned)["10m"].name] and not list((tmp_path / "out").glob("*_CR_20m.tif"))
     assert lines[-1].endswith("(a Vis/NIR model: no 20 m output)")
     image, reference = read(written[0]), read(outputs(cleaned)["10m"])

@@ -34,7 +34,7 @@ def data(tmp_path_factory, pairs):
     for pair in chosen:
         write_pair(root / "products", pair.clear, pair.cloudy, size=TRAIN_SIZE, seed=11, cloud_cover=0.9, max_thickness=1.0)
     write_split(root / "split.csv", chosen)
-    prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False), log=lambda *_: None)
+    prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False))
     return root / "data"
 
 
@@ -346,3 +346,19 @@ def test_one_visnir_train_step_reads_and_changes_the_10m_networks_only(data):
     assert all(np.isfinite(float(v)) for v in logs.values())
     after = [w.numpy() for w in gan.generator.weights + gan.discriminator.weights]
     assert sum(not np.array_equal(a, b) for a, b in zip(before, after)) > len(before) // 2
+
+
+def test_train_gives_back_the_callers_policy_and_random_state(data, tmp_path):
+    import random
+
+    import keras
+
+    random.seed(3)
+    np.random.seed(3)
+    expected = (random.random(), float(np.random.random_sample()))
+    random.seed(3)
+    np.random.seed(3)
+    train(_options(data, tmp_path / "run", mixed_precision=True, steps_per_epoch=1, samples=0), verbose=0)
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+    assert (random.random(), float(np.random.random_sample())) == expected
+    assert tf.compat.v1.get_seed(None)[0] is None

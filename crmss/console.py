@@ -1,0 +1,25 @@
+"""What crmss shows while it works: progress bars drawn only on a terminal, Keras's verbosity to match.
+
+Messages go through :mod:`logging` (each module's ``logging.getLogger(__name__)``, children of
+``crmss``; the command line prints them to stdout, a notebook configures its own handler).
+Progress bars are tqdm's, on stderr, and only where stderr is a terminal: in a log file or
+under ``nohup`` every redraw of a bar would be a line of its own.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+def progress_bar(enabled: bool, **options) -> tqdm:
+    """A tqdm bar (``options`` as tqdm takes them) on stderr, drawn when ``enabled`` and stderr is a terminal."""
+    return tqdm(file=sys.stderr, disable=None if enabled else True, **options)
+
+
+def keras_verbosity(verbose: int | None) -> int:
+    """``verbose`` as given, else Keras's progress bar (1) on a terminal and one line per epoch (2) elsewhere."""
+    if verbose is not None:
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
