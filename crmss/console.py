@@ -8,7 +8,10 @@ under ``nohup`` every redraw of a bar would be a line of its own.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
+from collections.abc import Iterator
 
 from tqdm import tqdm
 
@@ -23,3 +26,16 @@ def keras_verbosity(verbose: int | None) -> int:
     if verbose is not None:
         return verbose
     return 1 if sys.stdout.isatty() else 2
+
+
+@contextlib.contextmanager
+def messages_held_back() -> Iterator[None]:
+    """crmss's messages below WARNING dropped for the ``with`` block (work done on the side,
+    such as timing a plan), whoever shows them."""
+    logger = logging.getLogger("crmss")
+    level = logger.level
+    logger.setLevel(max(logging.WARNING, level))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -99,5 +99,18 @@ def disk_full_error(folder: str | Path, needed_bytes: int | None, what: str, rer
     return DiskFullError(f"{folder}: the disk is full ({free}{need}); free some space or choose another folder, then {rerun}")
 
 
+def write_error(
+    exc: OSError | RuntimeError, folder: str | Path, what: str, rerun: str = "run the same command again", needed: int | None = None
+) -> InputError:
+    """The one error for a failed write into ``folder``: :class:`DiskFullError` where its disk is
+    full (what ``what`` needs, how to go on: ``rerun``), else InputError naming the file and the
+    system's (or GDAL's) reason. ``exc`` is what the write raised: an OSError, or GDAL's
+    RuntimeError (any failure of a write into an almost full folder counts as a full disk)."""
+    if is_disk_full(exc, folder, while_writing=True):
+        return disk_full_error(folder, needed, what, rerun)
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return InputError(f"{getattr(exc, 'filename', None) or folder}: cannot write ({reason}); check the output folder and run again")
+
+
 def _size(count: int) -> str:
     return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{max(count / 1e6, 0.1):.1f} MB"

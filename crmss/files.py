@@ -8,7 +8,9 @@ import fcntl
 import logging
 import os
 import shutil
+import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -71,24 +73,65 @@ def write_text_atomically(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
+#: the lock file a command holds in its output folder while it writes there
+LOCK = ".crmss.lock"
+
+
+def _is_empty(folder: Path) -> bool:
+    return not any(folder.iterdir())
+
+
 @contextlib.contextmanager
-def new_folder(out: Path, command: str, what: str):
+def output_folder(
+    folder: Path,
+    command: str,
+    what: str,
+    rerun: str = "run the same command again",
+    lock: str | None = LOCK,
+    unused: Callable[[Path], bool] | None = _is_empty,
+) -> Iterator[Path]:
+    """Hold the output ``folder`` of ``crmss command`` for the ``with`` block: every command's
+    output goes through here.
+
+    The folder is created (with its parents) where missing and checked writable (a file is made
+    and removed in it), else InputError. With ``lock`` (a file name in it), a second run into it
+    waits until this one ends, saying so. An OSError from the block becomes InputError, or
+    DiskFullError where the disk is full (``what`` the block writes, ``rerun`` how to go on). A
+    folder this run created and left ``unused`` (by default: empty) is removed at the end, so
+    bad input leaves no folder behind."""
+    from .errors import InputError, write_error
+
+    created = not folder.exists()
+    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise InputError(f"{folder}: the output folder cannot be written ({exc.strerror}); choose a folder you can write to with --out") from exc
+        waiting = f"{folder}: another crmss {command} is writing here; waiting for it"
+        with exclusive_lock(folder / lock, waiting) if lock else contextlib.nullcontext():
+            yield folder
+    except OSError as exc:
+        raise write_error(exc, folder, what, rerun) from exc
+    finally:
+        if created and unused and folder.is_dir() and unused(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def new_folder(out: Path, command: str, what: str) -> Iterator[Path]:
     """Yield a hidden temporary folder beside ``out`` for the ``with`` block to fill; rename it
     to ``out`` when the block ends, so ``out`` appears whole or not at all.
 
-    Under a lock on ``out`` (a second run of ``command`` waits, then finds ``out`` written):
-    an ``out`` that exists and is not an empty folder is refused (nothing is overwritten), and
-    what a killed run left (``.<out>.partial-*``) is removed. On any failure the temporary
-    folder is removed; a full disk is reported as such (``what`` names the output)."""
-    from .errors import InputError, disk_full_error, is_disk_full
+    Under a lock on ``out`` in its parent (:func:`output_folder`; a second run of ``command``
+    waits, then finds ``out`` written): an ``out`` that exists and is not an empty folder is
+    refused (nothing is overwritten), and what a killed run left (``.<out>.partial-*``) is
+    removed. On any failure the temporary folder is removed; a full disk is reported as such
+    (``what`` names the output)."""
+    from .errors import InputError
 
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out.parent}: cannot create the folder ({exc.strerror}); choose another --out") from exc
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"{out.parent}: cannot be written; choose another --out")
-    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss {command} is writing it; waiting"):
+    with output_folder(out.parent, command, what, lock=f".{out.name}.lock", unused=None):
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise InputError(f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new --out")
         for stale in out.parent.glob(f".{out.name}.partial-*"):  # what a killed run left: no other run writes here now
@@ -96,15 +139,10 @@ def new_folder(out: Path, command: str, what: str):
         tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
         try:
             tmp.mkdir()
-        except OSError as exc:
-            raise InputError(f"{out}: cannot create the folder ({exc.strerror}); choose another --out") from exc
-        try:
             yield tmp
             if out.exists():
                 out.rmdir()  # empty, as checked above
             os.replace(tmp, out)
-        except BaseException as exc:
+        except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
-            if is_disk_full(exc, out.parent):
-                raise disk_full_error(out.parent, None, what, "run the same command again") from exc
             raise

@@ -20,8 +20,8 @@ import numpy as np
 
 from . import __version__
 from .bands import STACKS
-from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
-from .files import exclusive_lock, write_text_atomically
+from .errors import DiskFullError, Failures, InputError, write_error
+from .files import exclusive_lock, output_folder, write_text_atomically
 from .options import PredictOptions
 from .raster import BandReader, StreamedCOG, block_cache, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
@@ -46,24 +46,17 @@ def predict_products(options: PredictOptions) -> list[Path]:
     """
     require_jpeg2000_driver()
     out = Path(options.out)
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the output folder ({exc.strerror}); choose another --out") from exc
-    try:
-        if not os.access(out, os.W_OK):
-            raise InputError(f"{out}: the output folder cannot be written; choose another --out")
+    # no lock on the folder: runs into one folder share it, each product locked on its own
+    with output_folder(out, "predict", "the outputs", lock=None):
         runner = TileRunner.load(options)
         logger.info(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
         settings = Settings(options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress)
+        failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)")
+        written = []
         with block_cache(BLOCK_CACHE_MB):
-            written = []
-            failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)")
             for path in map(Path, options.products):
                 try:
-                    granules = _granules(path)
-                    for granule in granules:
+                    for granule in _granules(path):
                         written += _predict_granule(granule, runner, out, settings, options)
                 except DiskFullError:
                     raise  # the next products would fail the same way
@@ -71,9 +64,6 @@ def predict_products(options: PredictOptions) -> list[Path]:
                     failures.add(path.name, exc)
         failures.raise_any()
         return written
-    finally:
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # bad input: no empty folder left behind
 
 
 def _granules(path: Path) -> list[Product]:
@@ -145,14 +135,8 @@ def _write_outputs(product: Product, runner: TileRunner, finals: dict[str, Path]
         for res, writer in writers.items():
             writer.finish(options.compress, overview_factors(*shapes[res][:2]), BLOCK)
         publish_together(list(writers.values()), journal)
-    except (OSError, RuntimeError) as exc:
-        if is_disk_full(exc, out, while_writing=True):
-            raise disk_full_error(out, needed, f"cleaning {product.name}", "run the same command again") from exc
-        # bands that fail to decode are reported by _read_strip; what GDAL raises here is writing
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise InputError(
-            f"{getattr(exc, 'filename', None) or out}: cannot write the outputs of {product.name} ({reason}); check the output folder and run again"
-        ) from exc
+    except (OSError, RuntimeError) as exc:  # bands that fail to decode are reported by _read_strip: this is writing
+        raise write_error(exc, out, f"cleaning {product.name}", needed=needed) from exc
     finally:
         for writer in writers.values():
             writer.discard()

@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,8 +31,8 @@ import numpy as np
 from . import __version__
 from .bands import STACKS
 from .console import progress_bar
-from .errors import DiskFullError, Failures, InputError, disk_full_error, is_disk_full
-from .files import exclusive_lock, utc_timestamp, write_text_atomically
+from .errors import DiskFullError, Failures, InputError, disk_full_error, write_error
+from .files import LOCK, output_folder, utc_timestamp, write_text_atomically
 from .options import PrepareOptions
 from .raster import Grid, block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
 from .safe import Product, find_products, locate, open_product
@@ -48,7 +47,6 @@ ROLES = ("cloudy", "clear")
 PATCH_HEADER_BYTES = 4096
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
-LOCK = ".crmss-prepare.lock"
 
 
 @dataclass
@@ -76,19 +74,10 @@ def prepare(options: PrepareOptions) -> dict:
     pairs = read_split(split_path)
     requested = read_windows(Path(windows), pairs) if windows else None
     out = Path(options.out)
-    created = not out.exists()
-    try:
-        _check_writable(out)
-        # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
-        with exclusive_lock(out / LOCK, f"{out}: another crmss prepare is writing this tree; waiting for it"):
-            return _prepare_all(options, out, pairs, split_path, requested, workers)
-    except OSError as exc:
-        if is_disk_full(exc, out):
-            raise disk_full_error(out, None, "the manifest", "run the same command again: finished pairs are kept") from exc
-        raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
-    finally:
-        if created and out.is_dir() and not _holds_pairs(out):
-            shutil.rmtree(out)  # bad input, or nothing done: no empty tree left behind
+    # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
+    rerun = "run the same command again: finished pairs are kept"
+    with output_folder(out, "prepare", "the manifest", rerun, unused=lambda folder: not _holds_pairs(folder)):
+        return _prepare_all(options, out, pairs, split_path, requested, workers)
 
 
 def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_path: Path, requested, workers: int) -> dict:
@@ -279,11 +268,8 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
                 list(pool.map(write, keep))
         except OSError as exc:
             shutil.rmtree(partial, ignore_errors=True)
-            if is_disk_full(exc, out):
-                raise disk_full_error(
-                    out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept, this one is redone"
-                ) from exc
-            raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
+            rerun = "run the same command again: finished pairs are kept, this one is redone"
+            raise write_error(exc, out, f"pair {pair.key}", rerun, needed) from exc
         for role, res in stacks:
             final = out / pair.subset / role / res / pair.key
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -318,15 +304,6 @@ def _product_record(product: Product, listed: str) -> dict:
         "baseline": product.baseline,
         "offsets": {b: product.offsets.get(b, 0) for bands in STACKS.values() for b in bands},
     }
-
-
-def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise InputError(f"{out}: the output folder cannot be written ({exc.strerror}); choose a folder you can write to with --out") from exc
 
 
 def _file_record(path: Path) -> dict:

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .console import messages_held_back
 from .errors import InputError
-from .files import exclusive_lock, utc_timestamp, write_text_atomically
+from .files import output_folder, utc_timestamp, write_text_atomically
 from .options import CloudParameters, EvaluateOptions, PrepareOptions, ReportOptions, ReproduceOptions, SimulateOptions
 from .schemas import NUMBER, STRING, read_json, record
 from .validation import json_schema, shown
@@ -98,11 +99,7 @@ def reproduce(options: ReproduceOptions) -> dict:
         plan = record["plan"] if record else measure_plan(options)
         _show_plan(plan, stages, record)
         return record or {"plan": plan}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the folder ({exc.strerror}); choose another --out") from exc
-    with exclusive_lock(out / ".reproduce.lock", f"{out}: another crmss reproduce is running in it; waiting"):
+    with output_folder(out, "reproduce", "the protocol"):
         record = _read_record(out)
         _check_continuation(options, record)
         if record is None:
@@ -323,23 +320,21 @@ def measure_plan(options: ReproduceOptions) -> dict[str, float]:
     logger.info(f"planning{whole}: timing each stage on a {PLAN_SIZE} px pair and a few training steps")
     pairs = synthetic_pairs(options.synthetic or 28, options.test_pairs if options.synthetic else 8)
     side = options.size if options.synthetic else 10980
-    with tempfile.TemporaryDirectory(prefix="crmss-plan-") as tmp:
-        root, quiet = Path(tmp), lambda *args: None
+    with tempfile.TemporaryDirectory(prefix="crmss-plan-") as tmp, messages_held_back():
+        root = Path(tmp)
         sample = [dataclasses.replace(pairs[-1], subset="test")]
         seconds = {}
-        seconds["write"] = _timed(lambda: write_set(root / "products", sample, PLAN_SIZE, options.seed, quiet))
+        seconds["write"] = _timed(lambda: write_set(root / "products", sample, PLAN_SIZE, options.seed))
         write_split(root / "split.csv", sample)
-        seconds["prepare"] = _timed(
-            lambda: prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False), quiet)
-        )
+        seconds["prepare"] = _timed(lambda: prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False)))
         kept = _patches(read_manifest(root / "data" / "manifest.json"))
-        seconds["simulate"] = _timed(lambda: simulate(SimulateOptions(root / "data", root / "sim", progress=False), quiet))
+        seconds["simulate"] = _timed(lambda: simulate(SimulateOptions(root / "data", root / "sim", progress=False)))
         models = []
         for name, bands in MODELS.items():
             build_generator(options.width, bands=bands, head=options.head).save(root / f"{name}.keras")
             models.append(f"{name}={root / (name + '.keras')}")
         evaluated = EvaluateOptions(root / "data", tuple(models), root / "results", figures=0, progress=False)
-        seconds["evaluate"] = _timed(lambda: evaluate(evaluated, quiet))
+        seconds["evaluate"] = _timed(lambda: evaluate(evaluated))
         step = {name: step_seconds(options.train_options(bands, root / "data", root / name)) for name, bands in MODELS.items()}
     windows = (side // 256) ** 2 * kept / (PLAN_SIZE // 256) ** 2  # patches per pair, no-data windows dropped as in the sample
     scale = (side / PLAN_SIZE) ** 2

@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 
 from .bands import BANDS_10M, BANDS_20M
-from .errors import InputError, disk_full_error, is_disk_full
-from .files import exclusive_lock, replaced_atomically
+from .errors import InputError
+from .files import LOCK, output_folder, replaced_atomically
 from .options import ReportOptions, named_path
 from .schemas import EVALUATION, read_json
 
@@ -332,26 +332,17 @@ def _write_merged(out: Path, sections: list[dict], reference, reference_rows) ->
         lines += comparison_lines(comparison, reference)
         files["reference_comparison.csv"] = comparison
     files.update({"report.md": "\n".join(lines), "tables.tex": latex_document(latex_sections), "metrics.csv": merged_rows})
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the folder ({exc.strerror}); choose another --out") from exc
-    with exclusive_lock(out.parent / f".{out.name}.lock", f"{out}: another crmss report is writing here; waiting for it"):
+    with output_folder(out, "report", "the tables"):
         marker = out / REPORT_MARKER
-        if any(out.iterdir()) and not marker.exists():
+        if any(p.name != LOCK for p in out.iterdir()) and not marker.exists():
             raise InputError(f"{out}: exists and holds other files; nothing is overwritten: choose a new --out for the tables")
-        try:
-            marker.write_text("written by crmss report; the next report into this folder replaces its tables\n")
-            for name, content in files.items():
-                with replaced_atomically(out / name) as tmp:
-                    if isinstance(content, str):
-                        Path(tmp).write_text(content)
-                    else:
-                        write_metrics_csv(Path(tmp), content)
-        except OSError as exc:  # each table is whole or absent: replaced_atomically removed the one cut short
-            if is_disk_full(exc, out):
-                raise disk_full_error(out, None, "the tables", "run the same command again") from exc
-            raise InputError(f"{exc.filename or out}: cannot write ({exc.strerror}); check the output folder and run again") from exc
+        marker.write_text("written by crmss report; the next report into this folder replaces its tables\n")
+        for name, content in files.items():  # each table is whole or absent
+            with replaced_atomically(out / name) as tmp:
+                if isinstance(content, str):
+                    Path(tmp).write_text(content)
+                else:
+                    write_metrics_csv(Path(tmp), content)
     logger.info(f"tables of {len(sections)} evaluation(s) in {out}: {', '.join(files)}")
     return out
 

@@ -33,7 +33,7 @@ from .bands import BAND_SETS
 from .console import keras_verbosity
 from .data import PatchSet, epoch_steps, load_patches, make_dataset, merge, patch_errors
 from .errors import InputError, TrainingDiverged, disk_full_error, is_disk_full
-from .files import TEMPORARY_PREFIX, replaced_atomically, utc_timestamp, write_text_atomically
+from .files import TEMPORARY_PREFIX, output_folder, replaced_atomically, utc_timestamp, write_text_atomically
 from .gan import CRMSSGAN
 from .model import build_discriminator, build_generator, run_generator
 from .options import TrainOptions
@@ -239,15 +239,11 @@ def _train(options, strategy, train_set, val_set, done, verbose, callbacks) -> C
     """The checked start: the run folder and config.json, then ``fit`` (or the multi-worker loop)."""
     run = Path(options.out)
     chief = is_chief(strategy)
-    try:
-        run.mkdir(parents=True, exist_ok=True)
+    # no lock: the workers of a multi-worker run share the folder; a failed start is undone by train()
+    with output_folder(run, "train", "the run's records", lock=None, unused=None):
         if chief:
             _write_config(run, options, train_set, val_set)
             trim_history(run / HISTORY, done)
-    except OSError as exc:
-        if is_disk_full(exc, run.parent):
-            raise disk_full_error(run.parent, None, "a run folder", "run the same command again") from exc
-        raise InputError(f"{run}: cannot create the run folder ({exc.strerror}); choose another --out") from exc
 
     keras.utils.set_random_seed(options.seed)  # the weights' initialisation; the data's order depends on (seed, epoch) alone
     if options.mixed_precision:
