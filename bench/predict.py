@@ -42,14 +42,15 @@ from osgeo import gdal  # noqa: E402
 from crmss.arrays import clean  # noqa: E402
 from crmss.bands import BANDS_10M, BANDS_20M  # noqa: E402
 from crmss.blending import tile_starts  # noqa: E402
+from crmss.metadata import USED_BANDS  # noqa: E402
 from crmss.model import build_generator, load_generator, run_generator  # noqa: E402
 from crmss.options import (
     COG_COMPRESSIONS,  # noqa: E402
     PRECISIONS,  # noqa: E402
 )
 from crmss.precision import at_precision, choose_precision, local_devices  # noqa: E402
+from crmss.products import open_product  # noqa: E402
 from crmss.runner import default_batch_size  # noqa: E402
-from crmss.safe import USED_BANDS, open_product  # noqa: E402
 from crmss.splits import read_split  # noqa: E402
 from crmss.synthetic import write_pair  # noqa: E402
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from measure import run_child
 from osgeo import gdal
 
-from crmss.safe import USED_BANDS, open_product
+from crmss.metadata import USED_BANDS
+from crmss.products import open_product
 from crmss.splits import read_split, write_split
 from crmss.synthetic import write_pair
 

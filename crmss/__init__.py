@@ -1,10 +1,14 @@
 """crmss: CR-MSS thin-cloud removal for Sentinel-2 L1C (Li et al., Remote Sens. 2021, 13(1), 157).
 
-The pipeline, one module per stage: ``safe`` (find L1C products, read their metadata) ->
-``raster`` (GDAL reads and atomic GeoTIFF writes) -> ``tiling`` (the 256/128 px window grid)
--> ``prepare`` (the WHUS2-CR tree) -> ``data`` (tf.data input) -> ``model``, ``gan``,
-``training`` -> ``evaluation``, ``tables`` -> ``scene`` (whole products). ``synthetic`` writes
-realistic L1C products with simulated thin cloud for tests and the demo.
+The pipeline, one module per stage: ``names``, ``metadata``, ``products``, ``granule`` and
+``discovery`` (L1C products in any packaging, known by their content) -> ``raster`` (GDAL)
+-> ``tiling`` (the 256/128 px window grid) -> ``preparation`` (the WHUS2-CR tree) -> ``data``
+(tf.data input) -> ``model``, ``gan``, ``losses``, ``training`` -> ``evaluation`` (its
+``results`` a tidy DataFrame), ``tables`` (renderings), ``reporting`` -> ``blending``,
+``runner``, ``scene``, ``arrays`` (``clean``) and ``prediction`` (whole products).
+``simulation`` and ``reproduce`` run the paper's experiments; ``synthetic`` writes realistic L1C
+products with simulated thin cloud for tests and the demo. Messages go to the ``crmss``
+logger (``logging``); importing crmss changes nothing global.
 
 The public API (docs/api.md walks through it): :func:`load_generator`, :func:`clean` (numpy
 arrays), :func:`open_product`, and the commands as functions, each taking its options as a
@@ -25,7 +29,7 @@ __version__ = "0.1.0"
 _API = {
     "load_generator": ("model", "load_generator"),
     "clean": ("arrays", "clean"),
-    "open_product": ("safe", "open_product"),
+    "open_product": ("products", "open_product"),
     "prepare": ("preparation", "prepare"),
     "PrepareOptions": ("options", "PrepareOptions"),
     "train": ("training", "train"),
@@ -35,7 +39,7 @@ _API = {
     "simulate": ("simulation", "simulate"),
     "SimulateOptions": ("options", "SimulateOptions"),
     "CloudParameters": ("options", "CloudParameters"),
-    "report": ("tables", "merge_evaluations"),
+    "report": ("reporting", "merge_evaluations"),
     "ReportOptions": ("options", "ReportOptions"),
     "predict": ("prediction", "predict_products"),
     "PredictOptions": ("options", "PredictOptions"),

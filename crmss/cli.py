@@ -332,10 +332,12 @@ def _run_test(options: EvaluateOptions) -> None:
     _print_test_summary(evaluate(options))
 
 
-def _print_test_summary(rows) -> None:
+def _print_test_summary(results) -> None:
     """Band means over all scenes and pixels, per method: PSNR, SSIM and SAM at 10 m and 20 m."""
-    values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all" and r["pixels"] == "all"}
-    methods = list(dict.fromkeys(r["method"] for r in rows))
+    from .results import where
+
+    values = where(results, scene="all", pixels="all").set_index(["method", "band", "metric"])["value"]
+    methods = list(dict.fromkeys(results["method"]))
     width = max(20, *(len(m) + 2 for m in methods))
     print(f"{'all scenes':<{width}}" + "".join(f"{h:>10}" for h in ("PSNR 10m", "PSNR 20m", "SSIM 10m", "SSIM 20m", "SAM 10m", "SAM 20m")))
     for method in methods:
@@ -356,7 +358,7 @@ def _run_simulate(options: SimulateOptions) -> None:
 
 
 def _run_report(options: ReportOptions) -> None:
-    from .tables import merge_evaluations
+    from .reporting import merge_evaluations
 
     merge_evaluations(options)
 

@@ -28,9 +28,9 @@ MARKER = ".crmss-demo"
 
 def run_demo(options: DemoOptions) -> dict:
     """Run every stage into ``options.out``; return reproduce.json's content."""
+    from .discovery import find_products, locate
     from .prediction import predict_products
     from .reproduce import reproduce, synthetic_pairs
-    from .safe import find_products, locate
 
     out, start = Path(options.out), time.perf_counter()
     _fresh_folder(out)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from . import __version__
@@ -48,19 +49,9 @@ from .model import CHECKPOINTS, generator_file, generator_stacks, load_generator
 from .options import METHOD_NAME, EvaluateOptions, named_path
 from .precision import at_precision, choose_precision, local_devices
 from .raster import raster_info, write_geotiff
+from .results import BASELINE, PIXELS, compare, read_metrics_csv, results_frame, write_metrics_csv
 from .runs import read_config
-from .tables import (
-    BASELINE,
-    METRIC_NAMES,
-    PIXELS,
-    compare,
-    comparison_lines,
-    latex_document,
-    markdown_table,
-    metric_title,
-    read_metrics_csv,
-    write_metrics_csv,
-)
+from .tables import evaluation_report, evaluation_title, latex_document
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +83,11 @@ class Scores:
         return np.concatenate(self.values[key])
 
 
-def evaluate(options: EvaluateOptions) -> list[dict]:
+def evaluate(options: EvaluateOptions) -> pd.DataFrame:
     """Evaluate ``options.models`` (see :func:`load_models`), the classical ``methods`` and the
-    cloudy input on ``subset`` of ``data``; write the results into the new folder ``out``;
-    return the metric rows."""
-    out, data, methods, reference = Path(options.out), Path(options.data), tuple(options.methods), options.reference
+    cloudy input on ``subset`` of ``data``; write everything into the new folder ``out``;
+    return the results table (crmss/results.py: method, scene, pixels, band, metric, value)."""
+    out, data, methods = Path(options.out), Path(options.data), tuple(options.methods)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file; give --out a new folder for the results")
     unknown = [m for m in methods if m not in CLASSICAL_METHODS]
@@ -107,7 +98,7 @@ def evaluate(options: EvaluateOptions) -> list[dict]:
     loaded = load_models(options.models, options.checkpoint, precision.precision)
     names = [m.name for m in loaded] + list(methods) + [BASELINE]
     sets = load_patches(data, options.subset)
-    reference_rows = read_metrics_csv(Path(reference), names, scenes=set(sets)) if reference else None
+    reference = read_metrics_csv(Path(options.reference), names, scenes=set(sets)) if options.reference else None
     info = {
         "crmss_version": __version__,
         "data": str(data.resolve()),
@@ -121,9 +112,9 @@ def evaluate(options: EvaluateOptions) -> list[dict]:
         "written": utc_timestamp(),
     }
     with new_folder(out, "test", "the results") as tmp:
-        rows, figure_files = _write_results(tmp, loaded, sets, info, reference_rows, options)
+        results, figure_files = _write_results(tmp, loaded, sets, info, reference, options)
     logger.info(f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} figures, predictions of {info['patches']} patches")
-    return rows
+    return results
 
 
 def load_models(specs: list[str | Path], checkpoint: str = "last", precision: str = "float32") -> list[Model]:
@@ -166,25 +157,24 @@ def _simulation_of(data: Path) -> dict | None:
     return read_manifest(data / "manifest.json").get("simulation")
 
 
-def _write_results(folder: Path, models: list[Model], sets: dict, info: dict, reference_rows, options: EvaluateOptions):
+def _write_results(folder: Path, models: list[Model], sets: dict, info: dict, reference: pd.DataFrame | None, options: EvaluateOptions):
     """Score the ``models`` and ``options.methods`` on the patch ``sets`` and write everything
-    into ``folder``; return the rows and the figures."""
+    into ``folder``; return the results table and the figures."""
     with patch_errors():
         run = _run(models, tuple(options.methods), sets, folder / "predictions" / info["subset"], options)
-    rows = summarise(run.scores)
+    results = summarise(run.scores)
     info["cloud_fraction"] = run.cloud_fraction()
-    write_metrics_csv(folder / "metrics.csv", rows)
-    (folder / "metrics.json").write_text(json.dumps(nest(rows), indent=1, allow_nan=True) + "\n")
+    write_metrics_csv(folder / "metrics.csv", results)
+    (folder / "metrics.json").write_text(json.dumps(nest(results), indent=1, allow_nan=True) + "\n")
     (folder / "evaluation.json").write_text(json.dumps(info, indent=1) + "\n")
-    comparison = compare(rows, reference_rows) if reference_rows else None
-    if comparison:
+    comparison = compare(results, reference) if reference is not None else None
+    if comparison is not None:
         write_metrics_csv(folder / "reference_comparison.csv", comparison)
     names = list(info["methods"])
-    figure_files = write_figures(folder, rows, names, run.samples, run.histograms, models[0].name if models else None)
-    (folder / "report.md").write_text(report(rows, names, info, comparison, options.reference, figure_files))
-    title = f"{info['subset']} subset of {Path(info['data']).name}" + (" (simulated)" if info["simulation"] else "")
-    (folder / "tables.tex").write_text(latex_document([(title, rows, names)]))
-    return rows, figure_files
+    figure_files = write_figures(folder, results, names, run.samples, run.histograms, models[0].name if models else None)
+    (folder / "report.md").write_text(evaluation_report(results, info, comparison, options.reference, figure_files))
+    (folder / "tables.tex").write_text(latex_document([(evaluation_title(info), results, names)]))
+    return results, figure_files
 
 
 @dataclass
@@ -300,10 +290,10 @@ def _write_prediction(root: Path, pair: str, files: dict, outputs: dict) -> None
         )
 
 
-def summarise(scores: dict) -> list[dict]:
-    """Long-format rows: per method, scene and ``all``, class of pixels, band and mean rows, metric.
-    A stack a method does not produce has no rows; nor has a class of pixels that no patch of
-    the scene holds."""
+def summarise(scores: dict) -> pd.DataFrame:
+    """The results table: per method, scene and ``all``, class of pixels, band and mean rows,
+    metric. A stack a method does not produce has no rows; nor has a class of pixels that no
+    patch of the scene holds."""
     rows = []
     for method, per_scene in scores.items():
         for scene in [*per_scene, "all"]:
@@ -322,89 +312,17 @@ def summarise(scores: dict) -> list[dict]:
                     sam = sam[~np.isnan(sam)]
                     if len(sam):
                         rows.append(_row(method, scene, pixels, f"mean_{res}", "SAM", sam.mean()))
-    return rows
+    return results_frame(rows)
 
 
 def _row(method, scene, pixels, band, metric, value) -> dict:
     return {"method": method, "scene": scene, "pixels": pixels, "band": band, "metric": metric, "value": float(value)}
 
 
-def nest(rows: list[dict]) -> dict:
-    """method -> scene -> pixels -> band -> metric -> value."""
+def nest(results: pd.DataFrame) -> dict:
+    """method -> scene -> pixels -> band -> metric -> value (metrics.json)."""
     tree: dict = {}
-    for row in rows:
-        node = tree.setdefault(row["method"], {}).setdefault(row["scene"], {}).setdefault(row["pixels"], {})
-        node.setdefault(row["band"], {})[row["metric"]] = row["value"]
+    for row in results.itertuples(index=False):
+        node = tree.setdefault(row.method, {}).setdefault(row.scene, {}).setdefault(row.pixels, {})
+        node.setdefault(row.band, {})[row.metric] = float(row.value)
     return tree
-
-
-def report(rows: list[dict], methods: list[str], info: dict, comparison, reference, figure_files) -> str:
-    """report.md: what was evaluated, the methods x bands tables on all, cloud-affected and
-    clear pixels, per-scene band means with the cloud-affected fraction, the reference
-    comparison, the figures and each model's configuration."""
-    scenes = sorted({r["scene"] for r in rows} - {"all"})
-    about = []
-    for name, method in info["methods"].items():
-        if method["kind"] == "model":
-            bands = "Vis/NIR only (no VRE/SWIR: no 20 m output)" if method["bands"] == "visnir" else "all ten bands"
-            about.append(f"`{name}`: `{method['source']}`, {method['parameters']:,} parameters, {bands}")
-    about += [f"`{m}`: {CLASSICAL_TEXT[m]}" for m, a in info["methods"].items() if a["kind"] == "classical"]
-    about.append(f"`{BASELINE}`: the cloudy patch unchanged")
-    simulated = info["simulation"]
-    lines = [
-        f"# CR-MSS evaluation: `{info['subset']}` subset of `{info['data']}`" + (" (simulated testing set)" if simulated else ""),
-        "",
-        f"crmss {info['crmss_version']}; {len(scenes)} scenes, {info['patches']} patch pairs of {info['patch_size']} px at 10 m; "
-        f"the models computed in {info['precision']}.",
-        "",
-        "Methods:",
-        "",
-        *[f"* {line}" for line in about],
-        "",
-        "Conventions: reflectance = value / 10000 clipped to [0, 1], data range 1. PSNR (dB), SSIM "
-        "(scikit-image's structural_similarity defaults: 7 x 7 uniform window, K1 0.01, K2 0.03), RMSE and MAE per "
-        "band; SAM (degrees) over the bands of a stack, averaged over pixels. Every value is computed per patch, then "
-        "averaged over the patches of a scene, or of all scenes for `all`; `mean_10m` and `mean_20m` average the bands. "
-        "Bold: the best value of each column.",
-        "",
-        f"Cloud-affected pixels: at 10 m where B02 of the cloudy patch exceeds B02 of the clear patch by more than "
-        f"{info['cloud_threshold']} reflectance, at 20 m where any of the four 10 m pixels is; the clear pixels are the others. "
-        f"{100 * info['cloud_fraction']['all']:.1f}% of the 10 m pixels are cloud-affected. A patch without a pixel of a "
-        "class gives no value for it.",
-        "",
-    ]
-    if simulated:
-        lines += [f"Simulated thin cloud over the clear patches (crmss simulate): {json.dumps(simulated)}.", ""]
-    for pixels in PIXELS:
-        lines += [f"## {PIXELS[pixels].capitalize()}", ""]
-        for metric in METRIC_NAMES:
-            lines += [f"### {metric_title(metric, pixels)}", ""] + markdown_table(rows, methods, metric, pixels) + [""]
-    values = {(r["method"], r["scene"], r["pixels"], r["band"], r["metric"]): r["value"] for r in rows}
-    lines += [
-        "## Per scene (band means, all pixels)",
-        "",
-        "| scene | cloud-affected | resolution | metric | " + " | ".join(methods) + " |",
-        "|---" * (len(methods) + 4) + "|",
-    ]
-    for scene in scenes:
-        for res in STACKS:
-            for metric in METRIC_NAMES:
-                cells = " | ".join(
-                    f"{values[(m, scene, 'all', f'mean_{res}', metric)]:.4f}" if (m, scene, "all", f"mean_{res}", metric) in values else "–"
-                    for m in methods
-                )
-                lines.append(f"| {scene} | {100 * info['cloud_fraction'][scene]:.1f}% | {res} | {metric} | {cells} |")
-    lines.append("")
-    if comparison:
-        lines += comparison_lines(comparison, reference)
-    lines += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figure_files] + [""]
-    for name, method in info["methods"].items():
-        if method["kind"] == "model" and method["options"]:
-            lines += [f"## Training configuration of `{name}`", "", "```json", json.dumps(method["options"], indent=1), "```", ""]
-    return "\n".join(lines)
-
-
-CLASSICAL_TEXT = {
-    "dark_channel_prior": "the dark channel prior (He, Sun and Tang 2011), adapted to the S2 stacks (crmss/classical.py)",
-    "hot": "the haze-optimised transform (Zhang, Guindon and Cihlar 2002) with dark-object subtraction by HOT level (crmss/classical.py)",
-}

@@ -18,15 +18,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from .bands import BANDS_10M, BANDS_20M
+from .results import where
 
 
-def write_figures(folder: Path, rows: list[dict], methods: list[str], samples: list[dict], histograms: dict, model: str | None) -> list[Path]:
-    """Write the figures into ``folder``; return their paths. ``methods`` in the tables' order
-    (the cloudy input last); ``model``: the method whose histograms are given, if any."""
-    files = [_bars(folder / "bands_psnr_ssim.png", rows, methods)]
+def write_figures(folder: Path, results: pd.DataFrame, methods: list[str], samples: list[dict], histograms: dict, model: str | None) -> list[Path]:
+    """Write the figures into ``folder``; return their paths. ``results``: the results table
+    (crmss/results.py); ``methods`` in the tables' order (the cloudy input last); ``model``: the
+    method whose histograms are given, if any."""
+    files = [_bars(folder / "bands_psnr_ssim.png", results, methods)]
     if model:
         files.append(_histograms(folder / f"{model}_vs_clear.png", histograms, model))
     if samples:
@@ -68,9 +71,9 @@ def _samples(path: Path, samples: list[dict], panels: list[tuple[str, str]]) -> 
     return path
 
 
-def _bars(path: Path, rows: list[dict], methods: list[str]) -> Path:
+def _bars(path: Path, results: pd.DataFrame, methods: list[str]) -> Path:
     bands = list(BANDS_10M + BANDS_20M)
-    values = {(r["method"], r["band"], r["metric"]): r["value"] for r in rows if r["scene"] == "all" and r["pixels"] == "all"}
+    values = where(results, scene="all", pixels="all").set_index(["method", "band", "metric"])["value"]
     fig = Figure(figsize=(10, 6))
     axes = fig.subplots(2, 1, sharex=True)
     width = 0.8 / len(methods)

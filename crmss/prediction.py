@@ -22,10 +22,11 @@ from . import __version__
 from .bands import STACKS
 from .errors import DiskFullError, Failures, InputError, write_error
 from .files import exclusive_lock, output_folder, write_text_atomically
+from .granule import Granule
 from .options import PredictOptions
+from .products import product_at
 from .raster import BandReader, StreamedCOG, block_cache, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
-from .safe import Product, granule_tiles, open_product, product_path
 from .scene import Settings, run_strips, yield_to_the_model
 from .tiling import SCALE
 
@@ -56,7 +57,7 @@ def predict_products(options: PredictOptions) -> list[Path]:
         with block_cache(BLOCK_CACHE_MB):
             for path in map(Path, options.products):
                 try:
-                    for granule in _granules(path):
+                    for granule in product_at(path).granules():  # pre-2016 products may have several
                         written += _predict_granule(granule, runner, out, settings, options)
                 except DiskFullError:
                     raise  # the next products would fail the same way
@@ -66,25 +67,14 @@ def predict_products(options: PredictOptions) -> list[Path]:
         return written
 
 
-def _granules(path: Path) -> list[Product]:
-    """The granules of the product at ``path``, each opened (a tile folder is one granule)."""
-    if not path.exists():
-        raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files or tile folders of the public bucket")
-    path = product_path(path)
-    tiles = sorted(granule_tiles(path)) if path.suffix == ".zip" or path.is_dir() else []
-    if len(tiles) <= 1:
-        return [open_product(path)]
-    return [open_product(path, t) for t in tiles]  # pre-2016 products with several granules
-
-
-def output_names(product: Product, stacks: tuple[str, ...] = tuple(STACKS)) -> dict[str, str]:
+def output_names(product: Granule, stacks: tuple[str, ...] = tuple(STACKS)) -> dict[str, str]:
     """The outputs' file names per resolution written: the product's name, and the tile where
     the product has several."""
     stem = product.name if product.granules == 1 else f"{product.name}_T{product.tile}"
     return {res: f"{stem}_CR_{res}.tif" for res in stacks}
 
 
-def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: Settings, options: PredictOptions) -> list[Path]:
+def _predict_granule(product: Granule, runner: TileRunner, out: Path, settings: Settings, options: PredictOptions) -> list[Path]:
     """Clean one granule of a product into ``out`` (locked per product; skipped when its outputs
     exist); return the outputs written."""
     stacks = tuple(s for s in runner.stacks if options.stacks == "all" or s == options.stacks)  # the stacks written
@@ -110,7 +100,7 @@ def _predict_granule(product: Product, runner: TileRunner, out: Path, settings: 
     return list(finals.values())
 
 
-def _write_outputs(product: Product, runner: TileRunner, finals: dict[str, Path], journal: Path, settings: Settings, options: PredictOptions) -> None:
+def _write_outputs(product: Granule, runner: TileRunner, finals: dict[str, Path], journal: Path, settings: Settings, options: PredictOptions) -> None:
     """Run the scene and publish its COGs at ``finals`` (per resolution written) together."""
     out, grid = journal.parent, product.grid()
     settings = settings.fitted(grid.height, grid.width)
@@ -172,7 +162,7 @@ def overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
-def _output_metadata(product: Product, runner: TileRunner, settings: Settings) -> dict[str, str]:
+def _output_metadata(product: Granule, runner: TileRunner, settings: Settings) -> dict[str, str]:
     return {
         "CRMSS_VERSION": __version__,
         "CRMSS_MODEL": str(runner.path),
@@ -183,7 +173,7 @@ def _output_metadata(product: Product, runner: TileRunner, settings: Settings) -
     }
 
 
-def _read_strip(product: Product, readers: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
+def _read_strip(product: Granule, readers: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
     """Rows top..top+tile of the ``stacks`` as uint16 reflectance x 10000 (rows, cols, bands),
     with the no-data mask (rows, cols) of each resolution; bands decoded in parallel (each
     band's reader by one thread at a time), straight into their channel of the stack."""

@@ -31,11 +31,13 @@ import numpy as np
 from . import __version__
 from .bands import STACKS
 from .console import progress_bar
+from .discovery import find_products, locate
 from .errors import DiskFullError, Failures, InputError, disk_full_error, write_error
 from .files import LOCK, output_folder, utc_timestamp, write_text_atomically
+from .granule import Granule
 from .options import PrepareOptions
+from .products import open_product
 from .raster import Grid, block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
-from .safe import Product, find_products, locate, open_product
 from .schemas import PREPARED_MANIFEST, read_json
 from .splits import Pair, default_split_path, read_split
 from .tiling import SCALE, WINDOW, WindowGrid
@@ -54,7 +56,7 @@ class PairJob:
     """A pair whose two products are found, opened and checked to share one grid."""
 
     pair: Pair
-    products: dict[str, Product]  # role -> product
+    products: dict[str, Granule]  # role -> the granule of the pair's tile
     grid: Grid
     requested: set[int] | None  # window numbers asked for by --windows, None for all
 
@@ -295,7 +297,7 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
         }
 
 
-def _product_record(product: Product, listed: str) -> dict:
+def _product_record(product: Granule, listed: str) -> dict:
     return {
         "listed": listed,
         "product": product.name,

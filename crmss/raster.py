@@ -303,7 +303,7 @@ class StreamedCOG:
     one band: zeros over one band, one 512 px block column and exactly one write's rows, the
     other bands of the block intact (about 1 round in 10 of two concurrent runs, more under
     load; never seen without concurrent decoding). The values handed to GDAL cannot hold such
-    zeros (``_Strip.finished`` makes a pixel 0 in all bands or in none), so they were lost
+    zeros (``blending.Strip.finished`` makes a pixel 0 in all bands or in none), so they were lost
     inside GDAL's write path. GDAL's block cache is one for the process, and a
     pixel-interleaved GeoTIFF keeps each band's part of a block as its own cache entry while
     writing them to disk together; GDAL describes this very damage in OSGeo/gdal#2011 (a thread

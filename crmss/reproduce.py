@@ -32,6 +32,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from . import __version__
 from .console import messages_held_back
 from .errors import InputError
@@ -223,20 +225,24 @@ def _train(options, verbose) -> dict:
     return read_best(options.out) or {}
 
 
-def headline(rows: list[dict]) -> dict:
+def headline(results: pd.DataFrame) -> dict:
     """Per method, the band means of PSNR, SSIM and SAM at 10 m and 20 m over all scenes, on all
-    and on cloud-affected pixels, from an evaluation's rows: ``{method: {"PSNR 10m all": ...}}``."""
+    and on cloud-affected pixels, from an evaluation's results table: ``{method: {"PSNR 10m all": ...}}``."""
+    chosen = results[
+        (results["scene"] == "all")
+        & results["pixels"].isin(["all", "cloud"])
+        & results["band"].isin(["mean_10m", "mean_20m"])
+        & results["metric"].isin(["PSNR", "SSIM", "SAM"])
+    ]
     table: dict[str, dict] = {}
-    for row in rows:
-        if row["scene"] == "all" and row["pixels"] in ("all", "cloud") and row["band"] in ("mean_10m", "mean_20m"):
-            if row["metric"] in ("PSNR", "SSIM", "SAM"):
-                table.setdefault(row["method"], {})[f"{row['metric']} {row['band'][5:]} {row['pixels']}"] = row["value"]
+    for row in chosen.itertuples(index=False):
+        table.setdefault(row.method, {})[f"{row.metric} {row.band[5:]} {row.pixels}"] = float(row.value)
     return table
 
 
 def _report(options: ReportOptions, out: Path) -> dict:
     from .figures import plot_learning_curves
-    from .tables import merge_evaluations
+    from .reporting import merge_evaluations
 
     merge_evaluations(options)
     curves = learning_curves(out / "runs", out / "data")
@@ -250,7 +256,6 @@ def learning_curves(runs: Path, data: Path):
     over the stack's bands of the per-band PSNR of each model's history.csv (epoch from 1), and
     for the cloudy input and the classical methods, constant over the epochs, the same on the
     same validation patches (epoch 0 and the last epoch, the ends of a line)."""
-    import pandas as pd
 
     from .bands import STACKS
     from .runs import read_config
@@ -277,7 +282,7 @@ def validation_baselines(data: Path, val_pairs: list[str]) -> dict[str, dict[str
 
     from .classical import CLASSICAL_METHODS
     from .data import load_patches, read_patch
-    from .tables import BASELINE
+    from .results import BASELINE
 
     sets = load_patches(data, "train")
     sums: dict[str, np.ndarray] = {}

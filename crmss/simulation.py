@@ -44,9 +44,9 @@ from .console import progress_bar
 from .data import load_patches, read_manifest
 from .errors import InputError
 from .files import new_folder, utc_timestamp
+from .metadata import SATURATED
 from .options import CloudParameters, SimulateOptions
 from .raster import RasterInfo, read_image, write_geotiff
-from .safe import SATURATED
 from .tiling import SCALE
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .safe import ProductName
+from .names import ProductName
 
 SECTIONS = {"training set": "train", "testing set": "test"}
 ROLES = {"cloud-free": "clear", "cloudy": "cloudy"}

@@ -35,8 +35,8 @@ import numpy as np
 
 from .bands import ALL_BANDS, RESOLUTION, WAVELENGTH_UM
 from .clouds import add_thin_cloud, block_mean, fractal_noise, thickness_field, transmittance
+from .names import ProductName
 from .raster import write_jp2
-from .safe import ProductName
 
 logger = logging.getLogger(__name__)
 

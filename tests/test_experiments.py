@@ -44,13 +44,12 @@ def test_several_models_share_one_evaluation_and_a_visnir_model_has_no_20m_cells
     several = evaluate(
         EvaluateOptions(trained / "data", [f"full={trained / 'run'}", f"visnir={visnir}"], tmp_path / "several", figures=1, progress=False),
     )
-    key = lambda r: (r["scene"], r["pixels"], r["band"], r["metric"])  # noqa: E731
-    ours = {key(r): r["value"] for r in several if r["method"] == "full"}
-    alone = {key(r): r["value"] for r in single if r["method"] == "crmss"}
-    assert ours == alone  # a model scores the same alone and beside others
-    methods = list(dict.fromkeys(r["method"] for r in several))
-    assert methods == ["full", "visnir", "dark_channel_prior", "hot", "cloudy_input"]
-    bands = {r["band"] for r in several if r["method"] == "visnir"}
+    key = ["scene", "pixels", "band", "metric"]
+    ours = several[several["method"] == "full"].set_index(key)["value"]
+    alone = single[single["method"] == "crmss"].set_index(key)["value"]
+    assert ours.to_dict() == alone.to_dict()  # a model scores the same alone and beside others
+    assert list(several["method"].unique()) == ["full", "visnir", "dark_channel_prior", "hot", "cloudy_input"]
+    bands = set(several.loc[several["method"] == "visnir", "band"])
     assert bands == {*BANDS_10M, "mean_10m"}  # scored on the 10 m bands only
     assert (tmp_path / "several/predictions/test/visnir/10m").is_dir() and not (tmp_path / "several/predictions/test/visnir/20m").exists()
     report = (tmp_path / "several/report.md").read_text()
@@ -66,8 +65,8 @@ def test_evaluation_at_bfloat16_is_recorded_and_scores_as_float32_does(trained, 
     runs = {}
     for precision in ("float32", "bfloat16"):
         options = EvaluateOptions(trained / "data", [trained / "run"], tmp_path / precision, methods=(), figures=0, precision=precision)
-        rows = evaluate(dataclasses.replace(options, progress=False))
-        runs[precision] = {(r["scene"], r["pixels"], r["band"], r["metric"]): r["value"] for r in rows if r["method"] == "crmss"}
+        results = evaluate(dataclasses.replace(options, progress=False))
+        runs[precision] = results[results["method"] == "crmss"].set_index(["scene", "pixels", "band", "metric"])["value"].to_dict()
         info = json.loads((tmp_path / precision / "evaluation.json").read_text())
         assert info["precision"] == f"{precision} (as requested)"
         assert f"the models computed in {precision} (as requested)" in (tmp_path / precision / "report.md").read_text()

@@ -18,7 +18,7 @@ from crmss import cli
 from crmss.bands import ALL_BANDS, BANDS_10M, BANDS_20M, RESOLUTION
 from crmss.options import PrepareOptions
 from crmss.preparation import prepare
-from crmss.safe import open_product
+from crmss.products import open_product
 from crmss.splits import write_split
 from crmss.synthetic import Geometry, Scene, to_dn, write_product
 
@@ -418,7 +418,7 @@ def test_two_runs_into_one_folder_take_turns_and_give_one_tree(prepared, tmp_pat
 
 @pytest.mark.parametrize("baseline", ["02.07", "05.10"])
 def test_saturated_pixels_stay_65535_at_every_baseline(tmp_path, products, split_of, prepared, baseline):
-    from crmss.synthetic import _write_jp2
+    from crmss.raster import write_jp2
     from crmss.tiling import WindowGrid
 
     data, manifest, _ = prepared
@@ -430,7 +430,8 @@ def test_saturated_pixels_stay_65535_at_every_baseline(tmp_path, products, split
         path = next(folder.rglob(f"*20160413*/**/*_{band}.jp2"))
         pixels = gdal.Open(str(path)).ReadAsArray()
         pixels[row + 10 : row + 20, col + 30 : col + 33] = 65535  # L1C's SATURATED marker, at any baseline
-        _write_jp2(path, pixels, Geometry("50TMK", SIZE), RESOLUTION[band])
+        geometry = Geometry("50TMK", SIZE)
+        write_jp2(path, pixels, geometry.geotransform(RESOLUTION[band]), geometry.epsg)
     out = tmp_path / "data"
     prepare(PrepareOptions(folder, out, split=split_of(0), progress=False))
     for band in ("B03", "B11"):

@@ -17,6 +17,7 @@ from conftest import run_cli
 from crmss.errors import InputError
 from crmss.options import ReproduceOptions
 from crmss.reproduce import RECORD, headline, reproduce
+from crmss.results import read_metrics_csv
 
 #: the tiny protocol: 2 + 1 synthetic pairs of 768 px, width 8, 2 epochs
 TINY = {"synthetic": 2, "test_pairs": 1, "size": 768, "epochs": 2, "width": 8}
@@ -64,7 +65,7 @@ def test_every_stage_writes_its_place_and_the_record_holds_what_they_produced(re
         rows = _rows(reproduced / f"results/{label}/metrics.csv")
         assert [{k: r[k] for k in rows[0]} for r in merged if r["evaluation"] == label] == rows  # the tables are the evaluations' rows
         summary = record["stages"][f"evaluate {label}"]["summary"]
-        assert summary == headline([{**r, "value": float(r["value"])} for r in rows])
+        assert summary == headline(read_metrics_csv(reproduced / f"results/{label}/metrics.csv"))
         assert set(summary) == {"crmss", "crmss_visnir", "dark_channel_prior", "hot", "cloudy_input"}
     best = json.loads((reproduced / "runs/crmss/best.json").read_text())
     assert record["stages"]["train crmss"]["summary"] == best

@@ -7,8 +7,10 @@ import pytest
 from osgeo import gdal
 
 from conftest import SIZE, make_level_2a
+from crmss.discovery import find_products, locate
 from crmss.errors import InputError
-from crmss.safe import ProductName, find_products, locate, open_product
+from crmss.names import ProductName
+from crmss.products import open_product
 
 
 def only(folder, suffix=""):

@@ -17,7 +17,7 @@ from crmss.blending import blend_weights, ramp, tile_starts
 from crmss.options import PredictOptions
 from crmss.precision import choose_precision
 from crmss.prediction import overview_factors, predict_products
-from crmss.safe import open_product
+from crmss.products import open_product
 from crmss.synthetic import write_pair
 
 

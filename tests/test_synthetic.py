@@ -2,7 +2,7 @@ import numpy as np
 from osgeo import gdal, osr
 
 from crmss.bands import WAVELENGTH_UM
-from crmss.safe import open_product
+from crmss.products import open_product
 from crmss.synthetic import Landscape, Scene, greenness, swath_nodata, to_dn
 
 

@@ -176,9 +176,10 @@ def test_options_contradicting_the_run_are_refused_by_every_door_and_leave_confi
 
 
 WORKER = """
-import json, os, sys
+import json, logging, os, sys
 import numpy as np
 import tensorflow as tf
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")  # crmss's lines, as the command line shows them
 {setup}
 from crmss.options import TrainOptions
 from crmss.training import train

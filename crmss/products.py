@@ -1,0 +1,491 @@
+"""L1C products as they lie on disk: one type per packaging, behind one interface, :class:`Product`.
+
+* :class:`SafeFolder`: a ``<name>.SAFE/`` folder in the compact layout (from December 2016,
+  and the WHUS2-CR list): ``MTD_MSIL1C.xml``, one granule, bands
+  ``GRANULE/<granule>/IMG_DATA/T50TMK_20160403T030602_B02.jp2``;
+* :class:`SafeZip`: the same zipped (``<name>.zip``, ``<name>.SAFE.zip``), read in place through
+  GDAL's ``/vsizip/``, never unpacked; zips as people re-pack them are accepted (``__MACOSX/``
+  and ``._*`` entries ignored, the ``.SAFE`` content at the zip's root);
+* :class:`PdmcFolder`, :class:`PdmcZip`: the pre-December-2016 packaging (PDMC), unpacked or
+  zipped: ``S2A_OPER_MTD_SAFL1C_PDMC_*.xml``, often several granules, bands
+  ``S2A_OPER_MSI_L1C_TL_SGS__20150826T111633_A000941_T37UCQ_B02.jp2``;
+* :class:`BucketTile`: one granule as a tile folder of the public cloud bucket (AWS
+  ``sentinel-s2-l1c``, ``tiles/50/T/MK/2016/4/3/0/``): ``B01.jp2`` ... ``B12.jp2``,
+  ``metadata.xml`` (the granule's tile metadata), ``productInfo.json`` (the product's name and
+  tiles) and ``tileInfo.json`` (the tile). It has no product metadata: the baseline comes from
+  the product's name or datatake identifier, the quantification is L1C's 10000, and from
+  baseline 04.00 the offset is ESA's -1000 for every band (what every such product's metadata
+  states).
+
+Each knows the identity its content states (:meth:`Product.identity`, checked against its
+name), the tiles of its granules, and opens a granule (crmss/granule.py). :func:`product_at`
+tells the packaging of a path; adding a packaging means adding a class to :data:`PACKAGINGS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from abc import ABC, abstractmethod
+from pathlib import Path, PurePosixPath
+from typing import ClassVar
+
+from .bands import ALL_BANDS
+from .errors import InputError
+from .granule import Granule
+from .metadata import (
+    BASELINE_04_OFFSET,
+    QUANTIFICATION,
+    USED_BANDS,
+    ProductMetadata,
+    TileMetadata,
+    baseline_of,
+    product_metadata,
+    same_datatake_day,
+    sensing_day,
+    tile_metadata,
+)
+from .names import ProductName, product_stem
+from .schemas import PRODUCT_INFO, TILE_INFO, read_json
+
+METADATA_FILE = re.compile(r"^(?:MTD_MSI(?P<compact>L\w\w)|S2[ABC]_OPER_MTD_SAF(?P<long>L\w\w)_PDMC_\w+)\.xml$")
+COMPACT_BAND_FILE = re.compile(r"^T(?P<tile>\d{2}[A-Z]{3})_(?P<sensing>\d{8}T\d{6})_(?P<band>B\d[\dA])\.jp2$")
+LONG_BAND_FILE = re.compile(r"^S2[ABC]_OPER_MSI_L1C_TL_\w{4}_\d{8}T\d{6}_A\d{6}_T(?P<tile>\d{2}[A-Z]{3})_(?P<band>B\d[\dA])\.jp2$")
+#: what marks a tile folder of the public bucket (besides its bands and ``metadata.xml``)
+TILE_FOLDER_FILES = ("productInfo.json", "tileInfo.json")
+#: where ``aws s3 sync`` puts a tile folder of the bucket: tiles/<zone>/<band>/<square>/<year>/<month>/<day>/<n>
+BUCKET_PATH = re.compile(r"tiles/(?P<zone>\d{1,2})/(?P<band>[C-X])/(?P<square>[A-Z]{2})/(?P<year>\d{4})/(?P<month>\d{1,2})/(?P<day>\d{1,2})/\d+$")
+TILE_FOLDER_FIX = "download the tile folder again"
+
+
+class MislabelledProduct(InputError):
+    """A product whose content states another identity than its name (``content``, a ProductName)."""
+
+    def __init__(self, message: str, content: ProductName):
+        super().__init__(message)
+        self.content = content
+
+
+class Product(ABC):
+    """An L1C product in one packaging, at ``path``."""
+
+    #: the band files' naming, as a granule records it
+    naming: ClassVar[str]
+    #: where discovery lists this packaging among several forms of one product (lowest first)
+    order: ClassVar[int]
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    @abstractmethod
+    def recognises(cls, path: Path) -> bool:
+        """Whether ``path`` is packaged this way (checked in :data:`PACKAGINGS`' order)."""
+
+    @property
+    @abstractmethod
+    def claimed(self) -> str | None:
+        """The product name that the file or folder name gives, read leniently (None where none)."""
+
+    @abstractmethod
+    def identity(self) -> ProductName:
+        """The product as its content states it, checked against its names: InputError
+        (:class:`MislabelledProduct` where the content names another product) naming the file."""
+
+    @abstractmethod
+    def tiles(self) -> set[str]:
+        """The MGRS tiles of the product's granules (e.g. ``{"50TMK"}``)."""
+
+    @abstractmethod
+    def granule(self, tile: str | None = None) -> Granule:
+        """Open the granule of ``tile`` (default: the tile in the product's name, or the only
+        granule); InputError for anything that is not a complete L1C granule."""
+
+    def granules(self) -> list[Granule]:
+        """Every granule, opened (a product of one granule: that one, by the default rule)."""
+        tiles = sorted(self.tiles())
+        return [self.granule()] if len(tiles) <= 1 else [self.granule(tile) for tile in tiles]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+
+class SafeFolder(Product):
+    """A ``<name>.SAFE`` folder, compact layout. Its files are named by their path from the
+    folder's parent (``<name>.SAFE/GRANULE/...``), as inside a zip of it."""
+
+    naming = "compact"
+    order = 0
+    band_file = COMPACT_BAND_FILE
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self.names = self._names()
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        return path.is_dir()
+
+    def _names(self) -> list[str]:
+        walk = os.walk(self.path)
+        return sorted(PurePosixPath(os.path.relpath(os.path.join(root, f), self.path.parent)).as_posix() for root, _, files in walk for f in files)
+
+    def read(self, name: str) -> bytes:
+        """The bytes of the file ``name``."""
+        return (self.path.parent / name).read_bytes()
+
+    def gdal_path(self, name: str) -> str:
+        """The path GDAL opens the file ``name`` by."""
+        return str(self.path.parent / name)
+
+    @property
+    def claimed(self) -> str | None:
+        return product_stem(self.path)
+
+    def layout(self) -> tuple[str, str, re.Match]:
+        """The ``.SAFE`` folder's name, the product metadata file's name and its name's match;
+        InputError for what is not laid out as a product."""
+        tops = {n.split("/", 1)[0] for n in self.names}
+        safe_dirs = [t for t in tops if t.endswith(".SAFE")]
+        if len(safe_dirs) != 1 or len(tops) != 1:
+            raise InputError(
+                f"{self.path}: not a Sentinel-2 product (expected exactly one <name>.SAFE folder inside, found {sorted(tops)[:3]}); "
+                "give the product zips as downloaded from the Copernicus Data Space, or their .SAFE folders"
+            )
+        metadata = [(n, METADATA_FILE.match(n.split("/")[-1])) for n in self.names if n.count("/") == 1]
+        found = [(n, m) for n, m in metadata if m]
+        if len(found) != 1:
+            raise InputError(
+                f"{self.path}: no product metadata (MTD_MSIL1C.xml or S2?_OPER_MTD_SAFL1C_PDMC_*.xml) in {safe_dirs[0]}; the product is "
+                "incomplete: download it again"
+            )
+        return safe_dirs[0], *found[0]
+
+    def metadata(self, name: str) -> ProductMetadata:
+        """The product metadata in the file ``name``."""
+        where = f"{self.path}: {name}"
+        try:
+            xml = self.read(name)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{where}: unreadable metadata ({exc}); download the product again") from exc
+        return product_metadata(xml, where)
+
+    def identity(self) -> ProductName:
+        """From the metadata: PRODUCT_URI, with the spacecraft, sensing day, relative orbit and
+        baseline it also states, and the sensing time in compact band file names, against the
+        folder's, zip's and inner ``.SAFE`` folder's names."""
+        safe, meta_name, _ = self.layout()
+        return self._identity(safe, meta_name, self.metadata(meta_name))
+
+    def _identity(self, safe: str, meta_name: str, info: ProductMetadata) -> ProductName:
+        where = f"{self.path}: {meta_name.split('/')[-1]}"
+        stated = (info.product_uri or "").removesuffix(".SAFE")
+        content = ProductName.parse(stated) or ProductName.parse(safe.removesuffix(".SAFE"))
+        if content is None:
+            raise InputError(f"{where}: states no Sentinel-2 product name (PRODUCT_URI {stated!r}); the product is damaged: download it again")
+        stated_fields = {
+            "SPACECRAFT_NAME": (info.spacecraft, f"Sentinel-{content.mission[2:]}"),
+            "sensing day": (info.sensing_day, content.sensing[:8]),
+            "SENSING_ORBIT_NUMBER": (info.orbit, str(int(content.orbit))),
+            "PROCESSING_BASELINE": (info.baseline, content.baseline),
+        }
+        for field_name, (value, expected) in stated_fields.items():
+            if value is not None and expected is not None and value != expected:
+                raise InputError(
+                    f"{where}: {field_name} {value} contradicts the product name {content.name} it states; "
+                    "the metadata was edited or mixed: download the product again"
+                )
+        for name in self.names:  # compact band files carry the sensing time: T50TMK_20160403T030602_B02.jp2
+            match = COMPACT_BAND_FILE.match(name.rsplit("/", 1)[-1])
+            if match and match["sensing"] != content.sensing:
+                raise InputError(f"{self.path}: band file {name} was sensed at another time than {content.name}; the product mixes two acquisitions")
+        claims = {"the folder's or zip's name": product_stem(self.path), "its .SAFE folder": safe.removesuffix(".SAFE")}
+        for what, claimed in claims.items():
+            if ProductName.parse(claimed) and claimed != content.name:
+                raise MislabelledProduct(
+                    f"{self.path}: {what} says {claimed}, but its metadata ({meta_name.split('/')[-1]}) states the product {content.name}; "
+                    "a product saved under another product's name is not used: give it its own name",
+                    content,
+                )
+        return content
+
+    def band_files(self) -> dict[str, dict[str, str]]:
+        """tile -> {band: file} of the JP2 bands under GRANULE/*/IMG_DATA/."""
+        by_tile: dict[str, dict[str, str]] = {}
+        for name in self.names:
+            parts = name.split("/")
+            match = self.band_file.match(parts[-1]) if len(parts) == 5 and parts[1] == "GRANULE" and parts[3] == "IMG_DATA" else None
+            if match:
+                by_tile.setdefault(match["tile"], {})[match["band"]] = name
+        return by_tile
+
+    def tiles(self) -> set[str]:
+        return set(self.band_files())
+
+    def granule(self, tile: str | None = None) -> Granule:
+        safe, meta_name, match = self.layout()
+        info = self.metadata(meta_name)
+        if info.level != "L1C" or (match["compact"] or match["long"]) != "L1C":
+            raise InputError(
+                f"{self.path}: is a {info.product_type or info.level} product; crmss needs Level-1C (S2MSI1C) top-of-atmosphere "
+                "products: download the L1C product of this acquisition"
+            )
+        name = self._identity(safe, meta_name, info)
+        by_tile = self.band_files()
+        tile = tile or name.tile or (next(iter(by_tile)) if len(by_tile) == 1 else None)
+        if tile is None:
+            several = ", ".join("T" + t for t in sorted(by_tile))
+            raise InputError(f"{self.path}: holds granules of several tiles ({several}) and no tile was named; give the pair's tile")
+        if tile not in by_tile:
+            have = ", ".join("T" + t for t in sorted(by_tile)) or "none"
+            raise InputError(f"{self.path}: holds no granule of tile T{tile} (granules: {have}); give the product of that tile")
+        missing = [b for b in USED_BANDS if b not in by_tile[tile]]
+        if missing:
+            raise InputError(
+                f"{self.path}: band files {', '.join(missing)} of tile T{tile} are missing from IMG_DATA; "
+                "the product is incomplete: download it again"
+            )
+        return Granule(
+            path=self.path,
+            name=name.name,
+            tile=tile,
+            naming=self.naming,
+            baseline=str(info.baseline),
+            quantification=int(info.quantification or QUANTIFICATION),
+            offsets=info.offsets,
+            band_files={b: self.gdal_path(f) for b, f in by_tile[tile].items()},
+            saturated=info.saturated,
+            granules=len(by_tile),
+        )
+
+
+class SafeZip(SafeFolder):
+    """A zip of a ``.SAFE`` folder, compact layout, read in place."""
+
+    order = 2
+
+    def __init__(self, path: Path):
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InputError(f"{path}: not a readable zip archive ({exc}); download the product again") from exc
+        super().__init__(path)
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        return not path.is_dir()  # a file: a zip, or refused as none when opened
+
+    def _names(self) -> list[str]:
+        names = [
+            n for n in self._zip.namelist() if not n.endswith("/") and not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")
+        ]
+        at_root = not any(n.split("/", 1)[0].endswith(".SAFE") for n in names) and any(METADATA_FILE.match(n) for n in names)
+        self._root = f"{product_stem(self.path)}.SAFE/" if at_root else ""  # the .SAFE folder a root-level zip leaves out
+        return [self._root + n for n in names]
+
+    def read(self, name: str) -> bytes:
+        return self._zip.read(name[len(self._root) :])
+
+    def gdal_path(self, name: str) -> str:
+        return f"/vsizip/{self.path.resolve()}/{name[len(self._root) :]}"
+
+
+class PdmcFolder(SafeFolder):
+    """A ``.SAFE`` folder in the pre-December-2016 (PDMC) layout: often several granules, long band file names."""
+
+    naming = "long"
+    band_file = LONG_BAND_FILE
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        return super().recognises(path) and _pdmc_metadata(SafeFolder(path).names)
+
+
+class PdmcZip(PdmcFolder, SafeZip):
+    """A zip of a PDMC ``.SAFE`` folder, read in place."""
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        try:
+            return SafeZip.recognises(path) and _pdmc_metadata(SafeZip(path).names)
+        except InputError:
+            return False  # not a readable zip: SafeZip says so
+
+
+def _pdmc_metadata(names: list[str]) -> bool:
+    """Whether the product metadata among ``names`` is the PDMC one."""
+    return any((match := METADATA_FILE.match(n.split("/")[-1])) and match["long"] for n in names if n.count("/") == 1)
+
+
+class BucketTile(Product):
+    """A tile folder of the public bucket: one granule of its product (see the module's docstring)."""
+
+    naming = "bucket"
+    order = 1
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        """It holds ``productInfo.json`` or ``tileInfo.json``, or ``metadata.xml`` beside ``B02.jp2``."""
+        if not path.is_dir() or path.suffix == ".SAFE":
+            return False
+        return any((path / f).is_file() for f in TILE_FOLDER_FILES) or ((path / "metadata.xml").is_file() and (path / "B02.jp2").is_file())
+
+    @property
+    def claimed(self) -> str | None:
+        for file, key in (("productInfo.json", "name"), ("tileInfo.json", "productName")):
+            try:
+                name = json.loads((self.path / file).read_text(encoding="utf-8")).get(key)
+            except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+                continue
+            if isinstance(name, str) and ProductName.parse(name):
+                return name
+        return None
+
+    def identity(self) -> ProductName:
+        """From ``productInfo.json``, else ``tileInfo.json``'s ``productName``, checked against
+        the tile and day that ``tileInfo.json``, ``metadata.xml`` and the bucket path state."""
+        return self._stated()[0]
+
+    def tiles(self) -> set[str]:
+        return {self._stated()[2]}
+
+    def granule(self, tile: str | None = None) -> Granule:
+        name, product_info, own_tile, metadata = self._stated()
+        if tile and tile != own_tile:
+            raise InputError(f"{self.path}: is the tile folder of T{own_tile}, not of T{tile}; give the tile folder of T{tile}")
+        if name.level != "L1C" or metadata.level not in (None, "L1C"):
+            raise InputError(
+                f"{self.path}: is a tile folder of a Level-2A product ({name.name}); crmss needs Level-1C top-of-atmosphere data: "
+                "take the tile from the L1C bucket (sentinel-s2-l1c)"
+            )
+        baseline = baseline_of(name.name, product_info.get("datatakeIdentifier"), metadata.tile_id)
+        if baseline is None:
+            raise InputError(
+                f"{self.path}: neither productInfo.json nor metadata.xml states the processing baseline; "
+                "the tile folder is incomplete: download it again (with metadata.xml)"
+            )
+        missing = [f"{b}.jp2" for b in USED_BANDS if not (self.path / f"{b}.jp2").is_file()]
+        if missing:
+            raise InputError(f"{self.path}: band files {', '.join(missing)} are missing from the tile folder; download them again")
+        tiles = product_info.get("tiles")
+        return Granule(
+            path=self.path,
+            name=name.name,
+            tile=own_tile,
+            naming=self.naming,
+            baseline=baseline,
+            quantification=QUANTIFICATION,
+            offsets={b: BASELINE_04_OFFSET for b in ALL_BANDS} if float(baseline) >= 4 else {},
+            band_files={b: str(self.path / f"{b}.jp2") for b in USED_BANDS},
+            granules=len(tiles) if tiles else (1 if name.tile else 0),
+        )
+
+    def _stated(self) -> tuple[ProductName, dict, str, TileMetadata]:
+        """The product (from ``productInfo.json``, else ``tileInfo.json``'s ``productName``), its
+        ``productInfo.json`` ({} without one), the MGRS tile and ``metadata.xml``'s fields, all
+        checked against each other and against the bucket path."""
+        path = self.path
+        product_info = read_json(path / "productInfo.json", PRODUCT_INFO, TILE_FOLDER_FIX) if (path / "productInfo.json").is_file() else {}
+        tile_info = read_json(path / "tileInfo.json", TILE_INFO, TILE_FOLDER_FIX) if (path / "tileInfo.json").is_file() else {}
+        metadata = tile_metadata(path)
+        file, name = self._stated_name(product_info, tile_info)
+        id_tile = re.search(r"_T(\d{2}[A-Z]{3})_", metadata.tile_id or "")
+        own_tile = _tile_of(path, tile_info) if tile_info else (id_tile[1] if id_tile else name.tile)
+        if own_tile is None:
+            raise InputError(f"{path}: neither tileInfo.json nor metadata.xml states the tile; {TILE_FOLDER_FIX}")
+        if name.tile not in (None, own_tile):
+            raise InputError(
+                f"{path}: tileInfo.json names tile T{own_tile}, but {file} the product {name.name} of tile T{name.tile}; "
+                f"the folder mixes two downloads: {TILE_FOLDER_FIX}"
+            )
+        if id_tile and id_tile[1] != own_tile or metadata.tile_id and not metadata.tile_id.startswith(name.mission):
+            raise InputError(f"{path}: metadata.xml's TILE_ID {metadata.tile_id} is not of {name.name}, tile T{own_tile}; {TILE_FOLDER_FIX}")
+        for what, day in (
+            ("metadata.xml's SENSING_TIME", metadata.sensing_day),
+            ("tileInfo.json's timestamp", sensing_day(tile_info.get("timestamp"))),
+        ):
+            if day and not same_datatake_day(day, name.sensing[:8]):
+                raise InputError(f"{path}: {what} ({day}) is not the sensing day of {name.name}; the folder mixes two downloads: {TILE_FOLDER_FIX}")
+        self._check_bucket_path(name, own_tile, file)
+        return name, product_info, own_tile, metadata
+
+    def _stated_name(self, product_info: dict, tile_info: dict) -> tuple[str, ProductName]:
+        """The file that names the product and the name, the two files agreeing where both name one."""
+        stated = {f: n for f, n in (("productInfo.json", product_info.get("name")), ("tileInfo.json", tile_info.get("productName"))) if n}
+        if not stated:
+            raise InputError(
+                f"{self.path}: a tile folder without productInfo.json whose tileInfo.json names no product (productName): crmss cannot tell "
+                "which product it belongs to; download productInfo.json with it"
+            )
+        if len(set(stated.values())) > 1:
+            raise InputError(
+                f"{self.path}: productInfo.json names the product {stated['productInfo.json']}, tileInfo.json {stated['tileInfo.json']}; "
+                f"the folder mixes two downloads: {TILE_FOLDER_FIX}"
+            )
+        file, text = next(iter(stated.items()))
+        name = ProductName.parse(text)
+        if name is None:
+            raise InputError(f"{self.path / file}: names {text!r}, not a Sentinel-2 product; {TILE_FOLDER_FIX}")
+        return file, name
+
+    def _check_bucket_path(self, name: ProductName, own_tile: str, file: str) -> None:
+        """A tile folder where the bucket puts it (``tiles/50/T/MK/2016/4/3/0``) must be of that tile and day."""
+        where = BUCKET_PATH.search(self.path.as_posix())
+        if not where:
+            return
+        folder_tile = f"{int(where['zone']):02d}{where['band']}{where['square']}"
+        folder_day = f"{where['year']}{int(where['month']):02d}{int(where['day']):02d}"
+        if folder_tile != own_tile or not same_datatake_day(folder_day, name.sensing[:8]):
+            raise MislabelledProduct(
+                f"{self.path}: the bucket path says tile T{folder_tile} sensed on {folder_day}, but {file} states the product "
+                f"{name.name} (tile T{own_tile}); a tile folder moved to another's place is not used: keep the bucket's layout",
+                name,
+            )
+
+
+def _tile_of(path: Path, tile_info: dict) -> str:
+    """The MGRS tile (e.g. ``50TMK``) that ``tileInfo.json`` states."""
+    zone, band, square = (tile_info.get(k) for k in ("utmZone", "latitudeBand", "gridSquare"))
+    tile = f"{zone:02d}{band}{square}" if isinstance(zone, int) and isinstance(band, str) and isinstance(square, str) else ""
+    if not re.fullmatch(r"\d{2}[C-X][A-Z]{2}", tile):
+        raise InputError(f"{path / 'tileInfo.json'}: utmZone, latitudeBand and gridSquare do not name an MGRS tile; download the tile folder again")
+    return tile
+
+
+#: every packaging, the most specific first: :func:`product_at` takes the first that recognises a path
+PACKAGINGS: tuple[type[Product], ...] = (BucketTile, PdmcFolder, SafeFolder, PdmcZip, SafeZip)
+
+
+def product_path(path: str | Path) -> Path:
+    """The product that a user's path names: the path itself, or the ``.SAFE`` folder of a
+    metadata file (``<name>.SAFE/MTD_MSIL1C.xml``, as GDAL users pass it) or of a folder inside
+    it (``.`` in a ``.SAFE``), or the tile folder of one of its files (``metadata.xml``, ...)."""
+    path = Path(path)
+    if path.is_file() and (METADATA_FILE.match(path.name) or BucketTile.recognises(path.parent)):
+        path = path.parent
+    if path.is_dir() and path.suffix != ".SAFE":
+        inside = next((p for p in (path.resolve(), *path.resolve().parents) if p.suffix == ".SAFE"), None)
+        return inside or path
+    return path
+
+
+def product_at(path: str | Path) -> Product:
+    """The product at ``path`` (see :func:`product_path`), as the type of its packaging."""
+    path = product_path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files or tile folders of the public bucket")
+    kind = next(kind for kind in PACKAGINGS if kind.recognises(path))
+    return kind(path)
+
+
+def open_product(path: str | Path, tile: str | None = None) -> Granule:
+    """Open the granule of ``tile`` of the L1C product at ``path`` (a ``.SAFE`` folder, a zip,
+    a bucket tile folder, or a file of one), by the rule of :meth:`Product.granule`."""
+    return product_at(path).granule(tile)
+
+
+def identify(path: str | Path) -> ProductName:
+    """The identity of the product at ``path`` as its content states it (:meth:`Product.identity`)."""
+    return product_at(path).identity()
