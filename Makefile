@@ -18,6 +18,7 @@ test-fast: $(VENV)/.ready
 lint: $(VENV)/.ready
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 demo: $(VENV)/.ready
 	$(VENV)/bin/crmss demo --out demo

@@ -49,7 +49,7 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name not in _API:
         raise AttributeError(f"module 'crmss' has no attribute {name!r}")
     module, attribute = _API[name]

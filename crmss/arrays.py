@@ -75,7 +75,7 @@ def clean(
 def _checked_stacks(x10, x20, stacks: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The arrays ``clean`` was given for the generator's ``stacks``, checked for shape and dtype."""
     given = {"10m": x10, "20m": x20}
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     for res in stacks:
         name, bands = f"x{res[:2]}", STACKS[res]
         if given[res] is None:

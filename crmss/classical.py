@@ -37,7 +37,7 @@ VISIBLE_UM = 0.57
 
 
 @tf.function(reduce_retracing=True)
-def dark_channel_prior(x10, x20):
+def dark_channel_prior(x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Cloud-corrected ``(y10, y20)`` from cloudy ``x10`` (B, S, S, 4) and ``x20`` (B, S/2, S/2, 6)."""
     x10, x20 = tf.cast(x10, tf.float32), tf.cast(x20, tf.float32)
     dark = _min_filter(tf.reduce_min(x10[..., :VISIBLE], axis=-1, keepdims=True))
@@ -127,7 +127,7 @@ HOT_FIT_ROUNDS = 4
 HOT_STEP, HOT_MIN_PIXELS, HOT_DARK_PERCENTILE = 0.01, 100, 1
 
 
-def haze_optimised_transform(x10, x20) -> tuple[np.ndarray, np.ndarray]:
+def haze_optimised_transform(x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """HOT-corrected ``(y10, y20)`` from cloudy ``x10`` (B, S, S, 4) and ``x20`` (B, S/2, S/2, 6), float32 numpy."""
     x10, x20 = np.asarray(x10, np.float32), np.asarray(x20, np.float32)
     y10, y20 = x10.copy(), x20.copy()

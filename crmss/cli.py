@@ -23,6 +23,7 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 from osgeo import gdal
 
@@ -172,7 +173,7 @@ def add_options(parser: argparse.ArgumentParser, options: type, said_only: bool 
             )
             continue
         choices = choices_of(options, field.name)
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "metavar": field.metadata.get("metavar") or ("{" + ",".join(choices) + "}" if choices else None),
             "nargs": field.metadata.get("nargs") or arity_of(options, field.name),
             "help": help_text,
@@ -185,7 +186,7 @@ def add_options(parser: argparse.ArgumentParser, options: type, said_only: bool 
         parser.add_argument(flag if flag.startswith("--") else field.name, **kwargs)
 
 
-def options_from(options: type, args: argparse.Namespace, said_only: bool = False, **given):
+def options_from(options: type, args: argparse.Namespace, said_only: bool = False, **given: Any) -> Any:
     """An ``options`` object from the parsed ``args`` (``said_only``: the values said, as a
     dict), ``given`` overriding; InputError for a value the options refuse."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(options) if hasattr(args, f.name)}

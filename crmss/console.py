@@ -12,11 +12,12 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from tqdm import tqdm
 
 
-def progress_bar(enabled: bool, **options) -> tqdm:
+def progress_bar(enabled: bool, **options: Any) -> tqdm:
     """A tqdm bar (``options`` as tqdm takes them) on stderr, drawn when ``enabled`` and stderr is a terminal."""
     return tqdm(file=sys.stderr, disable=None if enabled else True, **options)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def merge(sets: list[PatchSet]) -> PatchSet:
 _PATCH_ERROR = "crmss-patch-error"
 
 
-def read_patch(path, res: str | bytes = "10m", size: int = 0) -> np.ndarray:
+def read_patch(path: str | bytes | Path, res: str | bytes = "10m", size: int = 0) -> np.ndarray:
     """A patch file as float32 reflectance (rows, cols, bands) in [0, 1].
 
     Checks the header as it opens the file (``res``'s band count, ``size`` x ``size`` px when
@@ -145,7 +146,7 @@ def _bad_patch(path: str, what: str) -> ValueError:
 
 
 @contextlib.contextmanager
-def patch_errors():
+def patch_errors() -> Iterator[None]:
     """Turn the error TensorFlow raises for a bad patch read in a tf.data worker into the
     InputError that :func:`read_patch` meant (other errors pass unchanged)."""
     try:
@@ -157,7 +158,7 @@ def patch_errors():
         raise
 
 
-def augment(*stacks, seed):
+def augment(*stacks: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
     """The same rotation or flip (or none) of all stacks of a pair, drawn from the stateless
     ``seed`` (two integers): the same seed, the same choice, in any run."""
     choice = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=6, dtype=tf.int32)

@@ -18,7 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, InternalError
 from .options import DemoOptions, PredictOptions, ReproduceOptions
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ def run_demo(options: DemoOptions) -> dict:
     )
     record = reproduce(protocol)
     scene = locate(synthetic_pairs(2, 1)[-1].cloudy, find_products(out / "products"))
+    if scene is None:
+        raise InternalError(f"{out / 'products'}: the synthetic cloudy test product written there is not found")
     logger.info(f"cleaning the whole cloudy test product {scene.name} into {out / 'predicted'}")
     predict_products(PredictOptions((scene,), out / "runs" / "crmss", out / "predicted", tile=512, checkpoint="best"))
     logger.info(f"demo done in {time.perf_counter() - start:.0f} s")

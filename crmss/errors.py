@@ -50,7 +50,8 @@ class Failures:
     other items go on, and :meth:`raise_any` raises them together as one InputError."""
 
     def __init__(self, total: int, items: str, fix: str):
-        self.total, self.items, self.fix, self.messages = total, items, fix, []
+        self.total, self.items, self.fix = total, items, fix
+        self.messages: list[str] = []
 
     def add(self, name: str, error: InputError) -> None:
         """Keep ``error``'s message for the end; log that ``name`` failed."""

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -74,12 +76,12 @@ class Model:
 class Scores:
     """Per-patch values of one method on one scene: (pixels, metric, stack) -> list of arrays."""
 
-    values: dict = field(default_factory=dict)
+    values: dict[tuple[str, str, str], list[np.ndarray]] = field(default_factory=dict)
 
-    def add(self, key, array):
+    def add(self, key: tuple[str, str, str], array: np.ndarray) -> None:
         self.values.setdefault(key, []).append(np.asarray(array))
 
-    def stacked(self, key) -> np.ndarray:
+    def stacked(self, key: tuple[str, str, str]) -> np.ndarray:
         return np.concatenate(self.values[key])
 
 
@@ -99,7 +101,7 @@ def evaluate(options: EvaluateOptions) -> pd.DataFrame:
     names = [m.name for m in loaded] + list(methods) + [BASELINE]
     sets = load_patches(data, options.subset)
     reference = read_metrics_csv(Path(options.reference), names, scenes=set(sets)) if options.reference else None
-    info = {
+    info: dict[str, Any] = {
         "crmss_version": __version__,
         "data": str(data.resolve()),
         "subset": options.subset,
@@ -117,7 +119,7 @@ def evaluate(options: EvaluateOptions) -> pd.DataFrame:
     return results
 
 
-def load_models(specs: list[str | Path], checkpoint: str = "last", precision: str = "float32") -> list[Model]:
+def load_models(specs: Sequence[str | Path], checkpoint: str = "last", precision: str = "float32") -> list[Model]:
     """The models of ``--model``: each a run folder or a ``.keras`` file, as ``NAME=PATH`` or
     ``PATH`` (named ``crmss`` when it is the only one, else after the folder or file),
     computing at ``precision`` (crmss/precision.py)."""

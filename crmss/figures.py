@@ -38,7 +38,7 @@ def write_figures(folder: Path, results: pd.DataFrame, methods: list[str], sampl
     return files
 
 
-def _composite(images, colour: str) -> np.ndarray:
+def _composite(images: tuple[np.ndarray, np.ndarray | None], colour: str) -> np.ndarray | None:
     """True colour from the 10 m stack; false colour B12, B8A and B04 (averaged to 20 m)."""
     ten, twenty = images
     if colour == "true":
@@ -56,6 +56,8 @@ def _samples(path: Path, samples: list[dict], panels: list[tuple[str, str]]) -> 
         for offset, colour in enumerate(("true", "false")):
             row = axes[2 * index + offset]
             reference = _composite(sample["clear"], colour)
+            if reference is None:
+                continue  # never: the clear patch has both stacks
             low, high = np.percentile(reference, (2, 98), axis=(0, 1))
             for ax, (key, title) in zip(row, panels):
                 composite = _composite(sample[key], colour)
@@ -106,7 +108,7 @@ def _histograms(path: Path, histograms: dict, model: str) -> Path:
     return path
 
 
-def plot_learning_curves(path: Path, curves) -> Path:
+def plot_learning_curves(path: Path, curves: pd.DataFrame) -> Path:
     """One panel per stack (10 m, 20 m): PSNR in dB against the epoch for every method of
     ``curves`` (a DataFrame: method, epoch, stack, psnr); the methods given at two epochs only
     (the ends of a constant line) are drawn dashed."""

@@ -25,7 +25,7 @@ def utc_timestamp() -> str:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path, waiting: str):
+def exclusive_lock(path: Path, waiting: str) -> Iterator[None]:
     """Hold ``path`` (an exclusive flock on it, created if needed) for the ``with`` block.
 
     A second process (or thread) asking for the same lock logs ``waiting`` once and waits. The
@@ -53,7 +53,7 @@ def exclusive_lock(path: Path, waiting: str):
 
 
 @contextlib.contextmanager
-def replaced_atomically(path: Path):
+def replaced_atomically(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (``.tmp-<random>-<name>``: the same suffix, which
     some writers require) for the ``with`` block to write; then rename it to ``path``. On any
     failure (a full disk, a kill's KeyboardInterrupt) the temporary file is removed and ``path``

@@ -12,28 +12,33 @@ generator takes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
 from .bands import STACKS
 from .losses import band_psnr, discriminator_loss, generator_adversarial_loss, psnr, reconstruction_loss
-from .model import generator_stacks, run_generator
+from .model import Tensor, generator_stacks, run_generator
 from .options import LossWeights
 
 
 class CRMSSGAN(keras.Model):
     """Generator and critic trained together; ``call`` runs the generator alone."""
 
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, **kwargs):
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, **kwargs: Any):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.built = True  # both networks are built functional models
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Sequence[Tensor], training: bool = False) -> list[Tensor]:
         return run_generator(self.generator, inputs, training=training)
 
-    def compile(self, *, d_optimizer, g_optimizer, loss_weights: LossWeights = LossWeights()):
+    def compile(
+        self, *, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, loss_weights: LossWeights = LossWeights()
+    ) -> None:
         # the generator's optimiser is also Keras's ``optimizer``: its iteration count is the step
         super().compile(optimizer=g_optimizer, auto_scale_loss=False)
         self.d_optimizer, self.g_optimizer, self.loss_weights_ = d_optimizer, g_optimizer, loss_weights
@@ -46,14 +51,14 @@ class CRMSSGAN(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.trackers.values())
 
-    def _kernel_penalty(self):
+    def _kernel_penalty(self) -> Tensor:
         kernels = [v for v in self.generator.trainable_variables if "kernel" in v.path]
         return self.loss_weights_.kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels])
 
-    def train_step(self, data):
+    def train_step(self, data: tuple) -> dict[str, Tensor]:
         cloudy, clear = list(data[0]), list(data[1])
         w = self.loss_weights_
         replicas = tf.distribute.get_strategy().num_replicas_in_sync  # gradients are summed over replicas
@@ -87,7 +92,7 @@ class CRMSSGAN(keras.Model):
             cloudy_psnr=self._psnr(cloudy, clear),
         )
 
-    def test_step(self, data):
+    def test_step(self, data: tuple) -> dict[str, Tensor]:
         cloudy, clear = list(data[0]), list(data[1])
         fake = run_generator(self.generator, cloudy, training=False)
         per_band = {}
@@ -106,7 +111,7 @@ class CRMSSGAN(keras.Model):
         """PSNR in dB averaged over the stacks (10 m and 20 m, or 10 m alone)."""
         return tf.add_n([psnr(p, t) for p, t in zip(predicted, target)]) / len(target)
 
-    def _track(self, **values):
+    def _track(self, **values: Tensor) -> dict[str, Tensor]:
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: self.trackers[name].result() for name in values}

@@ -63,7 +63,7 @@ class Granule:
         10000). ``window``: (x, y, width, height) in 10 m px of the product's grid (even values
         for 20 m bands), None for the whole granule. Raises InputError for bands of several
         resolutions, bands the product lacks, a window off the grid, or a corrupt file."""
-        resolutions = {RESOLUTION.get(b) for b in bands}
+        resolutions = {RESOLUTION.get(b, 0) for b in bands}
         missing = [b for b in bands if b not in self.band_files]
         if missing or len(resolutions) != 1:
             raise InputError(
@@ -86,7 +86,7 @@ class Granule:
                 f"window {window} is not inside the product's {grid_width} x {grid_height} px grid at 10 m "
                 f"(with values divisible by {scale} for these bands)"
             )
-        own = tuple(v // scale for v in (x, y, width, height))
+        own = (x // scale, y // scale, width // scale, height // scale)
         dn = np.empty((own[3], own[2], len(bands)), np.uint16)
         for i, band in enumerate(bands):
             read_band(self.band_files[band], out=dn[..., i], window=own)

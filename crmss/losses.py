@@ -14,20 +14,24 @@ adversarial loss, WHUS2-CRv for the reconstruction terms):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from keras import ops
 
+from .model import Tensor
 
-def discriminator_loss(real_scores, fake_scores):
+
+def discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
     """Least-squares GAN loss of the critic: [(D(y) - 1)^2 + D(G(x))^2] / 2, mean over patches."""
     return 0.5 * (ops.mean(ops.square(real_scores - 1.0)) + ops.mean(ops.square(fake_scores)))
 
 
-def generator_adversarial_loss(fake_scores):
+def generator_adversarial_loss(fake_scores: Tensor) -> Tensor:
     """Least-squares GAN loss of the generator: (D(G(x)) - 1)^2, mean over patches."""
     return ops.mean(ops.square(fake_scores - 1.0))
 
 
-def image_gradient(images):
+def image_gradient(images: Tensor) -> Tensor:
     """sqrt(dx^2 + dy^2 + 1e-6) of forward differences, symmetric padding: (B, H, W, C) -> same."""
     padded = ops.concatenate([images, images[:, :, -1:, :]], axis=2)
     dx = padded[:, :, 1:, :] - images
@@ -36,7 +40,7 @@ def image_gradient(images):
     return ops.sqrt(ops.square(dx) + ops.square(dy) + 1e-6)
 
 
-def reconstruction_loss(predicted, target, l1_weight: float, gradient_weight: float):
+def reconstruction_loss(predicted: Sequence[Tensor], target: Sequence[Tensor], l1_weight: float, gradient_weight: float) -> Tensor:
     """Sum over the resolutions of l1 x L1 + gradient x L1 of image gradients.
 
     ``predicted`` and ``target`` are ``[y10, y20]`` (or ``[y10]``) lists of (B, H, W, C) tensors in [0, 1].
@@ -49,13 +53,13 @@ def reconstruction_loss(predicted, target, l1_weight: float, gradient_weight: fl
     return total
 
 
-def band_psnr(predicted, target):
+def band_psnr(predicted: Tensor, target: Tensor) -> Tensor:
     """PSNR in dB (data range 1) of each band of one (B, H, W, C) stack, averaged over the batch: (C,)."""
     mse = ops.mean(ops.square(ops.cast(predicted, "float32") - ops.cast(target, "float32")), axis=(1, 2))
     return ops.mean(-10.0 * ops.log(ops.maximum(mse, 1e-10)) / ops.log(10.0), axis=0)
 
 
-def psnr(predicted, target):
+def psnr(predicted: Tensor, target: Tensor) -> Tensor:
     """Mean over the batch of PSNR in dB (data range 1) of one (B, H, W, C) stack."""
     mse = ops.mean(ops.square(ops.cast(predicted, "float32") - ops.cast(target, "float32")), axis=(1, 2, 3))
     return ops.mean(-10.0 * ops.log(ops.maximum(mse, 1e-10)) / ops.log(10.0))

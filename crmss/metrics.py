@@ -39,19 +39,19 @@ SSIM_WINDOW = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
-def band_metrics(predicted, reference, mask=None) -> dict[str, np.ndarray]:
+def band_metrics(predicted: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """PSNR, SSIM, RMSE and MAE of every patch and band: name -> (patches, bands) float64,
     over all pixels, or over those where ``mask`` (patches, rows, cols) is true."""
     values = class_metrics(predicted, reference, {"pixels": mask})["pixels"]
     return {name: values[name] for name in BAND_METRICS}
 
 
-def spectral_angle(predicted, reference, mask=None) -> np.ndarray:
+def spectral_angle(predicted: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Mean spectral angle in degrees per patch: (patches,), over all pixels or the masked ones."""
     return class_metrics(predicted, reference, {"pixels": mask})["pixels"]["SAM"]
 
 
-def class_metrics(predicted, reference, masks: dict) -> dict[str, dict[str, np.ndarray]]:
+def class_metrics(predicted: np.ndarray, reference: np.ndarray, masks: dict[str, np.ndarray | None]) -> dict[str, dict[str, np.ndarray]]:
     """All metrics on several classes of pixels at once (the error and SSIM maps are computed
     once): class -> metric -> (patches, bands), SAM (patches,); ``masks`` maps each class to a
     (patches, rows, cols) bool mask, or None for all pixels."""
@@ -61,7 +61,7 @@ def class_metrics(predicted, reference, masks: dict) -> dict[str, dict[str, np.n
     return {name: {metric: v[k] for metric, v in values.items()} for k, name in enumerate(masks)}
 
 
-def cloud_mask(cloudy10, clear10, threshold: float = CLOUD_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
+def cloud_mask(cloudy10: np.ndarray, clear10: np.ndarray, threshold: float = CLOUD_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
     """The cloud-affected pixels of patch pairs: ((patches, S, S), (patches, S/2, S/2)) bool at
     10 m and 20 m, from the B02 (first) bands of the cloudy and clear 10 m stacks."""
     ten = np.asarray(cloudy10)[..., 0] - np.asarray(clear10)[..., 0] > threshold

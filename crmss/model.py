@@ -19,13 +19,18 @@ learns a correction in logit space (BENCHMARKS.md, "The 20 m floor", has the evi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 from keras import layers
 
 from .bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
 from .errors import InputError
+
+#: what Keras layers and ops take and give: a TensorFlow tensor, a symbolic KerasTensor or an array (Keras names no one type)
+Tensor = Any
 
 #: ``tf.contrib.layers.instance_norm``'s epsilon, which the published generator used.
 INSTANCE_NORM_EPSILON = 1e-6
@@ -56,7 +61,7 @@ class LogitResidual(layers.Layer):
 
     EPSILON = 1e-4
 
-    def call(self, x, delta):
+    def call(self, x: Tensor, delta: Tensor) -> Tensor:
         x = keras.ops.clip(keras.ops.cast(x, "float32"), self.EPSILON, 1.0 - self.EPSILON)
         return keras.ops.sigmoid(keras.ops.log(x) - keras.ops.log1p(-x) + keras.ops.cast(delta, "float32"))
 
@@ -130,7 +135,7 @@ def generator_stacks(model: keras.Model) -> tuple[str, ...]:
     )
 
 
-def run_generator(model: keras.Model, inputs, training: bool = False) -> list:
+def run_generator(model: keras.Model, inputs: Sequence[Tensor], training: bool = False) -> list[Tensor]:
     """The generator's outputs as a list of stacks, also for a one-stack model (which Keras
     returns as a bare tensor)."""
     outputs = model(list(inputs), training=training)

@@ -46,6 +46,14 @@ class ProductName:
         generated = found.get("discriminator") or found["processed"]
         return cls(name, match["mission"], match["level"], match["sensing"], match["orbit"], found.get("tile"), baseline, generated)
 
+    @classmethod
+    def of(cls, name: str) -> ProductName:
+        """What ``name`` says; ValueError where it is not a Sentinel-2 product name (for names already checked)."""
+        parsed = cls.parse(name)
+        if parsed is None:
+            raise ValueError(f"{name!r} is not a Sentinel-2 product name")
+        return parsed
+
     @property
     def pair_key(self) -> str:
         """``R<orbit>_T<tile>`` (e.g. ``R075_T50TMK``), what WHUS2-CR names a pair's folders by."""
@@ -54,6 +62,8 @@ class ProductName:
     def at_baseline(self, baseline: str) -> str:
         """The compact name of the same acquisition at another processing baseline (``05.10``),
         as ESA's reprocessed archive names it."""
+        if self.baseline is None:
+            raise ValueError(f"{self.name}: a PDMC name states no baseline to replace")
         return self.name.replace(f"_N{self.baseline.replace('.', '')}_", f"_N{baseline.replace('.', '')}_", 1)
 
     def same_acquisition(self, other: ProductName) -> bool:

@@ -20,7 +20,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from .bands import STACKS
 from .clouds import CLOUD_REFLECTANCE
@@ -52,6 +52,10 @@ def named_path(spec: str) -> tuple[str | None, Path]:
     return (name, Path(path)) if equals and METHOD_NAME.fullmatch(name) else (None, Path(spec))
 
 
+#: the bands a model is trained on: all ten, or the Vis/NIR ablation's four (crmss/bands.py: BAND_SETS)
+Bands = Literal["all", "visnir"]
+
+
 #: default of ``--cloud-threshold`` (our choice): the B02 reflectance by which a cloud-affected
 #: pixel of the cloudy patch is brighter than the clear one (crmss/metrics.py has the mask)
 CLOUD_THRESHOLD = 0.02
@@ -71,8 +75,8 @@ PRECISION_HELP = (
 
 
 def option(
-    help: str, default=dataclasses.MISSING, *, flag: str | None = None, metavar: str | tuple[str, ...] | None = None, nargs: str | None = None
-):
+    help: str, default: Any = dataclasses.MISSING, *, flag: str | None = None, metavar: str | tuple[str, ...] | None = None, nargs: str | None = None
+) -> Any:
     """A dataclass field with its help text (``{default}`` stands for the default) and how the
     command line shows it: ``flag`` (default ``--name-with-dashes``; a metavar alone for a
     positional argument), ``metavar``, and ``nargs`` where it is not the type's."""
@@ -86,7 +90,7 @@ def describe(options: type, name: str) -> str:
     return chosen.metadata["help"].format(default=shown(chosen.default)).replace("%", "%%")
 
 
-def same_as(options: type, name: str):
+def same_as(options: type, name: str) -> Any:
     """Field ``name`` of ``options`` again (default, help text, flag), for a command that passes it on."""
     chosen = {f.name: f for f in dataclasses.fields(options)}[name]
     return field(default=chosen.default, metadata=chosen.metadata)
@@ -96,7 +100,7 @@ class Checked:
     """Base of the options classes: fields converted and checked on construction, then the
     class's cross-field rules (``_check``)."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_fields(self)
         self._check()
 
@@ -158,7 +162,7 @@ class TrainOptions(Checked):
         64,
         metavar="G",
     )
-    bands: Literal["all", "visnir"] = option(
+    bands: Bands = option(
         "all (default): CR-MSS, the 10 m and the 20 m stack in and out; visnir: the paper's ablation without the "
         "VRE/SWIR bands, B02, B03, B04, B08 in and out (our construction, the paper's network was not published: "
         "CR-MSS without its 20 m input branch and 20 m output head; the critic sees the 10 m bands only)",
@@ -454,8 +458,8 @@ class ReproduceOptions(Checked):
         if (self.products is None) == (self.synthetic is None):
             raise InputError("give --products DIR (the WHUS2-CR products) or --synthetic PAIRS (a synthetic set), one of them")
 
-    def train_options(self, bands: str, data: Path, run: Path) -> TrainOptions:
+    def train_options(self, bands: Bands, data: Path, run: Path) -> TrainOptions:
         """The options of training the model of ``bands`` on ``data`` into ``run``."""
         passed = ("epochs", "width", "batch_size", "lr", "steps_per_epoch", "head", "adversarial_weight", "l1_weight", "gradient_weight")
-        passed += ("mixed_precision", "strategy", "seed")
-        return TrainOptions(data=data, out=run, bands=bands, **{name: getattr(self, name) for name in passed})
+        values: dict[str, Any] = {name: getattr(self, name) for name in (*passed, "mixed_precision", "strategy", "seed")}
+        return TrainOptions(data=data, out=run, bands=bands, **values)

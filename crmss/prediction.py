@@ -155,7 +155,8 @@ def publish_together(writers: list[StreamedCOG], journal: Path) -> None:
 
 def overview_factors(width: int, height: int) -> list[int]:
     """Overview levels 2, 4, ... down to one COG block, as GDAL's COG driver chooses them."""
-    factors, size = [], max(width, height)
+    factors: list[int] = []
+    size = max(width, height)
     while size > BLOCK:
         size = math.ceil(size / 2)
         factors.append(2 * factors[-1] if factors else 2)

@@ -188,7 +188,7 @@ def _plan(products, pairs, manifest, requested):
             if absent:
                 missing[pair.key] = {"subset": pair.subset, "number": pair.number, "absent": absent}
                 continue
-            opened = {role: open_product(path, pair.tile) for role, path in paths.items()}
+            opened = {role: open_product(path, pair.tile) for role, path in paths.items() if path is not None}  # both, as checked
             if opened["cloudy"].name == opened["clear"].name:
                 raise InputError(
                     f"{opened['cloudy'].path} and {opened['clear'].path}: both hold the product {opened['clear'].name}; pair "
@@ -231,7 +231,7 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
             product.to_reflectance_x10000(band, target)
             return windows.nodata_windows(target, res)
 
-        nodata_in = {}
+        nodata_in: dict[str, np.ndarray] = {}
         with ThreadPoolExecutor(workers) as pool:
             for (role, res, _, _), nodata in zip(tasks, pool.map(decode, tasks)):
                 nodata_in[f"{role}_{res}"] = nodata_in.get(f"{role}_{res}", False) | nodata

@@ -274,13 +274,13 @@ def _read_memory_file(name: str) -> bytes:
 
 
 @contextlib.contextmanager
-def raised_on_close():
+def raised_on_close() -> Iterator[None]:
     """Raise, as the ``with`` block's error, what GDAL raises while closing a dataset the block
     made. GDAL 3.6's bindings raise a failed close (a full disk as the COG's directory is
     rewritten) from the dataset's destructor, where Python can only print it as an ignored
     exception beside crmss's own message; this catches it, for the block's duration only."""
-    caught = []
-    hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: caught.append(unraisable.exc_value)
+    caught: list[BaseException] = []
+    hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: caught.extend(filter(None, [unraisable.exc_value]))
     try:
         yield
     finally:
@@ -332,7 +332,7 @@ class StreamedCOG:
         stem = self.final.parent / f".{self.final.name}.partial-{uuid.uuid4().hex[:8]}"
         self.raw, self.vrt, self.cog = (Path(f"{stem}{suffix}") for suffix in (".raw", ".vrt", ".cog.tif"))
         self.row_bytes = width * len(band_names) * 2
-        self._fd = os.open(self.raw, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        self._fd: int | None = os.open(self.raw, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             if hasattr(os, "posix_fallocate"):  # reserve the space: a full disk fails here, not hours later
                 os.posix_fallocate(self._fd, 0, self.row_bytes * height)
@@ -367,7 +367,9 @@ class StreamedCOG:
                 f"{self.final.name}: {int(partly.sum())} pixels (the first at row {top + row}, column {col}) "
                 "are 0 in some bands but not in all: the output is inconsistent and was not written"
             )
-        data = memoryview(np.ascontiguousarray(rows, "<u2")).cast("B")
+        if self._fd is None:
+            raise InternalError(f"{self.final.name}: rows written after the output was finished")
+        data = np.ascontiguousarray(rows, "<u2").data.cast("B")
         offset = top * self.row_bytes
         while data:
             written = os.pwrite(self._fd, data, offset)
@@ -377,7 +379,8 @@ class StreamedCOG:
     def finish(self, compress: str, overview_factors: list[int], block: int) -> None:
         """Overviews, the COG copy (``compress``: zstd or deflate, ``block`` px blocks) and the
         check that the COG holds exactly the rows written."""
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)
         self._fd = None
         ds = gdal.GetDriverByName("VRT").Create(str(self.vrt), self.width, self.height, 0)
         ds.SetGeoTransform(self.geotransform)

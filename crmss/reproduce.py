@@ -38,7 +38,7 @@ from . import __version__
 from .console import messages_held_back
 from .errors import InputError
 from .files import output_folder, utc_timestamp, write_text_atomically
-from .options import CloudParameters, EvaluateOptions, PrepareOptions, ReportOptions, ReproduceOptions, SimulateOptions
+from .options import Bands, CloudParameters, EvaluateOptions, PrepareOptions, ReportOptions, ReproduceOptions, SimulateOptions
 from .schemas import NUMBER, STRING, read_json, record
 from .validation import json_schema, shown
 
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 RECORD = "reproduce.json"
 #: the models the protocol trains: name -> TrainOptions.bands
-MODELS = {"crmss": "all", "crmss_visnir": "visnir"}
+MODELS: dict[str, Bands] = {"crmss": "all", "crmss_visnir": "visnir"}
 #: the testing sets: label -> folder under --out holding the prepared (or simulated) tree
 TEST_SETS = {"real": "data", "simulated": "simulated"}
 #: stage options that do not change what a stage produces
@@ -134,7 +134,7 @@ def plan_stages(options: ReproduceOptions) -> list[Stage]:
         wanted = {"pairs": options.synthetic, "test_pairs": options.test_pairs, "size": options.size, "seed": options.seed}
         stages.append(Stage("synthetic", products, lambda: wanted, lambda o: _write_synthetic(o, products, split)))
     else:
-        products, split = Path(options.products).resolve(), None
+        products, split = Path(str(options.products)).resolve(), None  # the options require products without synthetic
     stages.append(
         Stage(
             "prepare",
@@ -147,18 +147,21 @@ def plan_stages(options: ReproduceOptions) -> list[Stage]:
     )
     for name, bands in MODELS.items():
         run = out / "runs" / name
-        make = partial(options.train_options, bands, data, run)
-        stages.append(Stage(f"train {name}", run, make, partial(_train, verbose=None if progress else 2), RUN_RECORDS, True))
-    clouds = CloudParameters(seed=options.seed)
-    make = partial(SimulateOptions, data, simulated, clouds=clouds, progress=progress)
-    stages.append(Stage("simulate", simulated, make, lambda o: {"patches": _patches(simulate(o))}, ("manifest.json",)))
+        training = partial(options.train_options, bands, data, run)
+        stages.append(Stage(f"train {name}", run, training, partial(_train, verbose=None if progress else 2), RUN_RECORDS, True))
+    simulation = partial(SimulateOptions, data, simulated, clouds=CloudParameters(seed=options.seed), progress=progress)
+    stages.append(Stage("simulate", simulated, simulation, lambda o: {"patches": _patches(simulate(o))}, ("manifest.json",)))
     models = tuple(f"{name}={out / 'runs' / name}" for name in MODELS)
     for label, folder in TEST_SETS.items():
-        make = partial(EvaluateOptions, out / folder, models, out / "results" / label, checkpoint="best", progress=progress)
-        stages.append(Stage(f"evaluate {label}", out / "results" / label, make, lambda o: headline(evaluate(o)), ("metrics.csv", "evaluation.json")))
+        evaluation = partial(EvaluateOptions, out / folder, models, out / "results" / label, checkpoint="best", progress=progress)
+        stages.append(
+            Stage(f"evaluate {label}", out / "results" / label, evaluation, lambda o: headline(evaluate(o)), ("metrics.csv", "evaluation.json"))
+        )
     results = tuple(f"{label}={out / 'results' / label}" for label in TEST_SETS)
-    make = partial(ReportOptions, results, out / "tables", reference=options.reference)
-    stages.append(Stage("report", out / "tables", make, lambda o: _report(o, out), ("report.md", "metrics.csv", "tables.tex", "learning_curves.csv")))
+    report = partial(ReportOptions, results, out / "tables", reference=options.reference)
+    stages.append(
+        Stage("report", out / "tables", report, lambda o: _report(o, out), ("report.md", "metrics.csv", "tables.tex", "learning_curves.csv"))
+    )
     return stages
 
 
@@ -167,7 +170,7 @@ RUN_RECORDS = ("config.json", "best.json", "history.csv")
 
 
 def _run_stage(out: Path, record: dict, stage: Stage, options) -> None:
-    entry = {"state": "running", "options": _as_json(options), "started": utc_timestamp()}
+    entry: dict[str, Any] = {"state": "running", "options": _as_json(options), "started": utc_timestamp()}
     record["stages"][stage.name] = entry
     _write_record(out, record)
     if not stage.resumes:
@@ -251,7 +254,7 @@ def _report(options: ReportOptions, out: Path) -> dict:
     return {"tables": str(options.out / "report.md"), "learning_curves": str(options.out / "learning_curves.png")}
 
 
-def learning_curves(runs: Path, data: Path):
+def learning_curves(runs: Path, data: Path) -> pd.DataFrame:
     """Validation PSNR per epoch, as a pandas DataFrame (method, epoch, stack, psnr): the mean
     over the stack's bands of the per-band PSNR of each model's history.csv (epoch from 1), and
     for the cloudy input and the classical methods, constant over the epochs, the same on the
@@ -268,7 +271,7 @@ def learning_curves(runs: Path, data: Path):
             columns = [f"val_psnr_{b}" for b in bands if f"val_psnr_{b}" in history]
             if columns:
                 frames.append(pd.DataFrame({"method": name, "epoch": history["epoch"] + 1, "stack": stack, "psnr": history[columns].mean(axis=1)}))
-    val_pairs = read_config(runs / "crmss")["val_pairs"]
+    val_pairs = (read_config(runs / "crmss") or {})["val_pairs"]
     for method, values in validation_baselines(data, val_pairs).items():
         for stack, psnr in values.items():
             frames.append(pd.DataFrame({"method": method, "epoch": [0, last], "stack": stack, "psnr": psnr}))
@@ -422,10 +425,10 @@ def _same(recorded: dict, current: dict) -> bool:
     return {k: v for k, v in recorded.items() if k not in UNCHANGING} == {k: v for k, v in current.items() if k not in UNCHANGING}
 
 
-def _as_json(options) -> dict:
+def _as_json(options: Any) -> dict:
     """Options as JSON values: paths as absolute text, tuples as lists, nested options as objects."""
-    if not dataclasses.is_dataclass(options):
-        return dict(options)
+    if isinstance(options, dict):
+        return options
     return json.loads(json.dumps(dataclasses.asdict(options), default=lambda v: str(Path(v).resolve())))
 
 

@@ -12,7 +12,7 @@ the figures are built from it. ``metrics.csv`` is the same table as CSV; every f
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -104,14 +104,20 @@ def _number(text: str) -> float:
         return math.nan
 
 
-def _row_checks(table: pd.DataFrame, numbers: pd.Series, not_numbers: pd.Series, methods, scenes, extra: list[str]) -> list[tuple[pd.Series, object]]:
+#: rows that fail a check, and the message for one of them
+Check = tuple[pd.Series, Callable[[pd.Series], str]]
+
+
+def _row_checks(
+    table: pd.DataFrame, numbers: pd.Series, not_numbers: pd.Series, methods: list[str] | None, scenes: set[str] | None, extra: list[str]
+) -> list[Check]:
     """(bad rows, message of a row) per check, in the order a row is checked."""
     low = table["metric"].map(lambda m: METRIC_RANGE.get(m, (0, 0))[0])
     high = table["metric"].map(lambda m: METRIC_RANGE.get(m, (0, 0))[1])
     allowed = table["metric"].map(lambda m: set(columns_of(m)))
     key = [*extra, *KEY]
     first = pd.Series(table.index, index=table.index).groupby([table[c] for c in key], sort=False).transform("first")  # a value's first line
-    checks = [
+    checks: list[Check] = [
         (not_numbers, lambda row: f"{row['value']!r} is not a number; {HINT}"),
         (~table["pixels"].isin(list(PIXELS)), lambda row: f"pixels {row['pixels']!r} is not one of {', '.join(PIXELS)}"),
         (~table["metric"].isin(METRIC_NAMES), lambda row: f"unknown metric {row['metric']!r}; use {', '.join(METRIC_NAMES)}"),
@@ -153,7 +159,7 @@ def _row_checks(table: pd.DataFrame, numbers: pd.Series, not_numbers: pd.Series,
     return checks
 
 
-def _refuse_first(path: Path, table: pd.DataFrame, checks: list) -> None:
+def _refuse_first(path: Path, table: pd.DataFrame, checks: list[Check]) -> None:
     """Raise the first failed check of the first row that fails one, naming its line."""
     bad = np.logical_or.reduce([mask.to_numpy() for mask, _ in checks])
     if bad.any():

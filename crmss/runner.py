@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -70,7 +70,7 @@ class TileRunner:
         count = len(self._replicas)
         with contextlib.ExitStack() as stack:
             pools = [stack.enter_context(ThreadPoolExecutor(1)) for _ in range(count)]
-            pending = collections.deque()
+            pending: collections.deque[Future] = collections.deque()
             for index, (tiles, weights) in enumerate(batches):
                 pending.append(pools[index % count].submit(self.weighted, tiles, weights, index % count))
                 if len(pending) > 2 * count:

@@ -83,7 +83,7 @@ def check_continuation(options: TrainOptions, config: dict | None) -> None:
         )
 
 
-def as_typed(name: str, value) -> str:
+def as_typed(name: str, value: Any) -> str:
     """An option as a user types it: ``--lr 0.001``, ``--no-augment``."""
     if name in FLAGS:
         return FLAGS[name][0] if value else FLAGS[name][1]

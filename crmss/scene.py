@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -51,7 +52,13 @@ def yield_to_the_model() -> None:
         pass
 
 
-def run_strips(read_strip, write, height: int, width: int, runner: TileRunner, settings: Settings, label: str) -> None:
+#: rows ``top .. top + tile`` (10 m px) of every stack: res -> (uint16 reflectance x 10000 (rows, cols, bands), no-data mask (rows, cols))
+StripReader = Callable[[int], dict[str, tuple[np.ndarray, np.ndarray]]]
+#: takes the finished uint16 rows (rows, cols, bands) of a stack from row ``top`` of its own grid: (res, rows, top)
+RowWriter = Callable[[str, np.ndarray, int], None]
+
+
+def run_strips(read_strip: StripReader, write: RowWriter, height: int, width: int, runner: TileRunner, settings: Settings, label: str) -> None:
     """Run and blend a scene of ``height`` x ``width`` px at 10 m strip by strip (one row of
     tiles each), for each of the generator's stacks.
 

@@ -44,7 +44,7 @@ class Pair:
     @property
     def key(self) -> str:
         """``R<orbit>_T<tile>``, e.g. ``R075_T50TMK``: names the pair's folders."""
-        return ProductName.parse(self.clear).pair_key
+        return ProductName.of(self.clear).pair_key
 
     @property
     def tile(self) -> str:
@@ -105,7 +105,7 @@ def read_split(path: str | Path | None = None) -> list[Pair]:
             raise bad(line, "a pair needs one 'Cloud-free' and one 'Cloudy' product")
         names = {first[2]: first[3], role: name}
         pair = Pair(subset, first[1], clear=names["clear"], cloudy=names["cloudy"])
-        if ProductName.parse(names["cloudy"]).pair_key != pair.key:
+        if ProductName.of(names["cloudy"]).pair_key != pair.key:
             raise bad(line, f"the two products of pair {pair.number} are not of one orbit and tile")
         pairs.append(pair)
         first = None

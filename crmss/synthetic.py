@@ -29,6 +29,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -184,7 +185,7 @@ def write_product(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    parsed = ProductName.parse(name)
+    parsed = ProductName.of(name)
     mission, sensing, orbit, discriminator = parsed.mission, parsed.sensing, parsed.orbit, parsed.generated
     when = datetime.datetime.strptime(sensing, "%Y%m%dT%H%M%S")
     absolute_orbit = int((when - datetime.datetime(2015, 6, 23)).days * 14.3 + 1)
@@ -279,14 +280,14 @@ def write_pair(
     scene under cloud) and ``max_thickness`` (optical thickness) shape the thin cloud;
     ``landscape`` the surface.
     """
-    tile = ProductName.parse(clear_name).tile
+    tile = _tile_and_baseline(clear_name)[0]
     geometry = Geometry(tile, size)
     seed = zlib.crc32(f"{seed}:{tile}".encode())
     scene = Scene(size, seed, cloud_cover, max_thickness, landscape)
     paths = []
     for role, name, shift in (("clear", clear_name, 0.0), ("cloudy", cloudy_name, -30.0)):
-        parsed = ProductName.parse(name)
-        product_baseline = baseline or parsed.baseline
+        parsed = ProductName.of(name)
+        product_baseline = baseline or _tile_and_baseline(name)[1]
         if baseline:
             name = parsed.at_baseline(baseline)
         offset = -1000 if float(product_baseline) >= 4 else 0
@@ -312,7 +313,7 @@ def write_pair(
 
 #: the packagings of a synthetic set, in turn (a PDMC product only where it was sensed before
 #: December 2016, as ESA named them): what the log says, write_pair's options
-PACKAGINGS = (
+PACKAGINGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("a zipped compact product", dict(zipped=True)),
     ("tile folders of the public bucket", dict(bucket=True)),
     ("a zipped pre-December-2016 PDMC product with two granules", dict(zipped=True, naming="long")),
@@ -328,7 +329,7 @@ def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0) -> None
     ``seed`` and its key, its vegetation as green as its tile's latitude and date say."""
     for index, pair in enumerate(pairs):
         what, packaging = PACKAGINGS[index % len(PACKAGINGS)]
-        if packaging.get("naming") == "long" and ProductName.parse(pair.clear).sensing[:8] >= LAST_PDMC:
+        if packaging.get("naming") == "long" and ProductName.of(pair.clear).sensing[:8] >= LAST_PDMC:
             what, packaging = PACKAGINGS[-1]
         rng = np.random.default_rng([seed, zlib.crc32(pair.key.encode())])
         cover, thickness = rng.uniform(0.4, 0.95), rng.uniform(0.5, 1.3)
@@ -346,12 +347,20 @@ def greenness(product: str) -> float:
     """How green the vegetation of a product's tile is on its sensing day, 0 to 1: all year near
     the equator; away from it a cosine of the day of the year that peaks mid-July in the north and
     mid-January in the south, its depth growing with the latitude band's centre up to 45 degrees."""
-    parsed = ProductName.parse(product)
-    latitude = -76 + 8 * "CDEFGHJKLMNPQRSTUVWX".index(parsed.tile[2])  # the band's centre, degrees
+    parsed = ProductName.of(product)
+    latitude = -76 + 8 * "CDEFGHJKLMNPQRSTUVWX".index(_tile_and_baseline(product)[0][2])  # the band's centre, degrees
     day = datetime.datetime.strptime(parsed.sensing[:8], "%Y%m%d").timetuple().tm_yday
     peak = 196 if latitude >= 0 else 15
     depth = min(1.0, abs(latitude) / 45)
     return 1 - depth * (1 - math.cos(2 * math.pi * (day - peak) / 365.25)) / 2
+
+
+def _tile_and_baseline(name: str) -> tuple[str, str]:
+    """The tile and baseline of a compact product name; ValueError for a PDMC name, which states neither."""
+    parsed = ProductName.of(name)
+    if parsed.tile is None or parsed.baseline is None:
+        raise ValueError(f"{name}: synthetic pairs are named by compact names (the WHUS2-CR list's)")
+    return parsed.tile, parsed.baseline
 
 
 def _neighbour(tile: str) -> str:

@@ -103,7 +103,7 @@ def latex_document(sections: list[tuple[str, pd.DataFrame, list[str]]]) -> str:
     return "\n".join(["% Tables written by crmss; needs \\usepackage{booktabs}. Bold: the best value of each column.", "", *tables])
 
 
-def comparison_lines(comparison: pd.DataFrame, reference: Path) -> list[str]:
+def comparison_lines(comparison: pd.DataFrame, reference: Path | None) -> list[str]:
     """The reference comparison as a Markdown section; its columns are the comparison's (an
     ``evaluation`` column first where ``crmss report`` adds one)."""
     forms = {"reference": "{:.4f}", "ours": "{:.4f}", "difference": "{:+.4f}"}
@@ -132,7 +132,7 @@ def evaluation_title(info: dict) -> str:
     return f"{info['subset']} subset of {Path(info['data']).name}" + (" (simulated)" if info["simulation"] else "")
 
 
-def evaluation_report(results: pd.DataFrame, info: dict, comparison: pd.DataFrame | None, reference, figure_files: list[Path]) -> str:
+def evaluation_report(results: pd.DataFrame, info: dict, comparison: pd.DataFrame | None, reference: Path | None, figure_files: list[Path]) -> str:
     """report.md of ``crmss test``: what was evaluated, the methods x bands tables on all,
     cloud-affected and clear pixels, per-scene band means with the cloud-affected fraction, the
     reference comparison, the figures and each model's configuration."""
@@ -223,7 +223,7 @@ class Section:
         return f"{self.label}{' (simulated testing set)' if self.info.get('simulation') else ''}"
 
 
-def merged_report(sections: list[Section], comparison: pd.DataFrame | None, reference) -> str:
+def merged_report(sections: list[Section], comparison: pd.DataFrame | None, reference: Path | None) -> str:
     """report.md of ``crmss report``: per section, its tables and its ablation table; then the reference comparison."""
     lines = [
         "# CR-MSS experiments: merged tables",

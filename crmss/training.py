@@ -55,7 +55,7 @@ class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, base: float, constant_steps: int = 100_000, cycle_steps: int = 100_000):
         self.base, self.constant_steps, self.cycle_steps = base, constant_steps, cycle_steps
 
-    def __call__(self, step):
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
         step = tf.cast(step, tf.float32)
         after = tf.maximum(step - self.constant_steps, 0.0)
         cycle = tf.floor(after / self.cycle_steps)
@@ -63,7 +63,7 @@ class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
         decayed = self.base * tf.pow(0.96, cycle) * tf.pow(0.98, tf.floor(within / 100.0))
         return tf.where(step < self.constant_steps, tf.constant(self.base, tf.float32), decayed)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, float]:
         return {"base": self.base, "constant_steps": self.constant_steps, "cycle_steps": self.cycle_steps}
 
 
@@ -160,7 +160,10 @@ def caller_state_kept() -> Iterator[None]:
     precision), the state of Python's and NumPy's random generators and TensorFlow's global seed
     (``keras.utils.set_random_seed``)."""
     policy, python_state, numpy_state = keras.mixed_precision.dtype_policy(), random.getstate(), np.random.get_state()
-    tf_seed = tf.compat.v1.get_seed(None)[0]
+    try:
+        tf_seed = tf.compat.v1.get_seed(None)[0]
+    except RuntimeError:  # op determinism on (TF_DETERMINISTIC_OPS) and no global seed: none to give back
+        tf_seed = None
     try:
         yield
     finally:
@@ -341,14 +344,14 @@ class EnoughSpace(keras.callbacks.Callback):
             self.run, self.needed, "one epoch's checkpoints", "run the same command again: it continues after the last complete epoch"
         )
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.check()
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
     """Stop at the first NaN or infinite loss, before that epoch's checkpoint is written."""
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         for name, value in (logs or {}).items():
             if not math.isfinite(float(value)):
                 raise TrainingDiverged(
@@ -363,7 +366,7 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
     place, then the epoch. Keras writes the backup in place, so a kill or a full disk during
     the write left a file that the next run could not load."""
 
-    def __init__(self, backup_dir, chief: bool):
+    def __init__(self, backup_dir: str | Path, chief: bool):
         super().__init__(backup_dir, delete_checkpoint=False)
         self.chief = chief
 
@@ -388,7 +391,7 @@ class GeneratorExport(keras.callbacks.Callback):
         self.run = run
         self.best_file = run / BEST_FILE
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         _save_atomically(self.model.generator, self.run / "generator.keras")
         if "val_psnr" in logs:
@@ -412,7 +415,7 @@ class HistoryCSV(keras.callbacks.Callback):
         super().__init__()
         self.path = path
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         rows = []
         if self.path.exists():
             with self.path.open(newline="") as handle:
@@ -434,7 +437,7 @@ class SampleImages(keras.callbacks.Callback):
         self.cloudy, (self.y10, *_) = next(iter(make_dataset(patches, max(count, 1), shuffle=False, augmentation=False, stacks=stacks)))
         self.count = count
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self.count:
             return
         generated = run_generator(self.model.generator, self.cloudy)[0]

@@ -106,7 +106,7 @@ def choices_of(owner: type, name: str) -> tuple[str, ...] | None:
     return typing.get_args(hint) if typing.get_origin(hint) is Literal else None
 
 
-def bare_type(owner: type, name: str):
+def bare_type(owner: type, name: str) -> Any:
     """The type of field ``name`` without its constraints and None: ``int``, ``bool``, ``tuple[...]``, a dataclass ..."""
     return unpack(typing.get_type_hints(owner, include_extras=True)[name])[0]
 
@@ -120,7 +120,7 @@ def arity_of(owner: type, name: str) -> int | str | None:
     return "+" if len(args) == 2 and args[1] is Ellipsis else len(args)
 
 
-def unpack(hint) -> tuple[Any, tuple, bool]:
+def unpack(hint: Any) -> tuple[Any, tuple, bool]:
     """An annotation as (the bare type, its Annotated constraints, whether None is allowed)."""
     optional = False
     if typing.get_origin(hint) in (Union, types.UnionType):
@@ -134,7 +134,7 @@ def unpack(hint) -> tuple[Any, tuple, bool]:
     return hint, constraints, optional
 
 
-def convert(hint, value: Any, flag: str) -> Any:
+def convert(hint: Any, value: Any, flag: str) -> Any:
     """``value`` converted to the type ``hint`` (an annotation as the options use them); ``flag`` names it in messages."""
     bare, constraints, optional = unpack(hint)
     if value is None:
@@ -182,7 +182,7 @@ def _scalar(bare, value: Any, flag: str) -> Any:
         if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
             raise InputError(f"{flag} {shown(value)}: give a {'path' if bare is Path else 'text'}")
         return Path(value) if bare is Path else os.fspath(value)
-    if dataclasses.is_dataclass(bare):
+    if isinstance(bare, type) and dataclasses.is_dataclass(bare):
         if not isinstance(value, bare):
             raise InputError(f"{flag}: give a {bare.__name__}, not {type(value).__name__}")
         return value
@@ -223,7 +223,7 @@ def _apply(constraint, value: Any, bare, flag: str) -> None:
         raise InputError(f"{flag} {value}: {constraint.hint}")
 
 
-def check_fields(options) -> None:
+def check_fields(options: Any) -> None:
     """Convert and check every field of the frozen dataclass ``options`` in place (its
     ``__post_init__`` calls this first)."""
     for field in dataclasses.fields(options):
@@ -248,7 +248,7 @@ def _json_type(hint) -> dict:
         args = typing.get_args(bare)
         items = _json_type(args[0]) if args[1:] == (Ellipsis,) else {}
         schema = {"type": "array", "items": items} if items else {"type": "array", "prefixItems": [_json_type(a) for a in args]}
-    elif dataclasses.is_dataclass(bare):
+    elif isinstance(bare, type) and dataclasses.is_dataclass(bare):
         schema = json_schema(bare)
     else:
         schema = {"type": {bool: "boolean", int: "integer", float: "number", str: "string", Path: "string"}[bare]}

@@ -363,3 +363,9 @@ def test_train_gives_back_the_callers_policy_and_random_state(data, tmp_path):
     assert keras.mixed_precision.dtype_policy().name == "float32"
     assert (random.random(), float(np.random.random_sample())) == expected
     assert tf.compat.v1.get_seed(None)[0] is None
+
+
+def test_the_callers_state_is_kept_with_op_determinism_and_no_seed():
+    script = "from crmss.training import caller_state_kept\nwith caller_state_kept():\n    pass\nprint('kept')"
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "TF_DETERMINISTIC_OPS": "1"})
+    assert run.returncode == 0 and "kept" in run.stdout, run.stderr[-2000:]
