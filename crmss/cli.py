@@ -271,7 +271,7 @@ COMMANDS = {
     ),
     "demo": (
         DemoOptions,
-        "run the pipeline and the paper's experiments on synthetic products (minutes on a laptop CPU)",
+        "run the pipeline and the paper's experiments on small synthetic products, on a CPU",
         "Write three synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list; zipped, "
         "bucket tile folders, pre-2016 PDMC), prepare them, train a small CR-MSS and its Vis/NIR ablation, make a simulated "
         "testing set, evaluate both models beside the classical methods on the real and the simulated test pair, merge the "

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from . import __version__
 from .bands import STACKS
@@ -213,88 +214,99 @@ def _plan(products, pairs, manifest, requested):
 
 
 def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict:
-    """Decode the pair's 20 bands once, cut the valid windows, write them, move them into place."""
-    pair, grid = job.pair, job.grid
-    windows = WindowGrid.for_size(grid.width, grid.height)
+    """Decode the pair's 20 bands once, cut the valid windows, write them, move them into place;
+    return the pair's manifest record."""
+    windows = WindowGrid.for_size(job.grid.width, job.grid.height)
+    bands = len(ROLES) * sum(len(stack) for stack in STACKS.values())
+    with progress_bar(progress, total=bands, desc=f"{job.pair.key} decode", unit="band") as bar:
+        stacks, nodata_in = _decode(job, windows, workers, bar)
+        candidates = np.arange(1, windows.count + 1)
+        if job.requested is not None:
+            candidates = candidates[np.isin(candidates, sorted(job.requested))]
+        nodata = np.logical_or.reduce(list(nodata_in.values())).ravel()
+        keep = [int(k) for k in candidates if not nodata[k - 1]]
+        bar.reset(total=len(keep))
+        bar.unit = "window"
+        bar.set_description(f"{job.pair.key} write")
+        _write_windows(job, out, windows, stacks, keep, workers, bar)
+    return {
+        "subset": job.pair.subset,
+        "number": job.pair.number,
+        **{role: _product_record(job.products[role], getattr(job.pair, role)) for role in ROLES},
+        "grid": {
+            "crs": projection_name(job.grid.projection),
+            "geotransform_10m": list(job.grid.geotransform),
+            "size_10m": [job.grid.width, job.grid.height],
+            "window_rows": windows.rows,
+            "window_cols": windows.cols,
+        },
+        "windows": keep,
+        "dropped": {"nodata": int(nodata[candidates - 1].sum()), "not_requested": windows.count - len(candidates)},
+        "nodata_windows_by_stack": {name: int(mask.sum()) for name, mask in nodata_in.items()},
+    }
+
+
+def _decode(job: PairJob, windows: WindowGrid, workers: int, bar: tqdm) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, np.ndarray]]:
+    """The pair's stacks as reflectance x 10000, {(role, res): (bands, rows, cols) uint16}, bands
+    decoded in parallel, and per stack (``<role>_<res>``) the windows with any no-data pixel."""
     stacks = {
-        (role, res): np.empty((len(bands), grid.height // SCALE[res], grid.width // SCALE[res]), np.uint16)
+        (role, res): np.empty((len(bands), job.grid.height // SCALE[res], job.grid.width // SCALE[res]), np.uint16)
         for role in ROLES
         for res, bands in STACKS.items()
     }
     tasks = [(role, res, i, band) for res, bands in STACKS.items() for role in ROLES for i, band in enumerate(bands)]
-    with progress_bar(progress, total=len(tasks), desc=f"{pair.key} decode", unit="band") as bar:
 
-        def decode(task) -> np.ndarray:
-            role, res, i, band = task
-            product, target = job.products[role], stacks[role, res][i]
-            read_band(product.band_files[band], out=target)
-            product.to_reflectance_x10000(band, target)
-            return windows.nodata_windows(target, res)
+    def decode(task: tuple[str, str, int, str]) -> np.ndarray:
+        role, res, i, band = task
+        product, target = job.products[role], stacks[role, res][i]
+        read_band(product.band_files[band], out=target)
+        product.to_reflectance_x10000(band, target)
+        return windows.nodata_windows(target, res)
 
-        nodata_in: dict[str, np.ndarray] = {}
-        with ThreadPoolExecutor(workers) as pool:
-            for (role, res, _, _), nodata in zip(tasks, pool.map(decode, tasks)):
-                nodata_in[f"{role}_{res}"] = nodata_in.get(f"{role}_{res}", False) | nodata
-                bar.update()
-        nodata = np.logical_or.reduce(list(nodata_in.values())).ravel()
-        candidates = np.arange(1, windows.count + 1)
-        if job.requested is not None:
-            candidates = candidates[np.isin(candidates, sorted(job.requested))]
-        keep = [int(k) for k in candidates if not nodata[k - 1]]
-
-        needed = len(keep) * sum(stack.nbytes // windows.count + PATCH_HEADER_BYTES for stack in stacks.values())
-        if shutil.disk_usage(out).free < needed:
-            raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept")
-        partial = out / PARTIAL / pair.key
-        for role, res in stacks:
-            (partial / role / res).mkdir(parents=True)
-        bar.reset(total=len(keep))
-        bar.unit = "window"
-        bar.set_description(f"{pair.key} write")
-
-        def write(k: int) -> None:
-            for (role, res), stack in stacks.items():
-                col, row = windows.offset(k, res)
-                write_geotiff(
-                    partial / role / res / f"{k}.tif",
-                    windows.cut(stack, k, res),
-                    grid.geotransform_at(SCALE[res], col, row),
-                    grid.projection,
-                    STACKS[res],
-                    metadata={"CRMSS_PAIR": pair.key, "CRMSS_WINDOW": str(k), "CRMSS_PRODUCT": job.products[role].name},
-                )
+    nodata_in: dict[str, np.ndarray] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        for (role, res, _, _), nodata in zip(tasks, pool.map(decode, tasks)):
+            nodata_in[f"{role}_{res}"] = nodata_in.get(f"{role}_{res}", False) | nodata
             bar.update()
+    return stacks, nodata_in
 
-        try:
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(write, keep))
-        except OSError as exc:
-            shutil.rmtree(partial, ignore_errors=True)
-            rerun = "run the same command again: finished pairs are kept, this one is redone"
-            raise write_error(exc, out, f"pair {pair.key}", rerun, needed) from exc
-        for role, res in stacks:
-            final = out / pair.subset / role / res / pair.key
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(partial / role / res, final)
-        shutil.rmtree(out / PARTIAL)
-        return {
-            "subset": pair.subset,
-            "number": pair.number,
-            **{role: _product_record(job.products[role], getattr(pair, role)) for role in ROLES},
-            "grid": {
-                "crs": projection_name(grid.projection),
-                "geotransform_10m": list(grid.geotransform),
-                "size_10m": [grid.width, grid.height],
-                "window_rows": windows.rows,
-                "window_cols": windows.cols,
-            },
-            "windows": keep,
-            "dropped": {
-                "nodata": int(nodata[candidates - 1].sum()),
-                "not_requested": windows.count - len(candidates),
-            },
-            "nodata_windows_by_stack": {name: int(mask.sum()) for name, mask in nodata_in.items()},
-        }
+
+def _write_windows(job: PairJob, out: Path, windows: WindowGrid, stacks: dict, keep: list[int], workers: int, bar: tqdm) -> None:
+    """Write the ``keep`` windows of every stack as georeferenced patches into ``out/.partial``,
+    then move the pair's folders into place: all of them, or (a write failed) none."""
+    pair, grid = job.pair, job.grid
+    needed = len(keep) * sum(stack.nbytes // windows.count + PATCH_HEADER_BYTES for stack in stacks.values())
+    if shutil.disk_usage(out).free < needed:
+        raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept")
+    partial = out / PARTIAL / pair.key
+    for role, res in stacks:
+        (partial / role / res).mkdir(parents=True)
+
+    def write(k: int) -> None:
+        for (role, res), stack in stacks.items():
+            col, row = windows.offset(k, res)
+            write_geotiff(
+                partial / role / res / f"{k}.tif",
+                windows.cut(stack, k, res),
+                grid.geotransform_at(SCALE[res], col, row),
+                grid.projection,
+                STACKS[res],
+                metadata={"CRMSS_PAIR": pair.key, "CRMSS_WINDOW": str(k), "CRMSS_PRODUCT": job.products[role].name},
+            )
+        bar.update()
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(write, keep))
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        rerun = "run the same command again: finished pairs are kept, this one is redone"
+        raise write_error(exc, out, f"pair {pair.key}", rerun, needed) from exc
+    for role, res in stacks:
+        final = out / pair.subset / role / res / pair.key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial / role / res, final)
+    shutil.rmtree(out / PARTIAL)
 
 
 def _product_record(product: Granule, listed: str) -> dict:

@@ -63,12 +63,7 @@ def read_split(path: str | Path | None = None) -> list[Pair]:
     Raises InputError naming the file and line when the layout is not the published one.
     """
     path = Path(path) if path is not None else default_split_path()
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the split list ({exc.strerror}); give an existing CSV file") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a text CSV file (UTF-8); {FORMAT_HINT}") from exc
+    text = _read_text(path)
 
     def bad(line: int, what: str) -> InputError:
         return InputError(f"{path}, line {line}: {what}; {FORMAT_HINT}")
@@ -118,6 +113,16 @@ def read_split(path: str | Path | None = None) -> list[Pair]:
     if duplicates:
         raise InputError(f"{path}: pair keys {', '.join(duplicates)} occur more than once; every pair needs its own orbit and tile")
     return pairs
+
+
+def _read_text(path: Path) -> str:
+    """A split list's text (UTF-8, with or without a byte-order mark)."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the split list ({exc.strerror}); give an existing CSV file") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text CSV file (UTF-8); {FORMAT_HINT}") from exc
 
 
 def write_split(path: str | Path, pairs: list[Pair]) -> None:

@@ -161,6 +161,48 @@ def to_dn(reflectance: np.ndarray, nodata: np.ndarray | bool, offset: int) -> np
     return dn
 
 
+@dataclass(frozen=True)
+class _Packaging:
+    """The names a synthetic product is written under: the product's, its metadata file's, and
+    per tile its granule folder, band file stem and TILE_ID; ``naming`` compact or long (PDMC)."""
+
+    parsed: ProductName
+    naming: str
+    product: str
+    metadata_name: str
+    granules: dict[str, str]
+    stems: dict[str, str]
+    tile_ids: dict[str, str]
+    when: datetime.datetime
+    absolute_orbit: int
+
+    @classmethod
+    def of(cls, name: str, naming: str, baseline: str, tiles: tuple[str, ...]) -> _Packaging:
+        parsed = ProductName.of(name)
+        mission, sensing, orbit, discriminator = parsed.mission, parsed.sensing, parsed.orbit, parsed.generated
+        when = datetime.datetime.strptime(sensing, "%Y%m%dT%H%M%S")
+        absolute_orbit = int((when - datetime.datetime(2015, 6, 23)).days * 14.3 + 1)
+        tile_ids = {t: f"{mission}_OPER_MSI_L1C_TL_SGS__{discriminator}_A{absolute_orbit:06d}_T{t}_N{baseline}" for t in tiles}
+        if naming == "compact":
+            granules = {t: f"L1C_T{t}_A{absolute_orbit:06d}_{discriminator}" for t in tiles}
+            stems = {t: f"T{t}_{sensing}" for t in tiles}
+            return cls(parsed, naming, name, "MTD_MSIL1C.xml", granules, stems, tile_ids, when, absolute_orbit)
+        if naming == "long":
+            tail = f"{discriminator}_R{orbit}_V{sensing}_{sensing}"
+            stems = {t: f"{mission}_OPER_MSI_L1C_TL_SGS__{discriminator}_A{absolute_orbit:06d}_T{t}" for t in tiles}
+            granules = {t: f"{stems[t]}_N{baseline}" for t in tiles}
+            product = f"{mission}_OPER_PRD_MSIL1C_PDMC_{tail}"
+            return cls(parsed, naming, product, f"{mission}_OPER_MTD_SAFL1C_PDMC_{tail}.xml", granules, stems, tile_ids, when, absolute_orbit)
+        raise ValueError(f"naming must be 'compact' or 'long', not {naming!r}")
+
+    def bucket_path(self, tile: str) -> str:
+        """Where the public bucket keeps ``tile`` of this product: ``tiles/50/T/MK/2016/4/3/0``."""
+        return f"tiles/{int(tile[:2])}/{tile[2]}/{tile[3:]}/{self.when.year}/{self.when.month}/{self.when.day}/0"
+
+    def tile_metadata_name(self, tile: str) -> str:
+        return "MTD_TL.xml" if self.naming == "compact" else f"{self.stems[tile]}.xml".replace("_MSI_", "_MTD_")
+
+
 def write_product(
     folder: str | Path,
     name: str,
@@ -183,76 +225,63 @@ def write_product(
     ``geometry.tile`` in the public bucket's layout (``folder/tiles/50/T/MK/2016/4/3/0``; one
     per tile, named by the product as in ``naming``).
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    parsed = ProductName.of(name)
-    mission, sensing, orbit, discriminator = parsed.mission, parsed.sensing, parsed.orbit, parsed.generated
-    when = datetime.datetime.strptime(sensing, "%Y%m%dT%H%M%S")
-    absolute_orbit = int((when - datetime.datetime(2015, 6, 23)).days * 14.3 + 1)
-    tiles = (geometry.tile,) + tuple(extra_tiles)
-    if naming == "compact":
-        product = name
-        metadata_name = "MTD_MSIL1C.xml"
-        granules = {t: f"L1C_T{t}_A{absolute_orbit:06d}_{discriminator}" for t in tiles}
-        stems = {t: f"T{t}_{sensing}" for t in tiles}
-    elif naming == "long":
-        tail = f"{discriminator}_R{orbit}_V{sensing}_{sensing}"
-        product = f"{mission}_OPER_PRD_MSIL1C_PDMC_{tail}"
-        metadata_name = f"{mission}_OPER_MTD_SAFL1C_PDMC_{tail}.xml"
-        stems = {t: f"{mission}_OPER_MSI_L1C_TL_SGS__{discriminator}_A{absolute_orbit:06d}_T{t}" for t in tiles}
-        granules = {t: f"{stems[t]}_N{baseline}" for t in tiles}
-    else:
-        raise ValueError(f"naming must be 'compact' or 'long', not {naming!r}")
     if bucket and zipped:
         raise ValueError("the bucket's tile folders are not zipped: choose bucket or zipped")
-
-    tile_ids = {t: f"{mission}_OPER_MSI_L1C_TL_SGS__{discriminator}_A{absolute_orbit:06d}_T{t}_N{baseline}" for t in tiles}
-
-    def write_granule(tile: str, img: Path, stem: str, metadata: Path) -> None:
-        """The 13 bands of ``tile`` as ``img/<stem><band>.jp2``, its tile metadata as ``metadata``."""
-        tile_geometry = Geometry(tile, geometry.size)
-        for band in ALL_BANDS:
-            pixels = bands[band] if tile == geometry.tile else np.ascontiguousarray(bands[band][:, ::-1])
-            write_jp2(img / f"{stem}{band}.jp2", pixels, tile_geometry.geotransform(RESOLUTION[band]), tile_geometry.epsg)
-        metadata.write_text(_tile_metadata(tile_ids[tile], tile_geometry, sensing))
-
-    tmp = folder / f".{product}.{uuid.uuid4().hex[:8]}.tmp"
-    safe = tmp / f"{product}.SAFE"
-    if bucket:
-        try:
-            bucket_paths = {t: f"tiles/{int(t[:2])}/{t[2]}/{t[3:]}/{when.year}/{when.month}/{when.day}/0" for t in tiles}
-            product_info = _product_info(product, mission, when, absolute_orbit, baseline, bucket_paths)
-            for tile in tiles:
-                (tmp / tile).mkdir(parents=True)
-                write_granule(tile, tmp / tile, "", tmp / tile / "metadata.xml")
-                (tmp / tile / "productInfo.json").write_text(json.dumps(product_info, indent=2))
-                (tmp / tile / "tileInfo.json").write_text(json.dumps(_tile_info(product_info, tile, geometry.size, bands["B02"]), indent=2))
-                (folder / bucket_paths[tile]).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp / tile, folder / bucket_paths[tile])
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return folder / bucket_paths[geometry.tile]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = _Packaging.of(name, naming, baseline, (geometry.tile, *extra_tiles))
+    tmp = folder / f".{names.product}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        for tile in tiles:
-            img = safe / "GRANULE" / granules[tile] / "IMG_DATA"
-            img.mkdir(parents=True)
-            metadata = "MTD_TL.xml" if naming == "compact" else f"{stems[tile]}.xml".replace("_MSI_", "_MTD_")
-            write_granule(tile, img, f"{stems[tile]}_", img.parent / metadata)
-        image_files = {granules[t]: [f"GRANULE/{granules[t]}/IMG_DATA/{stems[t]}_{b}" for b in ALL_BANDS] for t in tiles}
-        (safe / metadata_name).write_text(_product_metadata(product, mission, sensing, orbit, baseline, naming, image_files))
-        (safe / "manifest.safe").write_text(_manifest_safe(product, [metadata_name, *(f for fs in image_files.values() for f in fs)]))
-        if zipped:
-            target = folder / f"{product}.zip"
-            with zipfile.ZipFile(tmp / "product.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-                for path in sorted(safe.rglob("*")):
-                    archive.write(path, path.relative_to(tmp).as_posix())
-            os.replace(tmp / "product.zip", target)
-        else:
-            target = folder / f"{product}.SAFE"
-            os.replace(safe, target)
+        if bucket:
+            return _write_bucket(folder, tmp, names, bands, geometry, baseline)
+        return _write_safe(folder, tmp, names, bands, geometry, baseline, zipped)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+
+def _write_granule(names: _Packaging, bands: dict[str, np.ndarray], geometry: Geometry, tile: str, img: Path, stem: str, metadata: Path) -> None:
+    """The 13 bands of ``tile`` as ``img/<stem><band>.jp2`` (another tile than the product's holds
+    the pixels mirrored), its tile metadata as ``metadata``."""
+    tile_geometry = Geometry(tile, geometry.size)
+    for band in ALL_BANDS:
+        pixels = bands[band] if tile == geometry.tile else np.ascontiguousarray(bands[band][:, ::-1])
+        write_jp2(img / f"{stem}{band}.jp2", pixels, tile_geometry.geotransform(RESOLUTION[band]), tile_geometry.epsg)
+    metadata.write_text(_tile_metadata(names.tile_ids[tile], tile_geometry, names.parsed.sensing))
+
+
+def _write_bucket(folder: Path, tmp: Path, names: _Packaging, bands: dict[str, np.ndarray], geometry: Geometry, baseline: str) -> Path:
+    """Each tile as a tile folder of the public bucket under ``folder``; the product's own one returned."""
+    paths = {t: names.bucket_path(t) for t in names.tile_ids}
+    product_info = _product_info(names.product, names.parsed.mission, names.when, names.absolute_orbit, baseline, paths)
+    for tile in names.tile_ids:
+        (tmp / tile).mkdir(parents=True)
+        _write_granule(names, bands, geometry, tile, tmp / tile, "", tmp / tile / "metadata.xml")
+        (tmp / tile / "productInfo.json").write_text(json.dumps(product_info, indent=2))
+        (tmp / tile / "tileInfo.json").write_text(json.dumps(_tile_info(product_info, tile, geometry.size, bands["B02"]), indent=2))
+        (folder / paths[tile]).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / tile, folder / paths[tile])
+    return folder / paths[geometry.tile]
+
+
+def _write_safe(folder: Path, tmp: Path, names: _Packaging, bands: dict[str, np.ndarray], geometry: Geometry, baseline: str, zipped: bool) -> Path:
+    """The ``.SAFE`` folder (or its zip) into ``folder``; returns it."""
+    safe, parsed = tmp / f"{names.product}.SAFE", names.parsed
+    for tile, granule in names.granules.items():
+        img = safe / "GRANULE" / granule / "IMG_DATA"
+        img.mkdir(parents=True)
+        _write_granule(names, bands, geometry, tile, img, f"{names.stems[tile]}_", img.parent / names.tile_metadata_name(tile))
+    image_files = {g: [f"GRANULE/{g}/IMG_DATA/{names.stems[t]}_{b}" for b in ALL_BANDS] for t, g in names.granules.items()}
+    metadata = _product_metadata(names.product, parsed.mission, parsed.sensing, parsed.orbit, baseline, names.naming, image_files)
+    (safe / names.metadata_name).write_text(metadata)
+    (safe / "manifest.safe").write_text(_manifest_safe(names.product, [names.metadata_name, *(f for fs in image_files.values() for f in fs)]))
+    if not zipped:
+        os.replace(safe, folder / f"{names.product}.SAFE")
+        return folder / f"{names.product}.SAFE"
+    with zipfile.ZipFile(tmp / "product.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for path in sorted(safe.rglob("*")):
+            archive.write(path, path.relative_to(tmp).as_posix())
+    os.replace(tmp / "product.zip", folder / f"{names.product}.zip")
+    return folder / f"{names.product}.zip"
 
 
 def write_pair(

@@ -238,7 +238,39 @@ def available_memory() -> int | None:
         return None
 
 
-def _train(options, strategy, train_set, val_set, done, verbose, callbacks) -> CRMSSGAN:
+def _datasets(
+    options: TrainOptions, train_set: PatchSet, val_set: PatchSet | None, done: int, steps: int, whole: bool
+) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """The training data from epoch ``done`` on (``steps`` batches an epoch, drawn from the seed
+    and the epoch) and the validation data; ``whole``: whole batches only (a short one would
+    leave a replica empty)."""
+    stacks = BAND_SETS[options.bands]
+    train_data = make_dataset(
+        train_set,
+        options.batch_size,
+        augmentation=options.augment,
+        cache=options.cache,
+        repeat=True,
+        seed=options.seed,
+        first_epoch=done,
+        last_epoch=options.epochs,
+        steps=steps,
+        stacks=stacks,
+    )
+    if not val_set:
+        return train_data, None
+    return train_data, make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole, stacks=stacks)
+
+
+def _train(
+    options: TrainOptions,
+    strategy: tf.distribute.Strategy,
+    train_set: PatchSet,
+    val_set: PatchSet | None,
+    done: int,
+    verbose: int,
+    callbacks: tuple,
+) -> CRMSSGAN:
     """The checked start: the run folder and config.json, then ``fit`` (or the multi-worker loop)."""
     run = Path(options.out)
     chief = is_chief(strategy)
@@ -253,39 +285,23 @@ def _train(options, strategy, train_set, val_set, done, verbose, callbacks) -> C
         keras.mixed_precision.set_global_policy(training_policy())
         logger.info(f"mixed precision: Keras policy {keras.mixed_precision.dtype_policy().name}")
     steps = epoch_steps(len(train_set), options.batch_size, options.steps_per_epoch)
-    whole = strategy.num_replicas_in_sync > 1  # whole batches only: a short one would leave a replica empty
-    stacks = BAND_SETS[options.bands]
-    train_data = make_dataset(
-        train_set,
-        options.batch_size,
-        augmentation=options.augment,
-        cache=options.cache,
-        repeat=True,
-        seed=options.seed,
-        first_epoch=done,
-        last_epoch=options.epochs,
-        steps=steps,
-        stacks=stacks,
-    )
-    val_data = None
-    if val_set:
-        val_data = make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole, stacks=stacks)
+    train_data, val_data = _datasets(options, train_set, val_set, done, steps, whole=strategy.num_replicas_in_sync > 1)
     with strategy.scope():
         gan = build_gan(options)
     space = EnoughSpace(run, checkpoint_bytes(gan))
     try:
         with patch_errors():
             space.check()  # before the first epoch: not after hours of training
-            callbacks = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks)]
+            every = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks)]
             if options.strategy == "multiworker":
-                _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps, callbacks)
+                _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps, every)
             else:
                 gan.fit(
                     train_data,
                     epochs=options.epochs,
                     steps_per_epoch=steps,
                     validation_data=val_data,
-                    callbacks=callbacks,
+                    callbacks=every,
                     verbose=verbose,
                     shuffle=False,
                 )  # the dataset shuffles itself
