@@ -82,3 +82,22 @@ def test_the_layers_import_only_downwards():
     # reading products and preparing data need no TensorFlow (tests/test_prepare.py runs it)
     for module in ("names", "metadata", "products", "granule", "discovery", "raster", "tiling", "preparation", "results", "tables"):
         assert not _imports(MODULES[module]) & {"tensorflow", "keras", "model", "runner", "training"}, module
+
+
+def test_module_level_imports_form_no_cycle():
+    graph = {}
+    for module, tree in MODULES.items():
+        relative = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1]
+        names = {n.module.split(".")[0] for n in relative if n.module} | {a.name for n in relative if not n.module for a in n.names}
+        graph[module] = names & set(MODULES)
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join((*path, module))}"
+        if module not in done:
+            for imported in sorted(graph[module]):
+                visit(imported, (*path, module))
+            done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())
