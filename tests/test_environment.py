@@ -131,3 +131,23 @@ assert (gdal.GetUseExceptions(), osr.GetUseExceptions()) == (0, 0)
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+def test_progress_bars_are_drawn_only_on_a_terminal(monkeypatch):
+    import io
+
+    from crmss.console import keras_verbosity, progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, drawn, epochs in ((io.StringIO(), False, 2), (Terminal(), True, 1)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        monkeypatch.setattr(sys, "stdout", stream)
+        with progress_bar(True, total=3, desc="work") as bar:
+            bar.update(3)
+        assert ("work" in stream.getvalue()) == drawn
+        assert keras_verbosity(None) == epochs and keras_verbosity(0) == 0
+        with progress_bar(False, total=3) as bar:
+            assert bar.disable
