@@ -1,5 +1,5 @@
-"""``crmss demo``: the whole pipeline and the paper's experiments on synthetic products, in
-minutes on a laptop CPU.
+"""``crmss demo``: the whole pipeline and the paper's experiments on synthetic products, at a
+scale a laptop CPU runs.
 
 It is ``crmss reproduce`` at a tiny scale (crmss/reproduce.py: the same stages, so the two
 never diverge): two synthetic training pairs and one testing pair named from the WHUS2-CR list,
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .errors import InputError, InternalError
+from .files import output_folder
 from .options import DemoOptions, PredictOptions, ReproduceOptions
 
 logger = logging.getLogger(__name__)
@@ -56,5 +57,6 @@ def _fresh_folder(out: Path) -> None:
         if not marker.exists():
             raise InputError(f"{out}: exists and is not a demo folder; choose a new --out for the demo")
         shutil.rmtree(out)  # an earlier demo's own folder: start afresh
-    out.mkdir(parents=True, exist_ok=True)
-    marker.write_text("written by crmss demo; the next demo into this folder replaces it\n")
+    # created and checked as every command's output; no lock: the protocol inside locks it
+    with output_folder(out, "demo", "the demo", lock=None, unused=None):
+        marker.write_text("written by crmss demo; the next demo into this folder replaces it\n")

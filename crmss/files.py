@@ -1,4 +1,6 @@
-"""Small file-system guarantees shared by the commands: per-output locks, atomic files and folders."""
+"""File-system guarantees shared by the commands: the output-folder helper every command writes
+through (created, checked writable, locked, a full disk reported as such), per-output locks,
+atomic files and folders."""
 
 from __future__ import annotations
 
