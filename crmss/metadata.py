@@ -14,7 +14,6 @@ import datetime
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .bands import ALL_BANDS, BANDS_10M, BANDS_20M
 from .errors import InputError
@@ -111,15 +110,15 @@ def _saturated_marker(root: ET.Element) -> int:
     return SATURATED
 
 
-def tile_metadata(path: Path) -> TileMetadata:
-    """The TILE_ID, level and sensing day of a bucket tile folder's ``metadata.xml``."""
-    file = path / "metadata.xml"
-    if not file.is_file():
+def tile_metadata(xml: bytes | None, where: str, fix: str) -> TileMetadata:
+    """The TILE_ID, level and sensing day of a granule's tile metadata (a bucket tile folder's
+    ``metadata.xml``; None: there is none); ``where`` names it and ``fix`` says what to do in errors."""
+    if xml is None:
         return TileMetadata()
     try:
-        root = ET.fromstring(file.read_bytes())
-    except (ET.ParseError, OSError) as exc:
-        raise InputError(f"{file}: unreadable tile metadata ({exc}); download the tile folder again") from exc
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise InputError(f"{where}: unreadable tile metadata ({exc}); {fix}") from exc
     level = re.search(r"Level-(\w\w\w)_Tile_ID$", root.tag)
     return TileMetadata(
         tile_id=root.findtext(".//{*}TILE_ID") or root.findtext(".//TILE_ID"),

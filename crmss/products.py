@@ -48,7 +48,7 @@ from .metadata import (
     tile_metadata,
 )
 from .names import ProductName, product_stem
-from .schemas import PRODUCT_INFO, TILE_INFO, read_json
+from .schemas import PRODUCT_INFO, TILE_INFO, parse_json
 
 METADATA_FILE = re.compile(r"^(?:MTD_MSI(?P<compact>L\w\w)|S2[ABC]_OPER_MTD_SAF(?P<long>L\w\w)_PDMC_\w+)\.xml$")
 COMPACT_BAND_FILE = re.compile(r"^T(?P<tile>\d{2}[A-Z]{3})_(?P<sensing>\d{8}T\d{6})_(?P<band>B\d[\dA])\.jp2$")
@@ -320,10 +320,15 @@ def _pdmc_metadata(names: list[str]) -> bool:
 
 
 class BucketTile(Product):
-    """A tile folder of the public bucket: one granule of its product (see the module's docstring)."""
+    """A tile folder of the public bucket: one granule of its product (see the module's docstring).
+
+    Its files are found through :meth:`member` and read through :meth:`read_member` (a STAC item
+    gives the same files elsewhere); :attr:`what` and :attr:`fix` word its errors."""
 
     naming = "bucket"
     order = 1
+    what = "tile folder"
+    fix = TILE_FOLDER_FIX
 
     @classmethod
     def recognises(cls, path: Path) -> bool:
@@ -332,11 +337,30 @@ class BucketTile(Product):
             return False
         return any((path / f).is_file() for f in TILE_FOLDER_FILES) or ((path / "metadata.xml").is_file() and (path / "B02.jp2").is_file())
 
+    def member(self, name: str) -> str | None:
+        """Where the granule's file ``name`` (``B02.jp2``, ``tileInfo.json``, ``metadata.xml``,
+        ``productInfo.json``) is, as GDAL opens it; None where the granule has none."""
+        path = self.path / name
+        return str(path) if path.is_file() else None
+
+    def read_member(self, name: str) -> bytes | None:
+        """The bytes of the granule's file ``name``; None where it has none. OSError where it cannot be read."""
+        where = self.member(name)
+        return Path(where).read_bytes() if where else None
+
+    def _document(self, name: str, schema: dict) -> dict:
+        """A JSON file of the granule checked against ``schema``; {} where the granule has none."""
+        try:
+            text = self.read_member(name)
+        except OSError as exc:
+            raise InputError(f"{self.member(name)}: unreadable ({exc}); {self.fix}") from exc
+        return parse_json(text, schema, self.member(name) or name, self.fix) if text is not None else {}
+
     @property
     def claimed(self) -> str | None:
         for file, key in (("productInfo.json", "name"), ("tileInfo.json", "productName")):
             try:
-                name = json.loads((self.path / file).read_text(encoding="utf-8")).get(key)
+                name = json.loads(self.read_member(file) or b"{}").get(key)
             except (OSError, UnicodeDecodeError, ValueError, AttributeError):
                 continue
             if isinstance(name, str) and ProductName.parse(name):
@@ -352,24 +376,24 @@ class BucketTile(Product):
         return {self._stated()[2]}
 
     def granule(self, tile: str | None = None) -> Granule:
-        name, product_info, own_tile, metadata = self._stated()
+        name, datatake, own_tile, metadata, tiles = self._stated()
         if tile and tile != own_tile:
-            raise InputError(f"{self.path}: is the tile folder of T{own_tile}, not of T{tile}; give the tile folder of T{tile}")
+            raise InputError(f"{self.path}: is the {self.what} of T{own_tile}, not of T{tile}; give the {self.what} of T{tile}")
         if name.level != "L1C" or metadata.level not in (None, "L1C"):
             raise InputError(
-                f"{self.path}: is a tile folder of a Level-2A product ({name.name}); crmss needs Level-1C top-of-atmosphere data: "
+                f"{self.path}: is a {self.what} of a Level-2A product ({name.name}); crmss needs Level-1C top-of-atmosphere data: "
                 "take the tile from the L1C bucket (sentinel-s2-l1c)"
             )
-        baseline = baseline_of(name.name, product_info.get("datatakeIdentifier"), metadata.tile_id)
+        baseline = baseline_of(name.name, datatake, metadata.tile_id)
         if baseline is None:
             raise InputError(
                 f"{self.path}: neither productInfo.json nor metadata.xml states the processing baseline; "
-                "the tile folder is incomplete: download it again (with metadata.xml)"
+                f"the {self.what} is incomplete: {self.fix} (with metadata.xml)"
             )
-        missing = [f"{b}.jp2" for b in USED_BANDS if not (self.path / f"{b}.jp2").is_file()]
+        bands = {b: self.member(f"{b}.jp2") for b in USED_BANDS}
+        missing = [f"{b}.jp2" for b, where in bands.items() if where is None]
         if missing:
-            raise InputError(f"{self.path}: band files {', '.join(missing)} are missing from the tile folder; download them again")
-        tiles = product_info.get("tiles")
+            raise InputError(f"{self.path}: band files {', '.join(missing)} are missing from the {self.what}; {self.fix}")
         return Granule(
             path=self.path,
             name=name.name,
@@ -378,59 +402,62 @@ class BucketTile(Product):
             baseline=baseline,
             quantification=QUANTIFICATION,
             offsets={b: BASELINE_04_OFFSET for b in ALL_BANDS} if float(baseline) >= 4 else {},
-            band_files={b: str(self.path / f"{b}.jp2") for b in USED_BANDS},
-            granules=len(tiles) if tiles else (1 if name.tile else 0),
+            band_files={b: str(where) for b, where in bands.items()},
+            granules=tiles if tiles else (1 if name.tile else 0),
         )
 
-    def _stated(self) -> tuple[ProductName, dict, str, TileMetadata]:
+    def _stated(self) -> tuple[ProductName, str | None, str, TileMetadata, int]:
         """The product (from ``productInfo.json``, else ``tileInfo.json``'s ``productName``), its
-        ``productInfo.json`` ({} without one), the MGRS tile and ``metadata.xml``'s fields, all
-        checked against each other and against the bucket path."""
-        path = self.path
-        product_info = read_json(path / "productInfo.json", PRODUCT_INFO, TILE_FOLDER_FIX) if (path / "productInfo.json").is_file() else {}
-        tile_info = read_json(path / "tileInfo.json", TILE_INFO, TILE_FOLDER_FIX) if (path / "tileInfo.json").is_file() else {}
-        metadata = tile_metadata(path)
+        datatake identifier (None where unstated), the MGRS tile, ``metadata.xml``'s fields and the
+        product's number of tiles (0 where unstated), all checked against each other and against
+        where the granule lies."""
+        product_info, tile_info = self._document("productInfo.json", PRODUCT_INFO), self._document("tileInfo.json", TILE_INFO)
+        metadata = tile_metadata(self.read_member("metadata.xml"), str(self.member("metadata.xml")), self.fix)
         file, name = self._stated_name(product_info, tile_info)
         id_tile = re.search(r"_T(\d{2}[A-Z]{3})_", metadata.tile_id or "")
-        own_tile = _tile_of(path, tile_info) if tile_info else (id_tile[1] if id_tile else name.tile)
+        own_tile = _tile_of(str(self.member("tileInfo.json")), tile_info, self.fix) if tile_info else (id_tile[1] if id_tile else name.tile)
         if own_tile is None:
-            raise InputError(f"{path}: neither tileInfo.json nor metadata.xml states the tile; {TILE_FOLDER_FIX}")
+            raise InputError(f"{self.path}: neither tileInfo.json nor metadata.xml states the tile; {self.fix}")
         if name.tile not in (None, own_tile):
             raise InputError(
-                f"{path}: tileInfo.json names tile T{own_tile}, but {file} the product {name.name} of tile T{name.tile}; "
-                f"the folder mixes two downloads: {TILE_FOLDER_FIX}"
+                f"{self.path}: tileInfo.json names tile T{own_tile}, but {file} the product {name.name} of tile T{name.tile}; "
+                f"the {self.what} mixes two downloads: {self.fix}"
             )
         if id_tile and id_tile[1] != own_tile or metadata.tile_id and not metadata.tile_id.startswith(name.mission):
-            raise InputError(f"{path}: metadata.xml's TILE_ID {metadata.tile_id} is not of {name.name}, tile T{own_tile}; {TILE_FOLDER_FIX}")
+            raise InputError(f"{self.path}: metadata.xml's TILE_ID {metadata.tile_id} is not of {name.name}, tile T{own_tile}; {self.fix}")
         for what, day in (
             ("metadata.xml's SENSING_TIME", metadata.sensing_day),
             ("tileInfo.json's timestamp", sensing_day(tile_info.get("timestamp"))),
         ):
             if day and not same_datatake_day(day, name.sensing[:8]):
-                raise InputError(f"{path}: {what} ({day}) is not the sensing day of {name.name}; the folder mixes two downloads: {TILE_FOLDER_FIX}")
-        self._check_bucket_path(name, own_tile, file)
-        return name, product_info, own_tile, metadata
+                raise InputError(
+                    f"{self.path}: {what} ({day}) is not the sensing day of {name.name}; the {self.what} mixes two downloads: {self.fix}"
+                )
+        self._check_place(name, own_tile, file)
+        return name, product_info.get("datatakeIdentifier"), own_tile, metadata, len(product_info.get("tiles") or ())
+
+    def _stated_names(self, product_info: dict, tile_info: dict) -> dict[str, str]:
+        """The product names the granule's files state: file -> name."""
+        return {f: n for f, n in (("productInfo.json", product_info.get("name")), ("tileInfo.json", tile_info.get("productName"))) if n}
 
     def _stated_name(self, product_info: dict, tile_info: dict) -> tuple[str, ProductName]:
-        """The file that names the product and the name, the two files agreeing where both name one."""
-        stated = {f: n for f, n in (("productInfo.json", product_info.get("name")), ("tileInfo.json", tile_info.get("productName"))) if n}
+        """The file that names the product and the name, every file that names one agreeing."""
+        stated = self._stated_names(product_info, tile_info)
         if not stated:
             raise InputError(
-                f"{self.path}: a tile folder without productInfo.json whose tileInfo.json names no product (productName): crmss cannot tell "
+                f"{self.path}: a {self.what} without productInfo.json whose tileInfo.json names no product (productName): crmss cannot tell "
                 "which product it belongs to; download productInfo.json with it"
             )
         if len(set(stated.values())) > 1:
-            raise InputError(
-                f"{self.path}: productInfo.json names the product {stated['productInfo.json']}, tileInfo.json {stated['tileInfo.json']}; "
-                f"the folder mixes two downloads: {TILE_FOLDER_FIX}"
-            )
+            (first, one), (second, other) = list(stated.items())[:2]
+            raise InputError(f"{self.path}: {first} names the product {one}, {second} {other}; the {self.what} mixes two downloads: {self.fix}")
         file, text = next(iter(stated.items()))
         name = ProductName.parse(text)
         if name is None:
-            raise InputError(f"{self.path / file}: names {text!r}, not a Sentinel-2 product; {TILE_FOLDER_FIX}")
+            raise InputError(f"{self.member(file) or self.path}: names {text!r}, not a Sentinel-2 product; {self.fix}")
         return file, name
 
-    def _check_bucket_path(self, name: ProductName, own_tile: str, file: str) -> None:
+    def _check_place(self, name: ProductName, own_tile: str, file: str) -> None:
         """A tile folder where the bucket puts it (``tiles/50/T/MK/2016/4/3/0``) must be of that tile and day."""
         where = BUCKET_PATH.search(self.path.as_posix())
         if not where:
@@ -445,12 +472,12 @@ class BucketTile(Product):
             )
 
 
-def _tile_of(path: Path, tile_info: dict) -> str:
-    """The MGRS tile (e.g. ``50TMK``) that ``tileInfo.json`` states."""
+def _tile_of(where: str, tile_info: dict, fix: str) -> str:
+    """The MGRS tile (e.g. ``50TMK``) that ``tileInfo.json`` (at ``where``) states."""
     zone, band, square = (tile_info.get(k) for k in ("utmZone", "latitudeBand", "gridSquare"))
     tile = f"{zone:02d}{band}{square}" if isinstance(zone, int) and isinstance(band, str) and isinstance(square, str) else ""
     if not re.fullmatch(r"\d{2}[C-X][A-Z]{2}", tile):
-        raise InputError(f"{path / 'tileInfo.json'}: utmZone, latitudeBand and gridSquare do not name an MGRS tile; download the tile folder again")
+        raise InputError(f"{where}: utmZone, latitudeBand and gridSquare do not name an MGRS tile; {fix}")
     return tile
 
 

@@ -119,10 +119,19 @@ def read_json(path: Path, schema: dict, fix: str) -> Any:
     """The content of the JSON file ``path``, checked against ``schema``; InputError naming the
     file, the field and ``fix`` (what to do) where it is unreadable or of another shape."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        text = Path(path).read_bytes()
+    except OSError as exc:
         raise InputError(f"{path}: unreadable ({exc}); {fix}") from exc
-    check(document, schema, path, fix)
+    return parse_json(text, schema, path, fix)
+
+
+def parse_json(text: bytes | str, schema: dict, where: Path | str, fix: str) -> Any:
+    """The JSON document ``text`` (the content of ``where``), checked as :func:`read_json` checks a file."""
+    try:
+        document = json.loads(text, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{where}: unreadable ({exc}); {fix}") from exc
+    check(document, schema, where, fix)
     return document
 
 
