@@ -1,7 +1,8 @@
 """Finding products in a folder and the product a split list names among them.
 
-A folder of products holds ``<name>.SAFE/`` folders, ``<name>.zip`` or ``<name>.SAFE.zip`` files
-and tile folders of the public bucket at any depth (as ``aws s3 sync`` leaves them). Each is
+A folder of products holds ``<name>.SAFE/`` folders, ``<name>.zip`` or ``<name>.SAFE.zip`` files,
+and at any depth tile folders of the public bucket (as ``aws s3 sync`` leaves them) and STAC
+items and ItemCollections (``.json``, as pystac and pystac-client save them). Each is
 known by the identity its content states (crmss/products.py), not by its file name; a product
 named after another is found, and refused with its problem.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .names import ProductName, product_stem
-from .products import BucketTile, MislabelledProduct, Product, product_at
+from .products import BucketTile, MislabelledProduct, Product, StacItem, product_at, stac_type
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,40 @@ def find_products(folder: str | Path) -> list[Found]:
         for entry in folder.iterdir()
         if ((entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix == ".zip" and entry.is_file())) and ProductName.parse(product_stem(entry))
     ]
-    for root, dirs, _ in os.walk(folder):
+    found = []
+    for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.endswith(".SAFE") and not d.startswith("."))
         if BucketTile.recognises(Path(root)):
             dirs.clear()  # its qi/ and auxiliary/ folders hold no products
             candidates.append(Path(root))
-    found = sorted(map(_found, candidates), key=lambda item: (item.name.name if item.name else "", _order(item), str(item.path)))
-    return found
+            continue
+        for name in sorted(f for f in files if f.lower().endswith(".json")):  # STAC items and ItemCollections
+            path = Path(root) / name
+            kind = stac_type(path)
+            if kind == "Feature":
+                candidates.append(path)
+            elif kind == "FeatureCollection":
+                try:
+                    found += [_identified(item) for item in StacItem.collection(path)]
+                except InputError as exc:
+                    found.append(Found(path, None, None, exc, None))
+    found += map(_found, candidates)
+    return sorted(found, key=lambda item: (item.name.name if item.name else "", _order(item), str(item.path)))
 
 
 def _found(path: Path) -> Found:
     """What discovery knows of the candidate at ``path``."""
     try:
         product = product_at(path)
-    except InputError as exc:  # an unreadable zip
+    except InputError as exc:  # an unreadable zip or item
         claimed = product_stem(path)
         return Found(path, None, ProductName.parse(claimed), exc, claimed)
+    return _identified(product)
+
+
+def _identified(product: Product) -> Found:
+    """What discovery knows of a product: its identity, or why it cannot be used."""
+    path = product.path
     try:
         return Found(path, product, product.identity(), None, product.claimed)
     except MislabelledProduct as exc:

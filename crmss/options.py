@@ -128,7 +128,8 @@ class PrepareOptions(Checked):
 
     products: Folder = option(
         "folder holding the L1C products as <name>.SAFE folders or <name>.zip / <name>.SAFE.zip files (read in place, never "
-        "unpacked), or tile folders of the public bucket (sentinel-s2-l1c: B01.jp2 ..., productInfo.json) at any depth below it",
+        "unpacked), tile folders of the public bucket (sentinel-s2-l1c: B01.jp2 ..., productInfo.json), or STAC items and "
+        "ItemCollections (.json, their assets read in place) at any depth below it",
         metavar="DIR",
     )
     out: Path = option("output folder for the patch tree and manifest.json", metavar="DATA")
@@ -288,8 +289,9 @@ class PredictOptions(Checked):
     """``crmss predict``: clean whole L1C products into cloud-free COGs."""
 
     products: tuple[Path, ...] = option(
-        "L1C products: <name>.SAFE folders (or their MTD_MSIL1C.xml), <name>.zip files, or tile folders of the public "
-        "bucket sentinel-s2-l1c (B01.jp2 ... B12.jp2, metadata.xml, productInfo.json, tileInfo.json)",
+        "L1C products: <name>.SAFE folders (or their MTD_MSIL1C.xml), <name>.zip files, tile folders of the public "
+        "bucket sentinel-s2-l1c (B01.jp2 ... B12.jp2, metadata.xml, productInfo.json, tileInfo.json), or STAC items and "
+        "ItemCollections as .json files (Earth Search's sentinel-2-l1c; bands read where the assets lie)",
         flag="PRODUCT",
     )
     model: Annotated[Path, Exists("any")] = option("the run folder of 'python train.py'", metavar="RUN")

@@ -24,7 +24,7 @@ from .errors import DiskFullError, Failures, InputError, write_error
 from .files import exclusive_lock, output_folder, write_text_atomically
 from .granule import Granule
 from .options import PredictOptions
-from .products import product_at
+from .products import products_at
 from .raster import BandReader, StreamedCOG, block_cache, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
 from .scene import Settings, run_strips, yield_to_the_model
@@ -57,12 +57,18 @@ def predict_products(options: PredictOptions) -> list[Path]:
         with block_cache(BLOCK_CACHE_MB):
             for path in map(Path, options.products):
                 try:
-                    for granule in product_at(path).granules():  # pre-2016 products may have several
-                        written += _predict_granule(granule, runner, out, settings, options)
-                except DiskFullError:
-                    raise  # the next products would fail the same way
+                    products = products_at(path)  # an ItemCollection file holds several
                 except InputError as exc:
                     failures.add(path.name, exc)
+                    continue
+                for product in products:
+                    try:
+                        for granule in product.granules():  # pre-2016 products may have several
+                            written += _predict_granule(granule, runner, out, settings, options)
+                    except DiskFullError:
+                        raise  # the next products would fail the same way
+                    except InputError as exc:
+                        failures.add(product.path.name, exc)
         failures.raise_any()
         return written
 

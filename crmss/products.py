@@ -15,7 +15,10 @@
   tiles) and ``tileInfo.json`` (the tile). It has no product metadata: the baseline comes from
   the product's name or datatake identifier, the quantification is L1C's 10000, and from
   baseline 04.00 the offset is ESA's -1000 for every band (what every such product's metadata
-  states).
+  states);
+* :class:`StacItem`: the same granule as a STAC Item (a ``.json`` file, alone or in an
+  ItemCollection as pystac-client saves a search): the tile folder's files are the item's
+  assets, read in place (``/vsicurl/``, ``/vsis3/``, local and ``file://`` hrefs).
 
 Each knows the identity its content states (:meth:`Product.identity`, checked against its
 name), the tiles of its granules, and opens a granule (crmss/granule.py). :func:`product_at`
@@ -27,10 +30,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.parse
 import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path, PurePosixPath
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .bands import ALL_BANDS
 from .errors import InputError
@@ -48,6 +52,7 @@ from .metadata import (
     tile_metadata,
 )
 from .names import ProductName, product_stem
+from .raster import read_file
 from .schemas import PRODUCT_INFO, TILE_INFO, parse_json
 
 METADATA_FILE = re.compile(r"^(?:MTD_MSI(?P<compact>L\w\w)|S2[ABC]_OPER_MTD_SAF(?P<long>L\w\w)_PDMC_\w+)\.xml$")
@@ -472,6 +477,158 @@ class BucketTile(Product):
             )
 
 
+#: Earth Search's asset keys of the Sentinel-2 bands (its ``sentinel-2-l1c`` collection); keys
+#: named after the band (``B02``) and ``eo:bands`` names are read too
+STAC_BAND_KEYS = {
+    "coastal": "B01",
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "rededge1": "B05",
+    "rededge2": "B06",
+    "rededge3": "B07",
+    "nir": "B08",
+    "nir08": "B8A",
+    "nir09": "B09",
+    "cirrus": "B10",
+    "swir16": "B11",
+    "swir22": "B12",
+}
+#: the granule files a STAC item's metadata assets hold, by asset key
+STAC_METADATA_KEYS = {"tileinfo_metadata": "tileInfo.json", "granule_metadata": "metadata.xml", "metadata": "metadata.xml"}
+#: an item id as Earth Search writes it: S2B_32TLT_20230629_0_L1C
+STAC_ITEM_ID = re.compile(r"^(?P<mission>S2[ABC])_(?P<tile>\d{2}[A-Z]{3})_(?P<day>\d{8})_\d+_(?P<level>L1C|L2A)$")
+STAC_FIX = "fetch the item again (pystac-client) and check that its assets are reachable"
+
+
+class StacItem(BucketTile):
+    """One granule as a STAC Item (a JSON file): the bucket tile layout plus an index. Its band
+    and metadata files are the item's assets, read in place through GDAL's virtual file systems
+    (``/vsicurl/`` for http(s), ``/vsis3/`` for s3, with GDAL's own credential and requester-pays
+    settings; plain paths for local and ``file://`` hrefs); the product it belongs to is its
+    ``s2:product_uri``, checked against its tileInfo.json, metadata.xml and id like every
+    packaging's identity."""
+
+    naming = "stac"
+    what = "STAC item"
+    fix = STAC_FIX
+
+    def __init__(self, path: Path, item: Any = None):
+        super().__init__(path)
+        self.item = item if item is not None else _read_item(path)
+        self.files = _item_files(self.item)
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        return path.is_file() and path.suffix.lower() == ".json" and stac_type(path) == "Feature"
+
+    @classmethod
+    def collection(cls, path: Path) -> list[StacItem]:
+        """The items of an ItemCollection file (as pystac-client saves a search), each known by
+        the path ``<file>#<item id>``; InputError where the file is none."""
+        import pystac  # only where STAC items are given
+
+        try:
+            items = pystac.ItemCollection.from_file(str(path))
+        except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
+            raise InputError(f"{path}: not a readable STAC ItemCollection ({exc}); {STAC_FIX}") from exc
+        for item in items:  # relative asset hrefs are relative to the file
+            item.set_self_href(str(path.resolve().parent / f"{item.id}.json"))
+        return [cls(Path(f"{path}#{item.id}"), item) for item in items]
+
+    def member(self, name: str) -> str | None:
+        return self.files.get(name)
+
+    def read_member(self, name: str) -> bytes | None:
+        where = self.member(name)
+        if where is None:
+            return None
+        return Path(where).read_bytes() if not where.startswith("/vsi") else read_file(where)
+
+    @property
+    def claimed(self) -> str | None:
+        uri = str(self.item.properties.get("s2:product_uri") or "").removesuffix(".SAFE")
+        return uri if ProductName.parse(uri) else super().claimed
+
+    def _stated_names(self, product_info: dict, tile_info: dict) -> dict[str, str]:
+        uri = str(self.item.properties.get("s2:product_uri") or "").removesuffix(".SAFE")
+        return {**({"the item's s2:product_uri": uri} if uri else {}), **super()._stated_names(product_info, tile_info)}
+
+    def _check_place(self, name: ProductName, own_tile: str, file: str) -> None:
+        """The item's id (Earth Search's ``S2B_32TLT_20230629_0_L1C``) and collection must be of the product's satellite, tile, day and level."""
+        collection = (self.item.collection_id or "").lower()
+        if "l2a" in collection or self.item.properties.get("s2:product_type", "S2MSI1C") != "S2MSI1C":
+            raise InputError(
+                f"{self.path}: an item of {self.item.collection_id or 'a collection'} ({self.item.properties.get('s2:product_type', 'L2A')}); "
+                "crmss needs Level-1C top-of-atmosphere data: search the sentinel-2-l1c collection"
+            )
+        match = STAC_ITEM_ID.match(self.item.id)
+        said = (match["mission"], match["tile"], match["level"]) if match else None
+        if match and (said != (name.mission, own_tile, name.level) or not same_datatake_day(match["day"], name.sensing[:8])):
+            raise MislabelledProduct(
+                f"{self.path}: the item's id {self.item.id} says {match['mission']}, tile T{match['tile']}, {match['day']}, {match['level']}, "
+                f"but {file} states the product {name.name} (tile T{own_tile}); an item edited or mixed with another is not used: {self.fix}",
+                name,
+            )
+
+
+def stac_type(path: Path) -> str | None:
+    """The ``type`` of a STAC JSON file (Feature: an item, FeatureCollection: an ItemCollection), None for other files."""
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    if document.get("type") == "Feature" and "stac_version" in document:
+        return "Feature"
+    features = document.get("features")
+    if (
+        document.get("type") == "FeatureCollection"
+        and isinstance(features, list)
+        and all(isinstance(f, dict) and "stac_version" in f for f in features)
+    ):
+        return "FeatureCollection"
+    return None
+
+
+def _read_item(path: Path) -> Any:
+    """The pystac Item of an item JSON file; InputError where it is none."""
+    import pystac  # only where a STAC item is given
+
+    try:
+        return pystac.Item.from_file(str(path))
+    except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
+        raise InputError(f"{path}: not a readable STAC item ({exc}); {STAC_FIX}") from exc
+
+
+def _item_files(item: Any) -> dict[str, str]:
+    """The granule files (``B02.jp2``, ``tileInfo.json``, ``metadata.xml``) an item's assets hold, as GDAL paths."""
+    files = {}
+    for key, asset in item.assets.items():
+        names = [band.get("name", "") for band in asset.extra_fields.get("eo:bands", [])]
+        named = next((n for n in names if re.fullmatch(r"B\d[\dA]", n)), None)
+        band = key.upper() if re.fullmatch(r"[Bb]\d[\dAa]", key) else STAC_BAND_KEYS.get(key) or named
+        name = f"{band}.jp2" if band else STAC_METADATA_KEYS.get(key)
+        if name and name not in files:
+            files[name] = gdal_path(asset.get_absolute_href() or asset.href)
+    return files
+
+
+def gdal_path(href: str) -> str:
+    """The path GDAL reads ``href`` by: ``/vsicurl/`` for http(s), ``/vsis3/`` for s3, the path of a ``file://`` or local href."""
+    scheme, _, rest = href.partition("://")
+    if not rest:
+        return href
+    if scheme in ("http", "https"):
+        return f"/vsicurl/{href}"
+    if scheme == "s3":
+        return f"/vsis3/{rest}"
+    if scheme == "file":
+        return urllib.parse.unquote(urllib.parse.urlparse(href).path)
+    return href
+
+
 def _tile_of(where: str, tile_info: dict, fix: str) -> str:
     """The MGRS tile (e.g. ``50TMK``) that ``tileInfo.json`` (at ``where``) states."""
     zone, band, square = (tile_info.get(k) for k in ("utmZone", "latitudeBand", "gridSquare"))
@@ -482,7 +639,7 @@ def _tile_of(where: str, tile_info: dict, fix: str) -> str:
 
 
 #: every packaging, the most specific first: :func:`product_at` takes the first that recognises a path
-PACKAGINGS: tuple[type[Product], ...] = (BucketTile, PdmcFolder, SafeFolder, PdmcZip, SafeZip)
+PACKAGINGS: tuple[type[Product], ...] = (BucketTile, StacItem, PdmcFolder, SafeFolder, PdmcZip, SafeZip)
 
 
 def product_path(path: str | Path) -> Path:
@@ -490,7 +647,7 @@ def product_path(path: str | Path) -> Path:
     metadata file (``<name>.SAFE/MTD_MSIL1C.xml``, as GDAL users pass it) or of a folder inside
     it (``.`` in a ``.SAFE``), or the tile folder of one of its files (``metadata.xml``, ...)."""
     path = Path(path)
-    if path.is_file() and (METADATA_FILE.match(path.name) or BucketTile.recognises(path.parent)):
+    if path.is_file() and not StacItem.recognises(path) and (METADATA_FILE.match(path.name) or BucketTile.recognises(path.parent)):
         path = path.parent
     if path.is_dir() and path.suffix != ".SAFE":
         inside = next((p for p in (path.resolve(), *path.resolve().parents) if p.suffix == ".SAFE"), None)
@@ -498,11 +655,26 @@ def product_path(path: str | Path) -> Path:
     return path
 
 
+def products_at(path: str | Path) -> list[Product]:
+    """The products a user's path names: those of a STAC ItemCollection file, else the one at it."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".json" and stac_type(path) == "FeatureCollection":
+        return list(StacItem.collection(path))
+    return [product_at(path)]
+
+
 def product_at(path: str | Path) -> Product:
-    """The product at ``path`` (see :func:`product_path`), as the type of its packaging."""
+    """The product at ``path`` (see :func:`product_path`), as the type of its packaging; an item
+    of an ItemCollection file by ``<file>#<item id>``."""
     path = product_path(path)
+    file, _, item_id = str(path).partition("#")
+    if item_id and Path(file).is_file():
+        found = [item for item in StacItem.collection(Path(file)) if item.item.id == item_id]
+        if not found:
+            raise InputError(f"{file}: holds no item {item_id!r}; {STAC_FIX}")
+        return found[0]
     if not path.exists():
-        raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files or tile folders of the public bucket")
+        raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files, tile folders of the public bucket or STAC items")
     kind = next(kind for kind in PACKAGINGS if kind.recognises(path))
     return kind(path)
 

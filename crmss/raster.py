@@ -258,17 +258,26 @@ def write_geotiff(
                 band.SetNoDataValue(nodata)
             band.WriteArray(array[i])
         ds = None  # closes the in-memory file
-        encoded = _read_memory_file(memory)
+        encoded = read_file(memory)
     finally:
         gdal.Unlink(memory)
     with replaced_atomically(path) as tmp:
         tmp.write_bytes(encoded)
 
 
-def _read_memory_file(name: str) -> bytes:
-    handle = gdal.VSIFOpenL(name, "rb")
+@gdal_exceptions()
+def read_file(name: str) -> bytes:
+    """The bytes of a file as GDAL reaches it (``/vsimem/``, ``/vsicurl/``, ``/vsis3/``, a plain
+    path); OSError where it cannot be read."""
     try:
-        return gdal.VSIFReadL(1, gdal.VSIStatL(name).size, handle)
+        stat = gdal.VSIStatL(name)
+        handle = gdal.VSIFOpenL(name, "rb")
+    except RuntimeError as exc:
+        raise OSError(f"cannot open {name} ({exc})") from exc
+    if stat is None or handle is None:
+        raise OSError(f"{name}: no such file")
+    try:
+        return gdal.VSIFReadL(1, stat.size, handle)
     finally:
         gdal.VSIFCloseL(handle)
 

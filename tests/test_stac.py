@@ -1,0 +1,113 @@
+"""STAC items as products: items written by pystac over the synthetic bucket tile folders
+(absolute, relative and file:// hrefs; Earth Search's asset keys) open, prepare and predict as
+the folders themselves do, and bad items are refused naming what is wrong."""
+
+import datetime
+import json
+import shutil
+from pathlib import Path
+
+import pystac
+import pytest
+
+from conftest import run_cli
+from crmss.discovery import find_products
+from crmss.options import PredictOptions, PrepareOptions
+from crmss.prediction import predict_products
+from crmss.preparation import prepare
+from crmss.products import STAC_BAND_KEYS, StacItem, open_product, products_at
+
+BAND_KEYS = {band: key for key, band in STAC_BAND_KEYS.items()}
+
+
+def tile_folders(folder: Path) -> list[Path]:
+    return sorted(p.parent for p in folder.rglob("tileInfo.json"))
+
+
+def make_item(tile: Path, *, uri: bool = False, item_id: str | None = None, collection: str | None = "sentinel-2-l1c", without=()) -> pystac.Item:
+    """An Earth Search-like item of a bucket tile folder: its bands and metadata files as assets."""
+    name = json.loads((tile / "productInfo.json").read_text())["name"]
+    when = datetime.datetime.strptime(name.split("_")[2], "%Y%m%dT%H%M%S")
+    granule = open_product(tile)
+    item = pystac.Item(
+        id=item_id or f"{name[:3]}_{granule.tile}_{when:%Y%m%d}_0_L1C",
+        geometry=None,
+        bbox=None,
+        datetime=when,
+        properties={"s2:product_uri": f"{name}.SAFE", "s2:product_type": "S2MSI1C"},
+        collection=collection,
+    )
+    files = {**{BAND_KEYS[b]: f"{b}.jp2" for b in BAND_KEYS}, "tileinfo_metadata": "tileInfo.json", "granule_metadata": "metadata.xml"}
+    for key, file in files.items():
+        if key not in without:
+            path = tile / file
+            item.add_asset(key, pystac.Asset(href=path.as_uri() if uri else str(path)))
+    return item
+
+
+def save(item: pystac.Item, path: Path) -> Path:
+    item.save_object(dest_href=str(path), include_self_link=False)
+    return path
+
+
+def test_an_item_and_a_collection_open_as_their_tile_folders(tmp_path, products):
+    tiles = tile_folders(products(0, bucket=True))
+    items = [save(make_item(tile, uri=i == 1), tmp_path / f"item{i}.json") for i, tile in enumerate(tiles)]
+    for tile, item in zip(tiles, items):
+        a, b = open_product(item), open_product(tile)
+        assert (a.name, a.tile, a.baseline, a.offsets, a.granules, a.grid()) == (b.name, b.tile, b.baseline, b.offsets, b.granules, b.grid())
+        assert a.naming == "stac" and a.band_files["B8A"] == b.band_files["B8A"]
+    collection = tmp_path / "search.json"
+    collection.write_text(json.dumps(pystac.ItemCollection([make_item(t) for t in tiles]).to_dict()))
+    members = products_at(collection)
+    assert all(isinstance(p, StacItem) for p in members) and [p.identity().name for p in members] == [open_product(t).name for t in tiles]
+    found = find_products(tmp_path)  # items and collections in a products folder are found by their content
+    assert sorted({f.name.name for f in found}) == sorted(open_product(t).name for t in tiles) and not any(f.problem for f in found)
+
+
+def test_predict_and_prepare_of_items_write_what_the_folders_give(tmp_path, products, trained, split_of):
+    folder = products(0, bucket=True)
+    tiles = tile_folders(folder)
+    cloudy = next(t for t in tiles if "/2016/4/13/" in t.as_posix())
+    item = save(make_item(cloudy, uri=True), tmp_path / "items" / "cloudy.json")
+    options = {"model": trained / "run", "tile": 512, "progress": False}
+    expected = predict_products(PredictOptions([cloudy], out=tmp_path / "folder", **options))
+    written = predict_products(PredictOptions([item], out=tmp_path / "item", **options))
+    assert [p.name for p in written] == [p.name for p in expected]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(written, expected))
+
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    (catalogue / "search.json").write_text(json.dumps(pystac.ItemCollection([make_item(t) for t in tiles]).to_dict()))
+    by_items = prepare(PrepareOptions(catalogue, tmp_path / "from_items", split=split_of(0), progress=False))
+    by_folders = prepare(PrepareOptions(folder, tmp_path / "from_folders", split=split_of(0), progress=False))
+    (key,) = by_folders["pairs"]
+    assert by_items["pairs"][key]["windows"] == by_folders["pairs"][key]["windows"]
+    for patch in sorted((tmp_path / "from_folders").rglob("*.tif")):
+        assert patch.read_bytes() == (tmp_path / "from_items" / patch.relative_to(tmp_path / "from_folders")).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"without": ("rededge1",)}, "band files B05.jp2 are missing from the STAC item"),
+        ({"collection": "sentinel-2-l2a"}, "search the sentinel-2-l1c collection"),
+        ({"item_id": "S2A_50TMK_20160415_0_L1C"}, "the item's id S2A_50TMK_20160415_0_L1C says"),
+        ({"item_id": "S2B_50TMK_20160413_0_L1C"}, "the item's id S2B_50TMK_20160413_0_L1C says S2B"),
+    ],
+)
+def test_bad_items_are_refused_naming_what_is_wrong(tmp_path, products, trained, change, message):
+    cloudy = next(t for t in tile_folders(products(0, bucket=True)) if "/2016/4/13/" in t.as_posix())
+    item = save(make_item(cloudy, **change), tmp_path / "item.json")
+    run = run_cli("predict", item, "--model", trained / "run", "--out", tmp_path / "out", "--no-progress")
+    assert run.returncode == 2 and message in run.stderr and str(item) in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_item_whose_asset_cannot_be_read_is_refused(tmp_path, products):
+    cloudy = next(t for t in tile_folders(products(0, bucket=True)) if "/2016/4/13/" in t.as_posix())
+    copy = shutil.copytree(cloudy, tmp_path / "tile")
+    item = save(make_item(copy), tmp_path / "item.json")
+    (copy / "tileInfo.json").write_text("{not json")
+    with pytest.raises(Exception, match="tileInfo.json: unreadable"):
+        open_product(item)
