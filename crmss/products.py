@@ -679,9 +679,12 @@ def product_at(path: str | Path) -> Product:
     return kind(path)
 
 
-def open_product(path: str | Path, tile: str | None = None) -> Granule:
+def open_product(path: str | Path | Any, tile: str | None = None) -> Granule:
     """Open the granule of ``tile`` of the L1C product at ``path`` (a ``.SAFE`` folder, a zip,
-    a bucket tile folder, or a file of one), by the rule of :meth:`Product.granule`."""
+    a bucket tile folder, a STAC item's ``.json`` file, or a file of one), or of a ``pystac.Item``
+    itself, by the rule of :meth:`Product.granule`."""
+    if not isinstance(path, (str, Path)) and hasattr(path, "assets"):  # a pystac.Item
+        return StacItem(Path(path.get_self_href() or path.id), path).granule(tile)
     return product_at(path).granule(tile)
 
 

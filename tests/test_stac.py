@@ -57,6 +57,8 @@ def test_an_item_and_a_collection_open_as_their_tile_folders(tmp_path, products)
         a, b = open_product(item), open_product(tile)
         assert (a.name, a.tile, a.baseline, a.offsets, a.granules, a.grid()) == (b.name, b.tile, b.baseline, b.offsets, b.granules, b.grid())
         assert a.naming == "stac" and a.band_files["B8A"] == b.band_files["B8A"]
+    item = make_item(tiles[0])  # a pystac.Item itself, as a notebook holds it
+    assert open_product(item).name == open_product(tiles[0]).name
     collection = tmp_path / "search.json"
     collection.write_text(json.dumps(pystac.ItemCollection([make_item(t) for t in tiles]).to_dict()))
     members = products_at(collection)
