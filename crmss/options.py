@@ -41,6 +41,8 @@ Subset = Literal["test", "train"]
 #: what ``--devices`` accepts besides ``all``: TensorFlow device names separated by commas
 DEVICE_LIST = re.compile(r"(CPU|GPU):\d+(,(CPU|GPU):\d+)*")
 Devices = Annotated[str, Matches(f"all|{DEVICE_LIST.pattern}", "give 'all' or device names separated by commas, e.g. GPU:0,GPU:1")]
+#: where ``--scheduler`` runs the work: a LocalCluster, the address in DASK_SCHEDULER_ADDRESS, or a scheduler's address
+Scheduler = Annotated[str, Matches(r"local|env|(tcp|tls|ws|wss)://\S+", "give local, env or a Dask scheduler's address such as tcp://host:8786")]
 #: a method's name in tables and on the command line (NAME=RUN), an evaluation's label (LABEL=RESULTS)
 METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
 
@@ -324,6 +326,13 @@ class PredictOptions(Checked):
         "all",
     )
     progress: bool = option("progress bar", True)
+    scheduler: Scheduler | None = option(
+        "run the products on a Dask cluster, one task per product: local (a LocalCluster on this machine), env (the "
+        "scheduler in DASK_SCHEDULER_ADDRESS) or a scheduler's address (tcp://host:8786); --out must be a folder every "
+        "worker writes (checked first). Without it the products run here, one after another",
+        None,
+        metavar="ADDRESS",
+    )
 
     def _check(self) -> None:
         if not self.products:

@@ -10,11 +10,13 @@ streamed into COGs that are checked and published together, or not at all.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +25,9 @@ from .bands import STACKS
 from .errors import DiskFullError, Failures, InputError, write_error
 from .files import exclusive_lock, output_folder, write_text_atomically
 from .granule import Granule
+from .model import generator_file, load_generator
 from .options import PredictOptions
-from .products import products_at
+from .products import product_at, products_at
 from .raster import BandReader, StreamedCOG, block_cache, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
 from .scene import Settings, run_strips, yield_to_the_model
@@ -38,39 +41,88 @@ BLOCK = 512
 BLOCK_CACHE_MB = 768
 
 
-def predict_products(options: PredictOptions) -> list[Path]:
+def predict_products(options: PredictOptions, client: Any = None) -> list[Path]:
     """Clean every product of ``options.products`` into ``options.out``; return the outputs
     written. Finished outputs are skipped.
 
-    A product that fails (not L1C, a corrupt band) is reported and the others still run; the
-    failures are raised together as one InputError at the end.
+    Here, one product after another; with ``options.scheduler`` or a ``distributed.Client`` as
+    ``client``, on a Dask cluster, one task per product (crmss/cluster.py). A product that fails
+    (not L1C, a corrupt band) is reported and the others still run; the failures are raised
+    together as one InputError at the end.
     """
     require_jpeg2000_driver()
     out = Path(options.out)
     # no lock on the folder: runs into one folder share it, each product locked on its own
     with output_folder(out, "predict", "the outputs", lock=None):
-        runner = TileRunner.load(options)
-        logger.info(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
-        settings = Settings(options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress)
+        generator_file(options.model, options.checkpoint)  # a run without that checkpoint is refused before any product
         failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)")
-        written = []
-        with block_cache(BLOCK_CACHE_MB):
-            for path in map(Path, options.products):
-                try:
-                    products = products_at(path)  # an ItemCollection file holds several
-                except InputError as exc:
-                    failures.add(path.name, exc)
-                    continue
-                for product in products:
-                    try:
-                        for granule in product.granules():  # pre-2016 products may have several
-                            written += _predict_granule(granule, runner, out, settings, options)
-                    except DiskFullError:
-                        raise  # the next products would fail the same way
-                    except InputError as exc:
-                        failures.add(product.path.name, exc)
+        paths = _product_paths(options, failures)
+        if client is None and options.scheduler is None:
+            _runner(options.model, options.checkpoint, options.precision, options.devices)  # loaded before the first product
+            written = [path for product in paths for path in _each_product(product, options, failures)]
+        else:
+            written = _on_cluster(paths, options, client, failures)
         failures.raise_any()
         return written
+
+
+def _product_paths(options: PredictOptions, failures: Failures) -> list[str]:
+    """The products ``options.products`` name, an ItemCollection file's items as ``<file>#<item id>``."""
+    paths = []
+    for path in map(Path, options.products):
+        try:
+            paths += [str(product.path) for product in products_at(path)]
+        except InputError as exc:
+            failures.add(path.name, exc)
+    return paths
+
+
+def _each_product(path: str, options: PredictOptions, failures: Failures) -> list[Path]:
+    """The outputs of one product run here; its InputError added to ``failures``."""
+    try:
+        return list(map(Path, predict_product(path, options)))
+    except DiskFullError:
+        raise  # the next products would fail the same way
+    except InputError as exc:
+        failures.add(Path(path).name, exc)
+        return []
+
+
+def _on_cluster(paths: list[str], options: PredictOptions, client: Any, failures: Failures) -> list[Path]:
+    from .cluster import check_shared, connect, run_products
+
+    own = client is None
+    client = client if client is not None else connect(str(options.scheduler))
+    try:
+        check_shared(client, Path(options.out))
+        return run_products(client, paths, predict_product, options, failures, options.progress)
+    finally:
+        if own:
+            client.close()
+
+
+def predict_product(path: str, options: PredictOptions) -> list[str]:
+    """Clean every granule of the product at ``path`` into ``options.out`` (the task a cluster
+    worker runs, and each step of a run here); return the outputs written. The generator is
+    loaded once per process (:func:`_runner`)."""
+    runner = _runner(options.model, options.checkpoint, options.precision, options.devices)
+    settings = Settings(options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress)
+    with block_cache(BLOCK_CACHE_MB):
+        granules = product_at(path).granules()  # pre-2016 products may have several
+        return [str(p) for granule in granules for p in _predict_granule(granule, runner, Path(options.out), settings, options)]
+
+
+def _runner(model: Path, checkpoint: str, precision: str, devices: str) -> TileRunner:
+    """The generator of ``model``, ready for tiles; kept for the process's next product while its file is unchanged."""
+    path = generator_file(model, checkpoint)
+    return _loaded(path, path.stat().st_mtime_ns, precision, devices)
+
+
+@functools.lru_cache(maxsize=1)
+def _loaded(path: Path, modified: int, precision: str, devices: str) -> TileRunner:
+    runner = TileRunner(load_generator(path), precision, devices, path)
+    logger.info(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
+    return runner
 
 
 def output_names(product: Granule, stacks: tuple[str, ...] = tuple(STACKS)) -> dict[str, str]:

@@ -72,6 +72,9 @@ class MislabelledProduct(InputError):
         super().__init__(message)
         self.content = content
 
+    def __reduce__(self) -> tuple:
+        return type(self), (str(self), self.content)  # pickled whole, as a cluster worker returns it
+
 
 class Product(ABC):
     """An L1C product in one packaging, at ``path``."""

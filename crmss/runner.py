@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .model import generator_file, generator_stacks, load_generator, run_generator
+from .model import generator_stacks, run_generator
 from .options import PredictOptions
 from .precision import at_precision, choose_precision, local_devices
 
@@ -45,12 +45,6 @@ class TileRunner:
         for device in self.devices:
             copy = at_precision(model, self.precision.precision, device if placed else None)
             self._replicas.append((device, tf.function(partial(self._weighted_outputs, copy), reduce_retracing=True)))
-
-    @classmethod
-    def load(cls, options: PredictOptions) -> TileRunner:
-        """The generator of ``options.checkpoint`` of the run folder (or .keras file) ``options.model``."""
-        path = generator_file(options.model, options.checkpoint)
-        return cls(load_generator(path), options.precision, options.devices, path)
 
     def weighted(self, tiles: list[np.ndarray], weights: list[tuple], replica: int = 0) -> list[np.ndarray]:
         """Tiles of reflectance x 10000 per stack (uint16 (batch, t, t, 4) at 10 m and

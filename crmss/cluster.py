@@ -1,0 +1,99 @@
+"""Many products on a Dask cluster: ``--scheduler`` of ``crmss predict``.
+
+Dask is imported here only, and only when a scheduler is asked for. Each product is one task;
+a worker keeps the generator of the run loaded between its tasks (one per process) and runs a
+product with its own devices and precision, writing into ``--out``, which every worker must
+reach (a probe file each writes and the client reads, checked first). The per-product locks and
+the skip-finished rule make a rerun continue where a crashed cluster stopped; a worker that dies
+mid-product has its task run again on another (Dask's own rescheduling), and what the dead one
+left is cleaned up by the product's lock. Bad input is not retried: its InputError comes back
+and is reported with the others at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .console import progress_bar
+from .errors import DiskFullError, Failures, InputError
+
+logger = logging.getLogger(__name__)
+
+
+def connect(scheduler: str) -> Any:
+    """A ``distributed.Client`` of ``scheduler``: ``local`` (a LocalCluster, one worker process
+    per GPU or one on a CPU, each with one task at a time), ``env`` (DASK_SCHEDULER_ADDRESS) or an
+    address; InputError where no scheduler answers."""
+    from distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        import tensorflow as tf
+
+        workers = max(1, len(tf.config.list_physical_devices("GPU")))
+        return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"))
+    address = os.environ.get("DASK_SCHEDULER_ADDRESS", "") if scheduler == "env" else scheduler
+    if not address:
+        raise InputError("--scheduler env: DASK_SCHEDULER_ADDRESS is not set; set it to the scheduler's address, or give the address")
+    try:
+        return Client(address, timeout="15s")
+    except (OSError, TimeoutError) as exc:
+        raise InputError(
+            f"--scheduler {address}: no Dask scheduler answers there ({exc}); start one (dask scheduler) or correct the address"
+        ) from exc
+
+
+def check_shared(client: Any, out: Path) -> None:
+    """InputError unless every worker can write into ``out`` and the client read what it wrote."""
+    token = uuid.uuid4().hex
+    written = client.run(_write_probe, str(out), token)
+    try:
+        unseen = [worker for worker, probe in written.items() if not probe or not Path(probe).is_file() or Path(probe).read_text() != token]
+    finally:
+        for probe in written.values():
+            if probe:
+                Path(probe).unlink(missing_ok=True)
+    if unseen:
+        raise InputError(
+            f"{out}: the Dask workers {', '.join(sorted(unseen))} cannot write there, or write where this machine does not see it; "
+            "give --out a folder on storage every worker shares"
+        )
+
+
+def _write_probe(out: str, token: str) -> str | None:
+    """(On a worker) write ``token`` into a probe file in ``out``; its path, None where it cannot."""
+    probe = Path(out) / f".crmss-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.write_text(token)
+    except OSError:
+        return None
+    return str(probe)
+
+
+def run_products(client: Any, paths: list[str], task: Callable[..., list[str]], options: Any, failures: Failures, progress: bool) -> list[Path]:
+    """Run ``task(path, options)`` for every product path on the cluster, one task each; return
+    the outputs written. A product's InputError is added to ``failures``; a full disk stops the run."""
+    from distributed import as_completed
+
+    if client.dashboard_link:
+        logger.info(f"Dask dashboard: {client.dashboard_link}")
+    futures = {client.submit(task, path, options, key=f"crmss-product-{uuid.uuid4().hex[:12]}", pure=False): path for path in paths}
+    written: list[Path] = []
+    with progress_bar(progress, total=len(futures), desc="products", unit="product") as bar:
+        for future in as_completed(futures):
+            name = Path(futures[future]).name
+            try:
+                outputs = future.result()
+                logger.info(f"{name}: {'wrote ' + ' and '.join(Path(p).name for p in outputs) if outputs else 'finished earlier, skipped'}")
+                written += map(Path, outputs)
+            except DiskFullError:
+                client.cancel(list(futures))
+                raise
+            except InputError as exc:
+                failures.add(name, exc)
+            bar.update()
+    return written

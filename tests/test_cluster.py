@@ -1,0 +1,95 @@
+"""crmss predict on a real Dask cluster: a scheduler and two worker processes started by the test
+on 127.0.0.1 (and a LocalCluster), against the plain run's outputs, byte for byte."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+DASK = Path(sys.executable).parent / "dask"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """The address of a Dask scheduler with two single-threaded workers, all on 127.0.0.1."""
+    folder = tmp_path_factory.mktemp("cluster")
+    address_file = folder / "scheduler.json"
+    started = [
+        subprocess.Popen(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0", "--scheduler-file", address_file],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(address_file.read_text())["address"]
+        for name in ("w1", "w2"):
+            worker = [DASK, "worker", address, "--nthreads", "1", "--name", name, "--no-dashboard", "--local-directory", folder / name]
+            started.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in reversed(started):
+            process.terminate()
+        for process in started:
+            process.wait(timeout=30)
+
+
+def _products(products) -> list[Path]:
+    """Three products of two pairs in three packagings: a .SAFE folder, a zip and a bucket tile folder."""
+    cloudy = next(p for p in products(0).iterdir() if "20160413" in p.name)
+    clear = next(p for p in products(0, zipped=True).iterdir() if "20160403" in p.name)
+    tile = next(p.parent for p in products(28, bucket=True).rglob("tileInfo.json"))
+    return [cloudy, clear, tile]
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.tif"))}
+
+
+def test_predict_on_a_cluster_writes_what_a_plain_run_writes(cluster, products, trained, tmp_path):
+    args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
+    plain = run_cli("predict", *args, "--out", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    run = run_cli("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(_outputs(tmp_path / "plain")) == 6 and _outputs(tmp_path / "cluster") == _outputs(tmp_path / "plain")
+    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cluster").glob("*.tif")}
+    again = run_cli("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)  # a rerun skips what is done
+    assert again.returncode == 0 and again.stdout.count("finished earlier") == 3, again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cluster").glob("*.tif")} == written
+
+
+def test_a_bad_product_on_a_cluster_is_reported_and_the_others_finish(cluster, products, trained, tmp_path):
+    broken = tmp_path / "S2A_MSIL1C_20160413T031632_N0201_R075_T50TMK_20160413T031626.zip"
+    broken.write_bytes(b"not a zip")
+    good = _products(products)[2]
+    run = run_cli("predict", broken, good, "--model", trained / "run", "--out", tmp_path / "out", "--tile", "512", "--scheduler", cluster)
+    assert run.returncode == 2 and "not a readable zip archive" in run.stderr and "the other products are done" in run.stderr, run.stderr[-2000:]
+    assert len(list((tmp_path / "out").glob("*.tif"))) == 2
+
+
+def test_an_unreachable_scheduler_is_named(tmp_path, trained, products):
+    run = run_cli("predict", _products(products)[0], "--model", trained / "run", "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
+    assert run.returncode == 2 and "--scheduler tcp://127.0.0.1:9: no Dask scheduler answers there" in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_plain_run_does_not_import_dask():
+    script = (
+        "import sys, crmss, crmss.cli, crmss.prediction, crmss.preparation, crmss.cluster\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')], 'Dask was imported'"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
