@@ -12,15 +12,16 @@ and is reported with the others at the end.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .console import progress_bar
-from .errors import DiskFullError, Failures, InputError
+from .errors import DiskFullError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -74,26 +75,38 @@ def _write_probe(out: str, token: str) -> str | None:
     return str(probe)
 
 
-def run_products(client: Any, paths: list[str], task: Callable[..., list[str]], options: Any, failures: Failures, progress: bool) -> list[Path]:
-    """Run ``task(path, options)`` for every product path on the cluster, one task each; return
-    the outputs written. A product's InputError is added to ``failures``; a full disk stops the run."""
+def run_tasks(
+    client: Any, work: list[tuple[str, tuple]], task: Callable[..., Any], progress: bool, unit: str
+) -> Iterator[tuple[str, Any, InputError | None]]:
+    """Run ``task(*args)`` for every ``(name, args)`` of ``work`` on the cluster, one task each;
+    yield ``(name, result, None)``, or ``(name, None, error)`` for a task that raised InputError,
+    as they finish. A full disk cancels the rest and is raised."""
     from distributed import as_completed
 
     if client.dashboard_link:
         logger.info(f"Dask dashboard: {client.dashboard_link}")
-    futures = {client.submit(task, path, options, key=f"crmss-product-{uuid.uuid4().hex[:12]}", pure=False): path for path in paths}
-    written: list[Path] = []
-    with progress_bar(progress, total=len(futures), desc="products", unit="product") as bar:
+    futures = {client.submit(task, *args, key=f"crmss-{unit}-{uuid.uuid4().hex[:12]}", pure=False): name for name, args in work}
+    with progress_bar(progress, total=len(futures), desc=f"{unit}s", unit=unit) as bar:
         for future in as_completed(futures):
-            name = Path(futures[future]).name
             try:
-                outputs = future.result()
-                logger.info(f"{name}: {'wrote ' + ' and '.join(Path(p).name for p in outputs) if outputs else 'finished earlier, skipped'}")
-                written += map(Path, outputs)
+                yield futures[future], future.result(), None
             except DiskFullError:
                 client.cancel(list(futures))
                 raise
             except InputError as exc:
-                failures.add(name, exc)
+                yield futures[future], None, exc
             bar.update()
-    return written
+
+
+@contextlib.contextmanager
+def on_cluster(scheduler: str | None, client: Any, out: Path) -> Iterator[Any]:
+    """The client to run on (``client``, or one of ``scheduler``, closed at the end), once every
+    worker was seen to write into ``out``."""
+    own = client is None
+    client = client if client is not None else connect(str(scheduler))
+    try:
+        check_shared(client, out)
+        yield client
+    finally:
+        if own:
+            client.close()

@@ -145,6 +145,13 @@ class PrepareOptions(Checked):
     )
     workers: Workers | None = option("threads for decoding bands and writing patches (default: all cores)", None, metavar="N")
     progress: bool = option("progress bars (one line per pair is printed either way)", True)
+    scheduler: Scheduler | None = option(
+        "prepare the pairs on a Dask cluster, one task per pair: local (a LocalCluster on this machine), env (the scheduler "
+        "in DASK_SCHEDULER_ADDRESS) or a scheduler's address (tcp://host:8786); DATA must be a folder every worker writes "
+        "(checked first). Without it the pairs are prepared here, one after another",
+        None,
+        metavar="ADDRESS",
+    )
 
 
 @dataclass(frozen=True)

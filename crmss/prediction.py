@@ -89,16 +89,18 @@ def _each_product(path: str, options: PredictOptions, failures: Failures) -> lis
 
 
 def _on_cluster(paths: list[str], options: PredictOptions, client: Any, failures: Failures) -> list[Path]:
-    from .cluster import check_shared, connect, run_products
+    """The outputs of the products run on a Dask cluster, one task each (crmss/cluster.py)."""
+    from .cluster import on_cluster, run_tasks
 
-    own = client is None
-    client = client if client is not None else connect(str(options.scheduler))
-    try:
-        check_shared(client, Path(options.out))
-        return run_products(client, paths, predict_product, options, failures, options.progress)
-    finally:
-        if own:
-            client.close()
+    written: list[Path] = []
+    with on_cluster(options.scheduler, client, Path(options.out)) as cluster:
+        for path, outputs, error in run_tasks(cluster, [(path, (path, options)) for path in paths], predict_product, options.progress, "product"):
+            if error is not None:
+                failures.add(Path(path).name, error)
+                continue
+            logger.info(f"{Path(path).name}: {'wrote ' + ' and '.join(Path(p).name for p in outputs) if outputs else 'finished earlier, skipped'}")
+            written += map(Path, outputs)
+    return written
 
 
 def predict_product(path: str, options: PredictOptions) -> list[str]:

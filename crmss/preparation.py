@@ -14,6 +14,7 @@ is killed and started again redoes only the unfinished pair.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -22,9 +23,11 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -62,13 +65,16 @@ class PairJob:
     requested: set[int] | None  # window numbers asked for by --windows, None for all
 
 
-def prepare(options: PrepareOptions) -> dict:
+def prepare(options: PrepareOptions, client: Any = None) -> dict:
     """Prepare every pair of the split list found in ``options.products``; return the manifest.
 
     ``split`` is a split-list CSV (default: the published WHUS2-CR list), ``windows`` a CSV
     (``pair,window``) restricting pairs to given window numbers, ``workers`` the threads
     used for decoding and writing (default: all cores). Pairs whose products are absent are
-    reported in the manifest's ``missing`` and skipped. Raises InputError for bad input.
+    reported in the manifest's ``missing`` and skipped. Here, one pair after another; with
+    ``options.scheduler`` or a ``distributed.Client`` as ``client``, on a Dask cluster, one task
+    per pair (crmss/cluster.py), the manifest written here as they finish. Raises InputError for
+    bad input.
     """
     require_jpeg2000_driver()
     windows = options.windows
@@ -80,10 +86,10 @@ def prepare(options: PrepareOptions) -> dict:
     # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
     rerun = "run the same command again: finished pairs are kept"
     with output_folder(out, "prepare", "the manifest", rerun, unused=lambda folder: not _holds_pairs(folder)):
-        return _prepare_all(options, out, pairs, split_path, requested, workers)
+        return _prepare_all(options, out, pairs, split_path, requested, workers, client)
 
 
-def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_path: Path, requested, workers: int) -> dict:
+def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_path: Path, requested, workers: int, client: Any) -> dict:
     """Prepare the ``pairs`` found in ``options.products`` into ``out`` (locked), ``requested``
     the windows per pair (None: all); return the manifest."""
     products, windows = Path(options.products), options.windows
@@ -104,24 +110,18 @@ def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_pa
         failures.add(key, error)
     _save_manifest(out, manifest, pairs)
 
-    with block_cache():
-        for job in jobs:
-            start = time.perf_counter()
-            try:
-                record = _prepare_pair(job, out, workers, options.progress)
-            except DiskFullError:
-                raise  # the next pairs would fail the same way
-            except InputError as exc:  # a band that fails to decode: this pair leaves nothing behind
-                shutil.rmtree(out / PARTIAL, ignore_errors=True)
-                failures.add(job.pair.key, exc)
-                continue
-            manifest["pairs"][job.pair.key] = record
-            _save_manifest(out, manifest, pairs)
-            dropped = record["dropped"]
-            logger.info(
-                f"{job.pair.key} ({job.pair.subset}): {len(record['windows'])} windows kept, {dropped['nodata']} dropped for "
-                f"no data, {dropped['not_requested']} not requested ({time.perf_counter() - start:.0f} s)"
-            )
+    for job, record, error in _prepared(jobs, out, workers, options, client):
+        if error is not None:  # a band that fails to decode: this pair leaves nothing behind
+            failures.add(job.pair.key, error)
+            continue
+        seconds = record.pop("seconds")
+        manifest["pairs"][job.pair.key] = record
+        _save_manifest(out, manifest, pairs)
+        dropped = record["dropped"]
+        logger.info(
+            f"{job.pair.key} ({job.pair.subset}): {len(record['windows'])} windows kept, {dropped['nodata']} dropped for "
+            f"no data, {dropped['not_requested']} not requested ({seconds:.0f} s)"
+        )
     failures.raise_any()
     if not manifest["pairs"]:
         found = len(find_products(products))
@@ -131,6 +131,30 @@ def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_pa
             "give --products the folder holding the L1C products of the split list's pairs"
         )
     return manifest
+
+
+def _prepared(
+    jobs: list[PairJob], out: Path, workers: int, options: PrepareOptions, client: Any
+) -> Iterator[tuple[PairJob, dict, InputError | None]]:
+    """Each job with its pair's manifest record (its ``seconds`` too), or the InputError that
+    stopped it, as they finish: here, one after another, or one task each on a Dask cluster."""
+    if client is None and options.scheduler is None:
+        with block_cache():
+            for job in jobs:
+                try:
+                    yield job, prepare_pair(job, out, workers, options.progress), None
+                except DiskFullError:
+                    raise  # the next pairs would fail the same way
+                except InputError as exc:
+                    yield job, {}, exc
+        return
+    from .cluster import on_cluster, run_tasks
+
+    by_key = {job.pair.key: job for job in jobs}
+    with on_cluster(options.scheduler, client, out) as cluster:
+        work = [(job.pair.key, (job, out, options.workers, False)) for job in jobs]
+        for key, record, error in run_tasks(cluster, work, prepare_pair, options.progress, "pair"):
+            yield by_key[key], record, error
 
 
 def _holds_pairs(out: Path) -> bool:
@@ -213,9 +237,22 @@ def _plan(products, pairs, manifest, requested):
     return jobs, missing, skipped, errors
 
 
-def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict:
+def prepare_pair(job: PairJob, out: Path, workers: int | None, progress: bool) -> dict:
     """Decode the pair's 20 bands once, cut the valid windows, write them, move them into place;
-    return the pair's manifest record."""
+    return the pair's manifest record, with the ``seconds`` it took (the task a cluster worker
+    runs; ``workers``: decoding and writing threads, None for all cores). A pair that fails
+    leaves nothing behind."""
+    start, workers = time.perf_counter(), workers or len(os.sched_getaffinity(0))
+    try:
+        with block_cache():
+            return {**_prepare_pair(job, out, workers, progress), "seconds": time.perf_counter() - start}
+    except InputError:
+        shutil.rmtree(out / PARTIAL / job.pair.key, ignore_errors=True)
+        raise
+
+
+def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict:
+    """Decode, cut, write and move one pair's windows into place (see :func:`prepare_pair`); its manifest record."""
     windows = WindowGrid.for_size(job.grid.width, job.grid.height)
     bands = len(ROLES) * sum(len(stack) for stack in STACKS.values())
     with progress_bar(progress, total=bands, desc=f"{job.pair.key} decode", unit="band") as bar:
@@ -306,7 +343,9 @@ def _write_windows(job: PairJob, out: Path, windows: WindowGrid, stacks: dict, k
         final = out / pair.subset / role / res / pair.key
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial / role / res, final)
-    shutil.rmtree(out / PARTIAL)
+    shutil.rmtree(partial)
+    with contextlib.suppress(OSError):  # other pairs may be under way (a cluster): then it stays
+        (out / PARTIAL).rmdir()
 
 
 def _product_record(product: Granule, listed: str) -> dict:

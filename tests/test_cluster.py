@@ -2,6 +2,9 @@
 on 127.0.0.1 (and a LocalCluster), against the plain run's outputs, byte for byte."""
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +20,12 @@ DASK = Path(sys.executable).parent / "dask"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """The address of a Dask scheduler with two single-threaded workers, all on 127.0.0.1."""
-    folder = tmp_path_factory.mktemp("cluster")
+    yield from _cluster(tmp_path_factory.mktemp("cluster"))
+
+
+def _cluster(folder: Path):
+    """Start a scheduler and two workers (each under its nanny) on 127.0.0.1; yield the address; stop them."""
+    folder.mkdir(parents=True, exist_ok=True)
     address_file = folder / "scheduler.json"
     started = [
         subprocess.Popen(
@@ -71,6 +79,26 @@ def test_predict_on_a_cluster_writes_what_a_plain_run_writes(cluster, products, 
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cluster").glob("*.tif")} == written
 
 
+def test_prepare_on_a_cluster_writes_the_tree_of_a_plain_run(cluster, products, pairs, tmp_path):
+    from crmss.splits import write_split
+
+    folder = tmp_path / "products"
+    for index in (0, 28):
+        for product in products(index).iterdir():
+            shutil.copytree(product, folder / product.name)
+    write_split(tmp_path / "split.csv", [pairs[0], pairs[28]])
+    args = ["--products", folder, "--split", tmp_path / "split.csv", "--no-progress"]
+    plain = run_cli("prepare", *args, "--out", tmp_path / "plain")
+    run = run_cli("prepare", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
+    assert plain.returncode == run.returncode == 0, run.stderr[-3000:]
+    manifests = [json.loads((tmp_path / tree / "manifest.json").read_text())["pairs"] for tree in ("plain", "cluster")]
+    assert {k: v["windows"] for k, v in manifests[0].items()} == {k: v["windows"] for k, v in manifests[1].items()} and len(manifests[0]) == 2
+    patches = sorted(p.relative_to(tmp_path / "plain") for p in (tmp_path / "plain").rglob("*.tif"))
+    assert patches and patches == sorted(p.relative_to(tmp_path / "cluster") for p in (tmp_path / "cluster").rglob("*.tif"))
+    assert all((tmp_path / "plain" / p).read_bytes() == (tmp_path / "cluster" / p).read_bytes() for p in patches)
+    assert not (tmp_path / "cluster" / ".partial").exists()
+
+
 def test_a_bad_product_on_a_cluster_is_reported_and_the_others_finish(cluster, products, trained, tmp_path):
     broken = tmp_path / "S2A_MSIL1C_20160413T031632_N0201_R075_T50TMK_20160413T031626.zip"
     broken.write_bytes(b"not a zip")
@@ -93,3 +121,27 @@ def test_a_plain_run_does_not_import_dask():
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_a_worker_killed_mid_product_leaves_the_outputs_of_a_plain_run(tmp_path, products, trained):
+    from distributed import Client
+
+    args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
+    plain = run_cli("predict", *args, "--out", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    own = _cluster(tmp_path / "own")
+    address = next(own)
+    try:
+        with Client(address, timeout="30s") as client:
+            pids = list(client.run(os.getpid).values())  # the worker processes (their nannies start new ones)
+        run = subprocess.Popen([sys.executable, "-m", "crmss", "predict", *map(str, args), "--out", str(tmp_path / "out"), "--scheduler", address])
+        deadline = time.monotonic() + 300
+        while not list((tmp_path / "out").glob(".*.partial-*")) and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.05)
+        assert run.poll() is None and list((tmp_path / "out").glob(".*.partial-*")), "the products finished before the kill"
+        os.kill(pids[0], signal.SIGKILL)  # one of the two busy workers, in the middle of its product
+        assert run.wait(timeout=600) == 0
+    finally:
+        next(own, None)
+    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "plain")
+    assert not list((tmp_path / "out").glob(".*.partial-*")) and not list((tmp_path / "out").glob(".*.publishing"))
