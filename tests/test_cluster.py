@@ -145,3 +145,12 @@ def test_a_worker_killed_mid_product_leaves_the_outputs_of_a_plain_run(tmp_path,
         next(own, None)
     assert _outputs(tmp_path / "out") == _outputs(tmp_path / "plain")
     assert not list((tmp_path / "out").glob(".*.partial-*")) and not list((tmp_path / "out").glob(".*.publishing"))
+
+
+def test_a_local_cluster_from_python_writes_what_a_plain_run_writes(products, trained, tmp_path):
+    import crmss
+
+    product = _products(products)[2]
+    plain = crmss.predict(crmss.PredictOptions((product,), trained / "run", tmp_path / "plain", tile=512, progress=False))
+    local = crmss.predict(crmss.PredictOptions((product,), trained / "run", tmp_path / "local", tile=512, progress=False, scheduler="local"))
+    assert [p.name for p in local] == [p.name for p in plain] and all(a.read_bytes() == b.read_bytes() for a, b in zip(local, plain))
