@@ -27,6 +27,7 @@ tells the packaging of a path; adding a packaging means adding a class to :data:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -352,9 +353,10 @@ class BucketTile(Product):
         return str(path) if path.is_file() else None
 
     def read_member(self, name: str) -> bytes | None:
-        """The bytes of the granule's file ``name``; None where it has none. OSError where it cannot be read."""
+        """The bytes of the granule's file ``name`` (a local path or one of GDAL's virtual file
+        systems); None where it has none. OSError where it cannot be read."""
         where = self.member(name)
-        return Path(where).read_bytes() if where else None
+        return read_file(where) if where else None
 
     def _document(self, name: str, schema: dict) -> dict:
         """A JSON file of the granule checked against ``schema``; {} where the granule has none."""
@@ -378,13 +380,13 @@ class BucketTile(Product):
     def identity(self) -> ProductName:
         """From ``productInfo.json``, else ``tileInfo.json``'s ``productName``, checked against
         the tile and day that ``tileInfo.json``, ``metadata.xml`` and the bucket path state."""
-        return self._stated()[0]
+        return self._statement[0]
 
     def tiles(self) -> set[str]:
-        return {self._stated()[2]}
+        return {self._statement[2]}
 
     def granule(self, tile: str | None = None) -> Granule:
-        name, datatake, own_tile, metadata, tiles = self._stated()
+        name, datatake, own_tile, metadata, tiles = self._statement
         if tile and tile != own_tile:
             raise InputError(f"{self.path}: is the {self.what} of T{own_tile}, not of T{tile}; give the {self.what} of T{tile}")
         if name.level != "L1C" or metadata.level not in (None, "L1C"):
@@ -414,7 +416,8 @@ class BucketTile(Product):
             granules=tiles if tiles else (1 if name.tile else 0),
         )
 
-    def _stated(self) -> tuple[ProductName, str | None, str, TileMetadata, int]:
+    @functools.cached_property
+    def _statement(self) -> tuple[ProductName, str | None, str, TileMetadata, int]:
         """The product (from ``productInfo.json``, else ``tileInfo.json``'s ``productName``), its
         datatake identifier (None where unstated), the MGRS tile, ``metadata.xml``'s fields and the
         product's number of tiles (0 where unstated), all checked against each other and against
@@ -541,12 +544,6 @@ class StacItem(BucketTile):
 
     def member(self, name: str) -> str | None:
         return self.files.get(name)
-
-    def read_member(self, name: str) -> bytes | None:
-        where = self.member(name)
-        if where is None:
-            return None
-        return Path(where).read_bytes() if not where.startswith("/vsi") else read_file(where)
 
     @property
     def claimed(self) -> str | None:
