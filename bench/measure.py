@@ -23,7 +23,7 @@ def run_child(cmd: list[str]) -> tuple[float, float]:
 
 def timed(fn, repeats: int) -> float:
     """Seconds per call of ``fn`` (after one warm-up call), the best of three rounds; TensorFlow
-    results are waited for."""
+    and JAX results are waited for."""
     fn()
     best = float("inf")
     for _ in range(3):
@@ -36,10 +36,11 @@ def timed(fn, repeats: int) -> float:
 
 
 def _block(result) -> None:
-    import tensorflow as tf
-
-    for item in tf.nest.flatten(result):
-        if hasattr(item, "numpy"):
+    """Wait for a TensorFlow or JAX result (a tensor, or a list or tuple of them)."""
+    for item in result if isinstance(result, (list, tuple)) else [result]:
+        if hasattr(item, "block_until_ready"):  # JAX
+            item.block_until_ready()
+        elif hasattr(item, "numpy"):  # TensorFlow
             item.numpy()
 
 
