@@ -1,7 +1,7 @@
 """crmss: CR-MSS thin-cloud removal for Sentinel-2 L1C (Li et al., Remote Sens. 2021, 13(1), 157).
 
 The pipeline, one module per stage: ``names``, ``metadata``, ``products``, ``granule`` and
-``discovery`` (L1C products in any packaging, known by their content) -> ``raster`` (GDAL)
+``discovery`` (L1C products in any packaging, known by their content) -> ``raster`` (GDAL; ``gpu_decode``: nvImageCodec on a GPU)
 -> ``tiling`` (the 256/128 px window grid) -> ``preparation`` (the WHUS2-CR tree) -> ``data``
 (tf.data input) -> ``model``, ``gan``, ``losses``, ``training`` -> ``evaluation`` (its
 ``results`` a tidy DataFrame), ``tables`` (renderings), ``reporting`` -> ``blending``,

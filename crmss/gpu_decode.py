@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
+
 log = logging.getLogger(__name__)
 
 
@@ -51,3 +53,15 @@ def decode_jp2(encoded: list[bytes]) -> list[np.ndarray]:
         array = np.asarray(image.cpu())
         arrays.append(array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array)
     return arrays
+
+
+def resolve_decoder(requested: str) -> str:
+    """``gpu`` or ``gdal``: what ``--decoder requested`` (auto, gdal, gpu) means on this machine.
+    InputError for gpu where nvImageCodec is not installed or finds no GPU."""
+    if requested == "gdal":
+        return "gdal"
+    if gpu_decoder() is not None:
+        return "gpu"
+    if requested == "gpu":
+        raise InputError("--decoder gpu: nvImageCodec is not installed (pip install 'crmss[gpu]') or finds no GPU here; use --decoder gdal")
+    return "gdal"

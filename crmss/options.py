@@ -321,7 +321,13 @@ class PredictOptions(Checked):
         metavar="LIST",
     )
     checkpoint: Checkpoint = option("last: RUN/generator.keras (default); best: RUN/generator_best.keras", "last")
-    workers: Workers | None = option("threads decoding bands (default: all cores)", None, metavar="N")
+    workers: Workers | None = option("threads decoding bands with GDAL (default: all cores)", None, metavar="N")
+    decoder: Literal["auto", "gdal", "gpu"] = option(
+        "JPEG2000 decoder: auto (default): on the GPU with nvImageCodec where it is installed (pip install 'crmss[gpu]') and "
+        "finds a GPU, a product's bands in one batch, else GDAL; gdal: GDAL (OpenJPEG) on the CPU's cores, strip by strip; "
+        "gpu: nvImageCodec, refused where it is missing or finds no GPU. Both give the same pixels",
+        "auto",
+    )
     compress: Compression = option(
         "lossless codec of the COGs: zstd (default; read by GDAL >= 2.3, QGIS, rasterio, R terra) or deflate "
         "(for tools built without ZSTD; slower to write, slightly smaller)",

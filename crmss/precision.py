@@ -133,3 +133,14 @@ def at_precision(model: keras.Model, precision: str, device: str | None = None) 
         copy = keras.models.clone_model(model, clone_function=clone)
         copy.set_weights(model.get_weights())
     return copy
+
+
+def share_gpu_memory() -> None:
+    """Let TensorFlow take GPU memory as it needs it rather than nearly all of it at its first
+    op, so that nvImageCodec can decode on the same GPUs (crmss/gpu_decode.py). No effect once
+    TensorFlow has started on its GPUs (in that process it already holds the memory it took)."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # TensorFlow already runs on the GPUs
+            return

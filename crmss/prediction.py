@@ -5,7 +5,9 @@ For each product, ``DIR/<product>_CR_10m.tif`` (B02, B03, B04, B08) and
 without any radiometric offset, 0 = no data, on the product's own grid. A Vis/NIR model (the
 ablation without VRE/SWIR) writes the 10 m output alone. Products (one granule at a time) are
 decoded strip by strip, bands in parallel, run through the scene engine (crmss/scene.py) and
-streamed into COGs that are checked and published together, or not at all.
+streamed into COGs that are checked and published together, or not at all. With the GPU
+decoder (``--decoder``, crmss/gpu_decode.py) a product's bands are decoded whole in one batch on
+the GPU instead, each checked against its header, and the strips are cut from them.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from . import __version__
 from .bands import STACKS
 from .errors import DiskFullError, Failures, InputError, write_error
 from .files import exclusive_lock, output_folder, write_text_atomically
+from .gpu_decode import decode_jp2, resolve_decoder
 from .granule import Granule
 from .model import generator_file, load_generator
 from .options import PredictOptions
+from .precision import share_gpu_memory
 from .products import product_at, products_at
-from .raster import BandReader, StreamedCOG, block_cache, require_jpeg2000_driver
+from .raster import BandReader, Grid, StreamedCOG, block_cache, read_file, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
 from .scene import Settings, run_strips, yield_to_the_model
 from .tiling import SCALE
@@ -51,6 +55,7 @@ def predict_products(options: PredictOptions, client: Any = None) -> list[Path]:
     together as one InputError at the end.
     """
     require_jpeg2000_driver()
+    _decoder(options.decoder)
     out = Path(options.out)
     # no lock on the folder: runs into one folder share it, each product locked on its own
     with output_folder(out, "predict", "the outputs", lock=None):
@@ -107,11 +112,21 @@ def predict_product(path: str, options: PredictOptions) -> list[str]:
     """Clean every granule of the product at ``path`` into ``options.out`` (the task a cluster
     worker runs, and each step of a run here); return the outputs written. The generator is
     loaded once per process (:func:`_runner`)."""
+    decoder = _decoder(options.decoder)
     runner = _runner(options.model, options.checkpoint, options.precision, options.devices)
     settings = Settings(options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress)
     with block_cache(BLOCK_CACHE_MB):
         granules = product_at(path).granules()  # pre-2016 products may have several
-        return [str(p) for granule in granules for p in _predict_granule(granule, runner, Path(options.out), settings, options)]
+        return [str(p) for granule in granules for p in _predict_granule(granule, runner, Path(options.out), settings, options, decoder)]
+
+
+def _decoder(requested: str) -> str:
+    """What ``--decoder requested`` means here (crmss/gpu_decode.py); with the GPU decoder,
+    TensorFlow is set to share the GPU's memory before it starts."""
+    decoder = resolve_decoder(requested)
+    if decoder == "gpu":
+        share_gpu_memory()
+    return decoder
 
 
 def _runner(model: Path, checkpoint: str, precision: str, devices: str) -> TileRunner:
@@ -134,7 +149,7 @@ def output_names(product: Granule, stacks: tuple[str, ...] = tuple(STACKS)) -> d
     return {res: f"{stem}_CR_{res}.tif" for res in stacks}
 
 
-def _predict_granule(product: Granule, runner: TileRunner, out: Path, settings: Settings, options: PredictOptions) -> list[Path]:
+def _predict_granule(product: Granule, runner: TileRunner, out: Path, settings: Settings, options: PredictOptions, decoder: str) -> list[Path]:
     """Clean one granule of a product into ``out`` (locked per product; skipped when its outputs
     exist); return the outputs written."""
     stacks = tuple(s for s in runner.stacks if options.stacks == "all" or s == options.stacks)  # the stacks written
@@ -154,13 +169,15 @@ def _predict_granule(product: Granule, runner: TileRunner, out: Path, settings: 
         for name in names.values():  # what a killed run left: no other run writes this product now
             for stale in out.glob(f".{name}.partial-*"):
                 stale.unlink()
-        _write_outputs(product, runner, finals, journal, settings, options)
+        _write_outputs(product, runner, finals, journal, settings, options, decoder)
     ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)" if "20m" not in runner.stacks else " (--stacks 10m)"
     logger.info(f"{product.name}: wrote {' and '.join(names.values())}{ablation}")
     return list(finals.values())
 
 
-def _write_outputs(product: Granule, runner: TileRunner, finals: dict[str, Path], journal: Path, settings: Settings, options: PredictOptions) -> None:
+def _write_outputs(
+    product: Granule, runner: TileRunner, finals: dict[str, Path], journal: Path, settings: Settings, options: PredictOptions, decoder: str
+) -> None:
     """Run the scene and publish its COGs at ``finals`` (per resolution written) together."""
     out, grid = journal.parent, product.grid()
     settings = settings.fitted(grid.height, grid.width)
@@ -171,10 +188,9 @@ def _write_outputs(product: Granule, runner: TileRunner, finals: dict[str, Path]
     try:
         for res, final in finals.items():
             writers[res] = StreamedCOG(final, *shapes[res][:2], STACKS[res], grid.geotransform_at(SCALE[res]), grid.projection, metadata)
-        readers = {band: BandReader(product.band_files[band]) for res in runner.stacks for band in STACKS[res]}
         with ThreadPoolExecutor(options.workers or len(os.sched_getaffinity(0)), initializer=yield_to_the_model) as pool:
             run_strips(
-                lambda top: _read_strip(product, readers, runner.stacks, top, settings.tile, pool),
+                _strip_source(product, grid, runner.stacks, settings.tile, pool, decoder),
                 lambda res, rows, top: writers[res].write(rows, top) if res in writers else None,
                 grid.height,
                 grid.width,
@@ -234,6 +250,50 @@ def _output_metadata(product: Granule, runner: TileRunner, settings: Settings) -
     }
 
 
+def _strip_source(product: Granule, grid: Grid, stacks: tuple[str, ...], tile: int, pool: ThreadPoolExecutor, decoder: str) -> Any:
+    """``read_strip(top)`` for crmss/scene.py over the ``stacks`` of ``product``: strips cut from
+    the bands decoded whole on the GPU where ``decoder`` is gpu and the GPU decodes them, else
+    read with GDAL strip by strip, the bands in parallel in ``pool``."""
+    bands = [band for res in stacks for band in STACKS[res]]
+    whole = _decoded_on_gpu(product, grid, bands) if decoder == "gpu" else None
+    if whole is not None:
+        return lambda top: _cut_strip(product, whole, stacks, top, tile)
+    readers = {band: BandReader(product.band_files[band]) for band in bands}
+    return lambda top: _read_strip(product, readers, stacks, top, tile, pool)
+
+
+def _decoded_on_gpu(product: Granule, grid: Grid, bands: list[str]) -> dict[str, np.ndarray] | None:
+    """``bands`` of ``product`` decoded whole on the GPU in one batch, (rows, cols) uint16 DNs
+    each, checked against the product's grid; None, with a warning, where the GPU cannot decode
+    them (GDAL then does, and names a corrupt file)."""
+    try:
+        arrays = decode_jp2([read_file(product.band_files[band]) for band in bands])
+    except (OSError, RuntimeError) as exc:
+        logger.warning(f"{product.name}: its bands cannot be decoded on the GPU ({exc}); decoding them with GDAL")
+        return None
+    for band, array in zip(bands, arrays):
+        scale = SCALE["10m" if band in STACKS["10m"] else "20m"]
+        expected = (grid.height // scale, grid.width // scale)
+        if array.shape != expected or array.dtype != np.uint16:
+            logger.warning(
+                f"{product.name}: {band} decoded on the GPU as {array.dtype} {array.shape}, but its header says uint16 {expected}; "
+                "decoding the bands with GDAL"
+            )
+            return None
+    return dict(zip(bands, arrays))
+
+
+def _cut_strip(product: Granule, whole: dict[str, np.ndarray], stacks: tuple[str, ...], top: int, tile: int) -> dict:
+    """Rows top..top+tile of the ``stacks`` cut from ``whole`` decoded bands, as :func:`_read_strip` gives them."""
+    strips = {}
+    for res in stacks:
+        s = SCALE[res]
+        strips[res] = np.stack([whole[band][top // s : top // s + tile // s] for band in STACKS[res]], axis=-1)
+        for i, band in enumerate(STACKS[res]):
+            product.to_reflectance_x10000(band, strips[res][..., i])
+    return _with_nodata(strips)
+
+
 def _read_strip(product: Granule, readers: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
     """Rows top..top+tile of the ``stacks`` as uint16 reflectance x 10000 (rows, cols, bands),
     with the no-data mask (rows, cols) of each resolution; bands decoded in parallel (each
@@ -251,4 +311,9 @@ def _read_strip(product: Granule, readers: dict, stacks: tuple[str, ...], top: i
         product.to_reflectance_x10000(band, buffer)
 
     list(pool.map(read, [(res, i, band) for res in stacks for i, band in enumerate(STACKS[res])]))
+    return _with_nodata(strips)
+
+
+def _with_nodata(strips: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each stack with its no-data mask (rows, cols): True where any of its bands is 0."""
     return {res: (stack, (stack == 0).any(axis=-1)) for res, stack in strips.items()}

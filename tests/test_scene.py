@@ -14,6 +14,7 @@ import crmss
 from conftest import SIZE, make_level_2a, run_cli
 from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.blending import blend_weights, ramp, tile_starts
+from crmss.errors import InputError
 from crmss.options import PredictOptions
 from crmss.precision import choose_precision
 from crmss.prediction import overview_factors, predict_products
@@ -345,3 +346,58 @@ def test_bfloat16_stays_far_below_the_models_own_error(products, trained):
         assert not np.array_equal(y16, y32)  # it did compute in bfloat16
         assert psnr(y16[valid], y32[valid]) > 45
         assert psnr(y16[valid], y32[valid]) > psnr(y32[valid], y[valid]) + 15
+
+
+def gdal_decode(encoded: list[bytes]) -> list[np.ndarray]:
+    """What nvImageCodec returns for JPEG2000 files' bytes, decoded here by GDAL."""
+    arrays = []
+    for number, data in enumerate(encoded):
+        name = f"/vsimem/gpu-decode-{number}.jp2"
+        gdal.FileFromMemBuffer(name, data)
+        arrays.append(gdal.Open(name).ReadAsArray())
+        gdal.Unlink(name)
+    return arrays
+
+
+def failing_decode(encoded: list[bytes]) -> list[np.ndarray]:
+    raise RuntimeError("nvImageCodec could not decode file 1 of 10 on the GPU")
+
+
+@pytest.mark.parametrize(
+    "decode, warning",
+    [
+        (gdal_decode, None),  # the GPU route itself: whole bands decoded in one batch, strips cut from them
+        (failing_decode, "its bands cannot be decoded on the GPU (nvImageCodec could not decode file 1 of 10"),
+        (
+            lambda encoded: [a[:-2] for a in gdal_decode(encoded)],
+            "B02 decoded on the GPU as uint16 (778, 780), but its header says uint16 (780, 780)",
+        ),
+    ],
+)
+def test_the_gpu_decoder_route_writes_the_gdal_outputs_or_falls_back_to_gdal(
+    products, trained, cleaned, tmp_path, monkeypatch, caplog, decode, warning
+):
+    """No GPU here: the GPU decoder is replaced by GDAL's own decoding (or by one that fails, or gives a wrong size)."""
+    import crmss.prediction
+
+    monkeypatch.setattr(crmss.prediction, "resolve_decoder", lambda requested: "gpu")
+    monkeypatch.setattr(crmss.prediction, "decode_jp2", decode)
+    with caplog.at_level(logging.WARNING, logger="crmss"):
+        predict_products(PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path, tile=512, overlap=128, progress=False))
+    for res, path in outputs(tmp_path).items():
+        assert np.array_equal(read(path), read(outputs(cleaned)[res]))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if warning is None:
+        assert not warnings
+    else:
+        assert any(warning in w and w.endswith("with GDAL") for w in warnings), warnings
+
+
+def test_the_gpu_decoder_is_refused_where_there_is_none(products, trained, tmp_path):
+    args = [cloudy_product(products(0)), "--model", trained / "run", "--out", tmp_path / "out", "--decoder", "gpu"]
+    run = run_cli("predict", *args)
+    message = "--decoder gpu: nvImageCodec is not installed (pip install 'crmss[gpu]') or finds no GPU here; use --decoder gdal"
+    assert run.returncode == 2 and message in run.stderr
+    with pytest.raises(InputError, match=r"--decoder gpu: nvImageCodec is not installed"):
+        crmss.predict(crmss.PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path / "out", decoder="gpu"))
+    assert not (tmp_path / "out").exists()
