@@ -59,7 +59,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, required=True, help="folder holding (or receiving) the synthetic products")
     parser.add_argument("--model", type=Path, help="a trained run folder (default: an untrained width-64 generator)")
-    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS[1:], help="besides float32 (default: what auto picks here)")
+    parser.add_argument(
+        "--precisions", nargs="+", choices=PRECISIONS[1:], help="precisions to run (default: float32 and what auto picks; --model adds float32)"
+    )
     parser.add_argument("--whole", action="store_true", help="also run crmss predict on the whole product per precision")
     parser.add_argument("--window", type=int, default=2048, help="side of the fidelity window in 10 m px (without --whole)")
     parser.add_argument("--tile", type=int, default=1024)
@@ -68,7 +70,9 @@ def main() -> None:
     parser.add_argument("--compress", default="zstd", choices=COG_COMPRESSIONS, help="codec of the output COGs (default: as crmss predict)")
     args = parser.parse_args()
     auto = choose_precision("auto", local_devices())
-    precisions = list(dict.fromkeys(["float32", *(args.precisions or [auto.precision])]))  # float32: the reference
+    # float32 is the reference of the speed-up and of --model's fidelity; --precisions alone runs just those
+    chosen = args.precisions or [auto.precision]
+    precisions = list(dict.fromkeys(["float32", *chosen] if args.model or not args.precisions else chosen))
 
     products = args.work / "products-10980"
     pair = read_split()[0]

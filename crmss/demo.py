@@ -45,7 +45,7 @@ def run_demo(options: DemoOptions) -> dict:
     if scene is None:
         raise InternalError(f"{out / 'products'}: the synthetic cloudy test product written there is not found")
     logger.info(f"cleaning the whole cloudy test product {scene.name} into {out / 'predicted'}")
-    predict_products(PredictOptions((scene,), out / "runs" / "crmss", out / "predicted", tile=512, checkpoint="best"))
+    predict_products(PredictOptions((str(scene),), out / "runs" / "crmss", out / "predicted", tile=512, checkpoint="best"))
     logger.info(f"demo done in {time.perf_counter() - start:.0f} s")
     return record
 

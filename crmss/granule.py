@@ -22,7 +22,7 @@ from .raster import Grid, raster_info, read_band, same_projection
 class Granule:
     """One granule (tile) of an L1C product, opened: the product's name and radiometry, the granule's band files."""
 
-    path: Path  # the product: its .SAFE folder, zip or bucket tile folder
+    path: Path | str  # the product: its .SAFE folder, zip, bucket tile folder, STAC item file or URL
     name: str  # the product's name, as its content states it
     tile: str  # MGRS tile of the granule used, e.g. 50TMK
     naming: str  # the band files' naming: "compact", "long" (PDMC) or "bucket" (a tile folder)

@@ -297,10 +297,10 @@ class EvaluateOptions(Checked):
 class PredictOptions(Checked):
     """``crmss predict``: clean whole L1C products into cloud-free COGs."""
 
-    products: tuple[Path, ...] = option(
+    products: tuple[str, ...] = option(
         "L1C products: <name>.SAFE folders (or their MTD_MSIL1C.xml), <name>.zip files, tile folders of the public "
         "bucket sentinel-s2-l1c (B01.jp2 ... B12.jp2, metadata.xml, productInfo.json, tileInfo.json), or STAC items and "
-        "ItemCollections as .json files (Earth Search's sentinel-2-l1c; bands read where the assets lie)",
+        "ItemCollections as .json files or http(s) URLs (Earth Search's sentinel-2-l1c; bands read where the assets lie)",
         flag="PRODUCT",
     )
     model: Annotated[Path, Exists("any")] = option("the run folder of 'python train.py'", metavar="RUN")

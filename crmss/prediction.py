@@ -31,7 +31,7 @@ from .granule import Granule
 from .model import generator_file, load_generator
 from .options import PredictOptions
 from .precision import share_gpu_memory
-from .products import product_at, products_at
+from .products import is_url, product_at, product_paths
 from .raster import BandReader, Grid, StreamedCOG, block_cache, read_file, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
 from .scene import Settings, run_strips, yield_to_the_model
@@ -72,14 +72,20 @@ def predict_products(options: PredictOptions, client: Any = None) -> list[Path]:
 
 
 def _product_paths(options: PredictOptions, failures: Failures) -> list[str]:
-    """The products ``options.products`` name, an ItemCollection file's items as ``<file>#<item id>``."""
+    """The products ``options.products`` name (paths or URLs), an ItemCollection's items as
+    ``<file or URL>#<item id>``; not opened here (each product is, where it runs)."""
     paths = []
-    for path in map(Path, options.products):
+    for location in options.products:
         try:
-            paths += [str(product.path) for product in products_at(path)]
+            paths += product_paths(location)
         except InputError as exc:
-            failures.add(path.name, exc)
+            failures.add(_shown(location), exc)
     return paths
+
+
+def _shown(location: str) -> str:
+    """How a product is named in messages: the last part of its path or URL (with ``#<item id>``)."""
+    return location.rstrip("/").rsplit("/", 1)[-1] if is_url(location) else Path(location).name or location
 
 
 def _each_product(path: str, options: PredictOptions, failures: Failures) -> list[Path]:
@@ -89,7 +95,7 @@ def _each_product(path: str, options: PredictOptions, failures: Failures) -> lis
     except DiskFullError:
         raise  # the next products would fail the same way
     except InputError as exc:
-        failures.add(Path(path).name, exc)
+        failures.add(_shown(path), exc)
         return []
 
 
@@ -101,9 +107,9 @@ def _on_cluster(paths: list[str], options: PredictOptions, client: Any, failures
     with on_cluster(options.scheduler, client, Path(options.out)) as cluster:
         for path, outputs, error in run_tasks(cluster, [(path, (path, options)) for path in paths], predict_product, options.progress, "product"):
             if error is not None:
-                failures.add(Path(path).name, error)
+                failures.add(_shown(path), error)
                 continue
-            logger.info(f"{Path(path).name}: {'wrote ' + ' and '.join(Path(p).name for p in outputs) if outputs else 'finished earlier, skipped'}")
+            logger.info(f"{_shown(path)}: {'wrote ' + ' and '.join(Path(p).name for p in outputs) if outputs else 'finished earlier, skipped'}")
             written += map(Path, outputs)
     return written
 

@@ -88,6 +88,11 @@ class Product(ABC):
     def __init__(self, path: Path):
         self.path = path
 
+    @property
+    def where(self) -> Path | str:
+        """The product as a user names it: its path, or a STAC item's URL (``#<item id>`` for an item of a collection)."""
+        return self.path
+
     @classmethod
     @abstractmethod
     def recognises(cls, path: Path) -> bool:
@@ -118,7 +123,7 @@ class Product(ABC):
         return [self.granule()] if len(tiles) <= 1 else [self.granule(tile) for tile in tiles]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.path)!r})"
+        return f"{type(self).__name__}({str(self.where)!r})"
 
 
 class SafeFolder(Product):
@@ -338,6 +343,7 @@ class BucketTile(Product):
     order = 1
     what = "tile folder"
     fix = TILE_FOLDER_FIX
+    l1c_source = "take the tile from the L1C bucket (sentinel-s2-l1c)"
 
     @classmethod
     def recognises(cls, path: Path) -> bool:
@@ -388,24 +394,23 @@ class BucketTile(Product):
     def granule(self, tile: str | None = None) -> Granule:
         name, datatake, own_tile, metadata, tiles = self._statement
         if tile and tile != own_tile:
-            raise InputError(f"{self.path}: is the {self.what} of T{own_tile}, not of T{tile}; give the {self.what} of T{tile}")
+            raise InputError(f"{self.where}: is the {self.what} of T{own_tile}, not of T{tile}; give the {self.what} of T{tile}")
         if name.level != "L1C" or metadata.level not in (None, "L1C"):
             raise InputError(
-                f"{self.path}: is a {self.what} of a Level-2A product ({name.name}); crmss needs Level-1C top-of-atmosphere data: "
-                "take the tile from the L1C bucket (sentinel-s2-l1c)"
+                f"{self.where}: is a {self.what} of a Level-2A product ({name.name}); crmss needs Level-1C top-of-atmosphere data: {self.l1c_source}"
             )
         baseline = baseline_of(name.name, datatake, metadata.tile_id)
         if baseline is None:
             raise InputError(
-                f"{self.path}: neither productInfo.json nor metadata.xml states the processing baseline; "
+                f"{self.where}: neither productInfo.json nor metadata.xml states the processing baseline; "
                 f"the {self.what} is incomplete: {self.fix} (with metadata.xml)"
             )
         bands = {b: self.member(f"{b}.jp2") for b in USED_BANDS}
         missing = [f"{b}.jp2" for b, where in bands.items() if where is None]
         if missing:
-            raise InputError(f"{self.path}: band files {', '.join(missing)} are missing from the {self.what}; {self.fix}")
+            raise InputError(f"{self.where}: band files {', '.join(missing)} are missing from the {self.what}; {self.fix}")
         return Granule(
-            path=self.path,
+            path=self.where,
             name=name.name,
             tile=own_tile,
             naming=self.naming,
@@ -428,21 +433,21 @@ class BucketTile(Product):
         id_tile = re.search(r"_T(\d{2}[A-Z]{3})_", metadata.tile_id or "")
         own_tile = _tile_of(str(self.member("tileInfo.json")), tile_info, self.fix) if tile_info else (id_tile[1] if id_tile else name.tile)
         if own_tile is None:
-            raise InputError(f"{self.path}: neither tileInfo.json nor metadata.xml states the tile; {self.fix}")
+            raise InputError(f"{self.where}: neither tileInfo.json nor metadata.xml states the tile; {self.fix}")
         if name.tile not in (None, own_tile):
             raise InputError(
-                f"{self.path}: tileInfo.json names tile T{own_tile}, but {file} the product {name.name} of tile T{name.tile}; "
+                f"{self.where}: tileInfo.json names tile T{own_tile}, but {file} the product {name.name} of tile T{name.tile}; "
                 f"the {self.what} mixes two downloads: {self.fix}"
             )
         if id_tile and id_tile[1] != own_tile or metadata.tile_id and not metadata.tile_id.startswith(name.mission):
-            raise InputError(f"{self.path}: metadata.xml's TILE_ID {metadata.tile_id} is not of {name.name}, tile T{own_tile}; {self.fix}")
+            raise InputError(f"{self.where}: metadata.xml's TILE_ID {metadata.tile_id} is not of {name.name}, tile T{own_tile}; {self.fix}")
         for what, day in (
             ("metadata.xml's SENSING_TIME", metadata.sensing_day),
             ("tileInfo.json's timestamp", sensing_day(tile_info.get("timestamp"))),
         ):
             if day and not same_datatake_day(day, name.sensing[:8]):
                 raise InputError(
-                    f"{self.path}: {what} ({day}) is not the sensing day of {name.name}; the {self.what} mixes two downloads: {self.fix}"
+                    f"{self.where}: {what} ({day}) is not the sensing day of {name.name}; the {self.what} mixes two downloads: {self.fix}"
                 )
         self._check_place(name, own_tile, file)
         return name, product_info.get("datatakeIdentifier"), own_tile, metadata, len(product_info.get("tiles") or ())
@@ -456,16 +461,16 @@ class BucketTile(Product):
         stated = self._stated_names(product_info, tile_info)
         if not stated:
             raise InputError(
-                f"{self.path}: a {self.what} without productInfo.json whose tileInfo.json names no product (productName): crmss cannot tell "
+                f"{self.where}: a {self.what} without productInfo.json whose tileInfo.json names no product (productName): crmss cannot tell "
                 "which product it belongs to; download productInfo.json with it"
             )
         if len(set(stated.values())) > 1:
             (first, one), (second, other) = list(stated.items())[:2]
-            raise InputError(f"{self.path}: {first} names the product {one}, {second} {other}; the {self.what} mixes two downloads: {self.fix}")
+            raise InputError(f"{self.where}: {first} names the product {one}, {second} {other}; the {self.what} mixes two downloads: {self.fix}")
         file, text = next(iter(stated.items()))
         name = ProductName.parse(text)
         if name is None:
-            raise InputError(f"{self.member(file) or self.path}: names {text!r}, not a Sentinel-2 product; {self.fix}")
+            raise InputError(f"{self.member(file) or self.where}: names {text!r}, not a Sentinel-2 product; {self.fix}")
         return file, name
 
     def _check_place(self, name: ProductName, own_tile: str, file: str) -> None:
@@ -477,7 +482,7 @@ class BucketTile(Product):
         folder_day = f"{where['year']}{int(where['month']):02d}{int(where['day']):02d}"
         if folder_tile != own_tile or not same_datatake_day(folder_day, name.sensing[:8]):
             raise MislabelledProduct(
-                f"{self.path}: the bucket path says tile T{folder_tile} sensed on {folder_day}, but {file} states the product "
+                f"{self.where}: the bucket path says tile T{folder_tile} sensed on {folder_day}, but {file} states the product "
                 f"{name.name} (tile T{own_tile}); a tile folder moved to another's place is not used: keep the bucket's layout",
                 name,
             )
@@ -518,11 +523,37 @@ class StacItem(BucketTile):
     naming = "stac"
     what = "STAC item"
     fix = STAC_FIX
+    l1c_source = "search the sentinel-2-l1c collection"
 
-    def __init__(self, path: Path, item: Any = None):
+    def __init__(self, path: Path, item: Any = None, url: str | None = None):
         super().__init__(path)
+        self.url = url
         self.item = item if item is not None else _read_item(path)
         self.files = _item_files(self.item)
+
+    @property
+    def where(self) -> Path | str:
+        return self.url or self.path
+
+    @classmethod
+    def at_url(cls, url: str) -> list[StacItem]:
+        """The item at an http(s) ``url``, or the items of the ItemCollection there, each known by
+        ``<url>#<item id>``; InputError where it is neither or cannot be fetched."""
+        import pystac  # only where STAC items are given
+
+        document = _fetched(url)
+        name = Path(urllib.parse.urlparse(url).path)
+        try:
+            if document.get("type") == "Feature":
+                item = pystac.Item.from_dict(document)
+                item.set_self_href(url)
+                return [cls(name, item, url)]
+            items = list(pystac.ItemCollection.from_dict(document))
+        except (ValueError, KeyError, TypeError, pystac.STACError) as exc:
+            raise InputError(f"{url}: not a STAC item or ItemCollection ({exc}); {STAC_FIX}") from exc
+        for item in items:  # relative asset hrefs are relative to the collection's URL
+            item.set_self_href(urllib.parse.urljoin(url, f"{item.id}.json"))
+        return [cls(name, item, f"{url}#{item.id}") for item in items]
 
     @classmethod
     def recognises(cls, path: Path) -> bool:
@@ -531,15 +562,10 @@ class StacItem(BucketTile):
     @classmethod
     def collection(cls, path: Path) -> list[StacItem]:
         """The items of an ItemCollection file (as pystac-client saves a search), each known by
-        the path ``<file>#<item id>``; InputError where the file is none."""
-        import pystac  # only where STAC items are given
-
-        try:
-            items = pystac.ItemCollection.from_file(str(path))
-        except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
-            raise InputError(f"{path}: not a readable STAC ItemCollection ({exc}); {STAC_FIX}") from exc
-        for item in items:  # relative asset hrefs are relative to the file
-            item.set_self_href(str(path.resolve().parent / f"{item.id}.json"))
+        the path ``<file>#<item id>``; InputError where the file is none. The file is parsed
+        once while it is unchanged (a cluster worker opens its items one by one)."""
+        stat = path.stat() if path.is_file() else None
+        items = _collection_items(path.resolve(), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
         return [cls(Path(f"{path}#{item.id}"), item) for item in items]
 
     def member(self, name: str) -> str | None:
@@ -559,14 +585,14 @@ class StacItem(BucketTile):
         collection = (self.item.collection_id or "").lower()
         if "l2a" in collection or self.item.properties.get("s2:product_type", "S2MSI1C") != "S2MSI1C":
             raise InputError(
-                f"{self.path}: an item of {self.item.collection_id or 'a collection'} ({self.item.properties.get('s2:product_type', 'L2A')}); "
+                f"{self.where}: an item of {self.item.collection_id or 'a collection'} ({self.item.properties.get('s2:product_type', 'L2A')}); "
                 "crmss needs Level-1C top-of-atmosphere data: search the sentinel-2-l1c collection"
             )
         match = STAC_ITEM_ID.match(self.item.id)
         said = (match["mission"], match["tile"], match["level"]) if match else None
         if match and (said != (name.mission, own_tile, name.level) or not same_datatake_day(match["day"], name.sensing[:8])):
             raise MislabelledProduct(
-                f"{self.path}: the item's id {self.item.id} says {match['mission']}, tile T{match['tile']}, {match['day']}, {match['level']}, "
+                f"{self.where}: the item's id {self.item.id} says {match['mission']}, tile T{match['tile']}, {match['day']}, {match['level']}, "
                 f"but {file} states the product {name.name} (tile T{own_tile}); an item edited or mixed with another is not used: {self.fix}",
                 name,
             )
@@ -590,6 +616,51 @@ def stac_type(path: Path) -> str | None:
     ):
         return "FeatureCollection"
     return None
+
+
+@functools.lru_cache(maxsize=8)
+def _collection_items(path: Path, modified: int, size: int) -> list[Any]:
+    """The pystac Items of the ItemCollection file at ``path`` (as it was at ``modified``, of ``size`` bytes)."""
+    import pystac  # only where STAC items are given
+
+    try:
+        items = list(pystac.ItemCollection.from_file(str(path)))
+    except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
+        raise InputError(f"{path}: not a readable STAC ItemCollection ({exc}); {STAC_FIX}") from exc
+    for item in items:  # relative asset hrefs are relative to the file
+        item.set_self_href(str(path.parent / f"{item.id}.json"))
+    return items
+
+
+@functools.lru_cache(maxsize=8)
+def _fetched(url: str) -> dict:
+    """The JSON document at an http(s) ``url`` (a STAC item or ItemCollection), fetched once per process."""
+    import pystac  # only where STAC items are given
+
+    try:
+        document = json.loads(pystac.StacIO.default().read_text(url))
+    except Exception as exc:  # pystac's StacIO wraps urllib's errors in a bare Exception
+        raise InputError(f"{url}: cannot fetch a STAC item or ItemCollection ({exc}); check the URL and the network") from exc
+    if not isinstance(document, dict) or document.get("type") not in ("Feature", "FeatureCollection"):
+        raise InputError(f"{url}: not a STAC item or ItemCollection; give the URL of an item's JSON (…/items/<id>) or of a saved search")
+    return document
+
+
+def is_url(location: str | Path) -> bool:
+    """Whether ``location`` is an http(s) URL (of a STAC item or ItemCollection)."""
+    return isinstance(location, str) and location.startswith(("http://", "https://"))
+
+
+def product_paths(location: str | Path) -> list[str]:
+    """The products a user's path or URL names, without opening them: an ItemCollection's
+    items as ``<file or URL>#<item id>``, else the location itself."""
+    if is_url(location):
+        url, marked, _ = str(location).partition("#")
+        return [str(location)] if marked else [str(item.where) for item in StacItem.at_url(url)]
+    path = Path(location)
+    if path.is_file() and path.suffix.lower() == ".json" and stac_type(path) == "FeatureCollection":
+        return [str(item.path) for item in StacItem.collection(path)]
+    return [str(location)]
 
 
 def _read_item(path: Path) -> Any:
@@ -656,16 +727,21 @@ def product_path(path: str | Path) -> Path:
 
 
 def products_at(path: str | Path) -> list[Product]:
-    """The products a user's path names: those of a STAC ItemCollection file, else the one at it."""
-    path = Path(path)
-    if path.is_file() and path.suffix.lower() == ".json" and stac_type(path) == "FeatureCollection":
-        return list(StacItem.collection(path))
-    return [product_at(path)]
+    """The products a user's path or URL names: those of a STAC ItemCollection, else the one at it."""
+    return [product_at(location) for location in product_paths(path)]
 
 
 def product_at(path: str | Path) -> Product:
     """The product at ``path`` (see :func:`product_path`), as the type of its packaging; an item
-    of an ItemCollection file by ``<file>#<item id>``."""
+    of an ItemCollection by ``<file or URL>#<item id>``; a STAC item by its http(s) URL."""
+    if is_url(path):
+        url, _, item_id = str(path).partition("#")
+        items = StacItem.at_url(url)
+        found = [item for item in items if item.item.id == item_id] if item_id else items
+        if len(found) != 1:
+            problem = f"holds no item {item_id!r}" if item_id else f"is an ItemCollection of {len(items)} items: give one as <URL>#<item id>"
+            raise InputError(f"{url}: {problem}; {STAC_FIX}")
+        return found[0]
     path = product_path(path)
     file, _, item_id = str(path).partition("#")
     if item_id and Path(file).is_file():
@@ -681,8 +757,8 @@ def product_at(path: str | Path) -> Product:
 
 def open_product(path: str | Path | Any, tile: str | None = None) -> Granule:
     """Open the granule of ``tile`` of the L1C product at ``path`` (a ``.SAFE`` folder, a zip,
-    a bucket tile folder, a STAC item's ``.json`` file, or a file of one), or of a ``pystac.Item``
-    itself, by the rule of :meth:`Product.granule`."""
+    a bucket tile folder, a STAC item's ``.json`` file or its http(s) URL, or a file of one), or
+    of a ``pystac.Item`` itself, by the rule of :meth:`Product.granule`."""
     if not isinstance(path, (str, Path)) and hasattr(path, "assets"):  # a pystac.Item
         return StacItem(Path(path.get_self_href() or path.id), path).granule(tile)
     return product_at(path).granule(tile)

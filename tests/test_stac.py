@@ -3,8 +3,12 @@
 the folders themselves do, and bad items are refused naming what is wrong."""
 
 import datetime
+import functools
+import http.server
 import json
+import re
 import shutil
+import threading
 from pathlib import Path
 
 import pystac
@@ -48,6 +52,42 @@ def make_item(tile: Path, *, uri: bool = False, item_id: str | None = None, coll
 def save(item: pystac.Item, path: Path) -> Path:
     item.save_object(dest_href=str(path), include_self_link=False)
     return path
+
+
+class RangeRequests(http.server.SimpleHTTPRequestHandler):
+    """Files served with HTTP range requests, as object stores serve them (GDAL's /vsicurl/ reads by ranges)."""
+
+    def do_GET(self):
+        asked = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if not asked or not path.is_file():
+            return super().do_GET()
+        data = path.read_bytes()
+        start, end = int(asked[1]), min(int(asked[2] or len(data) - 1), len(data) - 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        self.wfile.write(data[start : end + 1])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def served(tmp_path):
+    """served(folder) -> the http:// URL of ``folder`` on a server on 127.0.0.1 (stopped after the test)."""
+    servers = []
+
+    def serve(folder: Path) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(RangeRequests, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
 
 
 def test_an_item_and_a_collection_open_as_their_tile_folders(tmp_path, products):
@@ -113,3 +153,31 @@ def test_an_item_whose_asset_cannot_be_read_is_refused(tmp_path, products):
     (copy / "tileInfo.json").write_text("{not json")
     with pytest.raises(Exception, match="tileInfo.json: unreadable"):
         open_product(item)
+
+
+def test_items_and_collections_given_by_url_predict_what_the_folders_give(tmp_path, products, trained, served):
+    """A catalogue on 127.0.0.1: items and an ItemCollection by their URLs, the bands read through /vsicurl/."""
+    tiles = tile_folders(products(0, bucket=True))
+    cloudy = next(t for t in tiles if "/2016/4/13/" in t.as_posix())
+    root = tmp_path / "catalogue"
+    for tile in tiles:
+        shutil.copytree(tile, root / tile.relative_to(tiles[0].parents[6]))
+    url = served(root)
+    items = [make_item(root / tile.relative_to(tiles[0].parents[6])) for tile in tiles]
+    for item in items:  # hrefs relative to the catalogue, as served
+        for asset in item.assets.values():
+            asset.href = f"{url}/{Path(asset.href).relative_to(root).as_posix()}"
+        (root / f"{item.id}.json").write_text(json.dumps(item.to_dict(include_self_link=False)))
+    (root / "search.json").write_text(json.dumps(pystac.ItemCollection(items).to_dict()))
+    by_url = open_product(f"{url}/{items[0].id}.json")
+    assert by_url.path == f"{url}/{items[0].id}.json" and by_url.band_files["B02"].startswith(f"/vsicurl/{url}/")
+    assert [p.identity().name for p in products_at(f"{url}/search.json")] == [open_product(t).name for t in tiles]
+
+    cloudy_id = next(item.id for item, tile in zip(items, tiles) if tile == cloudy)
+    options = {"model": trained / "run", "tile": 512, "progress": False}
+    expected = predict_products(PredictOptions([cloudy], out=tmp_path / "folder", **options))
+    for given in (f"{url}/{cloudy_id}.json", f"{url}/search.json#{cloudy_id}"):
+        written = predict_products(PredictOptions([given], out=tmp_path / given[-12:].replace("#", "_"), **options))
+        assert [p.read_bytes() for p in written] == [p.read_bytes() for p in expected]
+    missing = run_cli("predict", f"{url}/absent.json", "--model", trained / "run", "--out", tmp_path / "out", "--no-progress")
+    assert missing.returncode == 2 and f"{url}/absent.json: cannot fetch a STAC item or ItemCollection" in missing.stderr
