@@ -7,10 +7,13 @@ cluster already up, its start timed apart): plainly, and with ``--scheduler`` on
 Prints per run the wall time, products per hour and the time per product; for the one-worker
 cluster its overhead over the plain loop per product (what scheduling costs: target under 1% of
 a product's time); for two workers the speed-up over one. The plain loop is the ceiling a
-one-worker cluster can reach on the same cores.
+one-worker cluster can reach on the same cores. Last, the scheduling cost alone: --tasks no-op
+tasks through crmss.cluster.run_tasks (what predict and prepare submit through) on a one-worker
+LocalCluster, per task, against a product's time (--only-scheduling: that row alone).
 
     python bench/cluster.py --work bench-data            # 4 products of 2052 px
     python bench/cluster.py --work bench-data --products 6 --size 3078
+    python bench/cluster.py --only-scheduling --tasks 500
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2052, help="10 m side of each product, a multiple of 6")
     parser.add_argument("--width", type=int, default=64, help="generator width (64: CR-MSS's)")
     parser.add_argument("--tile", type=int, default=1024)
+    parser.add_argument("--tasks", type=int, default=200, help="no-op tasks timing the scheduling cost")
+    parser.add_argument("--only-scheduling", action="store_true", help="time the scheduling cost alone")
     args = parser.parse_args()
+    if args.only_scheduling:
+        print(_scheduling_line(scheduling_cost(args.tasks), args.tasks, None))
+        return
     folder = args.work / f"cluster-{args.products}x{args.size}"
     products, model = _inputs(folder, args.products, args.size, args.width)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {len(products)} products of {args.size} px, width {args.width}")
@@ -65,6 +73,31 @@ def main() -> None:
             one = seconds
         else:
             print(f"  speed-up of 2 workers over 1: {one / seconds:.2f}x")
+    print(_scheduling_line(scheduling_cost(args.tasks), args.tasks, plain[len(products)] / len(products)))
+
+
+def scheduling_cost(tasks: int) -> float:
+    """Seconds per task of ``tasks`` no-op tasks through crmss.cluster.run_tasks on a one-worker LocalCluster (started beforehand)."""
+    from distributed import Client, LocalCluster
+
+    from crmss.cluster import run_tasks
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+        list(run_tasks(client, [("warm-up", (0,))], _nothing, False, "task"))
+        start = time.perf_counter()
+        finished = list(run_tasks(client, [(str(i), (i,)) for i in range(tasks)], _nothing, False, "task"))
+        seconds = time.perf_counter() - start
+    assert sorted(int(result) for _, result, _ in finished) == list(range(tasks))
+    return seconds / tasks
+
+
+def _nothing(index: int) -> int:
+    return index
+
+
+def _scheduling_line(cost: float, tasks: int, product_s: float | None) -> str:
+    shares = [f"{100 * cost / s:.3f}% of a {what}" for what, s in (("product here", product_s), ("10980 px product on a GPU (12 s)", 12.0)) if s]
+    return f"scheduling alone ({tasks} no-op tasks): {1000 * cost:.1f} ms per product = {', '.join(shares)}"
 
 
 def _inputs(folder: Path, count: int, size: int, width: int) -> tuple[list[Path], Path]:
