@@ -634,16 +634,40 @@ def _collection_items(path: Path, modified: int, size: int) -> list[Any]:
 
 @functools.lru_cache(maxsize=8)
 def _fetched(url: str) -> dict:
-    """The JSON document at an http(s) ``url`` (a STAC item or ItemCollection), fetched once per process."""
+    """The STAC item or ItemCollection at an http(s) ``url``, fetched once per process; a search
+    result of several pages (``next`` links, as STAC APIs page a GET search) read to its end."""
+    document = _fetch_json(url)
+    if document.get("type") not in ("Feature", "FeatureCollection"):
+        raise InputError(f"{url}: not a STAC item or ItemCollection; give the URL of an item's JSON (…/items/<id>) or of a search")
+    page, seen = document, {url}
+    while document["type"] == "FeatureCollection" and (href := _next_page(page, url)) and href not in seen:
+        seen.add(href)
+        page = _fetch_json(href)
+        document.setdefault("features", []).extend(page.get("features") or [])
+    return document
+
+
+def _fetch_json(url: str) -> dict:
     import pystac  # only where STAC items are given
 
     try:
         document = json.loads(pystac.StacIO.default().read_text(url))
     except Exception as exc:  # pystac's StacIO wraps urllib's errors in a bare Exception
         raise InputError(f"{url}: cannot fetch a STAC item or ItemCollection ({exc}); check the URL and the network") from exc
-    if not isinstance(document, dict) or document.get("type") not in ("Feature", "FeatureCollection"):
-        raise InputError(f"{url}: not a STAC item or ItemCollection; give the URL of an item's JSON (…/items/<id>) or of a saved search")
-    return document
+    return document if isinstance(document, dict) else {}
+
+
+def _next_page(page: dict, url: str) -> str | None:
+    """The URL of the page after ``page`` of the search at ``url``, None on the last."""
+    for link in page.get("links") or []:
+        if isinstance(link, dict) and link.get("rel") == "next" and isinstance(link.get("href"), str):
+            if str(link.get("method", "GET")).upper() != "GET":
+                raise InputError(
+                    f"{url}: a search whose next page is a {link['method']} request; save the search with pystac-client "
+                    "(search.item_collection().save_object('items.json')) and give that file"
+                )
+            return urllib.parse.urljoin(url, link["href"])
+    return None
 
 
 def is_url(location: str | Path) -> bool:

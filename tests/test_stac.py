@@ -169,9 +169,13 @@ def test_items_and_collections_given_by_url_predict_what_the_folders_give(tmp_pa
             asset.href = f"{url}/{Path(asset.href).relative_to(root).as_posix()}"
         (root / f"{item.id}.json").write_text(json.dumps(item.to_dict(include_self_link=False)))
     (root / "search.json").write_text(json.dumps(pystac.ItemCollection(items).to_dict()))
+    for page, (item, after) in enumerate(zip(items, ["page1.json", None])):  # a search paged as STAC APIs page a GET search
+        links = [{"rel": "next", "href": after, "type": "application/geo+json"}] if after else []
+        (root / f"page{page}.json").write_text(json.dumps({**pystac.ItemCollection([item]).to_dict(), "links": links}))
     by_url = open_product(f"{url}/{items[0].id}.json")
     assert by_url.path == f"{url}/{items[0].id}.json" and by_url.band_files["B02"].startswith(f"/vsicurl/{url}/")
-    assert [p.identity().name for p in products_at(f"{url}/search.json")] == [open_product(t).name for t in tiles]
+    for search in ("search.json", "page0.json"):
+        assert [p.identity().name for p in products_at(f"{url}/{search}")] == [open_product(t).name for t in tiles]
 
     cloudy_id = next(item.id for item, tile in zip(items, tiles) if tile == cloudy)
     options = {"model": trained / "run", "tile": 512, "progress": False}
