@@ -3,6 +3,7 @@ nvImageCodec (nvJPEG2000) on the GPU, and whether the two give the same pixels.
 
     python bench/decode.py FILE.jp2 [FILE.jp2 ...]
     python bench/decode.py --work bench-data        # the ten bands of bench/predict.py's 10980 px product
+    python bench/decode.py --work bench-data --size 5490
     python bench/decode.py --write-sha256 FILE.jp2  # with GDAL: write FILE.jp2.sha256 for a machine without it
 
 Prints per file its pixels and each decoder's seconds and Mpx/s; then the files in one
@@ -74,16 +75,26 @@ def reference_pixels(path: Path, cpu_pixels: np.ndarray, cpu_name: str) -> tuple
     return "GDAL (FILE.sha256)", sidecar.read_text().split()[0]
 
 
-def product_bands(work: Path) -> list[Path]:
-    """The ten CR-MSS band files of bench/predict.py's 10980 px product under ``work``."""
+def product_bands(work: Path, size: int) -> list[Path]:
+    """The ten CR-MSS band files of bench/predict.py's cloudy product of ``size`` px under ``work``,
+    copied out of its zip into ``work/bands-<size>`` once."""
     from crmss.metadata import USED_BANDS
     from crmss.products import open_product
+    from crmss.raster import read_file
+    from crmss.splits import read_split
 
-    products = work / "products-10980"
+    products = work / f"products-{size}"
     if not products.exists():
-        sys.exit(f"{products}: no product; run bench/predict.py --work {work} first")
-    product = open_product(next(p for p in products.iterdir() if "MSIL1C" in p.name and "20" in p.name))
-    return [Path(product.band_files[band]) for band in USED_BANDS]
+        sys.exit(f"{products}: no product; run bench/predict.py --work {work} --size {size} first")
+    cloudy = read_split()[0].cloudy
+    product = open_product(next(p for p in products.iterdir() if cloudy[11:26] in p.name))
+    folder = work / f"bands-{size}"
+    folder.mkdir(exist_ok=True)
+    files = [folder / f"{band}.jp2" for band in USED_BANDS]
+    for band, file in zip(USED_BANDS, files):
+        if not file.exists():
+            file.write_bytes(read_file(product.band_files[band]))
+    return files
 
 
 def timed(fn):
@@ -118,9 +129,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path, help="JPEG2000 files")
     parser.add_argument("--work", type=Path, help="decode the ten bands of bench/predict.py's product in WORK")
+    parser.add_argument("--size", type=int, default=10980, help="with --work: the product's size (as bench/predict.py --size)")
     parser.add_argument("--write-sha256", action="store_true", help="write FILE.sha256 (GDAL's pixels) beside each file and stop")
     args = parser.parse_args()
-    files = args.files + (product_bands(args.work) if args.work else [])
+    files = args.files + (product_bands(args.work, args.size) if args.work else [])
     if not files:
         parser.error("give JPEG2000 files or --work")
     cpu_name, cpu_decode = cpu_decoder()

@@ -12,8 +12,9 @@
 # Rows; each one whose needs are missing is skipped, and the report says why:
 #   1. the machine: nvidia-smi, CPU cores, Python and the packages that matter;
 #   2. the GPU tests of the suite, pytest -m gpu (TensorFlow and GDAL);
-#   3. bench/predict.py --whole on a 10980 px product, float32, bfloat16 and float16, beside plain
-#      GDAL decoding (TensorFlow that sees the GPU, GDAL);
+#   3. bench/predict.py --whole, float32, bfloat16 and float16, beside plain GDAL decoding
+#      (TensorFlow that sees the GPU, GDAL): on the 10980 px product of $OUT/gpu-work when one is
+#      there (bench/predict.py writes it in about 7 minutes), else on a 5490 px one it writes;
 #   4. bench/train.py: training steps/s at width 64, float32 and mixed precision (the same);
 #   5. bench/generator.py: the generator through the Keras backend that sees the GPU, TensorFlow,
 #      else JAX, per precision beside a matmul in that type (on the CPU where no backend sees one);
@@ -81,20 +82,21 @@ say "- TensorFlow sees the GPU: $([ $tf_gpu = 1 ] && echo yes || echo no); JAX s
 
 needs_tf="TensorFlow does not see a GPU here (not installed, or a build without CUDA) or GDAL is missing"
 if [ $quick = 1 ]; then
-    for title in "GPU tests (pytest -m gpu)" "crmss predict --whole, 10980 px product" "Training steps (bench/train.py)"; do skip "$title" "--quick"; done
+    for title in "GPU tests (pytest -m gpu)" "crmss predict --whole" "Training steps (bench/train.py)"; do skip "$title" "--quick"; done
 elif [ $tf_gpu = 1 ] && [ $gdal = 1 ]; then
-    row "GPU tests (pytest -m gpu)" 150 "$python" -m pytest -q -m gpu tests
-    row "crmss predict --whole, 10980 px product" 240 "$python" bench/predict.py --work "$work" --precisions bfloat16 float16 --whole
-    row "Training steps (bench/train.py)" 90 "$python" bench/train.py --work "$work"
+    size=$([ -d "$work/products-10980" ] && echo 10980 || echo 5490)
+    row "GPU tests (pytest -m gpu)" 120 "$python" -m pytest -q -m gpu tests
+    row "crmss predict --whole, $size px product" 200 "$python" bench/predict.py --work "$work" --size "$size" --precisions float32 bfloat16 float16 --whole
+    row "Training steps (bench/train.py)" 60 "$python" bench/train.py --work "$work"
 else
     reason=$([ $gpu = 1 ] && echo "$needs_tf" || echo "no GPU")
-    for title in "GPU tests (pytest -m gpu)" "crmss predict --whole, 10980 px product" "Training steps (bench/train.py)"; do skip "$title" "$reason"; done
+    for title in "GPU tests (pytest -m gpu)" "crmss predict --whole" "Training steps (bench/train.py)"; do skip "$title" "$reason"; done
 fi
 
 sizes=()
 [ $quick = 1 ] && sizes=(--width 16 --tile 256 --precisions float32 bfloat16)
 if [ $tf_gpu = 1 ]; then
-    row "The generator on the GPU, Keras on TensorFlow (bench/generator.py)" 240 "$python" bench/generator.py --backend tensorflow "${sizes[@]}"
+    row "The generator on the GPU, Keras on TensorFlow (bench/generator.py)" 90 "$python" bench/generator.py --backend tensorflow "${sizes[@]}"
 elif [ $jax_gpu = 1 ]; then
     row "The generator on the GPU, Keras on JAX (bench/generator.py)" 240 "$python" bench/generator.py --backend jax "${sizes[@]}"
 elif can 'import tensorflow'; then
@@ -109,10 +111,12 @@ if [ -n "$jp2" ]; then
     files=("$jp2"/*.jp2)
 elif [ -d "$work/products-10980" ]; then
     files=(--work "$work")
+elif [ -d "$work/products-5490" ]; then
+    files=(--work "$work" --size 5490)
 fi
 if [ ${#files[@]} = 0 ]; then
     skip "JPEG2000 decoding (bench/decode.py)" "no band files: give --jp2 DIR, or let row 3 make its product"
 else
-    row "JPEG2000 decoding, GPU (nvImageCodec) against GDAL (bench/decode.py)" 90 "$python" bench/decode.py "${files[@]}"
+    row "JPEG2000 decoding, GPU (nvImageCodec) against GDAL (bench/decode.py)" 60 "$python" bench/decode.py "${files[@]}"
 fi
 cat "$report"

@@ -1,4 +1,4 @@
-"""Benchmark ``crmss predict`` on one full-size synthetic L1C product (10980 px at 10 m), per precision.
+"""Benchmark ``crmss predict`` on one synthetic L1C product (10980 px at 10 m: a full tile; or --size), per precision.
 
 Prints, from one run on one machine:
   * the time to decode the product's ten CR-MSS bands with plain GDAL (all cores);
@@ -16,6 +16,7 @@ Prints, from one run on one machine:
     with --whole, else over a --window px square in the middle of the product.
 
     python bench/predict.py --work bench-data    # reuses WORK/products-10980 of bench/prepare.py
+    python bench/predict.py --work bench-data --size 5490 --whole   # a quarter of a product, written in a quarter of the time
     python bench/predict.py --work bench-data --model RUN --precisions float32 bfloat16 --whole
 
 Without --model the generator is an untrained width-64 CR-MSS (speed does not depend on the
@@ -64,6 +65,7 @@ def main() -> None:
     )
     parser.add_argument("--whole", action="store_true", help="also run crmss predict on the whole product per precision")
     parser.add_argument("--window", type=int, default=2048, help="side of the fidelity window in 10 m px (without --whole)")
+    parser.add_argument("--size", type=int, default=10980, help="10 m side of the synthetic product, a multiple of 6 (default: a full tile)")
     parser.add_argument("--tile", type=int, default=1024)
     parser.add_argument("--overlap", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=default_batch_size(), help="tiles per call (default: as crmss predict)")
@@ -74,11 +76,12 @@ def main() -> None:
     chosen = args.precisions or [auto.precision]
     precisions = list(dict.fromkeys(["float32", *chosen] if args.model or not args.precisions else chosen))
 
-    products = args.work / "products-10980"
+    size = args.size
+    products = args.work / f"products-{size}"
     pair = read_split()[0]
     if not products.exists():
-        write_pair(args.work / ".staging-10980", pair.clear, pair.cloudy, size=10980, zipped=True)
-        (args.work / ".staging-10980").rename(products)
+        write_pair(args.work / f".staging-{size}", pair.clear, pair.cloudy, size=size, zipped=True)
+        (args.work / f".staging-{size}").rename(products)
     path = next(p for p in products.iterdir() if pair.cloudy[11:26] in p.name)
     product = open_product(path)
     run = args.model
@@ -92,9 +95,9 @@ def main() -> None:
     gpu = tf.config.list_physical_devices("GPU")
     gpu_name = tf.config.experimental.get_device_details(gpu[0]).get("device_name") if gpu else "none"
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu_name}; TensorFlow {tf.__version__}, GDAL {gdal.__version__}")
-    tiles = len(tile_starts(10980, args.tile, args.overlap)) ** 2
+    tiles = len(tile_starts(size, args.tile, args.overlap)) ** 2
     print(
-        f"product: 10980 px at 10 m (zipped JPEG2000), {tiles} tiles of {args.tile} px overlapping by {args.overlap}, batch {args.batch_size}, "
+        f"product: {size} px at 10 m (zipped JPEG2000), {tiles} tiles of {args.tile} px overlapping by {args.overlap}, batch {args.batch_size}, "
         f"{args.compress.upper()} COGs; model {run} (width {width}); auto picks {auto}"
     )
 
@@ -148,7 +151,8 @@ def fidelity(product, model, precisions: list[str], args) -> None:
         where = "whole product"
     else:
         side = args.window
-        window = ((10980 - side) // 2 // 2 * 2, (10980 - side) // 2 // 2 * 2, side, side)
+        corner = (args.size - side) // 2 // 2 * 2
+        window = (corner, corner, side, side)
         x = [product.read(BANDS_10M, window), product.read(BANDS_20M, window)]
         outputs = {p: clean(model, *x, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, precision=p) for p in precisions}
         where = f"{side} px window"
