@@ -1,4 +1,5 @@
-"""What crmss shows while it works: progress bars drawn only on a terminal, Keras's verbosity to match.
+"""What crmss shows while it works: progress bars drawn only on a terminal, Keras's verbosity to
+match, the process's peak memory.
 
 Messages go through :mod:`logging` (each module's ``logging.getLogger(__name__)``, children of
 ``crmss``; the command line prints them to stdout, a notebook configures its own handler).
@@ -20,6 +21,17 @@ from tqdm import tqdm
 def progress_bar(enabled: bool, **options: Any) -> tqdm:
     """A tqdm bar (``options`` as tqdm takes them) on stderr, drawn when ``enabled`` and stderr is a terminal."""
     return tqdm(file=sys.stderr, disable=None if enabled else True, **options)
+
+
+def peak_memory_gb() -> float:
+    """The most memory this process has held so far (peak resident set), in GB; 0 where the
+    system does not say (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak * (1 if sys.platform == "darwin" else 1024) / 1e9  # bytes on macOS, KiB on Linux
 
 
 def keras_verbosity(verbose: int | None) -> int:

@@ -16,6 +16,7 @@ import functools
 import logging
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 
 from . import __version__
 from .bands import STACKS
+from .console import peak_memory_gb
 from .errors import DiskFullError, Failures, InputError, write_error
 from .files import exclusive_lock, output_folder, write_text_atomically
 from .gpu_decode import decode_jp2, resolve_decoder
@@ -175,9 +177,11 @@ def _predict_granule(product: Granule, runner: TileRunner, out: Path, settings: 
         for name in names.values():  # what a killed run left: no other run writes this product now
             for stale in out.glob(f".{name}.partial-*"):
                 stale.unlink()
+        start = time.perf_counter()
         _write_outputs(product, runner, finals, journal, settings, options, decoder)
     ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)" if "20m" not in runner.stacks else " (--stacks 10m)"
-    logger.info(f"{product.name}: wrote {' and '.join(names.values())}{ablation}")
+    spent = f"in {time.perf_counter() - start:.0f} s, peak memory of the process {peak_memory_gb():.1f} GB"
+    logger.info(f"{product.name}: wrote {' and '.join(names.values())} {spent}{ablation}")
     return list(finals.values())
 
 

@@ -1,6 +1,7 @@
 """crmss predict: grids, no-data, radiometry, seams, kills and failures on synthetic products."""
 
 import logging
+import re
 import shutil
 import signal
 import subprocess
@@ -284,6 +285,8 @@ def test_a_visnir_model_writes_the_10m_output_alone_and_says_so(products, cleane
     lines = caplog.messages
     assert [p.name for p in written] == [outputs(cleaned)["10m"].name] and not list((tmp_path / "out").glob("*_CR_20m.tif"))
     assert lines[-1].endswith("(a Vis/NIR model: no 20 m output)")
+    peak = re.search(r": wrote \S+_CR_10m\.tif in \d+ s, peak memory of the process (\d+\.\d) GB", lines[-1])
+    assert peak and 0.1 < float(peak[1]) < 64, lines[-1]
     image, reference = read(written[0]), read(outputs(cleaned)["10m"])
     assert image.shape == reference.shape and np.array_equal(image == 0, reference == 0)  # the same grid and no-data
 
