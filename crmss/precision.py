@@ -70,9 +70,9 @@ def gpu_capabilities(devices: list[str]) -> list[tuple[int, int]]:
 def choose_precision(requested: str, devices: list[str], flags: set[str] | None = None) -> Choice:
     """The precision to run at on ``devices`` (see the module docstring). ``requested`` other
     than ``auto`` is taken as it is; ``flags`` are the CPU's (default: this machine's)."""
-    if requested != "auto":
-        return Choice(requested, "as requested")
     capabilities = gpu_capabilities(devices)
+    if requested != "auto":
+        return Choice(requested, "as requested" + (TF32_NOTE if requested == "float32" and _tf32(capabilities) else ""))
     if capabilities:
         slowest = min(capabilities)
         label = f"GPU compute capability {slowest[0]}.{slowest[1]}"
@@ -85,6 +85,19 @@ def choose_precision(requested: str, devices: list[str], flags: set[str] | None 
     if native:
         return Choice("bfloat16", f"auto: the CPU has {', '.join(native).upper()}")
     return Choice("float32", "auto: the CPU has no native bfloat16 (AVX512_BF16 or AMX)")
+
+
+#: what a float32 choice says where TensorFlow computes float32 convolutions in TF32
+TF32_NOTE = (
+    "; TensorFlow computes its convolutions in TF32 on these GPUs (75 dB from float32 on an H200, BENCHMARKS.md): "
+    "tf.config.experimental.enable_tensor_float_32_execution(False) for full float32"
+)
+
+
+def _tf32(capabilities: list[tuple[int, int]]) -> bool:
+    """Whether TensorFlow runs float32 convolutions in TF32 on GPUs of these ``capabilities``
+    (compute capability 8.0 or more, TF32 left on: TensorFlow's default)."""
+    return bool(capabilities) and min(capabilities) >= (8, 0) and tf.config.experimental.tensor_float_32_execution_enabled()
 
 
 def training_policy() -> str:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from crmss import precision
 from crmss.errors import InputError
@@ -43,6 +44,15 @@ def test_auto_on_gpus_follows_the_slowest_compute_capability(monkeypatch, capabi
     monkeypatch.setattr(precision, "gpu_capabilities", lambda devices: capabilities)
     choice = choose_precision("auto", [f"GPU:{i}" for i in range(len(capabilities))], {"avx512_bf16"})
     assert choice.precision == expected and "compute capability" in choice.reason
+
+
+def test_float32_on_gpus_that_run_tf32_says_so(monkeypatch):
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda devices: [(9, 0)])
+    assert str(choose_precision("float32", ["GPU:0"])).startswith("float32 (as requested; TensorFlow computes its convolutions in TF32")
+    monkeypatch.setattr(tf.config.experimental, "tensor_float_32_execution_enabled", lambda: False)
+    assert str(choose_precision("float32", ["GPU:0"])) == "float32 (as requested)"
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda devices: [])
+    assert str(choose_precision("float32", ["CPU:0"])) == "float32 (as requested)"
 
 
 def test_devices_are_checked_against_the_machine():
