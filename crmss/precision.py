@@ -20,6 +20,7 @@ compute in the reduced type, and the model's output layers (the sigmoid heads ``
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,14 +91,15 @@ def choose_precision(requested: str, devices: list[str], flags: set[str] | None 
 #: what a float32 choice says where TensorFlow computes float32 convolutions in TF32
 TF32_NOTE = (
     "; TensorFlow computes its convolutions in TF32 on these GPUs (75 dB from float32 on an H200, BENCHMARKS.md): "
-    "tf.config.experimental.enable_tensor_float_32_execution(False) for full float32"
+    "NVIDIA_TF32_OVERRIDE=0 or tf.config.experimental.enable_tensor_float_32_execution(False) for full float32"
 )
 
 
 def _tf32(capabilities: list[tuple[int, int]]) -> bool:
     """Whether TensorFlow runs float32 convolutions in TF32 on GPUs of these ``capabilities``
     (compute capability 8.0 or more, TF32 left on: TensorFlow's default)."""
-    return bool(capabilities) and min(capabilities) >= (8, 0) and tf.config.experimental.tensor_float_32_execution_enabled()
+    tf32 = tf.config.experimental.tensor_float_32_execution_enabled() and os.environ.get("NVIDIA_TF32_OVERRIDE") != "0"
+    return bool(capabilities) and min(capabilities) >= (8, 0) and tf32
 
 
 def training_policy() -> str:

@@ -49,6 +49,9 @@ def test_auto_on_gpus_follows_the_slowest_compute_capability(monkeypatch, capabi
 def test_float32_on_gpus_that_run_tf32_says_so(monkeypatch):
     monkeypatch.setattr(precision, "gpu_capabilities", lambda devices: [(9, 0)])
     assert str(choose_precision("float32", ["GPU:0"])).startswith("float32 (as requested; TensorFlow computes its convolutions in TF32")
+    monkeypatch.setenv("NVIDIA_TF32_OVERRIDE", "0")
+    assert str(choose_precision("float32", ["GPU:0"])) == "float32 (as requested)"
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE")
     monkeypatch.setattr(tf.config.experimental, "tensor_float_32_execution_enabled", lambda: False)
     assert str(choose_precision("float32", ["GPU:0"])) == "float32 (as requested)"
     monkeypatch.setattr(precision, "gpu_capabilities", lambda devices: [])
