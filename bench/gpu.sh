@@ -85,8 +85,8 @@ if [ $quick = 1 ]; then
     for title in "GPU tests (pytest -m gpu)" "crmss predict --whole" "Training steps (bench/train.py)"; do skip "$title" "--quick"; done
 elif [ $tf_gpu = 1 ] && [ $gdal = 1 ]; then
     size=$([ -d "$work/products-10980" ] && echo 10980 || echo 5490)
-    row "GPU tests (pytest -m gpu)" 120 "$python" -m pytest -q -m gpu tests
-    row "crmss predict --whole, $size px product" 200 "$python" bench/predict.py --work "$work" --size "$size" --precisions float32 bfloat16 float16 --whole
+    row "GPU tests (pytest -m gpu)" 100 "$python" -m pytest -q -m gpu tests
+    row "crmss predict --whole, $size px product" 160 "$python" bench/predict.py --work "$work" --size "$size" --precisions float32 bfloat16 float16 --whole
     row "Training steps (bench/train.py)" 60 "$python" bench/train.py --work "$work"
 else
     reason=$([ $gpu = 1 ] && echo "$needs_tf" || echo "no GPU")
@@ -98,7 +98,7 @@ sizes=()
 if [ $tf_gpu = 1 ]; then
     row "The generator on the GPU, Keras on TensorFlow (bench/generator.py)" 90 "$python" bench/generator.py --backend tensorflow "${sizes[@]}"
 elif [ $jax_gpu = 1 ]; then
-    row "The generator on the GPU, Keras on JAX (bench/generator.py)" 240 "$python" bench/generator.py --backend jax "${sizes[@]}"
+    row "The generator on the GPU, Keras on JAX (bench/generator.py)" 90 "$python" bench/generator.py --backend jax "${sizes[@]}"
 elif can 'import tensorflow'; then
     [ $quick = 1 ] || sizes=(--width 16 --tile 256)
     row "The generator on the CPU, Keras on TensorFlow (bench/generator.py; no backend sees a GPU)" 150 "$python" bench/generator.py --backend tensorflow "${sizes[@]}"
