@@ -36,7 +36,7 @@ from .precision import share_gpu_memory
 from .products import is_url, product_at, product_paths
 from .raster import BandReader, Grid, StreamedCOG, block_cache, read_file, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
-from .scene import Settings, run_strips, yield_to_the_model
+from .scene import Settings, StripReader, run_strips, yield_to_the_model
 from .tiling import SCALE
 
 logger = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ def _output_metadata(product: Granule, runner: TileRunner, settings: Settings) -
     }
 
 
-def _strip_source(product: Granule, grid: Grid, stacks: tuple[str, ...], tile: int, pool: ThreadPoolExecutor, decoder: str) -> Any:
+def _strip_source(product: Granule, grid: Grid, stacks: tuple[str, ...], tile: int, pool: ThreadPoolExecutor, decoder: str) -> StripReader:
     """``read_strip(top)`` for crmss/scene.py over the ``stacks`` of ``product``: strips cut from
     the bands decoded whole on the GPU where ``decoder`` is gpu and the GPU decodes them, else
     read with GDAL strip by strip, the bands in parallel in ``pool``."""
