@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from measure import matmul_gflops, timed  # noqa: E402
+from measure import conv_flops, matmul_gflops, timed  # noqa: E402
 
 from crmss.model import build_generator, run_generator  # noqa: E402
 from crmss.precision import at_precision, choose_precision, local_devices  # noqa: E402
@@ -43,16 +43,6 @@ def kind(layer: keras.layers.Layer) -> str:
         "Concatenate": "Concatenate",
     }
     return names.get(type(layer).__name__, type(layer).__name__)
-
-
-def conv_flops(layer: keras.layers.Layer) -> float:
-    """2 x multiply-adds of a (transposed) convolution, from its shapes (batch 1)."""
-    if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
-        return 0.0
-    rows, cols, c_in = layer.input.shape[1:]
-    if isinstance(layer, keras.layers.Conv2D):
-        rows, cols = layer.output.shape[1:3]
-    return 2.0 * rows * cols * layer.kernel_size[0] * layer.kernel_size[1] * c_in * layer.filters
 
 
 def per_layer(model: keras.Model, inputs: list) -> dict[str, list[float]]:

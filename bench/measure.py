@@ -58,15 +58,19 @@ def matmul_gflops(n: int, device: str, dtype: str = "float32") -> float:
 def generator_flops(size10: int, width: int) -> float:
     """FLOPs (2 x multiply-adds) of one generator pass over a size10 / size10/2 px tile pair,
     counted from the layer shapes."""
-    import keras
-
     from crmss.model import build_generator
 
-    total = 0.0
-    for layer in build_generator(width, size10).layers:
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
-            rows, cols, c_in = layer.input.shape[1:]
-            if isinstance(layer, keras.layers.Conv2D):  # per output position
-                rows, cols = layer.output.shape[1:3]
-            total += 2.0 * rows * cols * layer.kernel_size[0] * layer.kernel_size[1] * c_in * layer.filters
-    return total
+    return sum(conv_flops(layer) for layer in build_generator(width, size10).layers)
+
+
+def conv_flops(layer) -> float:
+    """FLOPs (2 x multiply-adds) of a convolution or transposed convolution layer of a built
+    model, from its shapes (its batch of 1); 0 for other layers."""
+    import keras
+
+    if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+        return 0.0
+    rows, cols, c_in = layer.input.shape[1:]
+    if isinstance(layer, keras.layers.Conv2D):  # per output position
+        rows, cols = layer.output.shape[1:3]
+    return 2.0 * rows * cols * layer.kernel_size[0] * layer.kernel_size[1] * c_in * layer.filters

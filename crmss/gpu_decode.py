@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import InputError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -31,7 +31,7 @@ def gpu_decoder() -> Any:
     try:
         return nvimgcodec.Decoder(backends=[nvimgcodec.Backend(nvimgcodec.BackendKind.GPU_ONLY)])
     except RuntimeError as exc:  # no GPU, or a driver older than nvImageCodec's CUDA
-        log.debug("nvImageCodec finds no usable GPU (%s): JPEG2000 is decoded with GDAL", exc)
+        logger.debug("nvImageCodec finds no usable GPU (%s): JPEG2000 is decoded with GDAL", exc)
         return None
 
 

@@ -536,24 +536,13 @@ class StacItem(BucketTile):
         return self.url or self.path
 
     @classmethod
-    def at_url(cls, url: str) -> list[StacItem]:
-        """The item at an http(s) ``url``, or the items of the ItemCollection there, each known by
-        ``<url>#<item id>``; InputError where it is neither or cannot be fetched."""
-        import pystac  # only where STAC items are given
-
-        document = _fetched(url)
+    def at_url(cls, url: str, item_id: str | None = None) -> list[StacItem]:
+        """The item at an http(s) ``url``, or the items of the ItemCollection there (only
+        ``item_id`` where given), those of a collection known by ``<url>#<item id>``;
+        InputError where it is neither or cannot be fetched."""
+        items, collection = _url_items(url)
         name = Path(urllib.parse.urlparse(url).path)
-        try:
-            if document.get("type") == "Feature":
-                item = pystac.Item.from_dict(document)
-                item.set_self_href(url)
-                return [cls(name, item, url)]
-            items = list(pystac.ItemCollection.from_dict(document))
-        except (ValueError, KeyError, TypeError, pystac.STACError) as exc:
-            raise InputError(f"{url}: not a STAC item or ItemCollection ({exc}); {STAC_FIX}") from exc
-        for item in items:  # relative asset hrefs are relative to the collection's URL
-            item.set_self_href(urllib.parse.urljoin(url, f"{item.id}.json"))
-        return [cls(name, item, f"{url}#{item.id}") for item in items]
+        return [cls(name, item, f"{url}#{item.id}" if collection else url) for item in _chosen(items, item_id, url)]
 
     @classmethod
     def recognises(cls, path: Path) -> bool:
@@ -564,9 +553,14 @@ class StacItem(BucketTile):
         """The items of an ItemCollection file (as pystac-client saves a search), each known by
         the path ``<file>#<item id>``; InputError where the file is none. The file is parsed
         once while it is unchanged (a cluster worker opens its items one by one)."""
+        return cls.collection_item(path, None)
+
+    @classmethod
+    def collection_item(cls, path: Path, item_id: str | None) -> list[StacItem]:
+        """:meth:`collection`, or only its item ``item_id`` where given (InputError where it holds none)."""
         stat = path.stat() if path.is_file() else None
         items = _collection_items(path.resolve(), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
-        return [cls(Path(f"{path}#{item.id}"), item) for item in items]
+        return [cls(Path(f"{path}#{item.id}"), item) for item in _chosen(items, item_id, str(path))]
 
     def member(self, name: str) -> str | None:
         return self.files.get(name)
@@ -633,9 +627,38 @@ def _collection_items(path: Path, modified: int, size: int) -> list[Any]:
 
 
 @functools.lru_cache(maxsize=8)
+def _url_items(url: str) -> tuple[list[Any], bool]:
+    """The pystac Items at an http(s) ``url`` and whether they are a collection's (else the one
+    item there); fetched and parsed once per process."""
+    import pystac  # only where STAC items are given
+
+    document = _fetched(url)
+    try:
+        if document["type"] == "Feature":
+            item = pystac.Item.from_dict(document)
+            item.set_self_href(url)
+            return [item], False
+        items = list(pystac.ItemCollection.from_dict(document))
+    except (ValueError, KeyError, TypeError, pystac.STACError) as exc:
+        raise InputError(f"{url}: not a STAC item or ItemCollection ({exc}); {STAC_FIX}") from exc
+    for item in items:  # relative asset hrefs are relative to the collection's URL
+        item.set_self_href(urllib.parse.urljoin(url, f"{item.id}.json"))
+    return items, True
+
+
+def _chosen(items: list[Any], item_id: str | None, where: str) -> list[Any]:
+    """``items`` (pystac Items of ``where``), or the one of id ``item_id`` where given; InputError where there is none."""
+    if not item_id:
+        return items
+    found = [item for item in items if item.id == item_id]
+    if not found:
+        raise InputError(f"{where}: holds no item {item_id!r}; {STAC_FIX}")
+    return found[:1]
+
+
 def _fetched(url: str) -> dict:
-    """The STAC item or ItemCollection at an http(s) ``url``, fetched once per process; a search
-    result of several pages (``next`` links, as STAC APIs page a GET search) read to its end."""
+    """The STAC item or ItemCollection at an http(s) ``url``; a search result of several pages
+    (``next`` links, as STAC APIs page a GET search) read to its end."""
     document = _fetch_json(url)
     if document.get("type") not in ("Feature", "FeatureCollection"):
         raise InputError(f"{url}: not a STAC item or ItemCollection; give the URL of an item's JSON (…/items/<id>) or of a search")
@@ -760,19 +783,14 @@ def product_at(path: str | Path) -> Product:
     of an ItemCollection by ``<file or URL>#<item id>``; a STAC item by its http(s) URL."""
     if is_url(path):
         url, _, item_id = str(path).partition("#")
-        items = StacItem.at_url(url)
-        found = [item for item in items if item.item.id == item_id] if item_id else items
+        found = StacItem.at_url(url, item_id)
         if len(found) != 1:
-            problem = f"holds no item {item_id!r}" if item_id else f"is an ItemCollection of {len(items)} items: give one as <URL>#<item id>"
-            raise InputError(f"{url}: {problem}; {STAC_FIX}")
+            raise InputError(f"{url}: is an ItemCollection of {len(found)} items: give one as <URL>#<item id>; {STAC_FIX}")
         return found[0]
     path = product_path(path)
     file, _, item_id = str(path).partition("#")
     if item_id and Path(file).is_file():
-        found = [item for item in StacItem.collection(Path(file)) if item.item.id == item_id]
-        if not found:
-            raise InputError(f"{file}: holds no item {item_id!r}; {STAC_FIX}")
-        return found[0]
+        return StacItem.collection_item(Path(file), item_id)[0]
     if not path.exists():
         raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files, tile folders of the public bucket or STAC items")
     kind = next(kind for kind in PACKAGINGS if kind.recognises(path))

@@ -80,6 +80,12 @@ def split_of(tmp_path, pairs):
     return make
 
 
+def cloudy_product(folder: Path) -> Path:
+    """The cloudy product (sensed 2016-04-13) of the first pair's folder that ``products(0, ...)`` wrote."""
+    (path,) = [p for p in folder.iterdir() if "20160413" in p.name]
+    return path
+
+
 def copy_products(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target

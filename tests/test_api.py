@@ -11,17 +11,12 @@ import pytest
 from osgeo import gdal
 
 import crmss
-from conftest import REPO
+from conftest import REPO, cloudy_product
 from crmss import cli
 from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.errors import InputError
 from crmss.model import build_generator
 from crmss.options import DemoOptions, describe
-
-
-def cloudy_product(folder):
-    (path,) = [p for p in folder.iterdir() if "20160413" in p.name]
-    return path
 
 
 @pytest.mark.slow

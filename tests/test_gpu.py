@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from osgeo import gdal
 
+from conftest import cloudy_product
 from crmss.data import load_patches, make_dataset, merge
 from crmss.gpu_decode import decode_jp2, gpu_decoder
 from crmss.metadata import USED_BANDS
@@ -23,10 +24,6 @@ from crmss.training import build_gan, train
 pytestmark = pytest.mark.gpu
 needs_gpu = pytest.mark.skipif(not tf.config.list_physical_devices("GPU"), reason="TensorFlow sees no GPU here")
 needs_gpu_decoder = pytest.mark.skipif(gpu_decoder() is None, reason="nvImageCodec is not installed or finds no GPU here")
-
-
-def cloudy_product(folder):
-    return next(p for p in folder.iterdir() if "20160413" in p.name)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,7 +12,7 @@ import pytest
 from osgeo import gdal
 
 import crmss
-from conftest import SIZE, make_level_2a, run_cli
+from conftest import SIZE, cloudy_product, make_level_2a, run_cli
 from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.blending import blend_weights, ramp, tile_starts
 from crmss.errors import InputError
@@ -21,11 +21,6 @@ from crmss.precision import choose_precision
 from crmss.prediction import overview_factors, predict_products
 from crmss.products import open_product
 from crmss.synthetic import write_pair
-
-
-def cloudy_product(folder):
-    (path,) = [p for p in folder.iterdir() if "20160413" in p.name]
-    return path
 
 
 def outputs(folder):
