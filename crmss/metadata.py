@@ -32,7 +32,8 @@ class ProductMetadata:
     """What a product's metadata XML (``MTD_MSIL1C.xml`` or ``S2A_OPER_MTD_SAFL1C_PDMC_*.xml``) states."""
 
     product_uri: str | None
-    spacecraft: str | None  # Sentinel-2A, ...
+    spacecraft: str | None  # SPACECRAFT_NAME: Sentinel-2A, Sentinel-2B, Sentinel-2C
+    datatake: str | None  # the datatakeIdentifier: GS2A_20160403T030602_004035_N02.01
     sensing_day: str | None  # yyyymmdd of the datatake's start
     orbit: str | None  # relative orbit, without leading zeros
     level: str  # L1C, L2A
@@ -41,6 +42,9 @@ class ProductMetadata:
     quantification: int | None
     offsets: dict[str, int] = field(default_factory=dict)  # RADIO_ADD_OFFSET per band (none before 04.00)
     saturated: int = SATURATED
+    #: granuleIdentifier -> its band files as the metadata lists them (``IMAGE_FILE``, or the
+    #: PDMC packaging's ``IMAGE_ID``), paths relative to the ``.SAFE`` folder with ``.jp2``
+    image_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,11 @@ def product_metadata(xml: bytes, where: str) -> ProductMetadata:
         )
     sensing = text("DATATAKE_SENSING_START") or text("PRODUCT_START_TIME")
     orbit = text("SENSING_ORBIT_NUMBER") or ""
+    datatake = root.find(".//{*}Datatake")
     return ProductMetadata(
         product_uri=text("PRODUCT_URI"),
         spacecraft=text("SPACECRAFT_NAME"),
+        datatake=(datatake.get("datatakeIdentifier") or "").strip() or None if datatake is not None else None,
         sensing_day=sensing[:10].replace("-", "") if sensing else None,
         orbit=str(int(orbit)) if orbit.isdigit() else None,
         level=level,
@@ -87,7 +93,22 @@ def product_metadata(xml: bytes, where: str) -> ProductMetadata:
         quantification=int(float(quantification)) if quantification else None,
         offsets=offsets,
         saturated=_saturated_marker(root),
+        image_files=_image_files(root),
     )
+
+
+def _image_files(root: ET.Element) -> dict[str, tuple[str, ...]]:
+    """granuleIdentifier -> band files of each granule in ``Product_Organisation``, as GDAL's
+    SENTINEL2 driver finds them: ``IMAGE_FILE`` (compact, a path from the ``.SAFE`` folder) or
+    ``IMAGE_ID`` (PDMC: ``GRANULE/<granuleIdentifier>/IMG_DATA/<IMAGE_ID>``), each with ``.jp2``."""
+    files: dict[str, tuple[str, ...]] = {}
+    for granule in root.iterfind(".//{*}Granule_List/*"):
+        identifier = (granule.get("granuleIdentifier") or "").strip()
+        listed = [f"{(e.text or '').strip()}.jp2" for e in granule.iterfind("{*}IMAGE_FILE") if (e.text or "").strip()]
+        listed += [f"GRANULE/{identifier}/IMG_DATA/{(e.text or '').strip()}.jp2" for e in granule.iterfind("{*}IMAGE_ID") if (e.text or "").strip()]
+        if identifier and listed:
+            files[identifier] = files.get(identifier, ()) + tuple(listed)
+    return files
 
 
 def _offsets(root: ET.Element, where: str) -> dict[str, int]:

@@ -4,6 +4,9 @@ Two generations: compact (from December 2016, and the WHUS2-CR list),
 ``S2A_MSIL1C_20160403T030602_N0201_R075_T50TMK_20160403T030637``; and long (pre-December-2016
 packaging, PDMC), ``S2A_OPER_PRD_MSIL1C_PDMC_20150826T194826_R064_V20150826T111633_20150826T111633``,
 which names neither the tile nor the processing baseline (such a product may hold several tiles).
+Band files, datatakes, granules and spacecraft are named here too, in the forms genuine products
+state them (``Sentinel-2A``, ``GS2A_20150826T084006_000941_N02.04``,
+``T50TMK_20160403T030602_B02.jp2``, ``S2A_OPER_MSI_L1C_TL_SGS__20150826T084006_A000941_T37UCQ_B02.jp2``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,31 @@ PDMC_NAME = re.compile(
     r"^(?P<mission>S2[ABC])_OPER_PRD_MSI(?P<level>L1C|L2A)_PDMC_(?P<processed>\d{8}T\d{6})"
     r"_R(?P<orbit>\d{3})_V(?P<sensing>\d{8}T\d{6})_(?P<stop>\d{8}T\d{6})$"
 )
+
+#: a compact band file: T50TMK_20160403T030602_B02.jp2
+COMPACT_BAND_FILE = re.compile(r"^T(?P<tile>\d{2}[A-Z]{3})_(?P<sensing>\d{8}T\d{6})_(?P<band>B\d[\dA])\.jp2$")
+#: a band file of the long (pre-December-2016) form: S2A_OPER_MSI_L1C_TL_SGS__20150826T084006_A000941_T37UCQ_B02.jp2
+LONG_BAND_FILE = re.compile(r"^S2[ABC]_OPER_MSI_L1C_TL_\w{4}_\d{8}T\d{6}_A\d{6}_T(?P<tile>\d{2}[A-Z]{3})_(?P<band>B\d[\dA])\.jp2$")
+#: what a granule's band files are named like, as a prepared tree records it: the two forms
+#: inside a .SAFE, a tile folder of the public bucket (B02.jp2), a STAC item's assets
+BAND_FILE_NAMINGS = ("compact", "long", "bucket", "stac")
+#: a datatake identifier as the metadata states it: G, mission, sensing start, absolute orbit, baseline
+DATATAKE_ID = re.compile(r"^G(?P<mission>S2[ABC])_(?P<sensing>\d{8}T\d{6})_(?P<absolute_orbit>\d{6})_N(?P<baseline>\d\d\.\d\d)$")
+#: the band and tile of a band file whatever its form (an IMAGE_FILE entry, with or without ``.jp2``)
+BAND_SUFFIX = re.compile(r"_(?P<band>B\d[\dA])(?:\.jp2)?$")
+GRANULE_TILE = re.compile(r"(?:^|_)T(?P<tile>\d{2}[C-X][A-Z]{2})(?:_|$)")
+
+
+def spacecraft_name(mission: str) -> str:
+    """``Sentinel-2A`` for ``S2A``: the SPACECRAFT_NAME genuine metadata states (and STAC's ``platform``, lower-cased)."""
+    return f"Sentinel-2{mission[2:]}"
+
+
+def band_file_naming(file_name: str) -> str | None:
+    """``compact`` or ``long`` for a band file named in one of the .SAFE forms, else None."""
+    if COMPACT_BAND_FILE.match(file_name):
+        return "compact"
+    return "long" if LONG_BAND_FILE.match(file_name) else None
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from .bands import ALL_BANDS
+from .bands import ALL_BANDS, BANDS_10M
 from .errors import InputError
 from .granule import Granule
 from .metadata import (
@@ -52,13 +52,21 @@ from .metadata import (
     sensing_day,
     tile_metadata,
 )
-from .names import ProductName, product_stem
+from .names import (
+    BAND_SUFFIX,
+    COMPACT_BAND_FILE,
+    DATATAKE_ID,
+    GRANULE_TILE,
+    LONG_BAND_FILE,
+    ProductName,
+    band_file_naming,
+    product_stem,
+    spacecraft_name,
+)
 from .raster import read_file
 from .schemas import PRODUCT_INFO, TILE_INFO, parse_json
 
 METADATA_FILE = re.compile(r"^(?:MTD_MSI(?P<compact>L\w\w)|S2[ABC]_OPER_MTD_SAF(?P<long>L\w\w)_PDMC_\w+)\.xml$")
-COMPACT_BAND_FILE = re.compile(r"^T(?P<tile>\d{2}[A-Z]{3})_(?P<sensing>\d{8}T\d{6})_(?P<band>B\d[\dA])\.jp2$")
-LONG_BAND_FILE = re.compile(r"^S2[ABC]_OPER_MSI_L1C_TL_\w{4}_\d{8}T\d{6}_A\d{6}_T(?P<tile>\d{2}[A-Z]{3})_(?P<band>B\d[\dA])\.jp2$")
 #: what marks a tile folder of the public bucket (besides its bands and ``metadata.xml``)
 TILE_FOLDER_FILES = ("productInfo.json", "tileInfo.json")
 #: where ``aws s3 sync`` puts a tile folder of the bucket: tiles/<zone>/<band>/<square>/<year>/<month>/<day>/<n>
@@ -130,9 +138,8 @@ class SafeFolder(Product):
     """A ``<name>.SAFE`` folder, compact layout. Its files are named by their path from the
     folder's parent (``<name>.SAFE/GRANULE/...``), as inside a zip of it."""
 
-    naming = "compact"
+    naming = "compact"  # a granule records the naming its band files have: compact or long
     order = 0
-    band_file = COMPACT_BAND_FILE
 
     def __init__(self, path: Path):
         super().__init__(path)
@@ -186,12 +193,18 @@ class SafeFolder(Product):
             raise InputError(f"{where}: unreadable metadata ({exc}); download the product again") from exc
         return product_metadata(xml, where)
 
+    @functools.cached_property
+    def _stated(self) -> tuple[str, str, re.Match, ProductMetadata]:
+        """:meth:`layout` and the product metadata, read once."""
+        safe, meta_name, match = self.layout()
+        return safe, meta_name, match, self.metadata(meta_name)
+
     def identity(self) -> ProductName:
-        """From the metadata: PRODUCT_URI, with the spacecraft, sensing day, relative orbit and
-        baseline it also states, and the sensing time in compact band file names, against the
-        folder's, zip's and inner ``.SAFE`` folder's names."""
-        safe, meta_name, _ = self.layout()
-        return self._identity(safe, meta_name, self.metadata(meta_name))
+        """From the metadata: PRODUCT_URI, with the spacecraft, sensing day, relative orbit,
+        baseline and datatake it also states, and the sensing time in compact band file names,
+        against the folder's, zip's and inner ``.SAFE`` folder's names."""
+        safe, meta_name, _, info = self._stated
+        return self._identity(safe, meta_name, info)
 
     def _identity(self, safe: str, meta_name: str, info: ProductMetadata) -> ProductName:
         where = f"{self.path}: {meta_name.split('/')[-1]}"
@@ -199,22 +212,18 @@ class SafeFolder(Product):
         content = ProductName.parse(stated) or ProductName.parse(safe.removesuffix(".SAFE"))
         if content is None:
             raise InputError(f"{where}: states no Sentinel-2 product name (PRODUCT_URI {stated!r}); the product is damaged: download it again")
-        stated_fields = {
-            "SPACECRAFT_NAME": (info.spacecraft, f"Sentinel-{content.mission[2:]}"),
-            "sensing day": (info.sensing_day, content.sensing[:8]),
-            "SENSING_ORBIT_NUMBER": (info.orbit, str(int(content.orbit))),
-            "PROCESSING_BASELINE": (info.baseline, content.baseline),
-        }
-        for field_name, (value, expected) in stated_fields.items():
-            if value is not None and expected is not None and value != expected:
-                raise InputError(
-                    f"{where}: {field_name} {value} contradicts the product name {content.name} it states; "
-                    "the metadata was edited or mixed: download the product again"
-                )
-        for name in self.names:  # compact band files carry the sensing time: T50TMK_20160403T030602_B02.jp2
-            match = COMPACT_BAND_FILE.match(name.rsplit("/", 1)[-1])
-            if match and match["sensing"] != content.sensing:
-                raise InputError(f"{self.path}: band file {name} was sensed at another time than {content.name}; the product mixes two acquisitions")
+        for field_name, value in _contradictions(info, content).items():
+            raise InputError(
+                f"{where}: {field_name} {value} contradicts the product name {content.name} it states; "
+                "the metadata was edited or mixed: download the product again"
+            )
+        for files in self.band_files().values():  # compact band files carry the sensing time: T50TMK_20160403T030602_B02.jp2
+            for name in files.values():
+                match = COMPACT_BAND_FILE.match(name.rsplit("/", 1)[-1])
+                if match and match["sensing"] != content.sensing:
+                    raise InputError(
+                        f"{self.path}: band file {name} was sensed at another time than {content.name}; the product mixes two acquisitions"
+                    )
         claims = {"the folder's or zip's name": product_stem(self.path), "its .SAFE folder": safe.removesuffix(".SAFE")}
         for what, claimed in claims.items():
             if ProductName.parse(claimed) and claimed != content.name:
@@ -226,11 +235,28 @@ class SafeFolder(Product):
         return content
 
     def band_files(self) -> dict[str, dict[str, str]]:
-        """tile -> {band: file} of the JP2 bands under GRANULE/*/IMG_DATA/."""
+        """tile -> {band: file}: the band files that the product metadata lists (``IMAGE_FILE``,
+        or ``IMAGE_ID`` in the PDMC packaging), as GDAL's SENTINEL2 driver finds them, whatever
+        their naming; listed files the product lacks are left out (reported as missing bands).
+        Only for metadata without such a list: the JP2 files under ``GRANULE/*/IMG_DATA/`` whose
+        names follow either form."""
+        safe, _, _, info = self._stated
+        present = set(self.names)
         by_tile: dict[str, dict[str, str]] = {}
+        if info.image_files:
+            for granule, files in info.image_files.items():
+                for file in files:
+                    band, tile = BAND_SUFFIX.search(file), GRANULE_TILE.search(file.rsplit("/", 1)[-1]) or GRANULE_TILE.search(granule)
+                    if band and tile and f"{safe}/{file}" in present:
+                        by_tile.setdefault(tile["tile"], {})[band["band"]] = f"{safe}/{file}"
+            return by_tile
         for name in self.names:
             parts = name.split("/")
-            match = self.band_file.match(parts[-1]) if len(parts) == 5 and parts[1] == "GRANULE" and parts[3] == "IMG_DATA" else None
+            match = (
+                (COMPACT_BAND_FILE.match(parts[-1]) or LONG_BAND_FILE.match(parts[-1]))
+                if len(parts) == 5 and parts[1:4:2] == ["GRANULE", "IMG_DATA"]
+                else None
+            )
             if match:
                 by_tile.setdefault(match["tile"], {})[match["band"]] = name
         return by_tile
@@ -239,8 +265,7 @@ class SafeFolder(Product):
         return set(self.band_files())
 
     def granule(self, tile: str | None = None) -> Granule:
-        safe, meta_name, match = self.layout()
-        info = self.metadata(meta_name)
+        safe, meta_name, match, info = self._stated
         if info.level != "L1C" or (match["compact"] or match["long"]) != "L1C":
             raise InputError(
                 f"{self.path}: is a {info.product_type or info.level} product; crmss needs Level-1C (S2MSI1C) top-of-atmosphere "
@@ -261,18 +286,44 @@ class SafeFolder(Product):
                 f"{self.path}: band files {', '.join(missing)} of tile T{tile} are missing from IMG_DATA; "
                 "the product is incomplete: download it again"
             )
+        files = by_tile[tile]
         return Granule(
             path=self.path,
             name=name.name,
             tile=tile,
-            naming=self.naming,
+            naming=band_file_naming(files[BANDS_10M[0]].rsplit("/", 1)[-1]) or "compact",
             baseline=str(info.baseline),
             quantification=int(info.quantification or QUANTIFICATION),
             offsets=info.offsets,
-            band_files={b: self.gdal_path(f) for b, f in by_tile[tile].items()},
+            band_files={b: self.gdal_path(f) for b, f in files.items()},
             saturated=info.saturated,
             granules=len(by_tile),
         )
+
+
+def _contradictions(info: ProductMetadata, content: ProductName) -> dict[str, str]:
+    """The fields of a product's metadata that contradict the product name it states: field -> value.
+
+    Compared in the form genuine metadata states them: SPACECRAFT_NAME ``Sentinel-2A``, the
+    sensing day, SENSING_ORBIT_NUMBER (relative, unpadded), PROCESSING_BASELINE, and the
+    datatake identifier's mission, day and baseline (``GS2A_20160403T030602_004035_N02.01``)."""
+    expected = {
+        "SPACECRAFT_NAME": (info.spacecraft, spacecraft_name(content.mission)),
+        "sensing day": (info.sensing_day, content.sensing[:8]),
+        "SENSING_ORBIT_NUMBER": (info.orbit, str(int(content.orbit))),
+        "PROCESSING_BASELINE": (info.baseline, content.baseline),
+    }
+    found = {name: str(value) for name, (value, want) in expected.items() if value is not None and want is not None and value != want}
+    if info.datatake is not None:
+        datatake = DATATAKE_ID.match(info.datatake)
+        if (
+            not datatake
+            or datatake["mission"] != content.mission
+            or datatake["baseline"] != (content.baseline or datatake["baseline"])
+            or not same_datatake_day(content.sensing[:8], datatake["sensing"][:8])
+        ):
+            found["datatakeIdentifier"] = info.datatake
+    return found
 
 
 class SafeZip(SafeFolder):
@@ -308,9 +359,6 @@ class SafeZip(SafeFolder):
 
 class PdmcFolder(SafeFolder):
     """A ``.SAFE`` folder in the pre-December-2016 (PDMC) layout: often several granules, long band file names."""
-
-    naming = "long"
-    band_file = LONG_BAND_FILE
 
     @classmethod
     def recognises(cls, path: Path) -> bool:

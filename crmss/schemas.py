@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from .errors import InputError
+from .names import BAND_FILE_NAMINGS
 
 STRING = {"type": "string"}
 WHOLE = {"type": "integer", "minimum": 0}
@@ -32,7 +33,7 @@ def record(required: dict, optional: dict | None = None, closed: bool = True) ->
 
 
 PRODUCT_RECORD = record(
-    {"listed": STRING, "product": STRING, "path": STRING, "naming": {"enum": ["compact", "long", "bucket"]}, "baseline": STRING},
+    {"listed": STRING, "product": STRING, "path": STRING, "naming": {"enum": list(BAND_FILE_NAMINGS)}, "baseline": STRING},
     {"offsets": {"type": "object", "additionalProperties": {"type": "integer"}}, "identity": {"type": "object"}},
 )
 PAIR_RECORD = record(

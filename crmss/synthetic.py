@@ -30,12 +30,13 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import numpy as np
 
-from .bands import ALL_BANDS, RESOLUTION, WAVELENGTH_UM
+from . import esa_files
+from .bands import ALL_BANDS, RESOLUTION
 from .clouds import add_thin_cloud, block_mean, fractal_noise, thickness_field, transmittance
+from .esa_files import ProductFiles
 from .names import ProductName
 from .raster import write_jp2
 
@@ -55,10 +56,6 @@ SPECTRA = np.array(
 #: senescent or dormant vegetation (dry grass, leafless crops) in the same bands: what
 #: ``Landscape.greenness`` blends the vegetation class towards outside the growing season
 DORMANT = np.array([0.125, 0.100, 0.100, 0.115, 0.135, 0.160, 0.180, 0.195, 0.205, 0.080, 0.0050, 0.255, 0.190], np.float32)
-NAMESPACE = {
-    "compact": "https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
-    "long": "https://psd-12.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
-}
 
 
 @dataclass(frozen=True)
@@ -161,48 +158,6 @@ def to_dn(reflectance: np.ndarray, nodata: np.ndarray | bool, offset: int) -> np
     return dn
 
 
-@dataclass(frozen=True)
-class _Packaging:
-    """The names a synthetic product is written under: the product's, its metadata file's, and
-    per tile its granule folder, band file stem and TILE_ID; ``naming`` compact or long (PDMC)."""
-
-    parsed: ProductName
-    naming: str
-    product: str
-    metadata_name: str
-    granules: dict[str, str]
-    stems: dict[str, str]
-    tile_ids: dict[str, str]
-    when: datetime.datetime
-    absolute_orbit: int
-
-    @classmethod
-    def of(cls, name: str, naming: str, baseline: str, tiles: tuple[str, ...]) -> _Packaging:
-        parsed = ProductName.of(name)
-        mission, sensing, orbit, discriminator = parsed.mission, parsed.sensing, parsed.orbit, parsed.generated
-        when = datetime.datetime.strptime(sensing, "%Y%m%dT%H%M%S")
-        absolute_orbit = int((when - datetime.datetime(2015, 6, 23)).days * 14.3 + 1)
-        tile_ids = {t: f"{mission}_OPER_MSI_L1C_TL_SGS__{discriminator}_A{absolute_orbit:06d}_T{t}_N{baseline}" for t in tiles}
-        if naming == "compact":
-            granules = {t: f"L1C_T{t}_A{absolute_orbit:06d}_{discriminator}" for t in tiles}
-            stems = {t: f"T{t}_{sensing}" for t in tiles}
-            return cls(parsed, naming, name, "MTD_MSIL1C.xml", granules, stems, tile_ids, when, absolute_orbit)
-        if naming == "long":
-            tail = f"{discriminator}_R{orbit}_V{sensing}_{sensing}"
-            stems = {t: f"{mission}_OPER_MSI_L1C_TL_SGS__{discriminator}_A{absolute_orbit:06d}_T{t}" for t in tiles}
-            granules = {t: f"{stems[t]}_N{baseline}" for t in tiles}
-            product = f"{mission}_OPER_PRD_MSIL1C_PDMC_{tail}"
-            return cls(parsed, naming, product, f"{mission}_OPER_MTD_SAFL1C_PDMC_{tail}.xml", granules, stems, tile_ids, when, absolute_orbit)
-        raise ValueError(f"naming must be 'compact' or 'long', not {naming!r}")
-
-    def bucket_path(self, tile: str) -> str:
-        """Where the public bucket keeps ``tile`` of this product: ``tiles/50/T/MK/2016/4/3/0``."""
-        return f"tiles/{int(tile[:2])}/{tile[2]}/{tile[3:]}/{self.when.year}/{self.when.month}/{self.when.day}/0"
-
-    def tile_metadata_name(self, tile: str) -> str:
-        return "MTD_TL.xml" if self.naming == "compact" else f"{self.stems[tile]}.xml".replace("_MSI_", "_MTD_")
-
-
 def write_product(
     folder: str | Path,
     name: str,
@@ -211,77 +166,83 @@ def write_product(
     *,
     baseline: str = "02.07",
     naming: str = "compact",
+    band_naming: str | None = None,
     zipped: bool = False,
     bucket: bool = False,
     extra_tiles: tuple[str, ...] = (),
 ) -> Path:
-    """Write an L1C product holding ``bands`` (ESA name -> uint16 DNs at the band's grid).
+    """Write an L1C product holding ``bands`` (ESA name -> uint16 DNs at the band's grid), its
+    files as genuine products have them (crmss/esa_files.py).
 
     ``name`` is a compact product name (``S2A_MSIL1C_..._R075_T50TMK_...``). With
     ``naming="long"`` the product is packaged as before December 2016: a PDMC folder name, the
     ``S2A_OPER_MTD_SAFL1C_PDMC_*.xml`` metadata, long band names, and one more granule per
-    ``extra_tiles`` (holding the same pixels mirrored). Written under a temporary name and
-    renamed; returns the ``.SAFE`` folder or ``.zip``, or with ``bucket`` the tile folder of
-    ``geometry.tile`` in the public bucket's layout (``folder/tiles/50/T/MK/2016/4/3/0``; one
-    per tile, named by the product as in ``naming``).
+    ``extra_tiles`` (holding the same pixels mirrored); ``band_naming="long"`` gives a compact
+    product long band file names, as re-packaged old products have them. Written under a
+    temporary name and renamed; returns the ``.SAFE`` folder or ``.zip``, or with ``bucket`` the
+    tile folder of ``geometry.tile`` in the public bucket's layout
+    (``folder/tiles/50/T/MK/2016/4/3/0``; one per tile).
     """
     if bucket and zipped:
         raise ValueError("the bucket's tile folders are not zipped: choose bucket or zipped")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    names = _Packaging.of(name, naming, baseline, (geometry.tile, *extra_tiles))
-    tmp = folder / f".{names.product}.{uuid.uuid4().hex[:8]}.tmp"
+    files = ProductFiles.of(name, baseline, naming, extra_tiles, band_naming)
+    tmp = folder / f".{files.product}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         if bucket:
-            return _write_bucket(folder, tmp, names, bands, geometry, baseline)
-        return _write_safe(folder, tmp, names, bands, geometry, baseline, zipped)
+            return _write_bucket(folder, tmp, files, bands, geometry)
+        return _write_safe(folder, tmp, files, bands, geometry, zipped)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_granule(names: _Packaging, bands: dict[str, np.ndarray], geometry: Geometry, tile: str, img: Path, stem: str, metadata: Path) -> None:
-    """The 13 bands of ``tile`` as ``img/<stem><band>.jp2`` (another tile than the product's holds
-    the pixels mirrored), its tile metadata as ``metadata``."""
+def _write_granule(files: ProductFiles, bands: dict[str, np.ndarray], geometry: Geometry, tile: str, stems: dict[str, Path], metadata: Path) -> None:
+    """The 13 bands of ``tile`` as ``<stem>.jp2`` (another tile than the product's holds the
+    pixels mirrored), its tile metadata as ``metadata``."""
     tile_geometry = Geometry(tile, geometry.size)
     for band in ALL_BANDS:
         pixels = bands[band] if tile == geometry.tile else np.ascontiguousarray(bands[band][:, ::-1])
-        write_jp2(img / f"{stem}{band}.jp2", pixels, tile_geometry.geotransform(RESOLUTION[band]), tile_geometry.epsg)
-    metadata.write_text(_tile_metadata(names.tile_ids[tile], tile_geometry, names.parsed.sensing))
+        write_jp2(stems[band].with_name(stems[band].name + ".jp2"), pixels, tile_geometry.geotransform(RESOLUTION[band]), tile_geometry.epsg)
+    x0, _, _, y0, _, _ = tile_geometry.geotransform(10)
+    metadata.parent.mkdir(parents=True, exist_ok=True)
+    metadata.write_text(esa_files.tile_metadata(files, tile, geometry.size, tile_geometry.epsg, (x0, y0)))
 
 
-def _write_bucket(folder: Path, tmp: Path, names: _Packaging, bands: dict[str, np.ndarray], geometry: Geometry, baseline: str) -> Path:
+def _write_bucket(folder: Path, tmp: Path, files: ProductFiles, bands: dict[str, np.ndarray], geometry: Geometry) -> Path:
     """Each tile as a tile folder of the public bucket under ``folder``; the product's own one returned."""
-    paths = {t: names.bucket_path(t) for t in names.tile_ids}
-    product_info = _product_info(names.product, names.parsed.mission, names.when, names.absolute_orbit, baseline, paths)
-    for tile in names.tile_ids:
+    for tile in files.tiles:
         (tmp / tile).mkdir(parents=True)
-        _write_granule(names, bands, geometry, tile, tmp / tile, "", tmp / tile / "metadata.xml")
-        (tmp / tile / "productInfo.json").write_text(json.dumps(product_info, indent=2))
-        (tmp / tile / "tileInfo.json").write_text(json.dumps(_tile_info(product_info, tile, geometry.size, bands["B02"]), indent=2))
-        (folder / paths[tile]).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp / tile, folder / paths[tile])
-    return folder / paths[geometry.tile]
+        _write_granule(files, bands, geometry, tile, {b: tmp / tile / b for b in ALL_BANDS}, tmp / tile / "metadata.xml")
+        tile_geometry = Geometry(tile, geometry.size)
+        x0, _, _, y0, _, _ = tile_geometry.geotransform(10)
+        corners = (x0, y0, x0 + 10 * geometry.size, y0 - 10 * geometry.size)
+        coverage = 100 * float(np.count_nonzero(bands["B02"])) / bands["B02"].size
+        (tmp / tile / "productInfo.json").write_text(json.dumps(esa_files.product_info(files), indent=2))
+        (tmp / tile / "tileInfo.json").write_text(json.dumps(esa_files.tile_info(files, tile, tile_geometry.epsg, corners, coverage), indent=2))
+        (folder / files.bucket_path(tile)).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / tile, folder / files.bucket_path(tile))
+    return folder / files.bucket_path(geometry.tile)
 
 
-def _write_safe(folder: Path, tmp: Path, names: _Packaging, bands: dict[str, np.ndarray], geometry: Geometry, baseline: str, zipped: bool) -> Path:
+def _write_safe(folder: Path, tmp: Path, files: ProductFiles, bands: dict[str, np.ndarray], geometry: Geometry, zipped: bool) -> Path:
     """The ``.SAFE`` folder (or its zip) into ``folder``; returns it."""
-    safe, parsed = tmp / f"{names.product}.SAFE", names.parsed
-    for tile, granule in names.granules.items():
-        img = safe / "GRANULE" / granule / "IMG_DATA"
-        img.mkdir(parents=True)
-        _write_granule(names, bands, geometry, tile, img, f"{names.stems[tile]}_", img.parent / names.tile_metadata_name(tile))
-    image_files = {g: [f"GRANULE/{g}/IMG_DATA/{names.stems[t]}_{b}" for b in ALL_BANDS] for t, g in names.granules.items()}
-    metadata = _product_metadata(names.product, parsed.mission, parsed.sensing, parsed.orbit, baseline, names.naming, image_files)
-    (safe / names.metadata_name).write_text(metadata)
-    (safe / "manifest.safe").write_text(_manifest_safe(names.product, [names.metadata_name, *(f for fs in image_files.values() for f in fs)]))
+    safe = tmp / f"{files.product}.SAFE"
+    for tile in files.tiles:
+        stems = {b: safe / files.band_file(tile, b) for b in ALL_BANDS}
+        stems[ALL_BANDS[0]].parent.mkdir(parents=True)
+        _write_granule(files, bands, geometry, tile, stems, safe / files.tile_metadata_file(tile))
+    (safe / files.metadata_name).write_text(esa_files.product_metadata(files))
+    members = [files.metadata_name, *(f"{files.band_file(t, b)}.jp2" for t in files.tiles for b in ALL_BANDS)]
+    (safe / "manifest.safe").write_text(esa_files.manifest_safe(files, members))
     if not zipped:
-        os.replace(safe, folder / f"{names.product}.SAFE")
-        return folder / f"{names.product}.SAFE"
+        os.replace(safe, folder / f"{files.product}.SAFE")
+        return folder / f"{files.product}.SAFE"
     with zipfile.ZipFile(tmp / "product.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for path in sorted(safe.rglob("*")):
             archive.write(path, path.relative_to(tmp).as_posix())
-    os.replace(tmp / "product.zip", folder / f"{names.product}.zip")
-    return folder / f"{names.product}.zip"
+    os.replace(tmp / "product.zip", folder / f"{files.product}.zip")
+    return folder / f"{files.product}.zip"
 
 
 def write_pair(
@@ -394,126 +355,3 @@ def _tile_and_baseline(name: str) -> tuple[str, str]:
 
 def _neighbour(tile: str) -> str:
     return tile[:4] + ("A" if tile[4] == "Z" else chr(ord(tile[4]) + 1))
-
-
-def _product_metadata(product, mission, sensing, orbit, baseline, naming, image_files) -> str:
-    when = datetime.datetime.strptime(sensing, "%Y%m%dT%H%M%S").strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    tag, child = ("Granule", "IMAGE_FILE") if naming == "compact" else ("Granules", "IMAGE_ID")
-    granules = "".join(
-        f'<{tag} granuleIdentifier="{g}" imageFormat="JPEG2000">'
-        + "".join(f"<{child}>{escape(f if naming == 'compact' else f.rsplit('/', 1)[1])}</{child}>" for f in files)
-        + f"</{tag}>"
-        for g, files in image_files.items()
-    )
-    offsets = ""
-    if float(baseline) >= 4:
-        offsets = (
-            "<Radiometric_Offset_List>"
-            + "".join(f'<RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>' for i in range(len(ALL_BANDS)))
-            + "</Radiometric_Offset_List>"
-        )
-    spectral = "".join(
-        f'<Spectral_Information bandId="{i}" physicalBand="{b.replace("B0", "B")}"><RESOLUTION>{RESOLUTION[b]}</RESOLUTION>'
-        f'<Wavelength><CENTRAL unit="nm">{WAVELENGTH_UM[b] * 1000:.1f}</CENTRAL></Wavelength></Spectral_Information>'
-        for i, b in enumerate(ALL_BANDS)
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<n1:Level-1C_User_Product xmlns:n1="{NAMESPACE[naming]}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-<n1:General_Info>
-<Product_Info>
-<PRODUCT_START_TIME>{when}</PRODUCT_START_TIME>
-<PRODUCT_STOP_TIME>{when}</PRODUCT_STOP_TIME>
-<PRODUCT_URI>{product}.SAFE</PRODUCT_URI>
-<PROCESSING_LEVEL>Level-1C</PROCESSING_LEVEL>
-<PRODUCT_TYPE>S2MSI1C</PRODUCT_TYPE>
-<PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>
-<Datatake datatakeIdentifier="G{mission}_{sensing}_N{baseline}">
-<SPACECRAFT_NAME>Sentinel-{mission[2:]}</SPACECRAFT_NAME>
-<DATATAKE_SENSING_START>{when}</DATATAKE_SENSING_START>
-<SENSING_ORBIT_NUMBER>{int(orbit)}</SENSING_ORBIT_NUMBER>
-<SENSING_ORBIT_DIRECTION>DESCENDING</SENSING_ORBIT_DIRECTION>
-</Datatake>
-<Query_Options><PRODUCT_FORMAT>{"SAFE_COMPACT" if naming == "compact" else "SAFE"}</PRODUCT_FORMAT></Query_Options>
-<Product_Organisation><Granule_List>{granules}</Granule_List></Product_Organisation>
-</Product_Info>
-<Product_Image_Characteristics>
-<Special_Values><SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX></Special_Values>
-<Special_Values><SPECIAL_VALUE_TEXT>SATURATED</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>65535</SPECIAL_VALUE_INDEX></Special_Values>
-<QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE>
-{offsets}
-<Spectral_Information_List>{spectral}</Spectral_Information_List>
-</Product_Image_Characteristics>
-</n1:General_Info>
-</n1:Level-1C_User_Product>
-"""
-
-
-def _product_info(product: str, mission: str, when: datetime.datetime, absolute_orbit: int, baseline: str, tile_paths: dict[str, str]) -> dict:
-    """The bucket's ``productInfo.json`` of a product whose tiles lie at ``tile_paths``."""
-    timestamp = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    datastrip = f"{mission}_OPER_MSI_L1C_DS_SGS__{when:%Y%m%dT%H%M%S}_S{when:%Y%m%dT%H%M%S}_N{baseline}"
-    product_path = f"products/{when.year}/{when.month}/{when.day}/{product}"
-    tiles = [
-        {
-            "path": path,
-            "timestamp": timestamp,
-            "utmZone": int(tile[:2]),
-            "latitudeBand": tile[2],
-            "gridSquare": tile[3:],
-            "datastrip": {"id": datastrip, "path": f"{product_path}/datastrip/0"},
-        }
-        for tile, path in tile_paths.items()
-    ]
-    return {
-        "name": product,
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, product)),
-        "path": product_path,
-        "timestamp": timestamp,
-        "datatakeIdentifier": f"G{mission}_{when:%Y%m%dT%H%M%S}_{absolute_orbit:06d}_N{baseline}",
-        "tiles": tiles,
-        "datastrips": [{"id": datastrip, "path": f"{product_path}/datastrip/0"}],
-    }
-
-
-def _tile_info(product_info: dict, tile: str, size: int, b02: np.ndarray) -> dict:
-    """The bucket's ``tileInfo.json`` of ``tile``: its corners and how much of it holds data (from B02)."""
-    geometry = Geometry(tile, size)
-    x0, _, _, y0, _, _ = geometry.geotransform(10)
-    x1, y1 = x0 + 10 * size, y0 - 10 * size
-    crs = {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG:8.8.1:{geometry.epsg}"}}
-    polygon = {"type": "Polygon", "crs": crs, "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
-    (entry,) = [t for t in product_info["tiles"] if f"{t['utmZone']:02d}{t['latitudeBand']}{t['gridSquare']}" == tile]
-    return {
-        **entry,
-        "tileGeometry": polygon,
-        "tileOrigin": {"type": "Point", "crs": crs, "coordinates": [x0, y0]},
-        "dataCoveragePercentage": round(100 * float(np.count_nonzero(b02)) / b02.size, 2),
-        "productName": product_info["name"],
-        "productPath": product_info["path"],
-    }
-
-
-def _tile_metadata(granule: str, geometry: Geometry, sensing: str) -> str:
-    sizes = "".join(
-        f'<Size resolution="{r}"><NROWS>{geometry.size * 10 // r}</NROWS><NCOLS>{geometry.size * 10 // r}</NCOLS></Size>' for r in (10, 20, 60)
-    )
-    x0, _, _, y0, _, _ = geometry.geotransform(10)
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<n1:Level-1C_Tile_ID xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-1C_Tile_Metadata.xsd">
-<n1:General_Info><TILE_ID>{granule}</TILE_ID><SENSING_TIME>{sensing}</SENSING_TIME></n1:General_Info>
-<n1:Geometric_Info><Tile_Geocoding>
-<HORIZONTAL_CS_CODE>EPSG:{geometry.epsg}</HORIZONTAL_CS_CODE>{sizes}
-<Geoposition resolution="10"><ULX>{x0:.0f}</ULX><ULY>{y0:.0f}</ULY><XDIM>10</XDIM><YDIM>-10</YDIM></Geoposition>
-</Tile_Geocoding></n1:Geometric_Info>
-</n1:Level-1C_Tile_ID>
-"""
-
-
-def _manifest_safe(product: str, files: list[str]) -> str:
-    items = "".join(f'<dataObject ID="{i}"><byteStream><fileLocation href="./{escape(f)}"/></byteStream></dataObject>' for i, f in enumerate(files))
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l1c_user_product">
-<metadataSection><metadataObject ID="productName"><metadataWrap><xmlData>{product}</xmlData></metadataWrap></metadataObject></metadataSection>
-<dataObjectSection>{items}</dataObjectSection>
-</xfdu:XFDU>
-"""

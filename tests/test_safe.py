@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 import zipfile
 
@@ -294,7 +295,7 @@ def test_a_product_is_known_by_its_content_not_its_name(tmp_path, products, pair
     (found,) = find_products(tmp_path / "tiles")
     assert found.name is None and "cannot tell which product it belongs to; download productInfo.json" in str(found.problem)
     metadata = folder / "metadata.xml"
-    metadata.write_text(metadata.read_text().replace("<SENSING_TIME>20160413", "<SENSING_TIME>20160403"))
+    metadata.write_text(re.sub(r"(<SENSING_TIME[^>]*>)2016-04-13", r"\g<1>2016-04-03", metadata.read_text()))
     (folder / "tileInfo.json").write_text(json.dumps({**tile_info, "productName": cloudy}))
     with pytest.raises(InputError, match=r"metadata.xml's SENSING_TIME \(20160403\) is not the sensing day of"):
         open_product(folder)
