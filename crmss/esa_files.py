@@ -25,7 +25,13 @@ without zero padding, times with milliseconds and ``Z``):
   the bucket's documentation and FACTS.md);
 * :func:`earth_search_item`: a STAC Item of Earth Search v1's ``sentinel-2-l1c`` collection
   (asset keys ``blue`` ... ``swir22``, ``tileinfo_metadata``, ``granule_metadata``; properties
-  ``platform`` ``sentinel-2a``, ``s2:product_uri``, ``s2:datatake_id``, ``mgrs:*`` ...).
+  ``platform`` ``sentinel-2a``, ``s2:product_uri``, ``s2:datatake_id``, ``mgrs:*`` ...);
+* :func:`cdse_item`: a STAC Item of the Copernicus Data Space Ecosystem's ``sentinel-2-l1c``
+  collection, its 21 assets as those of the real S2A_MSIL1C_20240731T092031_N0511_R093_T34SEH
+  list them: ``B01`` ... ``B12``, ``B8A`` and ``TCI`` (the band files inside the ``.SAFE``,
+  ``s3://eodata/Sentinel-2/MSI/L1C/<y>/<m>/<d>/<product>.SAFE/...``), ``product_metadata``,
+  ``granule_metadata``, ``safe_manifest``, ``inspire_metadata``, ``datastrip_metadata``,
+  ``Product`` (the zip) and ``thumbnail``; id the product name, ``grid:code`` ``MGRS-34SEH``.
 
 Names follow the same products: the compact granule folder ``L1C_T34UCF_A033753_20230823T095553``,
 the granule identifier ``S2B_OPER_MSI_L1C_TL_2BPS_20230823T120234_A033753_T34UCF_N05.09``,
@@ -454,3 +460,18 @@ def earth_search_item(files: ProductFiles, hrefs: dict[str, str], bbox: list[flo
     }
     item_id = f"{files.name.mission}_{tile}_{files.name.sensing[:8]}_0_L1C"
     return _item(files, item_id, "sentinel-2-l1c", assets, bbox, properties)
+
+
+def cdse_item(files: ProductFiles, safe_href: str, bbox: list[float]) -> dict:
+    """A Copernicus Data Space Ecosystem ``sentinel-2-l1c`` item of the product's first tile
+    whose ``.SAFE`` folder is at ``safe_href`` (local, ``file://``, ``http(s)://`` or ``s3://``)."""
+    tile = files.tiles[0]
+    assets: dict[str, dict] = {
+        band: {"href": f"{safe_href}/{files.band_file(tile, band)}.jp2", "type": "image/jp2", "title": band, "roles": ["data"]} for band in ALL_BANDS
+    }
+    xml = {"type": "application/xml", "roles": ["metadata"]}
+    assets["product_metadata"] = {"href": f"{safe_href}/{files.metadata_name}", **xml}
+    assets["granule_metadata"] = {"href": f"{safe_href}/{files.tile_metadata_file(tile)}", **xml}
+    assets["safe_manifest"] = {"href": f"{safe_href}/manifest.safe", **xml}
+    properties = {"grid:code": f"MGRS-{tile}", "eo:cloud_cover": 0.0}
+    return _item(files, files.product, "sentinel-2-l1c", assets, bbox, properties)

@@ -43,6 +43,7 @@ from .granule import Granule
 from .metadata import (
     BASELINE_04_OFFSET,
     QUANTIFICATION,
+    SATURATED,
     USED_BANDS,
     ProductMetadata,
     TileMetadata,
@@ -72,6 +73,8 @@ TILE_FOLDER_FILES = ("productInfo.json", "tileInfo.json")
 #: where ``aws s3 sync`` puts a tile folder of the bucket: tiles/<zone>/<band>/<square>/<year>/<month>/<day>/<n>
 BUCKET_PATH = re.compile(r"tiles/(?P<zone>\d{1,2})/(?P<band>[C-X])/(?P<square>[A-Z]{2})/(?P<year>\d{4})/(?P<month>\d{1,2})/(?P<day>\d{1,2})/\d+$")
 TILE_FOLDER_FIX = "download the tile folder again"
+#: the product metadata among a granule's files (a STAC item's ``product_metadata`` asset), by its name in a .SAFE
+PRODUCT_METADATA = "MTD_MSIL1C.xml"
 
 
 class MislabelledProduct(InputError):
@@ -420,6 +423,19 @@ class BucketTile(Product):
             raise InputError(f"{self.member(name)}: unreadable ({exc}); {self.fix}") from exc
         return parse_json(text, schema, self.member(name) or name, self.fix) if text is not None else {}
 
+    @functools.cached_property
+    def _product(self) -> ProductMetadata | None:
+        """The product's own metadata (``MTD_MSIL1C.xml``) where the granule's files include it, as
+        a Copernicus Data Space item's ``product_metadata`` asset does; None for a tile folder."""
+        where = self.member(PRODUCT_METADATA)
+        if where is None:
+            return None
+        try:
+            xml = self.read_member(PRODUCT_METADATA)
+        except OSError as exc:
+            raise InputError(f"{where}: unreadable ({exc}); {self.fix}") from exc
+        return product_metadata(xml or b"", where)
+
     @property
     def claimed(self) -> str | None:
         for file, key in (("productInfo.json", "name"), ("tileInfo.json", "productName")):
@@ -443,11 +459,12 @@ class BucketTile(Product):
         name, datatake, own_tile, metadata, tiles = self._statement
         if tile and tile != own_tile:
             raise InputError(f"{self.where}: is the {self.what} of T{own_tile}, not of T{tile}; give the {self.what} of T{tile}")
-        if name.level != "L1C" or metadata.level not in (None, "L1C"):
+        info = self._product
+        if name.level != "L1C" or metadata.level not in (None, "L1C") or (info and info.level != "L1C"):
             raise InputError(
                 f"{self.where}: is a {self.what} of a Level-2A product ({name.name}); crmss needs Level-1C top-of-atmosphere data: {self.l1c_source}"
             )
-        baseline = baseline_of(name.name, datatake, metadata.tile_id)
+        baseline = info.baseline if info else baseline_of(name.name, datatake, metadata.tile_id)
         if baseline is None:
             raise InputError(
                 f"{self.where}: neither productInfo.json nor metadata.xml states the processing baseline; "
@@ -463,9 +480,10 @@ class BucketTile(Product):
             tile=own_tile,
             naming=self.naming,
             baseline=baseline,
-            quantification=QUANTIFICATION,
-            offsets={b: BASELINE_04_OFFSET for b in ALL_BANDS} if float(baseline) >= 4 else {},
+            quantification=int(info.quantification or QUANTIFICATION) if info else QUANTIFICATION,
+            offsets=info.offsets if info else {b: BASELINE_04_OFFSET for b in ALL_BANDS} if float(baseline) >= 4 else {},
             band_files={b: str(where) for b, where in bands.items()},
+            saturated=info.saturated if info else SATURATED,
             granules=tiles if tiles else (1 if name.tile else 0),
         )
 
@@ -497,12 +515,21 @@ class BucketTile(Product):
                 raise InputError(
                     f"{self.where}: {what} ({day}) is not the sensing day of {name.name}; the {self.what} mixes two downloads: {self.fix}"
                 )
+        if self._product:
+            for field_name, value in _contradictions(self._product, name).items():
+                raise InputError(
+                    f"{self.member(PRODUCT_METADATA)}: {field_name} {value} contradicts the product name {name.name} it states; "
+                    f"the metadata was edited or mixed: {self.fix}"
+                )
         self._check_place(name, own_tile, file)
-        return name, product_info.get("datatakeIdentifier"), own_tile, metadata, len(product_info.get("tiles") or ())
+        datatake = product_info.get("datatakeIdentifier") or (self._product.datatake if self._product else None)
+        return name, datatake, own_tile, metadata, len(product_info.get("tiles") or ())
 
     def _stated_names(self, product_info: dict, tile_info: dict) -> dict[str, str]:
         """The product names the granule's files state: file -> name."""
-        return {f: n for f, n in (("productInfo.json", product_info.get("name")), ("tileInfo.json", tile_info.get("productName"))) if n}
+        uri = (self._product.product_uri or "").removesuffix(".SAFE") if self._product else ""
+        stated = (("productInfo.json", product_info.get("name")), ("tileInfo.json", tile_info.get("productName")), (PRODUCT_METADATA, uri))
+        return {f: n for f, n in stated if n}
 
     def _stated_name(self, product_info: dict, tile_info: dict) -> tuple[str, ProductName]:
         """The file that names the product and the name, every file that names one agreeing."""
@@ -554,7 +581,14 @@ STAC_BAND_KEYS = {
     "swir22": "B12",
 }
 #: the granule files a STAC item's metadata assets hold, by asset key
-STAC_METADATA_KEYS = {"tileinfo_metadata": "tileInfo.json", "granule_metadata": "metadata.xml", "metadata": "metadata.xml"}
+#: (Earth Search's ``tileinfo_metadata`` and ``granule_metadata``; the Copernicus Data Space's
+#: ``granule_metadata`` and ``product_metadata``, files inside the product's ``.SAFE``)
+STAC_METADATA_KEYS = {
+    "tileinfo_metadata": "tileInfo.json",
+    "granule_metadata": "metadata.xml",
+    "metadata": "metadata.xml",
+    "product_metadata": "MTD_MSIL1C.xml",
+}
 #: an item id as Earth Search writes it: S2B_32TLT_20230629_0_L1C
 STAC_ITEM_ID = re.compile(r"^(?P<mission>S2[ABC])_(?P<tile>\d{2}[A-Z]{3})_(?P<day>\d{8})_\d+_(?P<level>L1C|L2A)$")
 STAC_FIX = "fetch the item again (pystac-client) and check that its assets are reachable"
@@ -620,14 +654,18 @@ class StacItem(BucketTile):
 
     def _stated_names(self, product_info: dict, tile_info: dict) -> dict[str, str]:
         uri = str(self.item.properties.get("s2:product_uri") or "").removesuffix(".SAFE")
-        return {**({"the item's s2:product_uri": uri} if uri else {}), **super()._stated_names(product_info, tile_info)}
+        named = self.item.id.removesuffix(".SAFE") if ProductName.parse(self.item.id.removesuffix(".SAFE")) else ""  # the Data Space's ids
+        stated = {"the item's s2:product_uri": uri, "the item's id": named}
+        return {**{f: n for f, n in stated.items() if n}, **super()._stated_names(product_info, tile_info)}
 
     def _check_place(self, name: ProductName, own_tile: str, file: str) -> None:
         """The item's id (Earth Search's ``S2B_32TLT_20230629_0_L1C``) and collection must be of the product's satellite, tile, day and level."""
-        collection = (self.item.collection_id or "").lower()
-        if "l2a" in collection or self.item.properties.get("s2:product_type", "S2MSI1C") != "S2MSI1C":
+        collection, properties = (self.item.collection_id or "").lower(), self.item.properties
+        product_type = properties.get("s2:product_type") or properties.get("product:type") or "S2MSI1C"
+        if "l2a" in collection or product_type != "S2MSI1C" or str(properties.get("processing:level", "")).upper().startswith("L2"):
             raise InputError(
-                f"{self.where}: an item of {self.item.collection_id or 'a collection'} ({self.item.properties.get('s2:product_type', 'L2A')}); "
+                f"{self.where}: an item of {self.item.collection_id or 'a collection'} "
+                f"({product_type}, processing level {properties.get('processing:level', 'L2A')}); "
                 "crmss needs Level-1C top-of-atmosphere data: search the sentinel-2-l1c collection"
             )
         match = STAC_ITEM_ID.match(self.item.id)
@@ -774,7 +812,7 @@ def _item_files(item: Any) -> dict[str, str]:
     for key, asset in item.assets.items():
         names = [band.get("name", "") for band in asset.extra_fields.get("eo:bands", [])]
         named = next((n for n in names if re.fullmatch(r"B\d[\dA]", n)), None)
-        band = key.upper() if re.fullmatch(r"[Bb]\d[\dAa]", key) else STAC_BAND_KEYS.get(key) or named
+        band = key[:3].upper() if re.fullmatch(r"[Bb]\d[\dAa](?:_\d+m)?", key) else STAC_BAND_KEYS.get(key) or named
         name = f"{band}.jp2" if band else STAC_METADATA_KEYS.get(key)
         if name and name not in files:
             files[name] = gdal_path(asset.get_absolute_href() or asset.href)

@@ -108,3 +108,10 @@ def earth_search_item(tile_folder: Path, out: Path) -> Path:
     hrefs = {p.stem if p.suffix == ".jp2" else p.name: str(p.resolve()) for p in tile_folder.iterdir()}
     out.write_text(json.dumps(esa_files.earth_search_item(files, hrefs, [117.0, 40.0, 118.3, 41.0]), indent=1))
     return out
+
+
+def cdse_item(safe: Path, name: str, out: Path) -> Path:
+    """A Copernicus Data Space item (crmss/esa_files.py) of the product ``name`` whose ``.SAFE`` folder is ``safe``."""
+    files = esa_files.ProductFiles.of(name, str(ProductName.of(name).baseline))
+    out.write_text(json.dumps(esa_files.cdse_item(files, str(safe.resolve()), [8.9, 45.9, 10.3, 46.9]), indent=1))
+    return out

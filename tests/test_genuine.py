@@ -5,6 +5,7 @@ refused; a tree prepared from any packaging is read back by every later command.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from genuine import FIXTURES, SAFE_FIXTURES, SIZE, Genuine, earth_search_item, write
+from genuine import FIXTURES, SAFE_FIXTURES, SIZE, Genuine, cdse_item, earth_search_item, write
 from osgeo import gdal
 
 from crmss.bands import STACKS
@@ -120,6 +121,27 @@ def test_an_earth_search_item_and_its_collection_open_as_the_tile_folder(written
     via_item, via_folder = open_product(item), open_product(folder)
     assert (via_item.name, via_item.tile, via_item.baseline) == (via_folder.name, via_folder.tile, via_folder.baseline)
     np.testing.assert_array_equal(via_item.read(STACKS["20m"], WINDOW), via_folder.read(STACKS["20m"], WINDOW))
+
+
+def test_a_data_space_item_reads_the_bands_and_metadata_inside_the_safe(written, tmp_path):
+    fixture = next(f for f in FIXTURES if f.key == "compact-05.11-S2C")
+    safe = written[fixture.key]
+    item = cdse_item(safe, fixture.name, tmp_path / "item.json")
+    via_item, via_safe = open_product(item), open_product(safe)
+    assert (via_item.name, via_item.tile, via_item.baseline, via_item.offsets) == (via_safe.name, via_safe.tile, via_safe.baseline, via_safe.offsets)
+    assert via_item.offsets["B12"] == -1000 and via_item.naming == "stac"
+    np.testing.assert_array_equal(via_item.read(STACKS["10m"], WINDOW), via_safe.read(STACKS["10m"], WINDOW))
+
+    copy = shutil.copytree(safe, tmp_path / "edited" / safe.name)
+    metadata = copy / "MTD_MSIL1C.xml"
+    metadata.write_text(metadata.read_text().replace("<SPACECRAFT_NAME>Sentinel-2C<", "<SPACECRAFT_NAME>Sentinel-2A<"))
+    with pytest.raises(InputError, match="MTD_MSIL1C.xml: SPACECRAFT_NAME Sentinel-2A contradicts the product name S2C_MSIL1C_"):
+        open_product(cdse_item(copy, fixture.name, tmp_path / "edited.json"))
+    document = json.loads(item.read_text())
+    document["properties"]["processing:level"] = "L2A"
+    (tmp_path / "l2a.json").write_text(json.dumps(document))
+    with pytest.raises(InputError, match="crmss needs Level-1C top-of-atmosphere data: search the sentinel-2-l1c collection"):
+        open_product(tmp_path / "l2a.json")
 
 
 #: (the field, a regular expression substitution on MTD_MSIL1C.xml, the words of the refusal)
