@@ -188,6 +188,7 @@ class _Run:
     cloudy_pixels: dict = field(default_factory=dict)  # scene -> [cloud-affected, all] 10 m pixels
     samples: list = field(default_factory=list)
     histograms: dict = field(default_factory=dict)
+    warned: set = field(default_factory=set)  # models whose outputs left [0, 1], said once
 
     def cloud_fraction(self) -> dict[str, float]:
         fractions = {pair: float(c / n) for pair, (c, n) in self.cloudy_pixels.items()}
@@ -218,6 +219,8 @@ def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> 
                 outputs = {
                     m.name: {res: np.asarray(o, np.float32) for res, o in zip(m.stacks, predict[m.name](*(x[r] for r in m.stacks)))} for m in models
                 }
+                for model in models:
+                    _check_output(model, outputs[model.name], run.warned)
                 outputs.update({name: dict(zip(STACKS, CLASSICAL_METHODS[name](x["10m"], x["20m"]))) for name in methods})
                 outputs[BASELINE] = x
                 for name, stacks in outputs.items():
@@ -252,6 +255,22 @@ def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> 
     return run
 
 
+def _check_output(model: Model, outputs: dict[str, np.ndarray], warned: set[str]) -> None:
+    """InputError where a model's output holds NaN or infinite values; a warning (once per model)
+    where it leaves [0, 1], as another method's network without a final sigmoid may: such
+    outputs are scored as they are, and written clipped to the uint16 range."""
+    for res, output in outputs.items():
+        if not np.isfinite(output).all():
+            raise InputError(f"{model.source}: the model {model.name!r} gives NaN or infinite values at {res}; it cannot be scored: check the model")
+        low, high = float(output.min()), float(output.max())
+        if (low < 0 or high > 1) and model.name not in warned:
+            warned.add(model.name)
+            logger.warning(
+                f"{model.name}: outputs from {low:.3g} to {high:.3g}, outside the reflectance range [0, 1] the inputs are scaled to "
+                "(a network without a final sigmoid?); scored as they are, predictions written clipped to 1..65535"
+            )
+
+
 def _score(scores: Scores, res: str, predicted, clear, cloud) -> None:
     """Add one batch of one stack's metrics on all, cloud-affected and clear pixels."""
     classes = class_metrics(predicted, clear, {"all": None, "cloud": cloud, "clear": ~cloud})
@@ -268,7 +287,7 @@ def _histograms(histograms, predicted: dict, clear: dict) -> None:
     scale = HISTOGRAM_BINS / HISTOGRAM_TOP
     for res, pred in predicted.items():
         rows = np.minimum((clear[res] * scale).astype(np.int32), HISTOGRAM_BINS - 1)
-        cols = np.minimum((pred * scale).astype(np.int32), HISTOGRAM_BINS - 1)
+        cols = np.clip(pred * scale, 0, HISTOGRAM_BINS - 1).astype(np.int32)  # another method's output may leave [0, 1]
         cells = rows * HISTOGRAM_BINS + cols
         for i, band in enumerate(STACKS[res]):
             counts = np.bincount(cells[..., i].ravel(), minlength=HISTOGRAM_BINS**2)

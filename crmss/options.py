@@ -338,6 +338,11 @@ class PredictOptions(Checked):
         "product's own 20 m bands (the 20 m input is still read: CR-MSS uses it to clean the 10 m bands)",
         "all",
     )
+    overwrite: bool = option(
+        "replace outputs that another model or other options made (each output records the generator file's SHA-256, "
+        "the precision, tile and overlap); without it they are refused, and outputs of the same model and options are skipped",
+        False,
+    )
     progress: bool = option("progress bar", True)
     scheduler: Scheduler | None = option(
         "run the products on a Dask cluster, one task per product: local (a LocalCluster on this machine), env (the "

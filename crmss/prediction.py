@@ -27,14 +27,14 @@ from . import __version__
 from .bands import STACKS
 from .console import peak_memory_gb
 from .errors import DiskFullError, Failures, InputError, write_error
-from .files import exclusive_lock, output_folder, write_text_atomically
+from .files import exclusive_lock, file_sha256, output_folder, write_text_atomically
 from .gpu_decode import decode_jp2, resolve_decoder
 from .granule import Granule
 from .model import generator_file, load_generator
 from .options import PredictOptions
 from .precision import share_gpu_memory
 from .products import is_url, product_at, product_paths
-from .raster import BandReader, Grid, StreamedCOG, block_cache, read_file, require_jpeg2000_driver
+from .raster import BandReader, Grid, StreamedCOG, block_cache, gdal_metadata, read_file, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
 from .scene import Settings, StripReader, run_strips, yield_to_the_model
 from .tiling import SCALE
@@ -171,8 +171,8 @@ def _predict_granule(product: Granule, runner: TileRunner, out: Path, settings: 
             for final in finals.values():
                 final.unlink(missing_ok=True)
             journal.unlink()
-        if all(f.exists() for f in finals.values()):
-            logger.info(f"{product.name}: skipped, {' and '.join(names.values())} exist")
+        if all(f.exists() for f in finals.values()) and _made_alike(finals, _recipe(runner, options), options.overwrite):
+            logger.info(f"{product.name}: skipped, {' and '.join(names.values())} exist (made by this model with these options)")
             return []
         for name in names.values():  # what a killed run left: no other run writes this product now
             for stale in out.glob(f".{name}.partial-*"):
@@ -193,7 +193,7 @@ def _write_outputs(
     settings = settings.fitted(grid.height, grid.width)
     shapes = {res: (grid.width // SCALE[res], grid.height // SCALE[res], len(STACKS[res])) for res in finals}
     needed = sum(StreamedCOG.needed_bytes(*shape) for shape in shapes.values())
-    metadata = _output_metadata(product, runner, settings)
+    metadata = _output_metadata(product, runner, settings, _recipe(runner, options))
     writers: dict[str, StreamedCOG] = {}
     try:
         for res, final in finals.items():
@@ -249,11 +249,52 @@ def overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
-def _output_metadata(product: Granule, runner: TileRunner, settings: Settings) -> dict[str, str]:
+def _recipe(runner: TileRunner, options: PredictOptions) -> dict[str, str]:
+    """What makes an output what it is, as each output records it: the generator file's SHA-256,
+    the precision it ran at, the tile and overlap asked for."""
+    model = generator_file(options.model, options.checkpoint)
+    return {
+        "CRMSS_MODEL_SHA256": _model_sha256(model, model.stat().st_mtime_ns),
+        "CRMSS_PRECISION": str(runner.precision),
+        "CRMSS_TILE": str(options.tile),
+        "CRMSS_OVERLAP": str(options.overlap),
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def _model_sha256(path: Path, modified: int) -> str:
+    return file_sha256(path)
+
+
+def _made_alike(finals: dict[str, Path], recipe: dict[str, str], overwrite: bool) -> bool:
+    """Whether the existing outputs ``finals`` were made with ``recipe`` (then they are skipped);
+    with ``overwrite``, False for those that were not (they are made again); else InputError."""
+    for final in finals.values():
+        try:
+            stated = gdal_metadata(str(final))
+        except InputError:
+            stated = {}  # unreadable: made again
+        differing = [
+            f"{key.removeprefix('CRMSS_').lower()} {stated.get(key, 'unrecorded')} (now {value})"
+            for key, value in recipe.items()
+            if stated.get(key) != value
+        ]
+        if not differing:
+            continue
+        if overwrite:
+            logger.info(f"{final.name}: made with another {', '.join(differing)}: replaced (--overwrite)")
+            return False
+        raise InputError(
+            f"{final}: made with another {', '.join(differing)}; give --overwrite to replace it (overwrite=True), or write into another --out"
+        )
+    return True
+
+
+def _output_metadata(product: Granule, runner: TileRunner, settings: Settings, recipe: dict[str, str]) -> dict[str, str]:
     return {
         "CRMSS_VERSION": __version__,
         "CRMSS_MODEL": str(runner.path),
-        "CRMSS_PRECISION": str(runner.precision),
+        **recipe,
         "CRMSS_SOURCE_PRODUCT": product.name,
         "CRMSS_SCALE": "top-of-atmosphere reflectance x 10000, no radiometric offset; 0 = no data",
         "CRMSS_TILING": f"{settings.tile} px tiles at 10 m overlapping by {settings.overlap} px, linear-ramp blending",

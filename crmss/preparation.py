@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from .bands import STACKS
 from .console import progress_bar
 from .discovery import find_products, locate
 from .errors import DiskFullError, Failures, InputError, disk_full_error, write_error
-from .files import LOCK, output_folder, utc_timestamp, write_text_atomically
+from .files import LOCK, file_sha256, output_folder, utc_timestamp, write_text_atomically
 from .granule import Granule
 from .options import PrepareOptions
 from .products import open_product
@@ -360,7 +359,7 @@ def _product_record(product: Granule, listed: str) -> dict:
 
 
 def _file_record(path: Path) -> dict:
-    return {"file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"file": str(path), "sha256": file_sha256(path)}
 
 
 def _load_manifest(out: Path, options: dict) -> dict:
@@ -380,6 +379,8 @@ def _load_manifest(out: Path, options: dict) -> dict:
             "missing": {},
         }
     manifest = read_json(path, PREPARED_MANIFEST, "it is not a manifest written by 'crmss prepare': prepare into a new --out folder")
+    if not manifest["pairs"]:  # a run that prepared no pair (it failed, or found no products) binds nothing
+        return {**manifest, "options": options, "missing": {}}
     previous = manifest["options"]
     for name in ("split", "windows"):
         before, now = previous.get(name), options[name]

@@ -709,7 +709,7 @@ def _collection_items(path: Path, modified: int, size: int) -> list[Any]:
         raise InputError(f"{path}: not a readable STAC ItemCollection ({exc}); {STAC_FIX}") from exc
     for item in items:  # relative asset hrefs are relative to the file
         item.set_self_href(str(path.parent / f"{item.id}.json"))
-    return items
+    return _distinct(items, str(path))
 
 
 @functools.lru_cache(maxsize=8)
@@ -729,7 +729,20 @@ def _url_items(url: str) -> tuple[list[Any], bool]:
         raise InputError(f"{url}: not a STAC item or ItemCollection ({exc}); {STAC_FIX}") from exc
     for item in items:  # relative asset hrefs are relative to the collection's URL
         item.set_self_href(urllib.parse.urljoin(url, f"{item.id}.json"))
-    return items, True
+    return _distinct(items, url), True
+
+
+def _distinct(items: list[Any], where: str) -> list[Any]:
+    """The items of an ItemCollection at ``where``, once each; InputError for a collection of no
+    items, or of two different items under one id (one of them would be lost)."""
+    if not items:
+        raise InputError(f"{where}: an ItemCollection of no items (the search found nothing); widen the search or check its filters")
+    by_id: dict[str, Any] = {}
+    for item in items:
+        seen = by_id.setdefault(item.id, item)
+        if seen is not item and seen.to_dict(include_self_link=False) != item.to_dict(include_self_link=False):
+            raise InputError(f"{where}: holds two different items with the id {item.id!r}; keep one of them (save the search again)")
+    return list(by_id.values())
 
 
 def _chosen(items: list[Any], item_id: str | None, where: str) -> list[Any]:
@@ -879,8 +892,23 @@ def product_at(path: str | Path) -> Product:
         return StacItem.collection_item(Path(file), item_id)[0]
     if not path.exists():
         raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files, tile folders of the public bucket or STAC items")
+    if path.is_file() and path.suffix.lower() == ".json":
+        _check_stac_file(path)
     kind = next(kind for kind in PACKAGINGS if kind.recognises(path))
     return kind(path)
+
+
+def _check_stac_file(path: Path) -> None:
+    """InputError unless the ``.json`` file at ``path`` is one STAC item (an ItemCollection is given by ``<file>#<item id>``)."""
+    kind = stac_type(path)
+    if kind == "FeatureCollection":
+        count = len(StacItem.collection(path))
+        raise InputError(f"{path}: is an ItemCollection of {count} items: give one as <file>#<item id>, or give the folder holding it")
+    if kind != "Feature":
+        raise InputError(
+            f"{path}: not a STAC item or ItemCollection (JSON without type Feature or FeatureCollection and stac_version); "
+            "give an item as pystac or pystac-client saves it"
+        )
 
 
 def open_product(path: str | Path | Any, tile: str | None = None) -> Granule:

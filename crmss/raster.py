@@ -152,6 +152,12 @@ def read_image(path: str) -> tuple[RasterInfo, np.ndarray]:
     return _info(path, ds), pixels[None] if pixels.ndim == 2 else pixels
 
 
+@gdal_exceptions()
+def gdal_metadata(path: str) -> dict[str, str]:
+    """The dataset-level metadata items of a raster (e.g. the ``CRMSS_*`` items crmss writes)."""
+    return dict(_open(path).GetMetadata() or {})
+
+
 def _decode_error(path: str, exc: RuntimeError) -> InputError:
     return InputError(f"{path}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again")
 
@@ -277,7 +283,7 @@ def read_file(name: str) -> bytes:
     if stat is None or handle is None:
         raise OSError(f"{name}: no such file")
     try:
-        return gdal.VSIFReadL(1, stat.size, handle)
+        return gdal.VSIFReadL(1, stat.size, handle) if stat.size else b""  # GDAL reads 0 bytes as None
     finally:
         gdal.VSIFCloseL(handle)
 

@@ -19,7 +19,6 @@ made with, apart from :attr:`ReproduceOptions.FREE`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -37,7 +36,7 @@ import pandas as pd
 from . import __version__
 from .console import messages_held_back
 from .errors import InputError
-from .files import output_folder, utc_timestamp, write_text_atomically
+from .files import file_sha256, output_folder, utc_timestamp, write_text_atomically
 from .options import Bands, CloudParameters, EvaluateOptions, PrepareOptions, ReportOptions, ReproduceOptions, SimulateOptions
 from .schemas import NUMBER, STRING, read_json, record
 from .validation import json_schema, shown
@@ -179,7 +178,7 @@ def _run_stage(out: Path, record: dict, stage: Stage, options) -> None:
     start = time.perf_counter()
     summary = stage.run(options)
     entry.update(state="done", finished=utc_timestamp(), seconds=round(time.perf_counter() - start, 1), summary=summary)
-    entry["records"] = {name: _sha256(stage.output / name) for name in stage.records}
+    entry["records"] = {name: file_sha256(stage.output / name) for name in stage.records}
     _write_record(out, record)
 
 
@@ -430,10 +429,6 @@ def _as_json(options: Any) -> dict:
     if isinstance(options, dict):
         return options
     return json.loads(json.dumps(dataclasses.asdict(options), default=lambda v: str(Path(v).resolve())))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _versions() -> dict[str, str]:

@@ -128,6 +128,8 @@ def read_json(path: Path, schema: dict, fix: str) -> Any:
 
 def parse_json(text: bytes | str, schema: dict, where: Path | str, fix: str) -> Any:
     """The JSON document ``text`` (the content of ``where``), checked as :func:`read_json` checks a file."""
+    if not text.strip():
+        raise InputError(f"{where}: is empty (0 bytes of JSON); {fix}")
     try:
         document = json.loads(text, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:

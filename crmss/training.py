@@ -33,7 +33,7 @@ from .bands import BAND_SETS
 from .console import keras_verbosity
 from .data import PatchSet, epoch_steps, load_patches, make_dataset, merge, patch_errors
 from .errors import InputError, TrainingDiverged, disk_full_error, is_disk_full
-from .files import TEMPORARY_PREFIX, output_folder, replaced_atomically, utc_timestamp, write_text_atomically
+from .files import TEMPORARY_PREFIX, exclusive_lock, output_folder, replaced_atomically, utc_timestamp, write_text_atomically
 from .gan import CRMSSGAN
 from .model import build_discriminator, build_generator, run_generator
 from .options import TrainOptions
@@ -128,8 +128,33 @@ def train(options: TrainOptions, verbose: int | None = None, callbacks: tuple = 
     config.json, the data, the validation split, the replicas, the memory one step needs. A
     start that fails before its first epoch is saved leaves the run as it was: a new run folder
     is removed, an existing run's config.json is restored byte for byte. What training sets
-    globally is the caller's again when it ends (:func:`caller_state_kept`)."""
+    globally is the caller's again when it ends (:func:`caller_state_kept`). Two runs into one
+    RUN take turns: the second waits for the first, then continues from where it ended."""
     run = Path(options.out)
+    with _one_run_at_a_time(run, options.strategy):
+        return _checked_train(options, run, verbose, callbacks)
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time(run: Path, strategy: str) -> Iterator[None]:
+    """Hold a lock on ``run`` (a hidden file beside it, as the other commands lock their
+    outputs) for the block; not for a multi-worker run, whose workers share the folder."""
+    if strategy == "multiworker":
+        yield
+        return
+    created = not run.parent.exists()
+    run.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with exclusive_lock(run.parent / f".{run.name}.train.lock", f"{run}: another crmss train is writing this run; waiting for it"):
+            yield
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                run.parent.rmdir()  # only where nothing else was written
+
+
+def _checked_train(options: TrainOptions, run: Path, verbose: int | None, callbacks: tuple) -> CRMSSGAN | None:
+    """:func:`train` under its lock."""
     config = read_config(run)
     check_continuation(options, config)
     best_psnr(run)  # a damaged best.json or history.csv is refused now, not after the next epoch

@@ -16,6 +16,7 @@ from conftest import SIZE, cloudy_product, make_level_2a, run_cli
 from crmss.bands import BANDS_10M, BANDS_20M
 from crmss.blending import blend_weights, ramp, tile_starts
 from crmss.errors import InputError
+from crmss.files import file_sha256
 from crmss.options import PredictOptions
 from crmss.precision import choose_precision
 from crmss.prediction import overview_factors, predict_products
@@ -184,6 +185,17 @@ def test_a_killed_run_leaves_no_output_and_a_rerun_finishes(products, trained, c
         assert np.array_equal(read(path), read(outputs(cleaned)[res]))
     skipped = run_cli("predict", *args, "--no-progress")
     assert skipped.returncode == 0 and "skipped" in skipped.stdout
+    stated = gdal.Info(str(outputs(tmp_path)["10m"]), format="json")["metadata"][""]
+    assert stated["CRMSS_MODEL_SHA256"] == file_sha256(trained / "run" / "generator.keras") and stated["CRMSS_TILE"] == "512"
+    before = {res: path.read_bytes() for res, path in outputs(tmp_path).items()}
+    other = [*args[:-4], "--tile", "256", "--batch-size", "1", "--no-progress"]
+    refused = run_cli("predict", *other)
+    assert refused.returncode == 2 and "made with another tile 512 (now 256); give --overwrite" in refused.stderr, refused.stderr[-2000:]
+    assert {res: path.read_bytes() for res, path in outputs(tmp_path).items()} == before
+    replaced = run_cli("predict", *other, "--overwrite")
+    assert replaced.returncode == 0 and "replaced (--overwrite)" in replaced.stdout + replaced.stderr, replaced.stderr[-2000:]
+    assert gdal.Info(str(outputs(tmp_path)["20m"]), format="json")["metadata"][""]["CRMSS_TILE"] == "256"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in outputs(cleaned).values())
 
 
 PUBLISH_THEN_DIE = """

@@ -369,3 +369,18 @@ def test_the_callers_state_is_kept_with_op_determinism_and_no_seed():
     script = "from crmss.training import caller_state_kept\nwith caller_state_kept():\n    pass\nprint('kept')"
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "TF_DETERMINISTIC_OPS": "1"})
     assert run.returncode == 0 and "kept" in run.stdout, run.stderr[-2000:]
+
+
+def test_two_trainings_into_one_run_take_turns(trained, tmp_path):
+    """A second `crmss train` on the same RUN waits for the first (the lock the other commands take), then finds it trained."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    args = ["train", "--data", trained / "data", "--out", tmp_path / "runs" / "run", "--epochs", "1", "--width", "8", "--steps-per-epoch", "2"]
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: run_cli(*args), range(2)))
+    assert [run.returncode for run in runs] == [0, 0], [run.stderr[-2000:] for run in runs]
+    said = [run.stdout + run.stderr for run in runs]
+    assert sum("is already trained to 1 epochs" in text for text in said) == 1 and any("waiting for it" in text for text in said)
+    history = (tmp_path / "runs" / "run" / "history.csv").read_text().splitlines()
+    assert len(history) == 2  # the header and one epoch, written once
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["run"]  # the lock is gone
