@@ -20,7 +20,7 @@ from osgeo import gdal
 from crmss.bands import STACKS
 from crmss.errors import InputError
 from crmss.names import DATATAKE_ID, GRANULE_TILE, ProductName, spacecraft_name
-from crmss.products import MislabelledProduct, identify, open_product, product_at
+from crmss.products import MislabelledProduct, identify, open_product, product_at, products_at
 
 gdal.UseExceptions()
 WINDOW = (64, 96, 128, 160)  # x, y, width, height in 10 m px
@@ -202,3 +202,24 @@ def test_pdmc_fixture_holds_two_granules_that_gdal_mosaics(written):
     assert product.tiles() == {"37UCQ", "37UCR"} and open_product(written["pdmc-02.04-S2A"], "37UCQ").naming == "long"
     (ten,) = [name for res, name in subdatasets(gdal_name(written["pdmc-02.04-S2A"], SAFE_FIXTURES[0])).items() if res == "10m"]
     assert gdal.Open(ten).RasterYSize > SIZE  # both granules, one above the other
+
+
+def test_bad_stac_files_are_refused_naming_the_file(written, tmp_path):
+    folder = written["bucket-02.01-S2A"]
+    item = json.loads(earth_search_item(folder, tmp_path / "item.json").read_text())
+    (tmp_path / "other.json").write_text(json.dumps({"type": "Topology", "objects": {}}))
+    with pytest.raises(InputError, match="other.json: not a STAC item or ItemCollection"):
+        open_product(tmp_path / "other.json")
+    (tmp_path / "empty.json").write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with pytest.raises(InputError, match="empty.json: an ItemCollection of no items"):
+        products_at(tmp_path / "empty.json")
+    twin = {**item, "properties": {**item["properties"], "eo:cloud_cover": 50.0}}
+    (tmp_path / "twice.json").write_text(json.dumps({"type": "FeatureCollection", "features": [item, twin]}))
+    with pytest.raises(InputError, match=f"twice.json: holds two different items with the id '{item['id']}'"):
+        products_at(tmp_path / "twice.json")
+    (tmp_path / "same.json").write_text(json.dumps({"type": "FeatureCollection", "features": [item, item]}))
+    assert len(products_at(tmp_path / "same.json")) == 1  # the same item twice is one item
+    copy = shutil.copytree(folder, tmp_path / "tile")
+    (copy / "productInfo.json").write_bytes(b"")
+    with pytest.raises(InputError, match=r"productInfo.json: is empty \(0 bytes of JSON\)"):
+        open_product(copy)

@@ -534,3 +534,15 @@ def test_swapped_products_fail_their_pair_and_the_other_pairs_are_prepared(tmp_p
     assert ("the bucket path says" if bucket else "a product saved under another product's name is not used") in run.stderr
     assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [KEY]
     assert not list(out.rglob(f"{pairs[1].key}*"))
+
+
+def test_a_run_that_prepared_no_pair_binds_no_options(tmp_path, products, split_of):
+    """A first run into an existing empty --out that prepares nothing (the products were elsewhere) does not refuse the corrected command."""
+    out = tmp_path / "data"
+    out.mkdir()
+    (tmp_path / "nothing").mkdir()
+    first = run_cli("prepare", "--products", tmp_path / "nothing", "--out", out, "--split", split_of(1), "--no-progress")
+    assert first.returncode == 2 and "nothing was prepared" in first.stderr, first.stderr[-2000:]
+    corrected = run_cli("prepare", "--products", products(0), "--out", out, "--split", split_of(0), "--no-progress")
+    assert corrected.returncode == 0 and f"{KEY} (train):" in corrected.stdout, corrected.stderr[-2000:]
+    assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [KEY]
