@@ -19,6 +19,7 @@ learns a correction in logit space (BENCHMARKS.md, "The 20 m floor", has the evi
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,9 @@ def load_generator(run_or_file: str | Path, checkpoint: str = "last") -> keras.M
     try:
         generator = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # a damaged zip, another Keras's file: any reason is the same for the user
-        raise InputError(f"{path}: cannot load the generator ({exc}); train again or give another run") from exc
+        # Keras reports a file that is no zip as "File not found": say what it is
+        reason = "not a Keras archive: the file is damaged or truncated" if not zipfile.is_zipfile(path) else str(exc)
+        raise InputError(f"{path}: cannot load the generator ({reason}); train again or give another run") from exc
     try:
         generator_stacks(generator)
     except ValueError as exc:

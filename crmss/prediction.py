@@ -33,7 +33,7 @@ from .granule import Granule
 from .model import generator_file, load_generator
 from .options import PredictOptions
 from .precision import share_gpu_memory
-from .products import is_url, product_at, product_paths
+from .products import BUCKET_PATH, is_url, product_at, product_paths
 from .raster import BandReader, Grid, StreamedCOG, block_cache, gdal_metadata, read_file, require_jpeg2000_driver
 from .runner import TileRunner, default_batch_size
 from .scene import Settings, StripReader, run_strips, yield_to_the_model
@@ -86,8 +86,13 @@ def _product_paths(options: PredictOptions, failures: Failures) -> list[str]:
 
 
 def _shown(location: str) -> str:
-    """How a product is named in messages: the last part of its path or URL (with ``#<item id>``)."""
-    return location.rstrip("/").rsplit("/", 1)[-1] if is_url(location) else Path(location).name or location
+    """How a product is named in messages: the last part of its path or URL (with ``#<item id>``);
+    a tile folder of the bucket by its place there (``tiles/50/T/MK/2016/4/3/0``, not ``0``)."""
+    if is_url(location):
+        return location.rstrip("/").rsplit("/", 1)[-1]
+    path = Path(location)
+    place = BUCKET_PATH.search(path.as_posix().rstrip("/"))
+    return place[0] if place else path.name or location
 
 
 def _each_product(path: str, options: PredictOptions, failures: Failures) -> list[Path]:

@@ -159,7 +159,8 @@ def gdal_metadata(path: str) -> dict[str, str]:
 
 
 def _decode_error(path: str, exc: RuntimeError) -> InputError:
-    return InputError(f"{path}: cannot decode the image ({exc}); the file is truncated or corrupt: download the product again")
+    reason = str(exc).strip() or "GDAL gave no reason"
+    return InputError(f"{path}: cannot decode the image ({reason}); the file is truncated or corrupt: download the product again")
 
 
 def _info(path: str, ds: gdal.Dataset) -> RasterInfo:

@@ -223,3 +223,10 @@ def test_bad_stac_files_are_refused_naming_the_file(written, tmp_path):
     (copy / "productInfo.json").write_bytes(b"")
     with pytest.raises(InputError, match=r"productInfo.json: is empty \(0 bytes of JSON\)"):
         open_product(copy)
+
+
+def test_a_tile_folder_is_named_by_its_place_in_the_bucket(written):
+    from crmss.prediction import _shown
+
+    assert _shown(str(written["bucket-02.01-S2A"])) == "tiles/50/T/MK/2016/4/3/0"
+    assert _shown(str(written["compact-02.07-S2A"])) == written["compact-02.07-S2A"].name

@@ -131,3 +131,12 @@ def test_the_residual_head_starts_as_the_identity_and_loads_back(tmp_path):
     copy = at_precision(loaded, "bfloat16")
     assert copy.get_layer("y20").dtype_policy.name == "float32"
     assert max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(run_generator(copy, x), moved)) < 0.05
+
+
+def test_a_damaged_keras_file_is_named_as_damaged(tmp_path):
+    from crmss.errors import InputError
+    from crmss.model import load_generator
+
+    (tmp_path / "broken.keras").write_bytes(b"not a zip at all")
+    with pytest.raises(InputError, match=r"broken.keras: cannot load the generator \(not a Keras archive: the file is damaged or truncated\)"):
+        load_generator(tmp_path / "broken.keras")
