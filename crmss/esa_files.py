@@ -103,7 +103,12 @@ class ProductFiles:
 
     @property
     def absolute_orbit(self) -> int:
-        return int((self.sensing.date() - LAUNCHED[self.name.mission]).days * 14.3 + 1)
+        """The orbit counted from the launch; ValueError for a product sensed before it (none such exists)."""
+        days = (self.sensing.date() - LAUNCHED[self.name.mission]).days
+        if days < 0:
+            launched = LAUNCHED[self.name.mission]
+            raise ValueError(f"{self.name.name}: sensed before {self.name.mission} was launched ({launched}); name a real acquisition")
+        return int(days * 14.3 + 1)
 
     @property
     def centre(self) -> str:
