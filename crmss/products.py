@@ -215,11 +215,7 @@ class SafeFolder(Product):
         content = ProductName.parse(stated) or ProductName.parse(safe.removesuffix(".SAFE"))
         if content is None:
             raise InputError(f"{where}: states no Sentinel-2 product name (PRODUCT_URI {stated!r}); the product is damaged: download it again")
-        for field_name, value in _contradictions(info, content).items():
-            raise InputError(
-                f"{where}: {field_name} {value} contradicts the product name {content.name} it states; "
-                "the metadata was edited or mixed: download the product again"
-            )
+        refuse_contradictions(info, content, where, "download the product again")
         for files in self.band_files().values():  # compact band files carry the sensing time: T50TMK_20160403T030602_B02.jp2
             for name in files.values():
                 match = COMPACT_BAND_FILE.match(name.rsplit("/", 1)[-1])
@@ -238,7 +234,12 @@ class SafeFolder(Product):
         return content
 
     def band_files(self) -> dict[str, dict[str, str]]:
-        """tile -> {band: file}: the band files that the product metadata lists (``IMAGE_FILE``,
+        """tile -> {band: file} (see :attr:`_band_files`)."""
+        return self._band_files
+
+    @functools.cached_property
+    def _band_files(self) -> dict[str, dict[str, str]]:
+        """tile -> {band: file}, found once: the band files that the product metadata lists (``IMAGE_FILE``,
         or ``IMAGE_ID`` in the PDMC packaging), as GDAL's SENTINEL2 driver finds them, whatever
         their naming; listed files the product lacks are left out (reported as missing bands).
         Only for metadata without such a list: the JP2 files under ``GRANULE/*/IMG_DATA/`` whose
@@ -301,6 +302,14 @@ class SafeFolder(Product):
             band_files={b: self.gdal_path(f) for b, f in files.items()},
             saturated=info.saturated,
             granules=len(by_tile),
+        )
+
+
+def refuse_contradictions(info: ProductMetadata, content: ProductName, where: str, fix: str) -> None:
+    """InputError naming ``where``, the first field of ``info`` that contradicts the product name ``content`` and ``fix``."""
+    for field_name, value in _contradictions(info, content).items():
+        raise InputError(
+            f"{where}: {field_name} {value} contradicts the product name {content.name} it states; the metadata was edited or mixed: {fix}"
         )
 
 
@@ -516,11 +525,7 @@ class BucketTile(Product):
                     f"{self.where}: {what} ({day}) is not the sensing day of {name.name}; the {self.what} mixes two downloads: {self.fix}"
                 )
         if self._product:
-            for field_name, value in _contradictions(self._product, name).items():
-                raise InputError(
-                    f"{self.member(PRODUCT_METADATA)}: {field_name} {value} contradicts the product name {name.name} it states; "
-                    f"the metadata was edited or mixed: {self.fix}"
-                )
+            refuse_contradictions(self._product, name, str(self.member(PRODUCT_METADATA)), self.fix)
         self._check_place(name, own_tile, file)
         datatake = product_info.get("datatakeIdentifier") or (self._product.datatake if self._product else None)
         return name, datatake, own_tile, metadata, len(product_info.get("tiles") or ())
