@@ -7,21 +7,25 @@ reach (a probe file each writes and the client reads, checked first). The per-pr
 the skip-finished rule make a rerun continue where a crashed cluster stopped; a worker that dies
 mid-product has its task run again on another (Dask's own rescheduling), and what the dead one
 left is cleaned up by the product's lock. Bad input is not retried: its InputError comes back
-and is reported with the others at the end.
+and is reported with the others at the end. A scheduler lost mid-run ends the run with one
+message (:class:`ClusterLost`); its workers, left without it, stop the product or pair under way
+(:func:`stop_if_abandoned`) instead of finishing it for nobody.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .console import progress_bar
-from .errors import DiskFullError, InputError
+from .errors import ClusterLost, DiskFullError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +89,9 @@ def run_tasks(
 
     if "dashboard" in (client.scheduler_info().get("services") or {}):  # dashboard_link names one even where none runs
         logger.info(f"Dask dashboard: {client.dashboard_link}")
+    address, finished = client.scheduler.address, 0
     futures = {client.submit(task, *args, key=f"crmss-{unit}-{uuid.uuid4().hex[:12]}", pure=False): name for name, args in work}
-    with progress_bar(progress, total=len(futures), desc=f"{unit}s", unit=unit) as bar:
+    with progress_bar(progress, total=len(futures), desc=f"{unit}s", unit=unit) as bar, _quiet_connection_loss():
         for future in as_completed(futures):
             try:
                 yield futures[future], future.result(), None
@@ -95,7 +100,54 @@ def run_tasks(
                 raise
             except InputError as exc:
                 yield futures[future], None, exc
+            except (concurrent.futures.CancelledError, OSError) as exc:  # CommClosedError is an OSError
+                if isinstance(exc, OSError) and client.status == "running":
+                    raise  # the task's own error, not the connection's
+                raise ClusterLost(
+                    f"the Dask scheduler {address} was lost after {finished} of {len(futures)} {unit}s: the {unit}s finished are "
+                    f"complete and its workers stop the others; start the scheduler and its workers again, then rerun the same "
+                    f"command (what is finished is skipped)"
+                ) from exc
+            finished += 1
             bar.update()
+
+
+class _ConnectionLoss(logging.Filter):
+    """Drops distributed's own reports of a lost scheduler (tracebacks of its reconnection
+    attempts): :func:`run_tasks` reports the loss in one message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, (OSError, concurrent.futures.CancelledError)) and "onnection" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_connection_loss() -> Iterator[None]:
+    """Within the block, distributed's client does not log the loss of its scheduler."""
+    quiet, loggers = _ConnectionLoss(), [logging.getLogger(name) for name in ("distributed.client", "distributed.core")]
+    for each in loggers:
+        each.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for each in loggers:
+            each.removeFilter(quiet)
+
+
+def stop_if_abandoned(what: str) -> None:
+    """Raise :class:`ClusterLost` where this runs in a Dask task whose worker has lost its
+    scheduler (and so closes): the product or pair ``what`` under way stops, leaving nothing
+    behind, instead of being finished for nobody. Anywhere else (a plain run, a thread that is
+    not a task's) it does nothing."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:  # no cluster in this process: Dask was never imported
+        return
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not in a task
+        return
+    if worker.status.name not in ("running", "paused", "closing_gracefully"):
+        raise ClusterLost(f"{what}: stopped, its Dask worker {worker.address} lost the scheduler ({worker.status.name})")
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """The exception types the command line turns into one clear message and an exit status.
 
 All derive from :class:`CrmssError`. :class:`InputError`: bad input (a file, a folder, an
-option, a full disk); one message naming the offending file and the fix, exit status 2.
+option, a full disk, a lost Dask scheduler); one message naming the offending file and the fix, exit status 2.
 :class:`TrainingDiverged`: a loss became NaN or infinite (the input may be fine: the learning
 rate or the precision is not); exit status 3, the last complete epoch kept.
 :class:`InternalError`: a check of crmss's own output failed (a bug, never the user's input);
@@ -31,6 +31,10 @@ class InputError(CrmssError):
 
 class DiskFullError(InputError):
     """A write failed for want of space: the message names the folder and the space needed."""
+
+
+class ClusterLost(InputError):
+    """The Dask scheduler of a run went away mid-run: the message says what is finished and how to go on."""
 
 
 class TrainingDiverged(CrmssError):

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import __version__
 from .bands import STACKS
+from .cluster import on_cluster, run_tasks, stop_if_abandoned
 from .console import peak_memory_gb
 from .errors import DiskFullError, Failures, InputError, write_error
 from .files import exclusive_lock, file_sha256, output_folder, write_text_atomically
@@ -108,7 +109,6 @@ def _each_product(path: str, options: PredictOptions, failures: Failures) -> lis
 
 def _on_cluster(paths: list[str], options: PredictOptions, client: Any, failures: Failures) -> list[Path]:
     """The outputs of the products run on a Dask cluster, one task each (crmss/cluster.py)."""
-    from .cluster import on_cluster, run_tasks
 
     written: list[Path] = []
     with on_cluster(options.scheduler, client, Path(options.out)) as cluster:
@@ -206,7 +206,7 @@ def _write_outputs(
         with ThreadPoolExecutor(options.workers or len(os.sched_getaffinity(0)), initializer=yield_to_the_model) as pool:
             run_strips(
                 _strip_source(product, grid, runner.stacks, settings.tile, pool, decoder),
-                lambda res, rows, top: writers[res].write(rows, top) if res in writers else None,
+                functools.partial(_write_rows, writers, product.name),
                 grid.height,
                 grid.width,
                 runner,
@@ -221,6 +221,14 @@ def _write_outputs(
     finally:
         for writer in writers.values():
             writer.discard()
+
+
+def _write_rows(writers: dict[str, StreamedCOG], product: str, res: str, rows: np.ndarray, top: int) -> None:
+    """Write finished ``rows`` of stack ``res`` from row ``top`` (where that stack is written),
+    unless the Dask worker running this product has lost its scheduler."""
+    stop_if_abandoned(product)
+    if res in writers:
+        writers[res].write(rows, top)
 
 
 def publish_together(writers: list[StreamedCOG], journal: Path) -> None:

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .bands import STACKS
+from .cluster import on_cluster, run_tasks, stop_if_abandoned
 from .console import progress_bar
 from .discovery import find_products, locate
 from .errors import DiskFullError, Failures, InputError, disk_full_error, write_error
@@ -147,7 +148,6 @@ def _prepared(
                 except InputError as exc:
                     yield job, {}, exc
         return
-    from .cluster import on_cluster, run_tasks
 
     by_key = {job.pair.key: job for job in jobs}
     with on_cluster(options.scheduler, client, out) as cluster:
@@ -338,6 +338,7 @@ def _write_windows(job: PairJob, out: Path, windows: WindowGrid, stacks: dict, k
         shutil.rmtree(partial, ignore_errors=True)
         rerun = "run the same command again: finished pairs are kept, this one is redone"
         raise write_error(exc, out, f"pair {pair.key}", rerun, needed) from exc
+    stop_if_abandoned(f"pair {pair.key}")  # on a worker whose scheduler is gone nobody records the pair
     for role, res in stacks:
         final = out / pair.subset / role / res / pair.key
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -261,7 +261,8 @@ def write_pair(
     max_thickness: float = 0.8,
     landscape: Landscape = Landscape(),
 ) -> tuple[Path, Path]:
-    """Write the clear and the cloudy product of one pair of a split list; return their paths.
+    """Write the clear and the cloudy product of one pair of a split list; return the paths of
+    the cloudy and of the clear product, in that order.
 
     ``size`` is the 10 m side (10980 for a full tile). ``baseline`` (e.g. "05.10") overrides
     the one in the names, with the matching offset, and renames the products accordingly, as

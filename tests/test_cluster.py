@@ -23,17 +23,19 @@ def cluster(tmp_path_factory):
     yield from _cluster(tmp_path_factory.mktemp("cluster"))
 
 
-def _cluster(folder: Path):
-    """Start a scheduler and two workers (each under its nanny) on 127.0.0.1; yield the address; stop them."""
+def _cluster(folder: Path, started: list | None = None):
+    """Start a scheduler and two workers (each under its nanny) on 127.0.0.1; yield the address;
+    stop them. ``started`` receives the processes, the scheduler first."""
     folder.mkdir(parents=True, exist_ok=True)
     address_file = folder / "scheduler.json"
-    started = [
+    started = started if started is not None else []
+    started.append(
         subprocess.Popen(
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0", "--scheduler-file", address_file],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    ]
+    )
     try:
         deadline = time.monotonic() + 60
         while not address_file.exists() and time.monotonic() < deadline:
@@ -154,3 +156,45 @@ def test_a_local_cluster_from_python_writes_what_a_plain_run_writes(products, tr
     plain = crmss.predict(crmss.PredictOptions((product,), trained / "run", tmp_path / "plain", tile=512, progress=False))
     local = crmss.predict(crmss.PredictOptions((product,), trained / "run", tmp_path / "local", tile=512, progress=False, scheduler="local"))
     assert [p.name for p in local] == [p.name for p in plain] and all(a.read_bytes() == b.read_bytes() for a, b in zip(local, plain))
+
+
+def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, products, trained):
+    """The scheduler killed while its workers clean products: one message naming it and the
+    rerun, exit status 2; the workers, left without it, publish nothing more; a rerun on a new
+    cluster writes what a plain run writes."""
+    args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
+    plain = run_cli("predict", *args, "--out", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    processes: list[subprocess.Popen] = []
+    own = _cluster(tmp_path / "own", processes)
+    address = next(own)
+    try:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "crmss", "predict", *map(str, args), "--out", str(tmp_path / "out"), "--scheduler", address],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 300
+        while not list((tmp_path / "out").glob(".*.partial-*")) and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.05)
+        assert run.poll() is None, "the products finished before the scheduler was killed"
+        processes[0].kill()
+        stdout, stderr = run.communicate(timeout=300)
+        assert run.returncode == 2, stderr[-3000:]
+        assert f"the Dask scheduler {address} was lost" in stderr and "rerun the same command" in stderr, stderr[-3000:]
+        assert "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 3, stderr[-3000:]
+        time.sleep(5)  # a product may still be published while its worker has not noticed the loss
+        finished = _outputs(tmp_path / "out")
+        time.sleep(15)  # the orphaned workers stopped their products: nothing more appears
+        assert _outputs(tmp_path / "out") == finished and not list((tmp_path / "out").glob(".*.partial-*"))
+        assert all(finished[name] == data for name, data in _outputs(tmp_path / "plain").items() if name in finished)
+    finally:
+        next(own, None)
+    again = _cluster(tmp_path / "again")
+    try:
+        rerun = run_cli("predict", *args, "--out", tmp_path / "out", "--scheduler", next(again))
+    finally:
+        next(again, None)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "plain")
