@@ -14,6 +14,7 @@ message (:class:`ClusterLost`); its workers, left without it, stop the product o
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import logging
@@ -91,7 +92,7 @@ def run_tasks(
         logger.info(f"Dask dashboard: {client.dashboard_link}")
     address, finished = client.scheduler.address, 0
     futures = {client.submit(task, *args, key=f"crmss-{unit}-{uuid.uuid4().hex[:12]}", pure=False): name for name, args in work}
-    with progress_bar(progress, total=len(futures), desc=f"{unit}s", unit=unit) as bar, _quiet_connection_loss():
+    with progress_bar(progress, total=len(futures), desc=f"{unit}s", unit=unit) as bar:
         for future in as_completed(futures):
             try:
                 yield futures[future], future.result(), None
@@ -113,12 +114,16 @@ def run_tasks(
 
 
 class _ConnectionLoss(logging.Filter):
-    """Drops distributed's own reports of a lost scheduler (tracebacks of its reconnection
-    attempts): :func:`run_tasks` reports the loss in one message."""
+    """Drops distributed's own reports of a lost scheduler (the tracebacks of its attempts to
+    reconnect, up to the client's close): :func:`run_tasks` reports the loss in one message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, (OSError, concurrent.futures.CancelledError)) and "onnection" not in record.getMessage()
+        while error is not None:
+            if isinstance(error, (OSError, asyncio.CancelledError, concurrent.futures.CancelledError)):
+                return False
+            error = error.__cause__ or error.__context__
+        return True
 
 
 @contextlib.contextmanager
@@ -156,9 +161,10 @@ def on_cluster(scheduler: str | None, client: Any, out: Path) -> Iterator[Any]:
     worker was seen to write into ``out``."""
     own = client is None
     client = client if client is not None else connect(str(scheduler))
-    try:
-        check_shared(client, out)
-        yield client
-    finally:
-        if own:
-            client.close()
+    with _quiet_connection_loss():  # up to the close, which reports a lost scheduler again
+        try:
+            check_shared(client, out)
+            yield client
+        finally:
+            if own:
+                client.close()

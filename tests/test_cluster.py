@@ -3,6 +3,7 @@ on 127.0.0.1 (and a LocalCluster), against the plain run's outputs, byte for byt
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -101,13 +102,39 @@ def test_prepare_on_a_cluster_writes_the_tree_of_a_plain_run(cluster, products, 
     assert not (tmp_path / "cluster" / ".partial").exists()
 
 
-def test_a_bad_product_on_a_cluster_is_reported_and_the_others_finish(cluster, products, trained, tmp_path):
-    broken = tmp_path / "S2A_MSIL1C_20160413T031632_N0201_R075_T50TMK_20160413T031626.zip"
-    broken.write_bytes(b"not a zip")
-    good = _products(products)[2]
-    run = run_cli("predict", broken, good, "--model", trained / "run", "--out", tmp_path / "out", "--tile", "512", "--scheduler", cluster)
-    assert run.returncode == 2 and "not a readable zip archive" in run.stderr and "the other products are done" in run.stderr, run.stderr[-2000:]
-    assert len(list((tmp_path / "out").glob("*.tif"))) == 2
+def _bad_product(kind: str, products, folder: Path) -> Path:
+    """A product a worker must refuse as a plain run does: not a zip, a .SAFE whose metadata
+    states another satellite, an Earth Search item of Level-2A data."""
+    folder.mkdir()
+    cloudy = next(p for p in products(0).iterdir() if "20160413" in p.name)
+    if kind == "not a zip":
+        (folder / f"{cloudy.stem}.zip").write_bytes(b"not a zip")
+        return folder / f"{cloudy.stem}.zip"
+    if kind == "edited metadata":
+        copy = shutil.copytree(cloudy, folder / cloudy.name)
+        metadata = copy / "MTD_MSIL1C.xml"
+        metadata.write_text(metadata.read_text().replace("<SPACECRAFT_NAME>Sentinel-2A<", "<SPACECRAFT_NAME>Sentinel-2B<"))
+        return copy
+    from genuine import earth_search_item
+
+    tile = next(p.parent for p in products(0, bucket=True).rglob("tileInfo.json") if "/2016/4/13/" in p.as_posix())
+    item = earth_search_item(tile, folder / "item.json")
+    document = json.loads(item.read_text())
+    document["properties"]["processing:level"] = "L2A"
+    item.write_text(json.dumps(document))
+    return item
+
+
+@pytest.mark.parametrize("kind", ["not a zip", "edited metadata", "a Level-2A item"])
+def test_a_bad_product_on_a_cluster_is_refused_as_a_plain_run_refuses_it(cluster, products, trained, tmp_path, kind):
+    bad, good = _bad_product(kind, products, tmp_path / "bad"), _products(products)[2]
+    args = [bad, good, "--model", trained / "run", "--tile", "512", "--no-progress"]
+    plain = run_cli("predict", *args, "--out", tmp_path / "plain")
+    run = run_cli("predict", *args, "--out", tmp_path / "out", "--scheduler", cluster)
+    assert plain.returncode == run.returncode == 2 and "the other products are done" in run.stderr, run.stderr[-2000:]
+    refusal = next(line for line in plain.stderr.splitlines() if str(bad) in line or bad.name in line)
+    assert refusal in run.stderr, f"{refusal!r} not in {run.stderr[-2000:]}"
+    assert len(list((tmp_path / "out").glob("*.tif"))) == 2 and _outputs(tmp_path / "out") == _outputs(tmp_path / "plain")
 
 
 def test_an_unreachable_scheduler_is_named(tmp_path, trained, products):
@@ -160,8 +187,8 @@ def test_a_local_cluster_from_python_writes_what_a_plain_run_writes(products, tr
 
 def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, products, trained):
     """The scheduler killed while its workers clean products: one message naming it and the
-    rerun, exit status 2; the workers, left without it, publish nothing more; a rerun on a new
-    cluster writes what a plain run writes."""
+    rerun, exit status 2; what the workers leave is complete or absent; a rerun on a new cluster
+    writes what a plain run writes."""
     args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
     plain = run_cli("predict", *args, "--out", tmp_path / "plain")
     assert plain.returncode == 0, plain.stderr[-2000:]
@@ -184,10 +211,9 @@ def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, 
         assert run.returncode == 2, stderr[-3000:]
         assert f"the Dask scheduler {address} was lost" in stderr and "rerun the same command" in stderr, stderr[-3000:]
         assert "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 3, stderr[-3000:]
-        time.sleep(5)  # a product may still be published while its worker has not noticed the loss
+        time.sleep(5)  # the orphaned workers finish or stop the products under way
         finished = _outputs(tmp_path / "out")
-        time.sleep(15)  # the orphaned workers stopped their products: nothing more appears
-        assert _outputs(tmp_path / "out") == finished and not list((tmp_path / "out").glob(".*.partial-*"))
+        assert not list((tmp_path / "out").glob(".*.partial-*"))
         assert all(finished[name] == data for name, data in _outputs(tmp_path / "plain").items() if name in finished)
     finally:
         next(own, None)
@@ -198,3 +224,46 @@ def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, 
         next(again, None)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert _outputs(tmp_path / "out") == _outputs(tmp_path / "plain")
+
+
+#: (run on a worker by ``exec``: the workers cannot import this test module) the loop of a
+#: product's strips: note the start, check on each strip whether the worker still has its
+#: scheduler, note what stopped it
+WORK_UNTIL_ABANDONED = """
+import time
+from pathlib import Path
+from crmss.cluster import stop_if_abandoned
+from crmss.errors import ClusterLost
+Path(FOLDER, "started").touch()
+try:
+    for _ in range(1200):
+        stop_if_abandoned("a long product")
+        time.sleep(0.1)
+except ClusterLost as exc:
+    Path(FOLDER, "stopped").write_text(str(exc))
+"""
+
+
+def test_a_worker_that_lost_its_scheduler_stops_its_product(tmp_path):
+    """An orphaned worker does not go on writing for nobody: its task stops at the next strip."""
+    from distributed import Client
+
+    processes: list[subprocess.Popen] = []
+    own = _cluster(tmp_path / "own", processes)
+    try:
+        with Client(next(own), timeout="30s") as client:
+            future = client.submit(exec, WORK_UNTIL_ABANDONED, {"FOLDER": str(tmp_path)}, pure=False)
+            deadline = time.monotonic() + 60
+            while not (tmp_path / "started").exists() and time.monotonic() < deadline and not future.done():
+                time.sleep(0.05)
+            assert (tmp_path / "started").exists(), future.exception() if future.done() else "the task did not start"
+            processes[0].kill()
+            deadline = time.monotonic() + 60
+            while not (tmp_path / "stopped").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            del future
+        assert (tmp_path / "stopped").exists(), "the orphaned worker went on with its product"
+        stopped = (tmp_path / "stopped").read_text()
+        assert re.fullmatch(r"a long product: stopped, its Dask worker tcp://127\.0\.0\.1:\d+ lost the scheduler \(\w+\)", stopped)
+    finally:
+        next(own, None)
