@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crmss.bands import STACKS
-from crmss.data import load_patches, read_patch
-from crmss.model import generator_stacks, load_generator, run_generator
+from crmss.core.bands import STACKS
+from crmss.dataset.tree import load_patches
+from crmss.nn.model import generator_stacks, load_generator, run_generator
+from crmss.nn.pipeline import read_patch
 
 
 def band_errors(run: Path, checkpoint: str = "last") -> pd.DataFrame:

@@ -8,7 +8,7 @@ Prints per run the wall time, products per hour and the time per product; for th
 cluster its overhead over the plain loop per product (what scheduling costs: target under 1% of
 a product's time); for two workers the speed-up over one. The plain loop is the ceiling a
 one-worker cluster can reach on the same cores. Last, the scheduling cost alone: --tasks no-op
-tasks through crmss.cluster.run_tasks (what predict and prepare submit through) on a one-worker
+tasks through crmss.core.cluster.run_tasks (what predict and prepare submit through) on a one-worker
 LocalCluster, per task, against a product's time (--only-scheduling: that row alone).
 
     python bench/cluster.py --work bench-data            # 4 products of 2052 px
@@ -30,8 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from measure import run_child  # noqa: E402
 
-from crmss.splits import read_split  # noqa: E402
-from crmss.synthetic import write_pair  # noqa: E402
+from crmss.dataset.splits import read_split  # noqa: E402
+from crmss.dataset.synthetic import write_pair  # noqa: E402
 
 
 def main() -> None:
@@ -77,10 +77,10 @@ def main() -> None:
 
 
 def scheduling_cost(tasks: int) -> float:
-    """Seconds per task of ``tasks`` no-op tasks through crmss.cluster.run_tasks on a one-worker LocalCluster (started beforehand)."""
+    """Seconds per task of ``tasks`` no-op tasks through crmss.core.cluster.run_tasks on a one-worker LocalCluster (started beforehand)."""
     from distributed import Client, LocalCluster
 
-    from crmss.cluster import run_tasks
+    from crmss.core.cluster import run_tasks
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
         list(run_tasks(client, [("warm-up", (0,))], _nothing, False, "task"))
@@ -108,7 +108,7 @@ def _inputs(folder: Path, count: int, size: int, width: int) -> tuple[list[Path]
             write_pair(products, pair.clear, pair.cloudy, size=size, seed=3)
     model = folder / f"generator-{width}.keras"
     if not model.exists():
-        from crmss.model import build_generator
+        from crmss.nn.model import build_generator
 
         build_generator(width).save(model)
     return sorted(products.iterdir())[:count], model

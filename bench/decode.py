@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from crmss.gpu_decode import decode_jp2, gpu_decoder  # noqa: E402
+from crmss.io.gpu_decode import decode_jp2, gpu_decoder  # noqa: E402
 
 PRODUCT_MPX = (4 * 10980**2 + 6 * 5490**2) / 1e6
 
@@ -78,10 +78,10 @@ def reference_pixels(path: Path, cpu_pixels: np.ndarray, cpu_name: str) -> tuple
 def product_bands(work: Path, size: int) -> list[Path]:
     """The ten CR-MSS band files of bench/predict.py's cloudy product of ``size`` px under ``work``,
     copied out of its zip into ``work/bands-<size>`` once."""
-    from crmss.metadata import USED_BANDS
-    from crmss.products import open_product
-    from crmss.raster import read_file
-    from crmss.splits import read_split
+    from crmss.dataset.splits import read_split
+    from crmss.io.metadata import USED_BANDS
+    from crmss.io.products import open_product
+    from crmss.io.raster import read_file
 
     products = work / f"products-{size}"
     if not products.exists():

@@ -21,10 +21,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from crmss.data import load_patches, make_dataset, merge  # noqa: E402
-from crmss.evaluation import evaluate  # noqa: E402
-from crmss.model import build_generator  # noqa: E402
-from crmss.options import EvaluateOptions  # noqa: E402
+from crmss.core.options import EvaluateOptions  # noqa: E402
+from crmss.dataset.tree import load_patches, merge
+from crmss.evaluation.evaluate import evaluate  # noqa: E402
+from crmss.nn.model import build_generator  # noqa: E402
+from crmss.nn.pipeline import make_dataset  # noqa: E402
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """The CR-MSS generator's speed through any Keras 3 backend: TensorFlow, or JAX where no
-TensorFlow built for the GPU is at hand. The generator is plain Keras 3 layers (crmss/model.py),
+TensorFlow built for the GPU is at hand. The generator is plain Keras 3 layers (crmss/nn/model.py),
 so both run the same network; JAX compiles it with XLA.
 
 Prints, from one run on one machine, per precision (float32, mixed bfloat16, mixed float16):
@@ -98,7 +98,7 @@ def generator_rates(precision: str, args: argparse.Namespace, batch: int) -> tup
     import numpy as np
     from measure import timed
 
-    from crmss.model import build_generator
+    from crmss.nn.model import build_generator
 
     keras.config.set_dtype_policy(POLICIES[precision])
     try:
@@ -123,7 +123,7 @@ def main() -> None:
     import keras
     from measure import generator_flops
 
-    from crmss.blending import tile_starts
+    from crmss.inference.blending import tile_starts
 
     gpu = device_name()
     batch = args.batch_size or (4 if gpu else 1)

@@ -2,7 +2,7 @@
 
 Runs each layer of an untrained width-64 CR-MSS generator on its real inputs (one tile pair of
 --tile px, batch 1), each as its own compiled TensorFlow function, as `crmss predict` builds the
-model for that precision (crmss/precision.py: the same layers, a mixed policy). Prints per kind
+model for that precision (crmss/nn/precision.py: the same layers, a mixed policy). Prints per kind
 of layer (convolutions, transposed convolutions, instance normalisation, activations,
 concatenations, the float32 heads) its count, seconds at each precision, the reduced/float32
 ratio, its share of the reduced-precision total and, for convolutions, GFLOP/s; then the matmul
@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from measure import conv_flops, matmul_gflops, timed  # noqa: E402
 
-from crmss.model import build_generator, run_generator  # noqa: E402
-from crmss.precision import at_precision, choose_precision, local_devices  # noqa: E402
+from crmss.nn.model import build_generator, run_generator  # noqa: E402
+from crmss.nn.precision import at_precision, choose_precision, local_devices  # noqa: E402
 
 
 def kind(layer: keras.layers.Layer) -> str:

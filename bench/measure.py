@@ -58,7 +58,7 @@ def matmul_gflops(n: int, device: str, dtype: str = "float32") -> float:
 def generator_flops(size10: int, width: int) -> float:
     """FLOPs (2 x multiply-adds) of one generator pass over a size10 / size10/2 px tile pair,
     counted from the layer shapes."""
-    from crmss.model import build_generator
+    from crmss.nn.model import build_generator
 
     return sum(conv_flops(layer) for layer in build_generator(width, size10).layers)
 

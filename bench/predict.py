@@ -40,20 +40,20 @@ import tensorflow as tf  # noqa: E402
 from measure import generator_flops, matmul_gflops, run_child, timed  # noqa: E402
 from osgeo import gdal  # noqa: E402
 
-from crmss.arrays import clean  # noqa: E402
-from crmss.bands import BANDS_10M, BANDS_20M  # noqa: E402
-from crmss.blending import tile_starts  # noqa: E402
-from crmss.metadata import USED_BANDS  # noqa: E402
-from crmss.model import build_generator, load_generator, run_generator  # noqa: E402
-from crmss.options import (
+from crmss.core.bands import BANDS_10M, BANDS_20M  # noqa: E402
+from crmss.core.options import (
     COG_COMPRESSIONS,  # noqa: E402
     PRECISIONS,  # noqa: E402
 )
-from crmss.precision import at_precision, choose_precision, local_devices  # noqa: E402
-from crmss.products import open_product  # noqa: E402
-from crmss.runner import default_batch_size  # noqa: E402
-from crmss.splits import read_split  # noqa: E402
-from crmss.synthetic import write_pair  # noqa: E402
+from crmss.dataset.splits import read_split  # noqa: E402
+from crmss.dataset.synthetic import write_pair  # noqa: E402
+from crmss.inference.blending import tile_starts  # noqa: E402
+from crmss.inference.clean import clean  # noqa: E402
+from crmss.inference.runner import default_batch_size  # noqa: E402
+from crmss.io.metadata import USED_BANDS  # noqa: E402
+from crmss.io.products import open_product  # noqa: E402
+from crmss.nn.model import build_generator, load_generator, run_generator  # noqa: E402
+from crmss.nn.precision import at_precision, choose_precision, local_devices  # noqa: E402
 
 
 def main() -> None:

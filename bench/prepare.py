@@ -25,10 +25,10 @@ from pathlib import Path
 from measure import run_child
 from osgeo import gdal
 
-from crmss.metadata import USED_BANDS
-from crmss.products import open_product
-from crmss.splits import read_split, write_split
-from crmss.synthetic import write_pair
+from crmss.dataset.splits import read_split, write_split
+from crmss.dataset.synthetic import write_pair
+from crmss.io.metadata import USED_BANDS
+from crmss.io.products import open_product
 
 
 def main() -> None:

@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 from osgeo import gdal  # noqa: E402
 
 import crmss  # noqa: E402
-from crmss.model import build_generator  # noqa: E402
-from crmss.splits import read_split  # noqa: E402
-from crmss.synthetic import write_pair  # noqa: E402
+from crmss.dataset.splits import read_split  # noqa: E402
+from crmss.dataset.synthetic import write_pair  # noqa: E402
+from crmss.nn.model import build_generator  # noqa: E402
 
 
 def main() -> None:

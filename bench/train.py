@@ -5,10 +5,10 @@ Prints, from one run on one machine, each beside its ceiling:
   * the generator's forward pass (batch 4) in patch pairs/s and GFLOP/s (FLOPs counted from
     the layer shapes: 2 x MACs of every convolution), and its ratio to the matmul;
   * full training steps per second (one critic and one generator update, batch 1);
-  * the input pipeline (crmss.data.make_dataset over a prepared tree, augmentation on) in
+  * the input pipeline (crmss.nn.pipeline.make_dataset over a prepared tree, augmentation on) in
     patch pairs/s, and its ratio to the training rate (target >= 10).
 The forward pass and training steps are measured in float32 and again with the policy of
-``train --mixed-precision`` on this machine (crmss/precision.py: bfloat16 on CPUs and on GPUs of
+``train --mixed-precision`` on this machine (crmss/nn/precision.py: bfloat16 on CPUs and on GPUs of
 compute capability 8.0 or more, else float16), beside a matmul in that type.
 
     python bench/train.py --work bench-data                 # prepares a small synthetic tree once
@@ -29,11 +29,12 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from measure import generator_flops, matmul_gflops, timed  # noqa: E402
 
-from crmss.data import load_patches, make_dataset, merge  # noqa: E402
-from crmss.model import build_generator  # noqa: E402
-from crmss.options import TrainOptions  # noqa: E402
-from crmss.precision import training_policy  # noqa: E402
-from crmss.training import build_gan  # noqa: E402
+from crmss.core.options import TrainOptions  # noqa: E402
+from crmss.dataset.tree import load_patches, merge
+from crmss.nn.model import build_generator  # noqa: E402
+from crmss.nn.pipeline import make_dataset  # noqa: E402
+from crmss.nn.precision import training_policy  # noqa: E402
+from crmss.nn.training import build_gan  # noqa: E402
 
 
 def forward_rate(width: int, batch: int, size: int) -> float:
@@ -62,10 +63,10 @@ def input_rate(patches, seconds: float = 20.0) -> float:
 
 
 def prepared_tree(work: Path) -> Path:
-    from crmss.options import PrepareOptions
-    from crmss.preparation import prepare
-    from crmss.splits import read_split, write_split
-    from crmss.synthetic import write_pair
+    from crmss.core.options import PrepareOptions
+    from crmss.dataset.prepare import prepare
+    from crmss.dataset.splits import read_split, write_split
+    from crmss.dataset.synthetic import write_pair
 
     data = work / "train-data"
     if not (data / "manifest.json").exists():

@@ -1,6 +1,6 @@
 """The ``crmss`` command line: a thin argparse layer over the pipeline modules.
 
-Every command's arguments are its options class's fields (crmss/options.py): flags, metavars,
+Every command's arguments are its options class's fields (crmss/core/options.py): flags, metavars,
 choices, help texts and defaults come from there, and the values are checked by the options
 class itself, so the command line refuses exactly what the Python API refuses, with the same
 message. Exit status 0 on success, 2 on bad usage or bad input (one message on stderr naming
@@ -28,8 +28,8 @@ from typing import Any
 from osgeo import gdal
 
 from . import __version__
-from .errors import CrmssError, InternalError
-from .options import (
+from .core.errors import CrmssError, InternalError
+from .core.options import (
     CloudParameters,
     DemoOptions,
     EvaluateOptions,
@@ -41,7 +41,7 @@ from .options import (
     TrainOptions,
     describe,
 )
-from .validation import arity_of, bare_type, choices_of, flag_of
+from .core.validation import arity_of, bare_type, choices_of, flag_of
 
 #: commands that run TensorFlow
 TENSORFLOW_COMMANDS = ("train", "test", "predict", "simulate", "demo", "reproduce")
@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_options(args) -> TrainOptions:
-    from .runs import run_options  # light: no TensorFlow
+    from .nn.runs import run_options  # light: no TensorFlow
 
     return run_options(**options_from(TrainOptions, args, said_only=True))
 
@@ -322,20 +322,20 @@ OPTIONS = {
 
 
 def _run_train(options: TrainOptions) -> None:
-    from .training import train
+    from .nn.training import train
 
     train(options)
 
 
 def _run_test(options: EvaluateOptions) -> None:
-    from .evaluation import evaluate
+    from .evaluation.evaluate import evaluate
 
     _print_test_summary(evaluate(options))
 
 
 def _print_test_summary(results) -> None:
     """Band means over all scenes and pixels, per method: PSNR, SSIM and SAM at 10 m and 20 m."""
-    from .results import where
+    from .evaluation.results import where
 
     values = where(results, scene="all", pixels="all").set_index(["method", "band", "metric"])["value"]
     methods = list(dict.fromkeys(results["method"]))
@@ -347,25 +347,25 @@ def _print_test_summary(results) -> None:
 
 
 def _run_predict(options: PredictOptions) -> None:
-    from .prediction import predict_products
+    from .inference.predict import predict_products
 
     predict_products(options)
 
 
 def _run_simulate(options: SimulateOptions) -> None:
-    from .simulation import simulate
+    from .dataset.simulate import simulate
 
     simulate(options)
 
 
 def _run_report(options: ReportOptions) -> None:
-    from .reporting import merge_evaluations
+    from .evaluation.report import merge_evaluations
 
     merge_evaluations(options)
 
 
 def _run_prepare(options: PrepareOptions) -> None:
-    from .preparation import prepare
+    from .dataset.prepare import prepare
 
     _print_prepare_summary(prepare(options), options.out)
 
@@ -380,14 +380,14 @@ def _print_prepare_summary(manifest: dict, out: Path) -> None:
 
 
 def _run_demo(options: DemoOptions) -> None:
-    from .demo import run_demo
+    from .protocol.demo import run_demo
 
     _print_reproduce_summary(run_demo(options))
     print(f"merged tables: {options.out / 'tables' / 'report.md'}")
 
 
 def _run_reproduce(options: ReproduceOptions) -> None:
-    from .reproduce import reproduce
+    from .protocol.reproduce import reproduce
 
     _print_reproduce_summary(reproduce(options))
 

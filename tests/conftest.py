@@ -1,4 +1,4 @@
-"""Shared fixtures: small synthetic L1C products made by crmss.synthetic (real JP2 + .SAFE)."""
+"""Shared fixtures: small synthetic L1C products made by crmss.dataset.synthetic (real JP2 + .SAFE)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from crmss.options import PrepareOptions, TrainOptions
-from crmss.preparation import prepare
-from crmss.splits import read_split, write_split
-from crmss.synthetic import write_pair
-from crmss.training import train
+from crmss.core.options import PrepareOptions, TrainOptions
+from crmss.dataset.prepare import prepare
+from crmss.dataset.splits import read_split, write_split
+from crmss.dataset.synthetic import write_pair
+from crmss.nn.training import train
 
 #: 10 m side of the test products: a 3 x 3 window grid (780 // 256), 20 m 390 px, 60 m 130 px.
 SIZE = 780

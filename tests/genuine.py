@@ -1,7 +1,7 @@
 """Genuine test products: small L1C products whose files follow real ones field by field, each
 saying which real product it mirrors and where its structure was read.
 
-The files are written by crmss/esa_files.py (the templates crmss.synthetic writes from too);
+The files are written by crmss/io/esa_files.py (the templates crmss.dataset.synthetic writes from too);
 the names are those of real products, so every identity a fixture states is one ESA issued.
 Where the structure was read:
 * GDAL's autotest, ``autotest/gdrivers/data/sentinel2/fake_l1c_processing_baseline_5_09/``
@@ -20,9 +20,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crmss import esa_files, synthetic
-from crmss.bands import ALL_BANDS, RESOLUTION
-from crmss.names import ProductName
+from crmss.core.bands import ALL_BANDS, RESOLUTION
+from crmss.dataset import synthetic
+from crmss.io import esa_files
+from crmss.io.names import ProductName
 
 #: 10 m side of a genuine fixture (a multiple of 6 that JPEG2000 writes in one code block)
 SIZE = 384
@@ -102,7 +103,7 @@ def write(fixture: Genuine, folder: Path, size: int = SIZE) -> Path:
 
 
 def earth_search_item(tile_folder: Path, out: Path) -> Path:
-    """An Earth Search v1 item (crmss/esa_files.py) over a bucket tile folder, its hrefs local paths."""
+    """An Earth Search v1 item (crmss/io/esa_files.py) over a bucket tile folder, its hrefs local paths."""
     info = json.loads((tile_folder / "productInfo.json").read_text())
     files = esa_files.ProductFiles.of(info["name"], str(ProductName.of(info["name"]).baseline))
     hrefs = {p.stem if p.suffix == ".jp2" else p.name: str(p.resolve()) for p in tile_folder.iterdir()}
@@ -111,7 +112,7 @@ def earth_search_item(tile_folder: Path, out: Path) -> Path:
 
 
 def cdse_item(safe: Path, name: str, out: Path) -> Path:
-    """A Copernicus Data Space item (crmss/esa_files.py) of the product ``name`` whose ``.SAFE`` folder is ``safe``."""
+    """A Copernicus Data Space item (crmss/io/esa_files.py) of the product ``name`` whose ``.SAFE`` folder is ``safe``."""
     files = esa_files.ProductFiles.of(name, str(ProductName.of(name).baseline))
     out.write_text(json.dumps(esa_files.cdse_item(files, str(safe.resolve()), [8.9, 45.9, 10.3, 46.9]), indent=1))
     return out

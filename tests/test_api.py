@@ -13,10 +13,10 @@ from osgeo import gdal
 import crmss
 from conftest import REPO, cloudy_product
 from crmss import cli
-from crmss.bands import BANDS_10M, BANDS_20M
-from crmss.errors import InputError
-from crmss.model import build_generator
-from crmss.options import DemoOptions, describe
+from crmss.core.bands import BANDS_10M, BANDS_20M
+from crmss.core.errors import InputError
+from crmss.core.options import DemoOptions, describe
+from crmss.nn.model import build_generator
 
 
 @pytest.mark.slow
@@ -26,9 +26,9 @@ def test_import_crmss_is_light_and_names_the_api():
     assert run.returncode == 0, run.stderr[-2000:]
     for name in ("load_generator", "clean", "open_product", "prepare", "train", "evaluate", "predict", "simulate", "report"):
         assert name in run.stdout
-    import crmss.preparation  # noqa: F401 - a submodule import must not hide the function of the same command
+    import crmss.dataset.prepare  # noqa: F401 - a submodule import must not hide the function of the same command
 
-    assert callable(crmss.prepare) and crmss.prepare.__module__ == "crmss.preparation"
+    assert callable(crmss.prepare) and crmss.prepare.__module__ == "crmss.dataset.prepare"
 
 
 @pytest.mark.slow

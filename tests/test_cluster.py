@@ -83,7 +83,7 @@ def test_predict_on_a_cluster_writes_what_a_plain_run_writes(cluster, products, 
 
 
 def test_prepare_on_a_cluster_writes_the_tree_of_a_plain_run(cluster, products, pairs, tmp_path):
-    from crmss.splits import write_split
+    from crmss.dataset.splits import write_split
 
     folder = tmp_path / "products"
     for index in (0, 28):
@@ -145,7 +145,7 @@ def test_an_unreachable_scheduler_is_named(tmp_path, trained, products):
 
 def test_a_plain_run_does_not_import_dask():
     script = (
-        "import sys, crmss, crmss.cli, crmss.prediction, crmss.preparation, crmss.cluster\n"
+        "import sys, crmss, crmss.cli, crmss.inference.predict, crmss.dataset.prepare, crmss.core.cluster\n"
         "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')], 'Dask was imported'"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -232,8 +232,8 @@ def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, 
 WORK_UNTIL_ABANDONED = """
 import time
 from pathlib import Path
-from crmss.cluster import stop_if_abandoned
-from crmss.errors import ClusterLost
+from crmss.core.cluster import stop_if_abandoned
+from crmss.core.errors import ClusterLost
 Path(FOLDER, "started").touch()
 try:
     for _ in range(1200):

@@ -1,13 +1,20 @@
 """The rules that hold the code together (DESIGN.md), checked on the source: every module states
-its job, public functions are annotated and functions short, and the layers import only down."""
+its job, public functions are annotated and functions short, module-level imports form no cycle.
+That the stages import one way is checked by import-linter's contracts (pyproject.toml,
+``make lint``); a test here runs it, and checks that a broken contract is seen."""
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "crmss"
-MODULES = {path.stem: ast.parse(path.read_text(), str(path)) for path in sorted(PACKAGE.glob("*.py"))}
+#: every module by its path in the package without ``.py`` ("io/products", "cli")
+MODULES = {path.relative_to(PACKAGE).with_suffix("").as_posix(): ast.parse(path.read_text(), str(path)) for path in sorted(PACKAGE.rglob("*.py"))}
 #: the longest a function may be; longer ones are split into steps that each do one thing
 LONGEST = 60
 
@@ -25,17 +32,6 @@ def _functions(tree: ast.Module):
                 yield from visit(child, f"{prefix}{child.name}.", False)
 
     yield from visit(tree, "", True)
-
-
-def _imports(tree: ast.Module) -> set[str]:
-    """The modules ``tree`` imports, crmss's own by their name within the package."""
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            names.add(node.module or "" if node.level == 0 else (node.module or "").split(".")[0])
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return names
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -68,28 +64,39 @@ def test_no_function_is_longer_than_the_rule():
     assert not long, "\n".join(long)
 
 
-def test_the_layers_import_only_downwards():
-    command_line = {"cli", "demo", "__main__"}
-    upward = [
-        f"crmss/{m}.py imports {sorted(_imports(t) & command_line)}"
-        for m, t in MODULES.items()
-        if m not in command_line and _imports(t) & command_line
-    ]
-    assert not upward, upward
-    # the networks know no files; blending geometry knows no model and no file
-    assert not _imports(MODULES["model"]) & {"osgeo", "raster", "products", "granule", "files"}
-    assert _imports(MODULES["blending"]) <= {"__future__", "numpy"}
-    # reading products and preparing data need no TensorFlow (tests/test_prepare.py runs it)
-    for module in ("names", "metadata", "products", "granule", "discovery", "raster", "tiling", "preparation", "results", "tables"):
-        assert not _imports(MODULES[module]) & {"tensorflow", "keras", "model", "runner", "training"}, module
+def test_the_import_contracts_hold_and_are_not_vacuous(tmp_path):
+    """lint-imports keeps every contract of pyproject.toml, and breaks one when a module of the
+    TensorFlow-free stages imports TensorFlow (a copy of the package, so the check is seen to bite)."""
+    run = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=PACKAGE.parent, capture_output=True, text=True)
+    assert run.returncode == 0 and "0 broken" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
+    shutil.copytree(PACKAGE, tmp_path / "crmss")
+    shutil.copy(PACKAGE.parent / "pyproject.toml", tmp_path)
+    with open(tmp_path / "crmss" / "io" / "names.py", "a") as names:
+        names.write("\nimport tensorflow  # noqa\n")
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert run.returncode == 1 and "Reading products and preparing data need no TensorFlow BROKEN" in run.stdout, run.stdout[-3000:]
+
+
+def _targets(module: str, node: ast.ImportFrom) -> list[str]:
+    """The package modules (MODULES keys) a relative ``from ... import`` in ``module`` names."""
+    base = module.split("/")[: -node.level] if module.count("/") >= node.level else []
+    if node.module:
+        return ["/".join([*base, *node.module.split(".")])]
+    return ["/".join([*base, alias.name]) for alias in node.names]
 
 
 def test_module_level_imports_form_no_cycle():
     graph = {}
     for module, tree in MODULES.items():
-        relative = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1]
-        names = {n.module.split(".")[0] for n in relative if n.module} | {a.name for n in relative if not n.module for a in n.names}
-        graph[module] = names & set(MODULES)
+        graph[module] = {target for node in tree.body if isinstance(node, ast.ImportFrom) and node.level for target in _targets(module, node)} & set(
+            MODULES
+        )
     done: set[str] = set()
 
     def visit(module: str, path: tuple[str, ...]) -> None:

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from conftest import run_cli
-from crmss.demo import MARKER, _fresh_folder
-from crmss.errors import InputError
+from crmss.core.errors import InputError
+from crmss.protocol.demo import MARKER, _fresh_folder
 
 
 def test_a_demo_folder_is_replaced_and_any_other_refused(tmp_path):

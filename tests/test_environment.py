@@ -119,8 +119,8 @@ import keras
 after = (matplotlib.get_backend(), gdal.GetUseExceptions(), osr.GetUseExceptions(), logging.getLogger("crmss").handlers, gdal.GetCacheMax())
 assert before == after, (before, after)
 assert keras.mixed_precision.dtype_policy().name == "float32"
-from crmss.errors import InputError
-from crmss.raster import raster_info
+from crmss.core.errors import InputError
+from crmss.io.raster import raster_info
 try:
     raster_info({str(tmp_path / "missing.tif")!r})
 except InputError:
@@ -136,7 +136,7 @@ assert (gdal.GetUseExceptions(), osr.GetUseExceptions()) == (0, 0)
 def test_progress_bars_are_drawn_only_on_a_terminal(monkeypatch):
     import io
 
-    from crmss.console import keras_verbosity, progress_bar
+    from crmss.core.console import keras_verbosity, progress_bar
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

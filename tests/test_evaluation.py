@@ -11,11 +11,11 @@ from osgeo import gdal
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from conftest import run_cli
-from crmss.bands import ALL_BANDS, BANDS_10M, BANDS_20M
-from crmss.classical import dark_channel_prior, haze_optimised_transform
-from crmss.clouds import add_thin_cloud, block_mean, fractal_noise
-from crmss.metrics import band_metrics, class_metrics, cloud_mask, spectral_angle
-from crmss.synthetic import SPECTRA, Scene
+from crmss.core.bands import ALL_BANDS, BANDS_10M, BANDS_20M
+from crmss.dataset.clouds import add_thin_cloud, block_mean, fractal_noise
+from crmss.dataset.synthetic import SPECTRA, Scene
+from crmss.evaluation.classical import dark_channel_prior, haze_optimised_transform
+from crmss.evaluation.metrics import band_metrics, class_metrics, cloud_mask, spectral_angle
 
 
 def test_metrics_of_known_cases():
@@ -183,7 +183,7 @@ def test_bad_inputs_are_refused_and_nothing_is_overwritten(trained, tmp_path):
 
 def test_hot_removes_known_haze_and_leaves_the_clear_half_alone():
     """Vegetation-soil mixtures (on one clear line, as HOT assumes) under a uniform haze layer
-    of optical thickness 0.3 over the right half (the single-layer model of crmss/clouds.py)."""
+    of optical thickness 0.3 over the right half (the single-layer model of crmss/dataset/clouds.py)."""
     rng = np.random.default_rng(0)
     soil = np.clip(0.5 + 0.3 * fractal_noise(128, (32, 8), rng), 0, 1)
     clear = {b: (1 - soil) * SPECTRA[1, ALL_BANDS.index(b)] + soil * SPECTRA[2, ALL_BANDS.index(b)] for b in BANDS_10M + BANDS_20M}

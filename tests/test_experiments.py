@@ -11,12 +11,12 @@ import pytest
 from osgeo import gdal
 
 from conftest import run_cli
-from crmss.bands import BANDS_10M, BANDS_20M
-from crmss.clouds import CLOUD_REFLECTANCE, block_mean
-from crmss.evaluation import evaluate
-from crmss.model import build_generator
-from crmss.options import CloudParameters, EvaluateOptions, SimulateOptions
-from crmss.simulation import cloud_over, simulate
+from crmss.core.bands import BANDS_10M, BANDS_20M, CLOUD_REFLECTANCE
+from crmss.core.options import CloudParameters, EvaluateOptions, SimulateOptions
+from crmss.dataset.clouds import block_mean
+from crmss.dataset.simulate import cloud_over, simulate
+from crmss.evaluation.evaluate import evaluate
+from crmss.nn.model import build_generator
 
 
 @pytest.fixture(scope="module")

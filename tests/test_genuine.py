@@ -17,10 +17,10 @@ import pytest
 from genuine import FIXTURES, SAFE_FIXTURES, SIZE, Genuine, cdse_item, earth_search_item, write
 from osgeo import gdal
 
-from crmss.bands import STACKS
-from crmss.errors import InputError
-from crmss.names import DATATAKE_ID, GRANULE_TILE, ProductName, spacecraft_name
-from crmss.products import MislabelledProduct, identify, open_product, product_at, products_at
+from crmss.core.bands import STACKS
+from crmss.core.errors import InputError
+from crmss.io.names import DATATAKE_ID, GRANULE_TILE, ProductName, spacecraft_name
+from crmss.io.products import MislabelledProduct, identify, open_product, product_at, products_at
 
 gdal.UseExceptions()
 WINDOW = (64, 96, 128, 160)  # x, y, width, height in 10 m px
@@ -226,7 +226,7 @@ def test_bad_stac_files_are_refused_naming_the_file(written, tmp_path):
 
 
 def test_a_tile_folder_is_named_by_its_place_in_the_bucket(written):
-    from crmss.prediction import _shown
+    from crmss.inference.predict import _shown
 
     assert _shown(str(written["bucket-02.01-S2A"])) == "tiles/50/T/MK/2016/4/3/0"
     assert _shown(str(written["compact-02.07-S2A"])) == written["compact-02.07-S2A"].name

@@ -12,14 +12,15 @@ import tensorflow as tf
 from osgeo import gdal
 
 from conftest import cloudy_product
-from crmss.data import load_patches, make_dataset, merge
-from crmss.gpu_decode import decode_jp2, gpu_decoder
-from crmss.metadata import USED_BANDS
-from crmss.options import PredictOptions, TrainOptions
-from crmss.prediction import predict_products
-from crmss.products import open_product
-from crmss.raster import read_band, read_file
-from crmss.training import build_gan, train
+from crmss.core.options import PredictOptions, TrainOptions
+from crmss.dataset.tree import load_patches, merge
+from crmss.inference.predict import predict_products
+from crmss.io.gpu_decode import decode_jp2, gpu_decoder
+from crmss.io.metadata import USED_BANDS
+from crmss.io.products import open_product
+from crmss.io.raster import read_band, read_file
+from crmss.nn.pipeline import make_dataset
+from crmss.nn.training import build_gan, train
 
 pytestmark = pytest.mark.gpu
 needs_gpu = pytest.mark.skipif(not tf.config.list_physical_devices("GPU"), reason="TensorFlow sees no GPU here")

@@ -1,12 +1,12 @@
 """The private parts of Keras that crmss relies on, where Keras has no public way (see
-crmss/training.py): if a Keras release renames or changes one, this test names it."""
+crmss/nn/training.py): if a Keras release renames or changes one, this test names it."""
 
 import json
 
 import keras
 import numpy as np
 
-from crmss.training import ChiefBackupAndRestore
+from crmss.nn.training import ChiefBackupAndRestore
 
 
 def _model():

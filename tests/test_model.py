@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from crmss.losses import discriminator_loss, generator_adversarial_loss, image_gradient, psnr, reconstruction_loss
-from crmss.model import build_discriminator, build_generator, check_patch_size, generator_stacks, run_generator
-from crmss.training import CyclicDecay
+from crmss.dataset.windows import check_patch_size
+from crmss.nn.losses import discriminator_loss, generator_adversarial_loss, image_gradient, psnr, reconstruction_loss
+from crmss.nn.model import build_discriminator, build_generator, generator_stacks, run_generator
+from crmss.nn.training import CyclicDecay
 
 
 def _inputs(size, batch=1, seed=0):
@@ -113,8 +114,8 @@ def test_cyclic_schedule_matches_the_whus2crv_decay():
 
 
 def test_the_residual_head_starts_as_the_identity_and_loads_back(tmp_path):
-    from crmss.model import load_generator
-    from crmss.precision import at_precision
+    from crmss.nn.model import load_generator
+    from crmss.nn.precision import at_precision
 
     generator = build_generator(8, head="residual")
     x = _inputs(64, batch=2)
@@ -134,8 +135,8 @@ def test_the_residual_head_starts_as_the_identity_and_loads_back(tmp_path):
 
 
 def test_a_damaged_keras_file_is_named_as_damaged(tmp_path):
-    from crmss.errors import InputError
-    from crmss.model import load_generator
+    from crmss.core.errors import InputError
+    from crmss.nn.model import load_generator
 
     (tmp_path / "broken.keras").write_bytes(b"not a zip at all")
     with pytest.raises(InputError, match=r"broken.keras: cannot load the generator \(not a Keras archive: the file is damaged or truncated\)"):

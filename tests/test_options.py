@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from conftest import run_cli
 from crmss import cli
-from crmss.errors import InputError
-from crmss.options import CloudParameters, EvaluateOptions, PredictOptions, SimulateOptions, TrainOptions
-from crmss.validation import Exists, Interval, Matches, flag_of, unpack
+from crmss.core.errors import InputError
+from crmss.core.options import CloudParameters, EvaluateOptions, PredictOptions, SimulateOptions, TrainOptions
+from crmss.core.validation import Exists, Interval, Matches, flag_of, unpack
 
 #: command -> the options classes its arguments fill (simulate's nested cloud parameters too)
 COMMANDS = {name: (owner, CloudParameters) if owner is SimulateOptions else (owner,) for name, (owner, _, _) in cli.COMMANDS.items()}

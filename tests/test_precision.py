@@ -1,13 +1,13 @@
-"""The precision of the generator's computations and the devices it runs on (crmss/precision.py)."""
+"""The precision of the generator's computations and the devices it runs on (crmss/nn/precision.py)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from crmss import precision
-from crmss.errors import InputError
-from crmss.model import build_generator, run_generator
-from crmss.precision import at_precision, choose_precision, cpu_flags, local_devices
+from crmss.core.errors import InputError
+from crmss.nn import precision
+from crmss.nn.model import build_generator, run_generator
+from crmss.nn.precision import at_precision, choose_precision, cpu_flags, local_devices
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD

@@ -15,12 +15,12 @@ from osgeo import gdal
 
 from conftest import SIZE, make_level_2a, run_cli
 from crmss import cli
-from crmss.bands import ALL_BANDS, BANDS_10M, BANDS_20M, RESOLUTION
-from crmss.options import PrepareOptions
-from crmss.preparation import prepare
-from crmss.products import open_product
-from crmss.splits import write_split
-from crmss.synthetic import Geometry, Scene, to_dn, write_product
+from crmss.core.bands import ALL_BANDS, BANDS_10M, BANDS_20M, RESOLUTION
+from crmss.core.options import PrepareOptions
+from crmss.dataset.prepare import prepare
+from crmss.dataset.splits import write_split
+from crmss.dataset.synthetic import Geometry, Scene, to_dn, write_product
+from crmss.io.products import open_product
 
 KEY = "R075_T50TMK"
 STACKS = {"10m": (BANDS_10M, 256), "20m": (BANDS_20M, 128)}
@@ -207,14 +207,14 @@ def test_cli_skips_absent_pairs_reruns_nothing_and_refuses_other_options(tmp_pat
 
 KILLER = """
 import os, signal, sys
-import crmss.preparation
-real, calls = crmss.preparation.write_geotiff, [0]
+import crmss.dataset.prepare
+real, calls = crmss.dataset.prepare.write_geotiff, [0]
 def write_then_die(*args, **kwargs):
     calls[0] += 1
     if calls[0] == {after}:
         os.kill(os.getpid(), signal.SIGKILL)
     real(*args, **kwargs)
-crmss.preparation.write_geotiff = write_then_die
+crmss.dataset.prepare.write_geotiff = write_then_die
 from crmss.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -325,7 +325,7 @@ def test_a_failed_pair_fixed_and_rerun_gives_the_manifest_of_an_uninterrupted_ru
 
 
 def test_pair_on_different_grids_is_refused(tmp_path, products, pairs):
-    from crmss.synthetic import write_pair
+    from crmss.dataset.synthetic import write_pair
 
     folder = shutil.copytree(products(0), tmp_path / "products")
     shutil.rmtree(next(folder.glob("*20160413*.SAFE")))
@@ -366,8 +366,8 @@ def test_disk_filling_up_while_writing_leaves_no_partial_pair_and_never_hangs(pr
     out = disk.path / "data"
     script = textwrap.dedent(f"""
         import shutil, sys
-        import crmss.preparation
-        crmss.preparation.shutil.disk_usage = lambda path: shutil._ntuple_diskusage(2**40, 0, 2**40)
+        import crmss.dataset.prepare
+        crmss.dataset.prepare.shutil.disk_usage = lambda path: shutil._ntuple_diskusage(2**40, 0, 2**40)
         from crmss.cli import main
         sys.exit(main(["prepare", "--products", {str(folder)!r}, "--out", {str(out)!r}, "--split", {str(split_of(0))!r}, "--no-progress"]))
     """)
@@ -418,8 +418,8 @@ def test_two_runs_into_one_folder_take_turns_and_give_one_tree(prepared, tmp_pat
 
 @pytest.mark.parametrize("baseline", ["02.07", "05.10"])
 def test_saturated_pixels_stay_65535_at_every_baseline(tmp_path, products, split_of, prepared, baseline):
-    from crmss.raster import write_jp2
-    from crmss.tiling import WindowGrid
+    from crmss.dataset.windows import WindowGrid
+    from crmss.io.raster import write_jp2
 
     data, manifest, _ = prepared
     folder = shutil.copytree(products(0, baseline=baseline) if baseline != "02.07" else products(0), tmp_path / "products")

@@ -17,9 +17,9 @@ import pytest
 from osgeo import gdal
 
 from conftest import run_cli
-from crmss.model import build_generator
-from crmss.splits import read_split
-from crmss.synthetic import write_pair
+from crmss.dataset.splits import read_split
+from crmss.dataset.synthetic import write_pair
+from crmss.nn.model import build_generator
 
 TRAIN_PAIR, TEST_PAIR = "R075_T50TMK", "R064_T37UCQ"
 
@@ -150,10 +150,10 @@ def test_results_folder_that_is_a_file_and_manifests_of_the_wrong_shape_are_refu
 
 KILL_IN_FIGURES = """
 import os, signal, sys
-import crmss.evaluation
+import crmss.evaluation.evaluate
 def die(*args):
     os.kill(os.getpid(), signal.SIGKILL)
-crmss.evaluation.write_figures = die
+crmss.evaluation.evaluate.write_figures = die
 from crmss.cli import main
 sys.exit(main(["test", *sys.argv[1:]]))
 """
@@ -184,9 +184,9 @@ def test_train_on_a_full_disk_stops_before_training(trained, small_disk):
 TRAIN_WITHOUT_SPACE_CHECK = """
 import shutil, sys
 from crmss.cli import load_tensorflow, main
-load_tensorflow(verbose=False)  # as main does, before crmss.training imports TensorFlow
-import crmss.training
-crmss.training.EnoughSpace.check = lambda self: None
+load_tensorflow(verbose=False)  # as main does, before crmss.nn.training imports TensorFlow
+import crmss.nn.training
+crmss.nn.training.EnoughSpace.check = lambda self: None
 sys.exit(main(["train", *sys.argv[1:]]))
 """
 
@@ -286,13 +286,13 @@ def test_an_inconsistent_output_is_an_internal_error_and_never_published(stress,
     cloudy, root = stress
     script = textwrap.dedent(f"""
         import sys
-        import crmss.blending
-        real = crmss.blending.Strip.finished
+        import crmss.inference.blending
+        real = crmss.inference.blending.Strip.finished
         def one_band_lost(self, rows):
             values = real(self, rows)
             values[: rows // 2, 100:200, 1] = 0
             return values
-        crmss.blending.Strip.finished = one_band_lost
+        crmss.inference.blending.Strip.finished = one_band_lost
         from crmss.cli import main
         sys.exit(main(["predict", {str(cloudy)!r}, "--model", {str(root / "run")!r}, "--out", {str(tmp_path)!r}, "--no-progress"]))
     """)

@@ -22,15 +22,16 @@ from genuine import cdse_item, earth_search_item
 from osgeo import gdal
 
 from conftest import run_cli
-from crmss import esa_files, synthetic
-from crmss.evaluation import evaluate
-from crmss.names import ProductName
-from crmss.options import EvaluateOptions, PredictOptions, PrepareOptions, SimulateOptions, TrainOptions
-from crmss.prediction import predict_products
-from crmss.preparation import prepare
-from crmss.simulation import simulate
-from crmss.splits import read_split, write_split
-from crmss.training import train
+from crmss.core.options import EvaluateOptions, PredictOptions, PrepareOptions, SimulateOptions, TrainOptions
+from crmss.dataset import synthetic
+from crmss.dataset.prepare import prepare
+from crmss.dataset.simulate import simulate
+from crmss.dataset.splits import read_split, write_split
+from crmss.evaluation.evaluate import evaluate
+from crmss.inference.predict import predict_products
+from crmss.io import esa_files
+from crmss.io.names import ProductName
+from crmss.nn.training import train
 
 pytestmark = pytest.mark.slow
 gdal.UseExceptions()

@@ -8,10 +8,10 @@ import pytest
 from osgeo import gdal
 
 from conftest import SIZE, make_level_2a
-from crmss.discovery import find_products, locate
-from crmss.errors import InputError
-from crmss.names import ProductName
-from crmss.products import open_product
+from crmss.core.errors import InputError
+from crmss.io.discovery import find_products, locate
+from crmss.io.names import ProductName
+from crmss.io.products import open_product
 
 
 def only(folder, suffix=""):

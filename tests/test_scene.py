@@ -13,15 +13,15 @@ from osgeo import gdal
 
 import crmss
 from conftest import SIZE, cloudy_product, make_level_2a, run_cli
-from crmss.bands import BANDS_10M, BANDS_20M
-from crmss.blending import blend_weights, ramp, tile_starts
-from crmss.errors import InputError
-from crmss.files import file_sha256
-from crmss.options import PredictOptions
-from crmss.precision import choose_precision
-from crmss.prediction import overview_factors, predict_products
-from crmss.products import open_product
-from crmss.synthetic import write_pair
+from crmss.core.bands import BANDS_10M, BANDS_20M
+from crmss.core.errors import InputError
+from crmss.core.files import file_sha256
+from crmss.core.options import PredictOptions
+from crmss.dataset.synthetic import write_pair
+from crmss.inference.blending import blend_weights, ramp, tile_starts
+from crmss.inference.predict import overview_factors, predict_products
+from crmss.io.products import open_product
+from crmss.nn.precision import choose_precision
 
 
 def outputs(folder):
@@ -159,14 +159,14 @@ def test_tile_larger_than_the_scene_and_no_overlap_are_valid(products, trained, 
 
 KILLER = """
 import os, signal, sys
-import crmss.runner
-real, calls = crmss.runner.TileRunner.weighted, [0]
+import crmss.inference.runner
+real, calls = crmss.inference.runner.TileRunner.weighted, [0]
 def call_then_die(self, *args):
     calls[0] += 1
     if calls[0] == 3:
         os.kill(os.getpid(), signal.SIGKILL)
     return real(self, *args)
-crmss.runner.TileRunner.weighted = call_then_die
+crmss.inference.runner.TileRunner.weighted = call_then_die
 from crmss.cli import main
 sys.exit(main(["predict", *sys.argv[1:]]))
 """
@@ -200,14 +200,14 @@ def test_a_killed_run_leaves_no_output_and_a_rerun_finishes(products, trained, c
 
 PUBLISH_THEN_DIE = """
 import os, signal, sys
-import crmss.raster
-real, calls = crmss.raster.StreamedCOG.publish, [0]
+import crmss.io.raster
+real, calls = crmss.io.raster.StreamedCOG.publish, [0]
 def publish_then_die(self):
     real(self)
     calls[0] += 1
     if calls[0] == 1:  # the 10 m COG is at its final name, the 20 m one not yet
         os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-crmss.raster.StreamedCOG.publish = publish_then_die
+crmss.io.raster.StreamedCOG.publish = publish_then_die
 from crmss.cli import main
 sys.exit(main(["predict", *sys.argv[2:]]))
 """
@@ -282,7 +282,7 @@ def test_bucket_tile_folders_give_the_same_output_named_by_their_product(cleaned
 
 
 def test_a_visnir_model_writes_the_10m_output_alone_and_says_so(products, cleaned, tmp_path, caplog):
-    from crmss.model import build_generator
+    from crmss.nn.model import build_generator
 
     run = tmp_path / "run"
     run.mkdir()
@@ -388,10 +388,10 @@ def test_the_gpu_decoder_route_writes_the_gdal_outputs_or_falls_back_to_gdal(
     products, trained, cleaned, tmp_path, monkeypatch, caplog, decode, warning
 ):
     """No GPU here: the GPU decoder is replaced by GDAL's own decoding (or by one that fails, or gives a wrong size)."""
-    import crmss.prediction
+    import crmss.inference.predict
 
-    monkeypatch.setattr(crmss.prediction, "resolve_decoder", lambda requested: "gpu")
-    monkeypatch.setattr(crmss.prediction, "decode_jp2", decode)
+    monkeypatch.setattr(crmss.inference.predict, "resolve_decoder", lambda requested: "gpu")
+    monkeypatch.setattr(crmss.inference.predict, "decode_jp2", decode)
     with caplog.at_level(logging.WARNING, logger="crmss"):
         predict_products(PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path, tile=512, overlap=128, progress=False))
     for res, path in outputs(tmp_path).items():

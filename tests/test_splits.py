@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from crmss.errors import InputError
-from crmss.splits import default_split_path, read_split, write_split
+from crmss.core.errors import InputError
+from crmss.dataset.splits import default_split_path, read_split, write_split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "whus2cr" / "Training and testing list of WHUS2-CR.csv"
 

@@ -15,11 +15,11 @@ import pystac
 import pytest
 
 from conftest import run_cli
-from crmss.discovery import find_products
-from crmss.options import PredictOptions, PrepareOptions
-from crmss.prediction import predict_products
-from crmss.preparation import prepare
-from crmss.products import STAC_BAND_KEYS, StacItem, open_product, products_at
+from crmss.core.options import PredictOptions, PrepareOptions
+from crmss.dataset.prepare import prepare
+from crmss.inference.predict import predict_products
+from crmss.io.discovery import find_products
+from crmss.io.products import STAC_BAND_KEYS, StacItem, open_product, products_at
 
 BAND_KEYS = {band: key for key, band in STAC_BAND_KEYS.items()}
 

@@ -1,9 +1,9 @@
 import numpy as np
 from osgeo import gdal, osr
 
-from crmss.bands import WAVELENGTH_UM
-from crmss.products import open_product
-from crmss.synthetic import Landscape, Scene, greenness, swath_nodata, to_dn
+from crmss.core.bands import WAVELENGTH_UM
+from crmss.dataset.synthetic import Landscape, Scene, greenness, swath_nodata, to_dn
+from crmss.io.products import open_product
 
 
 def test_thin_cloud_follows_the_physical_model_and_spares_swir():

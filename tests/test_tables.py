@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import crmss
-from crmss.errors import InputError
-from crmss.results import COLUMNS, read_metrics_csv, where, write_metrics_csv
-from crmss.tables import evaluation_title, latex_document, markdown_table
+from crmss.core.errors import InputError
+from crmss.evaluation.results import COLUMNS, read_metrics_csv, where, write_metrics_csv
+from crmss.evaluation.tables import evaluation_title, latex_document, markdown_table
 
 GOLDEN = Path(__file__).parent / "data" / "tables"
 #: sha256 of the merged metrics.csv that 'crmss report real=... simulated=...' wrote from them

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from crmss.tiling import WindowGrid
+from crmss.dataset.windows import WindowGrid
 
 
 def test_full_tile_grid_is_42_by_42_and_numbers_run_row_major_from_1():

@@ -13,14 +13,15 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_cli
-from crmss.bands import BANDS_10M, BANDS_20M
-from crmss.data import augment, load_patches, make_dataset, merge
-from crmss.errors import InputError, TrainingDiverged
-from crmss.options import PrepareOptions, TrainOptions
-from crmss.preparation import prepare
-from crmss.splits import write_split
-from crmss.synthetic import write_pair
-from crmss.training import StopOnNonFinite, build_gan, run_options, train
+from crmss.core.bands import BANDS_10M, BANDS_20M
+from crmss.core.errors import InputError, TrainingDiverged
+from crmss.core.options import PrepareOptions, TrainOptions
+from crmss.dataset.prepare import prepare
+from crmss.dataset.splits import write_split
+from crmss.dataset.synthetic import write_pair
+from crmss.dataset.tree import load_patches, merge
+from crmss.nn.pipeline import augment, make_dataset
+from crmss.nn.training import StopOnNonFinite, build_gan, run_options, train
 
 #: 10 m side of the training products: 4 x 4 windows of 256 px, about 11 kept per pair
 TRAIN_SIZE = 1026
@@ -72,7 +73,7 @@ def test_each_epoch_is_drawn_from_the_seed_and_its_number_alone(data):
 
 
 def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path):
-    from crmss.training import train
+    from crmss.nn.training import train
 
     kw = dict(width=8, steps_per_epoch=2, samples=0)
     whole = train(_options(data, tmp_path / "whole", epochs=2, **kw), verbose=0)
@@ -118,8 +119,8 @@ def test_one_train_step_changes_both_networks(data):
 KILL_AT_EPOCH = """
 import os, signal, sys
 import keras
-from crmss.options import TrainOptions
-from crmss.training import train
+from crmss.core.options import TrainOptions
+from crmss.nn.training import train
 
 class Kill(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
@@ -181,8 +182,8 @@ import numpy as np
 import tensorflow as tf
 logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")  # crmss's lines, as the command line shows them
 {setup}
-from crmss.options import TrainOptions
-from crmss.training import train
+from crmss.core.options import TrainOptions
+from crmss.nn.training import train
 gan = train(TrainOptions(data=sys.argv[1], out=sys.argv[2], width=8, epochs=1, steps_per_epoch=3, batch_size={batch},
                          samples=0, strategy="{strategy}"), verbose=0)
 {check}
@@ -246,7 +247,7 @@ def test_two_workers_on_localhost_end_with_identical_weights(data, tmp_path):
 
 def test_it_learns_to_beat_the_cloudy_input(data, tmp_path):
     """Budget: width 16, lr 1e-3, 8 epochs over the ~22 training patches (about a minute on 2 cores)."""
-    from crmss.training import train
+    from crmss.nn.training import train
 
     gan = train(_options(data, tmp_path / "run", width=16, lr=1e-3, epochs=8), verbose=0)
     history = [row.split(",") for row in (tmp_path / "run/history.csv").read_text().splitlines()]
@@ -315,7 +316,7 @@ def test_mixed_precision_keeps_float32_weights_and_outputs(data, policy):
 def test_visnir_ablation_trains_resumes_and_keeps_its_bands(data, tmp_path):
     import keras
 
-    from crmss.model import generator_stacks
+    from crmss.nn.model import generator_stacks
 
     run = tmp_path / "visnir"
     args = ["--data", data, "--out", run, "--width", "8", "--steps-per-epoch", "2", "--samples", "1"]
@@ -366,7 +367,7 @@ def test_train_gives_back_the_callers_policy_and_random_state(data, tmp_path):
 
 
 def test_the_callers_state_is_kept_with_op_determinism_and_no_seed():
-    script = "from crmss.training import caller_state_kept\nwith caller_state_kept():\n    pass\nprint('kept')"
+    script = "from crmss.nn.training import caller_state_kept\nwith caller_state_kept():\n    pass\nprint('kept')"
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "TF_DETERMINISTIC_OPS": "1"})
     assert run.returncode == 0 and "kept" in run.stdout, run.stderr[-2000:]
 

@@ -1,0 +1,126 @@
+"""``crmss.clean``: numpy arrays of any size cleaned as ``crmss predict`` cleans products.
+
+The thin public face over the scene engine (crmss/inference/strips.py): the arrays are checked (shapes,
+dtypes, the reflectance range), turned into uint16 reflectance x 10000 with 0 = no data, run
+strip by strip with the same tiling and blending, and returned as float32 reflectance.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import keras
+import numpy as np
+
+from ..core.bands import STACKS
+from ..core.errors import InputError
+from ..core.options import PredictOptions, check_tiling
+from ..core.validation import Interval, checked, convert
+from ..dataset.windows import SCALE
+from .runner import TileRunner, default_batch_size
+from .strips import Settings, run_strips
+
+
+def clean(
+    generator: keras.Model,
+    x10: np.ndarray,
+    x20: np.ndarray | None = None,
+    *,
+    tile: int = PredictOptions.tile,
+    overlap: int = PredictOptions.overlap,
+    batch_size: int | None = None,
+    precision: str = PredictOptions.precision,
+    devices: str = PredictOptions.devices,
+    scale: float | None = None,
+    offset: float = 0.0,
+    progress: bool = False,
+) -> tuple[np.ndarray, ...]:
+    """Clean arrays of any size with the tiling, blending, reflect padding and no-data rule of
+    ``crmss predict`` (the same code): returns the generator's stacks as float32 reflectance,
+    ``(y10, y20)``, or ``(y10,)`` for a Vis/NIR model.
+
+    ``x10``: (H, W, 4) with B02, B03, B04, B08; ``x20``: (H/2, W/2, 6) with B05, B06, B07, B8A,
+    B11, B12 (not needed by a Vis/NIR model, which ignores it); H and W even. Without ``scale``
+    the arrays must be floating-point reflectance; with it they are DNs (integers or floats),
+    reflectance = (DN + ``offset``) / ``scale`` (L1C: scale 10000, offset -1000 from baseline
+    04.00, else 0). A pixel with 0 or NaN in any band of a stack is no data: its output is 0 in
+    that stack. Reflectance is clipped to [1e-4, 1] for the model, as in predict; above 6.5535
+    (L1C's saturation) it is refused, as are infinite values. ``tile``, ``overlap``,
+    ``batch_size``, ``precision`` and ``devices`` as ``crmss predict`` takes them, checked by
+    the same rules (crmss/core/options.py). Raises InputError saying what was given and what is needed.
+    """
+    tile, overlap = (checked(PredictOptions, name, value) for name, value in (("tile", tile), ("overlap", overlap)))
+    check_tiling(tile, overlap)
+    batch_size = checked(PredictOptions, "batch_size", batch_size)
+    precision, devices = checked(PredictOptions, "precision", precision), checked(PredictOptions, "devices", devices)
+    scale = convert(Annotated[float, Interval(0, low_open=True)] | None, scale, "scale")
+    offset = convert(float, offset, "offset")
+    runner = TileRunner(generator, precision, devices)
+    prepared = {res: _reflectance_x10000(array, res, scale, offset) for res, array in _checked_stacks(x10, x20, runner.stacks).items()}
+    height, width = prepared["10m"].shape[:2]
+    outputs = {res: np.zeros(dn.shape, np.uint16) for res, dn in prepared.items()}
+
+    def read_strip(top: int) -> dict:
+        strips = {res: dn[top // SCALE[res] : (top + tile) // SCALE[res]] for res, dn in prepared.items()}
+        return {res: (strip, (strip == 0).any(axis=-1)) for res, strip in strips.items()}
+
+    def write(res: str, rows: np.ndarray, top: int) -> None:
+        outputs[res][top : top + len(rows)] = rows
+
+    settings = Settings(tile, overlap, batch_size or default_batch_size(), progress).fitted(height, width)
+    run_strips(read_strip, write, height, width, runner, settings, "clean")
+    return tuple(outputs[res].astype(np.float32) / 10000 for res in runner.stacks)
+
+
+def _checked_stacks(x10, x20, stacks: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``clean`` was given for the generator's ``stacks``, checked for shape and dtype."""
+    given = {"10m": x10, "20m": x20}
+    arrays: dict[str, np.ndarray] = {}
+    for res in stacks:
+        name, bands = f"x{res[:2]}", STACKS[res]
+        if given[res] is None:
+            raise InputError(f"clean: the generator needs {name}, the {res} stack ({', '.join(bands)}); it was not given")
+        array = np.asarray(given[res])
+        if array.dtype.kind not in "iuf":
+            raise InputError(f"clean: {name} is an array of {array.dtype}; give floating-point reflectance, or DNs with scale= (10000 for L1C)")
+        if res == "10m" and (array.ndim != 3 or array.shape[2] != len(bands) or min(array.shape[:2]) < 2 or array.shape[0] % 2 or array.shape[1] % 2):
+            raise InputError(f"clean: x10 has shape {array.shape}; give (H, W, 4) with H and W even, the bands {', '.join(bands)}")
+        if res == "20m":
+            expected = (arrays["10m"].shape[0] // 2, arrays["10m"].shape[1] // 2, len(bands))
+            if array.shape != expected:
+                raise InputError(
+                    f"clean: x20 has shape {array.shape}; give {expected}: half of x10's {arrays['10m'].shape[:2]}, the bands {', '.join(bands)}"
+                )
+        arrays[res] = array
+    return arrays
+
+
+#: the largest reflectance an L1C product holds (65535 / 10000, saturation)
+LARGEST_REFLECTANCE = 6.5535
+
+
+def _reflectance_x10000(array: np.ndarray, res: str, scale: float | None, offset: float) -> np.ndarray:
+    """uint16 reflectance x 10000 of a ``clean`` input (see :func:`clean`): at least 1, 0 where
+    any band is no data; InputError for integers without a scale, infinite values or values
+    beyond L1C's range."""
+    name = f"x{res[:2]}"
+    if scale is None and array.dtype.kind != "f":
+        raise InputError(
+            f"clean: {name} holds {array.dtype} values, DNs: give scale= (10000 for Sentinel-2 L1C) and offset= "
+            "(-1000 from processing baseline 04.00), or floating-point reflectance"
+        )
+    values = array.astype(np.float32)
+    if np.isinf(values).any():
+        raise InputError(f"clean: {name} holds infinite values; give finite reflectance (0 or NaN mark no data)")
+    nodata = np.isnan(values) | (values == 0)
+    reflectance = values if scale is None else (values + offset) / scale
+    largest = float(np.nanmax(reflectance, initial=0))
+    if largest > LARGEST_REFLECTANCE:
+        given = "reflectance" if scale is None else f"(DN + {offset:g}) / {scale:g}"
+        raise InputError(
+            f"clean: {name} holds values up to {largest:g} as {given}, above L1C's largest reflectance ({LARGEST_REFLECTANCE}); "
+            "give reflectance, or DNs with their scale= and offset="
+        )
+    dn = np.clip(np.rint(np.nan_to_num(reflectance) * 10000), 1, 65535).astype(np.uint16)
+    dn[np.any(nodata, axis=-1)] = 0
+    return dn

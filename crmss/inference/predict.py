@@ -1,0 +1,386 @@
+"""``crmss predict``: whole L1C products to seamless cloud-free Cloud-Optimized GeoTIFFs.
+
+For each product, ``DIR/<product>_CR_10m.tif`` (B02, B03, B04, B08) and
+``DIR/<product>_CR_20m.tif`` (B05, B06, B07, B8A, B11, B12): uint16 TOA reflectance x 10000
+without any radiometric offset, 0 = no data, on the product's own grid. A Vis/NIR model (the
+ablation without VRE/SWIR) writes the 10 m output alone. Products (one granule at a time) are
+decoded strip by strip, bands in parallel, run through the scene engine (crmss/inference/strips.py) and
+streamed into COGs that are checked and published together, or not at all. With the GPU
+decoder (``--decoder``, crmss/io/gpu_decode.py) a product's bands are decoded whole in one batch on
+the GPU instead, each checked against its header, and the strips are cut from them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..core.bands import STACKS
+from ..core.cluster import on_cluster, run_tasks, stop_if_abandoned
+from ..core.console import peak_memory_gb
+from ..core.errors import DiskFullError, Failures, InputError, write_error
+from ..core.files import exclusive_lock, file_sha256, output_folder, write_text_atomically
+from ..core.options import PredictOptions
+from ..dataset.windows import SCALE
+from ..io.gpu_decode import decode_jp2, resolve_decoder
+from ..io.granule import Granule
+from ..io.products import BUCKET_PATH, is_url, product_at, product_paths
+from ..io.raster import BandReader, Grid, StreamedCOG, block_cache, gdal_metadata, read_file, require_jpeg2000_driver
+from ..nn.model import generator_file, load_generator
+from ..nn.precision import share_gpu_memory
+from .runner import TileRunner, default_batch_size
+from .strips import Settings, StripReader, run_strips, yield_to_the_model
+
+logger = logging.getLogger(__name__)
+
+BLOCK = 512
+#: GDAL's block cache while predicting: two rows of JPEG2000 code tiles of all ten bands
+#: stay decoded, so the overlap between strips is not decoded twice
+BLOCK_CACHE_MB = 768
+
+
+def predict_products(options: PredictOptions, client: Any = None) -> list[Path]:
+    """Clean every product of ``options.products`` into ``options.out``; return the outputs
+    written. Finished outputs are skipped.
+
+    Here, one product after another; with ``options.scheduler`` or a ``distributed.Client`` as
+    ``client``, on a Dask cluster, one task per product (crmss/core/cluster.py). A product that fails
+    (not L1C, a corrupt band) is reported and the others still run; the failures are raised
+    together as one InputError at the end.
+    """
+    require_jpeg2000_driver()
+    _decoder(options.decoder)
+    out = Path(options.out)
+    # no lock on the folder: runs into one folder share it, each product locked on its own
+    with output_folder(out, "predict", "the outputs", lock=None):
+        generator_file(options.model, options.checkpoint)  # a run without that checkpoint is refused before any product
+        failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)")
+        paths = _product_paths(options, failures)
+        if client is None and options.scheduler is None:
+            _runner(options.model, options.checkpoint, options.precision, options.devices)  # loaded before the first product
+            written = [path for product in paths for path in _each_product(product, options, failures)]
+        else:
+            written = _on_cluster(paths, options, client, failures)
+        failures.raise_any()
+        return written
+
+
+def _product_paths(options: PredictOptions, failures: Failures) -> list[str]:
+    """The products ``options.products`` name (paths or URLs), an ItemCollection's items as
+    ``<file or URL>#<item id>``; not opened here (each product is, where it runs)."""
+    paths = []
+    for location in options.products:
+        try:
+            paths += product_paths(location)
+        except InputError as exc:
+            failures.add(_shown(location), exc)
+    return paths
+
+
+def _shown(location: str) -> str:
+    """How a product is named in messages: the last part of its path or URL (with ``#<item id>``);
+    a tile folder of the bucket by its place there (``tiles/50/T/MK/2016/4/3/0``, not ``0``)."""
+    if is_url(location):
+        return location.rstrip("/").rsplit("/", 1)[-1]
+    path = Path(location)
+    place = BUCKET_PATH.search(path.as_posix().rstrip("/"))
+    return place[0] if place else path.name or location
+
+
+def _each_product(path: str, options: PredictOptions, failures: Failures) -> list[Path]:
+    """The outputs of one product run here; its InputError added to ``failures``."""
+    try:
+        return list(map(Path, predict_product(path, options)))
+    except DiskFullError:
+        raise  # the next products would fail the same way
+    except InputError as exc:
+        failures.add(_shown(path), exc)
+        return []
+
+
+def _on_cluster(paths: list[str], options: PredictOptions, client: Any, failures: Failures) -> list[Path]:
+    """The outputs of the products run on a Dask cluster, one task each (crmss/core/cluster.py)."""
+
+    written: list[Path] = []
+    import tensorflow as tf
+
+    gpus = len(tf.config.list_physical_devices("GPU"))  # a local cluster: one worker per GPU, one on a CPU
+    with on_cluster(options.scheduler, client, Path(options.out), local_workers=gpus) as cluster:
+        for path, outputs, error in run_tasks(cluster, [(path, (path, options)) for path in paths], predict_product, options.progress, "product"):
+            if error is not None:
+                failures.add(_shown(path), error)
+                continue
+            logger.info(f"{_shown(path)}: {'wrote ' + ' and '.join(Path(p).name for p in outputs) if outputs else 'finished earlier, skipped'}")
+            written += map(Path, outputs)
+    return written
+
+
+def predict_product(path: str, options: PredictOptions) -> list[str]:
+    """Clean every granule of the product at ``path`` into ``options.out`` (the task a cluster
+    worker runs, and each step of a run here); return the outputs written. The generator is
+    loaded once per process (:func:`_runner`)."""
+    decoder = _decoder(options.decoder)
+    runner = _runner(options.model, options.checkpoint, options.precision, options.devices)
+    settings = Settings(options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress)
+    with block_cache(BLOCK_CACHE_MB):
+        granules = product_at(path).granules()  # pre-2016 products may have several
+        return [str(p) for granule in granules for p in _predict_granule(granule, runner, Path(options.out), settings, options, decoder)]
+
+
+def _decoder(requested: str) -> str:
+    """What ``--decoder requested`` means here (crmss/io/gpu_decode.py); with the GPU decoder,
+    TensorFlow is set to share the GPU's memory before it starts."""
+    decoder = resolve_decoder(requested)
+    if decoder == "gpu":
+        share_gpu_memory()
+    return decoder
+
+
+def _runner(model: Path, checkpoint: str, precision: str, devices: str) -> TileRunner:
+    """The generator of ``model``, ready for tiles; kept for the process's next product while its file is unchanged."""
+    path = generator_file(model, checkpoint)
+    return _loaded(path, path.stat().st_mtime_ns, precision, devices)
+
+
+@functools.lru_cache(maxsize=1)
+def _loaded(path: Path, modified: int, precision: str, devices: str) -> TileRunner:
+    runner = TileRunner(load_generator(path), precision, devices, path)
+    logger.info(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
+    return runner
+
+
+def output_names(product: Granule, stacks: tuple[str, ...] = tuple(STACKS)) -> dict[str, str]:
+    """The outputs' file names per resolution written: the product's name, and the tile where
+    the product has several."""
+    stem = product.name if product.granules == 1 else f"{product.name}_T{product.tile}"
+    return {res: f"{stem}_CR_{res}.tif" for res in stacks}
+
+
+def _predict_granule(product: Granule, runner: TileRunner, out: Path, settings: Settings, options: PredictOptions, decoder: str) -> list[Path]:
+    """Clean one granule of a product into ``out`` (locked per product; skipped when its outputs
+    exist); return the outputs written."""
+    stacks = tuple(s for s in runner.stacks if options.stacks == "all" or s == options.stacks)  # the stacks written
+    names = output_names(product, stacks)
+    finals = {res: out / name for res, name in names.items()}
+    # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
+    stem = names["10m"].removesuffix("_CR_10m.tif")
+    with exclusive_lock(out / f".{stem}.lock", f"{stem}: another crmss predict is writing this product into {out}; waiting for it"):
+        journal = out / f".{stem}.publishing"
+        if journal.exists():  # a run was killed while publishing: what it published is incomplete
+            for final in finals.values():
+                final.unlink(missing_ok=True)
+            journal.unlink()
+        if all(f.exists() for f in finals.values()) and _made_alike(finals, _recipe(runner, options), options.overwrite):
+            logger.info(f"{product.name}: skipped, {' and '.join(names.values())} exist (made by this model with these options)")
+            return []
+        for name in names.values():  # what a killed run left: no other run writes this product now
+            for stale in out.glob(f".{name}.partial-*"):
+                stale.unlink()
+        start = time.perf_counter()
+        _write_outputs(product, runner, finals, journal, settings, options, decoder)
+    ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)" if "20m" not in runner.stacks else " (--stacks 10m)"
+    spent = f"in {time.perf_counter() - start:.0f} s, peak memory of the process {peak_memory_gb():.1f} GB"
+    logger.info(f"{product.name}: wrote {' and '.join(names.values())} {spent}{ablation}")
+    return list(finals.values())
+
+
+def _write_outputs(
+    product: Granule, runner: TileRunner, finals: dict[str, Path], journal: Path, settings: Settings, options: PredictOptions, decoder: str
+) -> None:
+    """Run the scene and publish its COGs at ``finals`` (per resolution written) together."""
+    out, grid = journal.parent, product.grid()
+    settings = settings.fitted(grid.height, grid.width)
+    shapes = {res: (grid.width // SCALE[res], grid.height // SCALE[res], len(STACKS[res])) for res in finals}
+    needed = sum(StreamedCOG.needed_bytes(*shape) for shape in shapes.values())
+    metadata = _output_metadata(product, runner, settings, _recipe(runner, options))
+    writers: dict[str, StreamedCOG] = {}
+    try:
+        for res, final in finals.items():
+            writers[res] = StreamedCOG(final, *shapes[res][:2], STACKS[res], grid.geotransform_at(SCALE[res]), grid.projection, metadata)
+        with ThreadPoolExecutor(options.workers or len(os.sched_getaffinity(0)), initializer=yield_to_the_model) as pool:
+            run_strips(
+                _strip_source(product, grid, runner.stacks, settings.tile, pool, decoder),
+                functools.partial(_write_rows, writers, product.name),
+                grid.height,
+                grid.width,
+                runner,
+                settings,
+                product.name[:40],
+            )
+        for res, writer in writers.items():
+            writer.finish(options.compress, overview_factors(*shapes[res][:2]), BLOCK)
+        publish_together(list(writers.values()), journal)
+    except (OSError, RuntimeError) as exc:  # bands that fail to decode are reported by _read_strip: this is writing
+        raise write_error(exc, out, f"cleaning {product.name}", needed=needed) from exc
+    finally:
+        for writer in writers.values():
+            writer.discard()
+
+
+def _write_rows(writers: dict[str, StreamedCOG], product: str, res: str, rows: np.ndarray, top: int) -> None:
+    """Write finished ``rows`` of stack ``res`` from row ``top`` (where that stack is written),
+    unless the Dask worker running this product has lost its scheduler."""
+    stop_if_abandoned(product)
+    if res in writers:
+        writers[res].write(rows, top)
+
+
+def publish_together(writers: list[StreamedCOG], journal: Path) -> None:
+    """Rename the finished COGs of one product to their final names, together or not at all.
+
+    Two renames cannot be one atomic step, so the ``journal`` (a hidden file beside them)
+    lists the final names while they are renamed: a failure or an interruption in between
+    removes the ones already published; a kill that leaves the journal behind is undone by
+    the next run, which treats the product as not done."""
+    write_text_atomically(journal, "".join(f"{w.final.name}\n" for w in writers))
+    published = []
+    try:
+        for writer in writers:
+            published.append(writer.final)  # first: an interruption just after the rename still takes it back
+            writer.publish()
+    except BaseException:
+        for final in published:
+            final.unlink(missing_ok=True)
+        journal.unlink(missing_ok=True)
+        raise
+    journal.unlink()
+
+
+def overview_factors(width: int, height: int) -> list[int]:
+    """Overview levels 2, 4, ... down to one COG block, as GDAL's COG driver chooses them."""
+    factors: list[int] = []
+    size = max(width, height)
+    while size > BLOCK:
+        size = math.ceil(size / 2)
+        factors.append(2 * factors[-1] if factors else 2)
+    return factors
+
+
+def _recipe(runner: TileRunner, options: PredictOptions) -> dict[str, str]:
+    """What makes an output what it is, as each output records it: the generator file's SHA-256,
+    the precision it ran at, the tile and overlap asked for."""
+    model = generator_file(options.model, options.checkpoint)
+    return {
+        "CRMSS_MODEL_SHA256": _model_sha256(model, model.stat().st_mtime_ns),
+        "CRMSS_PRECISION": str(runner.precision),
+        "CRMSS_TILE": str(options.tile),
+        "CRMSS_OVERLAP": str(options.overlap),
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def _model_sha256(path: Path, modified: int) -> str:
+    return file_sha256(path)
+
+
+def _made_alike(finals: dict[str, Path], recipe: dict[str, str], overwrite: bool) -> bool:
+    """Whether the existing outputs ``finals`` were made with ``recipe`` (then they are skipped);
+    with ``overwrite``, False for those that were not (they are made again); else InputError."""
+    for final in finals.values():
+        try:
+            stated = gdal_metadata(str(final))
+        except InputError:
+            stated = {}  # unreadable: made again
+        differing = [
+            f"{key.removeprefix('CRMSS_').lower()} {stated.get(key, 'unrecorded')} (now {value})"
+            for key, value in recipe.items()
+            if stated.get(key) != value
+        ]
+        if not differing:
+            continue
+        if overwrite:
+            logger.info(f"{final.name}: made with another {', '.join(differing)}: replaced (--overwrite)")
+            return False
+        raise InputError(
+            f"{final}: made with another {', '.join(differing)}; give --overwrite to replace it (overwrite=True), or write into another --out"
+        )
+    return True
+
+
+def _output_metadata(product: Granule, runner: TileRunner, settings: Settings, recipe: dict[str, str]) -> dict[str, str]:
+    return {
+        "CRMSS_VERSION": __version__,
+        "CRMSS_MODEL": str(runner.path),
+        **recipe,
+        "CRMSS_SOURCE_PRODUCT": product.name,
+        "CRMSS_SCALE": "top-of-atmosphere reflectance x 10000, no radiometric offset; 0 = no data",
+        "CRMSS_TILING": f"{settings.tile} px tiles at 10 m overlapping by {settings.overlap} px, linear-ramp blending",
+    }
+
+
+def _strip_source(product: Granule, grid: Grid, stacks: tuple[str, ...], tile: int, pool: ThreadPoolExecutor, decoder: str) -> StripReader:
+    """``read_strip(top)`` for crmss/inference/strips.py over the ``stacks`` of ``product``: strips cut from
+    the bands decoded whole on the GPU where ``decoder`` is gpu and the GPU decodes them, else
+    read with GDAL strip by strip, the bands in parallel in ``pool``."""
+    bands = [band for res in stacks for band in STACKS[res]]
+    whole = _decoded_on_gpu(product, grid, bands) if decoder == "gpu" else None
+    if whole is not None:
+        return lambda top: _cut_strip(product, whole, stacks, top, tile)
+    readers = {band: BandReader(product.band_files[band]) for band in bands}
+    return lambda top: _read_strip(product, readers, stacks, top, tile, pool)
+
+
+def _decoded_on_gpu(product: Granule, grid: Grid, bands: list[str]) -> dict[str, np.ndarray] | None:
+    """``bands`` of ``product`` decoded whole on the GPU in one batch, (rows, cols) uint16 DNs
+    each, checked against the product's grid; None, with a warning, where the GPU cannot decode
+    them (GDAL then does, and names a corrupt file)."""
+    try:
+        arrays = decode_jp2([read_file(product.band_files[band]) for band in bands])
+    except (OSError, RuntimeError) as exc:
+        logger.warning(f"{product.name}: its bands cannot be decoded on the GPU ({exc}); decoding them with GDAL")
+        return None
+    for band, array in zip(bands, arrays):
+        scale = SCALE["10m" if band in STACKS["10m"] else "20m"]
+        expected = (grid.height // scale, grid.width // scale)
+        if array.shape != expected or array.dtype != np.uint16:
+            logger.warning(
+                f"{product.name}: {band} decoded on the GPU as {array.dtype} {array.shape}, but its header says uint16 {expected}; "
+                "decoding the bands with GDAL"
+            )
+            return None
+    return dict(zip(bands, arrays))
+
+
+def _cut_strip(product: Granule, whole: dict[str, np.ndarray], stacks: tuple[str, ...], top: int, tile: int) -> dict:
+    """Rows top..top+tile of the ``stacks`` cut from ``whole`` decoded bands, as :func:`_read_strip` gives them."""
+    strips = {}
+    for res in stacks:
+        s = SCALE[res]
+        strips[res] = np.stack([whole[band][top // s : top // s + tile // s] for band in STACKS[res]], axis=-1)
+        for i, band in enumerate(STACKS[res]):
+            product.to_reflectance_x10000(band, strips[res][..., i])
+    return _with_nodata(strips)
+
+
+def _read_strip(product: Granule, readers: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
+    """Rows top..top+tile of the ``stacks`` as uint16 reflectance x 10000 (rows, cols, bands),
+    with the no-data mask (rows, cols) of each resolution; bands decoded in parallel (each
+    band's reader by one thread at a time), straight into their channel of the stack."""
+    strips = {}
+    for res in stacks:
+        s, bands = SCALE[res], STACKS[res]
+        first = readers[bands[0]]
+        strips[res] = np.empty((min(tile // s, first.height - top // s), first.width, len(bands)), np.uint16)
+
+    def read(task):
+        res, i, band = task
+        buffer = strips[res][..., i]  # strided: GDAL writes every len(bands)-th value
+        readers[band].read_rows(top // SCALE[res], buffer)
+        product.to_reflectance_x10000(band, buffer)
+
+    list(pool.map(read, [(res, i, band) for res in stacks for i, band in enumerate(STACKS[res])]))
+    return _with_nodata(strips)
+
+
+def _with_nodata(strips: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each stack with its no-data mask (rows, cols): True where any of its bands is 0."""
+    return {res: (stack, (stack == 0).any(axis=-1)) for res, stack in strips.items()}

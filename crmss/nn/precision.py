@@ -1,0 +1,161 @@
+"""The precision of the generator's computations, and the devices it runs on.
+
+``auto`` picks, for inference (``crmss predict``, ``crmss test``, :func:`crmss.clean`) and for
+``train --mixed-precision``:
+
+* on GPUs of compute capability 8.0 or more (Ampere, Ada, Hopper and later): bfloat16, which
+  their tensor cores run at the float16 rate, without float16's overflow and loss scaling;
+* on GPUs of compute capability 7.x (Volta, Turing): float16 (loss scaling in training);
+* on older GPUs: float32 (no fast half precision);
+* on CPUs with native bfloat16 arithmetic (x86 flags ``avx512_bf16`` or ``amx_bf16``, read
+  from /proc/cpuinfo; TensorFlow's oneDNN kernels use them): bfloat16;
+* on every other CPU: float32 (bfloat16 would be emulated there: 12x slower on an AVX2 machine,
+  BENCHMARKS.md).
+
+Reduced precision follows Keras's mixed-precision policies: variables stay float32, layers
+compute in the reduced type, and the model's output layers (the sigmoid heads ``y10`` and
+``y20``) compute in float32; scaling and blending around the model stay float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from ..core.errors import InputError
+from ..core.options import DEVICE_LIST
+
+#: x86 CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic
+NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A precision and why it was chosen, as printed and recorded in the outputs."""
+
+    precision: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.precision} ({self.reason})"
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags (the first ``flags`` line of /proc/cpuinfo); empty where there
+    is no such file (macOS, Windows): their CPUs are then taken to lack native bfloat16."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return set()
+    match = re.search(r"^flags\s*:(.*)$", text, re.MULTILINE)
+    return set(match.group(1).split()) if match else set()
+
+
+def gpu_capabilities(devices: list[str]) -> list[tuple[int, int]]:
+    """Compute capabilities of the GPUs among TensorFlow ``devices`` (names as ``GPU:0``)."""
+    physical = tf.config.list_physical_devices("GPU")
+    found = []
+    for name in devices:
+        if name.startswith("GPU:"):
+            details = tf.config.experimental.get_device_details(physical[int(name[4:])]) if int(name[4:]) < len(physical) else {}
+            found.append(tuple(details.get("compute_capability", (0, 0))))
+    return found
+
+
+def choose_precision(requested: str, devices: list[str], flags: set[str] | None = None) -> Choice:
+    """The precision to run at on ``devices`` (see the module docstring). ``requested`` other
+    than ``auto`` is taken as it is; ``flags`` are the CPU's (default: this machine's)."""
+    capabilities = gpu_capabilities(devices)
+    if requested != "auto":
+        return Choice(requested, "as requested" + (TF32_NOTE if requested == "float32" and _tf32(capabilities) else ""))
+    if capabilities:
+        slowest = min(capabilities)
+        label = f"GPU compute capability {slowest[0]}.{slowest[1]}"
+        if slowest >= (8, 0):
+            return Choice("bfloat16", f"auto: {label}")
+        if slowest >= (7, 0):
+            return Choice("float16", f"auto: {label}")
+        return Choice("float32", f"auto: {label}, no fast half precision")
+    native = sorted(set(NATIVE_BFLOAT16_FLAGS) & (cpu_flags() if flags is None else flags))
+    if native:
+        return Choice("bfloat16", f"auto: the CPU has {', '.join(native).upper()}")
+    return Choice("float32", "auto: the CPU has no native bfloat16 (AVX512_BF16 or AMX)")
+
+
+#: what a float32 choice says where TensorFlow computes float32 convolutions in TF32
+TF32_NOTE = (
+    "; TensorFlow computes its convolutions in TF32 on these GPUs (75 dB from float32 on an H200, BENCHMARKS.md): "
+    "NVIDIA_TF32_OVERRIDE=0 or tf.config.experimental.enable_tensor_float_32_execution(False) for full float32"
+)
+
+
+def _tf32(capabilities: list[tuple[int, int]]) -> bool:
+    """Whether TensorFlow runs float32 convolutions in TF32 on GPUs of these ``capabilities``
+    (compute capability 8.0 or more, TF32 left on: TensorFlow's default)."""
+    tf32 = tf.config.experimental.tensor_float_32_execution_enabled() and os.environ.get("NVIDIA_TF32_OVERRIDE") != "0"
+    return bool(capabilities) and min(capabilities) >= (8, 0) and tf32
+
+
+def training_policy() -> str:
+    """The Keras policy of ``train --mixed-precision`` on the local devices: ``mixed_bfloat16``
+    on CPUs and on GPUs of compute capability 8.0 or more, else ``mixed_float16`` (which needs
+    loss scaling)."""
+    gpus = [f"GPU:{i}" for i in range(len(tf.config.list_physical_devices("GPU")))]
+    if gpus:
+        return "mixed_bfloat16" if min(gpu_capabilities(gpus)) >= (8, 0) else "mixed_float16"
+    return "mixed_bfloat16"
+
+
+def local_devices(requested: str = "all") -> list[str]:
+    """The devices to run on: ``all`` gives every local GPU, or the first CPU where there is
+    none; else a comma-separated list of TensorFlow device names (``GPU:0,GPU:1``, ``CPU:0``),
+    each of which must exist (InputError naming those that do)."""
+    present = [d.name.removeprefix("/device:") for d in tf.config.list_logical_devices()]
+    if requested == "all":
+        gpus = [d for d in present if d.startswith("GPU:")]
+        return gpus or ["CPU:0"]
+    if not DEVICE_LIST.fullmatch(requested):
+        raise InputError(f"--devices {requested}: give 'all' or device names separated by commas, e.g. GPU:0,GPU:1")
+    chosen = requested.split(",")
+    missing = [d for d in chosen if d not in present]
+    if missing or len(set(chosen)) < len(chosen):
+        problem = f"no {', '.join(missing)} here" if missing else "a device named twice"
+        raise InputError(f"--devices {requested}: {problem}; this machine has {', '.join(present)}")
+    return chosen
+
+
+def at_precision(model: keras.Model, precision: str, device: str | None = None) -> keras.Model:
+    """A copy of ``model`` (same weights) whose layers compute in ``precision``, its output
+    layers in float32, its variables placed on ``device`` (None: TensorFlow's choice); the
+    model itself where nothing changes."""
+    if precision == "float32" and device is None:
+        return model
+    policy = "float32" if precision == "float32" else f"mixed_{precision}"
+    heads = set(model.output_names)  # the layers that produce the outputs
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        config["dtype"] = "float32" if layer.name in heads else policy
+        return layer.__class__.from_config(config)
+
+    with tf.device(device) if device else contextlib.nullcontext():
+        copy = keras.models.clone_model(model, clone_function=clone)
+        copy.set_weights(model.get_weights())
+    return copy
+
+
+def share_gpu_memory() -> None:
+    """Let TensorFlow take GPU memory as it needs it rather than nearly all of it at its first
+    op, so that nvImageCodec can decode on the same GPUs (crmss/io/gpu_decode.py). No effect once
+    TensorFlow has started on its GPUs (in that process it already holds the memory it took)."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # TensorFlow already runs on the GPUs
+            return

@@ -1,0 +1,125 @@
+"""A training run folder's records and the rules of continuing a run, without TensorFlow.
+
+RUN/config.json holds the options a run was made with (a :class:`TrainOptions` as JSON), the
+pairs, the package versions; RUN/best.json the epoch of the best validation PSNR;
+RUN/backup/training_metadata.json the last complete epoch. Each is read against its schema
+(crmss/core/schemas.py). A run continues only with the options it was made with, apart from
+``TrainOptions.FREE``: :func:`check_continuation` refuses the others, whoever calls ``train``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import InputError
+from ..core.options import TrainOptions
+from ..core.schemas import BACKUP_METADATA, BEST, read_json, record
+from ..core.validation import checked, json_schema
+
+CONFIG = "config.json"
+BEST_FILE = "best.json"
+HISTORY = "history.csv"
+BACKUP = "backup"
+DAMAGED = "the run folder is damaged: train into a new --out folder"
+#: RUN/config.json as ``train`` writes it
+CONFIG_SCHEMA = record(
+    {"options": json_schema(TrainOptions)},
+    {
+        "train_pairs": {"type": "array", "items": {"type": "string"}},
+        "val_pairs": {"type": "array", "items": {"type": "string"}},
+        "patches": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+        "versions": {"type": "object", "additionalProperties": {"type": "string"}},
+        "written": {"type": "string"},
+    },
+)
+#: flags whose value is said by their presence: option name -> (flag when True, flag when False)
+FLAGS = {
+    "augment": ("augmentation (no --no-augment)", "--no-augment"),
+    "mixed_precision": ("--mixed-precision", "no --mixed-precision"),
+    "cache": ("--cache", "no --cache"),
+}
+
+
+def read_config(run: Path) -> dict | None:
+    """RUN/config.json, schema-checked; None for a run not started yet."""
+    path = Path(run) / CONFIG
+    return read_json(path, CONFIG_SCHEMA, DAMAGED) if path.exists() else None
+
+
+def run_options(**said: Any) -> TrainOptions:
+    """The options to continue (or start) the run ``said["out"]``: its config.json's values for
+    every option not said, then ``said`` (what the command line's user typed). Contradicting
+    the run is refused later, by ``train`` itself (:func:`check_continuation`)."""
+    out = said.get("out")
+    config = read_config(Path(out)) if isinstance(out, (str, Path)) and out else None
+    base = {k: v for k, v in (config or {}).get("options", {}).items() if k not in ("data", "out")}
+    return TrainOptions(**{**base, **said})
+
+
+def check_continuation(options: TrainOptions, config: dict | None) -> None:
+    """Refuse ``options`` for the run ``options.out`` where they contradict its config.json
+    (other than the free options), or where the run holds a backup without a config.json."""
+    run = Path(options.out)
+    if config is None:
+        if (run / BACKUP).exists():
+            raise InputError(f"{run}: holds a training backup but no config.json; train into a new --out folder")
+        return
+    before = config["options"]
+    clashes = []
+    for field in dataclasses.fields(TrainOptions):
+        name = field.name
+        if name in TrainOptions.FREE:
+            continue
+        # an option newer than the run: the run was made with its default
+        earlier, now = checked(TrainOptions, name, before.get(name, field.default)), getattr(options, name)
+        if earlier != now:
+            clashes.append(f"{as_typed(name, now)} (the run has {FLAGS[name][0 if earlier else 1] if name in FLAGS else earlier})")
+    if clashes:
+        raise InputError(
+            f"{run / CONFIG}: this run was made with other options: {'; '.join(clashes)}. Leave these options out to continue "
+            "the run (from Python: crmss.nn.training.run_options), or train into a new --out folder"
+        )
+
+
+def as_typed(name: str, value: Any) -> str:
+    """An option as a user types it: ``--lr 0.001``, ``--no-augment``."""
+    if name in FLAGS:
+        return FLAGS[name][0] if value else FLAGS[name][1]
+    return f"--{name.replace('_', '-')} {value}"
+
+
+def completed_epochs(run: Path) -> int:
+    """Epochs recorded in RUN's backup (0 for a new run)."""
+    path = Path(run) / BACKUP / "training_metadata.json"
+    return int(read_json(path, BACKUP_METADATA, DAMAGED)["epoch"]) if path.exists() else 0
+
+
+def read_best(run: Path) -> dict | None:
+    """RUN/best.json: ``epoch``, ``val_psnr``, ``val_cloudy_psnr`` (None before the first validation)."""
+    path = Path(run) / BEST_FILE
+    return read_json(path, BEST, DAMAGED) if path.exists() else None
+
+
+def best_psnr(run: Path) -> float | None:
+    """The best validation PSNR recorded in RUN/best.json (None before the first validation)."""
+    best = read_best(run)
+    return float(best["val_psnr"]) if best else None
+
+
+def check_history(run: Path) -> None:
+    """RUN/history.csv as training writes it: the header ``epoch,...``, then one row per epoch
+    starting with its number (0, 1, ...); InputError naming the line otherwise."""
+    path = Path(run) / HISTORY
+    if not path.exists():
+        return
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: unreadable ({exc}); {DAMAGED}") from exc
+    if lines and not lines[0].startswith("epoch,"):
+        raise InputError(f"{path}, line 1: not the header 'epoch,...' that training writes; {DAMAGED}")
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.split(",", 1)[0].isdigit():
+            raise InputError(f"{path}, line {number}: {line[:40]!r} does not start with an epoch number; {DAMAGED}")

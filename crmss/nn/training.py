@@ -1,0 +1,600 @@
+"""``train.py`` / ``crmss train``: train CR-MSS on a prepared tree, resumable.
+
+The run folder RUN holds ``config.json`` (options, package versions, seed), ``backup/`` (both
+networks, both optimisers and the epoch, written at the end of every epoch), ``logs/``
+(TensorBoard scalars and sample images), ``history.csv``, ``generator.keras`` (after every
+epoch) and ``generator_best.keras`` (best validation PSNR). Running again on the same RUN
+continues to the requested total of epochs, after a kill or after a finished run given a larger
+``--epochs``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import platform
+import random
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import __version__
+from ..core.bands import BAND_SETS
+from ..core.console import keras_verbosity
+from ..core.errors import InputError, TrainingDiverged, disk_full_error, is_disk_full
+from ..core.files import TEMPORARY_PREFIX, exclusive_lock, output_folder, replaced_atomically, utc_timestamp, write_text_atomically
+from ..core.options import TrainOptions
+from ..dataset.tree import PatchSet, load_patches, merge
+from .gan import CRMSSGAN
+from .model import build_discriminator, build_generator, run_generator
+from .pipeline import epoch_steps, make_dataset, patch_errors
+from .precision import training_policy
+from .runs import BEST_FILE, CONFIG, HISTORY, best_psnr, check_continuation, check_history, completed_epochs, read_config, run_options
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["train", "run_options", "TrainOptions"]
+
+
+class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """The learning-rate schedule of the group's WHUS2-CRv training code (``decay`` there).
+
+    ``base`` for the first ``constant_steps``; after that, in cycle n = 0, 1, ... (each
+    ``cycle_steps`` long) at step s within the cycle: base x 0.96^n x 0.98^floor(s / 100).
+    """
+
+    def __init__(self, base: float, constant_steps: int = 100_000, cycle_steps: int = 100_000):
+        self.base, self.constant_steps, self.cycle_steps = base, constant_steps, cycle_steps
+
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        step = tf.cast(step, tf.float32)
+        after = tf.maximum(step - self.constant_steps, 0.0)
+        cycle = tf.floor(after / self.cycle_steps)
+        within = after - cycle * self.cycle_steps
+        decayed = self.base * tf.pow(0.96, cycle) * tf.pow(0.98, tf.floor(within / 100.0))
+        return tf.where(step < self.constant_steps, tf.constant(self.base, tf.float32), decayed)
+
+    def get_config(self) -> dict[str, float]:
+        return {"base": self.base, "constant_steps": self.constant_steps, "cycle_steps": self.cycle_steps}
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """default: one device; mirrored: all local GPUs (or the CPU); multiworker: from TF_CONFIG."""
+    if name == "mirrored":  # every GPU, or every logical CPU device where there is no GPU
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise InputError("--strategy multiworker needs the TF_CONFIG environment variable (cluster and task) on every worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def split_pairs(sets: dict[str, PatchSet], val_pairs: int | None) -> tuple[PatchSet, PatchSet | None]:
+    """Training and validation patches: the last ``val_pairs`` pairs (whole) validate."""
+    keys = list(sets)
+    count = (1 if len(keys) >= 2 else 0) if val_pairs is None else val_pairs
+    if count >= len(keys):
+        raise InputError(f"--val-pairs {count} leaves no training pair ({len(keys)} prepared training pairs)")
+    if count == 0:
+        logger.warning("warning: no validation pairs (one training pair only, or --val-pairs 0); generator_best.keras is not written")
+        return merge([sets[k] for k in keys]), None
+    return merge([sets[k] for k in keys[:-count]]), merge([sets[k] for k in keys[-count:]])
+
+
+def build_gan(options: TrainOptions) -> CRMSSGAN:
+    """Generator, critic and their Adam optimisers, compiled (inside the strategy's scope)."""
+    gan = CRMSSGAN(build_generator(options.width, bands=options.bands, head=options.head), build_discriminator(options.width, bands=options.bands))
+
+    def adam():
+        lr = CyclicDecay(options.lr) if options.lr_schedule == "cyclic" else options.lr
+        optimizer = keras.optimizers.Adam(lr, beta_1=options.beta1, beta_2=options.beta2)
+        return keras.optimizers.LossScaleOptimizer(optimizer) if options.mixed_precision and _float16() else optimizer
+
+    gan.compile(d_optimizer=adam(), g_optimizer=adam(), loss_weights=options.loss_weights())
+    return gan
+
+
+def _float16() -> bool:
+    return keras.mixed_precision.dtype_policy().compute_dtype == "float16"
+
+
+def train(options: TrainOptions, verbose: int | None = None, callbacks: tuple = ()) -> CRMSSGAN | None:
+    """Train (or continue) the run ``options.out``; return the trained model (None when the run
+    already has ``options.epochs`` epochs: then nothing in RUN is touched). ``verbose``: Keras's
+    (0 silent, 1 a progress bar, 2 one line per epoch); by default a bar on a terminal and one
+    line per epoch elsewhere (a log file, ``nohup``). ``callbacks``: more Keras callbacks (early
+    stopping, a notebook's own logging), called before the epoch's backup is written.
+
+    Every check comes before anything is written: options that contradict the run's
+    config.json, the data, the validation split, the replicas, the memory one step needs. A
+    start that fails before its first epoch is saved leaves the run as it was: a new run folder
+    is removed, an existing run's config.json is restored byte for byte. What training sets
+    globally is the caller's again when it ends (:func:`caller_state_kept`). Two runs into one
+    RUN take turns: the second waits for the first, then continues from where it ended."""
+    run = Path(options.out)
+    with _one_run_at_a_time(run, options.strategy):
+        return _checked_train(options, run, verbose, callbacks)
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time(run: Path, strategy: str) -> Iterator[None]:
+    """Hold a lock on ``run`` (a hidden file beside it, as the other commands lock their
+    outputs) for the block; not for a multi-worker run, whose workers share the folder."""
+    if strategy == "multiworker":
+        yield
+        return
+    created = not run.parent.exists()
+    run.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with exclusive_lock(run.parent / f".{run.name}.train.lock", f"{run}: another crmss train is writing this run; waiting for it"):
+            yield
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                run.parent.rmdir()  # only where nothing else was written
+
+
+def _checked_train(options: TrainOptions, run: Path, verbose: int | None, callbacks: tuple) -> CRMSSGAN | None:
+    """:func:`train` under its lock."""
+    config = read_config(run)
+    check_continuation(options, config)
+    best_psnr(run)  # a damaged best.json or history.csv is refused now, not after the next epoch
+    check_history(run)
+    done = completed_epochs(run)
+    if done >= options.epochs:
+        logger.info(f"{run} is already trained to {done} epochs; give a larger --epochs to train further")
+        return None
+    strategy = make_strategy(options.strategy)  # before other TF work: multi-worker set-up comes first
+    sets = load_patches(options.data, "train")
+    train_set, val_set = split_pairs(sets, options.val_pairs)
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and options.batch_size % replicas:
+        raise InputError(f"--batch-size {options.batch_size}: must be a multiple of the {replicas} replicas")
+    check_fits(options, train_set.size10, replicas)
+    before = _RunState(run)
+    try:
+        with caller_state_kept():
+            return _train(options, strategy, train_set, val_set, done, keras_verbosity(verbose), callbacks)
+    except BaseException:
+        before.restore_unless_trained(done)
+        raise
+
+
+@contextlib.contextmanager
+def caller_state_kept() -> Iterator[None]:
+    """Give back what training sets globally when the block ends: Keras's dtype policy (mixed
+    precision), the state of Python's and NumPy's random generators and TensorFlow's global seed
+    (``keras.utils.set_random_seed``)."""
+    policy, python_state, numpy_state = keras.mixed_precision.dtype_policy(), random.getstate(), np.random.get_state()
+    try:
+        tf_seed = tf.compat.v1.get_seed(None)[0]
+    except RuntimeError:  # op determinism on (TF_DETERMINISTIC_OPS) and no global seed: none to give back
+        tf_seed = None
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        tf.random.set_seed(tf_seed)
+
+
+class _RunState:
+    """What a run folder was before a start: whether it existed, and its config.json's bytes."""
+
+    def __init__(self, run: Path):
+        self.run, self.created = run, not run.exists()
+        config = run / CONFIG
+        self.config = config.read_bytes() if config.exists() else None
+
+    def restore_unless_trained(self, done: int) -> None:
+        """After a failed start: if no epoch was saved since, put the run back as it was."""
+        _remove_temporary_files(self.run)
+        try:
+            trained = completed_epochs(self.run) > done
+        except InputError:
+            trained = False
+        if trained:
+            return
+        if self.created:
+            shutil.rmtree(self.run, ignore_errors=True)  # no run folder left behind
+        elif self.config is not None:
+            with replaced_atomically(self.run / CONFIG) as tmp:
+                tmp.write_bytes(self.config)
+
+
+#: memory of one training step beyond the weights, per patch pair of 256 px and per unit of
+#: width (float32, both networks, forward and backward): measured on the CPU with
+#: resource.getrusage (6.4 MB at width 16, 6.1 MB at width 32), rounded up
+STEP_BYTES_PER_PATCH_AND_WIDTH = 6.5e6
+#: parameters of both networks per width squared (6,006 for the generator at width 64, 6,700 with the critic)
+PARAMETERS_PER_WIDTH_SQUARED = 6700
+#: what a training process holds besides the step: TensorFlow, the data pipeline (measured: about 120 MB)
+PROCESS_BYTES = 2**28
+
+
+def step_bytes(width: int, batch: int, size10: int) -> int:
+    """Memory one training step needs on one device: activations of ``batch`` patch pairs of
+    ``size10`` px at ``width``, and the weights with their gradients and Adam moments."""
+    activations = STEP_BYTES_PER_PATCH_AND_WIDTH * batch * width * (size10 / 256) ** 2
+    return int(activations + 16 * PARAMETERS_PER_WIDTH_SQUARED * width**2 + PROCESS_BYTES)
+
+
+def check_fits(options: TrainOptions, size10: int, replicas: int) -> None:
+    """Refuse a width and batch whose step cannot fit in this machine's available memory
+    (on a CPU; a GPU that runs out is reported when training starts)."""
+    available = available_memory()
+    if tf.config.list_logical_devices("GPU") or available is None:
+        return
+    needed = step_bytes(options.width, math.ceil(options.batch_size / replicas), size10) * (replicas if replicas > 1 else 1)
+    if needed > available:
+        raise InputError(
+            f"--width {options.width} --batch-size {options.batch_size}: one training step needs about {needed / 1e9:.1f} GB of "
+            f"memory, this machine has {available / 1e9:.1f} GB available; lower --batch-size or --width"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _datasets(
+    options: TrainOptions, train_set: PatchSet, val_set: PatchSet | None, done: int, steps: int, whole: bool
+) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """The training data from epoch ``done`` on (``steps`` batches an epoch, drawn from the seed
+    and the epoch) and the validation data; ``whole``: whole batches only (a short one would
+    leave a replica empty)."""
+    stacks = BAND_SETS[options.bands]
+    train_data = make_dataset(
+        train_set,
+        options.batch_size,
+        augmentation=options.augment,
+        cache=options.cache,
+        repeat=True,
+        seed=options.seed,
+        first_epoch=done,
+        last_epoch=options.epochs,
+        steps=steps,
+        stacks=stacks,
+    )
+    if not val_set:
+        return train_data, None
+    return train_data, make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole, stacks=stacks)
+
+
+def _train(
+    options: TrainOptions,
+    strategy: tf.distribute.Strategy,
+    train_set: PatchSet,
+    val_set: PatchSet | None,
+    done: int,
+    verbose: int,
+    callbacks: tuple,
+) -> CRMSSGAN:
+    """The checked start: the run folder and config.json, then ``fit`` (or the multi-worker loop)."""
+    run = Path(options.out)
+    chief = is_chief(strategy)
+    # no lock: the workers of a multi-worker run share the folder; a failed start is undone by train()
+    with output_folder(run, "train", "the run's records", lock=None, unused=None):
+        if chief:
+            _write_config(run, options, train_set, val_set)
+            trim_history(run / HISTORY, done)
+
+    keras.utils.set_random_seed(options.seed)  # the weights' initialisation; the data's order depends on (seed, epoch) alone
+    if options.mixed_precision:
+        keras.mixed_precision.set_global_policy(training_policy())
+        logger.info(f"mixed precision: Keras policy {keras.mixed_precision.dtype_policy().name}")
+    steps = epoch_steps(len(train_set), options.batch_size, options.steps_per_epoch)
+    train_data, val_data = _datasets(options, train_set, val_set, done, steps, whole=strategy.num_replicas_in_sync > 1)
+    with strategy.scope():
+        gan = build_gan(options)
+    space = EnoughSpace(run, checkpoint_bytes(gan))
+    try:
+        with patch_errors():
+            space.check()  # before the first epoch: not after hours of training
+            every = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks)]
+            if options.strategy == "multiworker":
+                _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps, every)
+            else:
+                gan.fit(
+                    train_data,
+                    epochs=options.epochs,
+                    steps_per_epoch=steps,
+                    validation_data=val_data,
+                    callbacks=every,
+                    verbose=verbose,
+                    shuffle=False,
+                )  # the dataset shuffles itself
+    except tf.errors.ResourceExhaustedError as exc:
+        raise InputError(
+            f"--width {options.width} --batch-size {options.batch_size}: a training step does not fit in the device's memory; "
+            "lower --batch-size or --width"
+        ) from exc
+    except (OSError, RuntimeError, tf.errors.OpError) as exc:
+        if is_disk_full(exc, run):
+            raise space.error() from exc
+        raise
+    return gan
+
+
+def checkpoint_bytes(gan: CRMSSGAN) -> int:
+    """Disk space one epoch's checkpoints can take: both networks and their Adam moments twice
+    (the backup keeps the previous copy while writing), three copies of the generator."""
+    float_bytes = 4
+    both = gan.generator.count_params() + gan.discriminator.count_params()
+    return float_bytes * (both * 3 * 2 + gan.generator.count_params() * 3) + 2**20
+
+
+def trim_history(history: Path, epochs: int) -> None:
+    """Keep only the rows of the first ``epochs`` epochs in history.csv: rows of an epoch whose
+    backup was never written (killed, disk full) are written again when it is redone."""
+    if not history.exists():
+        return
+    lines = history.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]  # rows checked by check_history
+    if kept != lines:
+        write_text_atomically(history, "".join(kept))
+
+
+def _remove_temporary_files(run: Path) -> None:
+    for leftover in (*run.glob(f"{TEMPORARY_PREFIX}*"), *run.glob(f"backup/{TEMPORARY_PREFIX}*")):
+        leftover.unlink(missing_ok=True)
+
+
+class EnoughSpace(keras.callbacks.Callback):
+    """Before an epoch's checkpoints are written, check that they fit on RUN's disk: a full disk
+    is then one clear message, before any file is half-written (HDF5, failing half-way through
+    the backup, leaves a file that crashes the process at exit)."""
+
+    def __init__(self, run: Path, needed: int):
+        super().__init__()
+        self.run, self.needed = run, needed
+
+    def check(self) -> None:
+        if shutil.disk_usage(self.run).free < self.needed:
+            raise self.error()
+
+    def error(self) -> InputError:
+        """The message for a disk without room for an epoch's checkpoints."""
+        return disk_full_error(
+            self.run, self.needed, "one epoch's checkpoints", "run the same command again: it continues after the last complete epoch"
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.check()
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss, before that epoch's checkpoint is written."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                raise TrainingDiverged(
+                    f"training diverged: {name} is {float(value)} at step {batch + 1} of this epoch; the checkpoints "
+                    "of the last complete epoch are kept. Lower --lr (or leave out --mixed-precision) and run again in a new --out folder"
+                )
+
+
+class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore where every worker restores but only the chief writes, and writes
+    atomically: the weights (both networks and optimisers) to a temporary file renamed into
+    place, then the epoch. Keras writes the backup in place, so a kill or a full disk during
+    the write left a file that the next run could not load."""
+
+    def __init__(self, backup_dir: str | Path, chief: bool):
+        super().__init__(backup_dir, delete_checkpoint=False)
+        self.chief = chief
+
+    # BackupAndRestore has no public hook for how the backup is written: overriding its private
+    # _save_model (the method its on_epoch_end calls) is the one way to write it atomically
+    def _save_model(self):
+        if not self.chief:
+            return
+        weights = Path(self._weights_path)
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        with replaced_atomically(weights) as tmp:
+            self.model.save_weights(tmp, overwrite=True)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        write_text_atomically(Path(self._training_metadata_path), json.dumps(metadata))
+
+
+class GeneratorExport(keras.callbacks.Callback):
+    """RUN/generator.keras after every epoch; RUN/generator_best.keras at the best val_psnr."""
+
+    def __init__(self, run: Path):
+        super().__init__()
+        self.run = run
+        self.best_file = run / BEST_FILE
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        _save_atomically(self.model.generator, self.run / "generator.keras")
+        if "val_psnr" in logs:
+            best = best_psnr(self.run)
+            if best is None or float(logs["val_psnr"]) > best:
+                _save_atomically(self.model.generator, self.run / "generator_best.keras")
+                cloudy = float(logs.get("val_cloudy_psnr", math.nan))
+                record = {"epoch": epoch + 1, "val_psnr": float(logs["val_psnr"]), "val_cloudy_psnr": cloudy if math.isfinite(cloudy) else None}
+                write_text_atomically(self.best_file, json.dumps(record, indent=1) + "\n")
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """RUN/history.csv: one row per epoch, ``epoch`` (from 0) and the logs by name, in Keras's
+    CSVLogger layout, rewritten whole and atomically after every epoch.
+
+    Its columns are the union over the rows: a run continued by a crmss that logs more (the
+    per-band PSNR) keeps its earlier rows aligned under the header, their new cells empty.
+    Keras's CSVLogger appends rows in its own column order under the old header instead."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        rows = []
+        if self.path.exists():
+            with self.path.open(newline="") as handle:
+                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) < epoch]  # rows checked by check_history
+        rows.append({"epoch": epoch, **{name: float(value) for name, value in (logs or {}).items()}})
+        columns = ["epoch", *sorted({name for row in rows for name in row} - {"epoch"})]
+        with replaced_atomically(self.path) as tmp, tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+class SampleImages(keras.callbacks.Callback):
+    """TensorBoard images after every epoch: cloudy | generated | clear in true colour."""
+
+    def __init__(self, log_dir: Path, patches: PatchSet, count: int, stacks: tuple[str, ...]):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(str(log_dir / "samples"))
+        self.cloudy, (self.y10, *_) = next(iter(make_dataset(patches, max(count, 1), shuffle=False, augmentation=False, stacks=stacks)))
+        self.count = count
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.count:
+            return
+        generated = run_generator(self.model.generator, self.cloudy)[0]
+
+        def rgb(stack):  # B04, B03, B02, reflectance x 3.5 clipped: a fixed stretch for all epochs
+            return tf.clip_by_value(tf.gather(tf.cast(stack, tf.float32), [2, 1, 0], axis=-1) * 3.5, 0, 1)
+
+        rows = tf.concat([rgb(self.cloudy[0]), rgb(generated), rgb(self.y10)], axis=2)
+        with self.writer.as_default():
+            tf.summary.image("cloudy | generated | clear", rows, step=epoch + 1, max_outputs=self.count)
+
+
+def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainOptions, extra: tuple) -> list:
+    callbacks = [StopOnNonFinite(), *extra]
+    if chief:
+        callbacks += [
+            GeneratorExport(run),
+            HistoryCSV(run / HISTORY),
+            keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
+            SampleImages(run / "logs", sample_patches, options.samples, BAND_SETS[options.bands]),
+        ]
+    # last: an epoch counts as done (and is not redone on resume) only once all of its outputs are written
+    return callbacks + [ChiefBackupAndRestore(str(run / "backup"), chief)]
+
+
+def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbacks):
+    """The training loop under MultiWorkerMirroredStrategy, calling the same train_step.
+
+    Keras 3's ``fit`` fails under this strategy (keras-team/keras#20585), so the loop is
+    written out: distributed batches, ``strategy.run(train_step)``, and the same callbacks.
+    """
+    distributed = strategy.experimental_distribute_dataset(train_data)
+    iterator = iter(distributed)
+
+    def reduce(logs):
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()}
+
+    @tf.function
+    def train_step():
+        return reduce(strategy.run(gan.train_step, args=(next(iterator),)))
+
+    @tf.function
+    def test_step(batch):
+        return reduce(strategy.run(gan.test_step, args=(batch,)))
+
+    callback_list = keras.callbacks.CallbackList(callbacks, model=gan, epochs=epochs, steps=steps, verbose=0)
+    callback_list.on_train_begin()
+    # BackupAndRestore's on_train_begin restores the backup and says where to resume only by
+    # setting the model's private _initial_epoch (what fit reads too): Keras has no public way
+    for epoch in range(gan._initial_epoch or 0, epochs):
+        logger.info(f"Epoch {epoch + 1}/{epochs}")
+        for metric in gan.metrics:
+            metric.reset_state()
+        callback_list.on_epoch_begin(epoch)
+        for step in range(steps):
+            logs = {k: float(v) for k, v in train_step().items()}
+            callback_list.on_train_batch_end(step, logs)
+        if val_data is not None:
+            for metric in gan.metrics:
+                metric.reset_state()
+            for batch in strategy.experimental_distribute_dataset(val_data):
+                val = test_step(batch)
+            logs.update({f"val_{k}": float(v) for k, v in val.items()})
+        logger.info(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        callback_list.on_epoch_end(epoch, logs)
+    callback_list.on_train_end()
+
+
+def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set: PatchSet | None) -> None:
+    config = {
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(options).items()},
+        "train_pairs": list(train_set.pairs),
+        "val_pairs": list(val_set.pairs) if val_set else [],
+        "patches": {"train": len(train_set), "val": len(val_set) if val_set else 0},
+        "versions": package_versions(),
+        "written": utc_timestamp(),
+    }
+    write_text_atomically(run / CONFIG, json.dumps(config, indent=1) + "\n")
+
+
+def package_versions() -> dict[str, str]:
+    """The versions of crmss and of the packages its results depend on."""
+    from osgeo import gdal
+
+    return {
+        "crmss": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "gdal": gdal.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def step_seconds(options: TrainOptions, steps: int = 3) -> tuple[float, float]:
+    """Seconds of the first (traced) training step of ``options`` on this machine and of one
+    step after it (the mean of ``steps``), on random patches of 256 px (128 px at 20 m)."""
+    previous = keras.mixed_precision.dtype_policy()
+    try:
+        if options.mixed_precision:
+            keras.mixed_precision.set_global_policy(training_policy())
+        gan = build_gan(options)
+        rng = np.random.default_rng(0)
+        sides = {"10m": (256, 4), "20m": (128, 6)}
+        stacks = [rng.random((options.batch_size, sides[s][0], sides[s][0], sides[s][1]), np.float32) for s in BAND_SETS[options.bands]]
+        start = time.perf_counter()
+        gan.train_on_batch(tuple(stacks), tuple(stacks))
+        first, start = time.perf_counter() - start, time.perf_counter()
+        for _ in range(steps):
+            gan.train_on_batch(tuple(stacks), tuple(stacks))
+        return first, (time.perf_counter() - start) / steps
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _save_atomically(model: keras.Model, path: Path) -> None:
+    with replaced_atomically(path) as tmp:
+        model.save(tmp)
