@@ -2,7 +2,7 @@
 
 import sys
 
-from crmss.cli import main
+from crmss.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main(["test", *sys.argv[1:]]))
+    console(["test", *sys.argv[1:]])

@@ -2,7 +2,7 @@
 
 import sys
 
-from crmss.cli import main
+from crmss.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main(["train", *sys.argv[1:]]))
+    console(["train", *sys.argv[1:]])

@@ -1,7 +1,5 @@
 """``python -m crmss``: the same command line as the ``crmss`` console script."""
 
-import sys
+from .cli import console
 
-from .cli import main
-
-sys.exit(main())
+console()

@@ -9,11 +9,18 @@ error (a message asking for a bug report; its traceback with ``--verbose``), 130
 interrupted, 143 when terminated (SIGTERM; temporary files are removed first). Without
 ``--verbose`` (or CRMSS_VERBOSE=1) only crmss's own lines and progress bars are shown: GDAL's
 warnings and TensorFlow's log lines are not.
+
+:func:`main` returns the status and leaves the process as it found it (GDAL's error handler,
+the SIGTERM handler, the ``crmss`` logger), so a notebook or a test may call it; the console
+script, ``python -m crmss``, ``train.py`` and ``test.py`` call :func:`console`, which ends the
+process with that status. ``--help`` needs neither GDAL nor TensorFlow: both are imported only
+when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -22,13 +29,12 @@ import sys
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from osgeo import gdal
+from typing import Any, NoReturn
 
 from . import __version__
-from .core.errors import CrmssError, InternalError
+from .core.errors import CrmssError, InputError, InternalError
 from .core.options import (
     CloudParameters,
     DemoOptions,
@@ -56,21 +62,28 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one crmss command.
+
+    Args:
+        argv: the arguments after ``crmss`` (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 done, 2 bad usage or input, 3 training diverged, 1 an internal error,
+        130 interrupted, 143 terminated. ``--help``, ``--version`` and usage errors exit through
+        argparse (SystemExit) as usual.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = args.verbose or os.environ.get("CRMSS_VERBOSE", "") not in ("", "0")
-    if not verbose:  # GDAL's errors still raise (gdal.UseExceptions); its warnings are not printed
-        gdal.SetErrorHandler("CPLQuietErrorHandler")  # for every thread (a pushed handler is per thread)
     in_main_thread = threading.current_thread() is threading.main_thread()  # only there may a handler be set
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     messages, level = _show_messages()
-    ran_tensorflow = False
     try:
-        options = args.options(args)  # checked before TensorFlow loads and before anything is written
-        if args.command in TENSORFLOW_COMMANDS:
-            load_tensorflow(verbose)
-            ran_tensorflow = True
-        return args.run(options) or 0
+        with _gdal_messages(verbose):
+            options = args.options(args)  # checked before TensorFlow loads and before anything is written
+            if args.command in TENSORFLOW_COMMANDS:
+                load_tensorflow(verbose)
+            return args.run(options) or 0
     except InternalError as exc:
         print(
             f"crmss {args.command}: internal error: {exc}\nthis is a bug in crmss, not in your input: please report it "
@@ -82,13 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_status
     except CrmssError as exc:
         print(f"crmss {args.command}: error: {exc}", file=sys.stderr)
-        return _end_now(exc.exit_status) if ran_tensorflow else exc.exit_status
+        return exc.exit_status
     except Terminated:
         print(f"crmss {args.command}: terminated; run the same command again to continue", file=sys.stderr)
-        return _end_now(128 + signal.SIGTERM) if ran_tensorflow else 128 + signal.SIGTERM
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
-        return _end_now(130) if ran_tensorflow else 130
+        return 130
     finally:
         logging.getLogger("crmss").removeHandler(messages)
         logging.getLogger("crmss").setLevel(level)
@@ -107,15 +120,47 @@ def _show_messages() -> tuple[logging.Handler, int]:
     return handler, level
 
 
-def _end_now(status: int) -> int:
-    """End the process at once with ``status``, the message given and every output closed.
+def console(argv: list[str] | None = None) -> NoReturn:
+    """The ``crmss`` console script (and ``python -m crmss``, ``train.py``, ``test.py``): run
+    :func:`main` and end the process with its status.
 
-    What a failed TensorFlow command leaves may crash the interpreter as it finalises: an input
-    pipeline's worker threads still reading ahead (``terminate called without an active
-    exception``, SIGABRT), or a checkpoint that a full disk cut short, still open in HDF5."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    A TensorFlow command that failed ends at once (``os._exit``, its messages flushed): what it
+    leaves may crash the interpreter as it finalises, an input pipeline's worker threads still
+    reading ahead (``terminate called without an active exception``, SIGABRT), or a checkpoint
+    that a full disk cut short, still open in HDF5."""
+    status = main(argv)
+    if status and "tensorflow" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+#: how to install GDAL's Python bindings, for the message of a command run without them
+GDAL_INSTALL = (
+    "GDAL's Python bindings (osgeo) are not installed: create the environment with "
+    "'conda env create -f environment.yml', or on Debian/Ubuntu run 'bash scripts/bootstrap.sh' (README, Install)"
+)
+
+
+@contextlib.contextmanager
+def _gdal_messages(verbose: bool) -> Iterator[None]:
+    """Within the block GDAL is importable (InputError naming the install route otherwise) and,
+    without ``verbose``, its warnings are not printed (its errors still raise: gdal.UseExceptions).
+    The quiet handler is GDAL's global one, seen by every thread (a pushed handler is per thread);
+    GDAL's default handler is set back at the end (the bindings cannot tell which was set before)."""
+    try:
+        from osgeo import gdal
+    except ImportError as exc:
+        raise InputError(GDAL_INSTALL) from exc
+    if verbose:
+        yield
+        return
+    gdal.SetErrorHandler("CPLQuietErrorHandler")
+    try:
+        yield
+    finally:
+        gdal.SetErrorHandler("CPLDefaultErrorHandler")
 
 
 def load_tensorflow(verbose: bool) -> None:

@@ -26,9 +26,20 @@ def test_import_crmss_is_light_and_names_the_api():
     assert run.returncode == 0, run.stderr[-2000:]
     for name in ("load_generator", "clean", "open_product", "prepare", "train", "evaluate", "predict", "simulate", "report"):
         assert name in run.stdout
-    import crmss.dataset.prepare  # noqa: F401 - a submodule import must not hide the function of the same command
+    import crmss.dataset.prepare  # noqa: F401 - importing a stage's module hides no public name
+    import crmss.protocol.reproduce  # noqa: F401
 
     assert callable(crmss.prepare) and crmss.prepare.__module__ == "crmss.dataset.prepare"
+    assert callable(crmss.reproduce) and crmss.reproduce.__module__ == "crmss.protocol.reproduce"
+
+
+def test_the_type_stub_names_the_public_api_as_it_loads():
+    """crmss/__init__.pyi (what IDEs and mypy see) imports every public name from the module the
+    lazy loader takes it from, under the same name."""
+    stub = (REPO / "crmss" / "__init__.pyi").read_text()
+    imported = {alias: (module, name) for module, name, alias in re.findall(r"^from \.([\w.]+) import (\w+) as (\w+)$", stub, re.M)}
+    assert imported == dict(crmss._API)
+    assert re.search(r"^__all__ = (\[.*?\])", stub, re.M | re.S) and eval(re.search(r"^__all__ = (\[.*?\])", stub, re.M | re.S)[1]) == crmss.__all__
 
 
 @pytest.mark.slow

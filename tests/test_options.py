@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
 import typing
 from pathlib import Path
 from typing import Literal
@@ -239,3 +241,45 @@ def _looks_negative(text: str) -> bool:
 
 def _same(a, b) -> bool:
     return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+#: run in a fresh Python where GDAL, TensorFlow and Keras cannot be imported
+WITHOUT_GDAL = "import sys\nfor name in ('osgeo', 'tensorflow', 'keras'):\n    sys.modules[name] = None\nfrom crmss import cli\n"
+
+
+def test_every_help_works_without_gdal_and_tensorflow():
+    """``crmss --help`` and each command's ``--help`` need neither GDAL nor TensorFlow."""
+    commands = ["", *cli.COMMANDS]
+    script = (
+        WITHOUT_GDAL
+        + "for command in sys.argv[1:]:\n"
+        + "    try:\n        cli.main([*command.split(), '--help'])\n"
+        + "    except SystemExit as exc:\n        assert exc.code == 0, command\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, *commands], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("usage: crmss") == len(commands), run.stdout[-2000:]
+
+
+def test_a_command_without_gdal_names_the_install_route(tmp_path):
+    script = WITHOUT_GDAL + "sys.exit(cli.main(sys.argv[1:]))"
+    run = subprocess.run(
+        [sys.executable, "-c", script, "prepare", "--products", str(tmp_path), "--out", str(tmp_path / "out")], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and "GDAL's Python bindings (osgeo) are not installed" in run.stderr and "environment.yml" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
+
+
+def test_main_returns_its_status_and_leaves_the_process_as_it_found_it(tmp_path):
+    """A refused command in the same process: main returns 2 (it does not end the process), and
+    afterwards GDAL prints its warnings again, the SIGTERM handler and crmss's logger are as before."""
+    script = (
+        "import logging, signal, sys\nfrom osgeo import gdal\nfrom crmss import cli\n"
+        "before = (signal.getsignal(signal.SIGTERM), logging.getLogger('crmss').handlers[:], logging.getLogger('crmss').level)\n"
+        "status = cli.main(['prepare', '--products', sys.argv[1], '--out', sys.argv[2]])\n"
+        "assert (signal.getsignal(signal.SIGTERM), logging.getLogger('crmss').handlers, logging.getLogger('crmss').level) == before\n"
+        "gdal.Error(gdal.CE_Warning, 1, 'a warning after main')\nprint('status', status)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "absent"), str(tmp_path / "out")], capture_output=True, text=True)
+    assert run.returncode == 0 and "status 2" in run.stdout, run.stderr[-2000:]
+    assert "a warning after main" in run.stderr, run.stderr[-2000:]
