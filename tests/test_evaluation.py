@@ -1,20 +1,25 @@
 """test.py / crmss test: metrics against independent computations, the baseline, the outputs."""
 
 import csv
+import dataclasses
 import json
 import shutil
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from osgeo import gdal
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from conftest import run_cli
 from crmss.core.bands import ALL_BANDS, BANDS_10M, BANDS_20M
+from crmss.core.errors import InputError
+from crmss.core.options import EvaluateOptions
 from crmss.dataset.clouds import add_thin_cloud, block_mean, fractal_noise
 from crmss.dataset.synthetic import SPECTRA, Scene
 from crmss.evaluation.classical import dark_channel_prior, haze_optimised_transform
+from crmss.evaluation.evaluate import evaluate
 from crmss.evaluation.metrics import band_metrics, class_metrics, cloud_mask, spectral_angle
 
 
@@ -234,3 +239,24 @@ def test_cloud_mask_and_masked_metrics_agree_with_numpy():
                 assert values[pixels]["SSIM"][i, b] == pytest.approx(full[3:-3, 3:-3][inner].mean(), abs=1e-4)
     everything = band_metrics(predicted, clear)
     np.testing.assert_allclose(class_metrics(predicted, clear, {"all": None})["all"]["PSNR"], everything["PSNR"])
+
+
+def test_a_rerun_into_its_results_is_refused_or_replaces_them_with_overwrite(trained, tmp_path):
+    """A notebook cell run twice: the second evaluate is refused naming overwrite; with
+    overwrite=True it replaces the earlier results whole; a folder that is not results of
+    'crmss test' is never replaced."""
+    options = EvaluateOptions(data=trained / "data", models=(str(trained / "run"),), out=tmp_path / "results", methods=())
+    first = evaluate(options)
+    (tmp_path / "results" / "mine.txt").write_text("from the first run")
+    with pytest.raises(InputError, match="nothing is overwritten: choose a new --out, or --overwrite to replace the results of an earlier run"):
+        evaluate(options)
+    again = evaluate(dataclasses.replace(options, overwrite=True))
+    pd.testing.assert_frame_equal(first, again)
+    assert (tmp_path / "results" / "metrics.csv").is_file() and not (tmp_path / "results" / "mine.txt").exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".results.") and "-" in p.name]  # nothing set aside is left
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="holds no metrics.csv, so it is not the results of an earlier 'crmss test' and is not replaced"):
+        evaluate(dataclasses.replace(options, out=other, overwrite=True))
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]

@@ -115,6 +115,19 @@ def test_every_genuine_fixture_is_accepted(written, fixture):
     assert granule.naming == ("bucket" if layout.get("bucket") else layout.get("band_naming") or layout.get("naming", "compact"))
 
 
+def test_a_granule_is_named_as_products_name_tiles(written):
+    """open_product's ``tile`` as a user writes it (T37UCQ, 37UCQ, lower case) opens the same
+    granule of a two-tile PDMC product; a value that is no MGRS tile is refused naming it."""
+    path = written["pdmc-02.04-S2A"]
+    tile = sorted(product_at(path).tiles())[-1]
+    opened = {open_product(path, spelled).band_files["B02"] for spelled in (f"T{tile}", tile, f"t{tile.lower()}")}
+    assert len(opened) == 1 and f"_T{tile}_" in opened.pop()
+    with pytest.raises(InputError, match="tile='TT37': not an MGRS tile; give it as products name it"):
+        open_product(path, "TT37")
+    with pytest.raises(InputError, match=r"holds no granule of tile T50TMK \(granules: T"):
+        open_product(path, "T50TMK")
+
+
 def test_an_earth_search_item_and_its_collection_open_as_the_tile_folder(written, tmp_path):
     folder = written["bucket-02.01-S2A"]
     item = earth_search_item(folder, tmp_path / "item.json")

@@ -132,7 +132,7 @@ def output_folder(
 
 
 @contextlib.contextmanager
-def new_folder(out: Path, command: str, what: str) -> Iterator[Path]:
+def new_folder(out: Path, command: str, what: str, marker: str | None = None, overwrite: bool = False) -> Iterator[Path]:
     """Yield a hidden temporary folder beside ``out`` for the ``with`` block to fill; rename it
     to ``out`` when the block ends, so ``out`` appears whole or not at all.
 
@@ -140,21 +140,57 @@ def new_folder(out: Path, command: str, what: str) -> Iterator[Path]:
     waits, then finds ``out`` written): an ``out`` that exists and is not an empty folder is
     refused (nothing is overwritten), and what a killed run left (``.<out>.partial-*``) is
     removed. On any failure the temporary folder is removed; a full disk is reported as such
-    (``what`` names the output)."""
+    (``what`` names the output).
+
+    Args:
+        out: the folder to write.
+        command: the command writing it, for the lock's messages.
+        what: what ``out`` holds, for messages.
+        marker: the file that marks an earlier output of ``command`` (``metrics.csv``), which
+            ``overwrite`` may replace; None where the command replaces nothing.
+        overwrite: replace an earlier output (a folder holding ``marker``) once the new one is
+            whole; a folder without ``marker`` is still refused, so a mistyped ``out`` is never
+            deleted.
+    """
     from .errors import InputError
 
     with output_folder(out.parent, command, what, lock=f".{out.name}.lock", unused=None):
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise InputError(f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new --out")
-        for stale in out.parent.glob(f".{out.name}.partial-*"):  # what a killed run left: no other run writes here now
+        earlier = out.is_dir() and any(out.iterdir())
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out}: is a file; nothing is overwritten: choose a new --out")
+        if earlier and not (overwrite and marker and (out / marker).is_file()):
+            raise InputError(_refusal(out, command, what, marker, overwrite))
+        for stale in out.parent.glob(f".{out.name}.*-*"):  # what a killed run left (.partial-, .replaced-): no other run writes here now
             shutil.rmtree(stale, ignore_errors=True)
         tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
         try:
             tmp.mkdir()
             yield tmp
-            if out.exists():
-                out.rmdir()  # empty, as checked above
-            os.replace(tmp, out)
+            _put_in_place(tmp, out, earlier)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+def _refusal(out: Path, command: str, what: str, marker: str | None, overwrite: bool) -> str:
+    """Why ``out``, a folder that is not empty, is not written (:func:`new_folder`)."""
+    if marker is None:
+        return f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new --out"
+    if overwrite:
+        return f"{out}: holds no {marker}, so it is not {what} of an earlier 'crmss {command}' and is not replaced: choose a new --out"
+    return f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new --out, or --overwrite to replace {what} of an earlier run"
+
+
+def _put_in_place(tmp: Path, out: Path, earlier: bool) -> None:
+    """Rename the finished ``tmp`` to ``out``; an earlier ``out`` (``earlier``) is moved aside
+    first and removed after, so that ``out`` is at every moment the old folder, the new one, or
+    (between two renames) absent, never a mixture."""
+    if not earlier:
+        if out.exists():
+            out.rmdir()  # empty, as checked
+        os.replace(tmp, out)
+        return
+    aside = out.parent / f".{out.name}.replaced-{uuid.uuid4().hex[:8]}"
+    os.replace(out, aside)
+    os.replace(tmp, out)
+    shutil.rmtree(aside, ignore_errors=True)

@@ -271,6 +271,11 @@ class EvaluateOptions(Checked):
     )
     subset: Subset = option("the prepared subset to evaluate (default {default})", "test")
     checkpoint: Checkpoint = option("last: RUN/generator.keras (default); best: RUN/generator_best.keras (best validation PSNR)", "last")
+    overwrite: bool = option(
+        "replace the results of an earlier 'crmss test' in RESULTS (a folder holding metrics.csv) once the new ones are "
+        "complete; without it an existing RESULTS is refused",
+        False,
+    )
     reference: File | None = option(
         "a table in the format of metrics.csv (the pixels column optional: all), e.g. numbers you take from "
         "the paper, its methods named as in these results; shown beside ours with the differences",

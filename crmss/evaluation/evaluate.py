@@ -114,7 +114,7 @@ def evaluate(options: EvaluateOptions) -> pd.DataFrame:
         "simulation": _simulation_of(data),
         "written": utc_timestamp(),
     }
-    with new_folder(out, "test", "the results") as tmp:
+    with new_folder(out, "test", "the results", marker="metrics.csv", overwrite=options.overwrite) as tmp:
         results, figure_files = _write_results(tmp, loaded, sets, info, reference, options)
     logger.info(f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} figures, predictions of {info['patches']} patches")
     return results

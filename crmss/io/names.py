@@ -33,6 +33,26 @@ DATATAKE_ID = re.compile(r"^G(?P<mission>S2[ABC])_(?P<sensing>\d{8}T\d{6})_(?P<a
 #: the band and tile of a band file whatever its form (an IMAGE_FILE entry, with or without ``.jp2``)
 BAND_SUFFIX = re.compile(r"_(?P<band>B\d[\dA])(?:\.jp2)?$")
 GRANULE_TILE = re.compile(r"(?:^|_)T(?P<tile>\d{2}[C-X][A-Z]{2})(?:_|$)")
+#: an MGRS tile as a user may name it: T37UCQ or 37UCQ
+MGRS_TILE = re.compile(r"^T?(?P<tile>\d{2}[C-X][A-Z]{2})$")
+
+
+def mgrs_tile(tile: str) -> str:
+    """The tile ``tile`` names, as products' names hold it after their ``T`` (``37UCQ``).
+
+    Args:
+        tile: ``T37UCQ`` or ``37UCQ`` (either case).
+
+    Returns:
+        ``37UCQ``.
+
+    Raises:
+        ValueError: ``tile`` names no MGRS tile.
+    """
+    match = MGRS_TILE.match(str(tile).strip().upper())
+    if not match:
+        raise ValueError(f"tile={tile!r}: not an MGRS tile; give it as products name it, e.g. 'T37UCQ' (or '37UCQ')")
+    return match["tile"]
 
 
 def spacecraft_name(mission: str) -> str:

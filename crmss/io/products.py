@@ -62,6 +62,7 @@ from .names import (
     LONG_BAND_FILE,
     ProductName,
     band_file_naming,
+    mgrs_tile,
     product_stem,
     spacecraft_name,
 )
@@ -919,7 +920,25 @@ def _check_stac_file(path: Path) -> None:
 def open_product(path: str | Path | Any, tile: str | None = None) -> Granule:
     """Open the granule of ``tile`` of the L1C product at ``path`` (a ``.SAFE`` folder, a zip,
     a bucket tile folder, a STAC item's ``.json`` file or its http(s) URL, or a file of one), or
-    of a ``pystac.Item`` itself, by the rule of :meth:`Product.granule`."""
+    of a ``pystac.Item`` itself, by the rule of :meth:`Product.granule`.
+
+    Args:
+        path: the product, its item, or the item's URL.
+        tile: the MGRS tile of the granule wanted (``T37UCQ`` or ``37UCQ``); None for the tile
+            the product names, or its only one.
+
+    Returns:
+        The opened granule: its band files, radiometry and grid.
+
+    Raises:
+        InputError: ``path`` is no readable L1C product, ``tile`` is no MGRS tile, or the
+            product holds no granule of it.
+    """
+    if tile is not None:
+        try:
+            tile = mgrs_tile(tile)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     if not isinstance(path, (str, Path)) and hasattr(path, "assets"):  # a pystac.Item
         return StacItem(Path(path.get_self_href() or path.id), path).granule(tile)
     return product_at(path).granule(tile)
