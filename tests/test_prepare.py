@@ -281,6 +281,18 @@ def test_bad_products_are_refused_cleanly(tmp_path, products, split_of, damage, 
     _assert_refused(run, *words, out=out)
 
 
+def test_a_pdmc_product_without_the_pairs_granule_is_refused_not_skipped(tmp_path, products, split_of):
+    """The pair's granule folder gone from a PDMC product whose metadata lists it: the pair is
+    not 'skipped, products not found' (exit 0) but refused naming the product and the files."""
+    folder = shutil.copytree(products(0, naming="long"), tmp_path / "products")
+    cloudy = next(p for p in folder.iterdir() if "V20160413" in p.name)
+    for granule in [g for g in (cloudy / "GRANULE").iterdir() if "T50TMK" in g.name]:
+        shutil.rmtree(granule)
+    out = tmp_path / "data"
+    run = run_cli("prepare", "--products", folder, "--out", out, "--split", split_of(0), "--no-progress")
+    _assert_refused(run, cloudy.name, "of tile T50TMK are missing (", "the product is incomplete: download it again", out=out)
+
+
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])

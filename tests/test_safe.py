@@ -2,10 +2,11 @@ import json
 import re
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import gdal
+from osgeo import gdal, osr
 
 from conftest import SIZE, make_level_2a
 from crmss.core.errors import InputError
@@ -138,6 +139,18 @@ def test_missing_band_file(tmp_path, products):
         open_product(only(folder))
 
 
+def test_a_granule_whose_band_files_are_all_gone_is_incomplete_not_absent(tmp_path, products):
+    """IMG_DATA removed: the tile the metadata lists is named with the first file it lists, not
+    reported as 'no granule of tile'."""
+    folder = shutil.copytree(products(0), tmp_path / "p")
+    shutil.rmtree(next(only(folder).rglob("IMG_DATA")))
+    with pytest.raises(
+        InputError,
+        match=r"band files B02, .* of tile T50TMK are missing \(MTD_MSIL1C.xml lists .*GRANULE/.*_B02\.jp2, \.\.\.\); the product is incomplete",
+    ):
+        open_product(only(folder))
+
+
 def test_zip_that_is_not_a_product(tmp_path):
     fake = tmp_path / "S2A_MSIL1C_20160413T031632_N0201_R075_T50TMK_20160413T031626.zip"
     with zipfile.ZipFile(fake, "w") as archive:
@@ -156,17 +169,69 @@ def test_level_2a_product_is_refused(tmp_path, products):
         open_product(safe)
 
 
-def test_band_off_the_product_grid_is_refused(tmp_path, products):
-    folder = shutil.copytree(products(0), tmp_path / "p")
-    band = next(only(folder).rglob("*_B11.jp2"))
-    ds = gdal.Open(str(band))
-    mem = gdal.GetDriverByName("MEM").CreateCopy("", ds)
-    ds = None
-    gt = list(mem.GetGeoTransform())
-    gt[0] += 20
-    mem.SetGeoTransform(gt)
+def _rewrite_band(band: Path, change) -> None:
+    """Write the band file again (lossless JPEG2000) after ``change(dataset)`` edited an in-memory copy of it."""
+    mem = gdal.GetDriverByName("MEM").CreateCopy("", gdal.Open(str(band)))
+    mem = change(mem) or mem
     gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(band), mem, options=["REVERSIBLE=YES", "QUALITY=100"])
-    with pytest.raises(InputError, match=r"_B11.jp2: B11 is 390 x 390 px .* must lie on the product's 20m grid"):
+
+
+def _shifted(mem):
+    transform = list(mem.GetGeoTransform())
+    transform[0] += 20
+    mem.SetGeoTransform(transform)
+
+
+def _ungeoreferenced(mem):
+    bare = gdal.GetDriverByName("MEM").Create("", mem.RasterXSize, mem.RasterYSize, 1, gdal.GDT_UInt16)
+    bare.GetRasterBand(1).WriteArray(mem.ReadAsArray())
+    return bare
+
+
+def _two_bands(mem):
+    double = gdal.GetDriverByName("MEM").Create("", mem.RasterXSize, mem.RasterYSize, 2, gdal.GDT_UInt16)
+    double.SetGeoTransform(mem.GetGeoTransform())
+    double.SetProjection(mem.GetProjection())
+    for index in (1, 2):
+        double.GetRasterBand(index).WriteArray(mem.ReadAsArray())
+    return double
+
+
+def _other_crs(mem):
+    mem.SetProjection(osr_wkt(32635))
+
+
+def osr_wkt(epsg: int) -> str:
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    return srs.ExportToWkt()
+
+
+@pytest.mark.parametrize(
+    "band, change, message",
+    [
+        ("B11", _shifted, r"_B11.jp2: B11 is 390 x 390 px .* must lie on the 20 m grid the product's other bands share"),
+        ("B02", _shifted, r"_B02.jp2: B02 is 780 x 780 px .* must lie on the 10 m grid the product's other bands share"),
+        ("B02", _ungeoreferenced, r"_B02.jp2: B02 has no georeferencing \(no GeoJP2 or GMLJP2 box\)"),
+        ("B04", _two_bands, r"_B04.jp2: B04 holds 2 band\(s\) of UInt16, but an L1C band file holds one UInt16 band"),
+        ("B03", _other_crs, r"_B03.jp2: B03 is 780 x 780 px .* in EPSG:32635, but must lie on .*EPSG:32650"),
+    ],
+    ids=["B11 shifted", "B02 shifted", "B02 without georeferencing", "B04 of two bands", "B03 in another CRS"],
+)
+def test_a_damaged_band_file_is_the_one_named(tmp_path, products, band, change, message):
+    """The reference grid is the one most bands share: the damaged file is named, B02 included."""
+    folder = shutil.copytree(products(0), tmp_path / "p")
+    _rewrite_band(next(only(folder).rglob(f"*_{band}.jp2")), change)
+    with pytest.raises(InputError, match=message):
+        open_product(only(folder)).grid()
+
+
+def test_a_band_file_of_another_band_is_named(tmp_path, products):
+    """B02's file replaced by B01's (60 m): B02 is named, not the B03 it would be compared with."""
+    folder = shutil.copytree(products(0), tmp_path / "p")
+    b01, b02 = (next(only(folder).rglob(f"*_{band}.jp2")) for band in ("B01", "B02"))
+    shutil.copy(b01, b02)
+    with pytest.raises(InputError, match=r"_B02.jp2: B02 is 130 x 130 px .* must lie on the 10 m grid"):
         open_product(only(folder)).grid()
 
 

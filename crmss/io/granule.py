@@ -12,10 +12,29 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.bands import BANDS_10M, RESOLUTION, STACKS
+from ..core.bands import RESOLUTION
 from ..core.errors import InputError
 from .metadata import QUANTIFICATION, SATURATED, USED_BANDS
-from .raster import Grid, raster_info, read_band, same_projection
+from .raster import Grid, RasterInfo, projection_name, raster_info, read_band
+
+
+def _checked_band(band: str, info: RasterInfo) -> RasterInfo:
+    """``info`` of the file of ``band`` once it is seen to be an L1C band file: one UInt16 band,
+    georeferenced; InputError naming the file otherwise."""
+    if info.bands != 1 or info.dtype != "UInt16":
+        raise InputError(
+            f"{info.path}: {band} holds {info.bands} band(s) of {info.dtype}, but an L1C band file holds one UInt16 band; "
+            "this is not an L1C band file"
+        )
+    if not info.projection or info.geotransform == (0.0, 1.0, 0.0, 0.0, 0.0, 1.0):
+        raise InputError(f"{info.path}: {band} has no georeferencing (no GeoJP2 or GMLJP2 box); the band file is damaged: download the product again")
+    return info
+
+
+def _implied_grid(info: RasterInfo, scale: int) -> Grid:
+    """The 10 m grid a band of ``scale`` x 10 m pixels lies on."""
+    x0, dx, rx, y0, ry, dy = info.geotransform
+    return Grid(info.projection, (x0, dx / scale, rx / scale, y0, ry / scale, dy / scale), info.width * scale, info.height * scale)
 
 
 @dataclass
@@ -94,23 +113,25 @@ class Granule:
         return dn.astype(np.float32) / 10000
 
     def grid(self) -> Grid:
-        """Read the headers of the ten CR-MSS bands and check they form one 10 m / 20 m grid."""
-        infos = {band: raster_info(self.band_files[band]) for band in USED_BANDS}
-        ref = infos[BANDS_10M[0]]
-        grid = Grid(ref.projection, ref.geotransform, ref.width, ref.height)
-        for res, scale in (("10m", 1), ("20m", 2)):
-            for band in STACKS[res]:
-                info = infos[band]
-                expected = (grid.width / scale, grid.height / scale, grid.geotransform_at(scale))
-                if (
-                    (info.width, info.height) != expected[:2]
-                    or not np.allclose(info.geotransform, expected[2], rtol=0, atol=1e-3)
-                    or not same_projection(info.projection, grid.projection)
-                ):
-                    raise InputError(
-                        f"{info.path}: {band} is {info.width} x {info.height} px with geotransform {info.geotransform}, "
-                        f"but must lie on the product's {res} grid ({grid.describe()}, coarsened {scale}x); the product is damaged: download it again"
-                    )
-                if info.dtype != "UInt16":
-                    raise InputError(f"{info.path}: {band} is {info.dtype}, but L1C bands are UInt16; this is not an L1C band file")
+        """The 10 m grid of the ten CR-MSS bands, read from their headers.
+
+        Returns:
+            The grid that most bands imply (a 20 m band implies the 10 m grid of twice its
+            size), so that a damaged file is the one named, whichever band it is.
+
+        Raises:
+            InputError: naming the band file that has no georeferencing, more than one band, a
+                type other than UInt16, or lies off the grid the others share.
+        """
+        infos = {band: _checked_band(band, raster_info(self.band_files[band])) for band in USED_BANDS}
+        implied = {band: _implied_grid(info, RESOLUTION[band] // 10) for band, info in infos.items()}
+        grid = max(implied.values(), key=lambda candidate: sum(candidate.matches(other) for other in implied.values()))
+        for band, info in infos.items():
+            if not implied[band].matches(grid):
+                scale = RESOLUTION[band] // 10
+                raise InputError(
+                    f"{info.path}: {band} is {info.width} x {info.height} px with geotransform {info.geotransform} in "
+                    f"{projection_name(info.projection)}, but must lie on the {RESOLUTION[band]} m grid the product's other bands share "
+                    f"({grid.describe()}, coarsened {scale}x); the product is damaged: download it again"
+                )
         return grid

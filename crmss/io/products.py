@@ -34,6 +34,7 @@ import re
 import urllib.parse
 import zipfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
@@ -242,18 +243,18 @@ class SafeFolder(Product):
     def _band_files(self) -> dict[str, dict[str, str]]:
         """tile -> {band: file}, found once: the band files that the product metadata lists (``IMAGE_FILE``,
         or ``IMAGE_ID`` in the PDMC packaging), as GDAL's SENTINEL2 driver finds them, whatever
-        their naming; listed files the product lacks are left out (reported as missing bands).
-        Only for metadata without such a list: the JP2 files under ``GRANULE/*/IMG_DATA/`` whose
-        names follow either form."""
+        their naming; listed files the product lacks are left out (reported as missing bands),
+        but their tile is kept, so that a granule whose files are all gone is reported as
+        incomplete, not as absent. Only for metadata without such a list: the JP2 files under
+        ``GRANULE/*/IMG_DATA/`` whose names follow either form."""
         safe, _, _, info = self._stated
         present = set(self.names)
         by_tile: dict[str, dict[str, str]] = {}
         if info.image_files:
-            for granule, files in info.image_files.items():
-                for file in files:
-                    band, tile = BAND_SUFFIX.search(file), GRANULE_TILE.search(file.rsplit("/", 1)[-1]) or GRANULE_TILE.search(granule)
-                    if band and tile and f"{safe}/{file}" in present:
-                        by_tile.setdefault(tile["tile"], {})[band["band"]] = f"{safe}/{file}"
+            for tile, band, file in self._listed:
+                files = by_tile.setdefault(tile, {})
+                if f"{safe}/{file}" in present:
+                    files[band] = f"{safe}/{file}"
             return by_tile
         for name in self.names:
             parts = name.split("/")
@@ -266,8 +267,27 @@ class SafeFolder(Product):
                 by_tile.setdefault(match["tile"], {})[match["band"]] = name
         return by_tile
 
+    @property
+    def _listed(self) -> Iterator[tuple[str, str, str]]:
+        """(tile, band, file relative to the ``.SAFE`` folder) of every band file the product
+        metadata lists (``IMAGE_FILE`` or ``IMAGE_ID``)."""
+        for granule, files in self._stated[3].image_files.items():
+            for file in files:
+                band, tile = BAND_SUFFIX.search(file), GRANULE_TILE.search(file.rsplit("/", 1)[-1]) or GRANULE_TILE.search(granule)
+                if band and tile:
+                    yield tile["tile"], band["band"], file
+
     def tiles(self) -> set[str]:
         return set(self.band_files())
+
+    def _missing(self, tile: str, missing: list[str]) -> InputError:
+        """The refusal of a granule of ``tile`` that lacks the band files of ``missing``."""
+        safe, meta_name, _, _ = self._stated
+        listed = [f"{safe}/{file}" for each, band, file in self._listed if each == tile and band in missing]
+        where = f" ({meta_name.split('/')[-1]} lists {listed[0]}{', ...' if len(listed) > 1 else ''})" if listed else " from IMG_DATA"
+        return InputError(
+            f"{self.path}: band files {', '.join(missing)} of tile T{tile} are missing{where}; the product is incomplete: download it again"
+        )
 
     def granule(self, tile: str | None = None) -> Granule:
         safe, meta_name, match, info = self._stated
@@ -287,10 +307,7 @@ class SafeFolder(Product):
             raise InputError(f"{self.path}: holds no granule of tile T{tile} (granules: {have}); give the product of that tile")
         missing = [b for b in USED_BANDS if b not in by_tile[tile]]
         if missing:
-            raise InputError(
-                f"{self.path}: band files {', '.join(missing)} of tile T{tile} are missing from IMG_DATA; "
-                "the product is incomplete: download it again"
-            )
+            raise self._missing(tile, missing)
         files = by_tile[tile]
         return Granule(
             path=self.path,

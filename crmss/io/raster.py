@@ -102,6 +102,9 @@ class Grid:
 
 @gdal_exceptions()
 def same_projection(wkt_a: str, wkt_b: str) -> bool:
+    """Whether two WKT strings state one coordinate system (two empty ones: both have none)."""
+    if not wkt_a or not wkt_b:
+        return wkt_a == wkt_b
     a, b = osr.SpatialReference(), osr.SpatialReference()
     a.ImportFromWkt(wkt_a)
     b.ImportFromWkt(wkt_b)
