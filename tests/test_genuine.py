@@ -157,6 +157,41 @@ def test_a_data_space_item_reads_the_bands_and_metadata_inside_the_safe(written,
         open_product(tmp_path / "l2a.json")
 
 
+def _edited(properties: dict, key: str, value) -> dict:
+    return {**properties, key: value}
+
+
+#: (the item's style, the property changed alone, its new value)
+ITEM_FIELDS = [
+    ("earth search", "platform", "sentinel-2b"),
+    ("earth search", "datetime", "2016-04-18T03:16:32.024000Z"),
+    ("earth search", "s2:processing_baseline", "02.02"),
+    ("earth search", "mgrs:grid_square", "MJ"),
+    ("earth search", "mgrs:utm_zone", 51),
+    ("earth search", "s2:datatake_id", "GS2B_20160413T031632_004219_N02.01"),
+    ("earth search", "sat:relative_orbit", 76),
+    ("data space", "grid:code", "MGRS-34UCG"),
+    ("data space", "platform", "sentinel-2a"),
+]
+
+
+@pytest.mark.parametrize("style, key, value", ITEM_FIELDS, ids=[f"{s}: {k}" for s, k, _ in ITEM_FIELDS])
+def test_each_item_property_changed_alone_is_refused(written, tmp_path, style, key, value):
+    """A STAC item whose property contradicts the product its files state is not used: the
+    refusal names the property and its value."""
+    if style == "earth search":
+        item = earth_search_item(written["bucket-02.01-S2A"], tmp_path / "item.json")
+    else:
+        fixture = next(f for f in FIXTURES if f.key == "compact-05.11-S2C")
+        item = cdse_item(written[fixture.key], fixture.name, tmp_path / "item.json")
+    open_product(item)  # as written: accepted
+    document = json.loads(item.read_text())
+    document["properties"] = _edited(document["properties"], key, value)
+    item.write_text(json.dumps(document))
+    with pytest.raises(InputError, match=f"the item's {'mgrs tile' if key.startswith('mgrs:') else key} .* contradicts the product"):
+        open_product(item)
+
+
 #: (the field, a regular expression substitution on MTD_MSIL1C.xml, the words of the refusal)
 IDENTITY_FIELDS = [
     ("SPACECRAFT_NAME", (r"Sentinel-2A", "Sentinel-2B"), "SPACECRAFT_NAME Sentinel-2B contradicts"),
@@ -179,6 +214,19 @@ def test_each_identity_field_changed_alone_is_refused(written, tmp_path, field, 
     with pytest.raises(InputError, match=re.escape(words)) as refused:
         identify(copy)
     assert "MTD_MSIL1C.xml" in str(refused.value) and "download the product again" in str(refused.value)
+
+
+def test_a_pdmc_products_baseline_changed_alone_is_refused(written, tmp_path):
+    """A PDMC name states no baseline: PROCESSING_BASELINE is held to the datatake identifier's."""
+    with zipfile.ZipFile(written["pdmc-02.04-S2A"]) as archive:
+        archive.extractall(tmp_path)
+    (copy,) = tmp_path.glob("*.SAFE")
+    (metadata,) = [p for p in copy.iterdir() if p.suffix == ".xml" and p.name != "manifest.safe"]
+    text, count = re.subn(r">02\.04</PROCESSING_BASELINE>", ">02.05</PROCESSING_BASELINE>", metadata.read_text())
+    assert count == 1
+    metadata.write_text(text)
+    with pytest.raises(InputError, match=r"datatakeIdentifier GS2A_\w+_N02\.04 contradicts the product name S2A_OPER_PRD_MSIL1C_PDMC_"):
+        identify(copy)
 
 
 def test_another_products_uri_is_refused_as_mislabelled(written, tmp_path):

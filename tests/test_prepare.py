@@ -555,6 +555,7 @@ def test_a_run_that_prepared_no_pair_binds_no_options(tmp_path, products, split_
     (tmp_path / "nothing").mkdir()
     first = run_cli("prepare", "--products", tmp_path / "nothing", "--out", out, "--split", split_of(1), "--no-progress")
     assert first.returncode == 2 and "nothing was prepared" in first.stderr, first.stderr[-2000:]
+    assert out.is_dir() and not list(out.iterdir())  # the user's folder stays, empty as it was
     corrected = run_cli("prepare", "--products", products(0), "--out", out, "--split", split_of(0), "--no-progress")
     assert corrected.returncode == 0 and f"{KEY} (train):" in corrected.stdout, corrected.stderr[-2000:]
     assert list(json.loads((out / "manifest.json").read_text())["pairs"]) == [KEY]

@@ -364,3 +364,12 @@ def test_a_product_is_known_by_its_content_not_its_name(tmp_path, products, pair
     (folder / "tileInfo.json").write_text(json.dumps({**tile_info, "productName": cloudy}))
     with pytest.raises(InputError, match=r"metadata.xml's SENSING_TIME \(20160403\) is not the sensing day of"):
         open_product(folder)
+
+
+def test_a_zip_named_in_upper_case_is_found_and_read(tmp_path, products):
+    """Some download tools write ``<name>.ZIP``: found and read as ``<name>.zip``."""
+    zipped = next(p for p in products(0, zipped=True).iterdir() if "20160413" in p.name)
+    upper = shutil.copy(zipped, tmp_path / zipped.name.replace(".zip", ".ZIP"))
+    found = find_products(tmp_path)
+    assert [item.path for item in found] == [Path(upper)] and found[0].name.name == zipped.name.split(".")[0]
+    assert open_product(upper).tile == "50TMK"

@@ -110,10 +110,12 @@ def output_folder(
     waits until this one ends, saying so. An OSError from the block becomes InputError, or
     DiskFullError where the disk is full (``what`` the block writes, ``rerun`` how to go on). A
     folder this run created and left ``unused`` (by default: empty) is removed at the end, so
-    bad input leaves no folder behind."""
+    bad input leaves no folder behind; a folder that was empty before and is left ``unused``
+    is emptied again (the user's folder stays, what this run wrote in it goes)."""
     from .errors import InputError, write_error
 
     created = not folder.exists()
+    was_empty = not created and folder.is_dir() and _is_empty(folder)
     try:
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -127,8 +129,20 @@ def output_folder(
     except OSError as exc:
         raise write_error(exc, folder, what, rerun) from exc
     finally:
-        if created and unused and folder.is_dir() and unused(folder):
-            shutil.rmtree(folder, ignore_errors=True)
+        if (created or was_empty) and unused and folder.is_dir() and unused(folder):
+            _remove(folder, keep=was_empty)
+
+
+def _remove(folder: Path, keep: bool) -> None:
+    """Remove ``folder``, or only what it holds where ``keep``."""
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -49,7 +49,8 @@ def find_products(folder: str | Path) -> list[Found]:
     candidates = [
         entry
         for entry in folder.iterdir()
-        if ((entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix == ".zip" and entry.is_file())) and ProductName.parse(product_stem(entry))
+        if ((entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix.lower() == ".zip" and entry.is_file()))
+        and ProductName.parse(product_stem(entry))
     ]
     found = []
     for root, dirs, files in os.walk(folder):

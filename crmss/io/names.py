@@ -117,8 +117,9 @@ class ProductName:
 
 
 def product_stem(entry: Path) -> str:
-    """The product name of a ``<name>.SAFE`` folder, a ``<name>.zip`` or a ``<name>.SAFE.zip``."""
+    """The product name of a ``<name>.SAFE`` folder, a ``<name>.zip`` or a ``<name>.SAFE.zip``
+    (the zip's extension in either case: some download tools write ``.ZIP``)."""
     for suffix in (".SAFE.zip", ".zip", ".SAFE"):
-        if entry.name.endswith(suffix):
+        if entry.name.lower().endswith(suffix.lower()):
             return entry.name[: -len(suffix)]
     return entry.name

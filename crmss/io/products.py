@@ -336,7 +336,8 @@ def _contradictions(info: ProductMetadata, content: ProductName) -> dict[str, st
 
     Compared in the form genuine metadata states them: SPACECRAFT_NAME ``Sentinel-2A``, the
     sensing day, SENSING_ORBIT_NUMBER (relative, unpadded), PROCESSING_BASELINE, and the
-    datatake identifier's mission, day and baseline (``GS2A_20160403T030602_004035_N02.01``)."""
+    datatake identifier's mission, day and baseline (``GS2A_20160403T030602_004035_N02.01``;
+    for a PDMC product, whose name states no baseline, the baseline PROCESSING_BASELINE states)."""
     expected = {
         "SPACECRAFT_NAME": (info.spacecraft, spacecraft_name(content.mission)),
         "sensing day": (info.sensing_day, content.sensing[:8]),
@@ -344,15 +345,8 @@ def _contradictions(info: ProductMetadata, content: ProductName) -> dict[str, st
         "PROCESSING_BASELINE": (info.baseline, content.baseline),
     }
     found = {name: str(value) for name, (value, want) in expected.items() if value is not None and want is not None and value != want}
-    if info.datatake is not None:
-        datatake = DATATAKE_ID.match(info.datatake)
-        if (
-            not datatake
-            or datatake["mission"] != content.mission
-            or datatake["baseline"] != (content.baseline or datatake["baseline"])
-            or not same_datatake_day(content.sensing[:8], datatake["sensing"][:8])
-        ):
-            found["datatakeIdentifier"] = info.datatake
+    if info.datatake is not None and not _same_datatake(info.datatake, content, content.baseline or info.baseline):  # a PDMC name states no baseline
+        found["datatakeIdentifier"] = info.datatake
     return found
 
 
@@ -686,10 +680,18 @@ class StacItem(BucketTile):
         collection, properties = (self.item.collection_id or "").lower(), self.item.properties
         product_type = properties.get("s2:product_type") or properties.get("product:type") or "S2MSI1C"
         if "l2a" in collection or product_type != "S2MSI1C" or str(properties.get("processing:level", "")).upper().startswith("L2"):
+            stated = [f"{key} {properties[key]}" for key in ("s2:product_type", "product:type", "processing:level") if key in properties]
             raise InputError(
-                f"{self.where}: an item of {self.item.collection_id or 'a collection'} "
-                f"({product_type}, processing level {properties.get('processing:level', 'L2A')}); "
+                f"{self.where}: an item of {self.item.collection_id or 'a collection'}{' (' + ', '.join(stated) + ')' if stated else ''}; "
                 "crmss needs Level-1C top-of-atmosphere data: search the sentinel-2-l1c collection"
+            )
+        contradicted = _item_contradictions(properties, name, own_tile)
+        if contradicted:
+            field_name, value = next(iter(contradicted.items()))
+            raise MislabelledProduct(
+                f"{self.where}: the item's {field_name} {value} contradicts the product {name.name} (tile T{own_tile}) that {file} states; "
+                f"an item edited or mixed with another is not used: {self.fix}",
+                name,
             )
         match = STAC_ITEM_ID.match(self.item.id)
         said = (match["mission"], match["tile"], match["level"]) if match else None
@@ -699,6 +701,46 @@ class StacItem(BucketTile):
                 f"but {file} states the product {name.name} (tile T{own_tile}); an item edited or mixed with another is not used: {self.fix}",
                 name,
             )
+
+
+def _item_contradictions(properties: dict, name: ProductName, tile: str) -> dict[str, str]:
+    """The properties of a STAC item that contradict the product ``name`` and the tile its files
+    state: property -> value, compared where the item states them, in the forms Earth Search
+    and the Copernicus Data Space Ecosystem write them (``platform`` ``sentinel-2b``,
+    ``sat:relative_orbit`` 122, ``mgrs:utm_zone`` 34 with ``mgrs:latitude_band`` U and
+    ``mgrs:grid_square`` CF or ``grid:code`` MGRS-34UCF, ``s2:processing_baseline`` 05.09, ``s2:datatake_id``
+    ``GS2B_20230823T095559_033791_N05.09``, ``datetime`` on the datatake's day)."""
+    day = str(properties.get("datetime") or "")[:10].replace("-", "")
+    stated = {
+        "platform": (properties.get("platform"), lambda v: str(v).lower() == f"sentinel-2{name.mission[-1].lower()}"),
+        "sat:relative_orbit": (properties.get("sat:relative_orbit"), lambda v: str(v).isdigit() and int(v) == int(name.orbit)),
+        "mgrs tile": (_mgrs_tile(properties), lambda v: v == tile),
+        "grid:code": (properties.get("grid:code"), lambda v: str(v).upper().removeprefix("MGRS-") == tile),
+        "s2:processing_baseline": (properties.get("s2:processing_baseline"), lambda v: name.baseline is None or str(v) == name.baseline),
+        "s2:datatake_id": (properties.get("s2:datatake_id"), lambda v: _same_datatake(str(v), name, name.baseline)),
+        "datetime": (properties.get("datetime") if day.isdigit() else None, lambda v: same_datatake_day(day, name.sensing[:8])),
+    }
+    return {field_name: str(value) for field_name, (value, agrees) in stated.items() if value is not None and not agrees(value)}
+
+
+def _mgrs_tile(properties: dict) -> str | None:
+    """The MGRS tile (``34UCF``) an item's ``mgrs:*`` properties state, None where they do not."""
+    zone, band, square = (properties.get(key) for key in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square"))
+    if zone is None or band is None or square is None:
+        return None
+    return f"{int(zone):02d}{band}{square}" if str(zone).isdigit() else f"{zone}{band}{square}"
+
+
+def _same_datatake(identifier: str, name: ProductName, baseline: str | None) -> bool:
+    """Whether a datatake identifier is of the mission and day of the product ``name`` and of
+    ``baseline`` (where known)."""
+    datatake = DATATAKE_ID.match(identifier)
+    return bool(
+        datatake
+        and datatake["mission"] == name.mission
+        and datatake["baseline"] == (baseline or datatake["baseline"])
+        and same_datatake_day(name.sensing[:8], datatake["sensing"][:8])
+    )
 
 
 def stac_type(path: Path) -> str | None:
