@@ -12,7 +12,10 @@ model's path), and compare the two listings::
     diff before.txt after.txt && echo byte-identical
 
 Records that hold times or versions (``reproduce.json``, ``config.json``, ``report.md``) are
-left out: they differ from run to run by design.
+left out: they differ from run to run by design. So is one metadata item of the predicted COGs,
+``CRMSS_MODEL_SHA256``: the SHA-256 of the ``.keras`` file, a zip whose members carry the time
+they were written. A predicted COG is fingerprinted by its pixels and its other metadata
+(``<sha256>  <path>  (pixels and metadata)``); every other file by its bytes.
 """
 
 from __future__ import annotations
@@ -39,7 +42,31 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "crmss", "demo", "--out", str(args.out)], check=True, env=environment, stdout=subprocess.DEVNULL)
     files = sorted({path for pattern in PATTERNS for path in args.out.rglob(pattern)})
     for path in files:
-        print(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(args.out)}")
+        if path.parent.name == "predicted":
+            print(f"{cog_fingerprint(path)}  {path.relative_to(args.out)}  (pixels and metadata)")
+        else:
+            print(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(args.out)}")
+
+
+#: metadata items of a predicted COG that change from run to run by design
+VARYING = ("CRMSS_MODEL_SHA256",)
+
+
+def cog_fingerprint(path: Path) -> str:
+    """SHA-256 of a COG's pixels (every band, full resolution), its grid and its metadata items
+    but :data:`VARYING`."""
+    from osgeo import gdal
+
+    gdal.UseExceptions()
+    dataset = gdal.Open(str(path))
+    digest = hashlib.sha256()
+    metadata = {key: value for key, value in (dataset.GetMetadata() or {}).items() if key not in VARYING}
+    digest.update(repr((sorted(metadata.items()), dataset.GetGeoTransform(), dataset.GetProjection())).encode())
+    for index in range(1, dataset.RasterCount + 1):
+        band = dataset.GetRasterBand(index)
+        digest.update(repr((band.GetDescription(), band.GetNoDataValue())).encode())
+        digest.update(band.ReadAsArray().tobytes())
+    return digest.hexdigest()
 
 
 if __name__ == "__main__":

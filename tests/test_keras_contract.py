@@ -6,7 +6,7 @@ import json
 import keras
 import numpy as np
 
-from crmss.nn.training import ChiefBackupAndRestore
+from crmss.nn.callbacks import ChiefBackupAndRestore
 
 
 def _model():

@@ -215,8 +215,8 @@ def write_then_die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     real(*args, **kwargs)
 crmss.dataset.prepare.write_geotiff = write_then_die
-from crmss.cli import main
-sys.exit(main(sys.argv[1:]))
+from crmss.cli import console
+console(sys.argv[1:])
 """
 
 
@@ -380,8 +380,8 @@ def test_disk_filling_up_while_writing_leaves_no_partial_pair_and_never_hangs(pr
         import shutil, sys
         import crmss.dataset.prepare
         crmss.dataset.prepare.shutil.disk_usage = lambda path: shutil._ntuple_diskusage(2**40, 0, 2**40)
-        from crmss.cli import main
-        sys.exit(main(["prepare", "--products", {str(folder)!r}, "--out", {str(out)!r}, "--split", {str(split_of(0))!r}, "--no-progress"]))
+        from crmss.cli import console
+        console(["prepare", "--products", {str(folder)!r}, "--out", {str(out)!r}, "--split", {str(split_of(0))!r}, "--no-progress"])
     """)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     _assert_refused(run, f"{out}: the disk is full", "finished pairs are kept, this one is redone")

@@ -154,8 +154,8 @@ import crmss.evaluation.evaluate
 def die(*args):
     os.kill(os.getpid(), signal.SIGKILL)
 crmss.evaluation.evaluate.write_figures = die
-from crmss.cli import main
-sys.exit(main(["test", *sys.argv[1:]]))
+from crmss.cli import console
+console(["test", *sys.argv[1:]])
 """
 
 
@@ -183,11 +183,11 @@ def test_train_on_a_full_disk_stops_before_training(trained, small_disk):
 
 TRAIN_WITHOUT_SPACE_CHECK = """
 import shutil, sys
-from crmss.cli import load_tensorflow, main
+from crmss.cli import console, load_tensorflow
 load_tensorflow(verbose=False)  # as main does, before crmss.nn.training imports TensorFlow
-import crmss.nn.training
-crmss.nn.training.EnoughSpace.check = lambda self: None
-sys.exit(main(["train", *sys.argv[1:]]))
+import crmss.nn.callbacks
+crmss.nn.callbacks.EnoughSpace.check = lambda self: None
+console(["train", *sys.argv[1:]])
 """
 
 
@@ -293,8 +293,8 @@ def test_an_inconsistent_output_is_an_internal_error_and_never_published(stress,
             values[: rows // 2, 100:200, 1] = 0
             return values
         crmss.inference.blending.Strip.finished = one_band_lost
-        from crmss.cli import main
-        sys.exit(main(["predict", {str(cloudy)!r}, "--model", {str(root / "run")!r}, "--out", {str(tmp_path)!r}, "--no-progress"]))
+        from crmss.cli import console
+        console(["predict", {str(cloudy)!r}, "--model", {str(root / "run")!r}, "--out", {str(tmp_path)!r}, "--no-progress"])
     """)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 1, run.stderr[-2000:]

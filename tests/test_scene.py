@@ -167,8 +167,8 @@ def call_then_die(self, *args):
         os.kill(os.getpid(), signal.SIGKILL)
     return real(self, *args)
 crmss.inference.runner.TileRunner.weighted = call_then_die
-from crmss.cli import main
-sys.exit(main(["predict", *sys.argv[1:]]))
+from crmss.cli import console
+console(["predict", *sys.argv[1:]])
 """
 
 
@@ -208,8 +208,8 @@ def publish_then_die(self):
     if calls[0] == 1:  # the 10 m COG is at its final name, the 20 m one not yet
         os.kill(os.getpid(), getattr(signal, sys.argv[1]))
 crmss.io.raster.StreamedCOG.publish = publish_then_die
-from crmss.cli import main
-sys.exit(main(["predict", *sys.argv[2:]]))
+from crmss.cli import console
+console(["predict", *sys.argv[2:]])
 """
 
 
@@ -313,8 +313,8 @@ import sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from crmss.cli import main
-sys.exit(main(["predict", *sys.argv[1:]]))
+from crmss.cli import console
+console(["predict", *sys.argv[1:]])
 """
 
 

@@ -20,8 +20,9 @@ from crmss.dataset.prepare import prepare
 from crmss.dataset.splits import write_split
 from crmss.dataset.synthetic import write_pair
 from crmss.dataset.tree import load_patches, merge
+from crmss.nn.callbacks import StopOnNonFinite
 from crmss.nn.pipeline import augment, make_dataset
-from crmss.nn.training import StopOnNonFinite, build_gan, run_options, train
+from crmss.nn.training import build_gan, run_options, train
 
 #: 10 m side of the training products: 4 x 4 windows of 256 px, about 11 kept per pair
 TRAIN_SIZE = 1026
@@ -385,3 +386,26 @@ def test_two_trainings_into_one_run_take_turns(trained, tmp_path):
     history = (tmp_path / "runs" / "run" / "history.csv").read_text().splitlines()
     assert len(history) == 2  # the header and one epoch, written once
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["run"]  # the lock is gone
+
+
+def test_an_epoch_is_one_short_line_and_the_run_ends_with_a_summary(tmp_path):
+    """The line holds the losses, validation PSNR at 10 m and 20 m (mean of the bands) beside the
+    cloudy input's, the best marker and the time; the per-band values stay out of it."""
+    from crmss.core.bands import BANDS_10M, BANDS_20M
+    from crmss.nn.callbacks import epoch_line, training_summary
+
+    logs = {"g_loss": 4.2134, "d_loss": 0.2412, "val_psnr": 30.0, "val_cloudy_psnr": 27.0}
+    logs |= {f"val_psnr_{b}": 31.0 + i for i, b in enumerate(BANDS_10M)} | {f"val_cloudy_psnr_{b}": 28.0 for b in BANDS_10M}
+    logs |= {f"val_psnr_{b}": 29.0 for b in BANDS_20M} | {f"val_cloudy_psnr_{b}": 27.5 for b in BANDS_20M}
+    logs |= {f"psnr_{b}": 1.0 for b in (*BANDS_10M, *BANDS_20M)}
+    line = epoch_line(3, 10, logs, True, 41.2)
+    assert line == "Epoch 3/10  g 4.21  d 0.241  val PSNR 10 m 32.5 dB (input 28.0)  20 m 29.0 dB (input 27.5)  best  41 s"
+    assert epoch_line(1, 1, {"g_loss": 1.0, "d_loss": 0.5}, False, 3) == "Epoch 1/1  g 1  d 0.5  3 s"  # no validation pairs
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert "no validation pairs: no best epoch" in training_summary(run, "DATA")
+    (run / "best.json").write_text(json.dumps({"epoch": 3, "val_psnr": 32.51, "val_cloudy_psnr": 28.02}))
+    summary = training_summary(run, "DATA")
+    assert "best epoch 3: validation PSNR 32.51 dB against 28.02 dB for the cloudy input" in summary
+    assert f"crmss test --data DATA --model {run} --checkpoint best --out RESULTS" in summary

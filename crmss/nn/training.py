@@ -11,7 +11,6 @@ continues to the requested total of epochs, after a kill or after a finished run
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import logging
@@ -31,15 +30,16 @@ import tensorflow as tf
 from .. import __version__
 from ..core.bands import BAND_SETS
 from ..core.console import keras_verbosity
-from ..core.errors import InputError, TrainingDiverged, disk_full_error, is_disk_full
+from ..core.errors import InputError, is_disk_full
 from ..core.files import TEMPORARY_PREFIX, exclusive_lock, output_folder, replaced_atomically, utc_timestamp, write_text_atomically
 from ..core.options import TrainOptions
 from ..dataset.tree import PatchSet, load_patches, merge
+from .callbacks import ChiefBackupAndRestore, EnoughSpace, EpochLine, GeneratorExport, HistoryCSV, SampleImages, StopOnNonFinite
 from .gan import CRMSSGAN
-from .model import build_discriminator, build_generator, run_generator
+from .model import build_discriminator, build_generator
 from .pipeline import epoch_steps, make_dataset, patch_errors
 from .precision import training_policy
-from .runs import BEST_FILE, CONFIG, HISTORY, best_psnr, check_continuation, check_history, completed_epochs, read_config, run_options
+from .runs import CONFIG, HISTORY, best_psnr, check_continuation, check_history, completed_epochs, read_config, run_options
 
 logger = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ def _train(
     try:
         with patch_errors():
             space.check()  # before the first epoch: not after hours of training
-            every = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks)]
+            every = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks, verbose)]
             if options.strategy == "multiworker":
                 _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps, every)
             else:
@@ -328,7 +328,7 @@ def _train(
                     steps_per_epoch=steps,
                     validation_data=val_data,
                     callbacks=every,
-                    verbose=verbose,
+                    verbose=0,  # EpochLine: one short line per epoch
                     shuffle=False,
                 )  # the dataset shuffles itself
     except tf.errors.ResourceExhaustedError as exc:
@@ -367,135 +367,11 @@ def _remove_temporary_files(run: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-class EnoughSpace(keras.callbacks.Callback):
-    """Before an epoch's checkpoints are written, check that they fit on RUN's disk: a full disk
-    is then one clear message, before any file is half-written (HDF5, failing half-way through
-    the backup, leaves a file that crashes the process at exit)."""
-
-    def __init__(self, run: Path, needed: int):
-        super().__init__()
-        self.run, self.needed = run, needed
-
-    def check(self) -> None:
-        if shutil.disk_usage(self.run).free < self.needed:
-            raise self.error()
-
-    def error(self) -> InputError:
-        """The message for a disk without room for an epoch's checkpoints."""
-        return disk_full_error(
-            self.run, self.needed, "one epoch's checkpoints", "run the same command again: it continues after the last complete epoch"
-        )
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.check()
-
-
-class StopOnNonFinite(keras.callbacks.Callback):
-    """Stop at the first NaN or infinite loss, before that epoch's checkpoint is written."""
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        for name, value in (logs or {}).items():
-            if not math.isfinite(float(value)):
-                raise TrainingDiverged(
-                    f"training diverged: {name} is {float(value)} at step {batch + 1} of this epoch; the checkpoints "
-                    "of the last complete epoch are kept. Lower --lr (or leave out --mixed-precision) and run again in a new --out folder"
-                )
-
-
-class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore where every worker restores but only the chief writes, and writes
-    atomically: the weights (both networks and optimisers) to a temporary file renamed into
-    place, then the epoch. Keras writes the backup in place, so a kill or a full disk during
-    the write left a file that the next run could not load."""
-
-    def __init__(self, backup_dir: str | Path, chief: bool):
-        super().__init__(backup_dir, delete_checkpoint=False)
-        self.chief = chief
-
-    # BackupAndRestore has no public hook for how the backup is written: overriding its private
-    # _save_model (the method its on_epoch_end calls) is the one way to write it atomically
-    def _save_model(self):
-        if not self.chief:
-            return
-        weights = Path(self._weights_path)
-        weights.parent.mkdir(parents=True, exist_ok=True)
-        with replaced_atomically(weights) as tmp:
-            self.model.save_weights(tmp, overwrite=True)
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        write_text_atomically(Path(self._training_metadata_path), json.dumps(metadata))
-
-
-class GeneratorExport(keras.callbacks.Callback):
-    """RUN/generator.keras after every epoch; RUN/generator_best.keras at the best val_psnr."""
-
-    def __init__(self, run: Path):
-        super().__init__()
-        self.run = run
-        self.best_file = run / BEST_FILE
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        _save_atomically(self.model.generator, self.run / "generator.keras")
-        if "val_psnr" in logs:
-            best = best_psnr(self.run)
-            if best is None or float(logs["val_psnr"]) > best:
-                _save_atomically(self.model.generator, self.run / "generator_best.keras")
-                cloudy = float(logs.get("val_cloudy_psnr", math.nan))
-                record = {"epoch": epoch + 1, "val_psnr": float(logs["val_psnr"]), "val_cloudy_psnr": cloudy if math.isfinite(cloudy) else None}
-                write_text_atomically(self.best_file, json.dumps(record, indent=1) + "\n")
-
-
-class HistoryCSV(keras.callbacks.Callback):
-    """RUN/history.csv: one row per epoch, ``epoch`` (from 0) and the logs by name, in Keras's
-    CSVLogger layout, rewritten whole and atomically after every epoch.
-
-    Its columns are the union over the rows: a run continued by a crmss that logs more (the
-    per-band PSNR) keeps its earlier rows aligned under the header, their new cells empty.
-    Keras's CSVLogger appends rows in its own column order under the old header instead."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = path
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        rows = []
-        if self.path.exists():
-            with self.path.open(newline="") as handle:
-                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) < epoch]  # rows checked by check_history
-        rows.append({"epoch": epoch, **{name: float(value) for name, value in (logs or {}).items()}})
-        columns = ["epoch", *sorted({name for row in rows for name in row} - {"epoch"})]
-        with replaced_atomically(self.path) as tmp, tmp.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-
-
-class SampleImages(keras.callbacks.Callback):
-    """TensorBoard images after every epoch: cloudy | generated | clear in true colour."""
-
-    def __init__(self, log_dir: Path, patches: PatchSet, count: int, stacks: tuple[str, ...]):
-        super().__init__()
-        self.writer = tf.summary.create_file_writer(str(log_dir / "samples"))
-        self.cloudy, (self.y10, *_) = next(iter(make_dataset(patches, max(count, 1), shuffle=False, augmentation=False, stacks=stacks)))
-        self.count = count
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if not self.count:
-            return
-        generated = run_generator(self.model.generator, self.cloudy)[0]
-
-        def rgb(stack):  # B04, B03, B02, reflectance x 3.5 clipped: a fixed stretch for all epochs
-            return tf.clip_by_value(tf.gather(tf.cast(stack, tf.float32), [2, 1, 0], axis=-1) * 3.5, 0, 1)
-
-        rows = tf.concat([rgb(self.cloudy[0]), rgb(generated), rgb(self.y10)], axis=2)
-        with self.writer.as_default():
-            tf.summary.image("cloudy | generated | clear", rows, step=epoch + 1, max_outputs=self.count)
-
-
-def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainOptions, extra: tuple) -> list:
+def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainOptions, extra: tuple, verbose: int) -> list:
     callbacks = [StopOnNonFinite(), *extra]
     if chief:
         callbacks += [
+            EpochLine(run, options.data, verbose),
             GeneratorExport(run),
             HistoryCSV(run / HISTORY),
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
@@ -593,8 +469,3 @@ def step_seconds(options: TrainOptions, steps: int = 3) -> tuple[float, float]:
         return first, (time.perf_counter() - start) / steps
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-def _save_atomically(model: keras.Model, path: Path) -> None:
-    with replaced_atomically(path) as tmp:
-        model.save(tmp)
