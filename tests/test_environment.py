@@ -112,9 +112,10 @@ matplotlib.use("svg")  # a caller's choice, which importing crmss must keep
 from osgeo import gdal, osr
 import crmss
 before = (matplotlib.get_backend(), gdal.GetUseExceptions(), osr.GetUseExceptions(), logging.getLogger("crmss").handlers, gdal.GetCacheMax())
-for module in pkgutil.iter_modules(crmss.__path__):
-    if module.name not in ("__main__",):
-        importlib.import_module("crmss." + module.name)
+modules = [m.name for m in pkgutil.walk_packages(crmss.__path__, "crmss.") if m.name != "crmss.__main__"]
+assert len(modules) > 50, modules  # every module of every stage
+for module in modules:
+    importlib.import_module(module)
 import keras
 after = (matplotlib.get_backend(), gdal.GetUseExceptions(), osr.GetUseExceptions(), logging.getLogger("crmss").handlers, gdal.GetCacheMax())
 assert before == after, (before, after)
