@@ -1,15 +1,15 @@
-# make test: lint, format check and the whole test suite; make test-fast: the unit tests alone
-# (under a minute); make demo: the pipeline on synthetic products.
+# make test: lint, format check, import contracts, the docs build and the whole test suite;
+# make test-fast: the unit tests alone (a few minutes); make demo: the pipeline on synthetic products.
 # Both create .venv first when it is missing (scripts/bootstrap.sh: GDAL, its bindings, crmss).
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: test test-fast lint demo bench-prepare bench-train bench-evaluate bench-predict clean
+.PHONY: test test-fast lint docs demo bench-prepare bench-train bench-evaluate bench-predict clean
 
 $(VENV)/.ready: pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
 
-test: lint
+test: lint docs
 	$(VENV)/bin/python -m pytest -q
 
 test-fast: $(VENV)/.ready
@@ -20,6 +20,10 @@ lint: $(VENV)/.ready
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+
+# the documentation site (mkdocs.yml), warnings as errors
+docs: $(VENV)/.ready
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 demo: $(VENV)/.ready
 	$(VENV)/bin/crmss demo --out demo
@@ -37,4 +41,4 @@ bench-predict: $(VENV)/.ready
 	$(VENV)/bin/python bench/predict.py --work bench-data
 
 clean:
-	rm -rf $(VENV) demo bench-data .pytest_cache
+	rm -rf $(VENV) demo bench-data build .pytest_cache

@@ -139,7 +139,7 @@ def console(argv: list[str] | None = None) -> NoReturn:
 #: how to install GDAL's Python bindings, for the message of a command run without them
 GDAL_INSTALL = (
     "GDAL's Python bindings (osgeo) are not installed: create the environment with "
-    "'conda env create -f environment.yml', or on Debian/Ubuntu run 'bash scripts/bootstrap.sh' (README, Install)"
+    "'conda env create -f environment.yml', or on Debian/Ubuntu run 'bash scripts/bootstrap.sh' (docs/install.md)"
 )
 
 
@@ -271,7 +271,7 @@ COMMANDS = {
         "all, cloud-affected and clear pixels, beside the classical methods and the cloudy input itself. RESULTS "
         "receives the georeferenced predictions, metrics.csv (long format: method, scene, pixels, band, metric, "
         "value), metrics.json, evaluation.json, report.md and tables.tex (methods x bands, best marked) and figures; "
-        "it must not exist yet (nothing is overwritten).",
+        "an existing RESULTS is refused, unless --overwrite replaces the results of an earlier 'crmss test' there.",
     ),
     "predict": (
         PredictOptions,

@@ -180,7 +180,7 @@ class TrainOptions(Checked):
     head: Literal["sigmoid", "residual"] = option(
         "the generator's output layers. sigmoid (default): the published CR-MSS, y = sigmoid(conv(features)); residual "
         "(our option, not the paper's): y = sigmoid(logit(x) + conv(features)), the conv starting at zero, so the generator "
-        "starts as the identity on its cloudy input and learns a correction (README: which bands each improves)",
+        "starts as the identity on its cloudy input and learns a correction (docs/study.md: which bands each improves)",
         "sigmoid",
     )
     lr: Annotated[float, Interval(0, 1, low_open=True)] = option(

@@ -66,15 +66,26 @@ class PairJob:
 
 
 def prepare(options: PrepareOptions, client: Any = None) -> dict:
-    """Prepare every pair of the split list found in ``options.products``; return the manifest.
+    """Prepare every pair of the split list found in ``options.products`` (``crmss prepare``).
 
-    ``split`` is a split-list CSV (default: the published WHUS2-CR list), ``windows`` a CSV
-    (``pair,window``) restricting pairs to given window numbers, ``workers`` the threads
-    used for decoding and writing (default: all cores). Pairs whose products are absent are
-    reported in the manifest's ``missing`` and skipped. Here, one pair after another; with
+    Writes ``out/{train,test}/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif`` (uint16, reflectance x
+    10000; 10 m: B02, B03, B04, B08 in 256 px windows; 20 m: B05, B06, B07, B8A, B11, B12 in
+    128 px windows) and ``out/manifest.json``. Pairs whose products are absent are reported in
+    the manifest's ``missing`` and skipped. Here, one pair after another; with
     ``options.scheduler`` or a ``distributed.Client`` as ``client``, on a Dask cluster, one task
-    per pair (crmss/core/cluster.py), the manifest written here as they finish. Raises InputError for
-    bad input.
+    per pair (crmss/core/cluster.py), the manifest written here as they finish.
+
+    Args:
+        options: the products, the output folder, the split list (default: the published
+            WHUS2-CR list), the windows, the threads (the fields of ``crmss prepare``).
+        client: a ``distributed.Client`` to run the pairs on (instead of ``options.scheduler``).
+
+    Returns:
+        The manifest: per pair key its subset, products, grid and kept window numbers.
+
+    Raises:
+        InputError: bad input (named with its file and the fix); a pair whose product fails is
+            reported and the others are prepared first.
     """
     require_jpeg2000_driver()
     windows = options.windows

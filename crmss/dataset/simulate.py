@@ -73,8 +73,20 @@ def cloud_over(
 
 
 def simulate(options: SimulateOptions) -> dict:
-    """Write the simulated testing set of ``options.subset`` of ``options.data`` into the new
-    folder ``options.out``; return its manifest."""
+    """Write a simulated testing set (``crmss simulate``): the clear patches of a prepared
+    subset under thin cloud of the single-layer model (crmss/dataset/clouds.py).
+
+    Args:
+        options: the prepared data, the new output folder, the subset, the cloud parameters
+            (the fields of ``crmss simulate``).
+
+    Returns:
+        The new tree's manifest (itself a prepared tree, its ``simulation`` recording the
+        parameters and seed).
+
+    Raises:
+        InputError: bad input, or an ``out`` that exists and is not empty.
+    """
     data, out, subset = Path(options.data), Path(options.out), options.subset
     sets = load_patches(data, subset)  # checks the tree and its first patches
     source_manifest = read_manifest(data / "manifest.json")

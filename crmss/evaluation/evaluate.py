@@ -87,9 +87,24 @@ class Scores:
 
 
 def evaluate(options: EvaluateOptions) -> pd.DataFrame:
-    """Evaluate ``options.models`` (see :func:`load_models`), the classical ``methods`` and the
-    cloudy input on ``subset`` of ``data``; write everything into the new folder ``out``;
-    return the results table (crmss/evaluation/results.py: method, scene, pixels, band, metric, value)."""
+    """Evaluate models, classical methods and the cloudy input on a prepared subset (``crmss test``).
+
+    Writes into ``options.out`` (a new folder, or with ``overwrite`` the results of an earlier
+    run, replaced whole): the georeferenced predictions, ``metrics.csv``, ``metrics.json``,
+    ``evaluation.json``, ``report.md``, ``tables.tex`` and the figures.
+
+    Args:
+        options: the prepared data, the models (run folders or ``.keras`` files, each also as
+            ``NAME=PATH``), the output folder, the classical methods (the fields of ``crmss test``).
+
+    Returns:
+        The results table: a DataFrame of columns ``method, scene, pixels, band, metric,
+        value`` (pixels ``all``, ``cloud``, ``clear``; metrics PSNR in dB, SSIM, RMSE and MAE on
+        reflectance per band, SAM in degrees per stack).
+
+    Raises:
+        InputError: bad input, named with its file and the fix; nothing is written then.
+    """
     out, data, methods = Path(options.out), Path(options.data), tuple(options.methods)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file; give --out a new folder for the results")

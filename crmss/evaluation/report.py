@@ -38,9 +38,19 @@ class Evaluation:
 
 
 def merge_evaluations(options: ReportOptions) -> pd.DataFrame:
-    """``crmss report``: the tables of the evaluations ``options.results`` (folders of ``crmss
-    test``, each also as ``LABEL=RESULTS``) written into ``options.out``; return the merged
-    results table (columns ``evaluation, method, scene, pixels, band, metric, value``)."""
+    """Merge evaluations into one set of tables (``crmss report``).
+
+    Args:
+        options: the results folders of ``crmss test`` (each also as ``LABEL=RESULTS``), the
+            output folder, a reference table to compare with (the fields of ``crmss report``).
+
+    Returns:
+        The merged results table: a DataFrame of columns ``evaluation, method, scene, pixels,
+        band, metric, value``; ``report.md``, ``tables.tex`` and ``metrics.csv`` in ``options.out``.
+
+    Raises:
+        InputError: a folder that is not results of ``crmss test``, or a bad reference table.
+    """
     out = Path(options.out)
     sections = _sections([_read_evaluation(str(text)) for text in options.results])
     comparison = _comparison(sections, Path(options.reference)) if options.reference else None

@@ -36,18 +36,34 @@ def clean(
     progress: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """Clean arrays of any size with the tiling, blending, reflect padding and no-data rule of
-    ``crmss predict`` (the same code): returns the generator's stacks as float32 reflectance,
-    ``(y10, y20)``, or ``(y10,)`` for a Vis/NIR model.
+    ``crmss predict`` (the same code).
 
-    ``x10``: (H, W, 4) with B02, B03, B04, B08; ``x20``: (H/2, W/2, 6) with B05, B06, B07, B8A,
-    B11, B12 (not needed by a Vis/NIR model, which ignores it); H and W even. Without ``scale``
-    the arrays must be floating-point reflectance; with it they are DNs (integers or floats),
-    reflectance = (DN + ``offset``) / ``scale`` (L1C: scale 10000, offset -1000 from baseline
-    04.00, else 0). A pixel with 0 or NaN in any band of a stack is no data: its output is 0 in
-    that stack. Reflectance is clipped to [1e-4, 1] for the model, as in predict; above 6.5535
-    (L1C's saturation) it is refused, as are infinite values. ``tile``, ``overlap``,
-    ``batch_size``, ``precision`` and ``devices`` as ``crmss predict`` takes them, checked by
-    the same rules (crmss/core/options.py). Raises InputError saying what was given and what is needed.
+    A pixel with 0 or NaN in any band of a stack is no data: its output is 0 in that stack.
+    Reflectance is clipped to [1e-4, 1] for the model, as in predict; above 6.5535 (L1C's
+    saturation) it is refused, as are infinite values.
+
+    Args:
+        generator: a generator from :func:`crmss.load_generator`.
+        x10: (H, W, 4) with B02, B03, B04, B08; H and W even.
+        x20: (H/2, W/2, 6) with B05, B06, B07, B8A, B11, B12; not needed by a Vis/NIR model.
+        tile: the 10 m side of the tiles the generator runs on, as ``crmss predict --tile``.
+        overlap: the 10 m overlap of neighbouring tiles, as ``--overlap``.
+        batch_size: tiles per model call (default: 4 on a GPU, 1 on a CPU).
+        precision: ``auto``, ``float32``, ``bfloat16`` or ``float16``, as ``--precision``.
+        devices: the devices to run on, as ``--devices``.
+        scale: None for floating-point reflectance; else the arrays are DNs and reflectance =
+            (DN + ``offset``) / ``scale`` (L1C: 10000).
+        offset: added to the DNs before scaling (L1C: -1000 from baseline 04.00, else 0).
+        progress: draw a progress bar (on a terminal).
+
+    Returns:
+        The generator's stacks as float32 reflectance: ``(y10, y20)`` of the shapes of ``x10``
+        and ``x20``, or ``(y10,)`` for a Vis/NIR model.
+
+    Raises:
+        InputError: saying what was given and what is needed. ``tile``, ``overlap``,
+            ``batch_size``, ``precision`` and ``devices`` are checked by the same rules as
+            ``crmss predict``'s (crmss/core/options.py).
     """
     tile, overlap = (checked(PredictOptions, name, value) for name, value in (("tile", tile), ("overlap", overlap)))
     check_tiling(tile, overlap)

@@ -49,13 +49,26 @@ BLOCK_CACHE_MB = 768
 
 
 def predict_products(options: PredictOptions, client: Any = None) -> list[Path]:
-    """Clean every product of ``options.products`` into ``options.out``; return the outputs
-    written. Finished outputs are skipped.
+    """Clean whole L1C products into Cloud-Optimized GeoTIFFs (``crmss predict``).
 
-    Here, one product after another; with ``options.scheduler`` or a ``distributed.Client`` as
-    ``client``, on a Dask cluster, one task per product (crmss/core/cluster.py). A product that fails
-    (not L1C, a corrupt band) is reported and the others still run; the failures are raised
-    together as one InputError at the end.
+    For each product ``out/<product>_CR_10m.tif`` (B02, B03, B04, B08) and
+    ``out/<product>_CR_20m.tif`` (B05, B06, B07, B8A, B11, B12), uint16 reflectance x 10000,
+    0 = no data, on the product's own grid. Outputs of the same model and options are
+    skipped; of another, refused unless ``overwrite``. Here, one product after another; with
+    ``options.scheduler`` or a ``distributed.Client`` as ``client``, on a Dask cluster, one
+    task per product (crmss/core/cluster.py).
+
+    Args:
+        options: the products, the model, the output folder, tiling, precision and devices
+            (the fields of ``crmss predict``).
+        client: a ``distributed.Client`` to run the products on (instead of ``options.scheduler``).
+
+    Returns:
+        The paths of the outputs written or found finished.
+
+    Raises:
+        InputError: bad input; a product that fails (not L1C, a corrupt band) is reported and
+            the others still run, the failures raised together at the end.
     """
     require_jpeg2000_driver()
     _decoder(options.decoder)

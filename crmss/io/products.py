@@ -979,7 +979,7 @@ def _check_stac_file(path: Path) -> None:
 def open_product(path: str | Path | Any, tile: str | None = None) -> Granule:
     """Open the granule of ``tile`` of the L1C product at ``path`` (a ``.SAFE`` folder, a zip,
     a bucket tile folder, a STAC item's ``.json`` file or its http(s) URL, or a file of one), or
-    of a ``pystac.Item`` itself, by the rule of :meth:`Product.granule`.
+    of a ``pystac.Item`` itself: the granule of ``tile``, else the one the product names, else its only one.
 
     Args:
         path: the product, its item, or the item's URL.

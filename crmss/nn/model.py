@@ -190,8 +190,21 @@ def generator_file(run_or_file: str | Path, checkpoint: str = "last") -> Path:
 
 
 def load_generator(run_or_file: str | Path, checkpoint: str = "last") -> keras.Model:
-    """The generator of a run folder or a ``.keras`` file (see :func:`generator_file`), checked
-    to have the interface of CR-MSS or its Vis/NIR ablation (:func:`generator_stacks`)."""
+    """Load a trained generator, checked to have the interface of CR-MSS or its Vis/NIR ablation.
+
+    Args:
+        run_or_file: a run folder of ``crmss train`` or a ``.keras`` file.
+        checkpoint: of a run folder, ``last`` (``generator.keras``, the last epoch) or ``best``
+            (``generator_best.keras``, the best validation PSNR).
+
+    Returns:
+        The generator: inputs ``[x10, x20]`` ((B, S, S, 4) with B02, B03, B04, B08 and
+        (B, S/2, S/2, 6) with B05, B06, B07, B8A, B11, B12, reflectance in [0, 1]), outputs
+        ``[y10, y20]`` of the same shapes; the Vis/NIR ablation takes and returns ``x10`` alone.
+
+    Raises:
+        InputError: no generator there, a damaged file, or a model of another interface.
+    """
     path = generator_file(run_or_file, checkpoint)
     try:
         generator = keras.saving.load_model(path, compile=False)

@@ -119,18 +119,31 @@ def _float16() -> bool:
 
 
 def train(options: TrainOptions, verbose: int | None = None, callbacks: tuple = ()) -> CRMSSGAN | None:
-    """Train (or continue) the run ``options.out``; return the trained model (None when the run
-    already has ``options.epochs`` epochs: then nothing in RUN is touched). ``verbose``: Keras's
-    (0 silent, 1 a progress bar, 2 one line per epoch); by default a bar on a terminal and one
-    line per epoch elsewhere (a log file, ``nohup``). ``callbacks``: more Keras callbacks (early
-    stopping, a notebook's own logging), called before the epoch's backup is written.
+    """Train (or continue) the run ``options.out`` (``crmss train``).
 
     Every check comes before anything is written: options that contradict the run's
     config.json, the data, the validation split, the replicas, the memory one step needs. A
     start that fails before its first epoch is saved leaves the run as it was: a new run folder
     is removed, an existing run's config.json is restored byte for byte. What training sets
     globally is the caller's again when it ends (:func:`caller_state_kept`). Two runs into one
-    RUN take turns: the second waits for the first, then continues from where it ended."""
+    RUN take turns: the second waits for the first, then continues from where it ended.
+
+    Args:
+        options: the data, the run folder, the recipe (the fields of ``crmss train``);
+            ``epochs`` is the total of the run.
+        verbose: 0 silent, 1 a progress bar of each epoch and one line per epoch, 2 the lines
+            alone; by default 1 on a terminal and 2 elsewhere (a log file, ``nohup``).
+        callbacks: more Keras callbacks (early stopping, a notebook's own logging), called
+            before the epoch's backup is written.
+
+    Returns:
+        The trained model (a ``keras.Model`` holding ``generator`` and ``discriminator``), or
+        None when the run already has ``options.epochs`` epochs (then nothing in RUN is touched).
+
+    Raises:
+        InputError: bad input, options that contradict the run, a step that does not fit.
+        TrainingDiverged: a NaN or infinite loss (the last complete epoch is kept).
+    """
     run = Path(options.out)
     with _one_run_at_a_time(run, options.strategy):
         return _checked_train(options, run, verbose, callbacks)

@@ -89,8 +89,19 @@ class Stage:
 
 
 def reproduce(options: ReproduceOptions) -> dict:
-    """Run (or continue) the protocol into ``options.out``; return reproduce.json's content.
-    With ``options.plan_only``: print the plan, write nothing."""
+    """Run (or continue) the paper's protocol as resumable stages (``crmss reproduce``).
+
+    Args:
+        options: the products (or a synthetic data set), the output folder, the training
+            recipe and the stages' options (the fields of ``crmss reproduce``); with
+            ``plan_only`` the plan is printed and nothing written.
+
+    Returns:
+        The content of ``out/reproduce.json``: each stage, its outputs and times.
+
+    Raises:
+        InputError: bad input, or options that contradict an earlier run into ``out``.
+    """
     out = Path(options.out)
     stages = plan_stages(options)
     _check_folder(out)
