@@ -283,3 +283,30 @@ def test_main_returns_its_status_and_leaves_the_process_as_it_found_it(tmp_path)
     run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "absent"), str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode == 0 and "status 2" in run.stdout, run.stderr[-2000:]
     assert "a warning after main" in run.stderr, run.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "module, code, words",
+    [
+        (
+            "pystac",
+            "import crmss, json, pathlib, sys\npath = pathlib.Path(sys.argv[1], 'item.json')\n"
+            "path.write_text(json.dumps({'type': 'Feature', 'stac_version': '1.0.0', 'id': 'x'}))\ncrmss.open_product(path)\n",
+            "reading STAC items needs pystac, which is not installed: pip install 'crmss[stac]'",
+        ),
+        (
+            "distributed",
+            "from crmss.core.cluster import connect\nconnect('tcp://127.0.0.1:9')\n",
+            "--scheduler tcp://127.0.0.1:9 needs distributed, which is not installed: pip install 'crmss[cluster]'",
+        ),
+    ],
+    ids=["STAC without pystac", "a cluster without Dask"],
+)
+def test_an_optional_feature_without_its_package_names_the_extra(tmp_path, module, code, words):
+    script = (
+        f"import sys\nsys.modules[{module!r}] = None\nfrom crmss.core.errors import InputError\ntry:\n"
+        + "".join(f"    {line}\n" for line in code.splitlines())
+        + "except InputError as exc:\n    print(exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True)
+    assert run.returncode == 0 and words in run.stdout, run.stdout + run.stderr[-2000:]

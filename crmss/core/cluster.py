@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .console import progress_bar
-from .errors import ClusterLost, DiskFullError, InputError
+from .errors import ClusterLost, DiskFullError, InputError, optional_module
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def connect(scheduler: str, local_workers: int = 1) -> Any:
     Raises:
         InputError: no scheduler answers, or ``env`` without DASK_SCHEDULER_ADDRESS.
     """
-    from distributed import Client, LocalCluster
-
+    distributed = optional_module("distributed", "cluster", f"--scheduler {scheduler}")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
     if scheduler == "local":
         return Client(LocalCluster(n_workers=max(1, local_workers), threads_per_worker=1, processes=True, dashboard_address=":0"))
     address = os.environ.get("DASK_SCHEDULER_ADDRESS", "") if scheduler == "env" else scheduler

@@ -12,9 +12,11 @@ batch (products, pairs) so that each is reported and the rest still finishes.
 from __future__ import annotations
 
 import errno
+import importlib
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -119,3 +121,25 @@ def write_error(
 
 def _size(count: int) -> str:
     return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{max(count / 1e6, 0.1):.1f} MB"
+
+
+def optional_module(name: str, extra: str, what: str) -> Any:
+    """Import the module ``name`` of an optional feature.
+
+    Args:
+        name: the module (``pystac``, ``distributed``).
+        extra: crmss's extra that installs it (``stac``, ``cluster``).
+        what: the feature, for the message (``reading STAC items``).
+
+    Returns:
+        The module.
+
+    Raises:
+        InputError: it is not installed; the message names the install command.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise InputError(
+            f"{what} needs {name}, which is not installed: pip install 'crmss[{extra}]' (conda: conda install -c conda-forge {name})"
+        ) from exc

@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 from ..core.bands import ALL_BANDS, BANDS_10M
-from ..core.errors import InputError
+from ..core.errors import InputError, optional_module
 from ..core.schemas import PRODUCT_INFO, TILE_INFO, parse_json
 from .granule import Granule
 from .metadata import (
@@ -766,7 +766,7 @@ def stac_type(path: Path) -> str | None:
 @functools.lru_cache(maxsize=8)
 def _collection_items(path: Path, modified: int, size: int) -> list[Any]:
     """The pystac Items of the ItemCollection file at ``path`` (as it was at ``modified``, of ``size`` bytes)."""
-    import pystac  # only where STAC items are given
+    pystac = optional_module("pystac", "stac", "reading STAC items")
 
     try:
         items = list(pystac.ItemCollection.from_file(str(path)))
@@ -781,7 +781,7 @@ def _collection_items(path: Path, modified: int, size: int) -> list[Any]:
 def _url_items(url: str) -> tuple[list[Any], bool]:
     """The pystac Items at an http(s) ``url`` and whether they are a collection's (else the one
     item there); fetched and parsed once per process."""
-    import pystac  # only where STAC items are given
+    pystac = optional_module("pystac", "stac", "reading STAC items")
 
     document = _fetched(url)
     try:
@@ -835,7 +835,7 @@ def _fetched(url: str) -> dict:
 
 
 def _fetch_json(url: str) -> dict:
-    import pystac  # only where STAC items are given
+    pystac = optional_module("pystac", "stac", "reading STAC items")
 
     try:
         document = json.loads(pystac.StacIO.default().read_text(url))
@@ -876,7 +876,7 @@ def product_paths(location: str | Path) -> list[str]:
 
 def _read_item(path: Path) -> Any:
     """The pystac Item of an item JSON file; InputError where it is none."""
-    import pystac  # only where a STAC item is given
+    pystac = optional_module("pystac", "stac", "reading STAC items")
 
     try:
         return pystac.Item.from_file(str(path))
