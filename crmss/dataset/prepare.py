@@ -44,11 +44,11 @@ from ..io.granule import Granule
 from ..io.products import open_product
 from ..io.raster import Grid, block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
 from .splits import Pair, default_split_path, read_split
+from .tree import LAYOUT, ROLES, patch_file, stack_folder
 from .windows import SCALE, WINDOW, WindowGrid
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("cloudy", "clear")
 #: a patch file's bytes beyond its pixels: TIFF header, georeferencing, band names, metadata (measured: about 1.3 kB)
 PATCH_HEADER_BYTES = 4096
 MANIFEST = "manifest.json"
@@ -333,7 +333,7 @@ def _write_windows(job: PairJob, out: Path, windows: WindowGrid, stacks: dict, k
         for (role, res), stack in stacks.items():
             col, row = windows.offset(k, res)
             write_geotiff(
-                partial / role / res / f"{k}.tif",
+                patch_file(partial / role / res, k),
                 windows.cut(stack, k, res),
                 grid.geotransform_at(SCALE[res], col, row),
                 grid.projection,
@@ -351,7 +351,7 @@ def _write_windows(job: PairJob, out: Path, windows: WindowGrid, stacks: dict, k
         raise write_error(exc, out, f"pair {pair.key}", rerun, needed) from exc
     stop_if_abandoned(f"pair {pair.key}")  # on a worker whose scheduler is gone nobody records the pair
     for role, res in stacks:
-        final = out / pair.subset / role / res / pair.key
+        final = stack_folder(out, pair.subset, role, res, pair.key)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial / role / res, final)
     shutil.rmtree(partial)
@@ -380,7 +380,7 @@ def _load_manifest(out: Path, options: dict) -> dict:
         return {
             "crmss_version": __version__,
             "created": utc_timestamp(),
-            "layout": "{subset}/{cloudy,clear}/{10m,20m}/{pair}/{k}.tif",
+            "layout": LAYOUT,
             "values": "uint16 top-of-atmosphere reflectance x 10000 (radiometric offset applied for baseline 04.00 and later); "
             "0 = no data; 65535 = saturated",
             "window_px": WINDOW,
@@ -418,4 +418,4 @@ def _remove_pair_folders(out: Path, pair: Pair) -> None:
     """Remove what an interrupted run left of a pair not listed as complete in the manifest."""
     for role in ROLES:
         for res in STACKS:
-            shutil.rmtree(out / pair.subset / role / res / pair.key, ignore_errors=True)
+            shutil.rmtree(stack_folder(out, pair.subset, role, res, pair.key), ignore_errors=True)

@@ -46,7 +46,7 @@ from ..core.options import CloudParameters, SimulateOptions
 from ..io.metadata import SATURATED
 from ..io.raster import RasterInfo, read_image, write_geotiff
 from .clouds import add_thin_cloud, block_mean, thickness_field
-from .tree import load_patches, read_manifest
+from .tree import load_patches, read_manifest, stack_folder, stack_key
 from .windows import SCALE
 
 logger = logging.getLogger(__name__)
@@ -104,12 +104,12 @@ def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: st
         for pair, patches in sets.items():
             for index in range(len(patches)):
                 files = {key: Path(paths[index]) for key, paths in patches.files.items()}
-                window = int(files["clear_10m"].stem)
-                clear = {res: _read(files[f"clear_{res}"], res, patches.size10 // SCALE[res]) for res in STACKS}
+                window = int(files[stack_key("clear", "10m")].stem)
+                clear = {res: _read(files[stack_key("clear", res)], res, patches.size10 // SCALE[res]) for res in STACKS}
                 rng = np.random.default_rng([parameters.seed, zlib.crc32(pair.encode()), window])
                 cloudy10, cloudy20, _ = cloud_over(clear["10m"][0], clear["20m"][0], rng, parameters)
                 for res, cloudy in (("10m", cloudy10), ("20m", cloudy20)):
-                    target = root / subset / "cloudy" / res / pair / files[f"clear_{res}"].name
+                    target = stack_folder(root, subset, "cloudy", res, pair) / files[stack_key("clear", res)].name
                     target.parent.mkdir(parents=True, exist_ok=True)
                     dn = np.clip(np.rint(cloudy * 10000), 1, 65535).astype(np.uint16)
                     dn[clear[res][1]] = SATURATED  # saturated stays saturated
@@ -122,9 +122,9 @@ def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: st
                         STACKS[res],
                         metadata={"CRMSS_SIMULATED": "thin cloud by crmss simulate over the clear patch"},
                     )
-                    copy = root / subset / "clear" / res / pair / files[f"clear_{res}"].name
+                    copy = stack_folder(root, subset, "clear", res, pair) / files[stack_key("clear", res)].name
                     copy.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(files[f"clear_{res}"], copy)
+                    shutil.copyfile(files[stack_key("clear", res)], copy)
                 bar.update(1)
     manifest = {
         "crmss_version": __version__,

@@ -17,8 +17,29 @@ from ..core.schemas import MANIFEST, read_json
 from ..io.raster import raster_info
 from .windows import check_patch_size
 
-STACK_KEYS = ("cloudy_10m", "cloudy_20m", "clear_10m", "clear_20m")
+#: the two products of a pair, as the tree's folders name them
+ROLES = ("cloudy", "clear")
+#: the four stacks of a pair: key -> (role, resolution), in the order of a PatchSet's files
+STACKS_OF_PAIR = {f"{role}_{res}": (role, res) for role in ROLES for res in ("10m", "20m")}
+STACK_KEYS = tuple(STACKS_OF_PAIR)
 BANDS = {"10m": len(BANDS_10M), "20m": len(BANDS_20M)}
+#: the tree's layout, as the manifest states it
+LAYOUT = "{subset}/{cloudy,clear}/{10m,20m}/{pair}/{k}.tif"
+
+
+def stack_key(role: str, res: str) -> str:
+    """The key of a pair's stack (``cloudy_10m``), as PatchSet.files and the input pipeline name it."""
+    return f"{role}_{res}"
+
+
+def stack_folder(root: Path, subset: str, role: str, res: str, pair: str) -> Path:
+    """The folder of one stack of a pair in the tree at ``root``: ``root/<subset>/<role>/<res>/<pair>``."""
+    return Path(root) / subset / role / res / pair
+
+
+def patch_file(folder: Path, k: int | str) -> Path:
+    """The patch of window ``k`` in a stack's folder (:func:`stack_folder`): ``<k>.tif``."""
+    return Path(folder) / f"{k}.tif"
 
 
 @dataclass(frozen=True)
@@ -30,7 +51,7 @@ class PatchSet:
     size10: int  # 10 m patch side in px
 
     def __len__(self) -> int:
-        return len(self.files["clear_10m"])
+        return len(self.files[stack_key("clear", "10m")])
 
 
 def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]:
@@ -49,15 +70,15 @@ def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]
         if record["subset"] != subset or not record["windows"]:
             continue
         files = {
-            stack: [str(data / subset / stack.split("_")[0] / stack.split("_")[1] / key / f"{k}.tif") for k in record["windows"]]
-            for stack in STACK_KEYS
+            stack: [str(patch_file(stack_folder(data, subset, role, res, key), k)) for k in record["windows"]]
+            for stack, (role, res) in STACKS_OF_PAIR.items()
         }
         absent = next((f for stack in STACK_KEYS for f in files[stack] if not Path(f).exists()), None)
         if absent:
             raise InputError(f"{absent}: a patch listed in {manifest_path} is missing; prepare the data again (into a new folder)")
-        size10 = _check_patch(files["cloudy_10m"][0], "10m", None)
-        for stack in STACK_KEYS:
-            _check_patch(files[stack][0], stack[-3:], size10 if stack.endswith("10m") else size10 // 2)
+        size10 = _check_patch(files[stack_key("cloudy", "10m")][0], "10m", None)
+        for stack, (_, res) in STACKS_OF_PAIR.items():
+            _check_patch(files[stack][0], res, size10 if res == "10m" else size10 // 2)
         sets[key] = PatchSet((key,), files, size10)
     if not sets:
         raise InputError(f"{manifest_path}: no {subset} pairs with patches; prepare the products of the {subset} pairs first")

@@ -44,7 +44,7 @@ from ..core.console import progress_bar
 from ..core.errors import InputError
 from ..core.files import new_folder, utc_timestamp
 from ..core.options import METHOD_NAME, EvaluateOptions, named_path
-from ..dataset.tree import load_patches, read_manifest
+from ..dataset.tree import load_patches, read_manifest, stack_key
 from ..io.raster import raster_info, write_geotiff
 from ..nn.model import CHECKPOINTS, generator_file, generator_stacks, load_generator, run_generator
 from ..nn.pipeline import make_dataset, patch_errors
@@ -258,7 +258,7 @@ def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> 
                         run.samples.append(
                             {
                                 "pair": pair,
-                                "window": Path(k_files["clear_10m"]).stem,
+                                "window": Path(k_files[stack_key("clear", "10m")]).stem,
                                 "clear": (y["10m"][i], y["20m"][i]),
                                 **{name: tuple(o[res][i] if res in o else None for res in STACKS) for name, o in outputs.items()},
                             }
@@ -312,7 +312,7 @@ def _histograms(histograms, predicted: dict, clear: dict) -> None:
 
 def _write_prediction(root: Path, pair: str, files: dict, outputs: dict) -> None:
     for res, pixels in outputs.items():
-        source = files[f"cloudy_{res}"]
+        source = files[stack_key("cloudy", res)]
         info = raster_info(source)
         target = root / res / pair / Path(source).name
         target.parent.mkdir(parents=True, exist_ok=True)

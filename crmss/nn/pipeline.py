@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core.errors import InputError
-from ..dataset.tree import BANDS, PatchSet
+from ..dataset.tree import BANDS, ROLES, STACKS_OF_PAIR, PatchSet, stack_key
 from ..io.raster import read_image
 
 #: marks crmss's own message inside the error TensorFlow raises from a tf.data worker
@@ -115,7 +115,7 @@ def make_dataset(
     there. Files are read by GDAL in parallel; ``cache`` keeps decoded patches in memory after
     their first read; batches are prefetched.
     """
-    keys = [f"{role}_{res}" for role in ("cloudy", "clear") for res in stacks]
+    keys = [stack_key(role, res) for role in ROLES for res in stacks]
     ordered = not (shuffle or augmentation or repeat)
     read = _patch_reader(patches, keys, cache and not ordered)  # in order, tf.data's own cache keeps them
     if ordered:
@@ -167,7 +167,7 @@ def _patch_reader(patches: PatchSet, keys: list[str], cache: bool):
     def read(index):
         loaded = []
         for key in keys:
-            res = key[-3:]
+            res = STACKS_OF_PAIR[key][1]
             shape = (sides[res], sides[res], BANDS[res])
             stack = tf.numpy_function(read_one, [tf.gather(files[key], index), res, shape[0]], tf.float32)
             stack.set_shape(shape)

@@ -293,7 +293,7 @@ def validation_baselines(data: Path, val_pairs: list[str]) -> dict[str, dict[str
     of the cloudy input and of each classical method: ``{method: {"10m": dB, "20m": dB}}``."""
     import numpy as np
 
-    from ..dataset.tree import load_patches
+    from ..dataset.tree import STACK_KEYS, load_patches
     from ..evaluation.classical import CLASSICAL_METHODS
     from ..evaluation.results import BASELINE
     from ..nn.pipeline import read_patch
@@ -303,7 +303,7 @@ def validation_baselines(data: Path, val_pairs: list[str]) -> dict[str, dict[str
     count = 0
     for key in val_pairs:
         files = sets[key].files
-        for f10, f20, c10, c20 in zip(files["cloudy_10m"], files["cloudy_20m"], files["clear_10m"], files["clear_20m"]):
+        for f10, f20, c10, c20 in zip(*(files[stack] for stack in STACK_KEYS)):
             x = [read_patch(f10, "10m")[None], read_patch(f20, "20m")[None]]
             clear = [read_patch(c10, "10m"), read_patch(c20, "20m")]
             outputs = {BASELINE: x, **{name: method(*x) for name, method in CLASSICAL_METHODS.items()}}
