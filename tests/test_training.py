@@ -406,6 +406,10 @@ def test_an_epoch_is_one_short_line_and_the_run_ends_with_a_summary(tmp_path):
     run.mkdir()
     assert "no validation pairs: no best epoch" in training_summary(run, "DATA")
     (run / "best.json").write_text(json.dumps({"epoch": 3, "val_psnr": 32.51, "val_cloudy_psnr": 28.02}))
+    assert f"best epoch 3 (val PSNR 32.5 dB): {run / 'generator_best.keras'}" in training_summary(run, "DATA")  # no history.csv
+    columns = sorted(logs)
+    rows = [",".join(["epoch", *columns]), *(",".join([str(e), *(str(logs[c]) for c in columns)]) for e in range(3))]
+    (run / "history.csv").write_text("\n".join(rows) + "\n")
     summary = training_summary(run, "DATA")
-    assert "best epoch 3: validation PSNR 32.51 dB against 28.02 dB for the cloudy input" in summary
+    assert "best epoch 3 (val PSNR 10 m 32.5 dB (input 28.0)  20 m 29.0 dB (input 27.5)): " in summary  # as the epoch's line says
     assert f"crmss test --data DATA --model {run} --checkpoint best --out RESULTS" in summary

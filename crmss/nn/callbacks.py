@@ -27,7 +27,7 @@ from ..core.files import replaced_atomically, write_text_atomically
 from ..dataset.tree import PatchSet
 from .model import run_generator
 from .pipeline import make_dataset
-from .runs import BEST_FILE, best_psnr, read_best
+from .runs import BEST_FILE, HISTORY, best_psnr, read_best
 
 logger = logging.getLogger(__name__)
 
@@ -210,22 +210,29 @@ class EpochLine(keras.callbacks.Callback):
 def epoch_line(epoch: int, epochs: int | None, logs: dict, best: bool, seconds: float) -> str:
     """One epoch as :class:`EpochLine` prints it, from Keras's ``logs`` of the epoch."""
     parts = [f"Epoch {epoch}/{epochs}", f"g {float(logs.get('g_loss', math.nan)):.3g}", f"d {float(logs.get('d_loss', math.nan)):.3g}"]
-    stacks = []
-    for label, bands in (("10 m", BANDS_10M), ("20 m", BANDS_20M)):
-        ours, cloudy = (_mean(logs, [f"val_{kind}_{band}" for band in bands]) for kind in ("psnr", "cloudy_psnr"))
-        if ours is not None:
-            stacks.append(f"{label} {ours:.1f} dB" + (f" (input {cloudy:.1f})" if cloudy is not None else ""))
-    if stacks:
-        parts.append("val PSNR " + "  ".join(stacks))
+    validation = validation_psnr(logs)
+    if validation:
+        parts.append(validation)
     if best:
         parts.append("best")
     parts.append(f"{seconds:.0f} s")
     return "  ".join(parts)
 
 
+def validation_psnr(logs: dict) -> str:
+    """``val PSNR 10 m 31.2 dB (input 28.4)  20 m 29.8 dB (input 27.9)`` from an epoch's logs (or
+    its history.csv row): each stack's mean of its bands' PSNR; empty without validation."""
+    stacks = []
+    for label, bands in (("10 m", BANDS_10M), ("20 m", BANDS_20M)):
+        ours, cloudy = (_mean(logs, [f"val_{kind}_{band}" for band in bands]) for kind in ("psnr", "cloudy_psnr"))
+        if ours is not None:
+            stacks.append(f"{label} {ours:.1f} dB" + (f" (input {cloudy:.1f})" if cloudy is not None else ""))
+    return "val PSNR " + "  ".join(stacks) if stacks else ""
+
+
 def _mean(logs: dict, names: list[str]) -> float | None:
     """The mean of the ``logs`` values of ``names``, None where any is absent (no validation, a stack not trained)."""
-    values = [float(logs[name]) for name in names if name in logs]
+    values = [float(logs[name]) for name in names if logs.get(name) not in (None, "")]
     return float(np.mean(values)) if values and len(values) == len(names) else None
 
 
@@ -235,9 +242,17 @@ def training_summary(run: Path, data: str | Path) -> str:
     where = f"the generator of the last epoch: {run / 'generator.keras'}"
     if not best:
         return f"training done; {where} (no validation pairs: no best epoch). Evaluate it: crmss test --data {data} --model {run} --out RESULTS"
-    cloudy = best.get("val_cloudy_psnr")
-    against = f" against {cloudy:.2f} dB for the cloudy input" if cloudy is not None else ""
+    row = _history_row(run / HISTORY, int(best["epoch"]) - 1)
+    scores = validation_psnr(row) if row else f"val PSNR {best['val_psnr']:.1f} dB"
     return (
-        f"training done; best epoch {best['epoch']}: validation PSNR {best['val_psnr']:.2f} dB{against}, its generator "
-        f"{run / 'generator_best.keras'}; {where}. Evaluate the best: crmss test --data {data} --model {run} --checkpoint best --out RESULTS"
+        f"training done; best epoch {best['epoch']} ({scores}): {run / 'generator_best.keras'}; {where}. "
+        f"Evaluate the best: crmss test --data {data} --model {run} --checkpoint best --out RESULTS"
     )
+
+
+def _history_row(history: Path, epoch: int) -> dict | None:
+    """The row of ``epoch`` (from 0) in a run's history.csv, None where there is none."""
+    if not history.exists():
+        return None
+    with history.open(newline="") as handle:
+        return next((row for row in csv.DictReader(handle) if row.get("epoch") == str(epoch)), None)
