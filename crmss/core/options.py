@@ -158,7 +158,7 @@ class TrainOptions(Checked):
     """``crmss train`` / ``train.py``: every option of a run. Its defaults come from the same
     group's public code (CR-GAN-PM, WHUS2-CRv), as each help text says: the paper's recipe
     was not published. Continuing a run takes the options of its config.json
-    (:func:`crmss.nn.training.run_options` fills in what is not said)."""
+    (``crmss.nn.training.run_options`` fills in what is not said)."""
 
     data: Folder = option("a folder prepared by 'crmss prepare'", metavar="DATA")
     out: Path = option("the run folder (created, or continued)", metavar="RUN")

@@ -43,7 +43,7 @@ def clean(
     saturation) it is refused, as are infinite values.
 
     Args:
-        generator: a generator from :func:`crmss.load_generator`.
+        generator: a generator from ``crmss.load_generator``.
         x10: (H, W, 4) with B02, B03, B04, B08; H and W even.
         x20: (H/2, W/2, 6) with B05, B06, B07, B8A, B11, B12; not needed by a Vis/NIR model.
         tile: the 10 m side of the tiles the generator runs on, as ``crmss predict --tile``.

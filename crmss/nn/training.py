@@ -125,7 +125,7 @@ def train(options: TrainOptions, verbose: int | None = None, callbacks: tuple = 
     config.json, the data, the validation split, the replicas, the memory one step needs. A
     start that fails before its first epoch is saved leaves the run as it was: a new run folder
     is removed, an existing run's config.json is restored byte for byte. What training sets
-    globally is the caller's again when it ends (:func:`caller_state_kept`). Two runs into one
+    globally is the caller's again when it ends (``caller_state_kept``). Two runs into one
     RUN take turns: the second waits for the first, then continues from where it ended.
 
     Args:
