@@ -7,7 +7,7 @@ strip by strip with the same tiling and blending, and returned as float32 reflec
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import keras
 import numpy as np
@@ -36,11 +36,9 @@ def clean(
     progress: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """Clean arrays of any size with the tiling, blending, reflect padding and no-data rule of
-    ``crmss predict`` (the same code).
-
-    A pixel with 0 or NaN in any band of a stack is no data: its output is 0 in that stack.
-    Reflectance is clipped to [1e-4, 1] for the model, as in predict; above 6.5535 (L1C's
-    saturation) it is refused, as are infinite values.
+    ``crmss predict`` (the same code). A pixel with 0 or NaN in any band of a stack is no data
+    (0 in that stack's output); reflectance is clipped to [1e-4, 1] for the model, as in
+    predict; above 6.5535 (L1C's saturation) it is refused, as are infinite values.
 
     Args:
         generator: a generator from ``crmss.load_generator``.
@@ -51,8 +49,7 @@ def clean(
         batch_size: tiles per model call (default: 4 on a GPU, 1 on a CPU).
         precision: ``auto``, ``float32``, ``bfloat16`` or ``float16``, as ``--precision``.
         devices: the devices to run on, as ``--devices``.
-        scale: None for floating-point reflectance; else the arrays are DNs and reflectance =
-            (DN + ``offset``) / ``scale`` (L1C: 10000).
+        scale: None for reflectance; else DNs, reflectance = (DN + ``offset``) / ``scale`` (L1C: 10000).
         offset: added to the DNs before scaling (L1C: -1000 from baseline 04.00, else 0).
         progress: draw a progress bar (on a terminal).
 
@@ -61,14 +58,12 @@ def clean(
         and ``x20``, or ``(y10,)`` for a Vis/NIR model.
 
     Raises:
-        InputError: saying what was given and what is needed. ``tile``, ``overlap``,
-            ``batch_size``, ``precision`` and ``devices`` are checked by the same rules as
-            ``crmss predict``'s (crmss/core/options.py).
+        InputError: saying what was given and what is needed (the tiling, precision and devices
+            by ``crmss predict``'s rules).
     """
-    tile, overlap = (checked(PredictOptions, name, value) for name, value in (("tile", tile), ("overlap", overlap)))
-    check_tiling(tile, overlap)
-    batch_size = checked(PredictOptions, "batch_size", batch_size)
-    precision, devices = checked(PredictOptions, "precision", precision), checked(PredictOptions, "devices", devices)
+    tile, overlap, batch_size, precision, devices = _checked_options(
+        tile=tile, overlap=overlap, batch_size=batch_size, precision=precision, devices=devices
+    )
     scale = convert(Annotated[float, Interval(0, low_open=True)] | None, scale, "scale")
     offset = convert(float, offset, "offset")
     runner = TileRunner(generator, precision, devices)
@@ -113,6 +108,14 @@ def _checked_stacks(x10, x20, stacks: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 #: the largest reflectance an L1C product holds (65535 / 10000, saturation)
 LARGEST_REFLECTANCE = 6.5535
+
+
+def _checked_options(**given: Any) -> tuple:
+    """``clean``'s tiling, precision and device arguments, checked by ``crmss predict``'s rules,
+    in the order given."""
+    values = {name: checked(PredictOptions, name, value) for name, value in given.items()}
+    check_tiling(values["tile"], values["overlap"])
+    return tuple(values.values())
 
 
 def _reflectance_x10000(array: np.ndarray, res: str, scale: float | None, offset: float) -> np.ndarray:
