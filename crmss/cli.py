@@ -47,7 +47,7 @@ from .core.options import (
     TrainOptions,
     describe,
 )
-from .core.validation import arity_of, bare_type, choices_of, flag_of
+from .core.validation import arity_of, bare_type, choices_of, flag_of, speaking_command_line
 
 #: commands that run TensorFlow
 TENSORFLOW_COMMANDS = ("train", "test", "predict", "simulate", "demo", "reproduce")
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     messages, level = _show_messages()
     try:
-        with _gdal_messages(verbose):
+        with _gdal_messages(verbose), speaking_command_line():
             options = args.options(args)  # checked before TensorFlow loads and before anything is written
             if args.command in TENSORFLOW_COMMANDS:
                 load_tensorflow(verbose)
@@ -198,7 +198,7 @@ def add_options(parser: argparse.ArgumentParser, options: type, said_only: bool 
     """An argument for every field of the options class ``options`` (a nested options field
     excepted): its flag or positional name, metavar, choices shown, number of values and help
     text from the field; no ``type`` and no ``choices`` check here, the options class checks the
-    values. A bool field becomes ``--name`` (default False) or ``--no-name`` (default True).
+    values. A bool field becomes ``--name`` and ``--no-name``.
     ``said_only`` (train): every default is None, 'not said', so that a continued run keeps its
     config.json values."""
     for field in dataclasses.fields(options):
@@ -207,15 +207,8 @@ def add_options(parser: argparse.ArgumentParser, options: type, said_only: bool 
             continue  # a nested options class: its fields are added on their own
         flag, help_text = flag_of(field), describe(options, field.name)
         if kind is bool:
-            negated = field.default is True
-            parser.add_argument(
-                f"--no-{field.name.replace('_', '-')}" if negated else flag,
-                dest=field.name,
-                action="store_const",
-                const=not negated,
-                default=None if said_only else field.default,
-                help=f"no {help_text}" if negated else help_text,
-            )
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, dest=field.name, action=action, default=None if said_only else field.default, help=help_text)
             continue
         choices = choices_of(options, field.name)
         kwargs: dict[str, Any] = {

@@ -50,7 +50,7 @@ def test_options_are_light_frozen_and_typed(tmp_path):
     options = crmss.SimulateOptions(tmp_path, "out")
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.subset = "train"
-    with pytest.raises(InputError, match="--thickness 2 1: the minimum exceeds the maximum"):
+    with pytest.raises(InputError, match=r"thickness=\(2.0, 1.0\): the minimum exceeds the maximum"):
         crmss.CloudParameters(thickness=(2.0, 1.0))
 
 
@@ -71,7 +71,7 @@ def test_help_texts_and_defaults_of_the_command_line_come_from_the_options():
     for command, options in classes.items():
         fields = {f.name: (cls, f) for cls in options for f in dataclasses.fields(cls)}
         for action in commands[command]._actions:
-            if action.dest not in fields or action.dest in ("progress", "augment"):  # --no-progress, --no-augment: negations
+            if action.dest not in fields:
                 continue
             cls, field = fields[action.dest]
             assert action.help == describe(cls, action.dest), (command, action.dest)
@@ -150,19 +150,19 @@ def test_clean_refuses_what_it_cannot_clean_saying_what_was_given_and_what_is_ne
         ((x10.astype(bool), x20), {}, "x10 is an array of bool; give floating-point reflectance, or DNs with scale="),
         ((x10.astype(np.complex64), x20), {}, "x10 is an array of complex64"),
         ((dn10, dn20), {}, r"x10 holds uint16 values, DNs: give scale= \(10000 for Sentinel-2 L1C\)"),
-        ((dn10, dn20), {"scale": 0}, r"scale 0: out of range; give a finite number in \(0, inf\)"),
-        ((dn10, dn20), {"scale": float("nan")}, "scale nan: not allowed; give a finite number"),
-        ((dn10, dn20), {"scale": -10000}, "scale -10000: out of range"),
-        ((dn10, dn20), {"scale": 10000, "offset": float("inf")}, "offset inf: not allowed; give a finite number"),
+        ((dn10, dn20), {"scale": 0}, r"scale=0: out of range; give a finite number in \(0, inf\)"),
+        ((dn10, dn20), {"scale": float("nan")}, "scale=nan: not allowed; give a finite number"),
+        ((dn10, dn20), {"scale": -10000}, "scale=-10000: out of range"),
+        ((dn10, dn20), {"scale": 10000, "offset": float("inf")}, "offset=inf: not allowed; give a finite number"),
         ((inf10, x20), {}, r"x10 holds infinite values; give finite reflectance \(0 or NaN mark no data\)"),
         ((x10 * 10000, x20), {}, r"x10 holds values up to 1000 as reflectance, above L1C's largest reflectance \(6.5535\)"),
         ((dn10, dn20), {"scale": 1}, r"x10 holds values up to 1000 as \(DN \+ 0\) / 1"),
-        ((x10, x20), {"tile": 100}, "--tile 100: out of range; give a whole number from 64 to 16384, a multiple of 32"),
-        ((x10, x20), {"tile": 256, "overlap": 130}, r"--overlap 130: at most half the tile \(128 for --tile 256\)"),
-        ((x10, x20), {"overlap": 3}, "--overlap 3: out of range"),
-        ((x10, x20), {"batch_size": 0}, "--batch-size 0: out of range"),
-        ((x10, x20), {"precision": "float8"}, "--precision float8: unknown; choose one of auto, float32, bfloat16, float16"),
-        ((x10, x20), {"devices": "TPU:0"}, "--devices TPU:0: give 'all' or device names"),
+        ((x10, x20), {"tile": 100}, "tile=100: out of range; give a whole number from 64 to 16384, a multiple of 32"),
+        ((x10, x20), {"tile": 256, "overlap": 130}, r"overlap=130: at most half the tile \(128 for tile=256\)"),
+        ((x10, x20), {"overlap": 3}, "overlap=3: out of range"),
+        ((x10, x20), {"batch_size": 0}, "batch_size=0: out of range"),
+        ((x10, x20), {"precision": "float8"}, "precision='float8': unknown; choose one of auto, float32, bfloat16, float16"),
+        ((x10, x20), {"devices": "TPU:0"}, "devices='TPU:0': give 'all' or device names"),
     ]
     for args, kwargs, message in refused:
         with pytest.raises(InputError, match=message):

@@ -248,7 +248,7 @@ def test_a_rerun_into_its_results_is_refused_or_replaces_them_with_overwrite(tra
     options = EvaluateOptions(data=trained / "data", models=(str(trained / "run"),), out=tmp_path / "results", methods=())
     first = evaluate(options)
     (tmp_path / "results" / "mine.txt").write_text("from the first run")
-    with pytest.raises(InputError, match="nothing is overwritten: choose a new --out, or --overwrite to replace the results of an earlier run"):
+    with pytest.raises(InputError, match="nothing is overwritten: choose a new out, or overwrite=True to replace the results of an earlier run"):
         evaluate(options)
     again = evaluate(dataclasses.replace(options, overwrite=True))
     pd.testing.assert_frame_equal(first, again)

@@ -20,7 +20,7 @@ from conftest import run_cli
 from crmss import cli
 from crmss.core.errors import InputError
 from crmss.core.options import CloudParameters, EvaluateOptions, PredictOptions, SimulateOptions, TrainOptions
-from crmss.core.validation import Exists, Interval, Matches, flag_of, unpack
+from crmss.core.validation import Exists, Interval, Matches, flag_of, speaking_command_line, unpack
 
 #: command -> the options classes its arguments fill (simulate's nested cloud parameters too)
 COMMANDS = {name: (owner, CloudParameters) if owner is SimulateOptions else (owner,) for name, (owner, _, _) in cli.COMMANDS.items()}
@@ -131,13 +131,15 @@ def test_every_field_refuses_invalid_values_alike_through_both_doors(command, ow
     values = {**place[command], name: value}
     with pytest.raises(InputError) as api:
         _api(command, values)
-    message = str(api.value)
+    assert str(api.value).startswith((f"{name}=", f"{name}:")), api.value  # it names the argument as Python does
+    with speaking_command_line(), pytest.raises(InputError) as flagged:
+        _api(command, values)
     flag = flag_of({f.name: f for f in dataclasses.fields(owner)}[name])
-    assert message.startswith(flag) or message.startswith("--"), message  # it names the option
+    assert str(flagged.value).startswith(flag), flagged.value  # the same rule, naming the flag
     before = _tree(tmp_path)
     capsys.readouterr()
     assert cli.main(_argv(command, values)) == 2
-    assert capsys.readouterr().err == f"crmss {command}: error: {message}\n"
+    assert capsys.readouterr().err == f"crmss {command}: error: {flagged.value}\n"
     assert _tree(tmp_path) == before  # nothing written
 
 
@@ -158,32 +160,46 @@ def test_every_field_has_a_rule_and_a_case():
 
 
 def test_bool_fields_and_nested_options_take_only_their_type(place):
-    with pytest.raises(InputError, match="--mixed-precision yes: give True or False"):
+    with pytest.raises(InputError, match="mixed_precision='yes': give True or False"):
         TrainOptions(**place["train"], mixed_precision="yes")
-    with pytest.raises(InputError, match="--progress 1: give True or False"):
+    with pytest.raises(InputError, match="progress=1: give True or False"):
         PredictOptions(**place["predict"], progress=1)
-    with pytest.raises(InputError, match="--clouds: give a CloudParameters, not dict"):
+    with pytest.raises(InputError, match="clouds: give a CloudParameters, not dict"):
         SimulateOptions(**place["simulate"], clouds={"seed": 1})
-    with pytest.raises(InputError, match="--epochs True: not a whole number"):
+    with pytest.raises(InputError, match="epochs=True: not a whole number"):
         TrainOptions(**place["train"], epochs=True)
+
+
+WEIGHTS_ZERO = {"adversarial_weight": 0, "l1_weight": 0, "gradient_weight": 0}
 
 
 def test_cross_field_rules_are_the_same_through_both_doors(place, capsys):
     refused = [
-        ("train", {"adversarial_weight": 0, "l1_weight": 0, "gradient_weight": 0}, "the generator would learn nothing"),
-        ("reproduce", {"adversarial_weight": 0, "l1_weight": 0, "gradient_weight": 0}, "the generator would learn nothing"),
-        ("predict", {"tile": 256, "overlap": 200}, r"--overlap 200: at most half the tile \(128 for --tile 256\)"),
-        ("simulate", {"thickness": (0, 0)}, "--thickness 0 0: clouds of zero thickness add no cloud"),
-        ("simulate", {"cover": (0.9, 0.5)}, "--cover 0.9 0.5: the minimum exceeds the maximum"),
-        ("test", {"models": ("/nonexistent/run",)}, "--model /nonexistent/run: no such run folder or .keras file"),
-        ("test", {"methods": ("hot", "hot")}, "--methods hot hot: a method named twice"),
+        ("train", WEIGHTS_ZERO, "adversarial_weight=0.0, l1_weight=0.0, gradient_weight=0.0: the generator would learn nothing"),
+        ("reproduce", WEIGHTS_ZERO, "adversarial_weight=0.0, l1_weight=0.0, gradient_weight=0.0: the generator would learn nothing"),
+        ("predict", {"tile": 256, "overlap": 200}, "overlap=200: at most half the tile (128 for tile=256)"),
+        ("simulate", {"thickness": (0, 0)}, "thickness=(0.0, 0.0): clouds of zero thickness add no cloud"),
+        ("simulate", {"cover": (0.9, 0.5)}, "cover=(0.9, 0.5): the minimum exceeds the maximum"),
+        ("test", {"models": ("/nonexistent/run",)}, "models='/nonexistent/run': no such run folder or .keras file"),
+        ("test", {"methods": ("hot", "hot")}, "methods=('hot', 'hot'): a method named twice"),
     ]
-    for command, values, message in refused:
-        with pytest.raises(InputError, match=message) as api:
+    flags = [
+        "--adversarial-weight 0, --l1-weight 0, --gradient-weight 0: the generator would learn nothing",
+        "--adversarial-weight 0, --l1-weight 0, --gradient-weight 0: the generator would learn nothing",
+        "--overlap 200: at most half the tile (128 for --tile 256)",
+        "--thickness 0 0: clouds of zero thickness add no cloud",
+        "--cover 0.9 0.5: the minimum exceeds the maximum",
+        "--model /nonexistent/run: no such run folder or .keras file",
+        "--methods hot hot: a method named twice",
+    ]
+    for (command, values, message), flagged in zip(refused, flags):
+        with pytest.raises(InputError) as api:
             _api(command, {**place[command], **values})
+        assert str(api.value).startswith(message)  # the library names the fields as Python does
         capsys.readouterr()
         assert cli.main(_argv(command, {**place[command], **values})) == 2
-        assert capsys.readouterr().err == f"crmss {command}: error: {api.value}\n"
+        said = capsys.readouterr().err  # the command line names the same rule's fields by their flags
+        assert said.startswith(f"crmss {command}: error: {flagged}") and said.endswith(str(api.value).removeprefix(message) + "\n")
 
 
 @pytest.mark.slow
@@ -297,7 +313,7 @@ def test_main_returns_its_status_and_leaves_the_process_as_it_found_it(tmp_path)
         (
             "distributed",
             "from crmss.core.cluster import connect\nconnect('tcp://127.0.0.1:9')\n",
-            "--scheduler tcp://127.0.0.1:9 needs distributed, which is not installed: pip install 'crmss[cluster]'",
+            "scheduler='tcp://127.0.0.1:9' needs distributed, which is not installed: pip install 'crmss[cluster]'",
         ),
     ],
     ids=["STAC without pystac", "a cluster without Dask"],

@@ -202,7 +202,7 @@ def test_cli_skips_absent_pairs_reruns_nothing_and_refuses_other_options(tmp_pat
     windows = tmp_path / "w.csv"
     windows.write_text(f"pair,window\n{KEY},1\n")
     other = run_cli("prepare", "--products", products(0), "--out", out, "--windows", windows)
-    assert other.returncode == 2 and "prepared with another windows file" in other.stderr and "Traceback" not in other.stderr
+    assert other.returncode == 2 and f"--windows {windows} (made with no --windows)" in other.stderr and "Traceback" not in other.stderr
 
 
 KILLER = """

@@ -90,10 +90,10 @@ def test_a_finished_protocol_is_skipped_and_changed_options_are_refused(reproduc
     assert run.returncode == 0, run.stderr[-2000:]
     assert all(f"{stage}: done earlier" in run.stdout for stage in STAGES) and "real testing set" in run.stdout
     refused = run_cli(*_args(reproduced, width=16))
-    assert refused.returncode == 2 and "--width 16 (the protocol has 8)" in refused.stderr
+    assert refused.returncode == 2 and "--width 16 (made with --width 8)" in refused.stderr
     with pytest.raises(InputError) as raised:
         reproduce(_options(reproduced, head="residual"))
-    assert "--head residual (the protocol has sigmoid)" in str(raised.value)
+    assert "head='residual' (made with head='sigmoid')" in str(raised.value)
     assert json.loads((reproduced / RECORD).read_bytes())["stages"] == json.loads(before)["stages"]
     planned = run_cli(*_args(reproduced, "--plan-only", epochs=5))  # a larger --epochs may change
     assert planned.returncode == 0 and "train crmss" in planned.stdout and "report" in planned.stdout
@@ -102,12 +102,12 @@ def test_a_finished_protocol_is_skipped_and_changed_options_are_refused(reproduc
 
 def test_the_products_come_from_a_folder_or_a_synthetic_set_of_two_pairs_or_more(tmp_path):
     for given in (dict(), dict(products=tmp_path, synthetic=2)):
-        with pytest.raises(InputError, match="give --products DIR .* or --synthetic PAIRS"):
+        with pytest.raises(InputError, match="give products .* or synthetic .*, one of them"):
             ReproduceOptions(out=tmp_path / "out", **given)
-    with pytest.raises(InputError, match="--synthetic 1: out of range"):
+    with pytest.raises(InputError, match="synthetic=1: out of range"):
         ReproduceOptions(out=tmp_path / "out", synthetic=1)
     refused = run_cli("reproduce", "--out", tmp_path / "out")
-    assert refused.returncode == 2 and "give --products DIR" in refused.stderr and not (tmp_path / "out").exists()
+    assert refused.returncode == 2 and "give --products (the folder of the WHUS2-CR products) or --synthetic" in refused.stderr and not (tmp_path / "out").exists()
     (tmp_path / "mine" / "results").mkdir(parents=True)  # a folder of the user's: its results/ would be replaced
     with pytest.raises(InputError, match="is not the folder of a 'crmss reproduce'"):
         reproduce(_options(tmp_path / "mine"))

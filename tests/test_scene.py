@@ -408,6 +408,6 @@ def test_the_gpu_decoder_is_refused_where_there_is_none(products, trained, tmp_p
     run = run_cli("predict", *args)
     message = "--decoder gpu: nvImageCodec is not installed (pip install 'crmss[gpu]') or finds no GPU here; use --decoder gdal"
     assert run.returncode == 2 and message in run.stderr
-    with pytest.raises(InputError, match=r"--decoder gpu: nvImageCodec is not installed"):
+    with pytest.raises(InputError, match=r"decoder='gpu': nvImageCodec is not installed .* use decoder='gdal'"):
         crmss.predict(crmss.PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path / "out", decoder="gpu"))
     assert not (tmp_path / "out").exists()

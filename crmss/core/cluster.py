@@ -27,6 +27,7 @@ from typing import Any
 
 from .console import progress_bar
 from .errors import ClusterLost, DiskFullError, InputError, optional_module
+from .validation import argument
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +46,18 @@ def connect(scheduler: str, local_workers: int = 1) -> Any:
     Raises:
         InputError: no scheduler answers, or ``env`` without DASK_SCHEDULER_ADDRESS.
     """
-    distributed = optional_module("distributed", "cluster", f"--scheduler {scheduler}")
+    distributed = optional_module("distributed", "cluster", argument("scheduler", scheduler))
     Client, LocalCluster = distributed.Client, distributed.LocalCluster
     if scheduler == "local":
         return Client(LocalCluster(n_workers=max(1, local_workers), threads_per_worker=1, processes=True, dashboard_address=":0"))
     address = os.environ.get("DASK_SCHEDULER_ADDRESS", "") if scheduler == "env" else scheduler
     if not address:
-        raise InputError("--scheduler env: DASK_SCHEDULER_ADDRESS is not set; set it to the scheduler's address, or give the address")
+        raise InputError(f"{argument('scheduler', 'env')}: DASK_SCHEDULER_ADDRESS is not set; set it to the scheduler's address, or give the address")
     try:
         return Client(address, timeout="15s")
     except (OSError, TimeoutError) as exc:
         raise InputError(
-            f"--scheduler {address}: no Dask scheduler answers there ({exc}); start one (dask scheduler) or correct the address"
+            f"{argument('scheduler', address)}: no Dask scheduler answers there ({exc}); start one (dask scheduler) or correct the address"
         ) from exc
 
 
@@ -73,7 +74,7 @@ def check_shared(client: Any, out: Path) -> None:
     if unseen:
         raise InputError(
             f"{out}: the Dask workers {', '.join(sorted(unseen))} cannot write there, or write where this machine does not see it; "
-            "give --out a folder on storage every worker shares"
+            f"give {argument('out')} a folder on storage every worker shares"
         )
 
 

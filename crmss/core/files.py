@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .validation import argument
+
 logger = logging.getLogger(__name__)
 
 #: how temporary files written beside their final name begin
@@ -122,7 +124,7 @@ def output_folder(
             with tempfile.TemporaryFile(dir=folder):
                 pass
         except OSError as exc:
-            raise InputError(f"{folder}: the output folder cannot be written ({exc.strerror}); choose a folder you can write to with --out") from exc
+            raise InputError(f"{folder}: the output folder cannot be written ({exc.strerror}); choose a folder you can write to") from exc
         waiting = f"{folder}: another crmss {command} is writing here; waiting for it"
         with exclusive_lock(folder / lock, waiting) if lock else contextlib.nullcontext():
             yield folder
@@ -171,7 +173,7 @@ def new_folder(out: Path, command: str, what: str, marker: str | None = None, ov
     with output_folder(out.parent, command, what, lock=f".{out.name}.lock", unused=None):
         earlier = out.is_dir() and any(out.iterdir())
         if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: is a file; nothing is overwritten: choose a new --out")
+            raise InputError(f"{out}: is a file; nothing is overwritten: choose a new {argument('out')}")
         if earlier and not (overwrite and marker and (out / marker).is_file()):
             raise InputError(_refusal(out, command, what, marker, overwrite))
         for stale in out.parent.glob(f".{out.name}.*-*"):  # what a killed run left (.partial-, .replaced-): no other run writes here now
@@ -189,10 +191,13 @@ def new_folder(out: Path, command: str, what: str, marker: str | None = None, ov
 def _refusal(out: Path, command: str, what: str, marker: str | None, overwrite: bool) -> str:
     """Why ``out``, a folder that is not empty, is not written (:func:`new_folder`)."""
     if marker is None:
-        return f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new --out"
+        return f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new {argument('out')}"
     if overwrite:
-        return f"{out}: holds no {marker}, so it is not {what} of an earlier 'crmss {command}' and is not replaced: choose a new --out"
-    return f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new --out, or --overwrite to replace {what} of an earlier run"
+        return f"{out}: holds no {marker}, so it is not {what} of an earlier 'crmss {command}' and is not replaced: choose a new {argument('out')}"
+    return (
+        f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new {argument('out')}, or "
+        f"{argument('overwrite', True)} to replace {what} of an earlier run"
+    )
 
 
 def _put_in_place(tmp: Path, out: Path, earlier: bool) -> None:

@@ -5,11 +5,11 @@ The functions of the public API take these (``crmss.predict(PredictOptions(...))
 command line only parses its arguments into them. Each field's type annotation is its rule
 (crmss/core/validation.py): choices are ``Literal`` types, ranges ``Interval`` constraints, paths
 that must exist ``Exists``; every options object checks its fields on construction and its
-cross-field rules in ``_check``, raising :class:`~crmss.core.errors.InputError` with the message the
-command line prints for the same value (``--tile 100: out of range; give a whole number from
-64 to 16384, a multiple of 32``). The command line's ``--help`` texts are the fields' ``help``
-metadata with ``{default}`` filled from the field (:func:`describe`), its choices the
-``Literal`` types'. Values may be given as the command line's text (``"5"`` for 5): they are
+cross-field rules in ``_check``, raising :class:`~crmss.core.errors.InputError` whose message
+names the field and its value as the caller gave it (``tile=100: out of range; give a whole
+number from 64 to 16384, a multiple of 32`` from Python, ``--tile 100: ...`` on the command
+line). The command line's ``--help`` texts are the fields' ``help`` metadata with ``{default}``
+filled from the field (:func:`describe`), its choices the ``Literal`` types'. Values may be given as the command line's text (``"5"`` for 5): they are
 parsed as the command line parses them. This module imports neither TensorFlow nor GDAL.
 """
 
@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 
 from .bands import CLOUD_REFLECTANCE, STACKS
 from .errors import InputError
-from .validation import Exists, Interval, Matches, check_fields, shown
+from .validation import Exists, Interval, Matches, argument, check_fields, shown
 
 #: ``--precision``: the type the generator computes in (crmss/nn/precision.py)
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
@@ -233,9 +233,8 @@ class TrainOptions(Checked):
 
     def _check(self) -> None:
         if self.adversarial_weight == self.l1_weight == self.gradient_weight == 0:
-            raise InputError(
-                "--adversarial-weight 0 --l1-weight 0 --gradient-weight 0: the generator would learn nothing; give one of them a positive weight"
-            )
+            weights = ", ".join(argument(name, 0.0) for name in ("adversarial_weight", "l1_weight", "gradient_weight"))
+            raise InputError(f"{weights}: the generator would learn nothing; give one of them a positive weight")
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
@@ -289,12 +288,12 @@ class EvaluateOptions(Checked):
 
     def _check(self) -> None:
         if not self.models:
-            raise InputError("--model: give one or more models (run folders or .keras files)")
+            raise InputError(f"{argument('models', owner=EvaluateOptions)}: give one or more models (run folders or .keras files)")
         for spec in self.models:
             if not named_path(spec)[1].exists():
-                raise InputError(f"--model {spec}: no such run folder or .keras file")
+                raise InputError(f"{argument('models', spec, EvaluateOptions)}: no such run folder or .keras file")
         if len(set(self.methods)) < len(self.methods):
-            raise InputError(f"--methods {shown(self.methods)}: a method named twice")
+            raise InputError(f"{argument('methods', self.methods)}: a method named twice")
 
 
 @dataclass(frozen=True)
@@ -358,14 +357,14 @@ class PredictOptions(Checked):
 
     def _check(self) -> None:
         if not self.products:
-            raise InputError("PRODUCT: give one or more products")
+            raise InputError(f"{argument('products', owner=PredictOptions)}: give one or more products")
         check_tiling(self.tile, self.overlap)
 
 
 def check_tiling(tile: int, overlap: int) -> None:
-    """The rule between ``--tile`` and ``--overlap`` (each checked on its own already)."""
+    """The rule between ``tile`` and ``overlap`` (each checked on its own already)."""
     if overlap > tile // 2:
-        raise InputError(f"--overlap {overlap}: at most half the tile ({tile // 2} for --tile {tile})")
+        raise InputError(f"{argument('overlap', overlap)}: at most half the tile ({tile // 2} for {argument('tile', tile)})")
 
 
 @dataclass(frozen=True)
@@ -394,9 +393,9 @@ class CloudParameters(Checked):
         for name in ("thickness", "cover"):
             low, high = getattr(self, name)
             if low > high:
-                raise InputError(f"--{name} {low:g} {high:g}: the minimum exceeds the maximum")
+                raise InputError(f"{argument(name, (low, high))}: the minimum exceeds the maximum")
         if self.thickness[1] == 0:
-            raise InputError("--thickness 0 0: clouds of zero thickness add no cloud; give a positive maximum (e.g. 0.1 1)")
+            raise InputError(f"{argument('thickness', self.thickness)}: clouds of zero thickness add no cloud; give a positive maximum (e.g. 0.1 1)")
 
     def spectrum(self) -> dict[str, float]:
         """The cloud's reflectance per band: crmss/dataset/clouds.py's spectrum scaled to ``cloud_reflectance`` in B02."""
@@ -430,7 +429,7 @@ class ReportOptions(Checked):
 
     def _check(self) -> None:
         if not self.results:
-            raise InputError("RESULTS: give one or more results folders of 'crmss test'")
+            raise InputError(f"{argument('results', owner=ReportOptions)}: give one or more results folders of 'crmss test'")
 
 
 @dataclass(frozen=True)
@@ -489,7 +488,10 @@ class ReproduceOptions(Checked):
     def _check(self) -> None:
         self.train_options("all", Path("."), self.out)  # made to apply the training options' own rules
         if (self.products is None) == (self.synthetic is None):
-            raise InputError("give --products DIR (the WHUS2-CR products) or --synthetic PAIRS (a synthetic set), one of them")
+            raise InputError(
+                f"give {argument('products')} (the folder of the WHUS2-CR products) or {argument('synthetic')} (the number of "
+                "training pairs of a synthetic set), one of them"
+            )
 
     def train_options(self, bands: Bands, data: Path, run: Path) -> TrainOptions:
         """The options of training the model of ``bands`` on ``data`` into ``run``."""

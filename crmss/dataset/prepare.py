@@ -39,6 +39,7 @@ from ..core.errors import DiskFullError, Failures, InputError, disk_full_error, 
 from ..core.files import LOCK, file_sha256, output_folder, utc_timestamp, write_text_atomically
 from ..core.options import PrepareOptions
 from ..core.schemas import PREPARED_MANIFEST, read_json
+from ..core.validation import argument, damaged, refuse_other_options
 from ..io.discovery import find_products, locate
 from ..io.granule import Granule
 from ..io.products import open_product
@@ -62,7 +63,7 @@ class PairJob:
     pair: Pair
     products: dict[str, Granule]  # role -> the granule of the pair's tile
     grid: Grid
-    requested: set[int] | None  # window numbers asked for by --windows, None for all
+    requested: set[int] | None  # window numbers asked for by the windows file, None for all
 
 
 def prepare(options: PrepareOptions, client: Any = None) -> dict:
@@ -138,8 +139,8 @@ def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_pa
         found = len(find_products(products))
         raise InputError(
             f"{products}: nothing was prepared: the products of none of the {len(pairs)} pairs of {split_path.name} "
-            f"{'named in the --windows file ' if requested is not None else ''}are there ({found} Sentinel-2 products found); "
-            "give --products the folder holding the L1C products of the split list's pairs"
+            f"{'named in the windows file ' if requested is not None else ''}are there ({found} Sentinel-2 products found); "
+            f"give {argument('products')} the folder holding the L1C products of the split list's pairs"
         )
     return manifest
 
@@ -210,7 +211,7 @@ def _plan(products, pairs, manifest, requested):
             skipped[pair.key] = "already prepared"
             continue
         if requested is not None and pair.key not in requested:
-            skipped[pair.key] = "not in the --windows file"
+            skipped[pair.key] = "not in the windows file"
             continue
         names = {"cloudy": pair.cloudy, "clear": pair.clear}
         try:
@@ -240,7 +241,9 @@ def _plan(products, pairs, manifest, requested):
             count = WindowGrid.for_size(grids["clear"].width, grids["clear"].height).count
             outside = sorted(k for k in wanted or () if k > count)
             if outside:
-                raise InputError(f"--windows names windows {outside[:5]} of pair {pair.key}, which has windows 1..{count}; correct the windows file")
+                raise InputError(
+                    f"the windows file names windows {outside[:5]} of pair {pair.key}, which has windows 1..{count}; correct the windows file"
+                )
             jobs.append(PairJob(pair, opened, grids["clear"], wanted))
         except InputError as exc:
             errors[pair.key] = exc
@@ -390,17 +393,16 @@ def _load_manifest(out: Path, options: dict) -> dict:
             "pairs": {},
             "missing": {},
         }
-    manifest = read_json(path, PREPARED_MANIFEST, "it is not a manifest written by 'crmss prepare': prepare into a new --out folder")
+    manifest = read_json(path, PREPARED_MANIFEST, damaged("prepare"))
     if not manifest["pairs"]:  # a run that prepared no pair (it failed, or found no products) binds nothing
         return {**manifest, "options": options, "missing": {}}
     previous = manifest["options"]
-    for name in ("split", "windows"):
-        before, now = previous.get(name), options[name]
-        if (before or {}).get("sha256") != (now or {}).get("sha256"):
-            raise InputError(
-                f"{path}: this folder was prepared with another {name} file ({(before or {}).get('file')}); "
-                f"run with the same --{name} to continue it, or prepare into a new --out folder"
-            )
+    changed = {
+        name: ((options[name] or {}).get("file"), (previous.get(name) or {}).get("file"))
+        for name in ("split", "windows")
+        if (previous.get(name) or {}).get("sha256") != (options[name] or {}).get("sha256")
+    }
+    refuse_other_options(path, changed, "Give the same files (the same contents) to continue it", "prepare")
     return manifest
 
 

@@ -63,7 +63,7 @@ def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]
     data = Path(data)
     manifest_path = data / "manifest.json"
     if not manifest_path.exists():
-        raise InputError(f"{data}: not a prepared data folder (no manifest.json); run 'crmss prepare --out {data}' first")
+        raise InputError(f"{data}: not a prepared data folder (no manifest.json); prepare it first ('crmss prepare', crmss.prepare)")
     pairs = read_manifest(manifest_path)["pairs"]
     sets = {}
     for key, record in pairs.items():

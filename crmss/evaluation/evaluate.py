@@ -44,6 +44,7 @@ from ..core.console import progress_bar
 from ..core.errors import InputError
 from ..core.files import new_folder, utc_timestamp
 from ..core.options import METHOD_NAME, EvaluateOptions, named_path
+from ..core.validation import argument
 from ..dataset.tree import load_patches, read_manifest, stack_key
 from ..io.raster import raster_info, write_geotiff
 from ..nn.model import CHECKPOINTS, generator_file, generator_stacks, load_generator, run_generator
@@ -107,10 +108,7 @@ def evaluate(options: EvaluateOptions) -> pd.DataFrame:
     """
     out, data, methods = Path(options.out), Path(options.data), tuple(options.methods)
     if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: is a file; give --out a new folder for the results")
-    unknown = [m for m in methods if m not in CLASSICAL_METHODS]
-    if unknown:
-        raise InputError(f"--methods {unknown[0]}: choose among {', '.join(CLASSICAL_METHODS)}")
+        raise InputError(f"{out}: is a file; give {argument('out')} a new folder for the results")
     precision = choose_precision(options.precision, local_devices())
     logger.info(f"models compute in {precision}")
     loaded = load_models(options.models, options.checkpoint, precision.precision)
@@ -143,10 +141,11 @@ def load_models(specs: Sequence[str | Path], checkpoint: str = "last", precision
     models, names = [], []
     for name, path in parsed:
         name = name or ("crmss" if len(parsed) == 1 else path.stem if path.suffix == ".keras" else path.resolve().name)
+        given = argument("models", path, EvaluateOptions)
         if not METHOD_NAME.fullmatch(name):
-            raise InputError(f"--model {path}: {name!r} cannot name a method (letters, digits, _ . + -, from a letter); give it as NAME={path}")
+            raise InputError(f"{given}: {name!r} cannot name a method (letters, digits, _ . + -, from a letter); give it as NAME={path}")
         if name in names or name in CLASSICAL_METHODS or name == BASELINE:
-            raise InputError(f"--model {path}: the name {name!r} is taken; give each model its own name as NAME={path}")
+            raise InputError(f"{given}: the name {name!r} is taken; give each model its own name as NAME={path}")
         names.append(name)
         source = generator_file(path, checkpoint)
         models.append(Model(name, at_precision(load_generator(source), precision), source, _run_config(source)))

@@ -16,8 +16,9 @@ import pandas as pd
 
 from ..core.errors import InputError
 from ..core.files import LOCK, output_folder, replaced_atomically
-from ..core.options import ReportOptions, named_path
+from ..core.options import EvaluateOptions, ReportOptions, named_path
 from ..core.schemas import EVALUATION, read_json
+from ..core.validation import argument
 from .results import COLUMNS, compare, read_metrics_csv, write_metrics_csv
 from .tables import Section, latex_document, merged_report
 
@@ -108,7 +109,7 @@ def _section(label: str | None, evaluations: list[Evaluation]) -> Section:
                 if about["kind"] == "model":
                     raise InputError(
                         f"{evaluation.path}: method {method!r} is also in {methods[method]['from']} "
-                        "on the same data; name the models apart (test.py --model NAME=RUN)"
+                        f"on the same data; name the models apart ({argument('models', 'NAME=RUN', EvaluateOptions)})"
                     )
                 continue
             methods[method] = {**about, "from": str(evaluation.path)}
@@ -143,7 +144,7 @@ def _write(out: Path, files: dict[str, str | pd.DataFrame]) -> None:
     with output_folder(out, "report", "the tables"):
         marker = out / REPORT_MARKER
         if any(p.name != LOCK for p in out.iterdir()) and not marker.exists():
-            raise InputError(f"{out}: exists and holds other files; nothing is overwritten: choose a new --out for the tables")
+            raise InputError(f"{out}: exists and holds other files; nothing is overwritten: choose a new {argument('out')} for the tables")
         marker.write_text("written by crmss report; the next report into this folder replaces its tables\n")
         for name, content in files.items():
             with replaced_atomically(out / name) as tmp:

@@ -20,6 +20,8 @@ import pandas as pd
 
 from ..core.bands import BANDS_10M, BANDS_20M
 from ..core.errors import InputError
+from ..core.options import EvaluateOptions
+from ..core.validation import argument
 
 COLUMNS = ["method", "scene", "pixels", "band", "metric", "value"]
 #: the columns that name a value
@@ -146,7 +148,7 @@ def _row_checks(
                 ~table["method"].isin(methods),
                 lambda row: (
                     f"unknown method {row['method']!r}; the evaluation's methods are {', '.join(methods)}: name the reference's "
-                    "rows after them (a model is named with --model NAME=RUN)"
+                    f"rows after them (a model is named with {argument('models', 'NAME=RUN', EvaluateOptions)})"
                 ),
             )
         )

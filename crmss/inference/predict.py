@@ -30,6 +30,7 @@ from ..core.console import peak_memory_gb
 from ..core.errors import DiskFullError, Failures, InputError, write_error
 from ..core.files import exclusive_lock, file_sha256, output_folder, write_text_atomically
 from ..core.options import PredictOptions
+from ..core.validation import argument
 from ..dataset.windows import SCALE
 from ..io.gpu_decode import decode_jp2, resolve_decoder
 from ..io.granule import Granule
@@ -200,7 +201,7 @@ def _predict_granule(product: Granule, runner: TileRunner, out: Path, settings: 
                 stale.unlink()
         start = time.perf_counter()
         _write_outputs(product, runner, finals, journal, settings, options, decoder)
-    ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)" if "20m" not in runner.stacks else " (--stacks 10m)"
+    ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)" if "20m" not in runner.stacks else f" ({argument('stacks', '10m')})"
     spent = f"in {time.perf_counter() - start:.0f} s, peak memory of the process {peak_memory_gb():.1f} GB"
     logger.info(f"{product.name}: wrote {' and '.join(names.values())} {spent}{ablation}")
     return list(finals.values())
@@ -311,10 +312,11 @@ def _made_alike(finals: dict[str, Path], recipe: dict[str, str], overwrite: bool
         if not differing:
             continue
         if overwrite:
-            logger.info(f"{final.name}: made with another {', '.join(differing)}: replaced (--overwrite)")
+            logger.info(f"{final.name}: made with another {', '.join(differing)}: replaced ({argument('overwrite', True)})")
             return False
         raise InputError(
-            f"{final}: made with another {', '.join(differing)}; give --overwrite to replace it (overwrite=True), or write into another --out"
+            f"{final}: made with another {', '.join(differing)}; give {argument('overwrite', True)} to replace it, or write into "
+            f"another {argument('out')}"
         )
     return True
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.validation import argument
 from .names import ProductName, product_stem
 from .products import BucketTile, MislabelledProduct, Product, StacItem, product_at, stac_type
 
@@ -44,7 +45,8 @@ def find_products(folder: str | Path) -> list[Found]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(
-            f"{folder}: no such folder; --products must be the folder holding the <name>.SAFE folders, <name>.zip files or bucket tile folders"
+            f"{folder}: no such folder; {argument('products')} must be the folder holding the <name>.SAFE folders, <name>.zip files "
+            "or bucket tile folders"
         )
     candidates = [
         entry

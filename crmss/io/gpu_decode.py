@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.validation import argument
 
 logger = logging.getLogger(__name__)
 
@@ -63,5 +64,8 @@ def resolve_decoder(requested: str) -> str:
     if gpu_decoder() is not None:
         return "gpu"
     if requested == "gpu":
-        raise InputError("--decoder gpu: nvImageCodec is not installed (pip install 'crmss[gpu]') or finds no GPU here; use --decoder gdal")
+        raise InputError(
+            f"{argument('decoder', 'gpu')}: nvImageCodec is not installed (pip install 'crmss[gpu]') or finds no GPU here; "
+            f"use {argument('decoder', 'gdal')}"
+        )
     return "gdal"

@@ -24,6 +24,8 @@ from ..core.bands import BANDS_10M, BANDS_20M
 from ..core.console import progress_bar
 from ..core.errors import InputError, TrainingDiverged, disk_full_error
 from ..core.files import replaced_atomically, write_text_atomically
+from ..core.options import EvaluateOptions
+from ..core.validation import argument, invocation
 from ..dataset.tree import PatchSet
 from .model import run_generator
 from .pipeline import make_dataset
@@ -63,7 +65,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
             if not math.isfinite(float(value)):
                 raise TrainingDiverged(
                     f"training diverged: {name} is {float(value)} at step {batch + 1} of this epoch; the checkpoints "
-                    "of the last complete epoch are kept. Lower --lr (or leave out --mixed-precision) and run again in a new --out folder"
+                    f"of the last complete epoch are kept. Lower {argument('lr')} (or without {argument('mixed_precision', True)}) and "
+                    f"run again in a new {argument('out')} folder"
                 )
 
 
@@ -241,13 +244,19 @@ def training_summary(run: Path, data: str | Path) -> str:
     best = read_best(run)
     where = f"the generator of the last epoch: {run / 'generator.keras'}"
     if not best:
-        return f"training done; {where} (no validation pairs: no best epoch). Evaluate it: crmss test --data {data} --model {run} --out RESULTS"
+        return f"training done; {where} (no validation pairs: no best epoch). Evaluate it: {_evaluation(data, run, 'last')}"
     row = _history_row(run / HISTORY, int(best["epoch"]) - 1)
     scores = validation_psnr(row) if row else f"val PSNR {best['val_psnr']:.1f} dB"
     return (
         f"training done; best epoch {best['epoch']} ({scores}): {run / 'generator_best.keras'}; {where}. "
-        f"Evaluate the best: crmss test --data {data} --model {run} --checkpoint best --out RESULTS"
+        f"Evaluate the best: {_evaluation(data, run, 'best')}"
     )
+
+
+def _evaluation(data: str | Path, run: Path, checkpoint: str) -> str:
+    """How to evaluate the ``checkpoint`` of ``run`` on ``data``."""
+    chosen = {"checkpoint": checkpoint} if checkpoint != "last" else {}
+    return invocation("test", EvaluateOptions, data=data, models=(run,), **chosen, out="RESULTS")
 
 
 def _history_row(history: Path, epoch: int) -> dict | None:

@@ -1,7 +1,7 @@
 """The precision of the generator's computations, and the devices it runs on.
 
 ``auto`` picks, for inference (``crmss predict``, ``crmss test``, :func:`crmss.clean`) and for
-``train --mixed-precision``:
+training with mixed precision (``mixed_precision``):
 
 * on GPUs of compute capability 8.0 or more (Ampere, Ada, Hopper and later): bfloat16, which
   their tensor cores run at the float16 rate, without float16's overflow and loss scaling;
@@ -29,7 +29,8 @@ import keras
 import tensorflow as tf
 
 from ..core.errors import InputError
-from ..core.options import DEVICE_LIST
+from ..core.options import PredictOptions
+from ..core.validation import argument, checked
 
 #: x86 CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic
 NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -120,13 +121,11 @@ def local_devices(requested: str = "all") -> list[str]:
     if requested == "all":
         gpus = [d for d in present if d.startswith("GPU:")]
         return gpus or ["CPU:0"]
-    if not DEVICE_LIST.fullmatch(requested):
-        raise InputError(f"--devices {requested}: give 'all' or device names separated by commas, e.g. GPU:0,GPU:1")
-    chosen = requested.split(",")
+    chosen = checked(PredictOptions, "devices", requested).split(",")  # the options' rule of the list's form
     missing = [d for d in chosen if d not in present]
     if missing or len(set(chosen)) < len(chosen):
         problem = f"no {', '.join(missing)} here" if missing else "a device named twice"
-        raise InputError(f"--devices {requested}: {problem}; this machine has {', '.join(present)}")
+        raise InputError(f"{argument('devices', requested)}: {problem}; this machine has {', '.join(present)}")
     return chosen
 
 

@@ -16,13 +16,12 @@ from typing import Any
 from ..core.errors import InputError
 from ..core.options import TrainOptions
 from ..core.schemas import BACKUP_METADATA, BEST, read_json, record
-from ..core.validation import checked, json_schema
+from ..core.validation import argument, checked, command_line, damaged, json_schema, refuse_other_options
 
 CONFIG = "config.json"
 BEST_FILE = "best.json"
 HISTORY = "history.csv"
 BACKUP = "backup"
-DAMAGED = "the run folder is damaged: train into a new --out folder"
 #: RUN/config.json as ``train`` writes it
 CONFIG_SCHEMA = record(
     {"options": json_schema(TrainOptions)},
@@ -34,18 +33,12 @@ CONFIG_SCHEMA = record(
         "written": {"type": "string"},
     },
 )
-#: flags whose value is said by their presence: option name -> (flag when True, flag when False)
-FLAGS = {
-    "augment": ("augmentation (no --no-augment)", "--no-augment"),
-    "mixed_precision": ("--mixed-precision", "no --mixed-precision"),
-    "cache": ("--cache", "no --cache"),
-}
 
 
 def read_config(run: Path) -> dict | None:
     """RUN/config.json, schema-checked; None for a run not started yet."""
     path = Path(run) / CONFIG
-    return read_json(path, CONFIG_SCHEMA, DAMAGED) if path.exists() else None
+    return read_json(path, CONFIG_SCHEMA, damaged("train")) if path.exists() else None
 
 
 def run_options(**said: Any) -> TrainOptions:
@@ -64,42 +57,33 @@ def check_continuation(options: TrainOptions, config: dict | None) -> None:
     run = Path(options.out)
     if config is None:
         if (run / BACKUP).exists():
-            raise InputError(f"{run}: holds a training backup but no config.json; train into a new --out folder")
+            raise InputError(f"{run}: holds a training backup but no config.json; train into a new {argument('out')} folder")
         return
-    before = config["options"]
-    clashes = []
+    before, changed = config["options"], {}
     for field in dataclasses.fields(TrainOptions):
-        name = field.name
-        if name in TrainOptions.FREE:
-            continue
-        # an option newer than the run: the run was made with its default
-        earlier, now = checked(TrainOptions, name, before.get(name, field.default)), getattr(options, name)
-        if earlier != now:
-            clashes.append(f"{as_typed(name, now)} (the run has {FLAGS[name][0 if earlier else 1] if name in FLAGS else earlier})")
-    if clashes:
-        raise InputError(
-            f"{run / CONFIG}: this run was made with other options: {'; '.join(clashes)}. Leave these options out to continue "
-            "the run (from Python: crmss.nn.training.run_options), or train into a new --out folder"
-        )
-
-
-def as_typed(name: str, value: Any) -> str:
-    """An option as a user types it: ``--lr 0.001``, ``--no-augment``."""
-    if name in FLAGS:
-        return FLAGS[name][0] if value else FLAGS[name][1]
-    return f"--{name.replace('_', '-')} {value}"
+        if field.name not in TrainOptions.FREE:
+            # an option newer than the run: the run was made with its default
+            earlier, now = checked(TrainOptions, field.name, before.get(field.name, field.default)), getattr(options, field.name)
+            if earlier != now:
+                changed[field.name] = (now, earlier)
+    keep = (
+        "Leave these options out to continue the run"
+        if command_line()
+        else "Give the run's options (crmss.nn.training.run_options reads them) to continue it"
+    )
+    refuse_other_options(run / CONFIG, changed, keep, "train")
 
 
 def completed_epochs(run: Path) -> int:
     """Epochs recorded in RUN's backup (0 for a new run)."""
     path = Path(run) / BACKUP / "training_metadata.json"
-    return int(read_json(path, BACKUP_METADATA, DAMAGED)["epoch"]) if path.exists() else 0
+    return int(read_json(path, BACKUP_METADATA, damaged("train"))["epoch"]) if path.exists() else 0
 
 
 def read_best(run: Path) -> dict | None:
     """RUN/best.json: ``epoch``, ``val_psnr``, ``val_cloudy_psnr`` (None before the first validation)."""
     path = Path(run) / BEST_FILE
-    return read_json(path, BEST, DAMAGED) if path.exists() else None
+    return read_json(path, BEST, damaged("train")) if path.exists() else None
 
 
 def best_psnr(run: Path) -> float | None:
@@ -117,9 +101,9 @@ def check_history(run: Path) -> None:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: unreadable ({exc}); {DAMAGED}") from exc
+        raise InputError(f"{path}: unreadable ({exc}); {damaged('train')}") from exc
     if lines and not lines[0].startswith("epoch,"):
-        raise InputError(f"{path}, line 1: not the header 'epoch,...' that training writes; {DAMAGED}")
+        raise InputError(f"{path}, line 1: not the header 'epoch,...' that training writes; {damaged('train')}")
     for number, line in enumerate(lines[1:], start=2):
         if not line.split(",", 1)[0].isdigit():
-            raise InputError(f"{path}, line {number}: {line[:40]!r} does not start with an epoch number; {DAMAGED}")
+            raise InputError(f"{path}, line {number}: {line[:40]!r} does not start with an epoch number; {damaged('train')}")

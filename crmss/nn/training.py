@@ -33,6 +33,7 @@ from ..core.console import keras_verbosity
 from ..core.errors import InputError, is_disk_full
 from ..core.files import TEMPORARY_PREFIX, exclusive_lock, output_folder, replaced_atomically, utc_timestamp, write_text_atomically
 from ..core.options import TrainOptions
+from ..core.validation import argument
 from ..dataset.tree import PatchSet, load_patches, merge
 from .callbacks import ChiefBackupAndRestore, EnoughSpace, EpochLine, GeneratorExport, HistoryCSV, SampleImages, StopOnNonFinite
 from .gan import CRMSSGAN
@@ -75,7 +76,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise InputError("--strategy multiworker needs the TF_CONFIG environment variable (cluster and task) on every worker")
+            raise InputError(f"{argument('strategy', name)} needs the TF_CONFIG environment variable (cluster and task) on every worker")
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
@@ -94,9 +95,9 @@ def split_pairs(sets: dict[str, PatchSet], val_pairs: int | None) -> tuple[Patch
     keys = list(sets)
     count = (1 if len(keys) >= 2 else 0) if val_pairs is None else val_pairs
     if count >= len(keys):
-        raise InputError(f"--val-pairs {count} leaves no training pair ({len(keys)} prepared training pairs)")
+        raise InputError(f"{argument('val_pairs', count)} leaves no training pair ({len(keys)} prepared training pairs)")
     if count == 0:
-        logger.warning("warning: no validation pairs (one training pair only, or --val-pairs 0); generator_best.keras is not written")
+        logger.warning(f"warning: no validation pairs (one training pair only, or {argument('val_pairs', 0)}); generator_best.keras is not written")
         return merge([sets[k] for k in keys]), None
     return merge([sets[k] for k in keys[:-count]]), merge([sets[k] for k in keys[-count:]])
 
@@ -175,14 +176,14 @@ def _checked_train(options: TrainOptions, run: Path, verbose: int | None, callba
     check_history(run)
     done = completed_epochs(run)
     if done >= options.epochs:
-        logger.info(f"{run} is already trained to {done} epochs; give a larger --epochs to train further")
+        logger.info(f"{run} is already trained to {done} epochs; give a larger {argument('epochs')} to train further")
         return None
     strategy = make_strategy(options.strategy)  # before other TF work: multi-worker set-up comes first
     sets = load_patches(options.data, "train")
     train_set, val_set = split_pairs(sets, options.val_pairs)
     replicas = strategy.num_replicas_in_sync
     if replicas > 1 and options.batch_size % replicas:
-        raise InputError(f"--batch-size {options.batch_size}: must be a multiple of the {replicas} replicas")
+        raise InputError(f"{argument('batch_size', options.batch_size)}: must be a multiple of the {replicas} replicas")
     check_fits(options, train_set.size10, replicas)
     before = _RunState(run)
     try:
@@ -262,9 +263,14 @@ def check_fits(options: TrainOptions, size10: int, replicas: int) -> None:
     needed = step_bytes(options.width, math.ceil(options.batch_size / replicas), size10) * (replicas if replicas > 1 else 1)
     if needed > available:
         raise InputError(
-            f"--width {options.width} --batch-size {options.batch_size}: one training step needs about {needed / 1e9:.1f} GB of "
-            f"memory, this machine has {available / 1e9:.1f} GB available; lower --batch-size or --width"
+            f"{_size_of_step(options)}: one training step needs about {needed / 1e9:.1f} GB of memory, this machine has "
+            f"{available / 1e9:.1f} GB available; lower {argument('batch_size')} or {argument('width')}"
         )
+
+
+def _size_of_step(options: TrainOptions) -> str:
+    """The options that size a training step, as a message names them."""
+    return ", ".join(argument(name, getattr(options, name)) for name in ("width", "batch_size"))
 
 
 def available_memory() -> int | None:
@@ -346,8 +352,7 @@ def _train(
                 )  # the dataset shuffles itself
     except tf.errors.ResourceExhaustedError as exc:
         raise InputError(
-            f"--width {options.width} --batch-size {options.batch_size}: a training step does not fit in the device's memory; "
-            "lower --batch-size or --width"
+            f"{_size_of_step(options)}: a training step does not fit in the device's memory; lower {argument('batch_size')} or {argument('width')}"
         ) from exc
     except (OSError, RuntimeError, tf.errors.OpError) as exc:
         if is_disk_full(exc, run):

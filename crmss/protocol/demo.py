@@ -21,6 +21,7 @@ from pathlib import Path
 from ..core.errors import InputError, InternalError
 from ..core.files import output_folder
 from ..core.options import DemoOptions, PredictOptions, ReproduceOptions
+from ..core.validation import argument
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _fresh_folder(out: Path) -> None:
     marker = out / MARKER
     if out.exists() and any(out.iterdir()):
         if not marker.exists():
-            raise InputError(f"{out}: exists and is not a demo folder; choose a new --out for the demo")
+            raise InputError(f"{out}: exists and is not a demo folder; choose a new {argument('out')} for the demo")
         shutil.rmtree(out)  # an earlier demo's own folder: start afresh
     # created and checked as every command's output; no lock: the protocol inside locks it
     with output_folder(out, "demo", "the demo", lock=None, unused=None):

@@ -39,7 +39,7 @@ from ..core.errors import InputError
 from ..core.files import file_sha256, output_folder, utc_timestamp, write_text_atomically
 from ..core.options import Bands, CloudParameters, EvaluateOptions, PrepareOptions, ReportOptions, ReproduceOptions, SimulateOptions
 from ..core.schemas import NUMBER, STRING, read_json, record
-from ..core.validation import json_schema, shown
+from ..core.validation import argument, damaged, json_schema, refuse_other_options
 
 logger = logging.getLogger(__name__)
 
@@ -381,7 +381,7 @@ def _timed(work: Callable[[], Any]) -> float:
 
 def _show_plan(plan: dict, stages: list[Stage], record: dict | None) -> None:
     done = {name for name, entry in (record or {}).get("stages", {}).items() if entry["state"] == "done"}
-    logger.info("plan (estimated on this machine; training scales with --epochs):")
+    logger.info(f"plan (estimated on this machine; training scales with {argument('epochs')}):")
     for stage in stages:
         state = "done" if stage.name in done else f"about {_duration(plan.get(stage.name, 0))}"
         logger.info(f"  {stage.name:<22} {state:<16} -> {stage.output}")
@@ -399,7 +399,7 @@ def _duration(seconds: float) -> str:
 
 def _read_record(out: Path) -> dict | None:
     path = out / RECORD
-    return read_json(path, REPRODUCE, "the folder is damaged: reproduce into a new --out folder") if path.exists() else None
+    return read_json(path, REPRODUCE, damaged("reproduce")) if path.exists() else None
 
 
 def _write_record(out: Path, record: dict) -> None:
@@ -411,24 +411,15 @@ def _check_folder(out: Path) -> None:
     stages replace their own folders in it, so it must be the protocol's own."""
     if out.exists() and not (out / RECORD).exists():
         if not out.is_dir() or any(not entry.name.startswith(".") for entry in out.iterdir()):
-            raise InputError(f"{out}: exists and is not the folder of a 'crmss reproduce' (no {RECORD}); choose a new --out")
+            raise InputError(f"{out}: exists and is not the folder of a 'crmss reproduce' (no {RECORD}); choose a new {argument('out')}")
 
 
 def _check_continuation(options: ReproduceOptions, record: dict | None) -> None:
     """Refuse ``options`` where they contradict the options ``options.out`` was made with."""
-    if record is None:
-        return
-    now, before = _as_json(options), record["options"]
-    clashes = [
-        f"--{name.replace('_', '-')} {shown(now[name])} (the protocol has {shown(before.get(name))})"
-        for name in now
-        if name not in ReproduceOptions.FREE and before.get(name) != now[name]
-    ]
-    if clashes:
-        raise InputError(
-            f"{Path(options.out) / RECORD}: this protocol was run with other options: {'; '.join(clashes)}. Leave them as they were "
-            "to continue it, or reproduce into a new --out folder"
-        )
+    if record is not None:
+        now, before = _as_json(options), record["options"]
+        changed = {name: (now[name], before.get(name)) for name in now if name not in ReproduceOptions.FREE and before.get(name) != now[name]}
+        refuse_other_options(Path(options.out) / RECORD, changed, "Give them as they were to continue it", "reproduce")
 
 
 def _same(recorded: dict, current: dict) -> bool:
