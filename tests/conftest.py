@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
 
+from crmss import cli
 from crmss.core.options import PrepareOptions, TrainOptions
 from crmss.dataset.prepare import prepare
 from crmss.dataset.splits import read_split, write_split
@@ -99,8 +103,27 @@ def make_level_2a(safe: Path) -> Path:
     return safe
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m crmss ARGS`` as a user would; returns the finished process."""
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``crmss ARGS`` in this process, through ``cli.main`` as the console script does:
+    its exit status and what it printed, as a finished process would give them (an exception
+    that escapes ``main`` is printed as Python prints it, status 1). Tests of what only a
+    process shows (signals, the console script's own exit, imports kept out) use
+    :func:`run_console`."""
+    argv = [str(arg) for arg in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd or Path.cwd()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = cli.main(argv)
+        except SystemExit as exc:  # argparse: --help, --version, a usage error
+            status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        except Exception:
+            traceback.print_exc()
+            status = 1
+    return subprocess.CompletedProcess(["crmss", *argv], status, out.getvalue(), err.getvalue())
+
+
+def run_console(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m crmss ARGS`` in a new process, as a user would; returns the finished process."""
     return subprocess.run([sys.executable, "-m", "crmss", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_console
 
 DASK = Path(sys.executable).parent / "dask"
 
@@ -71,13 +71,13 @@ def _outputs(folder: Path) -> dict[str, bytes]:
 
 def test_predict_on_a_cluster_writes_what_a_plain_run_writes(cluster, products, trained, tmp_path):
     args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
-    plain = run_cli("predict", *args, "--out", tmp_path / "plain")
+    plain = run_console("predict", *args, "--out", tmp_path / "plain")
     assert plain.returncode == 0, plain.stderr[-2000:]
-    run = run_cli("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
+    run = run_console("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(_outputs(tmp_path / "plain")) == 6 and _outputs(tmp_path / "cluster") == _outputs(tmp_path / "plain")
     written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cluster").glob("*.tif")}
-    again = run_cli("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)  # a rerun skips what is done
+    again = run_console("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)  # a rerun skips what is done
     assert again.returncode == 0 and again.stdout.count("finished earlier") == 3, again.stdout
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cluster").glob("*.tif")} == written
 
@@ -91,8 +91,8 @@ def test_prepare_on_a_cluster_writes_the_tree_of_a_plain_run(cluster, products, 
             shutil.copytree(product, folder / product.name)
     write_split(tmp_path / "split.csv", [pairs[0], pairs[28]])
     args = ["--products", folder, "--split", tmp_path / "split.csv", "--no-progress"]
-    plain = run_cli("prepare", *args, "--out", tmp_path / "plain")
-    run = run_cli("prepare", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
+    plain = run_console("prepare", *args, "--out", tmp_path / "plain")
+    run = run_console("prepare", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
     assert plain.returncode == run.returncode == 0, run.stderr[-3000:]
     manifests = [json.loads((tmp_path / tree / "manifest.json").read_text())["pairs"] for tree in ("plain", "cluster")]
     assert {k: v["windows"] for k, v in manifests[0].items()} == {k: v["windows"] for k, v in manifests[1].items()} and len(manifests[0]) == 2
@@ -129,8 +129,8 @@ def _bad_product(kind: str, products, folder: Path) -> Path:
 def test_a_bad_product_on_a_cluster_is_refused_as_a_plain_run_refuses_it(cluster, products, trained, tmp_path, kind):
     bad, good = _bad_product(kind, products, tmp_path / "bad"), _products(products)[2]
     args = [bad, good, "--model", trained / "run", "--tile", "512", "--no-progress"]
-    plain = run_cli("predict", *args, "--out", tmp_path / "plain")
-    run = run_cli("predict", *args, "--out", tmp_path / "out", "--scheduler", cluster)
+    plain = run_console("predict", *args, "--out", tmp_path / "plain")
+    run = run_console("predict", *args, "--out", tmp_path / "out", "--scheduler", cluster)
     assert plain.returncode == run.returncode == 2 and "the other products are done" in run.stderr, run.stderr[-2000:]
     refusal = next(line for line in plain.stderr.splitlines() if str(bad) in line or bad.name in line)
     assert refusal in run.stderr, f"{refusal!r} not in {run.stderr[-2000:]}"
@@ -138,7 +138,7 @@ def test_a_bad_product_on_a_cluster_is_refused_as_a_plain_run_refuses_it(cluster
 
 
 def test_an_unreachable_scheduler_is_named(tmp_path, trained, products):
-    run = run_cli("predict", _products(products)[0], "--model", trained / "run", "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
+    run = run_console("predict", _products(products)[0], "--model", trained / "run", "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
     assert run.returncode == 2 and "--scheduler tcp://127.0.0.1:9: no Dask scheduler answers there" in run.stderr, run.stderr[-2000:]
     assert not (tmp_path / "out").exists()
 
@@ -156,7 +156,7 @@ def test_a_worker_killed_mid_product_leaves_the_outputs_of_a_plain_run(tmp_path,
     from distributed import Client
 
     args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
-    plain = run_cli("predict", *args, "--out", tmp_path / "plain")
+    plain = run_console("predict", *args, "--out", tmp_path / "plain")
     assert plain.returncode == 0, plain.stderr[-2000:]
     own = _cluster(tmp_path / "own")
     address = next(own)
@@ -190,7 +190,7 @@ def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, 
     rerun, exit status 2; what the workers leave is complete or absent; a rerun on a new cluster
     writes what a plain run writes."""
     args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
-    plain = run_cli("predict", *args, "--out", tmp_path / "plain")
+    plain = run_console("predict", *args, "--out", tmp_path / "plain")
     assert plain.returncode == 0, plain.stderr[-2000:]
     processes: list[subprocess.Popen] = []
     own = _cluster(tmp_path / "own", processes)
@@ -219,7 +219,7 @@ def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, 
         next(own, None)
     again = _cluster(tmp_path / "again")
     try:
-        rerun = run_cli("predict", *args, "--out", tmp_path / "out", "--scheduler", next(again))
+        rerun = run_console("predict", *args, "--out", tmp_path / "out", "--scheduler", next(again))
     finally:
         next(again, None)
     assert rerun.returncode == 0, rerun.stderr[-2000:]

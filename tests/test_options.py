@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import run_cli
+from conftest import run_console
 from crmss import cli
 from crmss.core.errors import InputError
 from crmss.core.options import CloudParameters, EvaluateOptions, PredictOptions, SimulateOptions, TrainOptions
@@ -204,9 +204,9 @@ def test_cross_field_rules_are_the_same_through_both_doors(place, capsys):
 
 @pytest.mark.slow
 def test_the_installed_command_refuses_before_loading_tensorflow(place, tmp_path):
-    refused = run_cli("train", "--data", place["train"]["data"], "--out", tmp_path / "new", "--width", "0")
+    refused = run_console("train", "--data", place["train"]["data"], "--out", tmp_path / "new", "--width", "0")
     assert refused.returncode == 2 and refused.stderr == "crmss train: error: --width 0: out of range; give a whole number from 1 to 256\n"
-    refused = run_cli("predict", tmp_path / "products", "--model", tmp_path / "run", "--out", tmp_path / "p", "--tile", "100")
+    refused = run_console("predict", tmp_path / "products", "--model", tmp_path / "run", "--out", tmp_path / "p", "--tile", "100")
     assert refused.returncode == 2 and "--tile 100: out of range; give a whole number from 64 to 16384, a multiple of 32" in refused.stderr
     assert not (tmp_path / "new").exists() and not (tmp_path / "p").exists()
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import SIZE, make_level_2a, run_cli
+from conftest import SIZE, make_level_2a, run_cli, run_console
 from crmss import cli
 from crmss.core.bands import ALL_BANDS, BANDS_10M, BANDS_20M, RESOLUTION
 from crmss.core.options import PrepareOptions
@@ -421,7 +421,7 @@ def test_two_runs_into_one_folder_take_turns_and_give_one_tree(prepared, tmp_pat
     out = tmp_path / "data"
     args = ["prepare", "--products", folder, "--out", out, "--split", split_of(0), "--no-progress"]
     with ThreadPoolExecutor(2) as pool:
-        runs = list(pool.map(lambda _: run_cli(*args), range(2)))
+        runs = list(pool.map(lambda _: run_console(*args), range(2)))  # two processes
     assert [run.returncode for run in runs] == [0, 0], [run.stderr[-2000:] for run in runs]
     assert sum(f"{KEY}: skipped (already prepared)" in run.stdout for run in runs) == 1  # the second waited for the first
     assert_same_tree(read_tree(out), read_tree(data))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import run_cli
+from conftest import run_cli, run_console
 from crmss.dataset.splits import read_split
 from crmss.dataset.synthetic import write_pair
 from crmss.nn.model import build_generator
@@ -268,7 +268,7 @@ def test_concurrent_predict_runs_write_bit_identical_outputs(stress, tmp_path):
     cloudy, root = stress
 
     def predict(out):
-        return run_cli("predict", cloudy, "--model", root / "run", "--out", out, *STRESS_TILE, "--no-progress")
+        return run_console("predict", cloudy, "--model", root / "run", "--out", out, *STRESS_TILE, "--no-progress")  # processes
 
     with ThreadPoolExecutor(2) as pool:
         for round_ in range(3):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli
+from conftest import run_cli, run_console
 from crmss.core.bands import BANDS_10M, BANDS_20M
 from crmss.core.errors import InputError, TrainingDiverged
 from crmss.core.options import PrepareOptions, TrainOptions
@@ -381,7 +381,7 @@ def test_two_trainings_into_one_run_take_turns(trained, tmp_path):
 
     args = ["train", "--data", trained / "data", "--out", tmp_path / "runs" / "run", "--epochs", "1", "--width", "8", "--steps-per-epoch", "2"]
     with ThreadPoolExecutor(2) as pool:
-        runs = list(pool.map(lambda _: run_cli(*args), range(2)))
+        runs = list(pool.map(lambda _: run_console(*args), range(2)))  # two processes
     assert [run.returncode for run in runs] == [0, 0], [run.stderr[-2000:] for run in runs]
     said = [run.stdout + run.stderr for run in runs]
     assert sum("is already trained to 1 epochs" in text for text in said) == 1 and any("waiting for it" in text for text in said)

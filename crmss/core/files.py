@@ -124,7 +124,9 @@ def output_folder(
             with tempfile.TemporaryFile(dir=folder):
                 pass
         except OSError as exc:
-            raise InputError(f"{folder}: the output folder cannot be written ({exc.strerror}); choose a folder you can write to") from exc
+            raise InputError(
+                f"{folder}: the output folder cannot be written ({exc.strerror}); choose a folder you can write to for {argument('out')}"
+            ) from exc
         waiting = f"{folder}: another crmss {command} is writing here; waiting for it"
         with exclusive_lock(folder / lock, waiting) if lock else contextlib.nullcontext():
             yield folder
