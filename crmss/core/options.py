@@ -125,7 +125,15 @@ class LossWeights:
 
 @dataclass(frozen=True)
 class PrepareOptions(Checked):
-    """``crmss prepare``: cut WHUS2-CR product pairs into the patch tree."""
+    """``crmss prepare``: cut WHUS2-CR product pairs into the patch tree.
+
+    Example:
+        ``crmss.prepare(crmss.PrepareOptions(products="L1C", out="data"))``
+
+    Raises:
+        InputError: a field's value breaks its rule, or fields contradict each other; the
+            message names them as ``field=value``.
+    """
 
     products: Folder = option(
         "folder holding the L1C products as <name>.SAFE folders or <name>.zip / <name>.SAFE.zip files (read in place, never "
@@ -155,10 +163,19 @@ class PrepareOptions(Checked):
 
 @dataclass(frozen=True)
 class TrainOptions(Checked):
-    """``crmss train`` / ``train.py``: every option of a run. Its defaults come from the same
-    group's public code (CR-GAN-PM, WHUS2-CRv), as each help text says: the paper's recipe
-    was not published. Continuing a run takes the options of its config.json
-    (``crmss.nn.training.run_options`` fills in what is not said)."""
+    """``crmss train`` / ``train.py``: every option of a run.
+
+    Its defaults come from the same group's public code (CR-GAN-PM, WHUS2-CRv), as each help
+    text says: the paper's recipe was not published. Continuing a run takes the options of its
+    config.json (``crmss.nn.training.run_options`` fills in what is not said).
+
+    Example:
+        ``crmss.train(crmss.TrainOptions(data="data", out="runs/crmss", epochs=100))``
+
+    Raises:
+        InputError: a field's value breaks its rule, or fields contradict each other; the
+            message names them as ``field=value``.
+    """
 
     data: Folder = option("a folder prepared by 'crmss prepare'", metavar="DATA")
     out: Path = option("the run folder (created, or continued)", metavar="RUN")
@@ -244,7 +261,15 @@ class TrainOptions(Checked):
 
 @dataclass(frozen=True)
 class EvaluateOptions(Checked):
-    """``crmss test``: score models and classical methods on a prepared subset."""
+    """``crmss test``: score models and classical methods on a prepared subset.
+
+    Example:
+        ``crmss.evaluate(crmss.EvaluateOptions(data="data", models=("runs/crmss",), out="results"))``
+
+    Raises:
+        InputError: a field's value breaks its rule, or fields contradict each other; the
+            message names them as ``field=value``.
+    """
 
     data: Folder = option("a folder prepared by 'crmss prepare' or 'crmss simulate'", metavar="DATA")
     models: tuple[str, ...] = option(
@@ -298,7 +323,15 @@ class EvaluateOptions(Checked):
 
 @dataclass(frozen=True)
 class PredictOptions(Checked):
-    """``crmss predict``: clean whole L1C products into cloud-free COGs."""
+    """``crmss predict``: clean whole L1C products into cloud-free COGs.
+
+    Example:
+        ``crmss.predict(crmss.PredictOptions(products=("S2A_MSIL1C_....SAFE",), model="runs/crmss", out="clean"))``
+
+    Raises:
+        InputError: a field's value breaks its rule, or fields contradict each other; the
+            message names them as ``field=value``.
+    """
 
     products: tuple[str, ...] = option(
         "L1C products: <name>.SAFE folders (or their MTD_MSIL1C.xml), <name>.zip files, tile folders of the public "
@@ -370,7 +403,15 @@ def check_tiling(tile: int, overlap: int) -> None:
 @dataclass(frozen=True)
 class CloudParameters(Checked):
     """The thin cloud of ``crmss simulate``: the ranges each patch's cloud is drawn from (see
-    crmss/dataset/simulate.py). Our choices: the paper's simulation recipe could not be obtained."""
+    crmss/dataset/simulate.py). Our choices: the paper's simulation recipe could not be obtained.
+
+    Example:
+        ``crmss.CloudParameters(thickness=(0.1, 0.5), seed=1)``
+
+    Raises:
+        InputError: a field's value breaks its rule, or fields contradict each other; the
+            message names them as ``field=value``.
+    """
 
     thickness: tuple[Annotated[float, Interval(0, 5)], Annotated[float, Interval(0, 5)]] = option(
         "range of each patch's peak optical thickness at 0.55 um, at most 5 (default {default}: thin cloud through which "
@@ -405,7 +446,15 @@ class CloudParameters(Checked):
 
 @dataclass(frozen=True)
 class SimulateOptions(Checked):
-    """``crmss simulate``: a simulated testing set from the clear patches of a prepared subset."""
+    """``crmss simulate``: a simulated testing set from the clear patches of a prepared subset.
+
+    Example:
+        ``crmss.simulate(crmss.SimulateOptions(data="data", out="simulated", clouds=crmss.CloudParameters()))``
+
+    Raises:
+        InputError: a field's value breaks its rule, or fields contradict each other; the
+            message names them as ``field=value``.
+    """
 
     data: Folder = option("a folder prepared by 'crmss prepare'", metavar="DATA")
     out: Path = option("a new folder for the simulated set (never overwritten)", metavar="SIM")
@@ -416,7 +465,15 @@ class SimulateOptions(Checked):
 
 @dataclass(frozen=True)
 class ReportOptions(Checked):
-    """``crmss report``: merge evaluations into one set of tables."""
+    """``crmss report``: merge evaluations into one set of tables.
+
+    Example:
+        ``crmss.report(crmss.ReportOptions(results=("real=results/real", "simulated=results/sim"), out="tables"))``
+
+    Raises:
+        InputError: a field's value breaks its rule, or fields contradict each other; the
+            message names them as ``field=value``.
+    """
 
     results: tuple[str, ...] = option("results folders of 'crmss test', each also as LABEL=RESULTS", flag="RESULTS")
     out: Path = option("the folder for the merged tables", metavar="TABLES")
@@ -434,7 +491,12 @@ class ReportOptions(Checked):
 
 @dataclass(frozen=True)
 class DemoOptions(Checked):
-    """``crmss demo``: the pipeline and the paper's experiments on synthetic products."""
+    """``crmss demo``: the pipeline and the paper's experiments on synthetic products.
+
+    Raises:
+        InputError: a field's value breaks its rule, or fields contradict each other; the
+            message names them as ``field=value``.
+    """
 
     out: Path = option("folder for the demo's products/ and data/", metavar="DIR")
     size: Annotated[int, Interval(768, 10980, multiple=6)] = option(
@@ -446,7 +508,15 @@ class DemoOptions(Checked):
 
 @dataclass(frozen=True)
 class ReproduceOptions(Checked):
-    """``crmss reproduce``: the paper's protocol, every stage resumable, into one folder."""
+    """``crmss reproduce``: the paper's protocol, every stage resumable, into one folder.
+
+    Example:
+        ``crmss.reproduce(crmss.ReproduceOptions(out="protocol", synthetic=6, epochs=10))``
+
+    Raises:
+        InputError: a field's value breaks its rule, or fields contradict each other; the
+            message names them as ``field=value``.
+    """
 
     out: Path = option(
         "the protocol's folder, created or continued: data/, runs/crmss, runs/crmss_visnir, simulated/, results/real, "

@@ -39,27 +39,49 @@ def _implied_grid(info: RasterInfo, scale: int) -> Grid:
 
 @dataclass
 class Granule:
-    """One granule (tile) of an L1C product, opened: the product's name and radiometry, the granule's band files."""
+    """One granule (tile) of an L1C product, opened (``crmss.open_product`` returns it): the
+    product's name and radiometry, the granule's band files.
 
-    path: Path | str  # the product: its .SAFE folder, zip, bucket tile folder, STAC item file or URL
-    name: str  # the product's name, as its content states it
-    tile: str  # MGRS tile of the granule used, e.g. 50TMK
-    naming: str  # the band files' naming: "compact", "long" (PDMC) or "bucket" (a tile folder)
-    baseline: str  # processing baseline, e.g. "02.01"
+    Attributes:
+        path: the product: its .SAFE folder, zip, bucket tile folder, STAC item file or URL.
+        name: the product's name, as its content states it
+            (``S2A_MSIL1C_20160413T030542_N0201_R075_T50TMK_20160413T031107``).
+        tile: the MGRS tile of the granule, e.g. ``50TMK``.
+        naming: the band files' naming: ``compact``, ``long`` (PDMC) or ``bucket`` (a tile folder).
+        baseline: the processing baseline, e.g. ``02.01``.
+        quantification: the metadata's QUANTIFICATION_VALUE (10000): DN per unit reflectance.
+        offsets: RADIO_ADD_OFFSET per band, in DN (0 before baseline 04.00, -1000 after).
+        band_files: ESA band name (``B02``) -> the path GDAL opens (``/vsizip/...`` inside a zip).
+        saturated: the metadata's SATURATED special value, in DN.
+        granules: granules (tiles) of the whole product, 0 where unknown; the outputs of all but
+            a one-granule product name the tile.
+    """
+
+    path: Path | str
+    name: str
+    tile: str
+    naming: str
+    baseline: str
     quantification: int
-    offsets: dict[str, int]  # RADIO_ADD_OFFSET per band (0 before baseline 04.00)
-    band_files: dict[str, str] = field(repr=False)  # ESA band name -> GDAL path
-    saturated: int = SATURATED  # the metadata's SATURATED special value
-    granules: int = 1  # granules (tiles) of the whole product, 0 where unknown; outputs of all but a one-granule product name the tile
+    offsets: dict[str, int]
+    band_files: dict[str, str] = field(repr=False)
+    saturated: int = SATURATED
+    granules: int = 1
 
     def to_reflectance_x10000(self, band: str, dn: np.ndarray) -> np.ndarray:
-        """Turn decoded DNs (uint16, any shape, strided views too) into reflectance x 10000 in
-        place; return ``dn``.
+        """Turn decoded DNs into reflectance x 10000, in place.
 
         Applies the band's offset and the quantification value; 0 (no data) stays 0, saturated
         pixels (the metadata's SATURATED value) become 65535 whatever the baseline, and other
         valid pixels stay at least 1. For baseline 02/03 bands (offset 0, quantification 10000,
         saturation 65535) the DNs are already that, and are left untouched.
+
+        Args:
+            band: the ESA band name (``B02``) whose offset applies.
+            dn: uint16 DNs as decoded, any shape (strided views too); changed in place.
+
+        Returns:
+            ``dn``, now reflectance x 10000 (uint16).
         """
         offset = self.offsets.get(band, 0)
         if self.quantification == QUANTIFICATION and offset == 0 and self.saturated == SATURATED:
@@ -77,11 +99,22 @@ class Granule:
         return dn
 
     def read(self, bands: tuple[str, ...] | list[str], window: tuple[int, int, int, int] | None = None) -> np.ndarray:
-        """``bands`` of one resolution (e.g. ``BANDS_10M``) as float32 TOA reflectance, (rows,
-        cols, len(bands)): offsets applied, 0 where no data, saturated pixels 6.5535 (65535 /
-        10000). ``window``: (x, y, width, height) in 10 m px of the product's grid (even values
-        for 20 m bands), None for the whole granule. Raises InputError for bands of several
-        resolutions, bands the product lacks, a window off the grid, or a corrupt file."""
+        """Read bands of one resolution as top-of-atmosphere reflectance.
+
+        Args:
+            bands: ESA band names of one resolution, in the order wanted (e.g. ``BANDS_10M``:
+                B02, B03, B04, B08; ``BANDS_20M``: B05, B06, B07, B8A, B11, B12).
+            window: (x, y, width, height) in 10 m px of the product's grid (values divisible by
+                2 for 20 m bands), None for the whole granule.
+
+        Returns:
+            float32 reflectance, (rows, cols, len(bands)) at the bands' own resolution: offsets
+            applied, 0 where no data, saturated pixels 6.5535 (65535 / 10000).
+
+        Raises:
+            InputError: bands of several resolutions, bands the product lacks, a window off the
+                grid, or a corrupt file.
+        """
         resolutions = {RESOLUTION.get(b, 0) for b in bands}
         missing = [b for b in bands if b not in self.band_files]
         if missing or len(resolutions) != 1:
