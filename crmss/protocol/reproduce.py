@@ -315,11 +315,12 @@ def validation_baselines(data: Path, val_pairs: list[str]) -> dict[str, dict[str
 
 
 def _stack_psnr(predicted, clear) -> float:
-    """Mean over the bands of PSNR (data range 1) of (H, W, C) reflectance."""
-    import numpy as np
+    """:func:`crmss.nn.losses.psnr` of one (H, W, C) reflectance patch, in dB."""
+    import keras
 
-    mse = np.mean((np.asarray(predicted, np.float64) - clear) ** 2, axis=(0, 1))
-    return float(np.mean(-10 * np.log10(np.maximum(mse, 1e-10))))
+    from ..nn.losses import psnr
+
+    return float(keras.ops.convert_to_numpy(psnr(predicted[None], clear[None])))
 
 
 def measure_plan(options: ReproduceOptions) -> dict[str, float]:
