@@ -14,6 +14,7 @@ import crmss
 from conftest import REPO, cloudy_product
 from crmss import cli
 from crmss.core.bands import BANDS_10M, BANDS_20M
+from crmss.core import memo
 from crmss.core.errors import InputError
 from crmss.core.options import DemoOptions, describe
 from crmss.nn.model import build_generator
@@ -107,6 +108,7 @@ def test_clean_on_a_whole_product_equals_predict(trained, products, tmp_path):
     product = crmss.open_product(cloudy_product(products(0)))
     options = crmss.PredictOptions((product.path,), trained / "run", tmp_path, tile=512, overlap=128, progress=False)
     written = crmss.predict(options)
+    assert memo._state["results"] == {}  # the run's generator is not kept after it (crmss/core/memo.py)
     generator = crmss.load_generator(trained / "run")
     x10, x20 = product.read(BANDS_10M), product.read(BANDS_20M)
     outputs = crmss.clean(generator, x10, x20, tile=512, overlap=128)

@@ -37,6 +37,7 @@ from ..core.cluster import on_cluster, run_tasks, stop_if_abandoned
 from ..core.console import progress_bar
 from ..core.errors import DiskFullError, Failures, InputError, disk_full_error, write_error
 from ..core.files import LOCK, file_sha256, output_folder, utc_timestamp, write_text_atomically
+from ..core.memo import run_scope
 from ..core.options import PrepareOptions
 from ..core.schemas import PREPARED_MANIFEST, read_json
 from ..core.validation import argument, damaged, refuse_other_options
@@ -97,7 +98,7 @@ def prepare(options: PrepareOptions, client: Any = None) -> dict:
     out = Path(options.out)
     # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
     rerun = "run the same command again: finished pairs are kept"
-    with output_folder(out, "prepare", "the manifest", rerun, unused=lambda folder: not _holds_pairs(folder)):
+    with output_folder(out, "prepare", "the manifest", rerun, unused=lambda folder: not _holds_pairs(folder)), run_scope():
         return _prepare_all(options, out, pairs, split_path, requested, workers, client)
 
 

@@ -29,6 +29,7 @@ from ..core.cluster import on_cluster, run_tasks, stop_if_abandoned
 from ..core.console import peak_memory_gb
 from ..core.errors import DiskFullError, Failures, InputError, write_error
 from ..core.files import exclusive_lock, file_sha256, output_folder, write_text_atomically
+from ..core.memo import per_run, run_scope
 from ..core.options import PredictOptions
 from ..core.validation import argument
 from ..dataset.windows import SCALE
@@ -75,7 +76,7 @@ def predict_products(options: PredictOptions, client: Any = None) -> list[Path]:
     _decoder(options.decoder)
     out = Path(options.out)
     # no lock on the folder: runs into one folder share it, each product locked on its own
-    with output_folder(out, "predict", "the outputs", lock=None):
+    with output_folder(out, "predict", "the outputs", lock=None), run_scope() as run:
         generator_file(options.model, options.checkpoint)  # a run without that checkpoint is refused before any product
         failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)")
         paths = _product_paths(options, failures)
@@ -83,7 +84,7 @@ def predict_products(options: PredictOptions, client: Any = None) -> list[Path]:
             _runner(options.model, options.checkpoint, options.precision, options.devices)  # loaded before the first product
             written = [path for product in paths for path in _each_product(product, options, failures)]
         else:
-            written = _on_cluster(paths, options, client, failures)
+            written = _on_cluster(paths, options, client, failures, run)
         failures.raise_any()
         return written
 
@@ -121,15 +122,17 @@ def _each_product(path: str, options: PredictOptions, failures: Failures) -> lis
         return []
 
 
-def _on_cluster(paths: list[str], options: PredictOptions, client: Any, failures: Failures) -> list[Path]:
-    """The outputs of the products run on a Dask cluster, one task each (crmss/core/cluster.py)."""
+def _on_cluster(paths: list[str], options: PredictOptions, client: Any, failures: Failures, run: str) -> list[Path]:
+    """The outputs of the products run on a Dask cluster, one task each (crmss/core/cluster.py);
+    a worker keeps the generator of ``run`` between its tasks."""
 
     written: list[Path] = []
     import tensorflow as tf
 
     gpus = len(tf.config.list_physical_devices("GPU"))  # a local cluster: one worker per GPU, one on a CPU
     with on_cluster(options.scheduler, client, Path(options.out), local_workers=gpus) as cluster:
-        for path, outputs, error in run_tasks(cluster, [(path, (path, options)) for path in paths], predict_product, options.progress, "product"):
+        tasks = [(path, (path, options, run)) for path in paths]
+        for path, outputs, error in run_tasks(cluster, tasks, predict_product, options.progress, "product"):
             if error is not None:
                 failures.add(_shown(path), error)
                 continue
@@ -138,14 +141,14 @@ def _on_cluster(paths: list[str], options: PredictOptions, client: Any, failures
     return written
 
 
-def predict_product(path: str, options: PredictOptions) -> list[str]:
+def predict_product(path: str, options: PredictOptions, run: str | None = None) -> list[str]:
     """Clean every granule of the product at ``path`` into ``options.out`` (the task a cluster
     worker runs, and each step of a run here); return the outputs written. The generator is
-    loaded once per process (:func:`_runner`)."""
+    loaded once per run (:func:`_runner`): a worker keeps that of ``run`` between its tasks."""
     decoder = _decoder(options.decoder)
-    runner = _runner(options.model, options.checkpoint, options.precision, options.devices)
     settings = Settings(options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress)
-    with block_cache(BLOCK_CACHE_MB):
+    with run_scope(run, keep=run is not None), block_cache(BLOCK_CACHE_MB):
+        runner = _runner(options.model, options.checkpoint, options.precision, options.devices)
         granules = product_at(path).granules()  # pre-2016 products may have several
         return [str(p) for granule in granules for p in _predict_granule(granule, runner, Path(options.out), settings, options, decoder)]
 
@@ -160,12 +163,13 @@ def _decoder(requested: str) -> str:
 
 
 def _runner(model: Path, checkpoint: str, precision: str, devices: str) -> TileRunner:
-    """The generator of ``model``, ready for tiles; kept for the process's next product while its file is unchanged."""
+    """The generator of ``model``, ready for tiles; loaded once per run (crmss/core/memo.py)
+    while its file is unchanged."""
     path = generator_file(model, checkpoint)
     return _loaded(path, path.stat().st_mtime_ns, precision, devices)
 
 
-@functools.lru_cache(maxsize=1)
+@per_run
 def _loaded(path: Path, modified: int, precision: str, devices: str) -> TileRunner:
     runner = TileRunner(load_generator(path), precision, devices, path)
     logger.info(f"{runner.path}: running at {runner.precision} on {', '.join(runner.devices)}")
@@ -291,7 +295,7 @@ def _recipe(runner: TileRunner, options: PredictOptions) -> dict[str, str]:
     }
 
 
-@functools.lru_cache(maxsize=4)
+@per_run
 def _model_sha256(path: Path, modified: int) -> str:
     return file_sha256(path)
 

@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 
 from ..core.bands import ALL_BANDS, BANDS_10M
 from ..core.errors import InputError, optional_module
+from ..core.memo import per_run
 from ..core.schemas import PRODUCT_INFO, TILE_INFO, parse_json
 from .granule import Granule
 from .metadata import (
@@ -763,7 +764,7 @@ def stac_type(path: Path) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=8)
+@per_run
 def _collection_items(path: Path, modified: int, size: int) -> list[Any]:
     """The pystac Items of the ItemCollection file at ``path`` (as it was at ``modified``, of ``size`` bytes)."""
     pystac = optional_module("pystac", "stac", "reading STAC items")
@@ -777,10 +778,10 @@ def _collection_items(path: Path, modified: int, size: int) -> list[Any]:
     return _distinct(items, str(path))
 
 
-@functools.lru_cache(maxsize=8)
+@per_run
 def _url_items(url: str) -> tuple[list[Any], bool]:
     """The pystac Items at an http(s) ``url`` and whether they are a collection's (else the one
-    item there); fetched and parsed once per process."""
+    item there); fetched and parsed once per run (crmss/core/memo.py)."""
     pystac = optional_module("pystac", "stac", "reading STAC items")
 
     document = _fetched(url)
