@@ -13,8 +13,8 @@ from osgeo import gdal
 import crmss
 from conftest import REPO, cloudy_product
 from crmss import cli
-from crmss.core.bands import BANDS_10M, BANDS_20M
 from crmss.core import memo
+from crmss.core.bands import BANDS_10M, BANDS_20M
 from crmss.core.errors import InputError
 from crmss.core.options import DemoOptions, describe
 from crmss.nn.model import build_generator
