@@ -62,6 +62,14 @@ Bands = Literal["all", "visnir"]
 CLOUD_THRESHOLD = 0.02
 
 Seed = Annotated[int, Interval(0, 2**32 - 1)]
+#: the rules of the training options that ``crmss reproduce`` passes on (one home for both classes)
+Epochs = Annotated[int, Interval(1, 100_000)]
+BatchSize = Annotated[int, Interval(1, 256)]
+Width = Annotated[int, Interval(1, 256)]
+Head = Literal["sigmoid", "residual"]
+LearningRate = Annotated[float, Interval(0, 1, low_open=True)]
+StepsPerEpoch = Annotated[int, Interval(1, 10_000_000)] | None
+Strategy = Literal["default", "mirrored", "multiworker"]
 Workers = Annotated[int, Interval(1, 1024)]
 Weight = Annotated[float, Interval(0, 1e6)]
 Folder = Annotated[Path, Exists("folder")]
@@ -179,11 +187,11 @@ class TrainOptions(Checked):
 
     data: Folder = option("a folder prepared by 'crmss prepare'", metavar="DATA")
     out: Path = option("the run folder (created, or continued)", metavar="RUN")
-    epochs: Annotated[int, Interval(1, 100_000)] = option("total number of epochs (default {default}, as in WHUS2-CRv)", 100, metavar="N")
-    batch_size: Annotated[int, Interval(1, 256)] = option(
+    epochs: Epochs = option("total number of epochs (default {default}, as in WHUS2-CRv)", 100, metavar="N")
+    batch_size: BatchSize = option(
         "patch pairs per step, over all devices (default {default}, as in WHUS2-CRv); refused where it cannot fit in memory", 1, metavar="B"
     )
-    width: Annotated[int, Interval(1, 256)] = option(
+    width: Width = option(
         "generator width gf_dim (default {default}, the published CR-MSS; the critic uses the same); refused where it cannot fit in memory",
         64,
         metavar="G",
@@ -194,13 +202,13 @@ class TrainOptions(Checked):
         "CR-MSS without its 20 m input branch and 20 m output head; the critic sees the 10 m bands only)",
         "all",
     )
-    head: Literal["sigmoid", "residual"] = option(
+    head: Head = option(
         "the generator's output layers. sigmoid (default): the published CR-MSS, y = sigmoid(conv(features)); residual "
         "(our option, not the paper's): y = sigmoid(logit(x) + conv(features)), the conv starting at zero, so the generator "
         "starts as the identity on its cloudy input and learns a correction (docs/study.md: which bands each improves)",
         "sigmoid",
     )
-    lr: Annotated[float, Interval(0, 1, low_open=True)] = option(
+    lr: LearningRate = option(
         "Adam learning rate of both networks (default {default}, WHUS2-CRv)", 2e-4, metavar="LR"
     )
     beta1: Annotated[float, Interval(0, 1, high_open=True)] = option("Adam beta_1 (default {default}, WHUS2-CRv)", 0.5)
@@ -210,7 +218,7 @@ class TrainOptions(Checked):
         "lr x 0.96^n x 0.98^floor(step in cycle / 100)",
         "constant",
     )
-    steps_per_epoch: Annotated[int, Interval(1, 10_000_000)] | None = option(
+    steps_per_epoch: StepsPerEpoch = option(
         "steps per epoch (default: one pass over the training patches)", None, metavar="S"
     )
     adversarial_weight: Weight = option(
@@ -239,7 +247,7 @@ class TrainOptions(Checked):
         "(BENCHMARKS.md)",
         False,
     )
-    strategy: Literal["default", "mirrored", "multiworker"] = option(
+    strategy: Strategy = option(
         "default: one device; mirrored: all local GPUs; multiworker: several machines from TF_CONFIG (default: {default})", "default"
     )
     cache: bool = option("keep decoded patches in memory after the first epoch", False)
@@ -536,17 +544,17 @@ class ReproduceOptions(Checked):
         "with --synthetic: 10 m side of each tile in px, a multiple of 6 (default {default}; a real tile is 10980)", 3072, metavar="PX"
     )
     seed: Seed = option("seed of the synthetic scenes, of training and of the simulated cloud (default {default})", 0)
-    epochs: Annotated[int, Interval(1, 100_000)] = same_as(TrainOptions, "epochs")
-    width: Annotated[int, Interval(1, 256)] = same_as(TrainOptions, "width")
-    batch_size: Annotated[int, Interval(1, 256)] = same_as(TrainOptions, "batch_size")
-    lr: Annotated[float, Interval(0, 1, low_open=True)] = same_as(TrainOptions, "lr")
-    steps_per_epoch: Annotated[int, Interval(1, 10_000_000)] | None = same_as(TrainOptions, "steps_per_epoch")
-    head: Literal["sigmoid", "residual"] = same_as(TrainOptions, "head")
+    epochs: Epochs = same_as(TrainOptions, "epochs")
+    width: Width = same_as(TrainOptions, "width")
+    batch_size: BatchSize = same_as(TrainOptions, "batch_size")
+    lr: LearningRate = same_as(TrainOptions, "lr")
+    steps_per_epoch: StepsPerEpoch = same_as(TrainOptions, "steps_per_epoch")
+    head: Head = same_as(TrainOptions, "head")
     adversarial_weight: Weight = same_as(TrainOptions, "adversarial_weight")
     l1_weight: Weight = same_as(TrainOptions, "l1_weight")
     gradient_weight: Weight = same_as(TrainOptions, "gradient_weight")
     mixed_precision: bool = same_as(TrainOptions, "mixed_precision")
-    strategy: Literal["default", "mirrored", "multiworker"] = same_as(TrainOptions, "strategy")
+    strategy: Strategy = same_as(TrainOptions, "strategy")
     reference: File | None = same_as(ReportOptions, "reference")
     plan_only: bool = option("print the plan with each stage's estimated time on this machine, then stop", False)
     progress: bool = option("progress bars", True)
@@ -564,7 +572,14 @@ class ReproduceOptions(Checked):
             )
 
     def train_options(self, bands: Bands, data: Path, run: Path) -> TrainOptions:
-        """The options of training the model of ``bands`` on ``data`` into ``run``."""
-        passed = ("epochs", "width", "batch_size", "lr", "steps_per_epoch", "head", "adversarial_weight", "l1_weight", "gradient_weight")
-        values: dict[str, Any] = {name: getattr(self, name) for name in (*passed, "mixed_precision", "strategy", "seed")}
+        """The options of training the model of ``bands`` on ``data`` into ``run``: every
+        training option the protocol has (:data:`TRAINED_WITH`), the others at their defaults."""
+        values: dict[str, Any] = {name: getattr(self, name) for name in TRAINED_WITH}
         return TrainOptions(data=data, out=run, bands=bands, **values)
+
+
+#: the fields of ``crmss reproduce`` that it passes to training: those named as TrainOptions' fields
+#: (``out`` excepted: the protocol's folder, not a run's)
+TRAINED_WITH: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(ReproduceOptions) if f.name in {t.name for t in dataclasses.fields(TrainOptions)} - {"out"}
+)
