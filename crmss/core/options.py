@@ -208,9 +208,7 @@ class TrainOptions(Checked):
         "starts as the identity on its cloudy input and learns a correction (docs/study.md: which bands each improves)",
         "sigmoid",
     )
-    lr: LearningRate = option(
-        "Adam learning rate of both networks (default {default}, WHUS2-CRv)", 2e-4, metavar="LR"
-    )
+    lr: LearningRate = option("Adam learning rate of both networks (default {default}, WHUS2-CRv)", 2e-4, metavar="LR")
     beta1: Annotated[float, Interval(0, 1, high_open=True)] = option("Adam beta_1 (default {default}, WHUS2-CRv)", 0.5)
     beta2: Annotated[float, Interval(0, 1, high_open=True)] = option("Adam beta_2 (default {default}, WHUS2-CRv)", 0.9)
     lr_schedule: Literal["constant", "cyclic"] = option(
@@ -218,9 +216,7 @@ class TrainOptions(Checked):
         "lr x 0.96^n x 0.98^floor(step in cycle / 100)",
         "constant",
     )
-    steps_per_epoch: StepsPerEpoch = option(
-        "steps per epoch (default: one pass over the training patches)", None, metavar="S"
-    )
+    steps_per_epoch: StepsPerEpoch = option("steps per epoch (default: one pass over the training patches)", None, metavar="S")
     adversarial_weight: Weight = option(
         "weight of the least-squares adversarial loss (default {default}, CR-GAN-PM)", LossWeights.adversarial, metavar="W"
     )

@@ -29,7 +29,7 @@ from ..core.validation import argument, invocation
 from ..dataset.tree import PatchSet
 from .model import run_generator
 from .pipeline import make_dataset
-from .runs import BEST_FILE, HISTORY, best_psnr, read_best
+from .runs import BACKUP_METADATA_FILE, BEST_FILE, HISTORY, best_psnr, read_best
 
 logger = logging.getLogger(__name__)
 
@@ -70,27 +70,38 @@ class StopOnNonFinite(keras.callbacks.Callback):
                 )
 
 
-class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore where every worker restores but only the chief writes, and writes
-    atomically: the weights (both networks and optimisers) to a temporary file renamed into
-    place, then the epoch. Keras writes the backup in place, so a kill or a full disk during
-    the write left a file that the next run could not load."""
+class RunBackup(keras.callbacks.Callback):
+    """RUN/backup: both networks and both optimisers, then the epoch, after every epoch; loaded
+    back when training starts (every worker loads it, the chief alone writes it).
 
-    def __init__(self, backup_dir: str | Path, chief: bool):
-        super().__init__(backup_dir, delete_checkpoint=False)
-        self.chief = chief
+    Each file is written to a temporary name and renamed into place, so a kill or a full disk
+    during the write leaves the previous epoch's backup whole. The files are those of Keras's
+    BackupAndRestore (``latest.weights.h5``, ``training_metadata.json``), so runs it wrote
+    continue; it is not used because it writes in place and tells ``fit`` where to resume
+    only through the model's private ``_initial_epoch``: crmss passes ``initial_epoch`` to
+    ``fit`` itself (:func:`crmss.nn.runs.completed_epochs`).
+    """
 
-    # BackupAndRestore has no public hook for how the backup is written: overriding its private
-    # _save_model (the method its on_epoch_end calls) is the one way to write it atomically
-    def _save_model(self):
+    WEIGHTS = "latest.weights.h5"
+
+    def __init__(self, folder: Path, chief: bool):
+        super().__init__()
+        self.folder, self.chief = Path(folder), chief
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if (self.folder / self.WEIGHTS).exists():
+            optimizer = self.model.optimizer
+            if optimizer is not None and not optimizer.built:  # its moments must exist to be loaded (the GAN builds both in compile)
+                optimizer.build(self.model.trainable_variables)
+            self.model.load_weights(self.folder / self.WEIGHTS)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self.chief:
             return
-        weights = Path(self._weights_path)
-        weights.parent.mkdir(parents=True, exist_ok=True)
-        with replaced_atomically(weights) as tmp:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with replaced_atomically(self.folder / self.WEIGHTS) as tmp:
             self.model.save_weights(tmp, overwrite=True)
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        write_text_atomically(Path(self._training_metadata_path), json.dumps(metadata))
+        write_text_atomically(self.folder / BACKUP_METADATA_FILE, json.dumps({"epoch": epoch + 1, "batch": 0}))
 
 
 class GeneratorExport(keras.callbacks.Callback):

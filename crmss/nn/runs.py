@@ -22,6 +22,8 @@ CONFIG = "config.json"
 BEST_FILE = "best.json"
 HISTORY = "history.csv"
 BACKUP = "backup"
+#: RUN/backup/training_metadata.json: the last complete epoch
+BACKUP_METADATA_FILE = "training_metadata.json"
 #: RUN/config.json as ``train`` writes it
 CONFIG_SCHEMA = record(
     {"options": json_schema(TrainOptions)},
@@ -76,7 +78,7 @@ def check_continuation(options: TrainOptions, config: dict | None) -> None:
 
 def completed_epochs(run: Path) -> int:
     """Epochs recorded in RUN's backup (0 for a new run)."""
-    path = Path(run) / BACKUP / "training_metadata.json"
+    path = Path(run) / BACKUP / BACKUP_METADATA_FILE
     return int(read_json(path, BACKUP_METADATA, damaged("train"))["epoch"]) if path.exists() else 0
 
 

@@ -35,12 +35,12 @@ from ..core.files import TEMPORARY_PREFIX, exclusive_lock, output_folder, replac
 from ..core.options import TrainOptions
 from ..core.validation import argument
 from ..dataset.tree import PatchSet, load_patches, merge
-from .callbacks import ChiefBackupAndRestore, EnoughSpace, EpochLine, GeneratorExport, HistoryCSV, SampleImages, StopOnNonFinite
+from .callbacks import EnoughSpace, EpochLine, GeneratorExport, HistoryCSV, RunBackup, SampleImages, StopOnNonFinite
 from .gan import CRMSSGAN
 from .model import build_discriminator, build_generator
 from .pipeline import epoch_steps, make_dataset, patch_errors
 from .precision import training_policy
-from .runs import CONFIG, HISTORY, best_psnr, check_continuation, check_history, completed_epochs, read_config, run_options
+from .runs import BACKUP, CONFIG, HISTORY, best_psnr, check_continuation, check_history, completed_epochs, read_config, run_options
 
 logger = logging.getLogger(__name__)
 
@@ -339,10 +339,11 @@ def _train(
             space.check()  # before the first epoch: not after hours of training
             every = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks, verbose)]
             if options.strategy == "multiworker":
-                _fit_multiworker(gan, strategy, train_data, val_data, options.epochs, steps, every)
+                _fit_multiworker(gan, strategy, train_data, val_data, done, options.epochs, steps, every)
             else:
                 gan.fit(
                     train_data,
+                    initial_epoch=done,  # RunBackup loads the backup of these epochs
                     epochs=options.epochs,
                     steps_per_epoch=steps,
                     validation_data=val_data,
@@ -396,10 +397,10 @@ def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainO
             SampleImages(run / "logs", sample_patches, options.samples, BAND_SETS[options.bands]),
         ]
     # last: an epoch counts as done (and is not redone on resume) only once all of its outputs are written
-    return callbacks + [ChiefBackupAndRestore(str(run / "backup"), chief)]
+    return callbacks + [RunBackup(run / BACKUP, chief)]
 
 
-def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbacks):
+def _fit_multiworker(gan, strategy, train_data, val_data, done, epochs, steps, callbacks):
     """The training loop under MultiWorkerMirroredStrategy, calling the same train_step.
 
     Keras 3's ``fit`` fails under this strategy (keras-team/keras#20585), so the loop is
@@ -420,10 +421,8 @@ def _fit_multiworker(gan, strategy, train_data, val_data, epochs, steps, callbac
         return reduce(strategy.run(gan.test_step, args=(batch,)))
 
     callback_list = keras.callbacks.CallbackList(callbacks, model=gan, epochs=epochs, steps=steps, verbose=0)
-    callback_list.on_train_begin()
-    # BackupAndRestore's on_train_begin restores the backup and says where to resume only by
-    # setting the model's private _initial_epoch (what fit reads too): Keras has no public way
-    for epoch in range(gan._initial_epoch or 0, epochs):
+    callback_list.on_train_begin()  # RunBackup loads the backup of the ``done`` epochs
+    for epoch in range(done, epochs):
         logger.info(f"Epoch {epoch + 1}/{epochs}")
         for metric in gan.metrics:
             metric.reset_state()
