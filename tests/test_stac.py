@@ -70,6 +70,19 @@ class RangeRequests(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data[start : end + 1])
 
+    def do_POST(self):
+        """A STAC API's search paged by POST: the body's ``page`` names the file of the page."""
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        page = Path(self.translate_path("/")) / str(body.get("page"))
+        if self.path != "/search" or not page.is_file():
+            return self.send_error(404)
+        data = page.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/geo+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def log_message(self, *args):
         pass
 
@@ -174,7 +187,10 @@ def test_items_and_collections_given_by_url_predict_what_the_folders_give(tmp_pa
         (root / f"page{page}.json").write_text(json.dumps({**pystac.ItemCollection([item]).to_dict(), "links": links}))
     by_url = open_product(f"{url}/{items[0].id}.json")
     assert by_url.path == f"{url}/{items[0].id}.json" and by_url.band_files["B02"].startswith(f"/vsicurl/{url}/")
-    for search in ("search.json", "page0.json"):
+    for page, (item, after) in enumerate(zip(items, ["post1.json", None])):  # and as they page a POST search
+        links = [{"rel": "next", "href": "search", "method": "POST", "body": {"page": after}}] if after else []
+        (root / f"post{page}.json").write_text(json.dumps({**pystac.ItemCollection([item]).to_dict(), "links": links}))
+    for search in ("search.json", "page0.json", "post0.json"):
         assert [p.identity().name for p in products_at(f"{url}/{search}")] == [open_product(t).name for t in tiles]
 
     cloudy_id = next(item.id for item, tile in zip(items, tiles) if tile == cloudy)

@@ -821,41 +821,48 @@ def _chosen(items: list[Any], item_id: str | None, where: str) -> list[Any]:
     return found[:1]
 
 
+#: seconds a STAC server may take to answer one request before the product is reported unreachable
+STAC_TIMEOUT_S = 60
+
+
 def _fetched(url: str) -> dict:
     """The STAC item or ItemCollection at an http(s) ``url``; a search result of several pages
-    (``next`` links, as STAC APIs page a GET search) read to its end."""
-    document = _fetch_json(url)
+    (``next`` links, GET or POST as STAC APIs page a search) read to its end. Requests go
+    through pystac-client's StacApiIO, which sends a POST page's body and headers."""
+    client = optional_module("pystac_client.stac_api_io", "stac", "reading STAC items by URL").StacApiIO(timeout=STAC_TIMEOUT_S)
+    document = _fetch_json(client, url)
     if document.get("type") not in ("Feature", "FeatureCollection"):
         raise InputError(f"{url}: not a STAC item or ItemCollection; give the URL of an item's JSON (…/items/<id>) or of a search")
-    page, seen = document, {url}
-    while document["type"] == "FeatureCollection" and (href := _next_page(page, url)) and href not in seen:
-        seen.add(href)
-        page = _fetch_json(href)
+    page, seen = document, {_request_key({"href": url})}
+    while document["type"] == "FeatureCollection" and (link := _next_page(page, url)) and _request_key(link) not in seen:
+        seen.add(_request_key(link))
+        page = _fetch_json(client, link)
         document.setdefault("features", []).extend(page.get("features") or [])
     return document
 
 
-def _fetch_json(url: str) -> dict:
+def _fetch_json(client: Any, request: str | dict) -> dict:
+    """The JSON document at ``request``: a URL, or a ``next`` link (its href, method, body, headers)."""
     pystac = optional_module("pystac", "stac", "reading STAC items")
-
+    url = request if isinstance(request, str) else request["href"]
     try:
-        document = json.loads(pystac.StacIO.default().read_text(url))
-    except Exception as exc:  # pystac's StacIO wraps urllib's errors in a bare Exception
+        document = client.read_json(request if isinstance(request, str) else pystac.Link.from_dict(request))
+    except Exception as exc:  # pystac-client raises APIError, and the requests library its own errors
         raise InputError(f"{url}: cannot fetch a STAC item or ItemCollection ({exc}); check the URL and the network") from exc
     return document if isinstance(document, dict) else {}
 
 
-def _next_page(page: dict, url: str) -> str | None:
-    """The URL of the page after ``page`` of the search at ``url``, None on the last."""
+def _next_page(page: dict, url: str) -> dict | None:
+    """The ``next`` link of ``page`` of the search at ``url`` (its href made absolute), None on the last."""
     for link in page.get("links") or []:
         if isinstance(link, dict) and link.get("rel") == "next" and isinstance(link.get("href"), str):
-            if str(link.get("method", "GET")).upper() != "GET":
-                raise InputError(
-                    f"{url}: a search whose next page is a {link['method']} request; save the search with pystac-client "
-                    "(search.item_collection().save_object('items.json')) and give that file"
-                )
-            return urllib.parse.urljoin(url, link["href"])
+            return {**link, "href": urllib.parse.urljoin(url, link["href"])}
     return None
+
+
+def _request_key(link: dict) -> str:
+    """What tells one page's request from another's: a POST search's pages share their URL and differ in their body."""
+    return json.dumps([link["href"], link.get("method", "GET"), link.get("body")], sort_keys=True)
 
 
 def is_url(location: str | Path) -> bool:
