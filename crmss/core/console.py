@@ -25,7 +25,8 @@ def progress_bar(enabled: bool, **options: Any) -> tqdm:
 
 def peak_memory_gb() -> float:
     """The most memory this process has held so far (peak resident set), in GB; 0 where the
-    system does not say (Windows)."""
+    system does not say (Windows). From ``resource``, not psutil: psutil gives the resident set
+    now, and its peak only on Windows."""
     try:
         import resource
     except ImportError:

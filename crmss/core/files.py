@@ -45,6 +45,9 @@ def exclusive_lock(path: Path, waiting: str) -> Iterator[None]:
     A second process (or thread) asking for the same lock logs ``waiting`` once and waits. The
     lock file is removed on release; one that opened it before the removal notices (another
     inode at ``path``, or none) and takes a fresh one, so two holders never overlap.
+
+    Why not the filelock package: it leaves its lock file behind (removing it on release races
+    with a waiter that opened it), and an output folder must hold outputs alone once done.
     """
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

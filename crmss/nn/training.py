@@ -25,6 +25,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import psutil
 import tensorflow as tf
 
 from .. import __version__
@@ -274,12 +275,11 @@ def _size_of_step(options: TrainOptions) -> str:
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux's MemAvailable), None where unknown."""
+    """Bytes of memory available to a new allocation (psutil: Linux's MemAvailable, and its
+    equivalents elsewhere), None where the system does not say."""
     try:
-        with open("/proc/meminfo") as meminfo:
-            fields = dict(line.split(":", 1) for line in meminfo)
-        return int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
+        return int(psutil.virtual_memory().available)
+    except (OSError, RuntimeError, AttributeError):
         return None
 
 
