@@ -17,7 +17,8 @@ from conftest import run_cli
 from crmss.core.errors import InputError
 from crmss.core.options import ReproduceOptions
 from crmss.evaluation.results import read_metrics_csv
-from crmss.protocol.reproduce import RECORD, headline, reproduce
+from crmss.protocol.reproduce import RECORD, reproduce
+from crmss.protocol.stages import headline
 
 #: the tiny protocol: 2 + 1 synthetic pairs of 768 px, width 8, 2 epochs
 TINY = {"synthetic": 2, "test_pairs": 1, "size": 768, "epochs": 2, "width": 8}

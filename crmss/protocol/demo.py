@@ -32,7 +32,8 @@ def run_demo(options: DemoOptions) -> dict:
     """Run every stage into ``options.out``; return reproduce.json's content."""
     from ..inference.predict import predict_products
     from ..io.discovery import find_products, locate
-    from .reproduce import reproduce, synthetic_pairs
+    from .reproduce import reproduce
+    from .stages import synthetic_pairs
 
     out, start = Path(options.out), time.perf_counter()
     _fresh_folder(out)
