@@ -80,7 +80,7 @@ def product_bands(work: Path, size: int) -> list[Path]:
     copied out of its zip into ``work/bands-<size>`` once."""
     from crmss.dataset.splits import read_split
     from crmss.io.metadata import USED_BANDS
-    from crmss.io.products import open_product
+    from crmss.io.open import open_product
     from crmss.io.raster import read_file
 
     products = work / f"products-{size}"

@@ -51,7 +51,7 @@ from crmss.inference.blending import tile_starts  # noqa: E402
 from crmss.inference.clean import clean  # noqa: E402
 from crmss.inference.runner import default_batch_size  # noqa: E402
 from crmss.io.metadata import USED_BANDS  # noqa: E402
-from crmss.io.products import open_product  # noqa: E402
+from crmss.io.open import open_product  # noqa: E402
 from crmss.nn.model import build_generator, load_generator, run_generator  # noqa: E402
 from crmss.nn.precision import at_precision, choose_precision, local_devices  # noqa: E402
 

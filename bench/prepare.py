@@ -28,7 +28,7 @@ from osgeo import gdal
 from crmss.dataset.splits import read_split, write_split
 from crmss.dataset.synthetic import write_pair
 from crmss.io.metadata import USED_BANDS
-from crmss.io.products import open_product
+from crmss.io.open import open_product
 
 
 def main() -> None:

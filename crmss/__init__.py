@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 _API = {
     "load_generator": ("nn.model", "load_generator"),
     "clean": ("inference.clean", "clean"),
-    "open_product": ("io.products", "open_product"),
+    "open_product": ("io.open", "open_product"),
     "prepare": ("dataset.prepare", "prepare"),
     "PrepareOptions": ("core.options", "PrepareOptions"),
     "train": ("nn.training", "train"),

@@ -17,7 +17,7 @@ from .evaluation.evaluate import evaluate as evaluate
 from .evaluation.report import merge_evaluations as report
 from .inference.clean import clean as clean
 from .inference.predict import predict_products as predict
-from .io.products import open_product as open_product
+from .io.open import open_product as open_product
 from .nn.model import load_generator as load_generator
 from .nn.training import train as train
 from .protocol.reproduce import reproduce as reproduce

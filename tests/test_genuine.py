@@ -20,7 +20,8 @@ from osgeo import gdal
 from crmss.core.bands import STACKS
 from crmss.core.errors import InputError
 from crmss.io.names import DATATAKE_ID, GRANULE_TILE, ProductName, spacecraft_name
-from crmss.io.products import MislabelledProduct, identify, open_product, product_at, products_at
+from crmss.io.open import identify, open_product, product_at, products_at
+from crmss.io.products import MislabelledProduct
 
 gdal.UseExceptions()
 WINDOW = (64, 96, 128, 160)  # x, y, width, height in 10 m px

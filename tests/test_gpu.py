@@ -17,7 +17,7 @@ from crmss.dataset.tree import load_patches, merge
 from crmss.inference.predict import predict_products
 from crmss.io.gpu_decode import decode_jp2, gpu_decoder
 from crmss.io.metadata import USED_BANDS
-from crmss.io.products import open_product
+from crmss.io.open import open_product
 from crmss.io.raster import read_band, read_file
 from crmss.nn.pipeline import make_dataset
 from crmss.nn.training import build_gan, train

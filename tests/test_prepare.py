@@ -20,7 +20,7 @@ from crmss.core.options import PrepareOptions
 from crmss.dataset.prepare import prepare
 from crmss.dataset.splits import write_split
 from crmss.dataset.synthetic import Geometry, Scene, to_dn, write_product
-from crmss.io.products import open_product
+from crmss.io.open import open_product
 
 KEY = "R075_T50TMK"
 STACKS = {"10m": (BANDS_10M, 256), "20m": (BANDS_20M, 128)}

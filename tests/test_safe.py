@@ -12,7 +12,7 @@ from conftest import SIZE, make_level_2a
 from crmss.core.errors import InputError
 from crmss.io.discovery import find_products, locate
 from crmss.io.names import ProductName
-from crmss.io.products import open_product
+from crmss.io.open import open_product
 
 
 def only(folder, suffix=""):

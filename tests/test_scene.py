@@ -20,7 +20,7 @@ from crmss.core.options import PredictOptions
 from crmss.dataset.synthetic import write_pair
 from crmss.inference.blending import blend_weights, ramp, tile_starts
 from crmss.inference.predict import overview_factors, predict_products
-from crmss.io.products import open_product
+from crmss.io.open import open_product
 from crmss.nn.precision import choose_precision
 
 

@@ -19,7 +19,8 @@ from crmss.core.options import PredictOptions, PrepareOptions
 from crmss.dataset.prepare import prepare
 from crmss.inference.predict import predict_products
 from crmss.io.discovery import find_products
-from crmss.io.products import STAC_BAND_KEYS, StacItem, open_product, products_at
+from crmss.io.open import open_product, products_at
+from crmss.io.stac import STAC_BAND_KEYS, StacItem
 
 BAND_KEYS = {band: key for key, band in STAC_BAND_KEYS.items()}
 

@@ -3,7 +3,7 @@ from osgeo import gdal, osr
 
 from crmss.core.bands import WAVELENGTH_UM
 from crmss.dataset.synthetic import Landscape, Scene, greenness, swath_nodata, to_dn
-from crmss.io.products import open_product
+from crmss.io.open import open_product
 
 
 def test_thin_cloud_follows_the_physical_model_and_spares_swir():

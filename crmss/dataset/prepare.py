@@ -43,7 +43,7 @@ from ..core.schemas import PREPARED_MANIFEST, read_json
 from ..core.validation import argument, damaged, refuse_other_options
 from ..io.discovery import find_products, locate
 from ..io.granule import Granule
-from ..io.products import open_product
+from ..io.open import open_product
 from ..io.raster import Grid, block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
 from .splits import Pair, default_split_path, read_split
 from .tree import LAYOUT, ROLES, patch_file, stack_folder

@@ -35,7 +35,8 @@ from ..core.validation import argument
 from ..dataset.windows import SCALE
 from ..io.gpu_decode import decode_jp2, resolve_decoder
 from ..io.granule import Granule
-from ..io.products import BUCKET_PATH, is_url, product_at, product_paths
+from ..io.open import is_url, product_at, product_paths
+from ..io.products import BUCKET_PATH
 from ..io.raster import BandReader, Grid, StreamedCOG, block_cache, gdal_metadata, read_file, require_jpeg2000_driver
 from ..nn.model import generator_file, load_generator
 from ..nn.precision import share_gpu_memory

@@ -16,7 +16,9 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.validation import argument
 from .names import ProductName, product_stem
-from .products import BucketTile, MislabelledProduct, Product, StacItem, product_at, stac_type
+from .open import product_at
+from .products import BucketTile, MislabelledProduct, Product
+from .stac import StacItem, stac_type
 
 
 @dataclass(frozen=True)

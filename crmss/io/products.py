@@ -16,13 +16,15 @@
   the product's name or datatake identifier, the quantification is L1C's 10000, and from
   baseline 04.00 the offset is ESA's -1000 for every band (what every such product's metadata
   states);
-* :class:`StacItem`: the same granule as a STAC Item (a ``.json`` file, alone or in an
-  ItemCollection as pystac-client saves a search): the tile folder's files are the item's
+* ``StacItem`` (crmss/io/stac.py): the same granule as a STAC Item (a ``.json`` file, alone or in
+  an ItemCollection as pystac-client saves a search): the tile folder's files are the item's
   assets, read in place (``/vsicurl/``, ``/vsis3/``, local and ``file://`` hrefs).
 
 Each knows the identity its content states (:meth:`Product.identity`, checked against its
-name), the tiles of its granules, and opens a granule (crmss/io/granule.py). :func:`product_at`
-tells the packaging of a path; adding a packaging means adding a class to :data:`PACKAGINGS`.
+name), the tiles of its granules, and opens a granule (crmss/io/granule.py). ``product_at``
+(crmss/io/open.py) tells the packaging of a path; adding a packaging means adding a class to
+its ``PACKAGINGS``. This module imports names, metadata, granule and raster of crmss/io;
+crmss/io/stac.py and crmss/io/open.py import it, never the other way round.
 """
 
 from __future__ import annotations
@@ -31,16 +33,14 @@ import functools
 import json
 import os
 import re
-import urllib.parse
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..core.bands import ALL_BANDS, BANDS_10M
-from ..core.errors import InputError, optional_module
-from ..core.memo import per_run
+from ..core.errors import InputError
 from ..core.schemas import PRODUCT_INFO, TILE_INFO, parse_json
 from .granule import Granule
 from .metadata import (
@@ -64,7 +64,6 @@ from .names import (
     LONG_BAND_FILE,
     ProductName,
     band_file_naming,
-    mgrs_tile,
     product_stem,
     spacecraft_name,
 )
@@ -346,9 +345,21 @@ def _contradictions(info: ProductMetadata, content: ProductName) -> dict[str, st
         "PROCESSING_BASELINE": (info.baseline, content.baseline),
     }
     found = {name: str(value) for name, (value, want) in expected.items() if value is not None and want is not None and value != want}
-    if info.datatake is not None and not _same_datatake(info.datatake, content, content.baseline or info.baseline):  # a PDMC name states no baseline
+    if info.datatake is not None and not same_datatake(info.datatake, content, content.baseline or info.baseline):  # a PDMC name states no baseline
         found["datatakeIdentifier"] = info.datatake
     return found
+
+
+def same_datatake(identifier: str, name: ProductName, baseline: str | None) -> bool:
+    """Whether a datatake identifier is of the mission and day of the product ``name`` and of
+    ``baseline`` (where known)."""
+    datatake = DATATAKE_ID.match(identifier)
+    return bool(
+        datatake
+        and datatake["mission"] == name.mission
+        and datatake["baseline"] == (baseline or datatake["baseline"])
+        and same_datatake_day(name.sensing[:8], datatake["sensing"][:8])
+    )
 
 
 class SafeZip(SafeFolder):
@@ -581,344 +592,6 @@ class BucketTile(Product):
             )
 
 
-#: Earth Search's asset keys of the Sentinel-2 bands (its ``sentinel-2-l1c`` collection); keys
-#: named after the band (``B02``) and ``eo:bands`` names are read too
-STAC_BAND_KEYS = {
-    "coastal": "B01",
-    "blue": "B02",
-    "green": "B03",
-    "red": "B04",
-    "rededge1": "B05",
-    "rededge2": "B06",
-    "rededge3": "B07",
-    "nir": "B08",
-    "nir08": "B8A",
-    "nir09": "B09",
-    "cirrus": "B10",
-    "swir16": "B11",
-    "swir22": "B12",
-}
-#: the granule files a STAC item's metadata assets hold, by asset key
-#: (Earth Search's ``tileinfo_metadata`` and ``granule_metadata``; the Copernicus Data Space's
-#: ``granule_metadata`` and ``product_metadata``, files inside the product's ``.SAFE``)
-STAC_METADATA_KEYS = {
-    "tileinfo_metadata": "tileInfo.json",
-    "granule_metadata": "metadata.xml",
-    "metadata": "metadata.xml",
-    "product_metadata": "MTD_MSIL1C.xml",
-}
-#: an item id as Earth Search writes it: S2B_32TLT_20230629_0_L1C
-STAC_ITEM_ID = re.compile(r"^(?P<mission>S2[ABC])_(?P<tile>\d{2}[A-Z]{3})_(?P<day>\d{8})_\d+_(?P<level>L1C|L2A)$")
-STAC_FIX = "fetch the item again (pystac-client) and check that its assets are reachable"
-
-
-class StacItem(BucketTile):
-    """One granule as a STAC Item (a JSON file): the bucket tile layout plus an index. Its band
-    and metadata files are the item's assets, read in place through GDAL's virtual file systems
-    (``/vsicurl/`` for http(s), ``/vsis3/`` for s3, with GDAL's own credential and requester-pays
-    settings; plain paths for local and ``file://`` hrefs); the product it belongs to is its
-    ``s2:product_uri``, checked against its tileInfo.json, metadata.xml and id like every
-    packaging's identity."""
-
-    naming = "stac"
-    what = "STAC item"
-    fix = STAC_FIX
-    l1c_source = "search the sentinel-2-l1c collection"
-
-    def __init__(self, path: Path, item: Any = None, url: str | None = None):
-        super().__init__(path)
-        self.url = url
-        self.item = item if item is not None else _read_item(path)
-        self.files = _item_files(self.item)
-
-    @property
-    def where(self) -> Path | str:
-        return self.url or self.path
-
-    @classmethod
-    def at_url(cls, url: str, item_id: str | None = None) -> list[StacItem]:
-        """The item at an http(s) ``url``, or the items of the ItemCollection there (only
-        ``item_id`` where given), those of a collection known by ``<url>#<item id>``;
-        InputError where it is neither or cannot be fetched."""
-        items, collection = _url_items(url)
-        name = Path(urllib.parse.urlparse(url).path)
-        return [cls(name, item, f"{url}#{item.id}" if collection else url) for item in _chosen(items, item_id, url)]
-
-    @classmethod
-    def recognises(cls, path: Path) -> bool:
-        return path.is_file() and path.suffix.lower() == ".json" and stac_type(path) == "Feature"
-
-    @classmethod
-    def collection(cls, path: Path) -> list[StacItem]:
-        """The items of an ItemCollection file (as pystac-client saves a search), each known by
-        the path ``<file>#<item id>``; InputError where the file is none. The file is parsed
-        once while it is unchanged (a cluster worker opens its items one by one)."""
-        return cls.collection_item(path, None)
-
-    @classmethod
-    def collection_item(cls, path: Path, item_id: str | None) -> list[StacItem]:
-        """:meth:`collection`, or only its item ``item_id`` where given (InputError where it holds none)."""
-        stat = path.stat() if path.is_file() else None
-        items = _collection_items(path.resolve(), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
-        return [cls(Path(f"{path}#{item.id}"), item) for item in _chosen(items, item_id, str(path))]
-
-    def member(self, name: str) -> str | None:
-        return self.files.get(name)
-
-    @property
-    def claimed(self) -> str | None:
-        uri = str(self.item.properties.get("s2:product_uri") or "").removesuffix(".SAFE")
-        return uri if ProductName.parse(uri) else super().claimed
-
-    def _stated_names(self, product_info: dict, tile_info: dict) -> dict[str, str]:
-        uri = str(self.item.properties.get("s2:product_uri") or "").removesuffix(".SAFE")
-        named = self.item.id.removesuffix(".SAFE") if ProductName.parse(self.item.id.removesuffix(".SAFE")) else ""  # the Data Space's ids
-        stated = {"the item's s2:product_uri": uri, "the item's id": named}
-        return {**{f: n for f, n in stated.items() if n}, **super()._stated_names(product_info, tile_info)}
-
-    def _check_place(self, name: ProductName, own_tile: str, file: str) -> None:
-        """The item's id (Earth Search's ``S2B_32TLT_20230629_0_L1C``) and collection must be of the product's satellite, tile, day and level."""
-        collection, properties = (self.item.collection_id or "").lower(), self.item.properties
-        product_type = properties.get("s2:product_type") or properties.get("product:type") or "S2MSI1C"
-        if "l2a" in collection or product_type != "S2MSI1C" or str(properties.get("processing:level", "")).upper().startswith("L2"):
-            stated = [f"{key} {properties[key]}" for key in ("s2:product_type", "product:type", "processing:level") if key in properties]
-            raise InputError(
-                f"{self.where}: an item of {self.item.collection_id or 'a collection'}{' (' + ', '.join(stated) + ')' if stated else ''}; "
-                "crmss needs Level-1C top-of-atmosphere data: search the sentinel-2-l1c collection"
-            )
-        contradicted = _item_contradictions(properties, name, own_tile)
-        if contradicted:
-            field_name, value = next(iter(contradicted.items()))
-            raise MislabelledProduct(
-                f"{self.where}: the item's {field_name} {value} contradicts the product {name.name} (tile T{own_tile}) that {file} states; "
-                f"an item edited or mixed with another is not used: {self.fix}",
-                name,
-            )
-        match = STAC_ITEM_ID.match(self.item.id)
-        said = (match["mission"], match["tile"], match["level"]) if match else None
-        if match and (said != (name.mission, own_tile, name.level) or not same_datatake_day(match["day"], name.sensing[:8])):
-            raise MislabelledProduct(
-                f"{self.where}: the item's id {self.item.id} says {match['mission']}, tile T{match['tile']}, {match['day']}, {match['level']}, "
-                f"but {file} states the product {name.name} (tile T{own_tile}); an item edited or mixed with another is not used: {self.fix}",
-                name,
-            )
-
-
-def _item_contradictions(properties: dict, name: ProductName, tile: str) -> dict[str, str]:
-    """The properties of a STAC item that contradict the product ``name`` and the tile its files
-    state: property -> value, compared where the item states them, in the forms Earth Search
-    and the Copernicus Data Space Ecosystem write them (``platform`` ``sentinel-2b``,
-    ``sat:relative_orbit`` 122, ``mgrs:utm_zone`` 34 with ``mgrs:latitude_band`` U and
-    ``mgrs:grid_square`` CF or ``grid:code`` MGRS-34UCF, ``s2:processing_baseline`` 05.09, ``s2:datatake_id``
-    ``GS2B_20230823T095559_033791_N05.09``, ``datetime`` on the datatake's day)."""
-    day = str(properties.get("datetime") or "")[:10].replace("-", "")
-    stated = {
-        "platform": (properties.get("platform"), lambda v: str(v).lower() == f"sentinel-2{name.mission[-1].lower()}"),
-        "sat:relative_orbit": (properties.get("sat:relative_orbit"), lambda v: str(v).isdigit() and int(v) == int(name.orbit)),
-        "mgrs tile": (_mgrs_tile(properties), lambda v: v == tile),
-        "grid:code": (properties.get("grid:code"), lambda v: str(v).upper().removeprefix("MGRS-") == tile),
-        "s2:processing_baseline": (properties.get("s2:processing_baseline"), lambda v: name.baseline is None or str(v) == name.baseline),
-        "s2:datatake_id": (properties.get("s2:datatake_id"), lambda v: _same_datatake(str(v), name, name.baseline)),
-        "datetime": (properties.get("datetime") if day.isdigit() else None, lambda v: same_datatake_day(day, name.sensing[:8])),
-    }
-    return {field_name: str(value) for field_name, (value, agrees) in stated.items() if value is not None and not agrees(value)}
-
-
-def _mgrs_tile(properties: dict) -> str | None:
-    """The MGRS tile (``34UCF``) an item's ``mgrs:*`` properties state, None where they do not."""
-    zone, band, square = (properties.get(key) for key in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square"))
-    if zone is None or band is None or square is None:
-        return None
-    return f"{int(zone):02d}{band}{square}" if str(zone).isdigit() else f"{zone}{band}{square}"
-
-
-def _same_datatake(identifier: str, name: ProductName, baseline: str | None) -> bool:
-    """Whether a datatake identifier is of the mission and day of the product ``name`` and of
-    ``baseline`` (where known)."""
-    datatake = DATATAKE_ID.match(identifier)
-    return bool(
-        datatake
-        and datatake["mission"] == name.mission
-        and datatake["baseline"] == (baseline or datatake["baseline"])
-        and same_datatake_day(name.sensing[:8], datatake["sensing"][:8])
-    )
-
-
-def stac_type(path: Path) -> str | None:
-    """The ``type`` of a STAC JSON file (Feature: an item, FeatureCollection: an ItemCollection), None for other files."""
-    try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    if document.get("type") == "Feature" and "stac_version" in document:
-        return "Feature"
-    features = document.get("features")
-    if (
-        document.get("type") == "FeatureCollection"
-        and isinstance(features, list)
-        and all(isinstance(f, dict) and "stac_version" in f for f in features)
-    ):
-        return "FeatureCollection"
-    return None
-
-
-@per_run
-def _collection_items(path: Path, modified: int, size: int) -> list[Any]:
-    """The pystac Items of the ItemCollection file at ``path`` (as it was at ``modified``, of ``size`` bytes)."""
-    pystac = optional_module("pystac", "stac", "reading STAC items")
-
-    try:
-        items = list(pystac.ItemCollection.from_file(str(path)))
-    except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
-        raise InputError(f"{path}: not a readable STAC ItemCollection ({exc}); {STAC_FIX}") from exc
-    for item in items:  # relative asset hrefs are relative to the file
-        item.set_self_href(str(path.parent / f"{item.id}.json"))
-    return _distinct(items, str(path))
-
-
-@per_run
-def _url_items(url: str) -> tuple[list[Any], bool]:
-    """The pystac Items at an http(s) ``url`` and whether they are a collection's (else the one
-    item there); fetched and parsed once per run (crmss/core/memo.py)."""
-    pystac = optional_module("pystac", "stac", "reading STAC items")
-
-    document = _fetched(url)
-    try:
-        if document["type"] == "Feature":
-            item = pystac.Item.from_dict(document)
-            item.set_self_href(url)
-            return [item], False
-        items = list(pystac.ItemCollection.from_dict(document))
-    except (ValueError, KeyError, TypeError, pystac.STACError) as exc:
-        raise InputError(f"{url}: not a STAC item or ItemCollection ({exc}); {STAC_FIX}") from exc
-    for item in items:  # relative asset hrefs are relative to the collection's URL
-        item.set_self_href(urllib.parse.urljoin(url, f"{item.id}.json"))
-    return _distinct(items, url), True
-
-
-def _distinct(items: list[Any], where: str) -> list[Any]:
-    """The items of an ItemCollection at ``where``, once each; InputError for a collection of no
-    items, or of two different items under one id (one of them would be lost)."""
-    if not items:
-        raise InputError(f"{where}: an ItemCollection of no items (the search found nothing); widen the search or check its filters")
-    by_id: dict[str, Any] = {}
-    for item in items:
-        seen = by_id.setdefault(item.id, item)
-        if seen is not item and seen.to_dict(include_self_link=False) != item.to_dict(include_self_link=False):
-            raise InputError(f"{where}: holds two different items with the id {item.id!r}; keep one of them (save the search again)")
-    return list(by_id.values())
-
-
-def _chosen(items: list[Any], item_id: str | None, where: str) -> list[Any]:
-    """``items`` (pystac Items of ``where``), or the one of id ``item_id`` where given; InputError where there is none."""
-    if not item_id:
-        return items
-    found = [item for item in items if item.id == item_id]
-    if not found:
-        raise InputError(f"{where}: holds no item {item_id!r}; {STAC_FIX}")
-    return found[:1]
-
-
-#: seconds a STAC server may take to answer one request before the product is reported unreachable
-STAC_TIMEOUT_S = 60
-
-
-def _fetched(url: str) -> dict:
-    """The STAC item or ItemCollection at an http(s) ``url``; a search result of several pages
-    (``next`` links, GET or POST as STAC APIs page a search) read to its end. Requests go
-    through pystac-client's StacApiIO, which sends a POST page's body and headers."""
-    client = optional_module("pystac_client.stac_api_io", "stac", "reading STAC items by URL").StacApiIO(timeout=STAC_TIMEOUT_S)
-    document = _fetch_json(client, url)
-    if document.get("type") not in ("Feature", "FeatureCollection"):
-        raise InputError(f"{url}: not a STAC item or ItemCollection; give the URL of an item's JSON (…/items/<id>) or of a search")
-    page, seen = document, {_request_key({"href": url})}
-    while document["type"] == "FeatureCollection" and (link := _next_page(page, url)) and _request_key(link) not in seen:
-        seen.add(_request_key(link))
-        page = _fetch_json(client, link)
-        document.setdefault("features", []).extend(page.get("features") or [])
-    return document
-
-
-def _fetch_json(client: Any, request: str | dict) -> dict:
-    """The JSON document at ``request``: a URL, or a ``next`` link (its href, method, body, headers)."""
-    pystac = optional_module("pystac", "stac", "reading STAC items")
-    url = request if isinstance(request, str) else request["href"]
-    try:
-        document = client.read_json(request if isinstance(request, str) else pystac.Link.from_dict(request))
-    except Exception as exc:  # pystac-client raises APIError, and the requests library its own errors
-        raise InputError(f"{url}: cannot fetch a STAC item or ItemCollection ({exc}); check the URL and the network") from exc
-    return document if isinstance(document, dict) else {}
-
-
-def _next_page(page: dict, url: str) -> dict | None:
-    """The ``next`` link of ``page`` of the search at ``url`` (its href made absolute), None on the last."""
-    for link in page.get("links") or []:
-        if isinstance(link, dict) and link.get("rel") == "next" and isinstance(link.get("href"), str):
-            return {**link, "href": urllib.parse.urljoin(url, link["href"])}
-    return None
-
-
-def _request_key(link: dict) -> str:
-    """What tells one page's request from another's: a POST search's pages share their URL and differ in their body."""
-    return json.dumps([link["href"], link.get("method", "GET"), link.get("body")], sort_keys=True)
-
-
-def is_url(location: str | Path) -> bool:
-    """Whether ``location`` is an http(s) URL (of a STAC item or ItemCollection)."""
-    return isinstance(location, str) and location.startswith(("http://", "https://"))
-
-
-def product_paths(location: str | Path) -> list[str]:
-    """The products a user's path or URL names, without opening them: an ItemCollection's
-    items as ``<file or URL>#<item id>``, else the location itself."""
-    if is_url(location):
-        url, marked, _ = str(location).partition("#")
-        return [str(location)] if marked else [str(item.where) for item in StacItem.at_url(url)]
-    path = Path(location)
-    if path.is_file() and path.suffix.lower() == ".json" and stac_type(path) == "FeatureCollection":
-        return [str(item.path) for item in StacItem.collection(path)]
-    return [str(location)]
-
-
-def _read_item(path: Path) -> Any:
-    """The pystac Item of an item JSON file; InputError where it is none."""
-    pystac = optional_module("pystac", "stac", "reading STAC items")
-
-    try:
-        return pystac.Item.from_file(str(path))
-    except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
-        raise InputError(f"{path}: not a readable STAC item ({exc}); {STAC_FIX}") from exc
-
-
-def _item_files(item: Any) -> dict[str, str]:
-    """The granule files (``B02.jp2``, ``tileInfo.json``, ``metadata.xml``) an item's assets hold, as GDAL paths."""
-    files = {}
-    for key, asset in item.assets.items():
-        names = [band.get("name", "") for band in asset.extra_fields.get("eo:bands", [])]
-        named = next((n for n in names if re.fullmatch(r"B\d[\dA]", n)), None)
-        band = key[:3].upper() if re.fullmatch(r"[Bb]\d[\dAa](?:_\d+m)?", key) else STAC_BAND_KEYS.get(key) or named
-        name = f"{band}.jp2" if band else STAC_METADATA_KEYS.get(key)
-        if name and name not in files:
-            files[name] = gdal_path(asset.get_absolute_href() or asset.href)
-    return files
-
-
-def gdal_path(href: str) -> str:
-    """The path GDAL reads ``href`` by: ``/vsicurl/`` for http(s), ``/vsis3/`` for s3, the path of a ``file://`` or local href."""
-    scheme, _, rest = href.partition("://")
-    if not rest:
-        return href
-    if scheme in ("http", "https"):
-        return f"/vsicurl/{href}"
-    if scheme == "s3":
-        return f"/vsis3/{rest}"
-    if scheme == "file":
-        return urllib.parse.unquote(urllib.parse.urlparse(href).path)
-    return href
-
-
 def _tile_of(where: str, tile_info: dict, fix: str) -> str:
     """The MGRS tile (e.g. ``50TMK``) that ``tileInfo.json`` (at ``where``) states."""
     zone, band, square = (tile_info.get(k) for k in ("utmZone", "latitudeBand", "gridSquare"))
@@ -926,91 +599,3 @@ def _tile_of(where: str, tile_info: dict, fix: str) -> str:
     if not re.fullmatch(r"\d{2}[C-X][A-Z]{2}", tile):
         raise InputError(f"{where}: utmZone, latitudeBand and gridSquare do not name an MGRS tile; {fix}")
     return tile
-
-
-#: every packaging, the most specific first: :func:`product_at` takes the first that recognises a path
-PACKAGINGS: tuple[type[Product], ...] = (BucketTile, StacItem, PdmcFolder, SafeFolder, PdmcZip, SafeZip)
-
-
-def product_path(path: str | Path) -> Path:
-    """The product that a user's path names: the path itself, or the ``.SAFE`` folder of a
-    metadata file (``<name>.SAFE/MTD_MSIL1C.xml``, as GDAL users pass it) or of a folder inside
-    it (``.`` in a ``.SAFE``), or the tile folder of one of its files (``metadata.xml``, ...)."""
-    path = Path(path)
-    if path.is_file() and not StacItem.recognises(path) and (METADATA_FILE.match(path.name) or BucketTile.recognises(path.parent)):
-        path = path.parent
-    if path.is_dir() and path.suffix != ".SAFE":
-        inside = next((p for p in (path.resolve(), *path.resolve().parents) if p.suffix == ".SAFE"), None)
-        return inside or path
-    return path
-
-
-def products_at(path: str | Path) -> list[Product]:
-    """The products a user's path or URL names: those of a STAC ItemCollection, else the one at it."""
-    return [product_at(location) for location in product_paths(path)]
-
-
-def product_at(path: str | Path) -> Product:
-    """The product at ``path`` (see :func:`product_path`), as the type of its packaging; an item
-    of an ItemCollection by ``<file or URL>#<item id>``; a STAC item by its http(s) URL."""
-    if is_url(path):
-        url, _, item_id = str(path).partition("#")
-        found = StacItem.at_url(url, item_id)
-        if len(found) != 1:
-            raise InputError(f"{url}: is an ItemCollection of {len(found)} items: give one as <URL>#<item id>; {STAC_FIX}")
-        return found[0]
-    path = product_path(path)
-    file, _, item_id = str(path).partition("#")
-    if item_id and Path(file).is_file():
-        return StacItem.collection_item(Path(file), item_id)[0]
-    if not path.exists():
-        raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files, tile folders of the public bucket or STAC items")
-    if path.is_file() and path.suffix.lower() == ".json":
-        _check_stac_file(path)
-    kind = next(kind for kind in PACKAGINGS if kind.recognises(path))
-    return kind(path)
-
-
-def _check_stac_file(path: Path) -> None:
-    """InputError unless the ``.json`` file at ``path`` is one STAC item (an ItemCollection is given by ``<file>#<item id>``)."""
-    kind = stac_type(path)
-    if kind == "FeatureCollection":
-        count = len(StacItem.collection(path))
-        raise InputError(f"{path}: is an ItemCollection of {count} items: give one as <file>#<item id>, or give the folder holding it")
-    if kind != "Feature":
-        raise InputError(
-            f"{path}: not a STAC item or ItemCollection (JSON without type Feature or FeatureCollection and stac_version); "
-            "give an item as pystac or pystac-client saves it"
-        )
-
-
-def open_product(path: str | Path | Any, tile: str | None = None) -> Granule:
-    """Open the granule of ``tile`` of the L1C product at ``path`` (a ``.SAFE`` folder, a zip,
-    a bucket tile folder, a STAC item's ``.json`` file or its http(s) URL, or a file of one), or
-    of a ``pystac.Item`` itself: the granule of ``tile``, else the one the product names, else its only one.
-
-    Args:
-        path: the product, its item, or the item's URL.
-        tile: the MGRS tile of the granule wanted (``T37UCQ`` or ``37UCQ``); None for the tile
-            the product names, or its only one.
-
-    Returns:
-        The opened granule: its band files, radiometry and grid.
-
-    Raises:
-        InputError: ``path`` is no readable L1C product, ``tile`` is no MGRS tile, or the
-            product holds no granule of it.
-    """
-    if tile is not None:
-        try:
-            tile = mgrs_tile(tile)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-    if not isinstance(path, (str, Path)) and hasattr(path, "assets"):  # a pystac.Item
-        return StacItem(Path(path.get_self_href() or path.id), path).granule(tile)
-    return product_at(path).granule(tile)
-
-
-def identify(path: str | Path) -> ProductName:
-    """The identity of the product at ``path`` as its content states it (:meth:`Product.identity`)."""
-    return product_at(path).identity()

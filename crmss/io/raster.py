@@ -1,4 +1,5 @@
-"""Raster I/O through GDAL: band headers, whole-band decoding, atomic GeoTIFF writing.
+"""Raster I/O through GDAL: band headers, whole-band decoding, atomic GeoTIFF writing, the
+bytes of a file and the path GDAL reads an href by.
 
 Arrays are ``(bands, rows, cols)`` for stacks and ``(rows, cols)`` for single bands. A
 geotransform is GDAL's 6-tuple ``(x0, dx, rx, y0, ry, dy)``; a projection is WKT.
@@ -10,6 +11,7 @@ import contextlib
 import os
 import sys
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -489,3 +491,17 @@ def gdal_array_type(dtype: np.dtype) -> int:
     from osgeo import gdal_array
 
     return gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype))
+
+
+def gdal_path(href: str) -> str:
+    """The path GDAL reads ``href`` by: ``/vsicurl/`` for http(s), ``/vsis3/`` for s3, the path of a ``file://`` or local href."""
+    scheme, _, rest = href.partition("://")
+    if not rest:
+        return href
+    if scheme in ("http", "https"):
+        return f"/vsicurl/{href}"
+    if scheme == "s3":
+        return f"/vsis3/{rest}"
+    if scheme == "file":
+        return urllib.parse.unquote(urllib.parse.urlparse(href).path)
+    return href
