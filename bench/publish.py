@@ -1,6 +1,6 @@
 """Time how ``crmss predict`` writes one full-size output, beside plain GDAL writing the same COG.
 
-``crmss.io.raster.StreamedCOG`` on a 10980 x 10980 x 4 uint16 raster (a full product's 10 m
+``crmss.io.cog.StreamedCOG`` on a 10980 x 10980 x 4 uint16 raster (a full product's 10 m
 output): the rows written in 896-row strips with ``pwrite``, the overviews, the COG copy, and
 the check that the COG equals the rows written (a second full read), each timed. The ceiling:
 ``gdal.Translate`` of the same array from memory to a COG with the same options (GDAL making
@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, gdal_array, osr
 
-from crmss.inference.predict import BLOCK, overview_factors
-from crmss.io.raster import StreamedCOG
+from crmss.io.cog import BLOCK, StreamedCOG, overview_factors
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ from crmss.core.files import file_sha256
 from crmss.core.options import PredictOptions
 from crmss.dataset.synthetic import write_pair
 from crmss.inference.blending import blend_weights, ramp, tile_starts
-from crmss.inference.predict import overview_factors, predict_products
+from crmss.inference.predict import predict_products
+from crmss.io.cog import overview_factors
 from crmss.io.open import open_product
 from crmss.nn.precision import choose_precision
 
@@ -200,14 +201,14 @@ def test_a_killed_run_leaves_no_output_and_a_rerun_finishes(products, trained, c
 
 PUBLISH_THEN_DIE = """
 import os, signal, sys
-import crmss.io.raster
-real, calls = crmss.io.raster.StreamedCOG.publish, [0]
+import crmss.io.cog
+real, calls = crmss.io.cog.StreamedCOG.publish, [0]
 def publish_then_die(self):
     real(self)
     calls[0] += 1
     if calls[0] == 1:  # the 10 m COG is at its final name, the 20 m one not yet
         os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-crmss.io.raster.StreamedCOG.publish = publish_then_die
+crmss.io.cog.StreamedCOG.publish = publish_then_die
 from crmss.cli import console
 console(["predict", *sys.argv[2:]])
 """

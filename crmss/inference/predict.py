@@ -5,7 +5,7 @@ For each product, ``DIR/<product>_CR_10m.tif`` (B02, B03, B04, B08) and
 without any radiometric offset, 0 = no data, on the product's own grid. A Vis/NIR model (the
 ablation without VRE/SWIR) writes the 10 m output alone. Products (one granule at a time) are
 decoded strip by strip, bands in parallel, run through the scene engine (crmss/inference/strips.py) and
-streamed into COGs that are checked and published together, or not at all. With the GPU
+streamed into COGs (crmss/io/cog.py) that are checked and published together, or not at all. With the GPU
 decoder (``--decoder``, crmss/io/gpu_decode.py) a product's bands are decoded whole in one batch on
 the GPU instead, each checked against its header, and the strips are cut from them.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,16 +27,17 @@ from ..core.bands import STACKS
 from ..core.cluster import on_cluster, run_tasks, stop_if_abandoned
 from ..core.console import peak_memory_gb
 from ..core.errors import DiskFullError, Failures, InputError, write_error
-from ..core.files import exclusive_lock, file_sha256, output_folder, write_text_atomically
+from ..core.files import exclusive_lock, file_sha256, output_folder
 from ..core.memo import per_run, run_scope
 from ..core.options import PredictOptions
 from ..core.validation import argument
 from ..dataset.windows import SCALE
+from ..io.cog import BLOCK, StreamedCOG, overview_factors, publish_together
 from ..io.gpu_decode import decode_jp2, resolve_decoder
 from ..io.granule import Granule
 from ..io.open import is_url, product_at, product_paths
 from ..io.products import BUCKET_PATH
-from ..io.raster import BandReader, Grid, StreamedCOG, block_cache, gdal_metadata, read_file, require_jpeg2000_driver
+from ..io.raster import BandReader, Grid, block_cache, gdal_metadata, read_file, require_jpeg2000_driver
 from ..nn.model import generator_file, load_generator
 from ..nn.precision import share_gpu_memory
 from .runner import TileRunner, default_batch_size
@@ -45,7 +45,6 @@ from .strips import Settings, StripReader, run_strips, yield_to_the_model
 
 logger = logging.getLogger(__name__)
 
-BLOCK = 512
 #: GDAL's block cache while predicting: two rows of JPEG2000 code tiles of all ten bands
 #: stay decoded, so the overlap between strips is not decoded twice
 BLOCK_CACHE_MB = 768
@@ -251,37 +250,6 @@ def _write_rows(writers: dict[str, StreamedCOG], product: str, res: str, rows: n
     stop_if_abandoned(product)
     if res in writers:
         writers[res].write(rows, top)
-
-
-def publish_together(writers: list[StreamedCOG], journal: Path) -> None:
-    """Rename the finished COGs of one product to their final names, together or not at all.
-
-    Two renames cannot be one atomic step, so the ``journal`` (a hidden file beside them)
-    lists the final names while they are renamed: a failure or an interruption in between
-    removes the ones already published; a kill that leaves the journal behind is undone by
-    the next run, which treats the product as not done."""
-    write_text_atomically(journal, "".join(f"{w.final.name}\n" for w in writers))
-    published = []
-    try:
-        for writer in writers:
-            published.append(writer.final)  # first: an interruption just after the rename still takes it back
-            writer.publish()
-    except BaseException:
-        for final in published:
-            final.unlink(missing_ok=True)
-        journal.unlink(missing_ok=True)
-        raise
-    journal.unlink()
-
-
-def overview_factors(width: int, height: int) -> list[int]:
-    """Overview levels 2, 4, ... down to one COG block, as GDAL's COG driver chooses them."""
-    factors: list[int] = []
-    size = max(width, height)
-    while size > BLOCK:
-        size = math.ceil(size / 2)
-        factors.append(2 * factors[-1] if factors else 2)
-    return factors
 
 
 def _recipe(runner: TileRunner, options: PredictOptions) -> dict[str, str]:
