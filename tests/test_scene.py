@@ -390,9 +390,10 @@ def test_the_gpu_decoder_route_writes_the_gdal_outputs_or_falls_back_to_gdal(
 ):
     """No GPU here: the GPU decoder is replaced by GDAL's own decoding (or by one that fails, or gives a wrong size)."""
     import crmss.inference.predict
+    import crmss.inference.sources
 
     monkeypatch.setattr(crmss.inference.predict, "resolve_decoder", lambda requested: "gpu")
-    monkeypatch.setattr(crmss.inference.predict, "decode_jp2", decode)
+    monkeypatch.setattr(crmss.inference.sources, "decode_jp2", decode)
     with caplog.at_level(logging.WARNING, logger="crmss"):
         predict_products(PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path, tile=512, overlap=128, progress=False))
     for res, path in outputs(tmp_path).items():

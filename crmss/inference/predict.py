@@ -7,7 +7,7 @@ ablation without VRE/SWIR) writes the 10 m output alone. Products (one granule a
 decoded strip by strip, bands in parallel, run through the scene engine (crmss/inference/strips.py) and
 streamed into COGs (crmss/io/cog.py) that are checked and published together, or not at all. With the GPU
 decoder (``--decoder``, crmss/io/gpu_decode.py) a product's bands are decoded whole in one batch on
-the GPU instead, each checked against its header, and the strips are cut from them.
+the GPU instead, each checked against its header, and the strips are cut from them (crmss/inference/sources.py).
 """
 
 from __future__ import annotations
@@ -33,15 +33,16 @@ from ..core.options import PredictOptions
 from ..core.validation import argument
 from ..dataset.windows import SCALE
 from ..io.cog import BLOCK, StreamedCOG, overview_factors, publish_together
-from ..io.gpu_decode import decode_jp2, resolve_decoder
+from ..io.gpu_decode import resolve_decoder
 from ..io.granule import Granule
 from ..io.open import is_url, product_at, product_paths
 from ..io.products import BUCKET_PATH
-from ..io.raster import BandReader, Grid, block_cache, gdal_metadata, read_file, require_jpeg2000_driver
+from ..io.raster import block_cache, gdal_metadata, require_jpeg2000_driver
 from ..nn.model import generator_file, load_generator
 from ..nn.precision import share_gpu_memory
 from .runner import TileRunner, default_batch_size
-from .strips import Settings, StripReader, run_strips, yield_to_the_model
+from .sources import strip_source
+from .strips import Settings, run_strips, yield_to_the_model
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ def _write_outputs(
             writers[res] = StreamedCOG(final, *shapes[res][:2], STACKS[res], grid.geotransform_at(SCALE[res]), grid.projection, metadata)
         with ThreadPoolExecutor(options.workers or len(os.sched_getaffinity(0)), initializer=yield_to_the_model) as pool:
             run_strips(
-                _strip_source(product, grid, runner.stacks, settings.tile, pool, decoder),
+                strip_source(product, grid, runner.stacks, settings.tile, pool, decoder),
                 functools.partial(_write_rows, writers, product.name),
                 grid.height,
                 grid.width,
@@ -237,7 +238,7 @@ def _write_outputs(
         for res, writer in writers.items():
             writer.finish(options.compress, overview_factors(*shapes[res][:2]), BLOCK)
         publish_together(list(writers.values()), journal)
-    except (OSError, RuntimeError) as exc:  # bands that fail to decode are reported by _read_strip: this is writing
+    except (OSError, RuntimeError) as exc:  # bands that fail to decode are reported by sources._read_strip: this is writing
         raise write_error(exc, out, f"cleaning {product.name}", needed=needed) from exc
     finally:
         for writer in writers.values():
@@ -303,72 +304,3 @@ def _output_metadata(product: Granule, runner: TileRunner, settings: Settings, r
         "CRMSS_SCALE": "top-of-atmosphere reflectance x 10000, no radiometric offset; 0 = no data",
         "CRMSS_TILING": f"{settings.tile} px tiles at 10 m overlapping by {settings.overlap} px, linear-ramp blending",
     }
-
-
-def _strip_source(product: Granule, grid: Grid, stacks: tuple[str, ...], tile: int, pool: ThreadPoolExecutor, decoder: str) -> StripReader:
-    """``read_strip(top)`` for crmss/inference/strips.py over the ``stacks`` of ``product``: strips cut from
-    the bands decoded whole on the GPU where ``decoder`` is gpu and the GPU decodes them, else
-    read with GDAL strip by strip, the bands in parallel in ``pool``."""
-    bands = [band for res in stacks for band in STACKS[res]]
-    whole = _decoded_on_gpu(product, grid, bands) if decoder == "gpu" else None
-    if whole is not None:
-        return lambda top: _cut_strip(product, whole, stacks, top, tile)
-    readers = {band: BandReader(product.band_files[band]) for band in bands}
-    return lambda top: _read_strip(product, readers, stacks, top, tile, pool)
-
-
-def _decoded_on_gpu(product: Granule, grid: Grid, bands: list[str]) -> dict[str, np.ndarray] | None:
-    """``bands`` of ``product`` decoded whole on the GPU in one batch, (rows, cols) uint16 DNs
-    each, checked against the product's grid; None, with a warning, where the GPU cannot decode
-    them (GDAL then does, and names a corrupt file)."""
-    try:
-        arrays = decode_jp2([read_file(product.band_files[band]) for band in bands])
-    except (OSError, RuntimeError) as exc:
-        logger.warning(f"{product.name}: its bands cannot be decoded on the GPU ({exc}); decoding them with GDAL")
-        return None
-    for band, array in zip(bands, arrays):
-        scale = SCALE["10m" if band in STACKS["10m"] else "20m"]
-        expected = (grid.height // scale, grid.width // scale)
-        if array.shape != expected or array.dtype != np.uint16:
-            logger.warning(
-                f"{product.name}: {band} decoded on the GPU as {array.dtype} {array.shape}, but its header says uint16 {expected}; "
-                "decoding the bands with GDAL"
-            )
-            return None
-    return dict(zip(bands, arrays))
-
-
-def _cut_strip(product: Granule, whole: dict[str, np.ndarray], stacks: tuple[str, ...], top: int, tile: int) -> dict:
-    """Rows top..top+tile of the ``stacks`` cut from ``whole`` decoded bands, as :func:`_read_strip` gives them."""
-    strips = {}
-    for res in stacks:
-        s = SCALE[res]
-        strips[res] = np.stack([whole[band][top // s : top // s + tile // s] for band in STACKS[res]], axis=-1)
-        for i, band in enumerate(STACKS[res]):
-            product.to_reflectance_x10000(band, strips[res][..., i])
-    return _with_nodata(strips)
-
-
-def _read_strip(product: Granule, readers: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
-    """Rows top..top+tile of the ``stacks`` as uint16 reflectance x 10000 (rows, cols, bands),
-    with the no-data mask (rows, cols) of each resolution; bands decoded in parallel (each
-    band's reader by one thread at a time), straight into their channel of the stack."""
-    strips = {}
-    for res in stacks:
-        s, bands = SCALE[res], STACKS[res]
-        first = readers[bands[0]]
-        strips[res] = np.empty((min(tile // s, first.height - top // s), first.width, len(bands)), np.uint16)
-
-    def read(task):
-        res, i, band = task
-        buffer = strips[res][..., i]  # strided: GDAL writes every len(bands)-th value
-        readers[band].read_rows(top // SCALE[res], buffer)
-        product.to_reflectance_x10000(band, buffer)
-
-    list(pool.map(read, [(res, i, band) for res in stacks for i, band in enumerate(STACKS[res])]))
-    return _with_nodata(strips)
-
-
-def _with_nodata(strips: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each stack with its no-data mask (rows, cols): True where any of its bands is 0."""
-    return {res: (stack, (stack == 0).any(axis=-1)) for res, stack in strips.items()}
