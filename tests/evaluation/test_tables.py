@@ -15,7 +15,7 @@ from crmss.core.errors import InputError
 from crmss.evaluation.results import COLUMNS, read_metrics_csv, where, write_metrics_csv
 from crmss.evaluation.tables import evaluation_title, latex_document, markdown_table
 
-GOLDEN = Path(__file__).parent / "data" / "tables"
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "tables"
 #: sha256 of the merged metrics.csv that 'crmss report real=... simulated=...' wrote from them
 MERGED_METRICS_SHA256 = "dcd69e66edbbbaa345db96ffd1e4293a73979a00ab215d3a1b295b6e93df07ce"
 

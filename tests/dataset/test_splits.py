@@ -5,7 +5,7 @@ import pytest
 from crmss.core.errors import InputError
 from crmss.dataset.splits import default_split_path, read_split, write_split
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "whus2cr" / "Training and testing list of WHUS2-CR.csv"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "whus2cr" / "Training and testing list of WHUS2-CR.csv"
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared is not beside this checkout")
