@@ -16,6 +16,7 @@ from conftest import run_cli, run_console
 from crmss.core.bands import BANDS_10M, BANDS_20M
 from crmss.core.errors import InputError, TrainingDiverged
 from crmss.core.options import PrepareOptions, TrainOptions
+from crmss.core.validation import speaking_command_line
 from crmss.dataset.prepare import prepare
 from crmss.dataset.splits import write_split
 from crmss.dataset.synthetic import write_pair
@@ -414,4 +415,6 @@ def test_an_epoch_is_one_short_line_and_the_run_ends_with_a_summary(tmp_path):
     (run / "history.csv").write_text("\n".join(rows) + "\n")
     summary = training_summary(run, "DATA")
     assert "best epoch 3 (val PSNR 10 m 32.5 dB (input 28.0)  20 m 29.0 dB (input 27.5)): " in summary  # as the epoch's line says
-    assert f"crmss test --data DATA --model {run} --checkpoint best --out RESULTS" in summary
+    assert f"crmss.evaluate(crmss.EvaluateOptions(data='DATA', models=('{run}',), checkpoint='best', out='RESULTS'))" in summary
+    with speaking_command_line():  # as the command line says it
+        assert f"crmss test --data DATA --model {run} --checkpoint best --out RESULTS" in training_summary(run, "DATA")
