@@ -36,7 +36,9 @@ def band_errors(run: Path, checkpoint: str = "last") -> pd.DataFrame:
         for index in range(len(files["clear_10m"])):
             cloudy = [read_patch(files[f"cloudy_{s}"][index], s) for s in stacks]
             clear = [read_patch(files[f"clear_{s}"][index], s) for s in stacks]
-            outputs = [np.asarray(y)[0] for y in run_generator(generator, [x[None] for x in cloudy])]
+            outputs = [
+                np.asarray(y)[0] for y in run_generator(generator, [x[None] for x in cloudy])
+            ]
 
             def per_band(values):
                 return np.concatenate([v.reshape(-1, v.shape[-1]).mean(axis=0) for v in values])
@@ -45,7 +47,9 @@ def band_errors(run: Path, checkpoint: str = "last") -> pd.DataFrame:
             rows["squared"].append(per_band([(y - c) ** 2 for y, c in zip(outputs, clear)]))
             rows["offset"].append(per_band([y - c for y, c in zip(outputs, clear)]))
             rows["cloudy"].append(per_band([(x - c) ** 2 for x, c in zip(cloudy, clear)]))
-    mean, mse, offsets, cloudy = (np.mean(rows[k], axis=0) for k in ("clear", "squared", "offset", "cloudy"))
+    mean, mse, offsets, cloudy = (
+        np.mean(rows[k], axis=0) for k in ("clear", "squared", "offset", "cloudy")
+    )
     return pd.DataFrame(
         {
             "band": [band for stack in stacks for band in STACKS[stack]],
@@ -68,7 +72,11 @@ def main() -> None:
     args = parser.parse_args()
     for run in args.runs:
         print(f"{run} ({args.checkpoint}):")
-        print(band_errors(run, args.checkpoint).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(
+            band_errors(run, args.checkpoint).to_string(
+                index=False, float_format=lambda v: f"{v:.4f}"
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -37,55 +37,113 @@ from crmss.dataset.synthetic import write_pair  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("bench-data"))
-    parser.add_argument("--products", type=int, default=4, help="products to clean (2 per synthetic pair)")
-    parser.add_argument("--size", type=int, default=2052, help="10 m side of each product, a multiple of 6")
+    parser.add_argument(
+        "--products", type=int, default=4, help="products to clean (2 per synthetic pair)"
+    )
+    parser.add_argument(
+        "--size", type=int, default=2052, help="10 m side of each product, a multiple of 6"
+    )
     parser.add_argument("--width", type=int, default=64, help="generator width (64: CR-MSS's)")
     parser.add_argument("--tile", type=int, default=1024)
-    parser.add_argument("--tasks", type=int, default=200, help="no-op tasks timing the scheduling cost")
-    parser.add_argument("--only-scheduling", action="store_true", help="time the scheduling cost alone")
+    parser.add_argument(
+        "--tasks", type=int, default=200, help="no-op tasks timing the scheduling cost"
+    )
+    parser.add_argument(
+        "--only-scheduling", action="store_true", help="time the scheduling cost alone"
+    )
     args = parser.parse_args()
     if args.only_scheduling:
         print(_scheduling_line(scheduling_cost(args.tasks), args.tasks, None))
         return
     folder = args.work / f"cluster-{args.products}x{args.size}"
     products, model = _inputs(folder, args.products, args.size, args.width)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {len(products)} products of {args.size} px, width {args.width}")
-    command = [sys.executable, "-m", "crmss", "predict", "--model", str(model), "--tile", str(args.tile), "--no-progress"]
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {len(products)} "
+        f"products of {args.size} px, width {args.width}"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "crmss",
+        "predict",
+        "--model",
+        str(model),
+        "--tile",
+        str(args.tile),
+        "--no-progress",
+    ]
     half = products[: len(products) // 2]
-    plain = {n: _run([*command, *map(str, chosen)], folder / "out-plain") for n, chosen in ((len(half), half), (len(products), products))}
+    plain = {
+        n: _run([*command, *map(str, chosen)], folder / "out-plain")
+        for n, chosen in ((len(half), half), (len(products), products))
+    }
     print(_line("plain loop (ceiling)", plain[len(products)], len(products)))
     for workers in (1, 2):
         from distributed import LocalCluster
 
         start = time.perf_counter()
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster:
             started = time.perf_counter() - start
             runs = (half, products) if workers == 1 else (products,)
-            timed = {len(c): _run([*command, *map(str, c), "--scheduler", cluster.scheduler_address], folder / f"out-{workers}") for c in runs}
+            timed = {
+                len(c): _run(
+                    [*command, *map(str, c), "--scheduler", cluster.scheduler_address],
+                    folder / f"out-{workers}",
+                )
+                for c in runs
+            }
         seconds = timed[len(products)]
-        print(_line(f"LocalCluster, {workers} worker{'s' if workers > 1 else ''}", seconds, len(products)) + f"  (cluster start {started:.1f} s)")
-        if workers == 1:  # the slopes give the cost per product, the intercepts the fixed cost of a run
+        print(
+            _line(
+                f"LocalCluster, {workers} worker{'s' if workers > 1 else ''}",
+                seconds,
+                len(products),
+            )
+            + f"  (cluster start {started:.1f} s)"
+        )
+        # the slopes give the cost per product, the intercepts the fixed cost of a run
+        if workers == 1:
             step = len(products) - len(half)
-            per_product = ((timed[len(products)] - timed[len(half)]) - (plain[len(products)] - plain[len(half)])) / step
+            per_product = (
+                (timed[len(products)] - timed[len(half)])
+                - (plain[len(products)] - plain[len(half)])
+            ) / step
             fixed = (timed[len(products)] - plain[len(products)]) - per_product * len(products)
             share = 100 * per_product / ((plain[len(products)] - plain[len(half)]) / step)
-            print(f"  overhead per product {per_product:+.2f} s ({share:+.1f}% of a product's time); once per run {fixed:+.1f} s (worker start)")
+            print(
+                f"  overhead per product {per_product:+.2f} s ({share:+.1f}% of a product's "
+                f"time); once per run {fixed:+.1f} s (worker start)"
+            )
             one = seconds
         else:
             print(f"  speed-up of 2 workers over 1: {one / seconds:.2f}x")
-    print(_scheduling_line(scheduling_cost(args.tasks), args.tasks, plain[len(products)] / len(products)))
+    print(
+        _scheduling_line(
+            scheduling_cost(args.tasks), args.tasks, plain[len(products)] / len(products)
+        )
+    )
 
 
 def scheduling_cost(tasks: int) -> float:
-    """Seconds per task of ``tasks`` no-op tasks through crmss.core.cluster.run_tasks on a one-worker LocalCluster (started beforehand)."""
+    """Seconds per task of ``tasks`` no-op tasks through crmss.core.cluster.run_tasks on a
+    one-worker LocalCluster (started beforehand)."""
     from distributed import Client, LocalCluster
 
     from crmss.core.cluster import run_tasks
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         list(run_tasks(client, [("warm-up", (0,))], _nothing, False, "task"))
         start = time.perf_counter()
-        finished = list(run_tasks(client, [(str(i), (i,)) for i in range(tasks)], _nothing, False, "task"))
+        finished = list(
+            run_tasks(client, [(str(i), (i,)) for i in range(tasks)], _nothing, False, "task")
+        )
         seconds = time.perf_counter() - start
     assert sorted(int(result) for _, result, _ in finished) == list(range(tasks))
     return seconds / tasks
@@ -96,8 +154,15 @@ def _nothing(index: int) -> int:
 
 
 def _scheduling_line(cost: float, tasks: int, product_s: float | None) -> str:
-    shares = [f"{100 * cost / s:.3f}% of a {what}" for what, s in (("product here", product_s), ("10980 px product on a GPU (12 s)", 12.0)) if s]
-    return f"scheduling alone ({tasks} no-op tasks): {1000 * cost:.1f} ms per product = {', '.join(shares)}"
+    shares = [
+        f"{100 * cost / s:.3f}% of a {what}"
+        for what, s in (("product here", product_s), ("10980 px product on a GPU (12 s)", 12.0))
+        if s
+    ]
+    return (
+        f"scheduling alone ({tasks} no-op tasks): {1000 * cost:.1f} ms per product = "
+        f"{', '.join(shares)}"
+    )
 
 
 def _inputs(folder: Path, count: int, size: int, width: int) -> tuple[list[Path], Path]:
@@ -121,7 +186,10 @@ def _run(command: list[str], out: Path) -> float:
 
 
 def _line(name: str, seconds: float, products: int) -> str:
-    return f"{name:<26} {seconds:8.1f} s  {3600 * products / seconds:7.1f} products/h  {seconds / products:6.1f} s/product"
+    return (
+        f"{name:<26} {seconds:8.1f} s  {3600 * products / seconds:7.1f} products/h  "
+        f"{seconds / products:6.1f} s/product"
+    )
 
 
 if __name__ == "__main__":

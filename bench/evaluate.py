@@ -29,10 +29,19 @@ from crmss.nn.pipeline import make_dataset  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, required=True, help="the folder bench/train.py used (its train-data/ is read)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        required=True,
+        help="the folder bench/train.py used (its train-data/ is read)",
+    )
     parser.add_argument("--data", type=Path, help="a prepared tree (default: WORK/train-data)")
-    parser.add_argument("--subset", default="train", help="the prepared subset to evaluate (default train)")
+    parser.add_argument(
+        "--subset", default="train", help="the prepared subset to evaluate (default train)"
+    )
     args = parser.parse_args()
     data = args.data or args.work / "train-data"
     run = args.work / "eval-run"
@@ -40,7 +49,9 @@ def main() -> None:
     build_generator(64).save(run / "generator.keras")
     generator = keras.saving.load_model(run / "generator.keras", compile=False)
     patches = merge(list(load_patches(data, args.subset).values()))
-    predict = tf.function(lambda x10, x20: generator([x10, x20], training=False), reduce_retracing=True)
+    predict = tf.function(
+        lambda x10, x20: generator([x10, x20], training=False), reduce_retracing=True
+    )
 
     def model_alone():
         for (x10, x20), _ in make_dataset(patches, 8, shuffle=False, augmentation=False):
@@ -58,20 +69,29 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         evaluate(EvaluateOptions(data, (run,), out, subset=args.subset, progress=False))
 
-    alone_cold, whole_cold = timed(model_alone), timed(whole_evaluation)  # first calls: tracing, file cache
+    # first calls: tracing, file cache
+    alone_cold, whole_cold = timed(model_alone), timed(whole_evaluation)
     alone, whole = timed(model_alone), timed(whole_evaluation)
 
     gpu = tf.config.list_physical_devices("GPU")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {'GPU' if gpu else 'no GPU'}; TensorFlow {tf.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"{'GPU' if gpu else 'no GPU'}; TensorFlow {tf.__version__}"
+    )
     print(f"{len(patches)} patch pairs of 256/128 px, width-64 generator, batches of 8")
     print(
-        f"model alone (read + generator), first / second run:      {alone_cold:6.1f} s / {alone:6.1f} s  ({len(patches) / alone:5.2f} patch pairs/s)"
+        f"model alone (read + generator), first / second run:      {alone_cold:6.1f} s / "
+        f"{alone:6.1f} s  ({len(patches) / alone:5.2f} patch pairs/s)"
     )
     print(
-        f"crmss test (+ DCP, HOT, metrics, files), first / second run: {whole_cold:6.1f} s / {whole:6.1f} s  "
+        f"crmss test (+ DCP, HOT, metrics, files), first / second run: {whole_cold:6.1f} s / "
+        f"{whole:6.1f} s  "
         f"({len(patches) / whole:5.2f} patch pairs/s)"
     )
-    print(f"ratio evaluation / model alone: {whole_cold / alone_cold:.2f} (first runs), {whole / alone:.2f} (second runs)")
+    print(
+        f"ratio evaluation / model alone: {whole_cold / alone_cold:.2f} (first runs), "
+        f"{whole / alone:.2f} (second runs)"
+    )
 
 
 if __name__ == "__main__":

@@ -29,11 +29,28 @@ POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixe
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=("tensorflow", "jax"), default=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    parser.add_argument("--width", type=int, default=64, help="the generator's gf_dim (default: the paper's 64)")
-    parser.add_argument("--tile", type=int, default=1024, help="10 m side of a prediction tile (default: crmss predict's)")
-    parser.add_argument("--batch-size", type=int, help="tiles per call (default: 4 on a GPU, 1 on a CPU, as crmss predict)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax"),
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+    )
+    parser.add_argument(
+        "--width", type=int, default=64, help="the generator's gf_dim (default: the paper's 64)"
+    )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=1024,
+        help="10 m side of a prediction tile (default: crmss predict's)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="tiles per call (default: 4 on a GPU, 1 on a CPU, as crmss predict)",
+    )
     parser.add_argument("--precisions", nargs="+", choices=tuple(POLICIES), default=list(POLICIES))
     args = parser.parse_args()
     if args.tile <= 128 or args.tile % 32:
@@ -53,7 +70,11 @@ def device_name() -> str | None:
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else None
+    return (
+        tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+        if gpus
+        else None
+    )
 
 
 def matmul_ceiling(n: int, dtype: str, gpu: bool) -> float:
@@ -91,7 +112,9 @@ def on_device(model, tiles: list) -> object:
     return lambda: call(trainable, fixed, inputs)
 
 
-def generator_rates(precision: str, args: argparse.Namespace, batch: int) -> tuple[float, float, float]:
+def generator_rates(
+    precision: str, args: argparse.Namespace, batch: int
+) -> tuple[float, float, float]:
     """(seconds per prediction tile from and to host memory, the same with the tiles in device
     memory, generator updates per second) at ``precision``."""
     import keras
@@ -103,11 +126,17 @@ def generator_rates(precision: str, args: argparse.Namespace, batch: int) -> tup
     keras.config.set_dtype_policy(POLICIES[precision])
     try:
         rng = np.random.default_rng(0)
-        tiles = [rng.random((batch, args.tile, args.tile, 4), np.float32), rng.random((batch, args.tile // 2, args.tile // 2, 6), np.float32)]
+        tiles = [
+            rng.random((batch, args.tile, args.tile, 4), np.float32),
+            rng.random((batch, args.tile // 2, args.tile // 2, 6), np.float32),
+        ]
         predictor = build_generator(args.width)
         per_tile = timed(lambda: predictor.predict_on_batch(tiles), 2) / batch
         resident = timed(on_device(predictor, tiles), 2) / batch
-        patches = [rng.random((1, 256, 256, 4), np.float32), rng.random((1, 128, 128, 6), np.float32)]
+        patches = [
+            rng.random((1, 256, 256, 4), np.float32),
+            rng.random((1, 128, 128, 6), np.float32),
+        ]
         learner = build_generator(args.width)
         learner.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss="mae")
         steps_s = 1 / timed(lambda: learner.train_on_batch(patches, patches), 5)
@@ -132,15 +161,23 @@ def main() -> None:
     tiles = len(tile_starts(10980, args.tile, 128)) ** 2
     backend = keras.backend.backend()
     version = __import__(backend).__version__
-    print(f"Keras {keras.__version__} on {backend} {version}; device: {gpu or 'CPU (no GPU seen)'}; {os.cpu_count()} CPU cores")
-    print(f"generator width {args.width}: {flops / 1e9:.0f} GFLOP per {args.tile}/{args.tile // 2} px tile pair; batch {batch}")
+    print(
+        f"Keras {keras.__version__} on {backend} {version}; device: "
+        f"{gpu or 'CPU (no GPU seen)'}; {os.cpu_count()} CPU cores"
+    )
+    print(
+        f"generator width {args.width}: {flops / 1e9:.0f} GFLOP per "
+        f"{args.tile}/{args.tile // 2} px tile pair; batch {batch}"
+    )
     for precision in args.precisions:
         ceiling = matmul_ceiling(n, precision, bool(gpu))
         per_tile, resident, steps_s = generator_rates(precision, args, batch)
         rate = flops / resident / 1e9
         print(
-            f"{precision:>8}: matmul {n}^2 {ceiling:9.1f} GFLOP/s; prediction {per_tile:7.3f} s per tile from host memory, {resident:7.3f} s "
-            f"in device memory: {rate:8.1f} GFLOP/s = {rate / ceiling:4.0%} of the matmul; a 10980 px product's {tiles} tiles "
+            f"{precision:>8}: matmul {n}^2 {ceiling:9.1f} GFLOP/s; prediction {per_tile:7.3f} s "
+            f"per tile from host memory, {resident:7.3f} s "
+            f"in device memory: {rate:8.1f} GFLOP/s = {rate / ceiling:4.0%} of the matmul; a "
+            f"10980 px product's {tiles} tiles "
             f"{per_tile * tiles:6.1f} s; generator updates (256 px, batch 1) {steps_s:6.1f} steps/s"
         )
 

@@ -46,13 +46,15 @@ def kind(layer: keras.layers.Layer) -> str:
 
 
 def per_layer(model: keras.Model, inputs: list) -> dict[str, list[float]]:
-    """kind -> [seconds, count, FLOPs] over the model's layers, each run alone on its real inputs."""
+    """kind -> [seconds, count, FLOPs] over the model's layers, each run alone on its real
+    inputs."""
     values = {id(t): v for t, v in zip(model.inputs, inputs)}
     rows: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0, 0.0])
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        node = layer._inbound_nodes[0]  # Keras's private graph: the layer's arguments as KerasTensors
+        # Keras's private graph: the layer's arguments as KerasTensors
+        node = layer._inbound_nodes[0]
         args, kwargs = node.arguments.fill_in(values)
         call = tf.function(lambda *a, layer=layer, **k: layer(*a, **k))
         output = call(*args, **kwargs)
@@ -66,17 +68,31 @@ def per_layer(model: keras.Model, inputs: list) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tile", type=int, default=512, help="10 m side of the tile pair (default 512)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--tile", type=int, default=512, help="10 m side of the tile pair (default 512)"
+    )
     parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--precision", choices=("bfloat16", "float16"), help="the reduced precision (default: what auto picks here)")
+    parser.add_argument(
+        "--precision",
+        choices=("bfloat16", "float16"),
+        help="the reduced precision (default: what auto picks here)",
+    )
     args = parser.parse_args()
     reduced = args.precision or choose_precision("auto", local_devices()).precision
     if reduced == "float32":
-        parser.error("auto picks float32 here: name --precision bfloat16 or float16 (it may be emulated on this CPU)")
+        parser.error(
+            "auto picks float32 here: name --precision bfloat16 or float16 (it may be "
+            "emulated on this CPU)"
+        )
     reference = build_generator(args.width, args.tile)
     rng = np.random.default_rng(0)
-    x = [tf.constant(rng.random((1, side, side, bands), np.float32)) for side, bands in ((args.tile, 4), (args.tile // 2, 6))]
+    x = [
+        tf.constant(rng.random((1, side, side, bands), np.float32))
+        for side, bands in ((args.tile, 4), (args.tile // 2, 6))
+    ]
     results = {}
     for precision in ("float32", reduced):
         model = at_precision(reference, precision)
@@ -85,13 +101,21 @@ def main() -> None:
     layers32, whole32 = results["float32"]
     layers16, whole16 = results[reduced]
     total16 = sum(row[0] for row in layers16.values())
-    print(f"generator width {args.width}, one {args.tile}/{args.tile // 2} px tile pair; float32 against {reduced}")
-    print(f"{'layers':<26}{'count':>6}{'float32 s':>11}{reduced + ' s':>13}{'ratio':>7}{'share':>7}{'GFLOP/s f32':>13}{'GFLOP/s red.':>14}")
+    print(
+        f"generator width {args.width}, one {args.tile}/{args.tile // 2} px tile pair; float32 "
+        f"against {reduced}"
+    )
+    print(
+        f"{'layers':<26}{'count':>6}{'float32 s':>11}{reduced + ' s':>13}{'ratio':>7}{'share':>7}"
+        f"{'GFLOP/s f32':>13}{'GFLOP/s red.':>14}"
+    )
     for name in sorted(layers16, key=lambda n: -layers16[n][0]):
         s32, count, flops = layers32[name]
         s16 = layers16[name][0]
         rates = f"{flops / s32 / 1e9:13.1f}{flops / s16 / 1e9:14.1f}" if flops else ""
-        print(f"{name:<26}{count:>6}{s32:11.4f}{s16:13.4f}{s16 / s32:7.2f}{s16 / total16:7.0%}{rates}")
+        print(
+            f"{name:<26}{count:>6}{s32:11.4f}{s16:13.4f}{s16 / s32:7.2f}{s16 / total16:7.0%}{rates}"
+        )
     print(f"{'sum of the layers':<32}{sum(r[0] for r in layers32.values()):11.4f}{total16:13.4f}")
     print(f"{'the whole model, one call':<32}{whole32:11.4f}{whole16:13.4f}")
     for precision in ("float32", reduced):

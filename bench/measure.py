@@ -11,7 +11,8 @@ import time
 
 
 def run_child(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd`` in a new process; return (wall seconds, peak resident memory in GB). Exits on failure."""
+    """Run ``cmd`` in a new process; return (wall seconds, peak resident memory in GB). Exits on
+    failure."""
     start = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)

@@ -1,4 +1,5 @@
-"""Benchmark ``crmss predict`` on one synthetic L1C product (10980 px at 10 m: a full tile; or --size), per precision.
+"""Benchmark ``crmss predict`` on one synthetic L1C product (10980 px at 10 m: a full tile; or
+--size), per precision.
 
 Prints, from one run on one machine:
   * the time to decode the product's ten CR-MSS bands with plain GDAL (all cores);
@@ -16,7 +17,8 @@ Prints, from one run on one machine:
     with --whole, else over a --window px square in the middle of the product.
 
     python bench/predict.py --work bench-data    # reuses WORK/products-10980 of bench/prepare.py
-    python bench/predict.py --work bench-data --size 5490 --whole   # a quarter of a product, written in a quarter of the time
+    python bench/predict.py --work bench-data --size 5490 --whole   # a quarter of a product,
+    written in a quarter of the time
     python bench/predict.py --work bench-data --model RUN --precisions float32 bfloat16 --whole
 
 Without --model the generator is an untrained width-64 CR-MSS (speed does not depend on the
@@ -57,24 +59,63 @@ from crmss.nn.precision import at_precision, choose_precision, local_devices  # 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, required=True, help="folder holding (or receiving) the synthetic products")
-    parser.add_argument("--model", type=Path, help="a trained run folder (default: an untrained width-64 generator)")
-    parser.add_argument(
-        "--precisions", nargs="+", choices=PRECISIONS[1:], help="precisions to run (default: float32 and what auto picks; --model adds float32)"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--whole", action="store_true", help="also run crmss predict on the whole product per precision")
-    parser.add_argument("--window", type=int, default=2048, help="side of the fidelity window in 10 m px (without --whole)")
-    parser.add_argument("--size", type=int, default=10980, help="10 m side of the synthetic product, a multiple of 6 (default: a full tile)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        required=True,
+        help="folder holding (or receiving) the synthetic products",
+    )
+    parser.add_argument(
+        "--model", type=Path, help="a trained run folder (default: an untrained width-64 generator)"
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS[1:],
+        help="precisions to run (default: float32 and what auto picks; --model adds float32)",
+    )
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="also run crmss predict on the whole product per precision",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=2048,
+        help="side of the fidelity window in 10 m px (without --whole)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=10980,
+        help="10 m side of the synthetic product, a multiple of 6 (default: a full tile)",
+    )
     parser.add_argument("--tile", type=int, default=1024)
     parser.add_argument("--overlap", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=default_batch_size(), help="tiles per call (default: as crmss predict)")
-    parser.add_argument("--compress", default="zstd", choices=COG_COMPRESSIONS, help="codec of the output COGs (default: as crmss predict)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=default_batch_size(),
+        help="tiles per call (default: as crmss predict)",
+    )
+    parser.add_argument(
+        "--compress",
+        default="zstd",
+        choices=COG_COMPRESSIONS,
+        help="codec of the output COGs (default: as crmss predict)",
+    )
     args = parser.parse_args()
     auto = choose_precision("auto", local_devices())
-    # float32 is the reference of the speed-up and of --model's fidelity; --precisions alone runs just those
+    # float32 is the reference of the speed-up and of --model's fidelity; --precisions alone runs
+    # just those
     chosen = args.precisions or [auto.precision]
-    precisions = list(dict.fromkeys(["float32", *chosen] if args.model or not args.precisions else chosen))
+    precisions = list(
+        dict.fromkeys(["float32", *chosen] if args.model or not args.precisions else chosen)
+    )
 
     size = args.size
     products = args.work / f"products-{size}"
@@ -93,11 +134,17 @@ def main() -> None:
     width = model.get_layer("e1_conv").filters
 
     gpu = tf.config.list_physical_devices("GPU")
-    gpu_name = tf.config.experimental.get_device_details(gpu[0]).get("device_name") if gpu else "none"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu_name}; TensorFlow {tf.__version__}, GDAL {gdal.__version__}")
+    gpu_name = (
+        tf.config.experimental.get_device_details(gpu[0]).get("device_name") if gpu else "none"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu_name}; "
+        f"TensorFlow {tf.__version__}, GDAL {gdal.__version__}"
+    )
     tiles = len(tile_starts(size, args.tile, args.overlap)) ** 2
     print(
-        f"product: {size} px at 10 m (zipped JPEG2000), {tiles} tiles of {args.tile} px overlapping by {args.overlap}, batch {args.batch_size}, "
+        f"product: {size} px at 10 m (zipped JPEG2000), {tiles} tiles of {args.tile} px "
+        f"overlapping by {args.overlap}, batch {args.batch_size}, "
         f"{args.compress.upper()} COGs; model {run} (width {width}); auto picks {auto}"
     )
 
@@ -112,8 +159,14 @@ def main() -> None:
     flops = generator_flops(args.tile, width)
     device = "/GPU:0" if gpu else "/CPU:0"
     n = 8192 if gpu else 2048
-    x10 = tf.constant(np.random.default_rng(0).random((args.batch_size, args.tile, args.tile, 4), np.float32))
-    x20 = tf.constant(np.random.default_rng(1).random((args.batch_size, args.tile // 2, args.tile // 2, 6), np.float32))
+    x10 = tf.constant(
+        np.random.default_rng(0).random((args.batch_size, args.tile, args.tile, 4), np.float32)
+    )
+    x20 = tf.constant(
+        np.random.default_rng(1).random(
+            (args.batch_size, args.tile // 2, args.tile // 2, 6), np.float32
+        )
+    )
     wholes = {}
     for precision in precisions:
         copy = at_precision(model, precision)
@@ -122,20 +175,49 @@ def main() -> None:
         ceiling = matmul_gflops(n, device, precision)
         rate = flops / per_tile / 1e9
         print(
-            f"{precision:>8}: matmul {n}^2 {ceiling:7.1f} GFLOP/s; generator {per_tile:6.2f} s per tile, {rate:7.1f} GFLOP/s "
-            f"= {rate / ceiling:.0%} of the matmul; its compute for the product {per_tile * tiles:7.1f} s"
+            f"{precision:>8}: matmul {n}^2 {ceiling:7.1f} GFLOP/s; generator {per_tile:6.2f} s "
+            f"per tile, {rate:7.1f} GFLOP/s "
+            f"= {rate / ceiling:.0%} of the matmul; its compute for the product "
+            f"{per_tile * tiles:7.1f} s"
         )
         if args.whole:
             out = args.work / f"predicted-{precision}"
             shutil.rmtree(out, ignore_errors=True)
-            cmd = [sys.executable, "-m", "crmss", "predict", str(path), "--model", str(run), "--out", str(out), "--precision", precision]
-            cmd += ["--tile", str(args.tile), "--overlap", str(args.overlap), "--batch-size", str(args.batch_size), "--compress", args.compress]
+            cmd = [
+                sys.executable,
+                "-m",
+                "crmss",
+                "predict",
+                str(path),
+                "--model",
+                str(run),
+                "--out",
+                str(out),
+                "--precision",
+                precision,
+            ]
+            cmd += [
+                "--tile",
+                str(args.tile),
+                "--overlap",
+                str(args.overlap),
+                "--batch-size",
+                str(args.batch_size),
+                "--compress",
+                args.compress,
+            ]
             wholes[precision], peak = run_child([*cmd, "--no-progress"])
             print(
-                f"{precision:>8}: crmss predict, whole product {wholes[precision]:7.1f} s, overhead over the generator's compute "
-                f"{wholes[precision] / (per_tile * tiles) - 1:+.0%} (target < 15% on CPU), ratio to decode {wholes[precision] / decode:.2f}, "
+                f"{precision:>8}: crmss predict, whole product {wholes[precision]:7.1f} s, "
+                "overhead over the generator's compute "
+                f"{wholes[precision] / (per_tile * tiles) - 1:+.0%} (target < 15% on CPU), ratio "
+                f"to decode {wholes[precision] / decode:.2f}, "
                 f"peak memory {peak:.2f} GB"
-                + (f", {wholes['float32'] / wholes[precision]:.2f}x float32's speed" if "float32" in wholes and precision != "float32" else "")
+                + (
+                    f", {wholes['float32'] / wholes[precision]:.2f}x float32's speed"
+                    if "float32" in wholes and precision != "float32"
+                    else ""
+                )
             )
     if args.model:
         fidelity(product, model, precisions, args)
@@ -145,7 +227,10 @@ def fidelity(product, model, precisions: list[str], args) -> None:
     """Each precision's outputs against float32's (``precisions[0]``) on the same trained model."""
     if args.whole:
         outputs = {
-            p: [np.moveaxis(gdal.Open(str(f)).ReadAsArray(), 0, -1) / 10000 for f in sorted((args.work / f"predicted-{p}").glob("*.tif"))]
+            p: [
+                np.moveaxis(gdal.Open(str(f)).ReadAsArray(), 0, -1) / 10000
+                for f in sorted((args.work / f"predicted-{p}").glob("*.tif"))
+            ]
             for p in precisions
         }
         where = "whole product"
@@ -154,14 +239,25 @@ def fidelity(product, model, precisions: list[str], args) -> None:
         corner = (args.size - side) // 2 // 2 * 2
         window = (corner, corner, side, side)
         x = [product.read(BANDS_10M, window), product.read(BANDS_20M, window)]
-        outputs = {p: clean(model, *x, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, precision=p) for p in precisions}
+        outputs = {
+            p: clean(
+                model,
+                *x,
+                tile=args.tile,
+                overlap=args.overlap,
+                batch_size=args.batch_size,
+                precision=p,
+            )
+            for p in precisions
+        }
         where = f"{side} px window"
     for precision in precisions[1:]:
         for res, a, b in zip(("10m", "20m"), outputs["float32"], outputs[precision]):
             difference = np.abs(a.astype(np.float64) - b)
             psnr = 10 * np.log10(1 / np.mean(difference**2))
             print(
-                f"fidelity {precision} vs float32, {res}, {where}: PSNR {psnr:5.1f} dB, max {difference.max() * 1e4:6.0f} DN, "
+                f"fidelity {precision} vs float32, {res}, {where}: PSNR {psnr:5.1f} dB, max "
+                f"{difference.max() * 1e4:6.0f} DN, "
                 f"mean {difference.mean() * 1e4:6.2f} DN"
             )
 

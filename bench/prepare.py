@@ -32,10 +32,27 @@ from crmss.io.open import open_product
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, required=True, help="folder for the synthetic products and the prepared tree")
-    parser.add_argument("--size", type=int, default=10980, help="10 m side of the synthetic tiles in px (default 10980, a full tile)")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="cores to use (default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        required=True,
+        help="folder for the synthetic products and the prepared tree",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=10980,
+        help="10 m side of the synthetic tiles in px (default 10980, a full tile)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="cores to use (default: all)",
+    )
     args = parser.parse_args()
 
     pair = read_split()[0]
@@ -50,7 +67,11 @@ def main() -> None:
     split = args.work / "split.csv"
     write_split(split, [pair])
 
-    files = [open_product(p, pair.tile).band_files[b] for p in sorted(products.iterdir()) for b in USED_BANDS]
+    files = [
+        open_product(p, pair.tile).band_files[b]
+        for p in sorted(products.iterdir())
+        for b in USED_BANDS
+    ]
     out = args.work / "prepared"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [
@@ -77,13 +98,21 @@ def main() -> None:
     decode_s = time.perf_counter() - start
 
     print(
-        f"machine: {platform.machine()}, {args.workers} cores used, {os.cpu_count()} present; GDAL {gdal.__version__}; "
+        f"machine: {platform.machine()}, {args.workers} cores used, {os.cpu_count()} present; "
+        f"GDAL {gdal.__version__}; "
         f"Python {platform.python_version()}"
     )
-    print(f"pair: 2 zipped products, {args.size} px at 10 m, 20 band files, {decoded / 1e6:.0f} MB decoded, {windows} windows kept")
-    print(f"ceiling, plain GDAL decode of the 20 bands: {decode_s:7.1f} s  {decoded / 1e6 / decode_s:6.1f} MB/s")
     print(
-        f"crmss prepare (start-up included):         {prepare_s:7.1f} s  {decoded / 1e6 / prepare_s:6.1f} MB/s  "
+        f"pair: 2 zipped products, {args.size} px at 10 m, 20 band files, {decoded / 1e6:.0f} "
+        f"MB decoded, {windows} windows kept"
+    )
+    print(
+        f"ceiling, plain GDAL decode of the 20 bands: {decode_s:7.1f} s  "
+        f"{decoded / 1e6 / decode_s:6.1f} MB/s"
+    )
+    print(
+        f"crmss prepare (start-up included):         {prepare_s:7.1f} s  "
+        f"{decoded / 1e6 / prepare_s:6.1f} MB/s  "
         f"{windows / prepare_s:5.1f} patch pairs/s"
     )
     print(f"ratio prepare / decode: {prepare_s / decode_s:.2f} (target <= 1.25)")

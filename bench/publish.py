@@ -25,9 +25,18 @@ from crmss.io.cog import BLOCK, StreamedCOG, overview_factors
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, required=True, help="a folder for the outputs (about 2 GB while running)")
-    parser.add_argument("--size", type=int, default=10980, help="side in px (default 10980, a full product at 10 m)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        required=True,
+        help="a folder for the outputs (about 2 GB while running)",
+    )
+    parser.add_argument(
+        "--size", type=int, default=10980, help="side in px (default 10980, a full product at 10 m)"
+    )
     parser.add_argument("--compress", default="zstd", choices=("zstd", "deflate"))
     args = parser.parse_args()
     folder = args.work / "publish"
@@ -39,7 +48,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     pixels = np.empty((size, size, len(bands)), np.uint16)
     for i in range(len(bands)):
-        field = 800 + 1500 * (i + 1) * (0.5 + 0.5 * np.sin(7 * x + 3 * i) * np.cos(5 * y)) + rng.normal(0, 30, (size, size))
+        field = (
+            800
+            + 1500 * (i + 1) * (0.5 + 0.5 * np.sin(7 * x + 3 * i) * np.cos(5 * y))
+            + rng.normal(0, 30, (size, size))
+        )
         pixels[..., i] = np.clip(field, 1, 65535)
     pixels[: size // 5, : size // 3] = 0  # a no-data corner, as at a swath edge
     del x, y
@@ -49,7 +62,9 @@ def main() -> None:
 
     times = {}
     start = time.perf_counter()
-    output = StreamedCOG(folder / "streamed.tif", size, size, bands, geotransform, srs.ExportToWkt(), {})
+    output = StreamedCOG(
+        folder / "streamed.tif", size, size, bands, geotransform, srs.ExportToWkt(), {}
+    )
     for top in range(0, size, 896):
         output.write(pixels[top : top + 896], top)
     times["rows written (pwrite, with the no-data check)"] = time.perf_counter() - start
@@ -84,17 +99,24 @@ def main() -> None:
         ],
     )
     plain = time.perf_counter() - start
-    same = np.array_equal(gdal.Open(str(folder / "streamed.tif")).ReadAsArray(), gdal.Open(str(folder / "plain.tif")).ReadAsArray())
+    same = np.array_equal(
+        gdal.Open(str(folder / "streamed.tif")).ReadAsArray(),
+        gdal.Open(str(folder / "plain.tif")).ReadAsArray(),
+    )
 
     total = sum(times.values())
     print(
-        f"machine: {platform.machine()}, GDAL {gdal.__version__}; {size} x {size} x {len(bands)} uint16 ({pixels.nbytes / 1e9:.2f} GB), "
+        f"machine: {platform.machine()}, GDAL {gdal.__version__}; {size} x {size} x {len(bands)} "
+        f"uint16 ({pixels.nbytes / 1e9:.2f} GB), "
         f"{args.compress.upper()} COG"
     )
     for what, seconds in times.items():
         print(f"  {what:<55} {seconds:6.1f} s")
     print(f"  {'StreamedCOG in all':<55} {total:6.1f} s")
-    print(f"ceiling: gdal.Translate of the array in memory to a COG    {plain:6.1f} s   (ratio {total / plain:.2f}; same pixels: {same})")
+    print(
+        f"ceiling: gdal.Translate of the array in memory to a COG    {plain:6.1f} s   (ratio "
+        f"{total / plain:.2f}; same pixels: {same})"
+    )
     shutil.rmtree(folder)
 
 

@@ -1,6 +1,8 @@
-"""Stress ``crmss predict``: many rounds of two runs at once; every output must equal the reference bit for bit.
+"""Stress ``crmss predict``: many rounds of two runs at once; every output must equal the reference
+bit for bit.
 
-The larger version of tests/test_reliability.py::test_concurrent_predict_runs_write_bit_identical_outputs.
+The larger version of
+tests/test_reliability.py::test_concurrent_predict_runs_write_bit_identical_outputs.
 Each round starts two ``crmss predict`` processes on the same product into two folders (as a
 user running two jobs would); the reference is one run alone. Prints the rounds, the outputs
 compared, how many were bit-identical, and for each that was not, its differing pixels.
@@ -35,12 +37,33 @@ from crmss.nn.model import build_generator  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, required=True, help="folder holding (or receiving) the product and the runs")
-    parser.add_argument("--rounds", type=int, default=20, help="rounds of two concurrent runs (default 20)")
-    parser.add_argument("--size", type=int, default=3072, help="10 m side of the synthetic product, a multiple of 6 (default 3072)")
-    parser.add_argument("--tile", type=int, default=256, help="--tile of crmss predict (default 256: many strips, many partial-block writes)")
-    parser.add_argument("--overlap", type=int, default=64, help="--overlap of crmss predict (default 64)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        required=True,
+        help="folder holding (or receiving) the product and the runs",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=20, help="rounds of two concurrent runs (default 20)"
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=3072,
+        help="10 m side of the synthetic product, a multiple of 6 (default 3072)",
+    )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=256,
+        help="--tile of crmss predict (default 256: many strips, many partial-block writes)",
+    )
+    parser.add_argument(
+        "--overlap", type=int, default=64, help="--overlap of crmss predict (default 64)"
+    )
     args = parser.parse_args()
 
     root = args.work / f"stress-{args.size}"
@@ -88,7 +111,10 @@ def main() -> None:
         for side, child in runs.items():
             if child.wait():
                 failed_runs += 1
-                print(f"round {round_} run {side}: exit {child.returncode}: {child.stderr.read().strip()[-300:]}")
+                print(
+                    f"round {round_} run {side}: exit {child.returncode}: "
+                    f"{child.stderr.read().strip()[-300:]}"
+                )
                 continue
             for name in names:
                 compared += 1
@@ -96,13 +122,23 @@ def main() -> None:
                 if np.array_equal(got, expected[name]):
                     identical += 1
                 else:
-                    bad.append(f"round {round_} run {side}: {name[-8:]} differs in {int((got != expected[name]).sum())} values")
+                    bad.append(
+                        f"round {round_} run {side}: {name[-8:]} differs in "
+                        f"{int((got != expected[name]).sum())} values"
+                    )
                     print(bad[-1])
     seconds = time.perf_counter() - began
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores; GDAL {gdal.__version__}; crmss from {Path(crmss.__file__).parent}")
-    print(f"product: {args.size} px at 10 m (zipped), --tile {args.tile} --overlap {args.overlap}, width-8 generator")
     print(
-        f"{args.rounds} rounds of 2 concurrent runs in {seconds:.0f} s: {compared} outputs compared, {identical} bit-identical, "
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores; GDAL {gdal.__version__}; "
+        f"crmss from {Path(crmss.__file__).parent}"
+    )
+    print(
+        f"product: {args.size} px at 10 m (zipped), --tile {args.tile} --overlap "
+        f"{args.overlap}, width-8 generator"
+    )
+    print(
+        f"{args.rounds} rounds of 2 concurrent runs in {seconds:.0f} s: {compared} outputs "
+        f"compared, {identical} bit-identical, "
         f"{len(bad)} different, {failed_runs} runs failed; rounds with a wrong output: "
         f"{len({b.split(' run')[0] for b in bad})} of {args.rounds}"
     )

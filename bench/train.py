@@ -39,7 +39,10 @@ from crmss.nn.training import build_gan  # noqa: E402
 
 def forward_rate(width: int, batch: int, size: int) -> float:
     generator = build_generator(width)
-    x = [tf.random.uniform((batch, size, size, 4)), tf.random.uniform((batch, size // 2, size // 2, 6))]
+    x = [
+        tf.random.uniform((batch, size, size, 4)),
+        tf.random.uniform((batch, size // 2, size // 2, 6)),
+    ]
     f = tf.function(lambda: generator(x, training=False))
     return batch / timed(f, 3)
 
@@ -74,14 +77,24 @@ def prepared_tree(work: Path) -> Path:
         for pair in pairs:
             write_pair(work / "train-products", pair.clear, pair.cloudy, size=2052, seed=3)
         write_split(work / "train-split.csv", pairs)
-        prepare(PrepareOptions(work / "train-products", data, split=work / "train-split.csv", progress=False))
+        prepare(
+            PrepareOptions(
+                work / "train-products", data, split=work / "train-split.csv", progress=False
+            )
+        )
     return data
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, required=True, help="folder for a small synthetic prepared tree")
-    parser.add_argument("--data", type=Path, help="a prepared tree to read instead (default: made under --work)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--work", type=Path, required=True, help="folder for a small synthetic prepared tree"
+    )
+    parser.add_argument(
+        "--data", type=Path, help="a prepared tree to read instead (default: made under --work)"
+    )
     args = parser.parse_args()
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -92,8 +105,17 @@ def main() -> None:
     batch = next(iter(make_dataset(patches, 1, shuffle=False, augmentation=False)))
     flops = generator_flops(size, width)
 
-    gpu_name = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get("device_name") if gpu else "none"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu_name}; TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    gpu_name = (
+        tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get(
+            "device_name"
+        )
+        if gpu
+        else "none"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu_name}; "
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
+    )
     ceiling = matmul_gflops(8192 if gpu else 2048, device)
     print(f"ceiling, fp32 matmul {8192 if gpu else 2048}^2:       {ceiling:8.1f} GFLOP/s")
     print(f"generator: {flops / 1e9:.1f} GFLOP per 256/128 px patch pair (counted from the layers)")
@@ -102,22 +124,36 @@ def main() -> None:
     rates = {}
     for policy, dtype in rows:
         keras.mixed_precision.set_global_policy(policy)
-        rate = ceiling if dtype == "float32" else matmul_gflops(8192 if gpu else 2048, device, dtype)
+        rate = (
+            ceiling if dtype == "float32" else matmul_gflops(8192 if gpu else 2048, device, dtype)
+        )
         if dtype != "float32":
             print(f"ceiling, {dtype} matmul {8192 if gpu else 2048}^2:   {rate:8.1f} GFLOP/s")
         pairs_s = forward_rate(width, 4 if not gpu else 32, size)
         print(
-            f"generator forward ({policy}, batch {4 if not gpu else 32}): {pairs_s:8.2f} patch pairs/s  {pairs_s * flops / 1e9:8.1f} GFLOP/s  "
+            f"generator forward ({policy}, batch {4 if not gpu else 32}): {pairs_s:8.2f} patch "
+            f"pairs/s  {pairs_s * flops / 1e9:8.1f} GFLOP/s  "
             f"= {pairs_s * flops / 1e9 / rate:.0%} of the {dtype} matmul"
         )
-        steps_s = train_rate(batch, TrainOptions(data=str(data), out="unused", width=width, mixed_precision=policy != "float32"))
+        steps_s = train_rate(
+            batch,
+            TrainOptions(
+                data=str(data), out="unused", width=width, mixed_precision=policy != "float32"
+            ),
+        )
         rates[policy] = steps_s
         print(f"training ({policy}, batch 1, width 64):  {steps_s:8.2f} steps/s = patch pairs/s")
     keras.mixed_precision.set_global_policy("float32")
-    print(f"train --mixed-precision ({mixed}) / float32: {rates[mixed] / rates['float32']:.2f}x the steps per second")
+    print(
+        f"train --mixed-precision ({mixed}) / float32: {rates[mixed] / rates['float32']:.2f}x "
+        "the steps per second"
+    )
     steps_s = rates["float32"]
     pipeline = input_rate(patches)
-    print(f"input pipeline (read + augment, batch 1): {pipeline:8.1f} patch pairs/s = {pipeline / steps_s:.0f}x the training rate (target >= 10x)")
+    print(
+        f"input pipeline (read + augment, batch 1): {pipeline:8.1f} patch pairs/s = "
+        f"{pipeline / steps_s:.0f}x the training rate (target >= 10x)"
+    )
 
 
 if __name__ == "__main__":

@@ -75,18 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = args.verbose or os.environ.get("CRMSS_VERBOSE", "") not in ("", "0")
-    in_main_thread = threading.current_thread() is threading.main_thread()  # only there may a handler be set
+    # only there may a handler be set
+    in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     messages, level = _show_messages()
     try:
         with _gdal_messages(verbose), speaking_command_line():
-            options = args.options(args)  # checked before TensorFlow loads and before anything is written
+            # checked before TensorFlow loads and before anything is written
+            options = args.options(args)
             if args.command in TENSORFLOW_COMMANDS:
                 load_tensorflow(verbose)
             return args.run(options) or 0
     except InternalError as exc:
         print(
-            f"crmss {args.command}: internal error: {exc}\nthis is a bug in crmss, not in your input: please report it "
+            f"crmss {args.command}: internal error: {exc}\nthis is a bug in crmss, not in your "
+            "input: please report it "
             f"with this message and 'crmss --version'",
             file=sys.stderr,
         )
@@ -97,10 +100,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crmss {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except Terminated:
-        print(f"crmss {args.command}: terminated; run the same command again to continue", file=sys.stderr)
+        print(
+            f"crmss {args.command}: terminated; run the same command again to continue",
+            file=sys.stderr,
+        )
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print(f"crmss {args.command}: interrupted; run the same command again to continue", file=sys.stderr)
+        print(
+            f"crmss {args.command}: interrupted; run the same command again to continue",
+            file=sys.stderr,
+        )
         return 130
     finally:
         logging.getLogger("crmss").removeHandler(messages)
@@ -139,7 +148,8 @@ def console(argv: list[str] | None = None) -> NoReturn:
 #: how to install GDAL's Python bindings, for the message of a command run without them
 GDAL_INSTALL = (
     "GDAL's Python bindings (osgeo) are not installed: create the environment with "
-    "'conda env create -f environment.yml', or on Debian/Ubuntu run 'bash scripts/bootstrap.sh' (docs/install.md)"
+    "'conda env create -f environment.yml', or on Debian/Ubuntu run 'bash scripts/bootstrap.sh' "
+    "(docs/install.md)"
 )
 
 
@@ -148,7 +158,8 @@ def _gdal_messages(verbose: bool) -> Iterator[None]:
     """Within the block GDAL is importable (InputError naming the install route otherwise) and,
     without ``verbose``, its warnings are not printed (its errors still raise: gdal.UseExceptions).
     The quiet handler is GDAL's global one, seen by every thread (a pushed handler is per thread);
-    GDAL's default handler is set back at the end (the bindings cannot tell which was set before)."""
+    GDAL's default handler is set back at the end (the bindings cannot tell which was set
+    before)."""
     try:
         from osgeo import gdal
     except ImportError as exc:
@@ -208,26 +219,41 @@ def add_options(parser: argparse.ArgumentParser, options: type, said_only: bool 
         flag, help_text = flag_of(field), describe(options, field.name)
         if kind is bool:
             action = argparse.BooleanOptionalAction
-            parser.add_argument(flag, dest=field.name, action=action, default=None if said_only else field.default, help=help_text)
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action=action,
+                default=None if said_only else field.default,
+                help=help_text,
+            )
             continue
         choices = choices_of(options, field.name)
         kwargs: dict[str, Any] = {
-            "metavar": field.metadata.get("metavar") or ("{" + ",".join(choices) + "}" if choices else None),
+            "metavar": field.metadata.get("metavar")
+            or ("{" + ",".join(choices) + "}" if choices else None),
             "nargs": field.metadata.get("nargs") or arity_of(options, field.name),
             "help": help_text,
         }
         if flag.startswith("--"):
             required = field.default is dataclasses.MISSING
-            kwargs.update(dest=field.name, required=required, default=None if said_only or required else field.default)
+            kwargs.update(
+                dest=field.name,
+                required=required,
+                default=None if said_only or required else field.default,
+            )
         else:
             kwargs["metavar"] = flag
         parser.add_argument(flag if flag.startswith("--") else field.name, **kwargs)
 
 
-def options_from(options: type, args: argparse.Namespace, said_only: bool = False, **given: Any) -> Any:
+def options_from(
+    options: type, args: argparse.Namespace, said_only: bool = False, **given: Any
+) -> Any:
     """An ``options`` object from the parsed ``args`` (``said_only``: the values said, as a
     dict), ``given`` overriding; InputError for a value the options refuse."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(options) if hasattr(args, f.name)}
+    values = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(options) if hasattr(args, f.name)
+    }
     values = {**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, **given}
     if said_only:
         return {k: v for k, v in values.items() if v is not None}
@@ -240,79 +266,124 @@ COMMANDS = {
         PrepareOptions,
         "cut WHUS2-CR product pairs into the training and testing patch tree",
         "Cut the cloudy/clear L1C product pairs of a split list into georeferenced patches: "
-        "DATA/{train,test}/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif (256 px windows of B02,B03,B04,B08; "
-        "128 px windows of B05,B06,B07,B8A,B11,B12; reflectance x 10000 as uint16) and DATA/manifest.json. "
-        "Windows with any no-data pixel in any of a pair's four stacks are dropped. Products are matched to the list by "
+        "DATA/{train,test}/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif (256 px windows of "
+        "B02,B03,B04,B08; "
+        "128 px windows of B05,B06,B07,B8A,B11,B12; reflectance x 10000 as uint16) and "
+        "DATA/manifest.json. "
+        "Windows with any no-data pixel in any of a pair's four stacks are dropped. Products are "
+        "matched to the list by "
         "their name and checked against the identity their metadata states. Safe to interrupt: "
         "run the same command again and it finishes the work without redoing finished pairs.",
     ),
     "train": (
         TrainOptions,
         "train CR-MSS on a prepared tree (resumable)",
-        "Train the CR-MSS generator with a PatchGAN critic on DATA/train. RUN receives config.json, backup/ "
-        "(both networks, both optimisers, the epoch), logs/ (TensorBoard), history.csv, generator.keras (every "
-        "epoch) and generator_best.keras (best validation PSNR). --epochs is the total: run the same command "
-        "again to continue a killed run, or with a larger --epochs to train further; options left out keep RUN/config.json's "
-        "values, options that contradict it are refused. The paper's loss weights and training recipe were not published with its "
-        "code: the defaults come from the same group's public code (CR-GAN-PM, WHUS2-CRv), as each option says.",
+        "Train the CR-MSS generator with a PatchGAN critic on DATA/train. RUN receives "
+        "config.json, backup/ "
+        "(both networks, both optimisers, the epoch), logs/ (TensorBoard), history.csv, "
+        "generator.keras (every "
+        "epoch) and generator_best.keras (best validation PSNR). --epochs is the total: run the "
+        "same command "
+        "again to continue a killed run, or with a larger --epochs to train further; options left "
+        "out keep RUN/config.json's "
+        "values, options that contradict it are refused. The paper's loss weights and training "
+        "recipe were not published with its "
+        "code: the defaults come from the same group's public code (CR-GAN-PM, WHUS2-CRv), as "
+        "each option says.",
     ),
     "test": (
         EvaluateOptions,
-        "evaluate trained generators and classical methods on a prepared subset: metrics, tables, figures",
-        "Run every model on DATA/<subset> (real pairs from 'crmss prepare', or a simulated testing set from 'crmss "
-        "simulate') and score it per band (PSNR, SSIM, RMSE, MAE) and per stack (SAM) against the clear patches, on "
-        "all, cloud-affected and clear pixels, beside the classical methods and the cloudy input itself. RESULTS "
-        "receives the georeferenced predictions, metrics.csv (long format: method, scene, pixels, band, metric, "
-        "value), metrics.json, evaluation.json, report.md and tables.tex (methods x bands, best marked) and figures; "
-        "an existing RESULTS is refused, unless --overwrite replaces the results of an earlier 'crmss test' there.",
+        "evaluate trained generators and classical methods on a prepared subset: metrics, tables, "
+        "figures",
+        "Run every model on DATA/<subset> (real pairs from 'crmss prepare', or a simulated "
+        "testing set from 'crmss "
+        "simulate') and score it per band (PSNR, SSIM, RMSE, MAE) and per stack (SAM) against the "
+        "clear patches, on "
+        "all, cloud-affected and clear pixels, beside the classical methods and the cloudy input "
+        "itself. RESULTS "
+        "receives the georeferenced predictions, metrics.csv (long format: method, scene, pixels, "
+        "band, metric, "
+        "value), metrics.json, evaluation.json, report.md and tables.tex (methods x bands, best "
+        "marked) and figures; "
+        "an existing RESULTS is refused, unless --overwrite replaces the results of an earlier "
+        "'crmss test' there.",
     ),
     "predict": (
         PredictOptions,
         "clean whole L1C products into cloud-free 10 m and 20 m Cloud-Optimized GeoTIFFs",
-        "Run a trained generator over whole Sentinel-2 L1C products (S2A, S2B or S2C; .SAFE folders, zips, or tile folders of "
+        "Run a trained generator over whole Sentinel-2 L1C products (S2A, S2B or S2C; .SAFE "
+        "folders, zips, or tile folders of "
         "the public bucket): for each, "
-        "DIR/<product>_CR_10m.tif (B02, B03, B04, B08) and DIR/<product>_CR_20m.tif (B05, B06, B07, B8A, B11, B12) "
-        "(<product>_T<tile>_CR_... for each granule of a product of several tiles; <product> is the name the product's "
-        "metadata states), uint16 TOA reflectance x 10000 without offset, 0 = no data, on the product's own grid, as COGs. "
-        "Overlapping tiles are blended so that no seams show. A product's outputs appear together or not at all; finished "
-        "outputs are skipped; a product that fails is reported and the others still run (exit status 2 at the end).",
+        "DIR/<product>_CR_10m.tif (B02, B03, B04, B08) and DIR/<product>_CR_20m.tif (B05, B06, "
+        "B07, B8A, B11, B12) "
+        "(<product>_T<tile>_CR_... for each granule of a product of several tiles; <product> is "
+        "the name the product's "
+        "metadata states), uint16 TOA reflectance x 10000 without offset, 0 = no data, on the "
+        "product's own grid, as COGs. "
+        "Overlapping tiles are blended so that no seams show. A product's outputs appear together "
+        "or not at all; finished "
+        "outputs are skipped; a product that fails is reported and the others still run (exit "
+        "status 2 at the end).",
     ),
     "simulate": (
         SimulateOptions,
-        "make a simulated testing set: thin cloud from a physical model over the clear patches of a prepared subset",
-        "Give every clear patch pair of DATA/<subset> thin cloud from a single-layer model, cloudy = clear x t(band) + "
-        "cloud reflectance(band) x (1 - t(band)), t = exp(-tau (0.55 um / wavelength)), with one optical-thickness field "
-        "per patch (the 20 m one the 10 m one averaged 2 x 2). SIM becomes a prepared tree (clear patches copied, "
-        "manifest.json with the parameters and seed) for 'crmss test --data SIM'; the clear patches are the exact truth. "
-        "The paper's simulation recipe could not be obtained: the ranges below are our choices. Deterministic by seed.",
+        "make a simulated testing set: thin cloud from a physical model over the clear patches of "
+        "a prepared subset",
+        "Give every clear patch pair of DATA/<subset> thin cloud from a single-layer model, "
+        "cloudy = clear x t(band) + "
+        "cloud reflectance(band) x (1 - t(band)), t = exp(-tau (0.55 um / wavelength)), with one "
+        "optical-thickness field "
+        "per patch (the 20 m one the 10 m one averaged 2 x 2). SIM becomes a prepared tree (clear "
+        "patches copied, "
+        "manifest.json with the parameters and seed) for 'crmss test --data SIM'; the clear "
+        "patches are the exact truth. "
+        "The paper's simulation recipe could not be obtained: the ranges below are our choices. "
+        "Deterministic by seed.",
     ),
     "report": (
         ReportOptions,
-        "merge evaluations (real and simulated sets, runs with and without VRE/SWIR) into one set of tables",
-        "Read the RESULTS folders of 'crmss test' and write TABLES/report.md, TABLES/tables.tex (booktabs) and "
-        "TABLES/metrics.csv (with an evaluation column): per evaluated data set, methods x bands tables of every metric on "
-        "all, cloud-affected and clear pixels with the best value marked, and the ablation table where models trained "
-        "with and without VRE/SWIR were evaluated on the same data. Evaluations of the same data are merged (their "
-        "models must have distinct names). TABLES may be a new folder or one an earlier report wrote.",
+        "merge evaluations (real and simulated sets, runs with and without VRE/SWIR) into one set "
+        "of tables",
+        "Read the RESULTS folders of 'crmss test' and write TABLES/report.md, TABLES/tables.tex "
+        "(booktabs) and "
+        "TABLES/metrics.csv (with an evaluation column): per evaluated data set, methods x bands "
+        "tables of every metric on "
+        "all, cloud-affected and clear pixels with the best value marked, and the ablation table "
+        "where models trained "
+        "with and without VRE/SWIR were evaluated on the same data. Evaluations of the same data "
+        "are merged (their "
+        "models must have distinct names). TABLES may be a new folder or one an earlier report "
+        "wrote.",
     ),
     "reproduce": (
         ReproduceOptions,
-        "run the paper's whole protocol in one resumable command: prepare, train CR-MSS and its ablation, simulate, evaluate, tables",
-        "Run the paper's protocol into DIR, each stage skipped when done: [a synthetic WHUS2-CR] -> prepare the published split "
-        "(DIR/data) -> train CR-MSS (DIR/runs/crmss) and its Vis/NIR ablation (DIR/runs/crmss_visnir) -> simulate the testing "
-        "set (DIR/simulated) -> evaluate both models (best validation checkpoints) beside the classical methods and the cloudy "
-        "input on the real and the simulated testing set (DIR/results/real, DIR/results/simulated) -> the merged tables and "
-        "the learning curves (DIR/tables). At start it prints the plan, each stage's time estimated on this machine. "
-        "DIR/reproduce.json records every stage's options, versions, timings and state. Run the same command again to "
-        "continue a killed run (training resumes from its checkpoint); a larger --epochs trains further and redoes the "
+        "run the paper's whole protocol in one resumable command: prepare, train CR-MSS and its "
+        "ablation, simulate, evaluate, tables",
+        "Run the paper's protocol into DIR, each stage skipped when done: [a synthetic WHUS2-CR] "
+        "-> prepare the published split "
+        "(DIR/data) -> train CR-MSS (DIR/runs/crmss) and its Vis/NIR ablation "
+        "(DIR/runs/crmss_visnir) -> simulate the testing "
+        "set (DIR/simulated) -> evaluate both models (best validation checkpoints) beside the "
+        "classical methods and the cloudy "
+        "input on the real and the simulated testing set (DIR/results/real, "
+        "DIR/results/simulated) -> the merged tables and "
+        "the learning curves (DIR/tables). At start it prints the plan, each stage's time "
+        "estimated on this machine. "
+        "DIR/reproduce.json records every stage's options, versions, timings and state. Run the "
+        "same command again to "
+        "continue a killed run (training resumes from its checkpoint); a larger --epochs trains "
+        "further and redoes the "
         "stages after training; other changed options are refused.",
     ),
     "demo": (
         DemoOptions,
         "run the pipeline and the paper's experiments on small synthetic products, on a CPU",
-        "Write three synthetic L1C product pairs with simulated thin cloud (names from the WHUS2-CR list; zipped, "
-        "bucket tile folders, pre-2016 PDMC), prepare them, train a small CR-MSS and its Vis/NIR ablation, make a simulated "
-        "testing set, evaluate both models beside the classical methods on the real and the simulated test pair, merge the "
+        "Write three synthetic L1C product pairs with simulated thin cloud (names from the "
+        "WHUS2-CR list; zipped, "
+        "bucket tile folders, pre-2016 PDMC), prepare them, train a small CR-MSS and its Vis/NIR "
+        "ablation, make a simulated "
+        "testing set, evaluate both models beside the classical methods on the real and the "
+        "simulated test pair, merge the "
         "tables (DIR/tables/report.md), clean the whole cloudy test product, and print a summary.",
     ),
 }
@@ -321,7 +392,8 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crmss",
-        description="CR-MSS thin-cloud removal for Sentinel-2 L1C products (Li et al., Remote Sens. 2021, 13(1), 157).",
+        description="CR-MSS thin-cloud removal for Sentinel-2 L1C products (Li et al., Remote "
+        "Sens. 2021, 13(1), 157).",
     )
     parser.add_argument("--version", action="version", version=f"crmss {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -329,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--verbose",
         action="store_true",
-        help="show TensorFlow's and GDAL's own log lines and warnings, and tracebacks of internal errors "
+        help="show TensorFlow's and GDAL's own log lines and warnings, and tracebacks of internal "
+        "errors "
         "(also: environment variable CRMSS_VERBOSE=1)",
     )
     for name, (options, summary, description) in COMMANDS.items():
@@ -352,7 +425,9 @@ OPTIONS = {
     "train": _train_options,
     "test": lambda args: options_from(EvaluateOptions, args),
     "predict": lambda args: options_from(PredictOptions, args),
-    "simulate": lambda args: options_from(SimulateOptions, args, clouds=options_from(CloudParameters, args)),
+    "simulate": lambda args: options_from(
+        SimulateOptions, args, clouds=options_from(CloudParameters, args)
+    ),
     "report": lambda args: options_from(ReportOptions, args),
     "demo": lambda args: options_from(DemoOptions, args),
     "reproduce": lambda args: options_from(ReproduceOptions, args),
@@ -375,13 +450,28 @@ def _print_test_summary(results) -> None:
     """Band means over all scenes and pixels, per method: PSNR, SSIM and SAM at 10 m and 20 m."""
     from .evaluation.results import where
 
-    values = where(results, scene="all", pixels="all").set_index(["method", "band", "metric"])["value"]
+    values = where(results, scene="all", pixels="all").set_index(["method", "band", "metric"])[
+        "value"
+    ]
     methods = list(dict.fromkeys(results["method"]))
     width = max(20, *(len(m) + 2 for m in methods))
-    print(f"{'all scenes':<{width}}" + "".join(f"{h:>10}" for h in ("PSNR 10m", "PSNR 20m", "SSIM 10m", "SSIM 20m", "SAM 10m", "SAM 20m")))
+    print(
+        f"{'all scenes':<{width}}"
+        + "".join(
+            f"{h:>10}"
+            for h in ("PSNR 10m", "PSNR 20m", "SSIM 10m", "SSIM 20m", "SAM 10m", "SAM 20m")
+        )
+    )
     for method in methods:
-        cells = [values.get((method, f"mean_{r}", m)) for m in ("PSNR", "SSIM", "SAM") for r in ("10m", "20m")]
-        print(f"{method:<{width}}" + "".join(f"{'–':>10}" if v is None else f"{v:>10.3f}" for v in cells))
+        cells = [
+            values.get((method, f"mean_{r}", m))
+            for m in ("PSNR", "SSIM", "SAM")
+            for r in ("10m", "20m")
+        ]
+        print(
+            f"{method:<{width}}"
+            + "".join(f"{'–':>10}" if v is None else f"{v:>10.3f}" for v in cells)
+        )
 
 
 def _run_predict(options: PredictOptions) -> None:
@@ -414,7 +504,10 @@ def _print_prepare_summary(manifest: dict, out: Path) -> None:
         done = [p for p in pairs.values() if p["subset"] == subset]
         print(f"{subset}: {len(done)} pairs, {sum(len(p['windows']) for p in done)} patch pairs")
     if manifest["missing"]:
-        print(f"{len(manifest['missing'])} pairs of the split list were not found and are skipped (see {out / 'manifest.json'})")
+        print(
+            f"{len(manifest['missing'])} pairs of the split list were not found and are skipped "
+            f"(see {out / 'manifest.json'})"
+        )
 
 
 def _run_demo(options: DemoOptions) -> None:
@@ -435,10 +528,18 @@ def _print_reproduce_summary(record: dict) -> None:
     for name, entry in record.get("stages", {}).items():
         if name.startswith("evaluate"):
             print(f"{name[9:]} testing set (band means over all scenes and pixels):")
-            print(f"{'':<20}" + "".join(f"{h:>10}" for h in ("PSNR 10m", "PSNR 20m", "SSIM 10m", "SSIM 20m")))
+            print(
+                f"{'':<20}"
+                + "".join(f"{h:>10}" for h in ("PSNR 10m", "PSNR 20m", "SSIM 10m", "SSIM 20m"))
+            )
             for method, values in entry["summary"].items():
-                cells = [values.get(f"{m} {r} all") for m in ("PSNR", "SSIM") for r in ("10m", "20m")]
-                print(f"{method:<20}" + "".join(f"{'–':>10}" if v is None else f"{v:>10.3f}" for v in cells))
+                cells = [
+                    values.get(f"{m} {r} all") for m in ("PSNR", "SSIM") for r in ("10m", "20m")
+                ]
+                print(
+                    f"{method:<20}"
+                    + "".join(f"{'–':>10}" if v is None else f"{v:>10.3f}" for v in cells)
+                )
 
 
 RUNS = {

@@ -38,16 +38,22 @@ def main() -> None:
     (clear,) = [p for p in (args.demo / "products").glob("*PDMC*R064*") if p != cloudy]
     cleaned = np.moveaxis(gdal.Open(str(output)).ReadAsArray(), 0, -1).astype(np.float32) / 10000
     panels = {
-        "cloudy input (L1C)": crmss.open_product(cloudy, "T37UCQ").read(("B02", "B03", "B04", "B08")),
+        "cloudy input (L1C)": crmss.open_product(cloudy, "T37UCQ").read(
+            ("B02", "B03", "B04", "B08")
+        ),
         "crmss predict": cleaned,
-        "cloud-free, 10 days earlier": crmss.open_product(clear, "T37UCQ").read(("B02", "B03", "B04", "B08")),
+        "cloud-free, 10 days earlier": crmss.open_product(clear, "T37UCQ").read(
+            ("B02", "B03", "B04", "B08")
+        ),
     }
     figure, axes = plt.subplots(1, 3, figsize=(12, 4.4), constrained_layout=True)
     for axis, (title, stack) in zip(axes, panels.items()):
         axis.imshow(np.clip(stack[..., RGB] * STRETCH, 0, 1))
         axis.set_title(title, fontsize=12)
         axis.set_axis_off()
-    figure.suptitle("Sentinel-2 true colour (B04, B03, B02), synthetic demo tile T37UCQ", fontsize=12)
+    figure.suptitle(
+        "Sentinel-2 true colour (B04, B03, B02), synthetic demo tile T37UCQ", fontsize=12
+    )
     figure.savefig(args.out, dpi=80)
 
 

@@ -37,13 +37,19 @@ def field_table(options: type) -> str:
         if value is dataclasses.MISSING:
             default = "required"
         else:
-            default = f"`{type(value).__name__}()`" if dataclasses.is_dataclass(value) else f"`{value!r}`"
+            default = (
+                f"`{type(value).__name__}()`" if dataclasses.is_dataclass(value) else f"`{value!r}`"
+            )
         rows.append(f"| `{field.name}` | {default} | {_help(field, value)} |")
     return "\n".join(rows)
 
 
 def _default(field: dataclasses.Field) -> Any:
-    return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+    return (
+        field.default_factory()
+        if field.default_factory is not dataclasses.MISSING
+        else field.default
+    )
 
 
 def _help(field: dataclasses.Field, value: Any) -> str:

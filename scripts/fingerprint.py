@@ -39,7 +39,12 @@ def main() -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     environment = {**os.environ, "TF_DETERMINISTIC_OPS": "1", "PYTHONHASHSEED": "0"}
-    subprocess.run([sys.executable, "-m", "crmss", "demo", "--out", str(args.out)], check=True, env=environment, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "crmss", "demo", "--out", str(args.out)],
+        check=True,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+    )
     files = sorted({path for pattern in PATTERNS for path in args.out.rglob(pattern)})
     for path in files:
         if path.parent.name == "predicted":
@@ -60,8 +65,14 @@ def cog_fingerprint(path: Path) -> str:
     gdal.UseExceptions()
     dataset = gdal.Open(str(path))
     digest = hashlib.sha256()
-    metadata = {key: value for key, value in (dataset.GetMetadata() or {}).items() if key not in VARYING}
-    digest.update(repr((sorted(metadata.items()), dataset.GetGeoTransform(), dataset.GetProjection())).encode())
+    metadata = {
+        key: value for key, value in (dataset.GetMetadata() or {}).items() if key not in VARYING
+    }
+    digest.update(
+        repr(
+            (sorted(metadata.items()), dataset.GetGeoTransform(), dataset.GetProjection())
+        ).encode()
+    )
     for index in range(1, dataset.RasterCount + 1):
         band = dataset.GetRasterBand(index)
         digest.update(repr((band.GetDescription(), band.GetNoDataValue())).encode())

@@ -1,4 +1,5 @@
-"""Shared fixtures: small synthetic L1C products made by crmss.dataset.synthetic (real JP2 + .SAFE)."""
+"""Shared fixtures: small synthetic L1C products made by crmss.dataset.synthetic (real JP2 +
+.SAFE)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,18 @@ from crmss.nn.training import train
 SIZE = 780
 REPO = Path(__file__).resolve().parents[1]
 #: fixtures that write products, prepare trees or train: a test using one is marked ``slow``
-HEAVY_FIXTURES = {"products", "trained", "data", "prepared", "cleaned", "simulated", "visnir", "stress", "small_disk", "reproduced"}
+HEAVY_FIXTURES = {
+    "products",
+    "trained",
+    "data",
+    "prepared",
+    "cleaned",
+    "simulated",
+    "visnir",
+    "stress",
+    "small_disk",
+    "reproduced",
+}
 
 
 def pytest_collection_modifyitems(items):
@@ -67,8 +79,13 @@ def trained(tmp_path_factory, products, pairs):
         for product in products(index).iterdir():
             shutil.copytree(product, root / "products" / product.name)
     write_split(root / "split.csv", [pairs[0], pairs[28]])
-    prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False))
-    train(TrainOptions(data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, samples=0), verbose=0)
+    prepare(
+        PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False)
+    )
+    train(
+        TrainOptions(data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, samples=0),
+        verbose=0,
+    )
     return root
 
 
@@ -85,7 +102,8 @@ def split_of(tmp_path, pairs):
 
 
 def cloudy_product(folder: Path) -> Path:
-    """The cloudy product (sensed 2016-04-13) of the first pair's folder that ``products(0, ...)`` wrote."""
+    """The cloudy product (sensed 2016-04-13) of the first pair's folder that ``products(0,
+    ...)`` wrote."""
     (path,) = [p for p in folder.iterdir() if "20160413" in p.name]
     return path
 
@@ -96,7 +114,8 @@ def copy_products(source: Path, target: Path) -> Path:
 
 
 def make_level_2a(safe: Path) -> Path:
-    """Turn the L1C ``.SAFE`` folder ``safe`` into what an L2A product's metadata says; return it."""
+    """Turn the L1C ``.SAFE`` folder ``safe`` into what an L2A product's metadata says; return
+    it."""
     mtd = safe / "MTD_MSIL1C.xml"
     mtd.write_text(mtd.read_text().replace("S2MSI1C", "S2MSI2A").replace("Level-1C", "Level-2A"))
     mtd.rename(safe / "MTD_MSIL2A.xml")
@@ -111,7 +130,11 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     :func:`run_console`."""
     argv = [str(arg) for arg in args]
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(cwd or Path.cwd()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (
+        contextlib.chdir(cwd or Path.cwd()),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
         try:
             status = cli.main(argv)
         except SystemExit as exc:  # argparse: --help, --version, a usage error
@@ -123,8 +146,15 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
 
 
 def run_console(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m crmss ARGS`` in a new process, as a user would; returns the finished process."""
-    return subprocess.run([sys.executable, "-m", "crmss", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+    """Run ``python -m crmss ARGS`` in a new process, as a user would; returns the finished
+    process."""
+    return subprocess.run(
+        [sys.executable, "-m", "crmss", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 class SmallDisk:
@@ -133,13 +163,22 @@ class SmallDisk:
     def __init__(self, path: Path, megabytes: float):
         self.path = path
         path.mkdir(parents=True)
-        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(megabytes * 1024)}k", "tmpfs", str(path)], capture_output=True, text=True)
+        mount = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={int(megabytes * 1024)}k", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+        )
         if mount.returncode:
-            pytest.skip(f"a small tmpfs cannot be mounted here ({mount.stderr.strip()}); the disk-full tests need root")
+            pytest.skip(
+                f"a small tmpfs cannot be mounted here ({mount.stderr.strip()}); the "
+                "disk-full tests need root"
+            )
 
     def resize(self, megabytes: float) -> None:
         """Free space: grow the tmpfs to ``megabytes``."""
-        subprocess.run(["mount", "-o", f"remount,size={int(megabytes * 1024)}k", str(self.path)], check=True)
+        subprocess.run(
+            ["mount", "-o", f"remount,size={int(megabytes * 1024)}k", str(self.path)], check=True
+        )
 
     def unmount(self) -> None:
         subprocess.run(["umount", "-l", str(self.path)], check=True)

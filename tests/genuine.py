@@ -1,7 +1,8 @@
 """Genuine test products: small L1C products whose files follow real ones field by field, each
 saying which real product it mirrors and where its structure was read.
 
-The files are written by crmss/io/esa_files.py (the templates crmss.dataset.synthetic writes from too);
+The files are written by crmss/io/esa_files.py (the templates crmss.dataset.synthetic writes from
+too);
 the names are those of real products, so every identity a fixture states is one ESA issued.
 Where the structure was read:
 * GDAL's autotest, ``autotest/gdrivers/data/sentinel2/fake_l1c_processing_baseline_5_09/``
@@ -36,7 +37,8 @@ class Genuine:
     key: str
     name: str
     mirrors: str  # where this product's name and structure come from
-    layout: dict = field(default_factory=dict)  # write_pair / write_product options: naming, band_naming, zipped, bucket
+    # write_pair / write_product options: naming, band_naming, zipped, bucket
+    layout: dict = field(default_factory=dict)
     suffix: str = ""  # ".SAFE.zip" for a zip named so
 
     @property
@@ -66,22 +68,28 @@ FIXTURES = (
     Genuine(
         "compact-05.11-S2C",
         "S2C_MSIL1C_20251201T102411_N0511_R065_T32UPB_20251201T121939",
-        "a real Sentinel-2C product (granule L1C_T32UPB_A006470_20251201T102413), in GDAL's 05.09 structure",
+        "a real Sentinel-2C product (granule L1C_T32UPB_A006470_20251201T102413), in GDAL's 05.09 "
+        "structure",
     ),
     Genuine(
         "pdmc-02.04-S2A",
         "S2A_MSIL1C_20150826T084006_N0204_R064_T37UCQ_20150826T084003",
-        "the WHUS2-CR test pair R064_T37UCQ as packaged before December 2016 (GDAL's fake_l1c / PDMC structure, two granules)",
+        "the WHUS2-CR test pair R064_T37UCQ as packaged before December 2016 (GDAL's fake_l1c / "
+        "PDMC structure, two granules)",
         dict(zipped=True, naming="long", extra_tiles=("37UCR",)),
     ),
     Genuine(
         "compact-long-band-names",
         "S2A_MSIL1C_20150905T083736_N0204_R064_T37UCQ_20150905T084002",
-        "the WHUS2-CR list's compact name of a 2015 acquisition whose band files keep the long form (a re-packaged old product)",
+        "the WHUS2-CR list's compact name of a 2015 acquisition whose band files keep the long "
+        "form (a re-packaged old product)",
         dict(zipped=True, band_naming="long"),
     ),
     Genuine(
-        "bucket-02.01-S2A", "S2A_MSIL1C_20160403T030602_N0201_R075_T50TMK_20160403T031209", "a tile folder of the public bucket", dict(bucket=True)
+        "bucket-02.01-S2A",
+        "S2A_MSIL1C_20160403T030602_N0201_R075_T50TMK_20160403T031209",
+        "a tile folder of the public bucket",
+        dict(bucket=True),
     ),
 )
 SAFE_FIXTURES = tuple(f for f in FIXTURES if not f.layout.get("bucket"))
@@ -93,9 +101,17 @@ def write(fixture: Genuine, folder: Path, size: int = SIZE) -> Path:
     parsed = ProductName.of(fixture.name)
     scene = synthetic.Scene(size, seed=3, cloud_cover=0.0)
     offset = -1000 if float(fixture.baseline) >= 4 else 0
-    bands = {b: synthetic.to_dn(scene.clear(b), synthetic.swath_nodata(size, RESOLUTION[b]), offset) for b in ALL_BANDS}
+    bands = {
+        b: synthetic.to_dn(scene.clear(b), synthetic.swath_nodata(size, RESOLUTION[b]), offset)
+        for b in ALL_BANDS
+    }
     path = synthetic.write_product(
-        folder, fixture.name, bands, synthetic.Geometry(str(parsed.tile), size), baseline=fixture.baseline, **fixture.layout
+        folder,
+        fixture.name,
+        bands,
+        synthetic.Geometry(str(parsed.tile), size),
+        baseline=fixture.baseline,
+        **fixture.layout,
     )
     if fixture.suffix:
         path = path.rename(path.with_name(path.name.removesuffix(".zip") + fixture.suffix))
@@ -103,16 +119,26 @@ def write(fixture: Genuine, folder: Path, size: int = SIZE) -> Path:
 
 
 def earth_search_item(tile_folder: Path, out: Path) -> Path:
-    """An Earth Search v1 item (crmss/io/esa_files.py) over a bucket tile folder, its hrefs local paths."""
+    """An Earth Search v1 item (crmss/io/esa_files.py) over a bucket tile folder, its hrefs local
+    paths."""
     info = json.loads((tile_folder / "productInfo.json").read_text())
     files = esa_files.ProductFiles.of(info["name"], str(ProductName.of(info["name"]).baseline))
-    hrefs = {p.stem if p.suffix == ".jp2" else p.name: str(p.resolve()) for p in tile_folder.iterdir()}
-    out.write_text(json.dumps(esa_files.earth_search_item(files, hrefs, [117.0, 40.0, 118.3, 41.0]), indent=1))
+    hrefs = {
+        p.stem if p.suffix == ".jp2" else p.name: str(p.resolve()) for p in tile_folder.iterdir()
+    }
+    out.write_text(
+        json.dumps(esa_files.earth_search_item(files, hrefs, [117.0, 40.0, 118.3, 41.0]), indent=1)
+    )
     return out
 
 
 def cdse_item(safe: Path, name: str, out: Path) -> Path:
-    """A Copernicus Data Space item (crmss/io/esa_files.py) of the product ``name`` whose ``.SAFE`` folder is ``safe``."""
+    """A Copernicus Data Space item (crmss/io/esa_files.py) of the product ``name`` whose
+    ``.SAFE`` folder is ``safe``."""
     files = esa_files.ProductFiles.of(name, str(ProductName.of(name).baseline))
-    out.write_text(json.dumps(esa_files.cdse_item(files, str(safe.resolve()), [8.9, 45.9, 10.3, 46.9]), indent=1))
+    out.write_text(
+        json.dumps(
+            esa_files.cdse_item(files, str(safe.resolve()), [8.9, 45.9, 10.3, 46.9]), indent=1
+        )
+    )
     return out

@@ -14,7 +14,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "crmss"
 #: every module by its path in the package without ``.py`` ("io/products", "cli")
-MODULES = {path.relative_to(PACKAGE).with_suffix("").as_posix(): ast.parse(path.read_text(), str(path)) for path in sorted(PACKAGE.rglob("*.py"))}
+MODULES = {
+    path.relative_to(PACKAGE).with_suffix("").as_posix(): ast.parse(path.read_text(), str(path))
+    for path in sorted(PACKAGE.rglob("*.py"))
+}
 #: the longest a function may be; longer ones are split into steps that each do one thing
 LONGEST = 60
 
@@ -25,10 +28,16 @@ def _functions(tree: ast.Module):
     def visit(node, prefix: str, public: bool):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.ClassDef):
-                yield from visit(child, f"{prefix}{child.name}.", public and not child.name.startswith("_"))
+                yield from visit(
+                    child, f"{prefix}{child.name}.", public and not child.name.startswith("_")
+                )
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 dunder = child.name.startswith("__") and child.name.endswith("__")
-                yield f"{prefix}{child.name}", child, public and (dunder or not child.name.startswith("_"))
+                yield (
+                    f"{prefix}{child.name}",
+                    child,
+                    public and (dunder or not child.name.startswith("_")),
+                )
                 yield from visit(child, f"{prefix}{child.name}.", False)
 
     yield from visit(tree, "", True)
@@ -37,7 +46,9 @@ def _functions(tree: ast.Module):
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_every_module_states_its_job(name):
     docstring = ast.get_docstring(MODULES[name])
-    assert docstring and len(docstring.split()) >= 5, f"crmss/{name}.py: a module docstring saying what it does"
+    assert docstring and len(docstring.split()) >= 5, (
+        f"crmss/{name}.py: a module docstring saying what it does"
+    )
 
 
 def test_every_public_function_is_annotated():
@@ -46,9 +57,15 @@ def test_every_public_function_is_annotated():
         for name, node, public in _functions(tree):
             if not public:
                 continue
-            arguments = [a for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs if a.arg not in ("self", "cls")]
+            arguments = [
+                a
+                for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+                if a.arg not in ("self", "cls")
+            ]
             arguments += [a for a in (node.args.vararg, node.args.kwarg) if a]
-            bare = [a.arg for a in arguments if a.annotation is None] + (["return"] if node.returns is None and node.name != "__init__" else [])
+            bare = [a.arg for a in arguments if a.annotation is None] + (
+                ["return"] if node.returns is None and node.name != "__init__" else []
+            )
             if bare:
                 missing.append(f"crmss/{module}.py:{node.lineno} {name}: {', '.join(bare)}")
     assert not missing, "\n".join(missing)
@@ -66,8 +83,14 @@ def test_no_function_is_longer_than_the_rule():
 
 def test_the_import_contracts_hold_and_are_not_vacuous(tmp_path):
     """lint-imports keeps every contract of pyproject.toml, and breaks one when a module of the
-    TensorFlow-free stages imports TensorFlow (a copy of the package, so the check is seen to bite)."""
-    run = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=PACKAGE.parent, capture_output=True, text=True)
+    TensorFlow-free stages imports TensorFlow (a copy of the package, so the check is seen to
+    bite)."""
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0 and "0 broken" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
     shutil.copytree(PACKAGE, tmp_path / "crmss")
     shutil.copy(PACKAGE.parent / "pyproject.toml", tmp_path)
@@ -80,7 +103,10 @@ def test_the_import_contracts_hold_and_are_not_vacuous(tmp_path):
         text=True,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
-    assert run.returncode == 1 and "Reading products and preparing data need no TensorFlow BROKEN" in run.stdout, run.stdout[-3000:]
+    assert (
+        run.returncode == 1
+        and "Reading products and preparing data need no TensorFlow BROKEN" in run.stdout
+    ), run.stdout[-3000:]
 
 
 def _targets(module: str, node: ast.ImportFrom) -> list[str]:
@@ -94,9 +120,12 @@ def _targets(module: str, node: ast.ImportFrom) -> list[str]:
 def test_module_level_imports_form_no_cycle():
     graph = {}
     for module, tree in MODULES.items():
-        graph[module] = {target for node in tree.body if isinstance(node, ast.ImportFrom) and node.level for target in _targets(module, node)} & set(
-            MODULES
-        )
+        graph[module] = {
+            target
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.level
+            for target in _targets(module, node)
+        } & set(MODULES)
     done: set[str] = set()
 
     def visit(module: str, path: tuple[str, ...]) -> None:

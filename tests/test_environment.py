@@ -14,7 +14,9 @@ def test_gdal_bindings_have_numpy_support_and_the_jp2_driver():
     from osgeo import gdal, gdal_array  # gdal_array fails when pip built the bindings without numpy
 
     assert gdal_array.NumericTypeCodeToGDALTypeCode is not None
-    assert gdal.GetDriverByName("JP2OpenJPEG") is not None and gdal.GetDriverByName("COG") is not None
+    assert (
+        gdal.GetDriverByName("JP2OpenJPEG") is not None and gdal.GetDriverByName("COG") is not None
+    )
 
 
 def _requirement(text: str) -> tuple[str, str]:
@@ -24,20 +26,34 @@ def _requirement(text: str) -> tuple[str, str]:
 
 def test_environment_yml_and_pyproject_list_the_same_packages():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pip = dict(_requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"])
+    pip = dict(
+        _requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]
+    )
     conda = {}
     section = None
     for line in (REPO / "environment.yml").read_text().splitlines():
         if not line.startswith(" "):
             section = line.split(":")[0]
-        elif section == "dependencies" and re.match(r"^  - [A-Za-z]", line) and not line.strip().endswith(":"):
+        elif (
+            section == "dependencies"
+            and re.match(
+                r"^  - "
+                r"[A-Za-z]",
+                line,
+            )
+            and not line.strip().endswith(":")
+        ):
             name, spec = _requirement(line.strip()[2:])
             conda[name] = spec.replace("=", "==") if re.match(r"^=\d", spec) else spec
     # what conda alone provides: the interpreter, GDAL with its bindings (pip builds those
     # against the system library, see scripts/bootstrap.sh), the JPEG2000 plug-in that
     # conda-forge's GDAL >= 3.9 needs to read any band, and pip itself
-    assert "libgdal-jp2openjpeg" in conda, "environment.yml must list libgdal-jp2openjpeg: without it no band can be read"
-    assert conda.pop("python") == "==3.11" and conda.pop("gdal") == ">=3.6" and conda.pop("pip") == ""
+    assert "libgdal-jp2openjpeg" in conda, (
+        "environment.yml must list libgdal-jp2openjpeg: without it no band can be read"
+    )
+    assert (
+        conda.pop("python") == "==3.11" and conda.pop("gdal") == ">=3.6" and conda.pop("pip") == ""
+    )
     assert conda.pop("libgdal-jp2openjpeg") == ""
     assert conda == pip
 
@@ -73,9 +89,18 @@ def test_a_gdal_without_the_jpeg2000_driver_is_named_with_the_package_to_install
     env = {**os.environ, "GDAL_SKIP": "JP2OpenJPEG"}
     for args in (
         ["prepare", "--products", str(tmp_path), "--out", str(tmp_path / "d")],
-        ["predict", str(tmp_path / "p.zip"), "--model", str(tmp_path), "--out", str(tmp_path / "o")],
+        [
+            "predict",
+            str(tmp_path / "p.zip"),
+            "--model",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+        ],
     ):
-        run = subprocess.run([sys.executable, "-m", "crmss", *args], capture_output=True, text=True, env=env)
+        run = subprocess.run(
+            [sys.executable, "-m", "crmss", *args], capture_output=True, text=True, env=env
+        )
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
         assert (
             "has no JP2OpenJPEG driver, so no Sentinel-2 band can be read" in run.stderr
@@ -91,9 +116,27 @@ def test_citation_cff_cites_the_paper_as_readme_does():
 
     cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
     paper = cff["preferred-citation"]
-    assert cff["cff-version"] == "1.2.0" and cff["version"] == crmss.__version__ and paper["type"] == "article"
-    assert [a["family-names"] for a in paper["authors"]] == ["Li", "Wu", "Hu", "Li", "Wang", "Molinier"]
-    assert (paper["journal"], paper["volume"], paper["issue"], paper["start"], paper["year"], paper["doi"]) == (
+    assert (
+        cff["cff-version"] == "1.2.0"
+        and cff["version"] == crmss.__version__
+        and paper["type"] == "article"
+    )
+    assert [a["family-names"] for a in paper["authors"]] == [
+        "Li",
+        "Wu",
+        "Hu",
+        "Li",
+        "Wang",
+        "Molinier",
+    ]
+    assert (
+        paper["journal"],
+        paper["volume"],
+        paper["issue"],
+        paper["start"],
+        paper["year"],
+        paper["doi"],
+    ) == (
         "Remote Sensing",
         13,
         1,
@@ -105,19 +148,26 @@ def test_citation_cff_cites_the_paper_as_readme_does():
     assert paper["title"] in readme and paper["doi"] in readme
 
 
-def test_importing_crmss_changes_nothing_global_and_its_gdal_calls_restore_the_callers_mode(tmp_path):
+def test_importing_crmss_changes_nothing_global_and_its_gdal_calls_restore_the_callers_mode(
+    tmp_path,
+):
     script = f"""
 import logging, pkgutil, importlib, matplotlib
 matplotlib.use("svg")  # a caller's choice, which importing crmss must keep
 from osgeo import gdal, osr
 import crmss
-before = (matplotlib.get_backend(), gdal.GetUseExceptions(), osr.GetUseExceptions(), logging.getLogger("crmss").handlers, gdal.GetCacheMax())
-modules = [m.name for m in pkgutil.walk_packages(crmss.__path__, "crmss.") if m.name != "crmss.__main__"]
+def state():
+    handlers = list(logging.getLogger("crmss").handlers)
+    modes = gdal.GetUseExceptions(), osr.GetUseExceptions()
+    return matplotlib.get_backend(), modes, handlers, gdal.GetCacheMax()
+before = state()
+modules = [m.name for m in pkgutil.walk_packages(crmss.__path__, "crmss.")]
+modules = [name for name in modules if name != "crmss.__main__"]
 assert len(modules) > 50, modules  # every module of every stage
 for module in modules:
     importlib.import_module(module)
 import keras
-after = (matplotlib.get_backend(), gdal.GetUseExceptions(), osr.GetUseExceptions(), logging.getLogger("crmss").handlers, gdal.GetCacheMax())
+after = state()
 assert before == after, (before, after)
 assert keras.mixed_precision.dtype_policy().name == "float32"
 from crmss.core.errors import InputError

@@ -23,12 +23,18 @@ from crmss.nn.pipeline import make_dataset
 from crmss.nn.training import build_gan, train
 
 pytestmark = pytest.mark.gpu
-needs_gpu = pytest.mark.skipif(not tf.config.list_physical_devices("GPU"), reason="TensorFlow sees no GPU here")
-needs_gpu_decoder = pytest.mark.skipif(gpu_decoder() is None, reason="nvImageCodec is not installed or finds no GPU here")
+needs_gpu = pytest.mark.skipif(
+    not tf.config.list_physical_devices("GPU"), reason="TensorFlow sees no GPU here"
+)
+needs_gpu_decoder = pytest.mark.skipif(
+    gpu_decoder() is None, reason="nvImageCodec is not installed or finds no GPU here"
+)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return 10 * math.log10(1 / np.mean((a.astype(np.float64) / 1e4 - b.astype(np.float64) / 1e4) ** 2))
+    return 10 * math.log10(
+        1 / np.mean((a.astype(np.float64) / 1e4 - b.astype(np.float64) / 1e4) ** 2)
+    )
 
 
 @needs_gpu
@@ -38,13 +44,21 @@ def test_mixed_precision_training_steps_on_the_gpu(trained, policy):
 
     keras.mixed_precision.set_global_policy(policy)
     try:
-        gan = build_gan(TrainOptions(data=str(trained / "data"), out="unused", width=8, mixed_precision=True))
-        batches = iter(make_dataset(merge(list(load_patches(trained / "data").values())), 1, repeat=True))
+        gan = build_gan(
+            TrainOptions(data=str(trained / "data"), out="unused", width=8, mixed_precision=True)
+        )
+        batches = iter(
+            make_dataset(merge(list(load_patches(trained / "data").values())), 1, repeat=True)
+        )
         for _ in range(3):
             logs = gan.train_step(next(batches))
         assert all(np.isfinite(float(v)) for v in logs.values())
-        assert all(w.dtype == "float32" and np.isfinite(w.numpy()).all() for w in gan.generator.weights)
-        assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+        assert all(
+            w.dtype == "float32" and np.isfinite(w.numpy()).all() for w in gan.generator.weights
+        )
+        assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer) == (
+            policy == "mixed_float16"
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -53,11 +67,22 @@ def test_mixed_precision_training_steps_on_the_gpu(trained, policy):
 def test_a_mirrored_mixed_precision_epoch_on_the_gpus(trained, tmp_path):
     run = tmp_path / "run"
     options = TrainOptions(
-        data=str(trained / "data"), out=str(run), width=8, epochs=1, steps_per_epoch=4, samples=0, strategy="mirrored", mixed_precision=True
+        data=str(trained / "data"),
+        out=str(run),
+        width=8,
+        epochs=1,
+        steps_per_epoch=4,
+        samples=0,
+        strategy="mirrored",
+        mixed_precision=True,
     )
     train(options, verbose=0)
     history = pd.read_csv(run / "history.csv")
-    assert (run / "generator.keras").exists() and len(history) == 1 and np.isfinite(history["g_loss"]).all()
+    assert (
+        (run / "generator.keras").exists()
+        and len(history) == 1
+        and np.isfinite(history["g_loss"]).all()
+    )
 
 
 @needs_gpu
@@ -65,12 +90,27 @@ def test_predict_on_gpu0_at_auto_precision_stays_near_float32(products, trained,
     product = cloudy_product(products(0))
     for precision in ("auto", "float32"):
         predict_products(
-            PredictOptions([product], trained / "run", tmp_path / precision, tile=512, devices="GPU:0", precision=precision, progress=False)
+            PredictOptions(
+                [product],
+                trained / "run",
+                tmp_path / precision,
+                tile=512,
+                devices="GPU:0",
+                precision=precision,
+                progress=False,
+            )
         )
     for res in ("10m", "20m"):
-        auto, reference = (gdal.Open(str(next((tmp_path / p).glob(f"*_CR_{res}.tif")))) for p in ("auto", "float32"))
-        major = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])["compute_capability"][0]
-        assert auto.GetMetadataItem("CRMSS_PRECISION").startswith("bfloat16" if major >= 8 else "float16")
+        auto, reference = (
+            gdal.Open(str(next((tmp_path / p).glob(f"*_CR_{res}.tif"))))
+            for p in ("auto", "float32")
+        )
+        major = tf.config.experimental.get_device_details(
+            tf.config.list_physical_devices("GPU")[0]
+        )["compute_capability"][0]
+        assert auto.GetMetadataItem("CRMSS_PRECISION").startswith(
+            "bfloat16" if major >= 8 else "float16"
+        )
         valid = reference.ReadAsArray() > 0
         assert psnr(auto.ReadAsArray()[valid], reference.ReadAsArray()[valid]) > 45
 
@@ -88,7 +128,19 @@ def test_the_gpu_decodes_a_products_bands_to_gdals_pixels(products):
 def test_predict_with_the_gpu_decoder_writes_gdals_outputs(products, trained, tmp_path):
     product = cloudy_product(products(0))
     for decoder in ("gpu", "gdal"):
-        predict_products(PredictOptions([product], trained / "run", tmp_path / decoder, tile=512, decoder=decoder, progress=False))
+        predict_products(
+            PredictOptions(
+                [product],
+                trained / "run",
+                tmp_path / decoder,
+                tile=512,
+                decoder=decoder,
+                progress=False,
+            )
+        )
     for res in ("10m", "20m"):
-        on_gpu, on_cpu = (gdal.Open(str(next((tmp_path / d).glob(f"*_CR_{res}.tif")))).ReadAsArray() for d in ("gpu", "gdal"))
+        on_gpu, on_cpu = (
+            gdal.Open(str(next((tmp_path / d).glob(f"*_CR_{res}.tif")))).ReadAsArray()
+            for d in ("gpu", "gdal")
+        )
         assert np.array_equal(on_gpu, on_cpu)

@@ -22,7 +22,13 @@ from genuine import cdse_item, earth_search_item
 from osgeo import gdal
 
 from conftest import run_cli
-from crmss.core.options import EvaluateOptions, PredictOptions, PrepareOptions, SimulateOptions, TrainOptions
+from crmss.core.options import (
+    EvaluateOptions,
+    PredictOptions,
+    PrepareOptions,
+    SimulateOptions,
+    TrainOptions,
+)
 from crmss.dataset import synthetic
 from crmss.dataset.prepare import prepare
 from crmss.dataset.simulate import simulate
@@ -41,7 +47,18 @@ SIZE = 516
 PAIRS = (read_split()[0], read_split()[28])
 #: where the testing pair's cloudy product is in the products a packaging returns
 TESTING_CLOUDY = 2
-PACKAGINGS = ("safe", "zip", "safe-zip", "root-zip", "pdmc", "bucket", "earth-search", "data-space", "item-collection", "served")
+PACKAGINGS = (
+    "safe",
+    "zip",
+    "safe-zip",
+    "root-zip",
+    "pdmc",
+    "bucket",
+    "earth-search",
+    "data-space",
+    "item-collection",
+    "served",
+)
 
 
 class Served:
@@ -74,18 +91,28 @@ class _RangeRequests(http.server.SimpleHTTPRequestHandler):
 
 
 def _write_pairs(folder: Path, **layout: object) -> list[Path]:
-    """Both pairs of PAIRS in ``folder`` with ``layout``; returns the four products (cloudy, clear, cloudy, clear)."""
-    return [p for pair in PAIRS for p in synthetic.write_pair(folder, pair.clear, pair.cloudy, size=SIZE, seed=11, **layout)]
+    """Both pairs of PAIRS in ``folder`` with ``layout``; returns the four products (cloudy,
+    clear, cloudy, clear)."""
+    return [
+        p
+        for pair in PAIRS
+        for p in synthetic.write_pair(folder, pair.clear, pair.cloudy, size=SIZE, seed=11, **layout)
+    ]
 
 
 def _files(path: Path) -> esa_files.ProductFiles:
     """The ESA file names of the product at ``path`` (a .SAFE folder or a bucket tile folder)."""
-    name = json.loads((path / "productInfo.json").read_text())["name"] if (path / "productInfo.json").exists() else path.stem
+    name = (
+        json.loads((path / "productInfo.json").read_text())["name"]
+        if (path / "productInfo.json").exists()
+        else path.stem
+    )
     return esa_files.ProductFiles.of(ProductName.of(name).name, str(ProductName.of(name).baseline))
 
 
 def _rezip(safe: Path, root_level: bool) -> Path:
-    """``safe`` as ``<name>.SAFE.zip`` (the Data Space's naming) or as a zip of its content without the ``.SAFE`` folder."""
+    """``safe`` as ``<name>.SAFE.zip`` (the Data Space's naming) or as a zip of its content
+    without the ``.SAFE`` folder."""
     target = safe.parent / (f"{safe.stem}.zip" if root_level else f"{safe.name}.zip")
     with zipfile.ZipFile(target, "w") as archive:
         for path in sorted(safe.rglob("*")):
@@ -95,28 +122,45 @@ def _rezip(safe: Path, root_level: bool) -> Path:
 
 
 def _package(packaging: str, root: Path, served: Served) -> list[Path | str]:
-    """Write both pairs packaged as ``packaging`` into ``root/products``; returns the four products as a user names them."""
+    """Write both pairs packaged as ``packaging`` into ``root/products``; returns the four
+    products as a user names them."""
     products = root / "products"
     if packaging in ("safe", "zip", "pdmc", "bucket"):
-        layout = {"zip": {"zipped": True}, "pdmc": {"naming": "long"}, "bucket": {"bucket": True}}.get(packaging, {})
+        layout = {
+            "zip": {"zipped": True},
+            "pdmc": {"naming": "long"},
+            "bucket": {"bucket": True},
+        }.get(packaging, {})
         return list(_write_pairs(products, **layout))
     if packaging in ("safe-zip", "root-zip"):
         return [_rezip(safe, packaging == "root-zip") for safe in _write_pairs(products)]
     if packaging in ("earth-search", "item-collection"):
         tiles = _write_pairs(root / "bucket", bucket=True)
-        items = [earth_search_item(tile, products / f"item{i}.json") for i, tile in enumerate(tiles)]
+        items = [
+            earth_search_item(tile, products / f"item{i}.json") for i, tile in enumerate(tiles)
+        ]
         if packaging == "earth-search":
             return list(items)
         features = [json.loads(item.read_text()) for item in items]
         for item in items:
             item.unlink()
-        (products / "search.json").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+        (products / "search.json").write_text(
+            json.dumps({"type": "FeatureCollection", "features": features})
+        )
         return [f"{products / 'search.json'}#{feature['id']}" for feature in features]
     if packaging == "data-space":
-        return [cdse_item(safe, safe.stem, products / f"item{i}.json") for i, safe in enumerate(_write_pairs(root / "safes"))]
-    on_server = served.root / root.name  # "served": the .SAFE folders on the server, the items in products/ and by their URLs
+        return [
+            cdse_item(safe, safe.stem, products / f"item{i}.json")
+            for i, safe in enumerate(_write_pairs(root / "safes"))
+        ]
+    # "served": the .SAFE folders on the server, the items in products/ and by their URLs
+    on_server = served.root / root.name
     for i, safe in enumerate(_write_pairs(on_server)):
-        item = json.dumps(esa_files.cdse_item(_files(safe), f"{served.url}/{root.name}/{safe.name}", [117.0, 40.0, 118.3, 41.0]))
+        item = json.dumps(
+            esa_files.cdse_item(
+                _files(safe), f"{served.url}/{root.name}/{safe.name}", [117.0, 40.0, 118.3, 41.0]
+            )
+        )
         for folder in (products, on_server):
             (folder / f"item{i}.json").write_text(item)
     return [f"{served.url}/{root.name}/item{i}.json" for i in range(4)]
@@ -131,7 +175,8 @@ def server(tmp_path_factory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory, server) -> Callable[[str], tuple[Path, list]]:
-    """packaged(packaging) -> (a folder holding ``products/`` and ``split.csv``, the four products)."""
+    """packaged(packaging) -> (a folder holding ``products/`` and ``split.csv``, the four
+    products)."""
     made: dict[str, tuple[Path, list]] = {}
 
     def make(packaging: str) -> tuple[Path, list]:
@@ -151,17 +196,25 @@ def cluster() -> Iterator[str]:
     """The address of a real Dask LocalCluster: one worker process of one thread."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
         yield local.scheduler_address
 
 
 def patches(tree: Path) -> dict[str, np.ndarray]:
     """The prepared tree's patches: path relative to the tree -> pixels."""
-    return {p.relative_to(tree).as_posix(): gdal.Open(str(p)).ReadAsArray() for p in sorted(tree.rglob("*.tif"))}
+    return {
+        p.relative_to(tree).as_posix(): gdal.Open(str(p)).ReadAsArray()
+        for p in sorted(tree.rglob("*.tif"))
+    }
 
 
 def windows(tree: Path) -> dict[str, list]:
-    return {key: pair["windows"] for key, pair in json.loads((tree / "manifest.json").read_text())["pairs"].items()}
+    return {
+        key: pair["windows"]
+        for key, pair in json.loads((tree / "manifest.json").read_text())["pairs"].items()
+    }
 
 
 def pixels(paths: list[Path]) -> list[np.ndarray]:
@@ -172,62 +225,189 @@ def pixels(paths: list[Path]) -> list[np.ndarray]:
 def reference(packaged, cluster) -> dict:
     """The .SAFE folders' round trip, run plainly: what every other packaging must give."""
     root, named = packaged("safe")
-    prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False))
+    prepare(
+        PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False)
+    )
     train(_train_options(root), verbose=0)
-    written = predict_products(PredictOptions([named[TESTING_CLOUDY]], model=root / "run", out=root / "predicted", tile=512, progress=False))
-    return {"patches": patches(root / "data"), "windows": windows(root / "data"), "predicted": pixels(sorted(written))}
+    written = predict_products(
+        PredictOptions(
+            [named[TESTING_CLOUDY]],
+            model=root / "run",
+            out=root / "predicted",
+            tile=512,
+            progress=False,
+        )
+    )
+    return {
+        "patches": patches(root / "data"),
+        "windows": windows(root / "data"),
+        "predicted": pixels(sorted(written)),
+    }
 
 
 def _train_options(root: Path) -> TrainOptions:
-    return TrainOptions(data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, steps_per_epoch=1, samples=0, val_pairs=0)
+    return TrainOptions(
+        data=str(root / "data"),
+        out=str(root / "run"),
+        width=8,
+        epochs=1,
+        steps_per_epoch=1,
+        samples=0,
+        val_pairs=0,
+    )
 
 
 @pytest.mark.parametrize("packaging", PACKAGINGS)
 def test_every_command_reads_what_the_one_before_wrote(packaging, packaged, reference, cluster):
     """prepare (on the cluster) -> train one step -> test -> simulate -> test the simulated set ->
-    prepare again (plain; no patch rewritten) -> predict (on the cluster) the testing pair's cloudy product."""
+    prepare again (plain; no patch rewritten) -> predict (on the cluster) the testing pair's cloudy
+    product."""
     root, named = packaged(packaging)
     data = root / "data"
     if not data.exists():
-        prepare(PrepareOptions(root / "products", data, split=root / "split.csv", progress=False, scheduler=cluster))
+        prepare(
+            PrepareOptions(
+                root / "products", data, split=root / "split.csv", progress=False, scheduler=cluster
+            )
+        )
     assert windows(data) == reference["windows"]
     assert patches(data).keys() == reference["patches"].keys()
     for name, array in patches(data).items():
-        np.testing.assert_array_equal(array, reference["patches"][name], err_msg=f"{packaging}: {name}")
+        np.testing.assert_array_equal(
+            array, reference["patches"][name], err_msg=f"{packaging}: {name}"
+        )
     manifest = json.loads((data / "manifest.json").read_text())
     written = {p: p.stat().st_mtime_ns for p in data.rglob("*.tif")}
-    again = prepare(PrepareOptions(root / "products", data, split=root / "split.csv", progress=False))
-    assert again["pairs"] == manifest["pairs"] and {p: p.stat().st_mtime_ns for p in written} == written
+    again = prepare(
+        PrepareOptions(root / "products", data, split=root / "split.csv", progress=False)
+    )
+    assert (
+        again["pairs"] == manifest["pairs"]
+        and {p: p.stat().st_mtime_ns for p in written} == written
+    )
 
     if not (root / "run").exists():
         train(_train_options(root), verbose=0)
     assert json.loads((root / "run" / "config.json").read_text())["train_pairs"] == [PAIRS[0].key]
-    results = evaluate(EvaluateOptions(data, models=(str(root / "run"),), out=root / "results", figures=0, progress=False))
+    results = evaluate(
+        EvaluateOptions(
+            data, models=(str(root / "run"),), out=root / "results", figures=0, progress=False
+        )
+    )
     assert set(results["method"]) >= {"crmss", "cloudy_input"} and results["value"].notna().all()
     simulate(SimulateOptions(data, out=root / "simulated", progress=False))
-    simulated = evaluate(EvaluateOptions(root / "simulated", models=(str(root / "run"),), out=root / "sim_results", figures=0, progress=False))
+    simulated = evaluate(
+        EvaluateOptions(
+            root / "simulated",
+            models=(str(root / "run"),),
+            out=root / "sim_results",
+            figures=0,
+            progress=False,
+        )
+    )
     assert set(simulated["scene"]) == set(results["scene"])
 
-    options = PredictOptions([named[TESTING_CLOUDY]], model=root / "run", out=root / "on_cluster", tile=512, progress=False, scheduler=cluster)
+    options = PredictOptions(
+        [named[TESTING_CLOUDY]],
+        model=root / "run",
+        out=root / "on_cluster",
+        tile=512,
+        progress=False,
+        scheduler=cluster,
+    )
     cloudy = ProductName.of(PAIRS[1].cloudy)
-    outputs = sorted(p for p in predict_products(options) if f"_T{cloudy.tile}_" in p.name)  # a PDMC product gives each granule
-    assert len(outputs) == len(reference["predicted"]) and all(cloudy.sensing in p.name for p in outputs)
+    # a PDMC product gives each granule
+    outputs = sorted(p for p in predict_products(options) if f"_T{cloudy.tile}_" in p.name)
+    assert len(outputs) == len(reference["predicted"]) and all(
+        cloudy.sensing in p.name for p in outputs
+    )
     for ours, expected in zip(pixels(outputs), reference["predicted"]):
-        np.testing.assert_array_equal(ours, expected, err_msg=f"{packaging}: the prediction differs from the .SAFE folder's")
+        np.testing.assert_array_equal(
+            ours, expected, err_msg=f"{packaging}: the prediction differs from the .SAFE folder's"
+        )
 
 
-def test_the_command_line_reads_what_it_wrote_from_items_served_over_http(packaged, reference, tmp_path):
-    """The same round trip as a user types it, on the Data Space items whose .SAFE folders are served."""
+def test_the_command_line_reads_what_it_wrote_from_items_served_over_http(
+    packaged, reference, tmp_path
+):
+    """The same round trip as a user types it, on the Data Space items whose .SAFE folders are
+    served."""
     root, named = packaged("served")
     data, run, split = tmp_path / "data", tmp_path / "run", root / "split.csv"
     steps = [
-        ("prepare", "--products", root / "products", "--out", data, "--split", split, "--no-progress"),
-        ("train", "--data", data, "--out", run, "--width", "8", "--epochs", "1", "--steps-per-epoch", "1", "--samples", "0", "--val-pairs", "0"),
-        ("test", "--data", data, "--model", run, "--out", tmp_path / "results", "--figures", "0", "--no-progress"),
+        (
+            "prepare",
+            "--products",
+            root / "products",
+            "--out",
+            data,
+            "--split",
+            split,
+            "--no-progress",
+        ),
+        (
+            "train",
+            "--data",
+            data,
+            "--out",
+            run,
+            "--width",
+            "8",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "1",
+            "--samples",
+            "0",
+            "--val-pairs",
+            "0",
+        ),
+        (
+            "test",
+            "--data",
+            data,
+            "--model",
+            run,
+            "--out",
+            tmp_path / "results",
+            "--figures",
+            "0",
+            "--no-progress",
+        ),
         ("simulate", "--data", data, "--out", tmp_path / "simulated", "--no-progress"),
-        ("test", "--data", tmp_path / "simulated", "--model", run, "--out", tmp_path / "sim_results", "--figures", "0", "--no-progress"),
-        ("prepare", "--products", root / "products", "--out", data, "--split", split, "--no-progress"),
-        ("predict", named[TESTING_CLOUDY], "--model", run, "--out", tmp_path / "predicted", "--tile", "512", "--no-progress"),
+        (
+            "test",
+            "--data",
+            tmp_path / "simulated",
+            "--model",
+            run,
+            "--out",
+            tmp_path / "sim_results",
+            "--figures",
+            "0",
+            "--no-progress",
+        ),
+        (
+            "prepare",
+            "--products",
+            root / "products",
+            "--out",
+            data,
+            "--split",
+            split,
+            "--no-progress",
+        ),
+        (
+            "predict",
+            named[TESTING_CLOUDY],
+            "--model",
+            run,
+            "--out",
+            tmp_path / "predicted",
+            "--tile",
+            "512",
+            "--no-progress",
+        ),
     ]
     for step in steps:
         done = run_cli(*step)

@@ -49,15 +49,26 @@ def connect(scheduler: str, local_workers: int = 1) -> Any:
     distributed = optional_module("distributed", "cluster", argument("scheduler", scheduler))
     Client, LocalCluster = distributed.Client, distributed.LocalCluster
     if scheduler == "local":
-        return Client(LocalCluster(n_workers=max(1, local_workers), threads_per_worker=1, processes=True, dashboard_address=":0"))
+        return Client(
+            LocalCluster(
+                n_workers=max(1, local_workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+            )
+        )
     address = os.environ.get("DASK_SCHEDULER_ADDRESS", "") if scheduler == "env" else scheduler
     if not address:
-        raise InputError(f"{argument('scheduler', 'env')}: DASK_SCHEDULER_ADDRESS is not set; set it to the scheduler's address, or give the address")
+        raise InputError(
+            f"{argument('scheduler', 'env')}: DASK_SCHEDULER_ADDRESS is not set; set "
+            "it to the scheduler's address, or give the address"
+        )
     try:
         return Client(address, timeout="15s")
     except (OSError, TimeoutError) as exc:
         raise InputError(
-            f"{argument('scheduler', address)}: no Dask scheduler answers there ({exc}); start one (dask scheduler) or correct the address"
+            f"{argument('scheduler', address)}: no Dask scheduler answers there ({exc}); start "
+            "one (dask scheduler) or correct the address"
         ) from exc
 
 
@@ -66,20 +77,26 @@ def check_shared(client: Any, out: Path) -> None:
     token = uuid.uuid4().hex
     written = client.run(_write_probe, str(out), token)
     try:
-        unseen = [worker for worker, probe in written.items() if not probe or not Path(probe).is_file() or Path(probe).read_text() != token]
+        unseen = [
+            worker
+            for worker, probe in written.items()
+            if not probe or not Path(probe).is_file() or Path(probe).read_text() != token
+        ]
     finally:
         for probe in written.values():
             if probe:
                 Path(probe).unlink(missing_ok=True)
     if unseen:
         raise InputError(
-            f"{out}: the Dask workers {', '.join(sorted(unseen))} cannot write there, or write where this machine does not see it; "
+            f"{out}: the Dask workers {', '.join(sorted(unseen))} cannot write there, or write "
+            "where this machine does not see it; "
             f"give {argument('out')} a folder on storage every worker shares"
         )
 
 
 def _write_probe(out: str, token: str) -> str | None:
-    """(On a worker) write ``token`` into a probe file in ``out``; its path, None where it cannot."""
+    """(On a worker) write ``token`` into a probe file in ``out``; its path, None where it
+    cannot."""
     probe = Path(out) / f".crmss-probe-{uuid.uuid4().hex[:8]}"
     try:
         probe.write_text(token)
@@ -96,10 +113,14 @@ def run_tasks(
     as they finish. A full disk cancels the rest and is raised."""
     from distributed import as_completed
 
-    if "dashboard" in (client.scheduler_info().get("services") or {}):  # dashboard_link names one even where none runs
+    # dashboard_link names one even where none runs
+    if "dashboard" in (client.scheduler_info().get("services") or {}):
         logger.info(f"Dask dashboard: {client.dashboard_link}")
     address, finished = client.scheduler.address, 0
-    futures = {client.submit(task, *args, key=f"crmss-{unit}-{uuid.uuid4().hex[:12]}", pure=False): name for name, args in work}
+    futures = {
+        client.submit(task, *args, key=f"crmss-{unit}-{uuid.uuid4().hex[:12]}", pure=False): name
+        for name, args in work
+    }
     with progress_bar(progress, total=len(futures), desc=f"{unit}s", unit=unit) as bar:
         for future in as_completed(futures):
             try:
@@ -109,12 +130,15 @@ def run_tasks(
                 raise
             except InputError as exc:
                 yield futures[future], None, exc
-            except (concurrent.futures.CancelledError, OSError) as exc:  # CommClosedError is an OSError
+            # CommClosedError is an OSError
+            except (concurrent.futures.CancelledError, OSError) as exc:
                 if isinstance(exc, OSError) and client.status == "running":
                     raise  # the task's own error, not the connection's
                 raise ClusterLost(
-                    f"the Dask scheduler {address} was lost after {finished} of {len(futures)} {unit}s: the {unit}s finished are "
-                    f"complete and its workers stop the others; start the scheduler and its workers again, then rerun the same "
+                    f"the Dask scheduler {address} was lost after {finished} of {len(futures)} "
+                    f"{unit}s: the {unit}s finished are "
+                    "complete and its workers stop the others; start the scheduler and its "
+                    "workers again, then rerun the same "
                     f"command (what is finished is skipped)"
                 ) from exc
             finished += 1
@@ -128,7 +152,9 @@ class _ConnectionLoss(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         while error is not None:
-            if isinstance(error, (OSError, asyncio.CancelledError, concurrent.futures.CancelledError)):
+            if isinstance(
+                error, (OSError, asyncio.CancelledError, concurrent.futures.CancelledError)
+            ):
                 return False
             error = error.__cause__ or error.__context__
         return True
@@ -137,7 +163,10 @@ class _ConnectionLoss(logging.Filter):
 @contextlib.contextmanager
 def _quiet_connection_loss() -> Iterator[None]:
     """Within the block, distributed's client does not log the loss of its scheduler."""
-    quiet, loggers = _ConnectionLoss(), [logging.getLogger(name) for name in ("distributed.client", "distributed.core")]
+    quiet, loggers = (
+        _ConnectionLoss(),
+        [logging.getLogger(name) for name in ("distributed.client", "distributed.core")],
+    )
     for each in loggers:
         each.addFilter(quiet)
     try:
@@ -160,11 +189,16 @@ def stop_if_abandoned(what: str) -> None:
     except ValueError:  # not in a task
         return
     if worker.status.name not in ("running", "paused", "closing_gracefully"):
-        raise ClusterLost(f"{what}: stopped, its Dask worker {worker.address} lost the scheduler ({worker.status.name})")
+        raise ClusterLost(
+            f"{what}: stopped, its Dask worker {worker.address} lost the scheduler "
+            f"({worker.status.name})"
+        )
 
 
 @contextlib.contextmanager
-def on_cluster(scheduler: str | None, client: Any, out: Path, local_workers: int = 1) -> Iterator[Any]:
+def on_cluster(
+    scheduler: str | None, client: Any, out: Path, local_workers: int = 1
+) -> Iterator[Any]:
     """The client to run on (``client``, or one of ``scheduler`` as :func:`connect` makes it,
     closed at the end), once every worker was seen to write into ``out``."""
     own = client is None

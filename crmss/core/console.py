@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 
 def progress_bar(enabled: bool, **options: Any) -> tqdm:
-    """A tqdm bar (``options`` as tqdm takes them) on stderr, drawn when ``enabled`` and stderr is a terminal."""
+    """A tqdm bar (``options`` as tqdm takes them) on stderr, drawn when ``enabled`` and stderr
+    is a terminal."""
     return tqdm(file=sys.stderr, disable=None if enabled else True, **options)
 
 
@@ -36,7 +37,8 @@ def peak_memory_gb() -> float:
 
 
 def keras_verbosity(verbose: int | None) -> int:
-    """``verbose`` as given, else Keras's progress bar (1) on a terminal and one line per epoch (2) elsewhere."""
+    """``verbose`` as given, else Keras's progress bar (1) on a terminal and one line per epoch
+    (2) elsewhere."""
     if verbose is not None:
         return verbose
     return 1 if sys.stdout.isatty() else 2

@@ -1,7 +1,8 @@
 """The exception types the command line turns into one clear message and an exit status.
 
 All derive from :class:`CrmssError`. :class:`InputError`: bad input (a file, a folder, an
-option, a full disk, a lost Dask scheduler); one message naming the offending file and the fix, exit status 2.
+option, a full disk, a lost Dask scheduler); one message naming the offending file and the fix, exit
+status 2.
 :class:`TrainingDiverged`: a loss became NaN or infinite (the input may be fine: the learning
 rate or the precision is not); exit status 3, the last complete epoch kept.
 :class:`InternalError`: a check of crmss's own output failed (a bug, never the user's input);
@@ -36,7 +37,8 @@ class DiskFullError(InputError):
 
 
 class ClusterLost(InputError):
-    """The Dask scheduler of a run went away mid-run: the message says what is finished and how to go on."""
+    """The Dask scheduler of a run went away mid-run: the message says what is finished and how
+    to go on."""
 
 
 class TrainingDiverged(CrmssError):
@@ -72,7 +74,15 @@ class Failures:
 
 
 #: what GDAL's GeoTIFF writer says when a write fails (its messages carry no errno)
-_GDAL_WRITE_FAILURES = ("No space left", "Write error", "WriteEncoded", "IO error writing", "write failed", "Disk full", "quota")
+_GDAL_WRITE_FAILURES = (
+    "No space left",
+    "Write error",
+    "WriteEncoded",
+    "IO error writing",
+    "write failed",
+    "Disk full",
+    "quota",
+)
 #: below this, a folder counts as full whatever the failed write said
 _NEARLY_FULL = 64 * 2**20
 
@@ -92,22 +102,34 @@ def is_disk_full(exc: BaseException, folder: str | Path, while_writing: bool = F
             nearly_full = shutil.disk_usage(folder).free < _NEARLY_FULL
         except OSError:
             return False
-        return nearly_full and (while_writing or any(s.lower() in text.lower() for s in _GDAL_WRITE_FAILURES))
+        return nearly_full and (
+            while_writing or any(s.lower() in text.lower() for s in _GDAL_WRITE_FAILURES)
+        )
     return False
 
 
-def disk_full_error(folder: str | Path, needed_bytes: int | None, what: str, rerun: str) -> DiskFullError:
-    """The one message for a full disk: the folder, its free space, what the work needs, how to go on."""
+def disk_full_error(
+    folder: str | Path, needed_bytes: int | None, what: str, rerun: str
+) -> DiskFullError:
+    """The one message for a full disk: the folder, its free space, what the work needs, how to
+    go on."""
     try:
         free = f"{_size(shutil.disk_usage(folder).free)} free"
     except OSError:
         free = "free space unknown"
     need = f"; {what} needs about {_size(needed_bytes)}" if needed_bytes else ""
-    return DiskFullError(f"{folder}: the disk is full ({free}{need}); free some space or choose another folder, then {rerun}")
+    return DiskFullError(
+        f"{folder}: the disk is full ({free}{need}); free some space or choose "
+        f"another folder, then {rerun}"
+    )
 
 
 def write_error(
-    exc: OSError | RuntimeError, folder: str | Path, what: str, rerun: str = "run the same command again", needed: int | None = None
+    exc: OSError | RuntimeError,
+    folder: str | Path,
+    what: str,
+    rerun: str = "run the same command again",
+    needed: int | None = None,
 ) -> InputError:
     """The one error for a failed write into ``folder``: :class:`DiskFullError` where its disk is
     full (what ``what`` needs, how to go on: ``rerun``), else InputError naming the file and the
@@ -116,7 +138,10 @@ def write_error(
     if is_disk_full(exc, folder, while_writing=True):
         return disk_full_error(folder, needed, what, rerun)
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return InputError(f"{getattr(exc, 'filename', None) or folder}: cannot write ({reason}); check the output folder and run again")
+    return InputError(
+        f"{getattr(exc, 'filename', None) or folder}: cannot write ({reason}); "
+        "check the output folder and run again"
+    )
 
 
 def _size(count: int) -> str:
@@ -141,5 +166,6 @@ def optional_module(name: str, extra: str, what: str) -> Any:
         return importlib.import_module(name)
     except ImportError as exc:
         raise InputError(
-            f"{what} needs {name}, which is not installed: pip install 'crmss[{extra}]' (conda: conda install -c conda-forge {name})"
+            f"{what} needs {name}, which is not installed: pip install 'crmss[{extra}]' (conda: "
+            f"conda install -c conda-forge {name})"
         ) from exc

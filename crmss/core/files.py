@@ -128,7 +128,8 @@ def output_folder(
                 pass
         except OSError as exc:
             raise InputError(
-                f"{folder}: the output folder cannot be written ({exc.strerror}); choose a folder you can write to for {argument('out')}"
+                f"{folder}: the output folder cannot be written ({exc.strerror}); choose a folder "
+                f"you can write to for {argument('out')}"
             ) from exc
         waiting = f"{folder}: another crmss {command} is writing here; waiting for it"
         with exclusive_lock(folder / lock, waiting) if lock else contextlib.nullcontext():
@@ -153,7 +154,9 @@ def _remove(folder: Path, keep: bool) -> None:
 
 
 @contextlib.contextmanager
-def new_folder(out: Path, command: str, what: str, marker: str | None = None, overwrite: bool = False) -> Iterator[Path]:
+def new_folder(
+    out: Path, command: str, what: str, marker: str | None = None, overwrite: bool = False
+) -> Iterator[Path]:
     """Yield a hidden temporary folder beside ``out`` for the ``with`` block to fill; rename it
     to ``out`` when the block ends, so ``out`` appears whole or not at all.
 
@@ -178,10 +181,13 @@ def new_folder(out: Path, command: str, what: str, marker: str | None = None, ov
     with output_folder(out.parent, command, what, lock=f".{out.name}.lock", unused=None):
         earlier = out.is_dir() and any(out.iterdir())
         if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: is a file; nothing is overwritten: choose a new {argument('out')}")
+            raise InputError(
+                f"{out}: is a file; nothing is overwritten: choose a new {argument('out')}"
+            )
         if earlier and not (overwrite and marker and (out / marker).is_file()):
             raise InputError(_refusal(out, command, what, marker, overwrite))
-        for stale in out.parent.glob(f".{out.name}.*-*"):  # what a killed run left (.partial-, .replaced-): no other run writes here now
+        # what a killed run left (.partial-, .replaced-): no other run writes here now
+        for stale in out.parent.glob(f".{out.name}.*-*"):
             shutil.rmtree(stale, ignore_errors=True)
         tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
         try:
@@ -196,11 +202,18 @@ def new_folder(out: Path, command: str, what: str, marker: str | None = None, ov
 def _refusal(out: Path, command: str, what: str, marker: str | None, overwrite: bool) -> str:
     """Why ``out``, a folder that is not empty, is not written (:func:`new_folder`)."""
     if marker is None:
-        return f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new {argument('out')}"
+        return (
+            f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new "
+            f"{argument('out')}"
+        )
     if overwrite:
-        return f"{out}: holds no {marker}, so it is not {what} of an earlier 'crmss {command}' and is not replaced: choose a new {argument('out')}"
+        return (
+            f"{out}: holds no {marker}, so it is not {what} of an earlier 'crmss {command}' "
+            f"and is not replaced: choose a new {argument('out')}"
+        )
     return (
-        f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new {argument('out')}, or "
+        f"{out}: exists and is not an empty folder; nothing is overwritten: choose a new "
+        f"{argument('out')}, or "
         f"{argument('overwrite', True)} to replace {what} of an earlier run"
     )
 

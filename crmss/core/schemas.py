@@ -2,7 +2,8 @@
 
 :func:`read_json` parses a file (refusing NaN and infinite numbers, which JSON does not have),
 validates it against its schema (JSON Schema, draft 2020-12, with the well-kept ``jsonschema``
-package) and raises one :class:`~crmss.core.errors.InputError` naming the file, the field and the fix.
+package) and raises one :class:`~crmss.core.errors.InputError` naming the file, the field and the
+fix.
 The schemas below are what crmss writes; a run's ``config.json`` options follow the options
 class itself (:func:`crmss.core.validation.json_schema`). CSV files (split lists, windows files,
 metrics tables) are checked by their readers, row by row. No TensorFlow, no GDAL.
@@ -28,13 +29,26 @@ SUBSET = {"enum": ["train", "test"]}
 
 def record(required: dict, optional: dict | None = None, closed: bool = True) -> dict:
     """An object schema: ``required`` and ``optional`` properties; ``closed``: no others."""
-    schema = {"type": "object", "properties": {**required, **(optional or {})}, "required": list(required)}
+    schema = {
+        "type": "object",
+        "properties": {**required, **(optional or {})},
+        "required": list(required),
+    }
     return {**schema, "additionalProperties": False} if closed else schema
 
 
 PRODUCT_RECORD = record(
-    {"listed": STRING, "product": STRING, "path": STRING, "naming": {"enum": list(BAND_FILE_NAMINGS)}, "baseline": STRING},
-    {"offsets": {"type": "object", "additionalProperties": {"type": "integer"}}, "identity": {"type": "object"}},
+    {
+        "listed": STRING,
+        "product": STRING,
+        "path": STRING,
+        "naming": {"enum": list(BAND_FILE_NAMINGS)},
+        "baseline": STRING,
+    },
+    {
+        "offsets": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "identity": {"type": "object"},
+    },
 )
 PAIR_RECORD = record(
     {"subset": SUBSET, "windows": WINDOWS},
@@ -47,7 +61,12 @@ PAIR_RECORD = record(
         "nodata_windows_by_stack": {"type": "object", "additionalProperties": WHOLE},
     },
 )
-FILE_RECORD = {"anyOf": [{"type": "null"}, record({"file": STRING, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}})]}
+FILE_RECORD = {
+    "anyOf": [
+        {"type": "null"},
+        record({"file": STRING, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}),
+    ]
+}
 #: a patch tree's manifest.json, as ``crmss prepare`` or ``crmss simulate`` writes it
 MANIFEST = record(
     {"pairs": {"type": "object", "additionalProperties": PAIR_RECORD}},
@@ -70,7 +89,10 @@ MANIFEST = record(
 #: what ``crmss prepare`` needs to continue a tree: the options it was made with
 PREPARED_MANIFEST = {**MANIFEST, "required": ["pairs", "options", "missing"]}
 #: RUN/best.json: the epoch of the best validation PSNR
-BEST = record({"epoch": {"type": "integer", "minimum": 1}, "val_psnr": NUMBER}, {"val_cloudy_psnr": {"type": ["number", "null"]}})
+BEST = record(
+    {"epoch": {"type": "integer", "minimum": 1}, "val_psnr": NUMBER},
+    {"val_cloudy_psnr": {"type": ["number", "null"]}},
+)
 #: RUN/backup/training_metadata.json, written by the backup callback
 BACKUP_METADATA = record({"epoch": WHOLE}, {"batch": {"type": "integer"}}, closed=False)
 METHOD = record(
@@ -105,12 +127,20 @@ EVALUATION = record(
 #: a bucket tile folder's productInfo.json (what crmss uses of it)
 PRODUCT_INFO = record(
     {"name": STRING},
-    {"datatakeIdentifier": STRING, "tiles": {"type": "array", "items": {"type": "object"}}, "timestamp": STRING},
+    {
+        "datatakeIdentifier": STRING,
+        "tiles": {"type": "array", "items": {"type": "object"}},
+        "timestamp": STRING,
+    },
     closed=False,
 )
 #: a bucket tile folder's tileInfo.json (what crmss uses of it)
 TILE_INFO = record(
-    {"utmZone": {"type": "integer", "minimum": 1, "maximum": 60}, "latitudeBand": STRING, "gridSquare": STRING},
+    {
+        "utmZone": {"type": "integer", "minimum": 1, "maximum": 60},
+        "latitudeBand": STRING,
+        "gridSquare": STRING,
+    },
     {"productName": STRING, "timestamp": STRING},
     closed=False,
 )
@@ -127,7 +157,8 @@ def read_json(path: Path, schema: dict, fix: str) -> Any:
 
 
 def parse_json(text: bytes | str, schema: dict, where: Path | str, fix: str) -> Any:
-    """The JSON document ``text`` (the content of ``where``), checked as :func:`read_json` checks a file."""
+    """The JSON document ``text`` (the content of ``where``), checked as :func:`read_json` checks
+    a file."""
     if not text.strip():
         raise InputError(f"{where}: is empty (0 bytes of JSON); {fix}")
     try:
@@ -139,11 +170,16 @@ def parse_json(text: bytes | str, schema: dict, where: Path | str, fix: str) -> 
 
 
 def check(document: Any, schema: dict, path: Path | str, fix: str) -> None:
-    """InputError (naming ``path``, the field and ``fix``) where ``document`` does not follow ``schema``."""
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(document))
+    """InputError (naming ``path``, the field and ``fix``) where ``document`` does not follow
+    ``schema``."""
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(document)
+    )
     if error is not None:
         where = "/".join(map(str, error.absolute_path))
-        raise InputError(f"{path}: {f'field {where!r}' if where else 'the document'}: {error.message}; {fix}")
+        raise InputError(
+            f"{path}: {f'field {where!r}' if where else 'the document'}: {error.message}; {fix}"
+        )
 
 
 def _no_constant(name: str):

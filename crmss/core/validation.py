@@ -96,7 +96,8 @@ NOTHING: Any = object()
 
 @contextlib.contextmanager
 def speaking_command_line() -> Iterator[None]:
-    """Within the block, messages name options by their flags (``cli.main`` runs a command in it)."""
+    """Within the block, messages name options by their flags (``cli.main`` runs a command in
+    it)."""
     global _command_line
     before, _command_line = _command_line, True
     try:
@@ -134,12 +135,16 @@ def invocation(command: str, owner: type, **values: Any) -> str:
     --data D --model R`` on the command line, ``crmss.evaluate(crmss.EvaluateOptions(data='D',
     models=('R',)))`` from Python; ``owner`` is the command's options class."""
     if _command_line:
-        return " ".join(["crmss", command, *(argument(name, value, owner) for name, value in values.items())])
+        return " ".join(
+            ["crmss", command, *(argument(name, value, owner) for name, value in values.items())]
+        )
     fields = ", ".join(f"{name}={_python(value)}" for name, value in values.items())
     return f"crmss.{_FUNCTIONS.get(command, command)}(crmss.{owner.__name__}({fields}))"
 
 
-def refuse_other_options(record: Path, changed: dict[str, tuple[Any, Any]], keep: str, command: str) -> None:
+def refuse_other_options(
+    record: Path, changed: dict[str, tuple[Any, Any]], keep: str, command: str
+) -> None:
     """Refuse to continue the work that ``record`` describes with options other than it was made
     with: the one rule of continuing a training, a protocol and a preparation.
 
@@ -154,8 +159,14 @@ def refuse_other_options(record: Path, changed: dict[str, tuple[Any, Any]], keep
         InputError: where ``changed`` is not empty; the message names each field with both values.
     """
     if changed:
-        clashes = "; ".join(f"{argument(name, now)} (made with {argument(name, before)})" for name, (now, before) in changed.items())
-        raise InputError(f"{record}: made with other options: {clashes}. {keep}, or {command} into a new {argument('out')} folder")
+        clashes = "; ".join(
+            f"{argument(name, now)} (made with {argument(name, before)})"
+            for name, (now, before) in changed.items()
+        )
+        raise InputError(
+            f"{record}: made with other options: {clashes}. {keep}, or {command} "
+            f"into a new {argument('out')} folder"
+        )
 
 
 def damaged(command: str) -> str:
@@ -197,12 +208,14 @@ def choices_of(owner: type, name: str) -> tuple[str, ...] | None:
 
 
 def bare_type(owner: type, name: str) -> Any:
-    """The type of field ``name`` without its constraints and None: ``int``, ``bool``, ``tuple[...]``, a dataclass ..."""
+    """The type of field ``name`` without its constraints and None: ``int``, ``bool``,
+    ``tuple[...]``, a dataclass ..."""
     return unpack(typing.get_type_hints(owner, include_extras=True)[name])[0]
 
 
 def arity_of(owner: type, name: str) -> int | str | None:
-    """argparse's ``nargs`` of a field: None for one value, ``"+"`` for ``tuple[X, ...]``, N for N-tuples."""
+    """argparse's ``nargs`` of a field: None for one value, ``"+"`` for ``tuple[X, ...]``, N for
+    N-tuples."""
     hint = bare_type(owner, name)
     if typing.get_origin(hint) is not tuple:
         return None
@@ -238,7 +251,9 @@ def convert(hint: Any, value: Any, name: str, owner: type | None = None) -> Any:
     if origin is Literal:
         choices = typing.get_args(bare)
         if value not in choices:
-            raise InputError(f"{argument(name, value, owner)}: unknown; choose one of {', '.join(choices)}")
+            raise InputError(
+                f"{argument(name, value, owner)}: unknown; choose one of {', '.join(choices)}"
+            )
         return value
     converted = _scalar(bare, value, name, owner)
     for constraint in constraints:
@@ -271,13 +286,19 @@ def _scalar(bare, value: Any, name: str, owner: type | None) -> Any:
         return float(_number(value, name, owner, whole=False))
     if bare in (str, Path):
         if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-            raise InputError(f"{argument(name, value, owner)}: give a {'path' if bare is Path else 'text'}")
+            raise InputError(
+                f"{argument(name, value, owner)}: give a {'path' if bare is Path else 'text'}"
+            )
         return Path(value) if bare is Path else os.fspath(value)
     if isinstance(bare, type) and dataclasses.is_dataclass(bare):
         if not isinstance(value, bare):
-            raise InputError(f"{argument(name, owner=owner)}: give a {bare.__name__}, not {type(value).__name__}")
+            raise InputError(
+                f"{argument(name, owner=owner)}: give a {bare.__name__}, not {type(value).__name__}"
+            )
         return value
-    raise TypeError(f"{name}: crmss has no check for fields of type {bare!r}")  # a field declared without a rule
+    raise TypeError(
+        f"{name}: crmss has no check for fields of type {bare!r}"
+    )  # a field declared without a rule
 
 
 def _number(value: Any, name: str, owner: type | None, whole: bool) -> float | int:
@@ -291,7 +312,8 @@ def _number(value: Any, name: str, owner: type | None, whole: bool) -> float | i
         value = value.item()  # numpy's scalars as Python's int or float
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{argument(name, value, owner)}: not {what}")
-    if isinstance(value, float) and not math.isfinite(value):  # ints are finite, and may exceed a float
+    # ints are finite, and may exceed a float
+    if isinstance(value, float) and not math.isfinite(value):
         raise InputError(f"{argument(name, value, owner)}: not allowed; give a finite number")
     return value
 
@@ -303,10 +325,14 @@ def _is_numpy_number(value: Any) -> bool:
 
 def _apply(constraint, value: Any, bare, name: str, owner: type | None) -> None:
     if isinstance(constraint, Interval) and not constraint.holds(value):
-        raise InputError(f"{argument(name, value, owner)}: out of range; give {constraint.describe(bare is int)}")
+        raise InputError(
+            f"{argument(name, value, owner)}: out of range; give {constraint.describe(bare is int)}"
+        )
     if isinstance(constraint, Exists):
         path = Path(value)
-        exists = {"file": path.is_file(), "folder": path.is_dir(), "any": path.exists()}[constraint.kind]
+        exists = {"file": path.is_file(), "folder": path.is_dir(), "any": path.exists()}[
+            constraint.kind
+        ]
         if not exists:
             kind = "file or folder" if constraint.kind == "any" else constraint.kind
             raise InputError(f"{argument(name, path, owner)}: no such {kind}")
@@ -318,7 +344,9 @@ def check_fields(options: Any) -> None:
     """Convert and check every field of the frozen dataclass ``options`` in place (its
     ``__post_init__`` calls this first)."""
     for field in dataclasses.fields(options):
-        object.__setattr__(options, field.name, checked(type(options), field.name, getattr(options, field.name)))
+        object.__setattr__(
+            options, field.name, checked(type(options), field.name, getattr(options, field.name))
+        )
 
 
 def json_schema(owner: type) -> dict:
@@ -338,14 +366,29 @@ def _json_type(hint) -> dict:
     elif origin is tuple:
         args = typing.get_args(bare)
         items = _json_type(args[0]) if args[1:] == (Ellipsis,) else {}
-        schema = {"type": "array", "items": items} if items else {"type": "array", "prefixItems": [_json_type(a) for a in args]}
+        schema = (
+            {"type": "array", "items": items}
+            if items
+            else {"type": "array", "prefixItems": [_json_type(a) for a in args]}
+        )
     elif isinstance(bare, type) and dataclasses.is_dataclass(bare):
         schema = json_schema(bare)
     else:
-        schema = {"type": {bool: "boolean", int: "integer", float: "number", str: "string", Path: "string"}[bare]}
+        schema = {
+            "type": {
+                bool: "boolean",
+                int: "integer",
+                float: "number",
+                str: "string",
+                Path: "string",
+            }[bare]
+        }
     for constraint in constraints:
         if isinstance(constraint, Interval):
-            for key, bound, is_open in (("Minimum", constraint.low, constraint.low_open), ("Maximum", constraint.high, constraint.high_open)):
+            for key, bound, is_open in (
+                ("Minimum", constraint.low, constraint.low_open),
+                ("Maximum", constraint.high, constraint.high_open),
+            ):
                 if bound is not None:
                     schema["exclusive" + key if is_open else key.lower()] = bound
             if constraint.multiple:

@@ -35,7 +35,8 @@ def fractal_noise(size: int, scales: tuple[int, ...], rng: np.random.Generator) 
 
 
 def block_mean(array: np.ndarray, factor: int) -> np.ndarray:
-    """Average ``factor`` x ``factor`` blocks of the last two axes: a 10 m field to the 20 m or 60 m grid."""
+    """Average ``factor`` x ``factor`` blocks of the last two axes: a 10 m field to the 20 m or
+    60 m grid."""
     if factor == 1:
         return array
     *lead, rows, cols = array.shape
@@ -44,12 +45,20 @@ def block_mean(array: np.ndarray, factor: int) -> np.ndarray:
     return blocks.mean(axis=(-3, -1))
 
 
-def thickness_field(size: int, rng: np.random.Generator, cover: float, max_thickness: float, scales: tuple[int, ...] = (1024, 256, 64)) -> np.ndarray:
+def thickness_field(
+    size: int,
+    rng: np.random.Generator,
+    cover: float,
+    max_thickness: float,
+    scales: tuple[int, ...] = (1024, 256, 64),
+) -> np.ndarray:
     """(size, size) float32 optical thickness: 0 outside the cloud (a fraction ``cover`` of the
     pixels is under it), rising smoothly to ``max_thickness`` inside; features of ``scales`` px."""
     cloud = fractal_noise(size, scales, rng)
     threshold = np.quantile(cloud[::7, ::7], 1 - cover)
-    return (max_thickness * np.clip((cloud - threshold) / (cloud.max() - threshold), 0, 1) ** 0.8).astype(np.float32)
+    return (
+        max_thickness * np.clip((cloud - threshold) / (cloud.max() - threshold), 0, 1) ** 0.8
+    ).astype(np.float32)
 
 
 def transmittance(tau: np.ndarray, band: str) -> np.ndarray:
@@ -57,8 +66,11 @@ def transmittance(tau: np.ndarray, band: str) -> np.ndarray:
     return np.exp(-tau * (0.55 / WAVELENGTH_UM[band]) ** ANGSTROM)
 
 
-def add_thin_cloud(clear: np.ndarray, tau: np.ndarray, band: str, cloud_reflectance: float | None = None) -> np.ndarray:
-    """``clear`` reflectance of ``band`` seen through the cloud layer of thickness ``tau`` (same shape)."""
+def add_thin_cloud(
+    clear: np.ndarray, tau: np.ndarray, band: str, cloud_reflectance: float | None = None
+) -> np.ndarray:
+    """``clear`` reflectance of ``band`` seen through the cloud layer of thickness ``tau`` (same
+    shape)."""
     t = transmittance(tau, band)
     reflectance = CLOUD_REFLECTANCE[band] if cloud_reflectance is None else cloud_reflectance
     return clear * t + reflectance * (1 - t)

@@ -44,14 +44,22 @@ from ..core.validation import argument, damaged, refuse_other_options
 from ..io.discovery import find_products, locate
 from ..io.granule import Granule
 from ..io.open import open_product
-from ..io.raster import Grid, block_cache, projection_name, read_band, require_jpeg2000_driver, write_geotiff
+from ..io.raster import (
+    Grid,
+    block_cache,
+    projection_name,
+    read_band,
+    require_jpeg2000_driver,
+    write_geotiff,
+)
 from .splits import Pair, default_split_path, read_split
 from .tree import LAYOUT, ROLES, patch_file, stack_folder
 from .windows import SCALE, WINDOW, WindowGrid
 
 logger = logging.getLogger(__name__)
 
-#: a patch file's bytes beyond its pixels: TIFF header, georeferencing, band names, metadata (measured: about 1.3 kB)
+#: a patch file's bytes beyond its pixels: TIFF header, georeferencing, band names, metadata
+#: (measured: about 1.3 kB)
 PATCH_HEADER_BYTES = 4096
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
@@ -96,17 +104,34 @@ def prepare(options: PrepareOptions, client: Any = None) -> dict:
     pairs = read_split(split_path)
     requested = read_windows(Path(windows), pairs) if windows else None
     out = Path(options.out)
-    # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs the first did
+    # one run at a time prepares (and cleans up after) a tree; a second waits, then skips the pairs
+    # the first did
     rerun = "run the same command again: finished pairs are kept"
-    with output_folder(out, "prepare", "the manifest", rerun, unused=lambda folder: not _holds_pairs(folder)), run_scope():
+    with (
+        output_folder(
+            out, "prepare", "the manifest", rerun, unused=lambda folder: not _holds_pairs(folder)
+        ),
+        run_scope(),
+    ):
         return _prepare_all(options, out, pairs, split_path, requested, workers, client)
 
 
-def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_path: Path, requested, workers: int, client: Any) -> dict:
+def _prepare_all(
+    options: PrepareOptions,
+    out: Path,
+    pairs: list[Pair],
+    split_path: Path,
+    requested,
+    workers: int,
+    client: Any,
+) -> dict:
     """Prepare the ``pairs`` found in ``options.products`` into ``out`` (locked), ``requested``
     the windows per pair (None: all); return the manifest."""
     products, windows = Path(options.products), options.windows
-    recorded = {"split": _file_record(split_path), "windows": _file_record(Path(windows)) if windows else None}
+    recorded = {
+        "split": _file_record(split_path),
+        "windows": _file_record(Path(windows)) if windows else None,
+    }
     manifest = _load_manifest(out, recorded)
     shutil.rmtree(out / PARTIAL, ignore_errors=True)
     for pair in pairs:
@@ -117,8 +142,12 @@ def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_pa
     for key, why in skipped.items():
         logger.info(f"{key}: skipped ({why})")
     for key, record in manifest["missing"].items():
-        logger.info(f"{key}: skipped, products not found in {products}: {', '.join(record['absent'])}")
-    failures = Failures(len(jobs) + len(refused), "pairs", "run the same command again after fixing these")
+        logger.info(
+            f"{key}: skipped, products not found in {products}: {', '.join(record['absent'])}"
+        )
+    failures = Failures(
+        len(jobs) + len(refused), "pairs", "run the same command again after fixing these"
+    )
     for key, error in refused.items():
         failures.add(key, error)
     _save_manifest(out, manifest, pairs)
@@ -132,16 +161,20 @@ def _prepare_all(options: PrepareOptions, out: Path, pairs: list[Pair], split_pa
         _save_manifest(out, manifest, pairs)
         dropped = record["dropped"]
         logger.info(
-            f"{job.pair.key} ({job.pair.subset}): {len(record['windows'])} windows kept, {dropped['nodata']} dropped for "
+            f"{job.pair.key} ({job.pair.subset}): {len(record['windows'])} windows kept, "
+            f"{dropped['nodata']} dropped for "
             f"no data, {dropped['not_requested']} not requested ({seconds:.0f} s)"
         )
     failures.raise_any()
     if not manifest["pairs"]:
         found = len(find_products(products))
         raise InputError(
-            f"{products}: nothing was prepared: the products of none of the {len(pairs)} pairs of {split_path.name} "
-            f"{'named in the windows file ' if requested is not None else ''}are there ({found} Sentinel-2 products found); "
-            f"give {argument('products')} the folder holding the L1C products of the split list's pairs"
+            f"{products}: nothing was prepared: the products of none of the {len(pairs)} pairs of "
+            f"{split_path.name} "
+            f"{'named in the windows file ' if requested is not None else ''}are there ({found} "
+            "Sentinel-2 products found); "
+            f"give {argument('products')} the folder holding the L1C products of the split list's "
+            "pairs"
         )
     return manifest
 
@@ -170,7 +203,8 @@ def _prepared(
 
 
 def _holds_pairs(out: Path) -> bool:
-    """Whether ``out`` holds a manifest that lists a prepared pair (else it is only what this run began)."""
+    """Whether ``out`` holds a manifest that lists a prepared pair (else it is only what this run
+    began)."""
     try:
         return bool(json.loads((out / MANIFEST).read_text())["pairs"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -180,7 +214,9 @@ def _holds_pairs(out: Path) -> bool:
 def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:
     """Parse a ``--windows`` CSV: header ``pair,window``, then e.g. ``R075_T50TMK,17`` per row."""
     keys = {p.key for p in pairs}
-    hint = "expected a CSV with the header 'pair,window' and one row per window, e.g. 'R075_T50TMK,17'"
+    hint = (
+        "expected a CSV with the header 'pair,window' and one row per window, e.g. 'R075_T50TMK,17'"
+    )
     try:
         rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
     except (OSError, UnicodeDecodeError) as exc:
@@ -191,8 +227,16 @@ def read_windows(path: Path, pairs: list[Pair]) -> dict[str, set[int]]:
     for line, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
-        if len(row) != 2 or row[0].strip() not in keys or not re.fullmatch(r"[0-9]+", row[1].strip()) or int(row[1]) < 1:
-            raise InputError(f"{path}, line {line}: {','.join(row)!r} is not a pair key of the split list and a window number from 1; {hint}")
+        if (
+            len(row) != 2
+            or row[0].strip() not in keys
+            or not re.fullmatch(r"[0-9]+", row[1].strip())
+            or int(row[1]) < 1
+        ):
+            raise InputError(
+                f"{path}, line {line}: {','.join(row)!r} is not a pair key of the "
+                f"split list and a window number from 1; {hint}"
+            )
         chosen.setdefault(row[0].strip(), set()).add(int(row[1]))
     return chosen
 
@@ -218,32 +262,49 @@ def _plan(products, pairs, manifest, requested):
         try:
             paths = {role: locate(name, found) for role, name in names.items()}
             for path in filter(None, paths.values()):
-                twins = [str(f.path.relative_to(products)) for f in found if f.path != path and f.name and f.name.name == names_found[path]]
+                twins = [
+                    str(f.path.relative_to(products))
+                    for f in found
+                    if f.path != path and f.name and f.name.name == names_found[path]
+                ]
                 if twins:
-                    logger.info(f"{pair.key}: using {path.relative_to(products)} (the same product is also there as {', '.join(twins)})")
+                    logger.info(
+                        f"{pair.key}: using {path.relative_to(products)} (the same "
+                        f"product is also there as {', '.join(twins)})"
+                    )
             absent = [names[role] for role, path in paths.items() if path is None]
             if absent:
                 missing[pair.key] = {"subset": pair.subset, "number": pair.number, "absent": absent}
                 continue
-            opened = {role: open_product(path, pair.tile) for role, path in paths.items() if path is not None}  # both, as checked
+            # both, as checked
+            opened = {
+                role: open_product(path, pair.tile)
+                for role, path in paths.items()
+                if path is not None
+            }
             if opened["cloudy"].name == opened["clear"].name:
                 raise InputError(
-                    f"{opened['cloudy'].path} and {opened['clear'].path}: both hold the product {opened['clear'].name}; pair "
-                    f"{pair.key} needs its cloud-free product {pair.clear} and its cloudy product {pair.cloudy}"
+                    f"{opened['cloudy'].path} and {opened['clear'].path}: both hold the product "
+                    f"{opened['clear'].name}; pair "
+                    f"{pair.key} needs its cloud-free product {pair.clear} and its cloudy product "
+                    f"{pair.cloudy}"
                 )
             grids = {role: product.grid() for role, product in opened.items()}
             if not grids["cloudy"].matches(grids["clear"]):
                 raise InputError(
-                    f"{opened['cloudy'].path} and {opened['clear'].path}: the pair's products are not on one grid "
+                    f"{opened['cloudy'].path} and {opened['clear'].path}: the pair's products are "
+                    "not on one grid "
                     f"(cloudy: {grids['cloudy'].describe()}; clear: {grids['clear'].describe()}); "
-                    f"pair {pair.key} needs two products of the same tile: check the split list and the products"
+                    f"pair {pair.key} needs two products of the same tile: check the split list "
+                    "and the products"
                 )
             wanted = requested.get(pair.key) if requested is not None else None
             count = WindowGrid.for_size(grids["clear"].width, grids["clear"].height).count
             outside = sorted(k for k in wanted or () if k > count)
             if outside:
                 raise InputError(
-                    f"the windows file names windows {outside[:5]} of pair {pair.key}, which has windows 1..{count}; correct the windows file"
+                    f"the windows file names windows {outside[:5]} of pair {pair.key}, which has "
+                    f"windows 1..{count}; correct the windows file"
                 )
             jobs.append(PairJob(pair, opened, grids["clear"], wanted))
         except InputError as exc:
@@ -259,14 +320,18 @@ def prepare_pair(job: PairJob, out: Path, workers: int | None, progress: bool) -
     start, workers = time.perf_counter(), workers or len(os.sched_getaffinity(0))
     try:
         with block_cache():
-            return {**_prepare_pair(job, out, workers, progress), "seconds": time.perf_counter() - start}
+            return {
+                **_prepare_pair(job, out, workers, progress),
+                "seconds": time.perf_counter() - start,
+            }
     except InputError:
         shutil.rmtree(out / PARTIAL / job.pair.key, ignore_errors=True)
         raise
 
 
 def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict:
-    """Decode, cut, write and move one pair's windows into place (see :func:`prepare_pair`); its manifest record."""
+    """Decode, cut, write and move one pair's windows into place (see :func:`prepare_pair`); its
+    manifest record."""
     windows = WindowGrid.for_size(job.grid.width, job.grid.height)
     bands = len(ROLES) * sum(len(stack) for stack in STACKS.values())
     with progress_bar(progress, total=bands, desc=f"{job.pair.key} decode", unit="band") as bar:
@@ -292,20 +357,32 @@ def _prepare_pair(job: PairJob, out: Path, workers: int, progress: bool) -> dict
             "window_cols": windows.cols,
         },
         "windows": keep,
-        "dropped": {"nodata": int(nodata[candidates - 1].sum()), "not_requested": windows.count - len(candidates)},
+        "dropped": {
+            "nodata": int(nodata[candidates - 1].sum()),
+            "not_requested": windows.count - len(candidates),
+        },
         "nodata_windows_by_stack": {name: int(mask.sum()) for name, mask in nodata_in.items()},
     }
 
 
-def _decode(job: PairJob, windows: WindowGrid, workers: int, bar: tqdm) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, np.ndarray]]:
+def _decode(
+    job: PairJob, windows: WindowGrid, workers: int, bar: tqdm
+) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, np.ndarray]]:
     """The pair's stacks as reflectance x 10000, {(role, res): (bands, rows, cols) uint16}, bands
     decoded in parallel, and per stack (``<role>_<res>``) the windows with any no-data pixel."""
     stacks = {
-        (role, res): np.empty((len(bands), job.grid.height // SCALE[res], job.grid.width // SCALE[res]), np.uint16)
+        (role, res): np.empty(
+            (len(bands), job.grid.height // SCALE[res], job.grid.width // SCALE[res]), np.uint16
+        )
         for role in ROLES
         for res, bands in STACKS.items()
     }
-    tasks = [(role, res, i, band) for res, bands in STACKS.items() for role in ROLES for i, band in enumerate(bands)]
+    tasks = [
+        (role, res, i, band)
+        for res, bands in STACKS.items()
+        for role in ROLES
+        for i, band in enumerate(bands)
+    ]
 
     def decode(task: tuple[str, str, int, str]) -> np.ndarray:
         role, res, i, band = task
@@ -322,13 +399,25 @@ def _decode(job: PairJob, windows: WindowGrid, workers: int, bar: tqdm) -> tuple
     return stacks, nodata_in
 
 
-def _write_windows(job: PairJob, out: Path, windows: WindowGrid, stacks: dict, keep: list[int], workers: int, bar: tqdm) -> None:
+def _write_windows(
+    job: PairJob,
+    out: Path,
+    windows: WindowGrid,
+    stacks: dict,
+    keep: list[int],
+    workers: int,
+    bar: tqdm,
+) -> None:
     """Write the ``keep`` windows of every stack as georeferenced patches into ``out/.partial``,
     then move the pair's folders into place: all of them, or (a write failed) none."""
     pair, grid = job.pair, job.grid
-    needed = len(keep) * sum(stack.nbytes // windows.count + PATCH_HEADER_BYTES for stack in stacks.values())
+    needed = len(keep) * sum(
+        stack.nbytes // windows.count + PATCH_HEADER_BYTES for stack in stacks.values()
+    )
     if shutil.disk_usage(out).free < needed:
-        raise disk_full_error(out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept")
+        raise disk_full_error(
+            out, needed, f"pair {pair.key}", "run the same command again: finished pairs are kept"
+        )
     partial = out / PARTIAL / pair.key
     for role, res in stacks:
         (partial / role / res).mkdir(parents=True)
@@ -342,7 +431,11 @@ def _write_windows(job: PairJob, out: Path, windows: WindowGrid, stacks: dict, k
                 grid.geotransform_at(SCALE[res], col, row),
                 grid.projection,
                 STACKS[res],
-                metadata={"CRMSS_PAIR": pair.key, "CRMSS_WINDOW": str(k), "CRMSS_PRODUCT": job.products[role].name},
+                metadata={
+                    "CRMSS_PAIR": pair.key,
+                    "CRMSS_WINDOW": str(k),
+                    "CRMSS_PRODUCT": job.products[role].name,
+                },
             )
         bar.update()
 
@@ -353,7 +446,9 @@ def _write_windows(job: PairJob, out: Path, windows: WindowGrid, stacks: dict, k
         shutil.rmtree(partial, ignore_errors=True)
         rerun = "run the same command again: finished pairs are kept, this one is redone"
         raise write_error(exc, out, f"pair {pair.key}", rerun, needed) from exc
-    stop_if_abandoned(f"pair {pair.key}")  # on a worker whose scheduler is gone nobody records the pair
+    stop_if_abandoned(
+        f"pair {pair.key}"
+    )  # on a worker whose scheduler is gone nobody records the pair
     for role, res in stacks:
         final = stack_folder(out, pair.subset, role, res, pair.key)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -385,17 +480,20 @@ def _load_manifest(out: Path, options: dict) -> dict:
             "crmss_version": __version__,
             "created": utc_timestamp(),
             "layout": LAYOUT,
-            "values": "uint16 top-of-atmosphere reflectance x 10000 (radiometric offset applied for baseline 04.00 and later); "
+            "values": "uint16 top-of-atmosphere reflectance x 10000 (radiometric offset applied "
+            "for baseline 04.00 and later); "
             "0 = no data; 65535 = saturated",
             "window_px": WINDOW,
             "bands": {res: list(bands) for res, bands in STACKS.items()},
-            "window_rule": "k = row * cols + col + 1 over the whole grid; dropped where any pixel of any band of the pair's four stacks is 0",
+            "window_rule": "k = row * cols + col + 1 over the whole grid; dropped where any pixel "
+            "of any band of the pair's four stacks is 0",
             "options": options,
             "pairs": {},
             "missing": {},
         }
     manifest = read_json(path, PREPARED_MANIFEST, damaged("prepare"))
-    if not manifest["pairs"]:  # a run that prepared no pair (it failed, or found no products) binds nothing
+    # a run that prepared no pair (it failed, or found no products) binds nothing
+    if not manifest["pairs"]:
         return {**manifest, "options": options, "missing": {}}
     previous = manifest["options"]
     changed = {
@@ -403,7 +501,9 @@ def _load_manifest(out: Path, options: dict) -> dict:
         for name in ("split", "windows")
         if (previous.get(name) or {}).get("sha256") != (options[name] or {}).get("sha256")
     }
-    refuse_other_options(path, changed, "Give the same files (the same contents) to continue it", "prepare")
+    refuse_other_options(
+        path, changed, "Give the same files (the same contents) to continue it", "prepare"
+    )
     return manifest
 
 
@@ -412,7 +512,9 @@ def _save_manifest(out: Path, manifest: dict, pairs: list[Pair]) -> None:
     same tree gives the same manifest, and training holds out the same validation pairs)."""
     order = {pair.key: i for i, pair in enumerate(pairs)}
     for name in ("pairs", "missing"):
-        manifest[name] = dict(sorted(manifest[name].items(), key=lambda item: order.get(item[0], len(order))))
+        manifest[name] = dict(
+            sorted(manifest[name].items(), key=lambda item: order.get(item[0], len(order)))
+        )
     manifest["updated"] = utc_timestamp()
     write_text_atomically(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 

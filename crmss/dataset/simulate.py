@@ -15,7 +15,8 @@ seeded by (seed, pair, window), so the set is the same on every machine:
 * the field itself: smooth noise with features of 256, 64 and 16 px (2.56 km to 160 m),
   thresholded to the cover and rising to the peak thickness inside.
 
-The cloud spectrum is crmss/dataset/clouds.py's (an optically thick water cloud, 0.56 in B02), scaled
+The cloud spectrum is crmss/dataset/clouds.py's (an optically thick water cloud, 0.56 in B02),
+scaled
 so that B02 has ``cloud_reflectance``. These parameters are our choices: the paper's simulation
 recipe could not be obtained. The clear patches are the exact truth, so scores on this set
 measure cloud removal without the land changes between two dates.
@@ -68,7 +69,15 @@ def cloud_over(
     spectrum = parameters.spectrum()
     stacks = []
     for clear, tau, bands in ((clear10, tau10, STACKS["10m"]), (clear20, tau20, STACKS["20m"])):
-        stacks.append(np.stack([add_thin_cloud(clear[..., i], tau, band, spectrum[band]) for i, band in enumerate(bands)], -1).astype(np.float32))
+        stacks.append(
+            np.stack(
+                [
+                    add_thin_cloud(clear[..., i], tau, band, spectrum[band])
+                    for i, band in enumerate(bands)
+                ],
+                -1,
+            ).astype(np.float32)
+        )
     return stacks[0], stacks[1], tau10
 
 
@@ -91,25 +100,48 @@ def simulate(options: SimulateOptions) -> dict:
     sets = load_patches(data, subset)  # checks the tree and its first patches
     source_manifest = read_manifest(data / "manifest.json")
     if source_manifest.get("simulation"):
-        raise InputError(f"{data}: is itself a simulated set; simulate from the prepared real pairs")
+        raise InputError(
+            f"{data}: is itself a simulated set; simulate from the prepared real pairs"
+        )
     with new_folder(out, "simulate", "the simulated set") as tmp:
-        manifest = _write(tmp, data, source_manifest, sets, subset, options.clouds, options.progress)
-    logger.info(f"simulated testing set in {out}: {sum(len(s) for s in sets.values())} patch pairs of {len(sets)} pairs")
+        manifest = _write(
+            tmp, data, source_manifest, sets, subset, options.clouds, options.progress
+        )
+    logger.info(
+        f"simulated testing set in {out}: {sum(len(s) for s in sets.values())} patch "
+        f"pairs of {len(sets)} pairs"
+    )
     return manifest
 
 
-def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: str, parameters: CloudParameters, progress: bool) -> dict:
+def _write(
+    root: Path,
+    data: Path,
+    source_manifest: dict,
+    sets: dict,
+    subset: str,
+    parameters: CloudParameters,
+    progress: bool,
+) -> dict:
     total = sum(len(s) for s in sets.values())
     with progress_bar(progress, total=total, desc="simulate", unit="patch") as bar:
         for pair, patches in sets.items():
             for index in range(len(patches)):
                 files = {key: Path(paths[index]) for key, paths in patches.files.items()}
                 window = int(files[stack_key("clear", "10m")].stem)
-                clear = {res: _read(files[stack_key("clear", res)], res, patches.size10 // SCALE[res]) for res in STACKS}
+                clear = {
+                    res: _read(files[stack_key("clear", res)], res, patches.size10 // SCALE[res])
+                    for res in STACKS
+                }
                 rng = np.random.default_rng([parameters.seed, zlib.crc32(pair.encode()), window])
-                cloudy10, cloudy20, _ = cloud_over(clear["10m"][0], clear["20m"][0], rng, parameters)
+                cloudy10, cloudy20, _ = cloud_over(
+                    clear["10m"][0], clear["20m"][0], rng, parameters
+                )
                 for res, cloudy in (("10m", cloudy10), ("20m", cloudy20)):
-                    target = stack_folder(root, subset, "cloudy", res, pair) / files[stack_key("clear", res)].name
+                    target = (
+                        stack_folder(root, subset, "cloudy", res, pair)
+                        / files[stack_key("clear", res)].name
+                    )
                     target.parent.mkdir(parents=True, exist_ok=True)
                     dn = np.clip(np.rint(cloudy * 10000), 1, 65535).astype(np.uint16)
                     dn[clear[res][1]] = SATURATED  # saturated stays saturated
@@ -120,9 +152,14 @@ def _write(root: Path, data: Path, source_manifest: dict, sets: dict, subset: st
                         info.geotransform,
                         info.projection,
                         STACKS[res],
-                        metadata={"CRMSS_SIMULATED": "thin cloud by crmss simulate over the clear patch"},
+                        metadata={
+                            "CRMSS_SIMULATED": "thin cloud by crmss simulate over the clear patch"
+                        },
                     )
-                    copy = stack_folder(root, subset, "clear", res, pair) / files[stack_key("clear", res)].name
+                    copy = (
+                        stack_folder(root, subset, "clear", res, pair)
+                        / files[stack_key("clear", res)].name
+                    )
                     copy.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(files[stack_key("clear", res)], copy)
                 bar.update(1)
@@ -149,10 +186,13 @@ def _read(path: Path, res: str, size: int) -> tuple[np.ndarray, np.ndarray, Rast
     try:
         info, dn = read_image(str(path))
     except InputError as exc:
-        raise InputError(f"{path}: cannot read this patch ({exc.__cause__}); prepare the data again") from exc
+        raise InputError(
+            f"{path}: cannot read this patch ({exc.__cause__}); prepare the data again"
+        ) from exc
     if dn.dtype != np.uint16 or dn.shape != (len(STACKS[res]), size, size):
         raise InputError(
-            f"{path}: a {dn.dtype} array of shape {dn.shape}, but {res} patches of this tree are uint16 "
+            f"{path}: a {dn.dtype} array of shape {dn.shape}, but {res} patches of this tree are "
+            "uint16 "
             f"({len(STACKS[res])}, {size}, {size}); prepare the data again"
         )
     dn = np.moveaxis(dn, 0, -1)

@@ -111,7 +111,10 @@ def read_split(path: str | Path | None = None) -> list[Pair]:
     keys = [p.key for p in pairs]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
-        raise InputError(f"{path}: pair keys {', '.join(duplicates)} occur more than once; every pair needs its own orbit and tile")
+        raise InputError(
+            f"{path}: pair keys {', '.join(duplicates)} occur more than once; every "
+            "pair needs its own orbit and tile"
+        )
     return pairs
 
 
@@ -120,7 +123,9 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        raise InputError(f"{path}: cannot read the split list ({exc.strerror}); give an existing CSV file") from exc
+        raise InputError(
+            f"{path}: cannot read the split list ({exc.strerror}); give an existing CSV file"
+        ) from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a text CSV file (UTF-8); {FORMAT_HINT}") from exc
 

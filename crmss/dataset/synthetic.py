@@ -10,8 +10,10 @@ the product metadata and per-granule metadata files; or as the public bucket hol
 The scene is a land-cover map (water, vegetation, bare soil, built-up) from multi-scale noise,
 each class with a typical top-of-atmosphere reflectance spectrum, textured; its vegetation as
 green as the season of the product's tile and date (:func:`greenness`). Thin cloud follows
-the single-layer model of crmss/dataset/clouds.py (cloudy = clear x t + cloud reflectance x (1 - t)),
-with the optical thickness a smooth random field, so SWIR is the least affected. A slanted swath edge leaves a no-data (0) border. DNs are
+the single-layer model of crmss/dataset/clouds.py (cloudy = clear x t + cloud reflectance x (1 -
+t)),
+with the optical thickness a smooth random field, so SWIR is the least affected. A slanted swath
+edge leaves a no-data (0) border. DNs are
 reflectance x 10000, plus 1000 for baseline 04.00 and later (RADIO_ADD_OFFSET = -1000 in the
 metadata), clipped to 1..65535. Everything is deterministic by seed.
 """
@@ -46,16 +48,79 @@ logger = logging.getLogger(__name__)
 SPECTRA = np.array(
     [
         # B01   B02   B03   B04   B05   B06   B07   B08   B8A   B09    B10    B11   B12
-        [0.110, 0.090, 0.070, 0.050, 0.040, 0.032, 0.030, 0.025, 0.022, 0.010, 0.0020, 0.012, 0.008],  # water
-        [0.115, 0.090, 0.085, 0.055, 0.110, 0.240, 0.300, 0.320, 0.330, 0.110, 0.0040, 0.170, 0.085],  # vegetation
-        [0.135, 0.120, 0.145, 0.190, 0.210, 0.230, 0.245, 0.255, 0.265, 0.095, 0.0060, 0.320, 0.260],  # bare soil
-        [0.145, 0.130, 0.130, 0.140, 0.150, 0.160, 0.170, 0.180, 0.185, 0.075, 0.0050, 0.205, 0.175],  # built-up
+        # water
+        [
+            0.110,
+            0.090,
+            0.070,
+            0.050,
+            0.040,
+            0.032,
+            0.030,
+            0.025,
+            0.022,
+            0.010,
+            0.0020,
+            0.012,
+            0.008,
+        ],
+        # vegetation
+        [
+            0.115,
+            0.090,
+            0.085,
+            0.055,
+            0.110,
+            0.240,
+            0.300,
+            0.320,
+            0.330,
+            0.110,
+            0.0040,
+            0.170,
+            0.085,
+        ],
+        # bare soil
+        [
+            0.135,
+            0.120,
+            0.145,
+            0.190,
+            0.210,
+            0.230,
+            0.245,
+            0.255,
+            0.265,
+            0.095,
+            0.0060,
+            0.320,
+            0.260,
+        ],
+        # built-up
+        [
+            0.145,
+            0.130,
+            0.130,
+            0.140,
+            0.150,
+            0.160,
+            0.170,
+            0.180,
+            0.185,
+            0.075,
+            0.0050,
+            0.205,
+            0.175,
+        ],
     ],
     dtype=np.float32,
 )
 #: senescent or dormant vegetation (dry grass, leafless crops) in the same bands: what
 #: ``Landscape.greenness`` blends the vegetation class towards outside the growing season
-DORMANT = np.array([0.125, 0.100, 0.100, 0.115, 0.135, 0.160, 0.180, 0.195, 0.205, 0.080, 0.0050, 0.255, 0.190], np.float32)
+DORMANT = np.array(
+    [0.125, 0.100, 0.100, 0.115, 0.135, 0.160, 0.180, 0.195, 0.205, 0.080, 0.0050, 0.255, 0.190],
+    np.float32,
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +135,8 @@ class Landscape:
     greenness: float = 1.0
 
     def spectra(self) -> np.ndarray:
-        """(4, 13) TOA reflectance per class (water, vegetation, soil, built-up) and band (ALL_BANDS order)."""
+        """(4, 13) TOA reflectance per class (water, vegetation, soil, built-up) and band
+        (ALL_BANDS order)."""
         spectra = SPECTRA.copy()
         spectra[1] = self.greenness * SPECTRA[1] + (1 - self.greenness) * DORMANT
         return spectra
@@ -83,7 +149,14 @@ class Scene:
     real tile). Arrays are float32 TOA reflectance at the band's own resolution.
     """
 
-    def __init__(self, size: int = 10980, seed: int = 0, cloud_cover: float = 0.6, max_thickness: float = 0.8, landscape: Landscape = Landscape()):
+    def __init__(
+        self,
+        size: int = 10980,
+        seed: int = 0,
+        cloud_cover: float = 0.6,
+        max_thickness: float = 0.8,
+        landscape: Landscape = Landscape(),
+    ):
         if size % 6:
             raise ValueError(f"the 10 m side must be a multiple of 6, not {size}")
         self.size = size
@@ -96,7 +169,11 @@ class Scene:
         classes[base < np.quantile(sampled, landscape.water)] = 0  # water
         self.classes = classes
         self.spectra = landscape.spectra()
-        self.texture = 1 + 0.08 * fractal_noise(size, (16, 4), rng) + 0.02 * rng.standard_normal((size, size), np.float32)
+        self.texture = (
+            1
+            + 0.08 * fractal_noise(size, (16, 4), rng)
+            + 0.02 * rng.standard_normal((size, size), np.float32)
+        )
         self.change = 1 + 0.03 * fractal_noise(size, (64,), rng)  # ten days of surface change
         self.tau = thickness_field(size, rng, cloud_cover, max_thickness)
         self.noise_seed = seed
@@ -121,7 +198,8 @@ class Scene:
             reflectance = add_thin_cloud(reflectance, self.tau, band)
         reflectance = block_mean(reflectance, RESOLUTION[band] // 10)
         rng = np.random.default_rng([self.noise_seed, index, cloudy])
-        return reflectance + rng.normal(0, 0.002, reflectance.shape).astype(np.float32)  # sensor noise
+        # sensor noise
+        return reflectance + rng.normal(0, 0.002, reflectance.shape).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -138,7 +216,11 @@ class Geometry:
 
     def geotransform(self, resolution: int) -> tuple[float, ...]:
         x0 = (199980, 300000, 399960, 499980, 600000, 699960)[(ord(self.tile[3]) - 65) % 6]
-        y0 = 4000020 + 109800 * ((ord(self.tile[4]) - 65) % 20) + (0 if self.tile[2] >= "N" else 2000000)
+        y0 = (
+            4000020
+            + 109800 * ((ord(self.tile[4]) - 65) % 20)
+            + (0 if self.tile[2] >= "N" else 2000000)
+        )
         return (float(x0), float(resolution), 0.0, float(y0), 0.0, -float(resolution))
 
 
@@ -197,35 +279,74 @@ def write_product(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_granule(files: ProductFiles, bands: dict[str, np.ndarray], geometry: Geometry, tile: str, stems: dict[str, Path], metadata: Path) -> None:
+def _write_granule(
+    files: ProductFiles,
+    bands: dict[str, np.ndarray],
+    geometry: Geometry,
+    tile: str,
+    stems: dict[str, Path],
+    metadata: Path,
+) -> None:
     """The 13 bands of ``tile`` as ``<stem>.jp2`` (another tile than the product's holds the
     pixels mirrored), its tile metadata as ``metadata``."""
     tile_geometry = Geometry(tile, geometry.size)
     for band in ALL_BANDS:
-        pixels = bands[band] if tile == geometry.tile else np.ascontiguousarray(bands[band][:, ::-1])
-        write_jp2(stems[band].with_name(stems[band].name + ".jp2"), pixels, tile_geometry.geotransform(RESOLUTION[band]), tile_geometry.epsg)
+        pixels = (
+            bands[band] if tile == geometry.tile else np.ascontiguousarray(bands[band][:, ::-1])
+        )
+        write_jp2(
+            stems[band].with_name(stems[band].name + ".jp2"),
+            pixels,
+            tile_geometry.geotransform(RESOLUTION[band]),
+            tile_geometry.epsg,
+        )
     x0, _, _, y0, _, _ = tile_geometry.geotransform(10)
     metadata.parent.mkdir(parents=True, exist_ok=True)
-    metadata.write_text(esa_files.tile_metadata(files, tile, geometry.size, tile_geometry.epsg, (x0, y0)))
+    metadata.write_text(
+        esa_files.tile_metadata(files, tile, geometry.size, tile_geometry.epsg, (x0, y0))
+    )
 
 
-def _write_bucket(folder: Path, tmp: Path, files: ProductFiles, bands: dict[str, np.ndarray], geometry: Geometry) -> Path:
-    """Each tile as a tile folder of the public bucket under ``folder``; the product's own one returned."""
+def _write_bucket(
+    folder: Path, tmp: Path, files: ProductFiles, bands: dict[str, np.ndarray], geometry: Geometry
+) -> Path:
+    """Each tile as a tile folder of the public bucket under ``folder``; the product's own one
+    returned."""
     for tile in files.tiles:
         (tmp / tile).mkdir(parents=True)
-        _write_granule(files, bands, geometry, tile, {b: tmp / tile / b for b in ALL_BANDS}, tmp / tile / "metadata.xml")
+        _write_granule(
+            files,
+            bands,
+            geometry,
+            tile,
+            {b: tmp / tile / b for b in ALL_BANDS},
+            tmp / tile / "metadata.xml",
+        )
         tile_geometry = Geometry(tile, geometry.size)
         x0, _, _, y0, _, _ = tile_geometry.geotransform(10)
         corners = (x0, y0, x0 + 10 * geometry.size, y0 - 10 * geometry.size)
         coverage = 100 * float(np.count_nonzero(bands["B02"])) / bands["B02"].size
-        (tmp / tile / "productInfo.json").write_text(json.dumps(esa_files.product_info(files), indent=2))
-        (tmp / tile / "tileInfo.json").write_text(json.dumps(esa_files.tile_info(files, tile, tile_geometry.epsg, corners, coverage), indent=2))
+        (tmp / tile / "productInfo.json").write_text(
+            json.dumps(esa_files.product_info(files), indent=2)
+        )
+        (tmp / tile / "tileInfo.json").write_text(
+            json.dumps(
+                esa_files.tile_info(files, tile, tile_geometry.epsg, corners, coverage), indent=2
+            )
+        )
         (folder / files.bucket_path(tile)).parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp / tile, folder / files.bucket_path(tile))
     return folder / files.bucket_path(geometry.tile)
 
 
-def _write_safe(folder: Path, tmp: Path, files: ProductFiles, bands: dict[str, np.ndarray], geometry: Geometry, zipped: bool) -> Path:
+def _write_safe(
+    folder: Path,
+    tmp: Path,
+    files: ProductFiles,
+    bands: dict[str, np.ndarray],
+    geometry: Geometry,
+    zipped: bool,
+) -> Path:
     """The ``.SAFE`` folder (or its zip) into ``folder``; returns it."""
     safe = tmp / f"{files.product}.SAFE"
     for tile in files.tiles:
@@ -233,12 +354,17 @@ def _write_safe(folder: Path, tmp: Path, files: ProductFiles, bands: dict[str, n
         stems[ALL_BANDS[0]].parent.mkdir(parents=True)
         _write_granule(files, bands, geometry, tile, stems, safe / files.tile_metadata_file(tile))
     (safe / files.metadata_name).write_text(esa_files.product_metadata(files))
-    members = [files.metadata_name, *(f"{files.band_file(t, b)}.jp2" for t in files.tiles for b in ALL_BANDS)]
+    members = [
+        files.metadata_name,
+        *(f"{files.band_file(t, b)}.jp2" for t in files.tiles for b in ALL_BANDS),
+    ]
     (safe / "manifest.safe").write_text(esa_files.manifest_safe(files, members))
     if not zipped:
         os.replace(safe, folder / f"{files.product}.SAFE")
         return folder / f"{files.product}.SAFE"
-    with zipfile.ZipFile(tmp / "product.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+    with zipfile.ZipFile(
+        tmp / "product.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=1
+    ) as archive:
         for path in sorted(safe.rglob("*")):
             archive.write(path, path.relative_to(tmp).as_posix())
     os.replace(tmp / "product.zip", folder / f"{files.product}.zip")
@@ -314,23 +440,41 @@ LAST_PDMC = "20161206"
 
 
 def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0) -> None:
-    """A synthetic WHUS2-CR: both products of each pair of a split list (``crmss.dataset.splits.Pair``)
+    """A synthetic WHUS2-CR: both products of each pair of a split list
+    (``crmss.dataset.splits.Pair``)
     into ``folder``, ``size`` px at 10 m, the :data:`PACKAGINGS` in turn; each pair's cloud cover
     (0.4 to 0.95), peak optical thickness (0.5 to 1.3) and land-cover fractions drawn from
     ``seed`` and its key, its vegetation as green as its tile's latitude and date say."""
     for index, pair in enumerate(pairs):
         what, packaging = PACKAGINGS[index % len(PACKAGINGS)]
-        if packaging.get("naming") == "long" and ProductName.of(pair.clear).sensing[:8] >= LAST_PDMC:
+        if (
+            packaging.get("naming") == "long"
+            and ProductName.of(pair.clear).sensing[:8] >= LAST_PDMC
+        ):
             what, packaging = PACKAGINGS[-1]
         rng = np.random.default_rng([seed, zlib.crc32(pair.key.encode())])
         cover, thickness = rng.uniform(0.4, 0.95), rng.uniform(0.5, 1.3)
-        landscape = Landscape(rng.uniform(0.02, 0.2), rng.uniform(0.15, 0.5), rng.uniform(0.05, 0.25), greenness(pair.clear))
+        landscape = Landscape(
+            rng.uniform(0.02, 0.2),
+            rng.uniform(0.15, 0.5),
+            rng.uniform(0.05, 0.25),
+            greenness(pair.clear),
+        )
         logger.info(
-            f"writing synthetic pair {pair.key} ({pair.subset}, {size} px) as {what}: cloud cover {cover:.2f}, thickness up to "
+            f"writing synthetic pair {pair.key} ({pair.subset}, {size} px) as {what}: cloud cover "
+            f"{cover:.2f}, thickness up to "
             f"{thickness:.2f}, vegetation greenness {landscape.greenness:.2f}"
         )
         write_pair(
-            folder, pair.clear, pair.cloudy, size=size, seed=seed, cloud_cover=cover, max_thickness=thickness, landscape=landscape, **packaging
+            folder,
+            pair.clear,
+            pair.cloudy,
+            size=size,
+            seed=seed,
+            cloud_cover=cover,
+            max_thickness=thickness,
+            landscape=landscape,
+            **packaging,
         )
 
 
@@ -339,7 +483,8 @@ def greenness(product: str) -> float:
     the equator; away from it a cosine of the day of the year that peaks mid-July in the north and
     mid-January in the south, its depth growing with the latitude band's centre up to 45 degrees."""
     parsed = ProductName.of(product)
-    latitude = -76 + 8 * "CDEFGHJKLMNPQRSTUVWX".index(_tile_and_baseline(product)[0][2])  # the band's centre, degrees
+    # the band's centre, degrees
+    latitude = -76 + 8 * "CDEFGHJKLMNPQRSTUVWX".index(_tile_and_baseline(product)[0][2])
     day = datetime.datetime.strptime(parsed.sensing[:8], "%Y%m%d").timetuple().tm_yday
     peak = 196 if latitude >= 0 else 15
     depth = min(1.0, abs(latitude) / 45)
@@ -347,10 +492,13 @@ def greenness(product: str) -> float:
 
 
 def _tile_and_baseline(name: str) -> tuple[str, str]:
-    """The tile and baseline of a compact product name; ValueError for a PDMC name, which states neither."""
+    """The tile and baseline of a compact product name; ValueError for a PDMC name, which states
+    neither."""
     parsed = ProductName.of(name)
     if parsed.tile is None or parsed.baseline is None:
-        raise ValueError(f"{name}: synthetic pairs are named by compact names (the WHUS2-CR list's)")
+        raise ValueError(
+            f"{name}: synthetic pairs are named by compact names (the WHUS2-CR list's)"
+        )
     return parsed.tile, parsed.baseline
 
 

@@ -28,12 +28,14 @@ LAYOUT = "{subset}/{cloudy,clear}/{10m,20m}/{pair}/{k}.tif"
 
 
 def stack_key(role: str, res: str) -> str:
-    """The key of a pair's stack (``cloudy_10m``), as PatchSet.files and the input pipeline name it."""
+    """The key of a pair's stack (``cloudy_10m``), as PatchSet.files and the input pipeline name
+    it."""
     return f"{role}_{res}"
 
 
 def stack_folder(root: Path, subset: str, role: str, res: str, pair: str) -> Path:
-    """The folder of one stack of a pair in the tree at ``root``: ``root/<subset>/<role>/<res>/<pair>``."""
+    """The folder of one stack of a pair in the tree at ``root``:
+    ``root/<subset>/<role>/<res>/<pair>``."""
     return Path(root) / subset / role / res / pair
 
 
@@ -63,50 +65,73 @@ def load_patches(data: str | Path, subset: str = "train") -> dict[str, PatchSet]
     data = Path(data)
     manifest_path = data / "manifest.json"
     if not manifest_path.exists():
-        raise InputError(f"{data}: not a prepared data folder (no manifest.json); prepare it first ('crmss prepare', crmss.prepare)")
+        raise InputError(
+            f"{data}: not a prepared data folder (no manifest.json); prepare it "
+            "first ('crmss prepare', crmss.prepare)"
+        )
     pairs = read_manifest(manifest_path)["pairs"]
     sets = {}
     for key, record in pairs.items():
         if record["subset"] != subset or not record["windows"]:
             continue
         files = {
-            stack: [str(patch_file(stack_folder(data, subset, role, res, key), k)) for k in record["windows"]]
+            stack: [
+                str(patch_file(stack_folder(data, subset, role, res, key), k))
+                for k in record["windows"]
+            ]
             for stack, (role, res) in STACKS_OF_PAIR.items()
         }
-        absent = next((f for stack in STACK_KEYS for f in files[stack] if not Path(f).exists()), None)
+        absent = next(
+            (f for stack in STACK_KEYS for f in files[stack] if not Path(f).exists()), None
+        )
         if absent:
-            raise InputError(f"{absent}: a patch listed in {manifest_path} is missing; prepare the data again (into a new folder)")
+            raise InputError(
+                f"{absent}: a patch listed in {manifest_path} is missing; prepare "
+                "the data again (into a new folder)"
+            )
         size10 = _check_patch(files[stack_key("cloudy", "10m")][0], "10m", None)
         for stack, (_, res) in STACKS_OF_PAIR.items():
             _check_patch(files[stack][0], res, size10 if res == "10m" else size10 // 2)
         sets[key] = PatchSet((key,), files, size10)
     if not sets:
-        raise InputError(f"{manifest_path}: no {subset} pairs with patches; prepare the products of the {subset} pairs first")
+        raise InputError(
+            f"{manifest_path}: no {subset} pairs with patches; prepare the products "
+            f"of the {subset} pairs first"
+        )
     return sets
 
 
 def read_manifest(path: Path) -> dict:
     """A patch tree's manifest.json (``crmss prepare`` or ``crmss simulate``), checked against
     its schema: per pair key a record with ``subset`` ("train" or "test") and ``windows``."""
-    return read_json(path, MANIFEST, "it is not a manifest written by 'crmss prepare': prepare the data again")
+    return read_json(
+        path, MANIFEST, "it is not a manifest written by 'crmss prepare': prepare the data again"
+    )
 
 
 def _check_patch(path: str, res: str, size: int | None) -> int:
     try:
         info = raster_info(path)
     except InputError as exc:
-        raise InputError(f"{path}: a patch listed in manifest.json is missing or unreadable; prepare the data again") from exc
+        raise InputError(
+            f"{path}: a patch listed in manifest.json is missing or unreadable; "
+            "prepare the data again"
+        ) from exc
     expected = size or info.width
     if info.bands != BANDS[res] or (info.width, info.height) != (expected, expected):
         raise InputError(
-            f"{path}: {info.bands} bands of {info.width} x {info.height} px, but {res} patches need {BANDS[res]} bands of "
-            f"{expected} x {expected} px; this is not a tree written by 'crmss prepare': prepare the data again"
+            f"{path}: {info.bands} bands of {info.width} x {info.height} px, but {res} patches "
+            f"need {BANDS[res]} bands of "
+            f"{expected} x {expected} px; this is not a tree written by 'crmss prepare': prepare "
+            "the data again"
         )
     if res == "10m":
         try:
             check_patch_size(info.width)
         except ValueError as exc:
-            raise InputError(f"{path}: {exc}; prepare the data with the standard 256 px windows") from exc
+            raise InputError(
+                f"{path}: {exc}; prepare the data with the standard 256 px windows"
+            ) from exc
     return info.width
 
 
@@ -114,7 +139,10 @@ def merge(sets: list[PatchSet]) -> PatchSet:
     """One PatchSet holding the patches of several pairs."""
     sizes = {s.size10 for s in sets}
     if len(sizes) > 1:
-        raise InputError(f"pairs {', '.join(p for s in sets for p in s.pairs)} have patches of different sizes {sorted(sizes)}; prepare them again")
+        raise InputError(
+            f"pairs {', '.join(p for s in sets for p in s.pairs)} have patches of "
+            f"different sizes {sorted(sizes)}; prepare them again"
+        )
     return PatchSet(
         tuple(p for s in sets for p in s.pairs),
         {stack: [f for s in sets for f in s.files[stack]] for stack in STACK_KEYS},

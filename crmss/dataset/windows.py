@@ -65,4 +65,6 @@ class WindowGrid:
 def check_patch_size(size10: int) -> None:
     """Raise ValueError unless a 10 m side of ``size10`` px fits the generator (multiple of 32)."""
     if size10 % 32:
-        raise ValueError(f"the 10 m patch side must be a multiple of 32 px (e.g. 256), not {size10}")
+        raise ValueError(
+            f"the 10 m patch side must be a multiple of 32 px (e.g. 256), not {size10}"
+        )

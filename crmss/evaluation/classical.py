@@ -37,8 +37,11 @@ VISIBLE_UM = 0.57
 
 
 @tf.function(reduce_retracing=True)
-def dark_channel_prior(x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Cloud-corrected ``(y10, y20)`` from cloudy ``x10`` (B, S, S, 4) and ``x20`` (B, S/2, S/2, 6)."""
+def dark_channel_prior(
+    x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Cloud-corrected ``(y10, y20)`` from cloudy ``x10`` (B, S, S, 4) and ``x20`` (B, S/2, S/2,
+    6)."""
     x10, x20 = tf.cast(x10, tf.float32), tf.cast(x20, tf.float32)
     dark = _min_filter(tf.reduce_min(x10[..., :VISIBLE], axis=-1, keepdims=True))
     a10 = _airlight(x10, dark)
@@ -59,7 +62,9 @@ def _min_filter(image):
 def _airlight(stack, dark):
     """Per patch and band: mean over the pixels of the brightest dark channel: (B, bands)."""
     flat_dark = tf.reshape(dark, [tf.shape(dark)[0], -1])
-    count = tf.maximum(1, tf.cast(tf.cast(tf.shape(flat_dark)[1], tf.float32) * TOP_FRACTION, tf.int32))
+    count = tf.maximum(
+        1, tf.cast(tf.cast(tf.shape(flat_dark)[1], tf.float32) * TOP_FRACTION, tf.int32)
+    )
     brightest = tf.math.top_k(flat_dark, count).indices
     pixels = tf.reshape(stack, [tf.shape(stack)[0], -1, stack.shape[-1]])
     return tf.reduce_mean(tf.gather(pixels, brightest, batch_dims=1), axis=1)
@@ -70,7 +75,9 @@ def _box(image, radius):
     the image (as TensorFlow's SAME average pooling). By running sums along each axis (in
     float64, so no precision is lost): a constant cost per pixel, where pooling a 61 px window
     costs 61 additions per pixel and pass."""
-    return tf.cast(_running_box(_running_box(tf.cast(image, tf.float64), radius, 1), radius, 2), image.dtype)
+    return tf.cast(
+        _running_box(_running_box(tf.cast(image, tf.float64), radius, 1), radius, 2), image.dtype
+    )
 
 
 def _running_box(image, radius, axis):
@@ -80,7 +87,11 @@ def _running_box(image, radius, axis):
     index = tf.range(n)
     high, low = tf.minimum(index + radius, n - 1), index - radius - 1  # the window is (low, high]
     shape = [1, -1, 1, 1] if axis == 1 else [1, 1, -1, 1]
-    below = tf.where(tf.reshape(low >= 0, shape), tf.gather(sums, tf.maximum(low, 0), axis=axis), tf.zeros((), image.dtype))
+    below = tf.where(
+        tf.reshape(low >= 0, shape),
+        tf.gather(sums, tf.maximum(low, 0), axis=axis),
+        tf.zeros((), image.dtype),
+    )
     count = tf.cast(tf.reshape(high - tf.maximum(low, -1), shape), image.dtype)
     return (tf.gather(sums, high, axis=axis) - below) / count
 
@@ -127,8 +138,11 @@ HOT_FIT_ROUNDS = 4
 HOT_STEP, HOT_MIN_PIXELS, HOT_DARK_PERCENTILE = 0.01, 100, 1
 
 
-def haze_optimised_transform(x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """HOT-corrected ``(y10, y20)`` from cloudy ``x10`` (B, S, S, 4) and ``x20`` (B, S/2, S/2, 6), float32 numpy."""
+def haze_optimised_transform(
+    x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """HOT-corrected ``(y10, y20)`` from cloudy ``x10`` (B, S, S, 4) and ``x20`` (B, S/2, S/2,
+    6), float32 numpy."""
     x10, x20 = np.asarray(x10, np.float32), np.asarray(x20, np.float32)
     y10, y20 = x10.copy(), x20.copy()
     visible_um = np.array([WAVELENGTH_UM[b] for b in BANDS_10M[:VISIBLE]], np.float32)
@@ -136,7 +150,9 @@ def haze_optimised_transform(x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.T
         offsets = hot_offsets(x10[i])  # (S, S, 3)
         carried = (offsets * visible_um).mean(axis=-1)  # offset x wavelength, in um
         y10[i, ..., :VISIBLE] -= offsets
-        y10[i, ..., VISIBLE:] -= carried[..., None] / np.array([WAVELENGTH_UM[b] for b in BANDS_10M[VISIBLE:]], np.float32)
+        y10[i, ..., VISIBLE:] -= carried[..., None] / np.array(
+            [WAVELENGTH_UM[b] for b in BANDS_10M[VISIBLE:]], np.float32
+        )
         rows, cols = carried.shape
         carried20 = carried.reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3))
         y20[i] -= carried20[..., None] / np.array([WAVELENGTH_UM[b] for b in BANDS_20M], np.float32)
@@ -144,13 +160,18 @@ def haze_optimised_transform(x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.T
 
 
 def hot_offsets(stack10: np.ndarray) -> np.ndarray:
-    """Haze offsets of the visible bands B02, B03, B04 per pixel of one (S, S, 4) patch: (S, S, 3)."""
-    blue, red = stack10[..., 0].ravel().astype(np.float64), stack10[..., 2].ravel().astype(np.float64)
+    """Haze offsets of the visible bands B02, B03, B04 per pixel of one (S, S, 4) patch: (S, S,
+    3)."""
+    blue, red = (
+        stack10[..., 0].ravel().astype(np.float64),
+        stack10[..., 2].ravel().astype(np.float64),
+    )
     clear = blue <= np.median(blue)  # a first guess: haze raises blue most
     for _ in range(HOT_FIT_ROUNDS + 1):
         points = np.stack([blue[clear], red[clear]])
         _, vectors = np.linalg.eigh(np.cov(points))
-        direction = vectors[:, -1] * np.sign(vectors[0, -1] or 1.0)  # the principal axis, pointing to more blue
+        # the principal axis, pointing to more blue
+        direction = vectors[:, -1] * np.sign(vectors[0, -1] or 1.0)
         hot = blue * direction[1] - red * direction[0]  # blue sin(theta) - red cos(theta)
         clear = hot <= np.median(hot)
     hot -= np.median(hot[clear])  # about 0 on the clear line
@@ -158,9 +179,13 @@ def hot_offsets(stack10: np.ndarray) -> np.ndarray:
     visible = stack10[..., :VISIBLE].reshape(-1, VISIBLE)
     counts = np.bincount(level)
     populated = [k for k in range(len(counts)) if counts[k] >= HOT_MIN_PIXELS or k == 0]
-    dark = np.array([np.percentile(visible[level == k], HOT_DARK_PERCENTILE, axis=0) for k in populated])
+    dark = np.array(
+        [np.percentile(visible[level == k], HOT_DARK_PERCENTILE, axis=0) for k in populated]
+    )
     offsets = np.maximum.accumulate(np.maximum(dark - dark[0], 0), axis=0)
-    every = np.stack([np.interp(np.arange(len(counts)), populated, offsets[:, v]) for v in range(VISIBLE)], -1)
+    every = np.stack(
+        [np.interp(np.arange(len(counts)), populated, offsets[:, v]) for v in range(VISIBLE)], -1
+    )
     return every[level].reshape(*stack10.shape[:2], VISIBLE).astype(np.float32)
 
 
@@ -169,4 +194,6 @@ def _dark_channel_prior_arrays(x10, x20) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: The classical methods by the names ``crmss test --methods`` and the tables use.
-CLASSICAL_METHODS = dict(zip(CLASSICAL_NAMES, (_dark_channel_prior_arrays, haze_optimised_transform)))
+CLASSICAL_METHODS = dict(
+    zip(CLASSICAL_NAMES, (_dark_channel_prior_arrays, haze_optimised_transform))
+)

@@ -29,11 +29,22 @@ def learning_curves(runs: Path, data: Path, models: tuple[str, ...]) -> pd.DataF
         for stack, bands in STACKS.items():
             columns = [f"val_psnr_{b}" for b in bands if f"val_psnr_{b}" in history]
             if columns:
-                frames.append(pd.DataFrame({"method": name, "epoch": history["epoch"] + 1, "stack": stack, "psnr": history[columns].mean(axis=1)}))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "method": name,
+                            "epoch": history["epoch"] + 1,
+                            "stack": stack,
+                            "psnr": history[columns].mean(axis=1),
+                        }
+                    )
+                )
     val_pairs = (read_config(runs / models[0]) or {})["val_pairs"]
     for method, values in validation_baselines(data, val_pairs).items():
         for stack, psnr in values.items():
-            frames.append(pd.DataFrame({"method": method, "epoch": [0, last], "stack": stack, "psnr": psnr}))
+            frames.append(
+                pd.DataFrame({"method": method, "epoch": [0, last], "stack": stack, "psnr": psnr})
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -55,12 +66,18 @@ def validation_baselines(data: Path, val_pairs: list[str]) -> dict[str, dict[str
         for f10, f20, c10, c20 in zip(*(files[stack] for stack in STACK_KEYS)):
             x = [read_patch(f10, "10m")[None], read_patch(f20, "20m")[None]]
             clear = [read_patch(c10, "10m"), read_patch(c20, "20m")]
-            outputs = {BASELINE: x, **{name: method(*x) for name, method in CLASSICAL_METHODS.items()}}
+            outputs = {
+                BASELINE: x,
+                **{name: method(*x) for name, method in CLASSICAL_METHODS.items()},
+            }
             for name, (y10, y20) in outputs.items():
                 scores = np.array([_stack_psnr(y10[0], clear[0]), _stack_psnr(y20[0], clear[1])])
                 sums[name] = sums.get(name, 0) + scores
             count += 1
-    return {name: {"10m": float(total[0] / count), "20m": float(total[1] / count)} for name, total in sums.items()}
+    return {
+        name: {"10m": float(total[0] / count), "20m": float(total[1] / count)}
+        for name, total in sums.items()
+    }
 
 
 def _stack_psnr(predicted, clear) -> float:

@@ -2,7 +2,8 @@
 
 Methods, in the tables' order: every model given (a training run, or any ``.keras`` file with
 the generator's interface, each named ``NAME=...`` or after itself), the classical methods
-chosen (crmss/evaluation/classical.py: ``dark_channel_prior``, ``hot``) and ``cloudy_input`` (the cloudy
+chosen (crmss/evaluation/classical.py: ``dark_channel_prior``, ``hot``) and ``cloudy_input`` (the
+cloudy
 patch unchanged: the do-nothing baseline). A Vis/NIR model (trained with ``--bands visnir``)
 is scored on the 10 m bands only.
 
@@ -12,10 +13,12 @@ Writes, under RESULTS (created whole at the end; an existing folder is never ove
   reflectance x 10000 with the georeferencing of its input patch (the prepared tree's layout);
 * ``metrics.csv``: one row per value, columns ``method, scene, pixels, band, metric, value``:
   scene a pair key or ``all``; pixels ``all``, ``cloud`` (cloud-affected) or ``clear`` (the
-  mask is in crmss/evaluation/metrics.py); band an ESA name, ``mean_10m`` or ``mean_20m``; metric PSNR,
+  mask is in crmss/evaluation/metrics.py); band an ESA name, ``mean_10m`` or ``mean_20m``; metric
+  PSNR,
   SSIM, RMSE, MAE (per band) or SAM (per stack, on the mean rows);
 * ``metrics.json`` (the same numbers, nested), ``evaluation.json`` (what was evaluated, for
-  ``crmss report``), ``report.md`` and ``tables.tex`` (methods x bands tables, crmss/evaluation/tables.py),
+  ``crmss report``), ``report.md`` and ``tables.tex`` (methods x bands tables,
+  crmss/evaluation/tables.py),
   ``reference_comparison.csv`` when ``--reference`` is given, and figures (PNG).
 
 Every metric is computed per patch, then averaged over the patches of a scene, and over all
@@ -88,7 +91,8 @@ class Scores:
 
 
 def evaluate(options: EvaluateOptions) -> pd.DataFrame:
-    """Evaluate models, classical methods and the cloudy input on a prepared subset (``crmss test``).
+    """Evaluate models, classical methods and the cloudy input on a prepared subset (``crmss
+    test``).
 
     Writes into ``options.out`` (a new folder, or with ``overwrite`` the results of an earlier
     run, replaced whole): the georeferenced predictions, ``metrics.csv``, ``metrics.json``,
@@ -114,7 +118,11 @@ def evaluate(options: EvaluateOptions) -> pd.DataFrame:
     loaded = load_models(options.models, options.checkpoint, precision.precision)
     names = [m.name for m in loaded] + list(methods) + [BASELINE]
     sets = load_patches(data, options.subset)
-    reference = read_metrics_csv(Path(options.reference), names, scenes=set(sets)) if options.reference else None
+    reference = (
+        read_metrics_csv(Path(options.reference), names, scenes=set(sets))
+        if options.reference
+        else None
+    )
     info: dict[str, Any] = {
         "crmss_version": __version__,
         "data": str(data.resolve()),
@@ -123,32 +131,58 @@ def evaluate(options: EvaluateOptions) -> pd.DataFrame:
         "precision": str(precision),
         "patch_size": next(iter(sets.values())).size10,
         "patches": sum(len(s) for s in sets.values()),
-        "methods": {**{m.name: _describe(m) for m in loaded}, **{m: {"kind": "classical"} for m in methods}, BASELINE: {"kind": "baseline"}},
+        "methods": {
+            **{m.name: _describe(m) for m in loaded},
+            **{m: {"kind": "classical"} for m in methods},
+            BASELINE: {"kind": "baseline"},
+        },
         "simulation": _simulation_of(data),
         "written": utc_timestamp(),
     }
-    with new_folder(out, "test", "the results", marker="metrics.csv", overwrite=options.overwrite) as tmp:
+    with new_folder(
+        out, "test", "the results", marker="metrics.csv", overwrite=options.overwrite
+    ) as tmp:
         results, figure_files = _write_results(tmp, loaded, sets, info, reference, options)
-    logger.info(f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} figures, predictions of {info['patches']} patches")
+    logger.info(
+        f"results in {out}: metrics.csv, report.md, tables.tex, {len(figure_files)} "
+        f"figures, predictions of {info['patches']} patches"
+    )
     return results
 
 
-def load_models(specs: Sequence[str | Path], checkpoint: str = "last", precision: str = "float32") -> list[Model]:
+def load_models(
+    specs: Sequence[str | Path], checkpoint: str = "last", precision: str = "float32"
+) -> list[Model]:
     """The models of ``--model``: each a run folder or a ``.keras`` file, as ``NAME=PATH`` or
     ``PATH`` (named ``crmss`` when it is the only one, else after the folder or file),
     computing at ``precision`` (crmss/nn/precision.py)."""
     parsed = [named_path(str(spec)) for spec in specs]
     models, names = [], []
     for name, path in parsed:
-        name = name or ("crmss" if len(parsed) == 1 else path.stem if path.suffix == ".keras" else path.resolve().name)
+        name = name or (
+            "crmss"
+            if len(parsed) == 1
+            else path.stem
+            if path.suffix == ".keras"
+            else path.resolve().name
+        )
         given = argument("models", path, EvaluateOptions)
         if not METHOD_NAME.fullmatch(name):
-            raise InputError(f"{given}: {name!r} cannot name a method (letters, digits, _ . + -, from a letter); give it as NAME={path}")
+            raise InputError(
+                f"{given}: {name!r} cannot name a method (letters, digits, _ . + -, "
+                f"from a letter); give it as NAME={path}"
+            )
         if name in names or name in CLASSICAL_METHODS or name == BASELINE:
-            raise InputError(f"{given}: the name {name!r} is taken; give each model its own name as NAME={path}")
+            raise InputError(
+                f"{given}: the name {name!r} is taken; give each model its own name as NAME={path}"
+            )
         names.append(name)
         source = generator_file(path, checkpoint)
-        models.append(Model(name, at_precision(load_generator(source), precision), source, _run_config(source)))
+        models.append(
+            Model(
+                name, at_precision(load_generator(source), precision), source, _run_config(source)
+            )
+        )
     return models
 
 
@@ -174,11 +208,20 @@ def _simulation_of(data: Path) -> dict | None:
     return read_manifest(data / "manifest.json").get("simulation")
 
 
-def _write_results(folder: Path, models: list[Model], sets: dict, info: dict, reference: pd.DataFrame | None, options: EvaluateOptions):
+def _write_results(
+    folder: Path,
+    models: list[Model],
+    sets: dict,
+    info: dict,
+    reference: pd.DataFrame | None,
+    options: EvaluateOptions,
+):
     """Score the ``models`` and ``options.methods`` on the patch ``sets`` and write everything
     into ``folder``; return the results table and the figures."""
     with patch_errors():
-        run = _run(models, tuple(options.methods), sets, folder / "predictions" / info["subset"], options)
+        run = _run(
+            models, tuple(options.methods), sets, folder / "predictions" / info["subset"], options
+        )
     results = summarise(run.scores)
     info["cloud_fraction"] = run.cloud_fraction()
     write_metrics_csv(folder / "metrics.csv", results)
@@ -188,8 +231,12 @@ def _write_results(folder: Path, models: list[Model], sets: dict, info: dict, re
     if comparison is not None:
         write_metrics_csv(folder / "reference_comparison.csv", comparison)
     names = list(info["methods"])
-    figure_files = write_figures(folder, results, names, run.samples, run.histograms, models[0].name if models else None)
-    (folder / "report.md").write_text(evaluation_report(results, info, comparison, options.reference, figure_files))
+    figure_files = write_figures(
+        folder, results, names, run.samples, run.histograms, models[0].name if models else None
+    )
+    (folder / "report.md").write_text(
+        evaluation_report(results, info, comparison, options.reference, figure_files)
+    )
     (folder / "tables.tex").write_text(latex_document([(evaluation_title(info), results, names)]))
     return results, figure_files
 
@@ -214,29 +261,56 @@ class _Run:
 def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> _Run:
     """Predict, write predictions, score all methods."""
     figure_count, threshold = options.figures, options.cloud_threshold
-    predict = {m.name: tf.function(lambda *x, g=m.generator: run_generator(g, x), reduce_retracing=True) for m in models}
-    run = _Run(histograms={band: np.zeros((HISTOGRAM_BINS, HISTOGRAM_BINS)) for band in BANDS_10M + BANDS_20M})
+    predict = {
+        m.name: tf.function(lambda *x, g=m.generator: run_generator(g, x), reduce_retracing=True)
+        for m in models
+    }
+    run = _Run(
+        histograms={
+            band: np.zeros((HISTOGRAM_BINS, HISTOGRAM_BINS)) for band in BANDS_10M + BANDS_20M
+        }
+    )
     total = sum(len(s) for s in sets.values())
-    wanted = set(np.linspace(0, total - 1, min(figure_count, total)).astype(int).tolist()) if figure_count else set()
+    wanted = (
+        set(np.linspace(0, total - 1, min(figure_count, total)).astype(int).tolist())
+        if figure_count
+        else set()
+    )
     seen = 0
-    with progress_bar(options.progress, total=total, desc="evaluate", unit="patch") as bar, ThreadPoolExecutor(2) as writer:
+    with (
+        progress_bar(options.progress, total=total, desc="evaluate", unit="patch") as bar,
+        ThreadPoolExecutor(2) as writer,
+    ):
         writes = []
         for pair, patches in sets.items():
-            scores = {name: Scores() for name in [m.name for m in models] + list(methods) + [BASELINE]}
+            scores = {
+                name: Scores() for name in [m.name for m in models] + list(methods) + [BASELINE]
+            }
             for name, score in scores.items():
                 run.scores.setdefault(name, {})[pair] = score
             run.cloudy_pixels[pair] = np.zeros(2, np.int64)
             start = 0
-            for (x10, x20), (y10, y20) in make_dataset(patches, options.batch_size, shuffle=False, augmentation=False):
+            for (x10, x20), (y10, y20) in make_dataset(
+                patches, options.batch_size, shuffle=False, augmentation=False
+            ):
                 x = {"10m": x10.numpy(), "20m": x20.numpy()}
                 y = {"10m": y10.numpy(), "20m": y20.numpy()}
                 masks = dict(zip(STACKS, cloud_mask(x["10m"], y["10m"], threshold)))
                 outputs = {
-                    m.name: {res: np.asarray(o, np.float32) for res, o in zip(m.stacks, predict[m.name](*(x[r] for r in m.stacks)))} for m in models
+                    m.name: {
+                        res: np.asarray(o, np.float32)
+                        for res, o in zip(m.stacks, predict[m.name](*(x[r] for r in m.stacks)))
+                    }
+                    for m in models
                 }
                 for model in models:
                     _check_output(model, outputs[model.name], run.warned)
-                outputs.update({name: dict(zip(STACKS, CLASSICAL_METHODS[name](x["10m"], x["20m"]))) for name in methods})
+                outputs.update(
+                    {
+                        name: dict(zip(STACKS, CLASSICAL_METHODS[name](x["10m"], x["20m"])))
+                        for name in methods
+                    }
+                )
                 outputs[BASELINE] = x
                 for name, stacks in outputs.items():
                     for res, predicted in stacks.items():
@@ -250,7 +324,11 @@ def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> 
                     for model in models:
                         writes.append(
                             writer.submit(
-                                _write_prediction, predictions / model.name, pair, k_files, {res: o[i] for res, o in outputs[model.name].items()}
+                                _write_prediction,
+                                predictions / model.name,
+                                pair,
+                                k_files,
+                                {res: o[i] for res, o in outputs[model.name].items()},
                             )
                         )
                     if seen + i in wanted:
@@ -259,7 +337,10 @@ def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> 
                                 "pair": pair,
                                 "window": Path(k_files[stack_key("clear", "10m")]).stem,
                                 "clear": (y["10m"][i], y["20m"][i]),
-                                **{name: tuple(o[res][i] if res in o else None for res in STACKS) for name, o in outputs.items()},
+                                **{
+                                    name: tuple(o[res][i] if res in o else None for res in STACKS)
+                                    for name, o in outputs.items()
+                                },
                             }
                         )
                 start += count
@@ -276,13 +357,18 @@ def _check_output(model: Model, outputs: dict[str, np.ndarray], warned: set[str]
     outputs are scored as they are, and written clipped to the uint16 range."""
     for res, output in outputs.items():
         if not np.isfinite(output).all():
-            raise InputError(f"{model.source}: the model {model.name!r} gives NaN or infinite values at {res}; it cannot be scored: check the model")
+            raise InputError(
+                f"{model.source}: the model {model.name!r} gives NaN or infinite "
+                f"values at {res}; it cannot be scored: check the model"
+            )
         low, high = float(output.min()), float(output.max())
         if (low < 0 or high > 1) and model.name not in warned:
             warned.add(model.name)
             logger.warning(
-                f"{model.name}: outputs from {low:.3g} to {high:.3g}, outside the reflectance range [0, 1] the inputs are scaled to "
-                "(a network without a final sigmoid?); scored as they are, predictions written clipped to 1..65535"
+                f"{model.name}: outputs from {low:.3g} to {high:.3g}, outside the reflectance "
+                "range [0, 1] the inputs are scaled to "
+                "(a network without a final sigmoid?); scored as they are, predictions written "
+                "clipped to 1..65535"
             )
 
 
@@ -298,11 +384,13 @@ HISTOGRAM_BINS, HISTOGRAM_TOP = 100, 0.6  # reflectance bins of the predicted-ag
 
 
 def _histograms(histograms, predicted: dict, clear: dict) -> None:
-    """Add 2-D histogram counts (clear x predicted) per band; bincount is 10x faster than histogram2d."""
+    """Add 2-D histogram counts (clear x predicted) per band; bincount is 10x faster than
+    histogram2d."""
     scale = HISTOGRAM_BINS / HISTOGRAM_TOP
     for res, pred in predicted.items():
         rows = np.minimum((clear[res] * scale).astype(np.int32), HISTOGRAM_BINS - 1)
-        cols = np.clip(pred * scale, 0, HISTOGRAM_BINS - 1).astype(np.int32)  # another method's output may leave [0, 1]
+        # another method's output may leave [0, 1]
+        cols = np.clip(pred * scale, 0, HISTOGRAM_BINS - 1).astype(np.int32)
         cells = rows * HISTOGRAM_BINS + cols
         for i, band in enumerate(STACKS[res]):
             counts = np.bincount(cells[..., i].ravel(), minlength=HISTOGRAM_BINS**2)
@@ -339,11 +427,18 @@ def summarise(scores: dict) -> pd.DataFrame:
                     if (pixels, "SAM", res) not in parts[0].values:
                         continue
                     for metric in BAND_METRICS:
-                        values = np.concatenate([p.stacked((pixels, metric, res)) for p in parts])  # (patches, bands)
-                        values = values[~np.isnan(values[:, 0])]  # patches without a pixel of the class
+                        # (patches, bands)
+                        values = np.concatenate([p.stacked((pixels, metric, res)) for p in parts])
+                        # patches without a pixel of the class
+                        values = values[~np.isnan(values[:, 0])]
                         if len(values):
-                            rows += [_row(method, scene, pixels, band, metric, values[:, i].mean()) for i, band in enumerate(bands)]
-                            rows.append(_row(method, scene, pixels, f"mean_{res}", metric, values.mean()))
+                            rows += [
+                                _row(method, scene, pixels, band, metric, values[:, i].mean())
+                                for i, band in enumerate(bands)
+                            ]
+                            rows.append(
+                                _row(method, scene, pixels, f"mean_{res}", metric, values.mean())
+                            )
                     sam = np.concatenate([p.stacked((pixels, "SAM", res)) for p in parts])
                     sam = sam[~np.isnan(sam)]
                     if len(sam):
@@ -352,7 +447,14 @@ def summarise(scores: dict) -> pd.DataFrame:
 
 
 def _row(method, scene, pixels, band, metric, value) -> dict:
-    return {"method": method, "scene": scene, "pixels": pixels, "band": band, "metric": metric, "value": float(value)}
+    return {
+        "method": method,
+        "scene": scene,
+        "pixels": pixels,
+        "band": band,
+        "metric": metric,
+        "value": float(value),
+    }
 
 
 def nest(results: pd.DataFrame) -> dict:

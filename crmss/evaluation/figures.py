@@ -25,15 +25,27 @@ from ..core.bands import BANDS_10M, BANDS_20M
 from .results import where
 
 
-def write_figures(folder: Path, results: pd.DataFrame, methods: list[str], samples: list[dict], histograms: dict, model: str | None) -> list[Path]:
+def write_figures(
+    folder: Path,
+    results: pd.DataFrame,
+    methods: list[str],
+    samples: list[dict],
+    histograms: dict,
+    model: str | None,
+) -> list[Path]:
     """Write the figures into ``folder``; return their paths. ``results``: the results table
-    (crmss/evaluation/results.py); ``methods`` in the tables' order (the cloudy input last); ``model``: the
+    (crmss/evaluation/results.py); ``methods`` in the tables' order (the cloudy input last);
+    ``model``: the
     method whose histograms are given, if any."""
     files = [_bars(folder / "bands_psnr_ssim.png", results, methods)]
     if model:
         files.append(_histograms(folder / f"{model}_vs_clear.png", histograms, model))
     if samples:
-        panels = [("cloudy_input", "cloudy"), *((m, m) for m in methods if m != "cloudy_input"), ("clear", "clear")]
+        panels = [
+            ("cloudy_input", "cloudy"),
+            *((m, m) for m in methods if m != "cloudy_input"),
+            ("clear", "clear"),
+        ]
         files.insert(0, _samples(folder / "samples.png", samples, panels))
     return files
 
@@ -75,13 +87,20 @@ def _samples(path: Path, samples: list[dict], panels: list[tuple[str, str]]) -> 
 
 def _bars(path: Path, results: pd.DataFrame, methods: list[str]) -> Path:
     bands = list(BANDS_10M + BANDS_20M)
-    values = where(results, scene="all", pixels="all").set_index(["method", "band", "metric"])["value"]
+    values = where(results, scene="all", pixels="all").set_index(["method", "band", "metric"])[
+        "value"
+    ]
     fig = Figure(figsize=(10, 6))
     axes = fig.subplots(2, 1, sharex=True)
     width = 0.8 / len(methods)
     for ax, metric in zip(axes, ("PSNR", "SSIM")):
         for i, method in enumerate(methods):
-            ax.bar(np.arange(len(bands)) + i * width, [values.get((method, b, metric), np.nan) for b in bands], width, label=method)
+            ax.bar(
+                np.arange(len(bands)) + i * width,
+                [values.get((method, b, metric), np.nan) for b in bands],
+                width,
+                label=method,
+            )
         ax.set_ylabel(f"{metric}{' (dB)' if metric == 'PSNR' else ''}")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -97,7 +116,8 @@ def _histograms(path: Path, histograms: dict, model: str) -> Path:
     axes = fig.subplots(2, 5)
     for ax, band in zip(axes.ravel(), BANDS_10M + BANDS_20M):
         counts = histograms[band]
-        ax.imshow(np.log1p(counts.T), origin="lower", extent=(0, 0.6, 0, 0.6), cmap="viridis")  # bins of 0.006
+        # bins of 0.006
+        ax.imshow(np.log1p(counts.T), origin="lower", extent=(0, 0.6, 0, 0.6), cmap="viridis")
         ax.plot([0, 0.6], [0, 0.6], color="white", linewidth=0.6)
         ax.set_title(band, fontsize=10)
         ax.set_xlabel("clear reflectance", fontsize=8)
@@ -113,14 +133,26 @@ def plot_learning_curves(path: Path, curves: pd.DataFrame) -> Path:
     ``curves`` (a DataFrame: method, epoch, stack, psnr); the methods given at two epochs only
     (the ends of a constant line) are drawn dashed."""
     stacks = list(dict.fromkeys(curves["stack"]))
-    colours = {method: f"C{i}" for i, method in enumerate(dict.fromkeys(curves["method"]))}  # one per method in every panel
+    # one per method in every panel
+    colours = {method: f"C{i}" for i, method in enumerate(dict.fromkeys(curves["method"]))}
     figure = Figure(figsize=(6 * len(stacks), 4))
     axes = figure.subplots(1, len(stacks), squeeze=False)
     for ax, stack in zip(axes[0], stacks):
         for method, line in curves[curves["stack"] == stack].groupby("method", sort=False):
             constant = len(line) == 2 and line["psnr"].nunique() == 1
-            ax.plot(line["epoch"], line["psnr"], "--" if constant else "-o", color=colours[method], markersize=3, label=method)
-        ax.set(title=f"{stack} bands: validation PSNR (mean over bands)", xlabel="epoch", ylabel="PSNR (dB)")
+            ax.plot(
+                line["epoch"],
+                line["psnr"],
+                "--" if constant else "-o",
+                color=colours[method],
+                markersize=3,
+                label=method,
+            )
+        ax.set(
+            title=f"{stack} bands: validation PSNR (mean over bands)",
+            xlabel="epoch",
+            ylabel="PSNR (dB)",
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     figure.tight_layout()

@@ -39,29 +39,40 @@ SSIM_WINDOW = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
-def band_metrics(predicted: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def band_metrics(
+    predicted: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """PSNR, SSIM, RMSE and MAE of every patch and band: name -> (patches, bands) float64,
     over all pixels, or over those where ``mask`` (patches, rows, cols) is true."""
     values = class_metrics(predicted, reference, {"pixels": mask})["pixels"]
     return {name: values[name] for name in BAND_METRICS}
 
 
-def spectral_angle(predicted: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def spectral_angle(
+    predicted: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Mean spectral angle in degrees per patch: (patches,), over all pixels or the masked ones."""
     return class_metrics(predicted, reference, {"pixels": mask})["pixels"]["SAM"]
 
 
-def class_metrics(predicted: np.ndarray, reference: np.ndarray, masks: dict[str, np.ndarray | None]) -> dict[str, dict[str, np.ndarray]]:
+def class_metrics(
+    predicted: np.ndarray, reference: np.ndarray, masks: dict[str, np.ndarray | None]
+) -> dict[str, dict[str, np.ndarray]]:
     """All metrics on several classes of pixels at once (the error and SSIM maps are computed
     once): class -> metric -> (patches, bands), SAM (patches,); ``masks`` maps each class to a
     (patches, rows, cols) bool mask, or None for all pixels."""
     predicted, reference = _pair(predicted, reference)
     weights = tf.stack([_weights(mask, predicted) for mask in masks.values()])
-    values = {name: value.numpy().astype(np.float64) for name, value in _metrics(predicted, reference, weights).items()}
+    values = {
+        name: value.numpy().astype(np.float64)
+        for name, value in _metrics(predicted, reference, weights).items()
+    }
     return {name: {metric: v[k] for metric, v in values.items()} for k, name in enumerate(masks)}
 
 
-def cloud_mask(cloudy10: np.ndarray, clear10: np.ndarray, threshold: float = CLOUD_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
+def cloud_mask(
+    cloudy10: np.ndarray, clear10: np.ndarray, threshold: float = CLOUD_THRESHOLD
+) -> tuple[np.ndarray, np.ndarray]:
     """The cloud-affected pixels of patch pairs: ((patches, S, S), (patches, S/2, S/2)) bool at
     10 m and 20 m, from the B02 (first) bands of the cloudy and clear 10 m stacks."""
     ten = np.asarray(cloudy10)[..., 0] - np.asarray(clear10)[..., 0] > threshold
@@ -81,7 +92,10 @@ def _weights(mask, like):
 def _masked_mean(values, weights):
     """Means of (patches, rows, cols, bands) ``values`` over the pixels of weight 1 of each of
     the (classes, patches, rows, cols) ``weights``: (classes, patches, bands); NaN where none."""
-    return tf.einsum("bhwc,kbhw->kbc", values, weights) / tf.reduce_sum(weights, axis=(2, 3))[..., None]
+    return (
+        tf.einsum("bhwc,kbhw->kbc", values, weights)
+        / tf.reduce_sum(weights, axis=(2, 3))[..., None]
+    )
 
 
 @tf.function(reduce_retracing=True)
@@ -99,13 +113,18 @@ def _metrics(predicted, reference, weights):
 
 
 def _ssim_map(x, y, data_range: float = 1.0):
-    """scikit-image's SSIM map without its (window - 1) / 2 px border: (patches, rows - 6, cols - 6, bands)."""
+    """scikit-image's SSIM map without its (window - 1) / 2 px border: (patches, rows - 6, cols -
+    6, bands)."""
     pad = (SSIM_WINDOW - 1) // 2
     bands = tf.shape(x)[-1]  # dynamic: one traced function serves the 10 m and the 20 m stack
     # the five local means of scipy's uniform_filter (mode "reflect" = symmetric padding) in one
     # pass: the images stacked on the channel axis, a separable 7-tap mean as two depthwise
     # convolutions (several times faster on a CPU than 7 x 7 average pooling of each image)
-    stacked = tf.pad(tf.concat([x, y, x * x, y * y, x * y], -1), [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+    stacked = tf.pad(
+        tf.concat([x, y, x * x, y * y, x * y], -1),
+        [[0, 0], [pad, pad], [pad, pad], [0, 0]],
+        mode="SYMMETRIC",
+    )
     taps = tf.fill(tf.stack([1, SSIM_WINDOW, 5 * bands, 1]), 1.0 / SSIM_WINDOW)
     means = tf.nn.depthwise_conv2d(stacked, taps, [1, 1, 1, 1], "VALID")
     means = tf.nn.depthwise_conv2d(means, tf.transpose(taps, [1, 0, 2, 3]), [1, 1, 1, 1], "VALID")
@@ -124,11 +143,21 @@ def _angles(predicted, reference):
     # 2 atan2(|a - b|, |a + b|) of the unit spectra: exact near 0, where acos of the cosine is not
     a = tf.math.divide_no_nan(predicted, tf.norm(predicted, axis=-1, keepdims=True))
     b = tf.math.divide_no_nan(reference, tf.norm(reference, axis=-1, keepdims=True))
-    return 2.0 * tf.atan2(tf.norm(a - b, axis=-1, keepdims=True), tf.norm(a + b, axis=-1, keepdims=True)) * (180.0 / np.pi)
+    return (
+        2.0
+        * tf.atan2(tf.norm(a - b, axis=-1, keepdims=True), tf.norm(a + b, axis=-1, keepdims=True))
+        * (180.0 / np.pi)
+    )
 
 
 def _pair(predicted, reference):
-    predicted, reference = tf.convert_to_tensor(predicted, tf.float32), tf.convert_to_tensor(reference, tf.float32)
+    predicted, reference = (
+        tf.convert_to_tensor(predicted, tf.float32),
+        tf.convert_to_tensor(reference, tf.float32),
+    )
     if predicted.shape != reference.shape or predicted.shape.rank != 4:
-        raise ValueError(f"need two (patches, rows, cols, bands) arrays of one shape, not {predicted.shape} and {reference.shape}")
+        raise ValueError(
+            "need two (patches, rows, cols, bands) arrays of one shape, not "
+            f"{predicted.shape} and {reference.shape}"
+        )
     return predicted, reference

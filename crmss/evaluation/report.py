@@ -30,7 +30,8 @@ REPORT_MARKER = ".crmss-report"
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The results folder of one ``crmss test``: its label (None where not given), its record and results."""
+    """The results folder of one ``crmss test``: its label (None where not given), its record and
+    results."""
 
     label: str | None
     path: Path
@@ -55,7 +56,9 @@ def merge_evaluations(options: ReportOptions) -> pd.DataFrame:
     out = Path(options.out)
     sections = _sections([_read_evaluation(str(text)) for text in options.results])
     comparison = _comparison(sections, Path(options.reference)) if options.reference else None
-    merged = pd.concat([s.results.assign(evaluation=s.label) for s in sections], ignore_index=True)[["evaluation", *COLUMNS]]
+    merged = pd.concat([s.results.assign(evaluation=s.label) for s in sections], ignore_index=True)[
+        ["evaluation", *COLUMNS]
+    ]
     files: dict[str, str | pd.DataFrame] = {}
     if comparison is not None:
         files["reference_comparison.csv"] = comparison
@@ -71,9 +74,16 @@ def _read_evaluation(text: str) -> Evaluation:
     label, path = named_path(text)
     info_file = path / "evaluation.json"
     if not info_file.is_file():
-        raise InputError(f"{path}: not the results of 'crmss test' (no evaluation.json); give RESULTS folders written by 'crmss test'")
-    info = read_json(info_file, EVALUATION, "it was not written by this crmss: evaluate again with 'crmss test'")
-    results = read_metrics_csv(path / "metrics.csv", list(info["methods"]), scenes=set(info["cloud_fraction"]))
+        raise InputError(
+            f"{path}: not the results of 'crmss test' (no evaluation.json); give "
+            "RESULTS folders written by 'crmss test'"
+        )
+    info = read_json(
+        info_file, EVALUATION, "it was not written by this crmss: evaluate again with 'crmss test'"
+    )
+    results = read_metrics_csv(
+        path / "metrics.csv", list(info["methods"]), scenes=set(info["cloud_fraction"])
+    )
     return Evaluation(label, path, info, results)
 
 
@@ -83,10 +93,14 @@ def _sections(evaluations: list[Evaluation]) -> list[Section]:
     groups: dict[tuple, dict] = {}
     for evaluation in evaluations:
         info = evaluation.info
-        group = groups.setdefault((info["data"], info["subset"], info["cloud_threshold"]), {"label": None, "evaluations": []})
+        group = groups.setdefault(
+            (info["data"], info["subset"], info["cloud_threshold"]),
+            {"label": None, "evaluations": []},
+        )
         if evaluation.label and group["label"] not in (None, evaluation.label):
             raise InputError(
-                f"{evaluation.path}: evaluates the same data as {group['evaluations'][0].path}, labelled {group['label']!r}; "
+                f"{evaluation.path}: evaluates the same data as {group['evaluations'][0].path}, "
+                f"labelled {group['label']!r}; "
                 "give evaluations of the same data one label"
             )
         group["label"] = evaluation.label or group["label"]
@@ -94,7 +108,10 @@ def _sections(evaluations: list[Evaluation]) -> list[Section]:
     sections = [_section(group["label"], group["evaluations"]) for group in groups.values()]
     labels = [s.label for s in sections]
     if len(set(labels)) < len(labels):
-        raise InputError(f"evaluations of different data share a label ({', '.join(labels)}); label them apart: LABEL=RESULTS")
+        raise InputError(
+            f"evaluations of different data share a label ({', '.join(labels)}); "
+            "label them apart: LABEL=RESULTS"
+        )
     return sections
 
 
@@ -108,15 +125,23 @@ def _section(label: str | None, evaluations: list[Evaluation]) -> Section:
             if method in methods:
                 if about["kind"] == "model":
                     raise InputError(
-                        f"{evaluation.path}: method {method!r} is also in {methods[method]['from']} "
-                        f"on the same data; name the models apart ({argument('models', 'NAME=RUN', EvaluateOptions)})"
+                        f"{evaluation.path}: method {method!r} is also in "
+                        f"{methods[method]['from']} "
+                        "on the same data; name the models apart "
+                        f"({argument('models', 'NAME=RUN', EvaluateOptions)})"
                     )
                 continue
             methods[method] = {**about, "from": str(evaluation.path)}
             parts.append(evaluation.results[evaluation.results["method"] == method])
     info = evaluations[0].info
     label = label or f"{Path(info['data']).name}/{info['subset']}"
-    return Section(label, info, pd.concat(parts, ignore_index=True), methods, [str(e.path) for e in evaluations])
+    return Section(
+        label,
+        info,
+        pd.concat(parts, ignore_index=True),
+        methods,
+        [str(e.path) for e in evaluations],
+    )
 
 
 def _comparison(sections: list[Section], reference: Path) -> pd.DataFrame:
@@ -130,22 +155,34 @@ def _comparison(sections: list[Section], reference: Path) -> pd.DataFrame:
     labels = [s.label for s in sections]
     unknown = sorted(set(table["evaluation"]) - {""} - set(labels))
     if unknown:
-        raise InputError(f"{reference}: unknown evaluation {unknown[0]!r}; the evaluations are {', '.join(labels)}")
+        raise InputError(
+            f"{reference}: unknown evaluation {unknown[0]!r}; the evaluations are "
+            f"{', '.join(labels)}"
+        )
     parts = []
     for section in sections:
-        wanted = table[table["evaluation"].isin(["", section.label]) & table["method"].isin(list(section.methods))]
+        wanted = table[
+            table["evaluation"].isin(["", section.label])
+            & table["method"].isin(list(section.methods))
+        ]
         parts.append(compare(section.results, wanted).assign(evaluation=section.label))
     comparison = pd.concat(parts, ignore_index=True)
     return comparison[["evaluation", *comparison.columns[:-1]]]
 
 
 def _write(out: Path, files: dict[str, str | pd.DataFrame]) -> None:
-    """Write the ``files`` into ``out``, each whole or absent: a new folder, or one an earlier report wrote."""
+    """Write the ``files`` into ``out``, each whole or absent: a new folder, or one an earlier
+    report wrote."""
     with output_folder(out, "report", "the tables"):
         marker = out / REPORT_MARKER
         if any(p.name != LOCK for p in out.iterdir()) and not marker.exists():
-            raise InputError(f"{out}: exists and holds other files; nothing is overwritten: choose a new {argument('out')} for the tables")
-        marker.write_text("written by crmss report; the next report into this folder replaces its tables\n")
+            raise InputError(
+                f"{out}: exists and holds other files; nothing is overwritten: "
+                f"choose a new {argument('out')} for the tables"
+            )
+        marker.write_text(
+            "written by crmss report; the next report into this folder replaces its tables\n"
+        )
         for name, content in files.items():
             with replaced_atomically(out / name) as tmp:
                 if isinstance(content, str):

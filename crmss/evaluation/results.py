@@ -31,11 +31,20 @@ HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "RMSE": False, "MAE": False, "SA
 UNITS = {"PSNR": "dB", "SSIM": "", "RMSE": "reflectance", "MAE": "reflectance", "SAM": "degrees"}
 PIXELS = {"all": "all pixels", "cloud": "cloud-affected pixels", "clear": "clear pixels"}
 #: the values each metric can take (PSNR: +inf for identical images)
-METRIC_RANGE = {"PSNR": (0.0, math.inf), "SSIM": (-1.0, 1.0), "RMSE": (0.0, 1.0), "MAE": (0.0, 1.0), "SAM": (0.0, 180.0)}
+METRIC_RANGE = {
+    "PSNR": (0.0, math.inf),
+    "SSIM": (-1.0, 1.0),
+    "RMSE": (0.0, 1.0),
+    "MAE": (0.0, 1.0),
+    "SAM": (0.0, 180.0),
+}
 #: the do-nothing baseline, as the tables name it
 BASELINE = "cloudy_input"
 BAND_ROWS = (*BANDS_10M, "mean_10m", *BANDS_20M, "mean_20m")
-HINT = "expected a CSV with the header 'method,scene,pixels,band,metric,value' (pixels optional; the format of metrics.csv)"
+HINT = (
+    "expected a CSV with the header 'method,scene,pixels,band,metric,value' (pixels optional; "
+    "the format of metrics.csv)"
+)
 
 
 def columns_of(metric: str) -> list[str]:
@@ -44,13 +53,15 @@ def columns_of(metric: str) -> list[str]:
 
 
 def results_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
-    """A results table from row mappings with the keys of :data:`COLUMNS` (and any others before them)."""
+    """A results table from row mappings with the keys of :data:`COLUMNS` (and any others before
+    them)."""
     frame = pd.DataFrame(list(rows))
     return frame if not frame.empty else pd.DataFrame(columns=COLUMNS)
 
 
 def where(frame: pd.DataFrame, **values: str) -> pd.DataFrame:
-    """The rows of ``frame`` whose columns hold the ``values`` given, e.g. ``where(results, scene="all", pixels="all")``."""
+    """The rows of ``frame`` whose columns hold the ``values`` given, e.g. ``where(results,
+    scene="all", pixels="all")``."""
     chosen = np.logical_and.reduce([frame[column] == value for column, value in values.items()])
     return frame[chosen]
 
@@ -61,7 +72,12 @@ def write_metrics_csv(path: Path, frame: pd.DataFrame) -> None:
     frame.to_csv(path, index=False, lineterminator="\r\n", na_rep="nan")
 
 
-def read_metrics_csv(path: Path, methods: list[str] | None = None, extra: tuple[str, ...] = (), scenes: set[str] | None = None) -> pd.DataFrame:
+def read_metrics_csv(
+    path: Path,
+    methods: list[str] | None = None,
+    extra: tuple[str, ...] = (),
+    scenes: set[str] | None = None,
+) -> pd.DataFrame:
     """The results table of a long-format metrics CSV (``method, scene, [pixels,] band, metric,
     value``; without ``pixels`` every row is on all pixels). ``methods``: the methods rows may
     name (others are refused); ``scenes``: the scenes they may name besides ``all``; ``extra``:
@@ -81,13 +97,18 @@ def read_metrics_csv(path: Path, methods: list[str] | None = None, extra: tuple[
     parsed = table["value"].map(_number)
     not_numbers = parsed.isna() & (table["value"].str.lower() != "nan")
     numbers = parsed.astype(float)
-    _refuse_first(path, table, _row_checks(table, numbers, not_numbers, methods, scenes, [c for c in extra if c in table]))
+    _refuse_first(
+        path,
+        table,
+        _row_checks(table, numbers, not_numbers, methods, scenes, [c for c in extra if c in table]),
+    )
     present = [c for c in extra if c in table]
     return table.assign(value=numbers.astype(float))[[*KEY, "value", *present]]
 
 
 def _read_text_table(path: Path) -> pd.DataFrame:
-    """Every cell of a CSV as text, stripped of surrounding blanks; InputError where it cannot be read as CSV."""
+    """Every cell of a CSV as text, stripped of surrounding blanks; InputError where it cannot be
+    read as CSV."""
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError as exc:
@@ -99,7 +120,8 @@ def _read_text_table(path: Path) -> pd.DataFrame:
 
 
 def _number(text: str) -> float:
-    """``text`` as Python reads a float (so values go through a file and back unchanged), NaN where it is none."""
+    """``text`` as Python reads a float (so values go through a file and back unchanged), NaN
+    where it is none."""
     try:
         return float(text)
     except ValueError:
@@ -111,27 +133,47 @@ Check = tuple[pd.Series, Callable[[pd.Series], str]]
 
 
 def _row_checks(
-    table: pd.DataFrame, numbers: pd.Series, not_numbers: pd.Series, methods: list[str] | None, scenes: set[str] | None, extra: list[str]
+    table: pd.DataFrame,
+    numbers: pd.Series,
+    not_numbers: pd.Series,
+    methods: list[str] | None,
+    scenes: set[str] | None,
+    extra: list[str],
 ) -> list[Check]:
     """(bad rows, message of a row) per check, in the order a row is checked."""
     low = table["metric"].map(lambda m: METRIC_RANGE.get(m, (0, 0))[0])
     high = table["metric"].map(lambda m: METRIC_RANGE.get(m, (0, 0))[1])
     allowed = table["metric"].map(lambda m: set(columns_of(m)))
     key = [*extra, *KEY]
-    first = pd.Series(table.index, index=table.index).groupby([table[c] for c in key], sort=False).transform("first")  # a value's first line
+    # a value's first line
+    first = (
+        pd.Series(table.index, index=table.index)
+        .groupby([table[c] for c in key], sort=False)
+        .transform("first")
+    )
     checks: list[Check] = [
         (not_numbers, lambda row: f"{row['value']!r} is not a number; {HINT}"),
-        (~table["pixels"].isin(list(PIXELS)), lambda row: f"pixels {row['pixels']!r} is not one of {', '.join(PIXELS)}"),
-        (~table["metric"].isin(METRIC_NAMES), lambda row: f"unknown metric {row['metric']!r}; use {', '.join(METRIC_NAMES)}"),
+        (
+            ~table["pixels"].isin(list(PIXELS)),
+            lambda row: f"pixels {row['pixels']!r} is not one of {', '.join(PIXELS)}",
+        ),
+        (
+            ~table["metric"].isin(METRIC_NAMES),
+            lambda row: f"unknown metric {row['metric']!r}; use {', '.join(METRIC_NAMES)}",
+        ),
         (
             ~pd.Series([b in a for b, a in zip(table["band"], allowed)], index=table.index),
-            lambda row: f"{row['metric']} has no band {row['band']!r}; use {', '.join(columns_of(row['metric']))}",
+            lambda row: (
+                f"{row['metric']} has no band {row['band']!r}; use "
+                f"{', '.join(columns_of(row['metric']))}"
+            ),
         ),
         (
             ~((low <= numbers) & (numbers <= high)),
             lambda row: (
                 f"{row['metric']} {float(row['value'])} is not a value the metric takes; "
-                f"give a number in [{METRIC_RANGE[row['metric']][0]:g}, {METRIC_RANGE[row['metric']][1]:g}]"
+                f"give a number in [{METRIC_RANGE[row['metric']][0]:g}, "
+                f"{METRIC_RANGE[row['metric']][1]:g}]"
             ),
         ),
     ]
@@ -139,7 +181,10 @@ def _row_checks(
         checks.append(
             (
                 ~table["scene"].isin(scenes | {"all"}),
-                lambda row: f"unknown scene {row['scene']!r}; the scenes are all, {', '.join(sorted(scenes - {'all'}))}",
+                lambda row: (
+                    f"unknown scene {row['scene']!r}; the scenes are all, "
+                    f"{', '.join(sorted(scenes - {'all'}))}"
+                ),
             )
         )
     if methods is not None:
@@ -147,15 +192,20 @@ def _row_checks(
             (
                 ~table["method"].isin(methods),
                 lambda row: (
-                    f"unknown method {row['method']!r}; the evaluation's methods are {', '.join(methods)}: name the reference's "
-                    f"rows after them (a model is named with {argument('models', 'NAME=RUN', EvaluateOptions)})"
+                    f"unknown method {row['method']!r}; the evaluation's methods are "
+                    f"{', '.join(methods)}: name the reference's "
+                    "rows after them (a model is named with "
+                    f"{argument('models', 'NAME=RUN', EvaluateOptions)})"
                 ),
             )
         )
     checks.append(
         (
             first != first.index,
-            lambda row: f"the same {', '.join(filter(None, (row[c] for c in key)))} as line {first[row.name] + 2}; give each value once",
+            lambda row: (
+                f"the same {', '.join(filter(None, (row[c] for c in key)))} as line "
+                f"{first[row.name] + 2}; give each value once"
+            ),
         )
     )
     return checks
@@ -176,5 +226,9 @@ def compare(results: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     where we have none) and the difference, ours minus the reference, in the reference's order:
     columns ``method, scene, pixels, band, metric, reference, ours, difference``."""
     ours = results[[*KEY, "value"]].rename(columns={"value": "ours"})
-    table = reference[[*KEY, "value"]].rename(columns={"value": "reference"}).merge(ours, on=KEY, how="left")
+    table = (
+        reference[[*KEY, "value"]]
+        .rename(columns={"value": "reference"})
+        .merge(ours, on=KEY, how="left")
+    )
     return table.assign(difference=table["ours"] - table["reference"])

@@ -64,7 +64,8 @@ class Strip:
         self.nodata = np.zeros((rows, cols), bool)
 
     def add(self, weighted: np.ndarray, left: int) -> None:
-        """Add one tile's weighted (tile, tile, bands) output at column ``left``, cropped to the scene."""
+        """Add one tile's weighted (tile, tile, bands) output at column ``left``, cropped to the
+        scene."""
         rows = min(weighted.shape[0], self.sum.shape[0])
         cols = min(weighted.shape[1], self.sum.shape[1] - left)
         self.sum[:rows, left : left + cols] += weighted[:rows, :cols]

@@ -1,6 +1,7 @@
 """``crmss.clean``: numpy arrays of any size cleaned as ``crmss predict`` cleans products.
 
-The thin public face over the scene engine (crmss/inference/strips.py): the arrays are checked (shapes,
+The thin public face over the scene engine (crmss/inference/strips.py): the arrays are checked
+(shapes,
 dtypes, the reflectance range), turned into uint16 reflectance x 10000 with 0 = no data, run
 strip by strip with the same tiling and blending, and returned as float32 reflectance.
 """
@@ -49,7 +50,8 @@ def clean(
         batch_size: tiles per model call (default: 4 on a GPU, 1 on a CPU).
         precision: ``auto``, ``float32``, ``bfloat16`` or ``float16``, as ``--precision``.
         devices: the devices to run on, as ``--devices``.
-        scale: None for reflectance; else DNs, reflectance = (DN + ``offset``) / ``scale`` (L1C: 10000).
+        scale: None for reflectance; else DNs, reflectance = (DN + ``offset``) / ``scale`` (L1C:
+            10000).
         offset: added to the DNs before scaling (L1C: -1000 from baseline 04.00, else 0).
         progress: draw a progress bar (on a terminal).
 
@@ -67,40 +69,64 @@ def clean(
     scale = convert(Annotated[float, Interval(0, low_open=True)] | None, scale, "scale")
     offset = convert(float, offset, "offset")
     runner = TileRunner(generator, precision, devices)
-    prepared = {res: _reflectance_x10000(array, res, scale, offset) for res, array in _checked_stacks(x10, x20, runner.stacks).items()}
+    prepared = {
+        res: _reflectance_x10000(array, res, scale, offset)
+        for res, array in _checked_stacks(x10, x20, runner.stacks).items()
+    }
     height, width = prepared["10m"].shape[:2]
     outputs = {res: np.zeros(dn.shape, np.uint16) for res, dn in prepared.items()}
 
     def read_strip(top: int) -> dict:
-        strips = {res: dn[top // SCALE[res] : (top + tile) // SCALE[res]] for res, dn in prepared.items()}
+        strips = {
+            res: dn[top // SCALE[res] : (top + tile) // SCALE[res]] for res, dn in prepared.items()
+        }
         return {res: (strip, (strip == 0).any(axis=-1)) for res, strip in strips.items()}
 
     def write(res: str, rows: np.ndarray, top: int) -> None:
         outputs[res][top : top + len(rows)] = rows
 
-    settings = Settings(tile, overlap, batch_size or default_batch_size(), progress).fitted(height, width)
+    settings = Settings(tile, overlap, batch_size or default_batch_size(), progress).fitted(
+        height, width
+    )
     run_strips(read_strip, write, height, width, runner, settings, "clean")
     return tuple(outputs[res].astype(np.float32) / 10000 for res in runner.stacks)
 
 
 def _checked_stacks(x10, x20, stacks: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The arrays ``clean`` was given for the generator's ``stacks``, checked for shape and dtype."""
+    """The arrays ``clean`` was given for the generator's ``stacks``, checked for shape and
+    dtype."""
     given = {"10m": x10, "20m": x20}
     arrays: dict[str, np.ndarray] = {}
     for res in stacks:
         name, bands = f"x{res[:2]}", STACKS[res]
         if given[res] is None:
-            raise InputError(f"clean: the generator needs {name}, the {res} stack ({', '.join(bands)}); it was not given")
+            raise InputError(
+                f"clean: the generator needs {name}, the {res} stack "
+                f"({', '.join(bands)}); it was not given"
+            )
         array = np.asarray(given[res])
         if array.dtype.kind not in "iuf":
-            raise InputError(f"clean: {name} is an array of {array.dtype}; give floating-point reflectance, or DNs with scale= (10000 for L1C)")
-        if res == "10m" and (array.ndim != 3 or array.shape[2] != len(bands) or min(array.shape[:2]) < 2 or array.shape[0] % 2 or array.shape[1] % 2):
-            raise InputError(f"clean: x10 has shape {array.shape}; give (H, W, 4) with H and W even, the bands {', '.join(bands)}")
+            raise InputError(
+                f"clean: {name} is an array of {array.dtype}; give floating-point "
+                "reflectance, or DNs with scale= (10000 for L1C)"
+            )
+        if res == "10m" and (
+            array.ndim != 3
+            or array.shape[2] != len(bands)
+            or min(array.shape[:2]) < 2
+            or array.shape[0] % 2
+            or array.shape[1] % 2
+        ):
+            raise InputError(
+                f"clean: x10 has shape {array.shape}; give (H, W, 4) with H and W "
+                f"even, the bands {', '.join(bands)}"
+            )
         if res == "20m":
             expected = (arrays["10m"].shape[0] // 2, arrays["10m"].shape[1] // 2, len(bands))
             if array.shape != expected:
                 raise InputError(
-                    f"clean: x20 has shape {array.shape}; give {expected}: half of x10's {arrays['10m'].shape[:2]}, the bands {', '.join(bands)}"
+                    f"clean: x20 has shape {array.shape}; give {expected}: half of x10's "
+                    f"{arrays['10m'].shape[:2]}, the bands {', '.join(bands)}"
                 )
         arrays[res] = array
     return arrays
@@ -118,26 +144,32 @@ def _checked_options(**given: Any) -> tuple:
     return tuple(values.values())
 
 
-def _reflectance_x10000(array: np.ndarray, res: str, scale: float | None, offset: float) -> np.ndarray:
+def _reflectance_x10000(
+    array: np.ndarray, res: str, scale: float | None, offset: float
+) -> np.ndarray:
     """uint16 reflectance x 10000 of a ``clean`` input (see :func:`clean`): at least 1, 0 where
     any band is no data; InputError for integers without a scale, infinite values or values
     beyond L1C's range."""
     name = f"x{res[:2]}"
     if scale is None and array.dtype.kind != "f":
         raise InputError(
-            f"clean: {name} holds {array.dtype} values, DNs: give scale= (10000 for Sentinel-2 L1C) and offset= "
+            f"clean: {name} holds {array.dtype} values, DNs: give scale= (10000 for Sentinel-2 "
+            "L1C) and offset= "
             "(-1000 from processing baseline 04.00), or floating-point reflectance"
         )
     values = array.astype(np.float32)
     if np.isinf(values).any():
-        raise InputError(f"clean: {name} holds infinite values; give finite reflectance (0 or NaN mark no data)")
+        raise InputError(
+            f"clean: {name} holds infinite values; give finite reflectance (0 or NaN mark no data)"
+        )
     nodata = np.isnan(values) | (values == 0)
     reflectance = values if scale is None else (values + offset) / scale
     largest = float(np.nanmax(reflectance, initial=0))
     if largest > LARGEST_REFLECTANCE:
         given = "reflectance" if scale is None else f"(DN + {offset:g}) / {scale:g}"
         raise InputError(
-            f"clean: {name} holds values up to {largest:g} as {given}, above L1C's largest reflectance ({LARGEST_REFLECTANCE}); "
+            f"clean: {name} holds values up to {largest:g} as {given}, above L1C's largest "
+            f"reflectance ({LARGEST_REFLECTANCE}); "
             "give reflectance, or DNs with their scale= and offset="
         )
     dn = np.clip(np.rint(np.nan_to_num(reflectance) * 10000), 1, 65535).astype(np.uint16)

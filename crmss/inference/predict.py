@@ -4,10 +4,13 @@ For each product, ``DIR/<product>_CR_10m.tif`` (B02, B03, B04, B08) and
 ``DIR/<product>_CR_20m.tif`` (B05, B06, B07, B8A, B11, B12): uint16 TOA reflectance x 10000
 without any radiometric offset, 0 = no data, on the product's own grid. A Vis/NIR model (the
 ablation without VRE/SWIR) writes the 10 m output alone. Products (one granule at a time) are
-decoded strip by strip, bands in parallel, run through the scene engine (crmss/inference/strips.py) and
-streamed into COGs (crmss/io/cog.py) that are checked and published together, or not at all. With the GPU
+decoded strip by strip, bands in parallel, run through the scene engine (crmss/inference/strips.py)
+and
+streamed into COGs (crmss/io/cog.py) that are checked and published together, or not at all. With
+the GPU
 decoder (``--decoder``, crmss/io/gpu_decode.py) a product's bands are decoded whole in one batch on
-the GPU instead, each checked against its header, and the strips are cut from them (crmss/inference/sources.py).
+the GPU instead, each checked against its header, and the strips are cut from them
+(crmss/inference/sources.py).
 """
 
 from __future__ import annotations
@@ -78,12 +81,20 @@ def predict_products(options: PredictOptions, client: Any = None) -> list[Path]:
     out = Path(options.out)
     # no lock on the folder: runs into one folder share it, each product locked on its own
     with output_folder(out, "predict", "the outputs", lock=None), run_scope() as run:
-        generator_file(options.model, options.checkpoint)  # a run without that checkpoint is refused before any product
-        failures = Failures(len(options.products), "products", "fix these and run again (finished outputs are skipped)")
+        # a run without that checkpoint is refused before any product
+        generator_file(options.model, options.checkpoint)
+        failures = Failures(
+            len(options.products),
+            "products",
+            "fix these and run again (finished outputs are skipped)",
+        )
         paths = _product_paths(options, failures)
         if client is None and options.scheduler is None:
-            _runner(options.model, options.checkpoint, options.precision, options.devices)  # loaded before the first product
-            written = [path for product in paths for path in _each_product(product, options, failures)]
+            # loaded before the first product
+            _runner(options.model, options.checkpoint, options.precision, options.devices)
+            written = [
+                path for product in paths for path in _each_product(product, options, failures)
+            ]
         else:
             written = _on_cluster(paths, options, client, failures, run)
         failures.raise_any()
@@ -123,21 +134,31 @@ def _each_product(path: str, options: PredictOptions, failures: Failures) -> lis
         return []
 
 
-def _on_cluster(paths: list[str], options: PredictOptions, client: Any, failures: Failures, run: str) -> list[Path]:
+def _on_cluster(
+    paths: list[str], options: PredictOptions, client: Any, failures: Failures, run: str
+) -> list[Path]:
     """The outputs of the products run on a Dask cluster, one task each (crmss/core/cluster.py);
     a worker keeps the generator of ``run`` between its tasks."""
 
     written: list[Path] = []
     import tensorflow as tf
 
-    gpus = len(tf.config.list_physical_devices("GPU"))  # a local cluster: one worker per GPU, one on a CPU
+    # a local cluster: one worker per GPU, one on a CPU
+    gpus = len(tf.config.list_physical_devices("GPU"))
     with on_cluster(options.scheduler, client, Path(options.out), local_workers=gpus) as cluster:
         tasks = [(path, (path, options, run)) for path in paths]
-        for path, outputs, error in run_tasks(cluster, tasks, predict_product, options.progress, "product"):
+        for path, outputs, error in run_tasks(
+            cluster, tasks, predict_product, options.progress, "product"
+        ):
             if error is not None:
                 failures.add(_shown(path), error)
                 continue
-            logger.info(f"{_shown(path)}: {'wrote ' + ' and '.join(Path(p).name for p in outputs) if outputs else 'finished earlier, skipped'}")
+            done = (
+                "wrote " + " and ".join(Path(p).name for p in outputs)
+                if outputs
+                else "finished earlier, skipped"
+            )
+            logger.info(f"{_shown(path)}: {done}")
             written += map(Path, outputs)
     return written
 
@@ -147,11 +168,19 @@ def predict_product(path: str, options: PredictOptions, run: str | None = None) 
     worker runs, and each step of a run here); return the outputs written. The generator is
     loaded once per run (:func:`_runner`): a worker keeps that of ``run`` between its tasks."""
     decoder = _decoder(options.decoder)
-    settings = Settings(options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress)
+    settings = Settings(
+        options.tile, options.overlap, options.batch_size or default_batch_size(), options.progress
+    )
     with run_scope(run, keep=run is not None), block_cache(BLOCK_CACHE_MB):
         runner = _runner(options.model, options.checkpoint, options.precision, options.devices)
         granules = product_at(path).granules()  # pre-2016 products may have several
-        return [str(p) for granule in granules for p in _predict_granule(granule, runner, Path(options.out), settings, options, decoder)]
+        return [
+            str(p)
+            for granule in granules
+            for p in _predict_granule(
+                granule, runner, Path(options.out), settings, options, decoder
+            )
+        ]
 
 
 def _decoder(requested: str) -> str:
@@ -184,48 +213,92 @@ def output_names(product: Granule, stacks: tuple[str, ...] = tuple(STACKS)) -> d
     return {res: f"{stem}_CR_{res}.tif" for res in stacks}
 
 
-def _predict_granule(product: Granule, runner: TileRunner, out: Path, settings: Settings, options: PredictOptions, decoder: str) -> list[Path]:
+def _predict_granule(
+    product: Granule,
+    runner: TileRunner,
+    out: Path,
+    settings: Settings,
+    options: PredictOptions,
+    decoder: str,
+) -> list[Path]:
     """Clean one granule of a product into ``out`` (locked per product; skipped when its outputs
     exist); return the outputs written."""
-    stacks = tuple(s for s in runner.stacks if options.stacks == "all" or s == options.stacks)  # the stacks written
+    # the stacks written
+    stacks = tuple(s for s in runner.stacks if options.stacks == "all" or s == options.stacks)
     names = output_names(product, stacks)
     finals = {res: out / name for res, name in names.items()}
-    # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits, then skips them
+    # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits,
+    # then skips them
     stem = names["10m"].removesuffix("_CR_10m.tif")
-    with exclusive_lock(out / f".{stem}.lock", f"{stem}: another crmss predict is writing this product into {out}; waiting for it"):
+    with exclusive_lock(
+        out / f".{stem}.lock",
+        f"{stem}: another crmss predict is writing this product into {out}; waiting for it",
+    ):
         journal = out / f".{stem}.publishing"
         if journal.exists():  # a run was killed while publishing: what it published is incomplete
             for final in finals.values():
                 final.unlink(missing_ok=True)
             journal.unlink()
-        if all(f.exists() for f in finals.values()) and _made_alike(finals, _recipe(runner, options), options.overwrite):
-            logger.info(f"{product.name}: skipped, {' and '.join(names.values())} exist (made by this model with these options)")
+        if all(f.exists() for f in finals.values()) and _made_alike(
+            finals, _recipe(runner, options), options.overwrite
+        ):
+            logger.info(
+                f"{product.name}: skipped, {' and '.join(names.values())} exist (made by "
+                "this model with these options)"
+            )
             return []
         for name in names.values():  # what a killed run left: no other run writes this product now
             for stale in out.glob(f".{name}.partial-*"):
                 stale.unlink()
         start = time.perf_counter()
         _write_outputs(product, runner, finals, journal, settings, options, decoder)
-    ablation = "" if "20m" in stacks else " (a Vis/NIR model: no 20 m output)" if "20m" not in runner.stacks else f" ({argument('stacks', '10m')})"
-    spent = f"in {time.perf_counter() - start:.0f} s, peak memory of the process {peak_memory_gb():.1f} GB"
+    ablation = (
+        ""
+        if "20m" in stacks
+        else " (a Vis/NIR model: no 20 m output)"
+        if "20m" not in runner.stacks
+        else f" ({argument('stacks', '10m')})"
+    )
+    spent = (
+        f"in {time.perf_counter() - start:.0f} s, peak memory of the process "
+        f"{peak_memory_gb():.1f} GB"
+    )
     logger.info(f"{product.name}: wrote {' and '.join(names.values())} {spent}{ablation}")
     return list(finals.values())
 
 
 def _write_outputs(
-    product: Granule, runner: TileRunner, finals: dict[str, Path], journal: Path, settings: Settings, options: PredictOptions, decoder: str
+    product: Granule,
+    runner: TileRunner,
+    finals: dict[str, Path],
+    journal: Path,
+    settings: Settings,
+    options: PredictOptions,
+    decoder: str,
 ) -> None:
     """Run the scene and publish its COGs at ``finals`` (per resolution written) together."""
     out, grid = journal.parent, product.grid()
     settings = settings.fitted(grid.height, grid.width)
-    shapes = {res: (grid.width // SCALE[res], grid.height // SCALE[res], len(STACKS[res])) for res in finals}
+    shapes = {
+        res: (grid.width // SCALE[res], grid.height // SCALE[res], len(STACKS[res]))
+        for res in finals
+    }
     needed = sum(StreamedCOG.needed_bytes(*shape) for shape in shapes.values())
     metadata = _output_metadata(product, runner, settings, _recipe(runner, options))
     writers: dict[str, StreamedCOG] = {}
     try:
         for res, final in finals.items():
-            writers[res] = StreamedCOG(final, *shapes[res][:2], STACKS[res], grid.geotransform_at(SCALE[res]), grid.projection, metadata)
-        with ThreadPoolExecutor(options.workers or len(os.sched_getaffinity(0)), initializer=yield_to_the_model) as pool:
+            writers[res] = StreamedCOG(
+                final,
+                *shapes[res][:2],
+                STACKS[res],
+                grid.geotransform_at(SCALE[res]),
+                grid.projection,
+                metadata,
+            )
+        with ThreadPoolExecutor(
+            options.workers or len(os.sched_getaffinity(0)), initializer=yield_to_the_model
+        ) as pool:
             run_strips(
                 strip_source(product, grid, runner.stacks, settings.tile, pool, decoder),
                 functools.partial(_write_rows, writers, product.name),
@@ -238,14 +311,17 @@ def _write_outputs(
         for res, writer in writers.items():
             writer.finish(options.compress, overview_factors(*shapes[res][:2]), BLOCK)
         publish_together(list(writers.values()), journal)
-    except (OSError, RuntimeError) as exc:  # bands that fail to decode are reported by sources._read_strip: this is writing
+    # bands that fail to decode are reported by sources._read_strip: this is writing
+    except (OSError, RuntimeError) as exc:
         raise write_error(exc, out, f"cleaning {product.name}", needed=needed) from exc
     finally:
         for writer in writers.values():
             writer.discard()
 
 
-def _write_rows(writers: dict[str, StreamedCOG], product: str, res: str, rows: np.ndarray, top: int) -> None:
+def _write_rows(
+    writers: dict[str, StreamedCOG], product: str, res: str, rows: np.ndarray, top: int
+) -> None:
     """Write finished ``rows`` of stack ``res`` from row ``top`` (where that stack is written),
     unless the Dask worker running this product has lost its scheduler."""
     stop_if_abandoned(product)
@@ -286,21 +362,28 @@ def _made_alike(finals: dict[str, Path], recipe: dict[str, str], overwrite: bool
         if not differing:
             continue
         if overwrite:
-            logger.info(f"{final.name}: made with another {', '.join(differing)}: replaced ({argument('overwrite', True)})")
+            logger.info(
+                f"{final.name}: made with another {', '.join(differing)}: replaced "
+                f"({argument('overwrite', True)})"
+            )
             return False
         raise InputError(
-            f"{final}: made with another {', '.join(differing)}; give {argument('overwrite', True)} to replace it, or write into "
+            f"{final}: made with another {', '.join(differing)}; give "
+            f"{argument('overwrite', True)} to replace it, or write into "
             f"another {argument('out')}"
         )
     return True
 
 
-def _output_metadata(product: Granule, runner: TileRunner, settings: Settings, recipe: dict[str, str]) -> dict[str, str]:
+def _output_metadata(
+    product: Granule, runner: TileRunner, settings: Settings, recipe: dict[str, str]
+) -> dict[str, str]:
     return {
         "CRMSS_VERSION": __version__,
         "CRMSS_MODEL": str(runner.path),
         **recipe,
         "CRMSS_SOURCE_PRODUCT": product.name,
         "CRMSS_SCALE": "top-of-atmosphere reflectance x 10000, no radiometric offset; 0 = no data",
-        "CRMSS_TILING": f"{settings.tile} px tiles at 10 m overlapping by {settings.overlap} px, linear-ramp blending",
+        "CRMSS_TILING": f"{settings.tile} px tiles at 10 m overlapping by {settings.overlap} px, "
+        "linear-ramp blending",
     }

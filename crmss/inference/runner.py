@@ -34,19 +34,28 @@ class TileRunner:
     device, each computing at the precision chosen (crmss/nn/precision.py)."""
 
     def __init__(
-        self, model: keras.Model, precision: str = PredictOptions.precision, devices: str = PredictOptions.devices, path: Path | None = None
+        self,
+        model: keras.Model,
+        precision: str = PredictOptions.precision,
+        devices: str = PredictOptions.devices,
+        path: Path | None = None,
     ):
         self.path = path
         self.stacks = generator_stacks(model)  # ("10m", "20m"), or ("10m",) for a Vis/NIR model
         self.devices = local_devices(devices)
         self.precision = choose_precision(precision, self.devices)
-        placed = self.devices != local_devices()[:1]  # else TensorFlow's own placement is the device asked for
+        # else TensorFlow's own placement is the device asked for
+        placed = self.devices != local_devices()[:1]
         self._replicas = []
         for device in self.devices:
             copy = at_precision(model, self.precision.precision, device if placed else None)
-            self._replicas.append((device, tf.function(partial(self._weighted_outputs, copy), reduce_retracing=True)))
+            self._replicas.append(
+                (device, tf.function(partial(self._weighted_outputs, copy), reduce_retracing=True))
+            )
 
-    def weighted(self, tiles: list[np.ndarray], weights: list[tuple], replica: int = 0) -> list[np.ndarray]:
+    def weighted(
+        self, tiles: list[np.ndarray], weights: list[tuple], replica: int = 0
+    ) -> list[np.ndarray]:
         """Tiles of reflectance x 10000 per stack (uint16 (batch, t, t, 4) at 10 m and
         (batch, t/2, t/2, 6) at 20 m) to the model's outputs as reflectance x 10000, float32, of
         the same shapes, times the tiles' blending weights, on device number ``replica``.
@@ -54,7 +63,9 @@ class TileRunner:
         strip and the (batch, t) column weights of the tiles, at that stack's resolution."""
         device, blend = self._replicas[replica]
         with tf.device(device):
-            outputs = blend([tf.constant(t) for t in tiles], [tuple(map(tf.constant, w)) for w in weights])
+            outputs = blend(
+                [tf.constant(t) for t in tiles], [tuple(map(tf.constant, w)) for w in weights]
+            )
         return [y.numpy() for y in outputs]
 
     def map_weighted(self, batches: Iterable[tuple[list, list]]) -> Iterator[list[np.ndarray]]:
@@ -66,7 +77,9 @@ class TileRunner:
             pools = [stack.enter_context(ThreadPoolExecutor(1)) for _ in range(count)]
             pending: collections.deque[Future] = collections.deque()
             for index, (tiles, weights) in enumerate(batches):
-                pending.append(pools[index % count].submit(self.weighted, tiles, weights, index % count))
+                pending.append(
+                    pools[index % count].submit(self.weighted, tiles, weights, index % count)
+                )
                 if len(pending) > 2 * count:
                     yield pending.popleft().result()
             while pending:

@@ -25,8 +25,16 @@ from .strips import StripReader
 logger = logging.getLogger(__name__)
 
 
-def strip_source(product: Granule, grid: Grid, stacks: tuple[str, ...], tile: int, pool: ThreadPoolExecutor, decoder: str) -> StripReader:
-    """``read_strip(top)`` for crmss/inference/strips.py over the ``stacks`` of ``product``: strips cut from
+def strip_source(
+    product: Granule,
+    grid: Grid,
+    stacks: tuple[str, ...],
+    tile: int,
+    pool: ThreadPoolExecutor,
+    decoder: str,
+) -> StripReader:
+    """``read_strip(top)`` for crmss/inference/strips.py over the ``stacks`` of ``product``: strips
+    cut from
     the bands decoded whole on the GPU where ``decoder`` is gpu and the GPU decodes them, else
     read with GDAL strip by strip, the bands in parallel in ``pool``."""
     bands = [band for res in stacks for band in STACKS[res]]
@@ -44,32 +52,48 @@ def _decoded_on_gpu(product: Granule, grid: Grid, bands: list[str]) -> dict[str,
     try:
         arrays = decode_jp2([read_file(product.band_files[band]) for band in bands])
     except (OSError, RuntimeError) as exc:
-        logger.warning(f"{product.name}: its bands cannot be decoded on the GPU ({exc}); decoding them with GDAL")
+        logger.warning(
+            f"{product.name}: its bands cannot be decoded on the GPU ({exc}); decoding "
+            "them with GDAL"
+        )
         return None
     for band, array in zip(bands, arrays):
         scale = SCALE["10m" if band in STACKS["10m"] else "20m"]
         expected = (grid.height // scale, grid.width // scale)
         if array.shape != expected or array.dtype != np.uint16:
             logger.warning(
-                f"{product.name}: {band} decoded on the GPU as {array.dtype} {array.shape}, but its header says uint16 {expected}; "
+                f"{product.name}: {band} decoded on the GPU as {array.dtype} {array.shape}, but "
+                f"its header says uint16 {expected}; "
                 "decoding the bands with GDAL"
             )
             return None
     return dict(zip(bands, arrays))
 
 
-def _cut_strip(product: Granule, whole: dict[str, np.ndarray], stacks: tuple[str, ...], top: int, tile: int) -> dict:
-    """Rows top..top+tile of the ``stacks`` cut from ``whole`` decoded bands, as :func:`_read_strip` gives them."""
+def _cut_strip(
+    product: Granule, whole: dict[str, np.ndarray], stacks: tuple[str, ...], top: int, tile: int
+) -> dict:
+    """Rows top..top+tile of the ``stacks`` cut from ``whole`` decoded bands, as
+    :func:`_read_strip` gives them."""
     strips = {}
     for res in stacks:
         s = SCALE[res]
-        strips[res] = np.stack([whole[band][top // s : top // s + tile // s] for band in STACKS[res]], axis=-1)
+        strips[res] = np.stack(
+            [whole[band][top // s : top // s + tile // s] for band in STACKS[res]], axis=-1
+        )
         for i, band in enumerate(STACKS[res]):
             product.to_reflectance_x10000(band, strips[res][..., i])
     return _with_nodata(strips)
 
 
-def _read_strip(product: Granule, readers: dict, stacks: tuple[str, ...], top: int, tile: int, pool: ThreadPoolExecutor) -> dict:
+def _read_strip(
+    product: Granule,
+    readers: dict,
+    stacks: tuple[str, ...],
+    top: int,
+    tile: int,
+    pool: ThreadPoolExecutor,
+) -> dict:
     """Rows top..top+tile of the ``stacks`` as uint16 reflectance x 10000 (rows, cols, bands),
     with the no-data mask (rows, cols) of each resolution; bands decoded in parallel (each
     band's reader by one thread at a time), straight into their channel of the stack."""
@@ -77,7 +101,9 @@ def _read_strip(product: Granule, readers: dict, stacks: tuple[str, ...], top: i
     for res in stacks:
         s, bands = SCALE[res], STACKS[res]
         first = readers[bands[0]]
-        strips[res] = np.empty((min(tile // s, first.height - top // s), first.width, len(bands)), np.uint16)
+        strips[res] = np.empty(
+            (min(tile // s, first.height - top // s), first.width, len(bands)), np.uint16
+        )
 
     def read(task):
         res, i, band = task

@@ -1,9 +1,11 @@
 """A scene run strip by strip: the engine under ``crmss predict`` and :func:`crmss.clean`.
 
 The scene is cut in square tiles of ``tile`` px at 10 m (``tile / 2`` at 20 m, offsets even, so
-both resolutions stay aligned) overlapping by ``overlap`` px and blended (crmss/inference/blending.py).
+both resolutions stay aligned) overlapping by ``overlap`` px and blended
+(crmss/inference/blending.py).
 It is processed in strips of one tile row: the next strip is read while the model runs on this
-one (crmss/inference/runner.py), its tiles run in batches, and the finished rows are handed on, so memory
+one (crmss/inference/runner.py), its tiles run in batches, and the finished rows are handed on, so
+memory
 does not grow with the scene. Where any input band of a resolution is 0, that resolution's
 outputs are 0. Where the strips come from and where they go is the caller's.
 """
@@ -38,8 +40,11 @@ class Settings:
     progress: bool
 
     def fitted(self, height: int, width: int) -> Settings:
-        """The same with the tile no larger than a scene of ``height`` x ``width`` px needs (in steps of 32 px)."""
-        return dataclasses.replace(self, tile=min(self.tile, math.ceil(max(height, width) / 32) * 32))
+        """The same with the tile no larger than a scene of ``height`` x ``width`` px needs (in
+        steps of 32 px)."""
+        return dataclasses.replace(
+            self, tile=min(self.tile, math.ceil(max(height, width) / 32) * 32)
+        )
 
 
 def yield_to_the_model() -> None:
@@ -52,13 +57,23 @@ def yield_to_the_model() -> None:
         pass
 
 
-#: rows ``top .. top + tile`` (10 m px) of every stack: res -> (uint16 reflectance x 10000 (rows, cols, bands), no-data mask (rows, cols))
+#: rows ``top .. top + tile`` (10 m px) of every stack: res -> (uint16 reflectance x 10000 (rows,
+#: cols, bands), no-data mask (rows, cols))
 StripReader = Callable[[int], dict[str, tuple[np.ndarray, np.ndarray]]]
-#: takes the finished uint16 rows (rows, cols, bands) of a stack from row ``top`` of its own grid: (res, rows, top)
+#: takes the finished uint16 rows (rows, cols, bands) of a stack from row ``top`` of its own grid:
+#: (res, rows, top)
 RowWriter = Callable[[str, np.ndarray, int], None]
 
 
-def run_strips(read_strip: StripReader, write: RowWriter, height: int, width: int, runner: TileRunner, settings: Settings, label: str) -> None:
+def run_strips(
+    read_strip: StripReader,
+    write: RowWriter,
+    height: int,
+    width: int,
+    runner: TileRunner,
+    settings: Settings,
+    label: str,
+) -> None:
     """Run and blend a scene of ``height`` x ``width`` px at 10 m strip by strip (one row of
     tiles each), for each of the generator's stacks.
 
@@ -80,7 +95,9 @@ def run_strips(read_strip: StripReader, write: RowWriter, height: int, width: in
     }
     strips = {res: Strip(tile // s, width // s, len(STACKS[res])) for res, s in stacks.items()}
     with (
-        progress_bar(settings.progress, total=len(rows) * len(cols), desc=label, unit="tile") as bar,
+        progress_bar(
+            settings.progress, total=len(rows) * len(cols), desc=label, unit="tile"
+        ) as bar,
         ThreadPoolExecutor(1, initializer=yield_to_the_model) as prefetch,
     ):
         upcoming = prefetch.submit(read_strip, rows[0])
@@ -90,11 +107,20 @@ def run_strips(read_strip: StripReader, write: RowWriter, height: int, width: in
                 upcoming = prefetch.submit(read_strip, rows[index + 1])
             for res in stacks:
                 strips[res].nodata[: inputs[res][1].shape[0]] |= inputs[res][1]
-            batches = [range(first, min(first + batch_size, len(cols))) for first in range(0, len(cols), batch_size)]
+            batches = [
+                range(first, min(first + batch_size, len(cols)))
+                for first in range(0, len(cols), batch_size)
+            ]
 
             def tiles_of(batch: range, index=index, inputs=inputs) -> tuple[list, list]:
-                x = [np.stack([cut(inputs[res][0], cols[j] // s, tile // s) for j in batch]) for res, s in stacks.items()]
-                w = [(row_weights[index], col_weights[batch.start : batch.stop]) for row_weights, col_weights in weights.values()]
+                x = [
+                    np.stack([cut(inputs[res][0], cols[j] // s, tile // s) for j in batch])
+                    for res, s in stacks.items()
+                ]
+                w = [
+                    (row_weights[index], col_weights[batch.start : batch.stop])
+                    for row_weights, col_weights in weights.values()
+                ]
                 return x, w
 
             for batch, outputs in zip(batches, runner.map_weighted(map(tiles_of, batches))):

@@ -34,7 +34,10 @@ def raised_on_close() -> Iterator[None]:
     rewritten) from the dataset's destructor, where Python can only print it as an ignored
     exception beside crmss's own message; this catches it, for the block's duration only."""
     caught: list[BaseException] = []
-    hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: caught.extend(filter(None, [unraisable.exc_value]))
+    hook, sys.unraisablehook = (
+        sys.unraisablehook,
+        lambda unraisable: caught.extend(filter(None, [unraisable.exc_value])),
+    )
     try:
         yield
     finally:
@@ -44,7 +47,8 @@ def raised_on_close() -> Iterator[None]:
 
 
 class StreamedCOG:
-    """A (rows, cols, bands) uint16 raster written in blocks of rows, published as a Cloud-Optimized GeoTIFF.
+    """A (rows, cols, bands) uint16 raster written in blocks of rows, published as a Cloud-Optimized
+    GeoTIFF.
 
     Rows go straight into a headerless pixel-interleaved file beside the final name (with
     ``os.pwrite``, not through GDAL); ``finish`` describes that file with a VRT, builds
@@ -81,14 +85,22 @@ class StreamedCOG:
         projection: str,
         metadata: dict[str, str],
     ):
-        self.final, self.width, self.height, self.band_names = Path(final), width, height, band_names
+        self.final, self.width, self.height, self.band_names = (
+            Path(final),
+            width,
+            height,
+            band_names,
+        )
         self.geotransform, self.projection, self.metadata = geotransform, projection, metadata
         stem = self.final.parent / f".{self.final.name}.partial-{uuid.uuid4().hex[:8]}"
-        self.raw, self.vrt, self.cog = (Path(f"{stem}{suffix}") for suffix in (".raw", ".vrt", ".cog.tif"))
+        self.raw, self.vrt, self.cog = (
+            Path(f"{stem}{suffix}") for suffix in (".raw", ".vrt", ".cog.tif")
+        )
         self.row_bytes = width * len(band_names) * 2
         self._fd: int | None = os.open(self.raw, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            if hasattr(os, "posix_fallocate"):  # reserve the space: a full disk fails here, not hours later
+            # reserve the space: a full disk fails here, not hours later
+            if hasattr(os, "posix_fallocate"):
                 os.posix_fallocate(self._fd, 0, self.row_bytes * height)
             else:
                 os.ftruncate(self._fd, self.row_bytes * height)
@@ -108,9 +120,14 @@ class StreamedCOG:
     def write(self, rows: np.ndarray, top: int) -> None:
         """Write ``rows`` (n, cols, bands) uint16 as rows top..top+n. Each pixel must be 0 in all
         bands (no data) or in none: a violation is an InternalError, checked before the write."""
-        if rows.shape[1:] != (self.width, len(self.band_names)) or top + rows.shape[0] > self.height or rows.dtype != np.uint16:
+        if (
+            rows.shape[1:] != (self.width, len(self.band_names))
+            or top + rows.shape[0] > self.height
+            or rows.dtype != np.uint16
+        ):
             raise InternalError(
-                f"{self.final.name}: rows of shape {rows.shape} ({rows.dtype}) at row {top} do not fit the "
+                f"{self.final.name}: rows of shape {rows.shape} ({rows.dtype}) at row {top} do "
+                "not fit the "
                 f"{self.width} x {self.height} x {len(self.band_names)} output"
             )
         zero = rows == 0
@@ -118,7 +135,8 @@ class StreamedCOG:
         if partly.any():
             row, col = (int(v[0]) for v in np.nonzero(partly))
             raise InternalError(
-                f"{self.final.name}: {int(partly.sum())} pixels (the first at row {top + row}, column {col}) "
+                f"{self.final.name}: {int(partly.sum())} pixels (the first at row {top + row}, "
+                f"column {col}) "
                 "are 0 in some bands but not in all: the output is inconsistent and was not written"
             )
         if self._fd is None:
@@ -181,19 +199,30 @@ class StreamedCOG:
 
     @gdal_exceptions()
     def _check_copy(self, block: int) -> None:
-        """The COG's full-resolution pixels equal the rows written, read back one block row at a time."""
+        """The COG's full-resolution pixels equal the rows written, read back one block row at a
+        time."""
         cog = gdal.Open(str(self.cog))
-        if (cog.RasterXSize, cog.RasterYSize, cog.RasterCount) != (self.width, self.height, len(self.band_names)):
+        if (cog.RasterXSize, cog.RasterYSize, cog.RasterCount) != (
+            self.width,
+            self.height,
+            len(self.band_names),
+        ):
             raise InternalError(
-                f"{self.cog}: the copy is {cog.RasterXSize} x {cog.RasterYSize} x {cog.RasterCount}, not "
+                f"{self.cog}: the copy is {cog.RasterXSize} x {cog.RasterYSize} x "
+                f"{cog.RasterCount}, not "
                 f"{self.width} x {self.height} x {len(self.band_names)}"
             )
         for top in range(0, self.height, block):
             rows = min(block, self.height - top)
             copied = cog.ReadAsArray(0, top, self.width, rows, interleave="pixel")
-            written = np.fromfile(self.raw, "<u2", rows * self.row_bytes // 2, offset=top * self.row_bytes)
+            written = np.fromfile(
+                self.raw, "<u2", rows * self.row_bytes // 2, offset=top * self.row_bytes
+            )
             if not np.array_equal(copied.ravel(), written):
-                raise InternalError(f"{self.cog}: the COG copy differs from the rows written in rows {top}..{top + rows}; nothing was published")
+                raise InternalError(
+                    f"{self.cog}: the COG copy differs from the rows written in "
+                    f"rows {top}..{top + rows}; nothing was published"
+                )
 
     def discard(self) -> None:
         """Close and remove every temporary file (the final file, once published, stays)."""
@@ -215,7 +244,8 @@ def publish_together(writers: list[StreamedCOG], journal: Path) -> None:
     published = []
     try:
         for writer in writers:
-            published.append(writer.final)  # first: an interruption just after the rename still takes it back
+            # first: an interruption just after the rename still takes it back
+            published.append(writer.final)
             writer.publish()
     except BaseException:
         for final in published:

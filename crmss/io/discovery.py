@@ -47,13 +47,17 @@ def find_products(folder: str | Path) -> list[Found]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(
-            f"{folder}: no such folder; {argument('products')} must be the folder holding the <name>.SAFE folders, <name>.zip files "
+            f"{folder}: no such folder; {argument('products')} must be the folder holding the "
+            "<name>.SAFE folders, <name>.zip files "
             "or bucket tile folders"
         )
     candidates = [
         entry
         for entry in folder.iterdir()
-        if ((entry.suffix == ".SAFE" and entry.is_dir()) or (entry.suffix.lower() == ".zip" and entry.is_file()))
+        if (
+            (entry.suffix == ".SAFE" and entry.is_dir())
+            or (entry.suffix.lower() == ".zip" and entry.is_file())
+        )
         and ProductName.parse(product_stem(entry))
     ]
     found = []
@@ -63,7 +67,8 @@ def find_products(folder: str | Path) -> list[Found]:
             dirs.clear()  # its qi/ and auxiliary/ folders hold no products
             candidates.append(Path(root))
             continue
-        for name in sorted(f for f in files if f.lower().endswith(".json")):  # STAC items and ItemCollections
+        # STAC items and ItemCollections
+        for name in sorted(f for f in files if f.lower().endswith(".json")):
             path = Path(root) / name
             kind = stac_type(path)
             if kind == "Feature":
@@ -74,7 +79,9 @@ def find_products(folder: str | Path) -> list[Found]:
                 except InputError as exc:
                     found.append(Found(path, None, None, exc, None))
     found += map(_found, candidates)
-    return sorted(found, key=lambda item: (item.name.name if item.name else "", _order(item), str(item.path)))
+    return sorted(
+        found, key=lambda item: (item.name.name if item.name else "", _order(item), str(item.path))
+    )
 
 
 def _found(path: Path) -> Found:
@@ -95,7 +102,13 @@ def _identified(product: Product) -> Found:
     except MislabelledProduct as exc:
         return Found(path, product, exc.content, exc, product.claimed)
     except InputError as exc:
-        return Found(path, product, ProductName.parse(product.claimed) if product.claimed else None, exc, product.claimed)
+        return Found(
+            path,
+            product,
+            ProductName.parse(product.claimed) if product.claimed else None,
+            exc,
+            product.claimed,
+        )
 
 
 def _order(item: Found) -> int:
@@ -119,19 +132,35 @@ def locate(wanted: str, found: list[Found]) -> Path | None:
         raise InputError(f"{wanted}: not a Sentinel-2 product name")
 
     def same(name: ProductName | None) -> bool:
-        return name is not None and (name.name == wanted or (name.same_acquisition(target) and name.tile in (target.tile, None)))
+        return name is not None and (
+            name.name == wanted
+            or (name.same_acquisition(target) and name.tile in (target.tile, None))
+        )
 
-    broken = [f for f in found if f.problem and (f.claimed == wanted or same(f.name) or same(ProductName.parse(f.claimed or "")))]
+    broken = [
+        f
+        for f in found
+        if f.problem
+        and (f.claimed == wanted or same(f.name) or same(ProductName.parse(f.claimed or "")))
+    ]
     if broken and broken[0].problem:
         raise broken[0].problem
     usable = [(f, f.product, f.name) for f in found if not f.problem and f.product and f.name]
     for item, _, name in usable:
         if name.name == wanted:
             return item.path
-    candidates = [(item, name) for item, product, name in usable if same(name) and (name.tile or target.tile in product.tiles())]
+    candidates = [
+        (item, name)
+        for item, product, name in usable
+        if same(name) and (name.tile or target.tile in product.tiles())
+    ]
     l1c = [item.path for item, name in candidates if name.level == "L1C"]
-    if len({name.name for _, name in candidates if name.level == "L1C"}) > 1:  # one product in several forms is one product
-        raise InputError(f"{', '.join(map(str, l1c))}: several products of the acquisition {wanted}; keep one of them in the products folder")
+    # one product in several forms is one product
+    if len({name.name for _, name in candidates if name.level == "L1C"}) > 1:
+        raise InputError(
+            f"{', '.join(map(str, l1c))}: several products of the acquisition "
+            f"{wanted}; keep one of them in the products folder"
+        )
     if l1c:
         return l1c[0]
     return candidates[0][0].path if candidates else None  # an L2A stand-in is refused when opened

@@ -1,5 +1,6 @@
 """The files of genuine Sentinel-2 L1C products, written from the facts of real ones: what
-:mod:`crmss.dataset.synthetic` and the tests' fixtures write, so that nothing crmss reads was shaped by
+:mod:`crmss.dataset.synthetic` and the tests' fixtures write, so that nothing crmss reads was shaped
+by
 crmss's own assumptions.
 
 Each template follows a real product field by field, in element order and in the form ESA
@@ -50,7 +51,11 @@ from .names import ProductName, spacecraft_name
 
 #: launch days, from which an acquisition's absolute orbit is counted (14.3 orbits a day: the
 #: orbits of the real products above are met within a few)
-LAUNCHED = {"S2A": datetime.date(2015, 6, 23), "S2B": datetime.date(2017, 3, 7), "S2C": datetime.date(2024, 9, 5)}
+LAUNCHED = {
+    "S2A": datetime.date(2015, 6, 23),
+    "S2B": datetime.date(2017, 3, 7),
+    "S2C": datetime.date(2024, 9, 5),
+}
 NAMESPACE = {
     "compact": "https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
     "long": "https://psd-13.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd",
@@ -85,16 +90,27 @@ class ProductFiles:
     tiles: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, name: str, baseline: str, naming: str = "compact", extra_tiles: tuple[str, ...] = (), band_naming: str | None = None) -> ProductFiles:
+    def of(
+        cls,
+        name: str,
+        baseline: str,
+        naming: str = "compact",
+        extra_tiles: tuple[str, ...] = (),
+        band_naming: str | None = None,
+    ) -> ProductFiles:
         parsed = ProductName.of(name)
         if naming not in NAMESPACE or (band_naming or naming) not in NAMESPACE:
-            raise ValueError(f"naming must be 'compact' or 'long', not {naming!r} / {band_naming!r}")
+            raise ValueError(
+                f"naming must be 'compact' or 'long', not {naming!r} / {band_naming!r}"
+            )
         return cls(parsed, baseline, naming, band_naming, (str(parsed.tile), *extra_tiles))
 
     @property
     def sensing(self) -> datetime.datetime:
         """The datatake's sensing start (the compact name's first time), with ESA's milliseconds."""
-        return datetime.datetime.strptime(self.name.sensing, "%Y%m%dT%H%M%S") + datetime.timedelta(milliseconds=24)
+        return datetime.datetime.strptime(self.name.sensing, "%Y%m%dT%H%M%S") + datetime.timedelta(
+            milliseconds=24
+        )
 
     @property
     def generated(self) -> datetime.datetime:
@@ -103,11 +119,15 @@ class ProductFiles:
 
     @property
     def absolute_orbit(self) -> int:
-        """The orbit counted from the launch; ValueError for a product sensed before it (none such exists)."""
+        """The orbit counted from the launch; ValueError for a product sensed before it (none
+        such exists)."""
         days = (self.sensing.date() - LAUNCHED[self.name.mission]).days
         if days < 0:
             launched = LAUNCHED[self.name.mission]
-            raise ValueError(f"{self.name.name}: sensed before {self.name.mission} was launched ({launched}); name a real acquisition")
+            raise ValueError(
+                f"{self.name.name}: sensed before {self.name.mission} was launched "
+                f"({launched}); name a real acquisition"
+            )
         return int(days * 14.3 + 1)
 
     @property
@@ -119,7 +139,9 @@ class ProductFiles:
     @property
     def datatake(self) -> str:
         """``GS2A_20160403T030602_004035_N02.01``."""
-        return f"G{self.name.mission}_{self.name.sensing}_{self.absolute_orbit:06d}_N{self.baseline}"
+        return (
+            f"G{self.name.mission}_{self.name.sensing}_{self.absolute_orbit:06d}_N{self.baseline}"
+        )
 
     @property
     def datastrip(self) -> str:
@@ -134,17 +156,23 @@ class ProductFiles:
 
     @property
     def metadata_name(self) -> str:
-        return "MTD_MSIL1C.xml" if self.naming == "compact" else self.product.replace("_PRD_MSIL1C_", "_MTD_SAFL1C_") + ".xml"
+        return (
+            "MTD_MSIL1C.xml"
+            if self.naming == "compact"
+            else self.product.replace("_PRD_MSIL1C_", "_MTD_SAFL1C_") + ".xml"
+        )
 
     def tile_id(self, tile: str) -> str:
-        """The granule identifier (TILE_ID): ``S2A_OPER_MSI_L1C_TL_SGS__20150826T084006_A000941_T37UCQ_N02.04``."""
+        """The granule identifier (TILE_ID):
+        ``S2A_OPER_MSI_L1C_TL_SGS__20150826T084006_A000941_T37UCQ_N02.04``."""
         return f"{self._long_stem(tile)}_N{self.baseline}"
 
     def _long_stem(self, tile: str) -> str:
         return f"{self.name.mission}_OPER_MSI_L1C_TL_{self.centre}_{self.name.generated}_A{self.absolute_orbit:06d}_T{tile}"
 
     def granule(self, tile: str) -> str:
-        """The granule's folder under ``GRANULE/``: ``L1C_T50TMK_A004035_20160403T030602``, or the TILE_ID (PDMC, long)."""
+        """The granule's folder under ``GRANULE/``: ``L1C_T50TMK_A004035_20160403T030602``, or
+        the TILE_ID (PDMC, long)."""
         if self.naming == "compact" and (self.band_naming or "compact") == "compact":
             return f"L1C_T{tile}_A{self.absolute_orbit:06d}_{self.name.sensing}"
         return self.tile_id(tile)
@@ -156,11 +184,13 @@ class ProductFiles:
         return f"{self._long_stem(tile)}_{band}"
 
     def band_file(self, tile: str, band: str) -> str:
-        """A band file's path from the ``.SAFE`` folder, without ``.jp2`` (the metadata's IMAGE_FILE)."""
+        """A band file's path from the ``.SAFE`` folder, without ``.jp2`` (the metadata's
+        IMAGE_FILE)."""
         return f"GRANULE/{self.granule(tile)}/IMG_DATA/{self.band_stem(tile, band)}"
 
     def tile_metadata_file(self, tile: str) -> str:
-        """The granule metadata's path from the ``.SAFE`` folder (where GDAL's driver looks for it)."""
+        """The granule metadata's path from the ``.SAFE`` folder (where GDAL's driver looks for
+        it)."""
         if self.naming == "compact":
             return f"GRANULE/{self.granule(tile)}/MTD_TL.xml"
         return f"GRANULE/{self.granule(tile)}/{self._long_stem(tile).replace('_MSI_', '_MTD_')}.xml"
@@ -174,7 +204,10 @@ class ProductFiles:
 def _offsets(baseline: str) -> str:
     if float(baseline) < 4:
         return ""
-    rows = "\n".join(f'        <RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>' for i in range(len(ALL_BANDS)))
+    rows = "\n".join(
+        f'        <RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>'
+        for i in range(len(ALL_BANDS))
+    )
     return f"\n            <Radiometric_Offset_List>\n{rows}\n      </Radiometric_Offset_List>"
 
 
@@ -182,7 +215,8 @@ def _spectral_information() -> str:
     return "\n".join(
         f'        <Spectral_Information bandId="{i}" physicalBand="{b.replace("B0", "B")}">\n'
         f"          <RESOLUTION>{RESOLUTION[b]}</RESOLUTION>\n"
-        f'          <Wavelength>\n            <CENTRAL unit="nm">{WAVELENGTH_UM[b] * 1000:.1f}</CENTRAL>\n          </Wavelength>\n'
+        "          <Wavelength>\n            <CENTRAL "
+        f'unit="nm">{WAVELENGTH_UM[b] * 1000:.1f}</CENTRAL>\n          </Wavelength>\n'
         "        </Spectral_Information>"
         for i, b in enumerate(ALL_BANDS)
     )
@@ -211,7 +245,8 @@ def _image_characteristics(files: ProductFiles) -> str:
 
 
 def _product_info_head(files: ProductFiles) -> str:
-    """``Product_Info`` up to ``Query_Options``: times, PRODUCT_URI, level, type, baseline, the datatake."""
+    """``Product_Info`` up to ``Query_Options``: times, PRODUCT_URI, level, type, baseline, the
+    datatake."""
     when, uri = esa_time(files.sensing), f"{files.product}.SAFE"
     return f"""            <PRODUCT_START_TIME>{when}</PRODUCT_START_TIME>
             <PRODUCT_STOP_TIME>{when}</PRODUCT_STOP_TIME>
@@ -232,9 +267,13 @@ def _product_info_head(files: ProductFiles) -> str:
 
 
 def compact_product_metadata(files: ProductFiles) -> str:
-    """``MTD_MSIL1C.xml`` of a compact product (mirrors S2B_MSIL1C_20230823T095559_N0509_R122_T34UCF; see the module)."""
+    """``MTD_MSIL1C.xml`` of a compact product (mirrors
+    S2B_MSIL1C_20230823T095559_N0509_R122_T34UCF; see the module)."""
     tile = files.tiles[0]
-    image_files = "\n".join(f"            <IMAGE_FILE>{escape(files.band_file(tile, b))}</IMAGE_FILE>" for b in ALL_BANDS)
+    image_files = "\n".join(
+        f"            <IMAGE_FILE>{escape(files.band_file(tile, b))}</IMAGE_FILE>"
+        for b in ALL_BANDS
+    )
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <n1:Level-1C_User_Product xmlns:n1="{NAMESPACE["compact"]}" {XSI} xsi:schemaLocation="{NAMESPACE["compact"]}">
     <n1:General_Info>
@@ -259,13 +298,17 @@ def compact_product_metadata(files: ProductFiles) -> str:
 
 
 def pdmc_product_metadata(files: ProductFiles) -> str:
-    """``S2A_OPER_MTD_SAFL1C_PDMC_*.xml`` of a pre-December-2016 product (PSD-13; see the module)."""
+    """``S2A_OPER_MTD_SAFL1C_PDMC_*.xml`` of a pre-December-2016 product (PSD-13; see the
+    module)."""
     band_list = "\n".join(f"<BAND_NAME>{b.replace('B0', 'B')}</BAND_NAME>" for b in ALL_BANDS)
     granules = "\n".join(
         f"""                <Granule_List>
                     <Granules datastripIdentifier="{files.datastrip}" granuleIdentifier="{files.tile_id(t)}" imageFormat="JPEG2000">
 """
-        + "\n".join(f"                        <IMAGE_ID>{files.band_stem(t, b)}</IMAGE_ID>" for b in ALL_BANDS)
+        + "\n".join(
+            f"                        <IMAGE_ID>{files.band_stem(t, b)}</IMAGE_ID>"
+            for b in ALL_BANDS
+        )
         + """
                     </Granules>
                 </Granule_List>"""
@@ -294,17 +337,26 @@ def pdmc_product_metadata(files: ProductFiles) -> str:
 
 def product_metadata(files: ProductFiles) -> str:
     """The product metadata of ``files``' packaging."""
-    return compact_product_metadata(files) if files.naming == "compact" else pdmc_product_metadata(files)
+    return (
+        compact_product_metadata(files)
+        if files.naming == "compact"
+        else pdmc_product_metadata(files)
+    )
 
 
-def tile_metadata(files: ProductFiles, tile: str, size: int, epsg: int, origin: tuple[float, float]) -> str:
-    """A granule's metadata: ``size`` 10 m px a side, EPSG code ``epsg``, upper-left corner ``origin`` (x, y) in metres."""
+def tile_metadata(
+    files: ProductFiles, tile: str, size: int, epsg: int, origin: tuple[float, float]
+) -> str:
+    """A granule's metadata: ``size`` 10 m px a side, EPSG code ``epsg``, upper-left corner
+    ``origin`` (x, y) in metres."""
     sizes = "\n".join(
-        f'      <Size resolution="{r}">\n        <NROWS>{size * 10 // r}</NROWS>\n        <NCOLS>{size * 10 // r}</NCOLS>\n      </Size>'
+        f'      <Size resolution="{r}">\n        <NROWS>{size * 10 // r}</NROWS>\n        '
+        f"<NCOLS>{size * 10 // r}</NCOLS>\n      </Size>"
         for r in (10, 20, 60)
     )
     positions = "\n".join(
-        f'      <Geoposition resolution="{r}">\n        <ULX>{origin[0]:.0f}</ULX>\n        <ULY>{origin[1]:.0f}</ULY>\n'
+        f'      <Geoposition resolution="{r}">\n        <ULX>{origin[0]:.0f}</ULX>\n        '
+        f"<ULY>{origin[1]:.0f}</ULY>\n"
         f"        <XDIM>{r}</XDIM>\n        <YDIM>-{r}</YDIM>\n      </Geoposition>"
         for r in (10, 20, 60)
     )
@@ -338,7 +390,11 @@ def tile_metadata(files: ProductFiles, tile: str, size: int, epsg: int, origin: 
 
 def manifest_safe(files: ProductFiles, members: list[str]) -> str:
     """The ``manifest.safe`` of a product holding ``members`` (paths from the ``.SAFE`` folder)."""
-    items = "".join(f'<dataObject ID="{i}"><byteStream><fileLocation href="./{escape(f)}"/></byteStream></dataObject>' for i, f in enumerate(members))
+    items = "".join(
+        f'<dataObject ID="{i}"><byteStream><fileLocation '
+        f'href="./{escape(f)}"/></byteStream></dataObject>'
+        for i, f in enumerate(members)
+    )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l1c_user_product">
 <metadataSection><metadataObject ID="productName"><metadataWrap><xmlData>{files.product}</xmlData></metadataWrap></metadataObject></metadataSection>
@@ -348,7 +404,8 @@ def manifest_safe(files: ProductFiles, members: list[str]) -> str:
 
 
 def product_info(files: ProductFiles) -> dict:
-    """The bucket's ``productInfo.json`` of a product whose tiles lie at :meth:`ProductFiles.bucket_path`."""
+    """The bucket's ``productInfo.json`` of a product whose tiles lie at
+    :meth:`ProductFiles.bucket_path`."""
     when = files.sensing
     product_path = f"products/{when.year}/{when.month}/{when.day}/{files.product}"
     datastrip = {"id": files.datastrip, "path": f"{product_path}/datastrip/0"}
@@ -376,15 +433,34 @@ def product_info(files: ProductFiles) -> dict:
     }
 
 
-def tile_info(files: ProductFiles, tile: str, epsg: int, corners: tuple[float, float, float, float], coverage: float) -> dict:
-    """The bucket's ``tileInfo.json`` of ``tile``: UTM ``corners`` (x0, y0, x1, y1) and ``coverage``, the % of pixels with data."""
+def tile_info(
+    files: ProductFiles,
+    tile: str,
+    epsg: int,
+    corners: tuple[float, float, float, float],
+    coverage: float,
+) -> dict:
+    """The bucket's ``tileInfo.json`` of ``tile``: UTM ``corners`` (x0, y0, x1, y1) and
+    ``coverage``, the % of pixels with data."""
     x0, y0, x1, y1 = corners
     crs = {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG:8.8.1:{epsg}"}}
-    (entry,) = [t for t in product_info(files)["tiles"] if f"{t['utmZone']:02d}{t['latitudeBand']}{t['gridSquare']}" == tile]
+    (entry,) = [
+        t
+        for t in product_info(files)["tiles"]
+        if f"{t['utmZone']:02d}{t['latitudeBand']}{t['gridSquare']}" == tile
+    ]
     return {
         **{k: v for k, v in entry.items() if k != "datastrip"},
-        "tileGeometry": {"type": "Polygon", "crs": crs, "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
-        "tileDataGeometry": {"type": "Polygon", "crs": crs, "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
+        "tileGeometry": {
+            "type": "Polygon",
+            "crs": crs,
+            "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
+        },
+        "tileDataGeometry": {
+            "type": "Polygon",
+            "crs": crs,
+            "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
+        },
         "tileOrigin": {"type": "Point", "crs": crs, "coordinates": [x0, y0]},
         "dataCoveragePercentage": round(coverage, 2),
         "cloudyPixelPercentage": 0.0,
@@ -412,7 +488,14 @@ EARTH_SEARCH_KEYS = {
 }
 
 
-def _item(files: ProductFiles, item_id: str, collection: str, assets: dict, bbox: list[float], properties: dict) -> dict:
+def _item(
+    files: ProductFiles,
+    item_id: str,
+    collection: str,
+    assets: dict,
+    bbox: list[float],
+    properties: dict,
+) -> dict:
     west, south, east, north = bbox
     return {
         "type": "Feature",
@@ -420,7 +503,12 @@ def _item(files: ProductFiles, item_id: str, collection: str, assets: dict, bbox
         "stac_extensions": ["https://stac-extensions.github.io/eo/v1.1.0/schema.json"],
         "id": item_id,
         "collection": collection,
-        "geometry": {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [
+                [[west, south], [east, south], [east, north], [west, north], [west, south]]
+            ],
+        },
         "bbox": bbox,
         "properties": {
             "datetime": files.sensing.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -450,8 +538,16 @@ def earth_search_item(files: ProductFiles, hrefs: dict[str, str], bbox: list[flo
         for band in ALL_BANDS
         if band in hrefs
     }
-    assets["tileinfo_metadata"] = {"href": hrefs["tileInfo.json"], "type": "application/json", "roles": ["metadata"]}
-    assets["granule_metadata"] = {"href": hrefs["metadata.xml"], "type": "application/xml", "roles": ["metadata"]}
+    assets["tileinfo_metadata"] = {
+        "href": hrefs["tileInfo.json"],
+        "type": "application/json",
+        "roles": ["metadata"],
+    }
+    assets["granule_metadata"] = {
+        "href": hrefs["metadata.xml"],
+        "type": "application/xml",
+        "roles": ["metadata"],
+    }
     properties = {
         "mgrs:utm_zone": int(tile[:2]),
         "mgrs:latitude_band": tile[2],
@@ -472,7 +568,13 @@ def cdse_item(files: ProductFiles, safe_href: str, bbox: list[float]) -> dict:
     whose ``.SAFE`` folder is at ``safe_href`` (local, ``file://``, ``http(s)://`` or ``s3://``)."""
     tile = files.tiles[0]
     assets: dict[str, dict] = {
-        band: {"href": f"{safe_href}/{files.band_file(tile, band)}.jp2", "type": "image/jp2", "title": band, "roles": ["data"]} for band in ALL_BANDS
+        band: {
+            "href": f"{safe_href}/{files.band_file(tile, band)}.jp2",
+            "type": "image/jp2",
+            "title": band,
+            "roles": ["data"],
+        }
+        for band in ALL_BANDS
     }
     xml = {"type": "application/xml", "roles": ["metadata"]}
     assets["product_metadata"] = {"href": f"{safe_href}/{files.metadata_name}", **xml}

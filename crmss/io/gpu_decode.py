@@ -1,4 +1,5 @@
-"""JPEG2000 band files decoded on an NVIDIA GPU with nvImageCodec (the optional extra ``crmss[gpu]``).
+"""JPEG2000 band files decoded on an NVIDIA GPU with nvImageCodec (the optional extra
+``crmss[gpu]``).
 
 nvImageCodec's nvJPEG2000 backend runs the wavelet and entropy decoding on the GPU (only the
 parsing of the code stream stays on the CPU). Sentinel-2 L1C band files are lossless JPEG2000,
@@ -45,12 +46,18 @@ def decode_jp2(encoded: list[bytes]) -> list[np.ndarray]:
     decoder = gpu_decoder()
     if decoder is None:
         raise RuntimeError("no GPU JPEG2000 decoder: nvImageCodec is not installed or finds no GPU")
-    params = nvimgcodec.DecodeParams(apply_exif_orientation=False, color_spec=nvimgcodec.ColorSpec.UNCHANGED, allow_any_depth=True)
+    params = nvimgcodec.DecodeParams(
+        apply_exif_orientation=False,
+        color_spec=nvimgcodec.ColorSpec.UNCHANGED,
+        allow_any_depth=True,
+    )
     images = decoder.decode([nvimgcodec.CodeStream(data) for data in encoded], params=params)
     arrays = []
     for number, image in enumerate(images):
         if image is None:
-            raise RuntimeError(f"nvImageCodec could not decode file {number + 1} of {len(encoded)} on the GPU")
+            raise RuntimeError(
+                f"nvImageCodec could not decode file {number + 1} of {len(encoded)} on the GPU"
+            )
         array = np.asarray(image.cpu())
         arrays.append(array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array)
     return arrays
@@ -65,7 +72,8 @@ def resolve_decoder(requested: str) -> str:
         return "gpu"
     if requested == "gpu":
         raise InputError(
-            f"{argument('decoder', 'gpu')}: nvImageCodec is not installed (pip install 'crmss[gpu]') or finds no GPU here; "
+            f"{argument('decoder', 'gpu')}: nvImageCodec is not installed (pip install "
+            "'crmss[gpu]') or finds no GPU here; "
             f"use {argument('decoder', 'gdal')}"
         )
     return "gdal"

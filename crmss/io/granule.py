@@ -23,18 +23,27 @@ def _checked_band(band: str, info: RasterInfo) -> RasterInfo:
     georeferenced; InputError naming the file otherwise."""
     if info.bands != 1 or info.dtype != "UInt16":
         raise InputError(
-            f"{info.path}: {band} holds {info.bands} band(s) of {info.dtype}, but an L1C band file holds one UInt16 band; "
+            f"{info.path}: {band} holds {info.bands} band(s) of {info.dtype}, but an L1C band "
+            "file holds one UInt16 band; "
             "this is not an L1C band file"
         )
     if not info.projection or info.geotransform == (0.0, 1.0, 0.0, 0.0, 0.0, 1.0):
-        raise InputError(f"{info.path}: {band} has no georeferencing (no GeoJP2 or GMLJP2 box); the band file is damaged: download the product again")
+        raise InputError(
+            f"{info.path}: {band} has no georeferencing (no GeoJP2 or GMLJP2 box); "
+            "the band file is damaged: download the product again"
+        )
     return info
 
 
 def _implied_grid(info: RasterInfo, scale: int) -> Grid:
     """The 10 m grid a band of ``scale`` x 10 m pixels lies on."""
     x0, dx, rx, y0, ry, dy = info.geotransform
-    return Grid(info.projection, (x0, dx / scale, rx / scale, y0, ry / scale, dy / scale), info.width * scale, info.height * scale)
+    return Grid(
+        info.projection,
+        (x0, dx / scale, rx / scale, y0, ry / scale, dy / scale),
+        info.width * scale,
+        info.height * scale,
+    )
 
 
 @dataclass
@@ -92,13 +101,17 @@ class Granule:
             np.maximum(dn, 1 - offset, out=dn)
             dn -= np.uint16(-offset)
         else:
-            scaled = np.rint((dn.astype(np.float32) + offset) * (QUANTIFICATION / self.quantification))
+            scaled = np.rint(
+                (dn.astype(np.float32) + offset) * (QUANTIFICATION / self.quantification)
+            )
             dn[...] = np.clip(scaled, 1, 65535, out=scaled)
         dn[nodata] = 0
         dn[saturated] = SATURATED
         return dn
 
-    def read(self, bands: tuple[str, ...] | list[str], window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    def read(
+        self, bands: tuple[str, ...] | list[str], window: tuple[int, int, int, int] | None = None
+    ) -> np.ndarray:
         """Read bands of one resolution as top-of-atmosphere reflectance.
 
         Args:
@@ -119,11 +132,13 @@ class Granule:
         missing = [b for b in bands if b not in self.band_files]
         if missing or len(resolutions) != 1:
             raise InputError(
-                f"{self.path}: cannot read bands {list(bands)} together: give bands of one resolution that the product "
+                f"{self.path}: cannot read bands {list(bands)} together: give bands of one "
+                "resolution that the product "
                 f"holds ({', '.join(sorted(self.band_files))})"
             )
         scale = resolutions.pop() // 10
-        header = raster_info(self.band_files[bands[0]])  # one header, not the grid check of all ten bands
+        # one header, not the grid check of all ten bands
+        header = raster_info(self.band_files[bands[0]])
         grid_width, grid_height = header.width * scale, header.height * scale
         x, y, width, height = window or (0, 0, grid_width, grid_height)
         if (
@@ -135,7 +150,8 @@ class Granule:
             or any(v % scale for v in (x, y, width, height))
         ):
             raise InputError(
-                f"window {window} is not inside the product's {grid_width} x {grid_height} px grid at 10 m "
+                f"window {window} is not inside the product's {grid_width} x {grid_height} px "
+                "grid at 10 m "
                 f"(with values divisible by {scale} for these bands)"
             )
         own = (x // scale, y // scale, width // scale, height // scale)
@@ -156,15 +172,25 @@ class Granule:
             InputError: naming the band file that has no georeferencing, more than one band, a
                 type other than UInt16, or lies off the grid the others share.
         """
-        infos = {band: _checked_band(band, raster_info(self.band_files[band])) for band in USED_BANDS}
-        implied = {band: _implied_grid(info, RESOLUTION[band] // 10) for band, info in infos.items()}
-        grid = max(implied.values(), key=lambda candidate: sum(candidate.matches(other) for other in implied.values()))
+        infos = {
+            band: _checked_band(band, raster_info(self.band_files[band])) for band in USED_BANDS
+        }
+        implied = {
+            band: _implied_grid(info, RESOLUTION[band] // 10) for band, info in infos.items()
+        }
+        grid = max(
+            implied.values(),
+            key=lambda candidate: sum(candidate.matches(other) for other in implied.values()),
+        )
         for band, info in infos.items():
             if not implied[band].matches(grid):
                 scale = RESOLUTION[band] // 10
                 raise InputError(
-                    f"{info.path}: {band} is {info.width} x {info.height} px with geotransform {info.geotransform} in "
-                    f"{projection_name(info.projection)}, but must lie on the {RESOLUTION[band]} m grid the product's other bands share "
-                    f"({grid.describe()}, coarsened {scale}x); the product is damaged: download it again"
+                    f"{info.path}: {band} is {info.width} x {info.height} px with geotransform "
+                    f"{info.geotransform} in "
+                    f"{projection_name(info.projection)}, but must lie on the {RESOLUTION[band]} "
+                    "m grid the product's other bands share "
+                    f"({grid.describe()}, coarsened {scale}x); the product is damaged: download "
+                    "it again"
                 )
         return grid

@@ -2,11 +2,13 @@
 
 Two generations: compact (from December 2016, and the WHUS2-CR list),
 ``S2A_MSIL1C_20160403T030602_N0201_R075_T50TMK_20160403T030637``; and long (pre-December-2016
-packaging, PDMC), ``S2A_OPER_PRD_MSIL1C_PDMC_20150826T194826_R064_V20150826T111633_20150826T111633``,
+packaging, PDMC),
+``S2A_OPER_PRD_MSIL1C_PDMC_20150826T194826_R064_V20150826T111633_20150826T111633``,
 which names neither the tile nor the processing baseline (such a product may hold several tiles).
 Band files, datatakes, granules and spacecraft are named here too, in the forms genuine products
 state them (``Sentinel-2A``, ``GS2A_20150826T084006_000941_N02.04``,
-``T50TMK_20160403T030602_B02.jp2``, ``S2A_OPER_MSI_L1C_TL_SGS__20150826T084006_A000941_T37UCQ_B02.jp2``).
+``T50TMK_20160403T030602_B02.jp2``,
+``S2A_OPER_MSI_L1C_TL_SGS__20150826T084006_A000941_T37UCQ_B02.jp2``).
 """
 
 from __future__ import annotations
@@ -25,12 +27,21 @@ PDMC_NAME = re.compile(
 )
 
 #: a compact band file: T50TMK_20160403T030602_B02.jp2
-COMPACT_BAND_FILE = re.compile(r"^T(?P<tile>\d{2}[A-Z]{3})_(?P<sensing>\d{8}T\d{6})_(?P<band>B\d[\dA])\.jp2$")
-#: a band file of the long (pre-December-2016) form: S2A_OPER_MSI_L1C_TL_SGS__20150826T084006_A000941_T37UCQ_B02.jp2
-LONG_BAND_FILE = re.compile(r"^S2[ABC]_OPER_MSI_L1C_TL_\w{4}_\d{8}T\d{6}_A\d{6}_T(?P<tile>\d{2}[A-Z]{3})_(?P<band>B\d[\dA])\.jp2$")
-#: a datatake identifier as the metadata states it: G, mission, sensing start, absolute orbit, baseline
-DATATAKE_ID = re.compile(r"^G(?P<mission>S2[ABC])_(?P<sensing>\d{8}T\d{6})_(?P<absolute_orbit>\d{6})_N(?P<baseline>\d\d\.\d\d)$")
-#: the band and tile of a band file whatever its form (an IMAGE_FILE entry, with or without ``.jp2``)
+COMPACT_BAND_FILE = re.compile(
+    r"^T(?P<tile>\d{2}[A-Z]{3})_(?P<sensing>\d{8}T\d{6})_(?P<band>B\d[\dA])\.jp2$"
+)
+#: a band file of the long (pre-December-2016) form:
+#: S2A_OPER_MSI_L1C_TL_SGS__20150826T084006_A000941_T37UCQ_B02.jp2
+LONG_BAND_FILE = re.compile(
+    r"^S2[ABC]_OPER_MSI_L1C_TL_\w{4}_\d{8}T\d{6}_A\d{6}_T(?P<tile>\d{2}[A-Z]{3})_(?P<band>B\d[\dA])\.jp2$"
+)
+#: a datatake identifier as the metadata states it: G, mission, sensing start, absolute orbit,
+#: baseline
+DATATAKE_ID = re.compile(
+    r"^G(?P<mission>S2[ABC])_(?P<sensing>\d{8}T\d{6})_(?P<absolute_orbit>\d{6})_N(?P<baseline>\d\d\.\d\d)$"
+)
+#: the band and tile of a band file whatever its form (an IMAGE_FILE entry, with or without
+#: ``.jp2``)
 BAND_SUFFIX = re.compile(r"_(?P<band>B\d[\dA])(?:\.jp2)?$")
 GRANULE_TILE = re.compile(r"(?:^|_)T(?P<tile>\d{2}[C-X][A-Z]{2})(?:_|$)")
 #: an MGRS tile as a user may name it: T37UCQ or 37UCQ
@@ -51,12 +62,16 @@ def mgrs_tile(tile: str) -> str:
     """
     match = MGRS_TILE.match(str(tile).strip().upper())
     if not match:
-        raise ValueError(f"tile={tile!r}: not an MGRS tile; give it as products name it, e.g. 'T37UCQ' (or '37UCQ')")
+        raise ValueError(
+            f"tile={tile!r}: not an MGRS tile; give it as products name it, e.g. "
+            "'T37UCQ' (or '37UCQ')"
+        )
     return match["tile"]
 
 
 def spacecraft_name(mission: str) -> str:
-    """``Sentinel-2A`` for ``S2A``: the SPACECRAFT_NAME genuine metadata states (and STAC's ``platform``, lower-cased)."""
+    """``Sentinel-2A`` for ``S2A``: the SPACECRAFT_NAME genuine metadata states (and STAC's
+    ``platform``, lower-cased)."""
     return f"Sentinel-2{mission[2:]}"
 
 
@@ -87,13 +102,25 @@ class ProductName:
         if not match:
             return None
         found = match.groupdict()
-        baseline = f"{found['baseline'][:2]}.{found['baseline'][2:]}" if found.get("baseline") else None
+        baseline = (
+            f"{found['baseline'][:2]}.{found['baseline'][2:]}" if found.get("baseline") else None
+        )
         generated = found.get("discriminator") or found["processed"]
-        return cls(name, match["mission"], match["level"], match["sensing"], match["orbit"], found.get("tile"), baseline, generated)
+        return cls(
+            name,
+            match["mission"],
+            match["level"],
+            match["sensing"],
+            match["orbit"],
+            found.get("tile"),
+            baseline,
+            generated,
+        )
 
     @classmethod
     def of(cls, name: str) -> ProductName:
-        """What ``name`` says; ValueError where it is not a Sentinel-2 product name (for names already checked)."""
+        """What ``name`` says; ValueError where it is not a Sentinel-2 product name (for names
+        already checked)."""
         parsed = cls.parse(name)
         if parsed is None:
             raise ValueError(f"{name!r} is not a Sentinel-2 product name")
@@ -109,11 +136,17 @@ class ProductName:
         as ESA's reprocessed archive names it."""
         if self.baseline is None:
             raise ValueError(f"{self.name}: a PDMC name states no baseline to replace")
-        return self.name.replace(f"_N{self.baseline.replace('.', '')}_", f"_N{baseline.replace('.', '')}_", 1)
+        return self.name.replace(
+            f"_N{self.baseline.replace('.', '')}_", f"_N{baseline.replace('.', '')}_", 1
+        )
 
     def same_acquisition(self, other: ProductName) -> bool:
         """Same satellite, relative orbit and day (tile compared separately)."""
-        return (self.mission, self.orbit, self.sensing[:8]) == (other.mission, other.orbit, other.sensing[:8])
+        return (self.mission, self.orbit, self.sensing[:8]) == (
+            other.mission,
+            other.orbit,
+            other.sensing[:8],
+        )
 
 
 def product_stem(entry: Path) -> str:

@@ -39,8 +39,16 @@ def product_paths(location: str | Path) -> list[str]:
     return [str(location)]
 
 
-#: every packaging, the most specific first: :func:`product_at` takes the first that recognises a path
-PACKAGINGS: tuple[type[Product], ...] = (BucketTile, StacItem, PdmcFolder, SafeFolder, PdmcZip, SafeZip)
+#: every packaging, the most specific first: :func:`product_at` takes the first that recognises a
+#: path
+PACKAGINGS: tuple[type[Product], ...] = (
+    BucketTile,
+    StacItem,
+    PdmcFolder,
+    SafeFolder,
+    PdmcZip,
+    SafeZip,
+)
 
 
 def product_path(path: str | Path) -> Path:
@@ -48,16 +56,23 @@ def product_path(path: str | Path) -> Path:
     metadata file (``<name>.SAFE/MTD_MSIL1C.xml``, as GDAL users pass it) or of a folder inside
     it (``.`` in a ``.SAFE``), or the tile folder of one of its files (``metadata.xml``, ...)."""
     path = Path(path)
-    if path.is_file() and not StacItem.recognises(path) and (METADATA_FILE.match(path.name) or BucketTile.recognises(path.parent)):
+    if (
+        path.is_file()
+        and not StacItem.recognises(path)
+        and (METADATA_FILE.match(path.name) or BucketTile.recognises(path.parent))
+    ):
         path = path.parent
     if path.is_dir() and path.suffix != ".SAFE":
-        inside = next((p for p in (path.resolve(), *path.resolve().parents) if p.suffix == ".SAFE"), None)
+        inside = next(
+            (p for p in (path.resolve(), *path.resolve().parents) if p.suffix == ".SAFE"), None
+        )
         return inside or path
     return path
 
 
 def products_at(path: str | Path) -> list[Product]:
-    """The products a user's path or URL names: those of a STAC ItemCollection, else the one at it."""
+    """The products a user's path or URL names: those of a STAC ItemCollection, else the one at
+    it."""
     return [product_at(location) for location in product_paths(path)]
 
 
@@ -68,14 +83,20 @@ def product_at(path: str | Path) -> Product:
         url, _, item_id = str(path).partition("#")
         found = StacItem.at_url(url, item_id)
         if len(found) != 1:
-            raise InputError(f"{url}: is an ItemCollection of {len(found)} items: give one as <URL>#<item id>; {STAC_FIX}")
+            raise InputError(
+                f"{url}: is an ItemCollection of {len(found)} items: give one as "
+                f"<URL>#<item id>; {STAC_FIX}"
+            )
         return found[0]
     path = product_path(path)
     file, _, item_id = str(path).partition("#")
     if item_id and Path(file).is_file():
         return StacItem.collection_item(Path(file), item_id)[0]
     if not path.exists():
-        raise InputError(f"{path}: no such product; give <name>.SAFE folders, <name>.zip files, tile folders of the public bucket or STAC items")
+        raise InputError(
+            f"{path}: no such product; give <name>.SAFE folders, <name>.zip files, "
+            "tile folders of the public bucket or STAC items"
+        )
     if path.is_file() and path.suffix.lower() == ".json":
         _check_stac_file(path)
     kind = next(kind for kind in PACKAGINGS if kind.recognises(path))
@@ -83,14 +104,19 @@ def product_at(path: str | Path) -> Product:
 
 
 def _check_stac_file(path: Path) -> None:
-    """InputError unless the ``.json`` file at ``path`` is one STAC item (an ItemCollection is given by ``<file>#<item id>``)."""
+    """InputError unless the ``.json`` file at ``path`` is one STAC item (an ItemCollection is
+    given by ``<file>#<item id>``)."""
     kind = stac_type(path)
     if kind == "FeatureCollection":
         count = len(StacItem.collection(path))
-        raise InputError(f"{path}: is an ItemCollection of {count} items: give one as <file>#<item id>, or give the folder holding it")
+        raise InputError(
+            f"{path}: is an ItemCollection of {count} items: give one as "
+            "<file>#<item id>, or give the folder holding it"
+        )
     if kind != "Feature":
         raise InputError(
-            f"{path}: not a STAC item or ItemCollection (JSON without type Feature or FeatureCollection and stac_version); "
+            f"{path}: not a STAC item or ItemCollection (JSON without type Feature or "
+            "FeatureCollection and stac_version); "
             "give an item as pystac or pystac-client saves it"
         )
 
@@ -98,7 +124,8 @@ def _check_stac_file(path: Path) -> None:
 def open_product(path: str | Path | Any, tile: str | None = None) -> Granule:
     """Open the granule of ``tile`` of the L1C product at ``path`` (a ``.SAFE`` folder, a zip,
     a bucket tile folder, a STAC item's ``.json`` file or its http(s) URL, or a file of one), or
-    of a ``pystac.Item`` itself: the granule of ``tile``, else the one the product names, else its only one.
+    of a ``pystac.Item`` itself: the granule of ``tile``, else the one the product names, else its
+    only one.
 
     Args:
         path: the product, its item, or the item's URL.
@@ -123,5 +150,6 @@ def open_product(path: str | Path | Any, tile: str | None = None) -> Granule:
 
 
 def identify(path: str | Path) -> ProductName:
-    """The identity of the product at ``path`` as its content states it (:meth:`Product.identity`)."""
+    """The identity of the product at ``path`` as its content states it
+    (:meth:`Product.identity`)."""
     return product_at(path).identity()

@@ -69,25 +69,33 @@ from .names import (
 )
 from .raster import read_file
 
-METADATA_FILE = re.compile(r"^(?:MTD_MSI(?P<compact>L\w\w)|S2[ABC]_OPER_MTD_SAF(?P<long>L\w\w)_PDMC_\w+)\.xml$")
+METADATA_FILE = re.compile(
+    r"^(?:MTD_MSI(?P<compact>L\w\w)|S2[ABC]_OPER_MTD_SAF(?P<long>L\w\w)_PDMC_\w+)\.xml$"
+)
 #: what marks a tile folder of the public bucket (besides its bands and ``metadata.xml``)
 TILE_FOLDER_FILES = ("productInfo.json", "tileInfo.json")
-#: where ``aws s3 sync`` puts a tile folder of the bucket: tiles/<zone>/<band>/<square>/<year>/<month>/<day>/<n>
-BUCKET_PATH = re.compile(r"tiles/(?P<zone>\d{1,2})/(?P<band>[C-X])/(?P<square>[A-Z]{2})/(?P<year>\d{4})/(?P<month>\d{1,2})/(?P<day>\d{1,2})/\d+$")
+#: where ``aws s3 sync`` puts a tile folder of the bucket:
+#: tiles/<zone>/<band>/<square>/<year>/<month>/<day>/<n>
+BUCKET_PATH = re.compile(
+    r"tiles/(?P<zone>\d{1,2})/(?P<band>[C-X])/(?P<square>[A-Z]{2})/(?P<year>\d{4})/(?P<month>\d{1,2})/(?P<day>\d{1,2})/\d+$"
+)
 TILE_FOLDER_FIX = "download the tile folder again"
-#: the product metadata among a granule's files (a STAC item's ``product_metadata`` asset), by its name in a .SAFE
+#: the product metadata among a granule's files (a STAC item's ``product_metadata`` asset), by its
+#: name in a .SAFE
 PRODUCT_METADATA = "MTD_MSIL1C.xml"
 
 
 class MislabelledProduct(InputError):
-    """A product whose content states another identity than its name (``content``, a ProductName)."""
+    """A product whose content states another identity than its name (``content``, a
+    ProductName)."""
 
     def __init__(self, message: str, content: ProductName):
         super().__init__(message)
         self.content = content
 
     def __reduce__(self) -> tuple:
-        return type(self), (str(self), self.content)  # pickled whole, as a cluster worker returns it
+        # pickled whole, as a cluster worker returns it
+        return type(self), (str(self), self.content)
 
 
 class Product(ABC):
@@ -103,7 +111,8 @@ class Product(ABC):
 
     @property
     def where(self) -> Path | str:
-        """The product as a user names it: its path, or a STAC item's URL (``#<item id>`` for an item of a collection)."""
+        """The product as a user names it: its path, or a STAC item's URL (``#<item id>`` for an
+        item of a collection)."""
         return self.path
 
     @classmethod
@@ -156,7 +165,11 @@ class SafeFolder(Product):
 
     def _names(self) -> list[str]:
         walk = os.walk(self.path)
-        return sorted(PurePosixPath(os.path.relpath(os.path.join(root, f), self.path.parent)).as_posix() for root, _, files in walk for f in files)
+        return sorted(
+            PurePosixPath(os.path.relpath(os.path.join(root, f), self.path.parent)).as_posix()
+            for root, _, files in walk
+            for f in files
+        )
 
     def read(self, name: str) -> bytes:
         """The bytes of the file ``name``."""
@@ -177,14 +190,19 @@ class SafeFolder(Product):
         safe_dirs = [t for t in tops if t.endswith(".SAFE")]
         if len(safe_dirs) != 1 or len(tops) != 1:
             raise InputError(
-                f"{self.path}: not a Sentinel-2 product (expected exactly one <name>.SAFE folder inside, found {sorted(tops)[:3]}); "
-                "give the product zips as downloaded from the Copernicus Data Space, or their .SAFE folders"
+                f"{self.path}: not a Sentinel-2 product (expected exactly one <name>.SAFE folder "
+                f"inside, found {sorted(tops)[:3]}); "
+                "give the product zips as downloaded from the Copernicus Data Space, or their "
+                ".SAFE folders"
             )
-        metadata = [(n, METADATA_FILE.match(n.split("/")[-1])) for n in self.names if n.count("/") == 1]
+        metadata = [
+            (n, METADATA_FILE.match(n.split("/")[-1])) for n in self.names if n.count("/") == 1
+        ]
         found = [(n, m) for n, m in metadata if m]
         if len(found) != 1:
             raise InputError(
-                f"{self.path}: no product metadata (MTD_MSIL1C.xml or S2?_OPER_MTD_SAFL1C_PDMC_*.xml) in {safe_dirs[0]}; the product is "
+                f"{self.path}: no product metadata (MTD_MSIL1C.xml or "
+                f"S2?_OPER_MTD_SAFL1C_PDMC_*.xml) in {safe_dirs[0]}; the product is "
                 "incomplete: download it again"
             )
         return safe_dirs[0], *found[0]
@@ -195,7 +213,9 @@ class SafeFolder(Product):
         try:
             xml = self.read(name)
         except (OSError, zipfile.BadZipFile) as exc:
-            raise InputError(f"{where}: unreadable metadata ({exc}); download the product again") from exc
+            raise InputError(
+                f"{where}: unreadable metadata ({exc}); download the product again"
+            ) from exc
         return product_metadata(xml, where)
 
     @functools.cached_property
@@ -216,21 +236,31 @@ class SafeFolder(Product):
         stated = (info.product_uri or "").removesuffix(".SAFE")
         content = ProductName.parse(stated) or ProductName.parse(safe.removesuffix(".SAFE"))
         if content is None:
-            raise InputError(f"{where}: states no Sentinel-2 product name (PRODUCT_URI {stated!r}); the product is damaged: download it again")
+            raise InputError(
+                f"{where}: states no Sentinel-2 product name (PRODUCT_URI "
+                f"{stated!r}); the product is damaged: download it again"
+            )
         refuse_contradictions(info, content, where, "download the product again")
-        for files in self.band_files().values():  # compact band files carry the sensing time: T50TMK_20160403T030602_B02.jp2
+        # compact band files carry the sensing time: T50TMK_20160403T030602_B02.jp2
+        for files in self.band_files().values():
             for name in files.values():
                 match = COMPACT_BAND_FILE.match(name.rsplit("/", 1)[-1])
                 if match and match["sensing"] != content.sensing:
                     raise InputError(
-                        f"{self.path}: band file {name} was sensed at another time than {content.name}; the product mixes two acquisitions"
+                        f"{self.path}: band file {name} was sensed at another time than "
+                        f"{content.name}; the product mixes two acquisitions"
                     )
-        claims = {"the folder's or zip's name": product_stem(self.path), "its .SAFE folder": safe.removesuffix(".SAFE")}
+        claims = {
+            "the folder's or zip's name": product_stem(self.path),
+            "its .SAFE folder": safe.removesuffix(".SAFE"),
+        }
         for what, claimed in claims.items():
             if ProductName.parse(claimed) and claimed != content.name:
                 raise MislabelledProduct(
-                    f"{self.path}: {what} says {claimed}, but its metadata ({meta_name.split('/')[-1]}) states the product {content.name}; "
-                    "a product saved under another product's name is not used: give it its own name",
+                    f"{self.path}: {what} says {claimed}, but its metadata "
+                    f"({meta_name.split('/')[-1]}) states the product {content.name}; "
+                    "a product saved under another product's name is not used: give it its own "
+                    "name",
                     content,
                 )
         return content
@@ -241,7 +271,8 @@ class SafeFolder(Product):
 
     @functools.cached_property
     def _band_files(self) -> dict[str, dict[str, str]]:
-        """tile -> {band: file}, found once: the band files that the product metadata lists (``IMAGE_FILE``,
+        """tile -> {band: file}, found once: the band files that the product metadata lists
+        (``IMAGE_FILE``,
         or ``IMAGE_ID`` in the PDMC packaging), as GDAL's SENTINEL2 driver finds them, whatever
         their naming; listed files the product lacks are left out (reported as missing bands),
         but their tile is kept, so that a granule whose files are all gone is reported as
@@ -273,7 +304,10 @@ class SafeFolder(Product):
         metadata lists (``IMAGE_FILE`` or ``IMAGE_ID``)."""
         for granule, files in self._stated[3].image_files.items():
             for file in files:
-                band, tile = BAND_SUFFIX.search(file), GRANULE_TILE.search(file.rsplit("/", 1)[-1]) or GRANULE_TILE.search(granule)
+                band, tile = (
+                    BAND_SUFFIX.search(file),
+                    GRANULE_TILE.search(file.rsplit("/", 1)[-1]) or GRANULE_TILE.search(granule),
+                )
                 if band and tile:
                     yield tile["tile"], band["band"], file
 
@@ -283,17 +317,27 @@ class SafeFolder(Product):
     def _missing(self, tile: str, missing: list[str]) -> InputError:
         """The refusal of a granule of ``tile`` that lacks the band files of ``missing``."""
         safe, meta_name, _, _ = self._stated
-        listed = [f"{safe}/{file}" for each, band, file in self._listed if each == tile and band in missing]
-        where = f" ({meta_name.split('/')[-1]} lists {listed[0]}{', ...' if len(listed) > 1 else ''})" if listed else " from IMG_DATA"
+        listed = [
+            f"{safe}/{file}"
+            for each, band, file in self._listed
+            if each == tile and band in missing
+        ]
+        where = (
+            f" ({meta_name.split('/')[-1]} lists {listed[0]}{', ...' if len(listed) > 1 else ''})"
+            if listed
+            else " from IMG_DATA"
+        )
         return InputError(
-            f"{self.path}: band files {', '.join(missing)} of tile T{tile} are missing{where}; the product is incomplete: download it again"
+            f"{self.path}: band files {', '.join(missing)} of tile T{tile} are missing{where}; "
+            "the product is incomplete: download it again"
         )
 
     def granule(self, tile: str | None = None) -> Granule:
         safe, meta_name, match, info = self._stated
         if info.level != "L1C" or (match["compact"] or match["long"]) != "L1C":
             raise InputError(
-                f"{self.path}: is a {info.product_type or info.level} product; crmss needs Level-1C (S2MSI1C) top-of-atmosphere "
+                f"{self.path}: is a {info.product_type or info.level} product; crmss needs "
+                "Level-1C (S2MSI1C) top-of-atmosphere "
                 "products: download the L1C product of this acquisition"
             )
         name = self._identity(safe, meta_name, info)
@@ -301,10 +345,16 @@ class SafeFolder(Product):
         tile = tile or name.tile or (next(iter(by_tile)) if len(by_tile) == 1 else None)
         if tile is None:
             several = ", ".join("T" + t for t in sorted(by_tile))
-            raise InputError(f"{self.path}: holds granules of several tiles ({several}) and no tile was named; give the pair's tile")
+            raise InputError(
+                f"{self.path}: holds granules of several tiles ({several}) and no "
+                "tile was named; give the pair's tile"
+            )
         if tile not in by_tile:
             have = ", ".join("T" + t for t in sorted(by_tile)) or "none"
-            raise InputError(f"{self.path}: holds no granule of tile T{tile} (granules: {have}); give the product of that tile")
+            raise InputError(
+                f"{self.path}: holds no granule of tile T{tile} (granules: {have}); "
+                "give the product of that tile"
+            )
         missing = [b for b in USED_BANDS if b not in by_tile[tile]]
         if missing:
             raise self._missing(tile, missing)
@@ -323,16 +373,21 @@ class SafeFolder(Product):
         )
 
 
-def refuse_contradictions(info: ProductMetadata, content: ProductName, where: str, fix: str) -> None:
-    """InputError naming ``where``, the first field of ``info`` that contradicts the product name ``content`` and ``fix``."""
+def refuse_contradictions(
+    info: ProductMetadata, content: ProductName, where: str, fix: str
+) -> None:
+    """InputError naming ``where``, the first field of ``info`` that contradicts the product name
+    ``content`` and ``fix``."""
     for field_name, value in _contradictions(info, content).items():
         raise InputError(
-            f"{where}: {field_name} {value} contradicts the product name {content.name} it states; the metadata was edited or mixed: {fix}"
+            f"{where}: {field_name} {value} contradicts the product name {content.name} it "
+            f"states; the metadata was edited or mixed: {fix}"
         )
 
 
 def _contradictions(info: ProductMetadata, content: ProductName) -> dict[str, str]:
-    """The fields of a product's metadata that contradict the product name it states: field -> value.
+    """The fields of a product's metadata that contradict the product name it states: field ->
+    value.
 
     Compared in the form genuine metadata states them: SPACECRAFT_NAME ``Sentinel-2A``, the
     sensing day, SENSING_ORBIT_NUMBER (relative, unpadded), PROCESSING_BASELINE, and the
@@ -344,8 +399,15 @@ def _contradictions(info: ProductMetadata, content: ProductName) -> dict[str, st
         "SENSING_ORBIT_NUMBER": (info.orbit, str(int(content.orbit))),
         "PROCESSING_BASELINE": (info.baseline, content.baseline),
     }
-    found = {name: str(value) for name, (value, want) in expected.items() if value is not None and want is not None and value != want}
-    if info.datatake is not None and not same_datatake(info.datatake, content, content.baseline or info.baseline):  # a PDMC name states no baseline
+    found = {
+        name: str(value)
+        for name, (value, want) in expected.items()
+        if value is not None and want is not None and value != want
+    }
+    # a PDMC name states no baseline
+    if info.datatake is not None and not same_datatake(
+        info.datatake, content, content.baseline or info.baseline
+    ):
         found["datatakeIdentifier"] = info.datatake
     return found
 
@@ -371,7 +433,9 @@ class SafeZip(SafeFolder):
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
-            raise InputError(f"{path}: not a readable zip archive ({exc}); download the product again") from exc
+            raise InputError(
+                f"{path}: not a readable zip archive ({exc}); download the product again"
+            ) from exc
         super().__init__(path)
 
     @classmethod
@@ -380,10 +444,17 @@ class SafeZip(SafeFolder):
 
     def _names(self) -> list[str]:
         names = [
-            n for n in self._zip.namelist() if not n.endswith("/") and not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")
+            n
+            for n in self._zip.namelist()
+            if not n.endswith("/")
+            and not n.startswith("__MACOSX/")
+            and not n.rsplit("/", 1)[-1].startswith("._")
         ]
-        at_root = not any(n.split("/", 1)[0].endswith(".SAFE") for n in names) and any(METADATA_FILE.match(n) for n in names)
-        self._root = f"{product_stem(self.path)}.SAFE/" if at_root else ""  # the .SAFE folder a root-level zip leaves out
+        at_root = not any(n.split("/", 1)[0].endswith(".SAFE") for n in names) and any(
+            METADATA_FILE.match(n) for n in names
+        )
+        # the .SAFE folder a root-level zip leaves out
+        self._root = f"{product_stem(self.path)}.SAFE/" if at_root else ""
         return [self._root + n for n in names]
 
     def read(self, name: str) -> bytes:
@@ -394,7 +465,8 @@ class SafeZip(SafeFolder):
 
 
 class PdmcFolder(SafeFolder):
-    """A ``.SAFE`` folder in the pre-December-2016 (PDMC) layout: often several granules, long band file names."""
+    """A ``.SAFE`` folder in the pre-December-2016 (PDMC) layout: often several granules, long
+    band file names."""
 
     @classmethod
     def recognises(cls, path: Path) -> bool:
@@ -414,7 +486,11 @@ class PdmcZip(PdmcFolder, SafeZip):
 
 def _pdmc_metadata(names: list[str]) -> bool:
     """Whether the product metadata among ``names`` is the PDMC one."""
-    return any((match := METADATA_FILE.match(n.split("/")[-1])) and match["long"] for n in names if n.count("/") == 1)
+    return any(
+        (match := METADATA_FILE.match(n.split("/")[-1])) and match["long"]
+        for n in names
+        if n.count("/") == 1
+    )
 
 
 class BucketTile(Product):
@@ -431,10 +507,13 @@ class BucketTile(Product):
 
     @classmethod
     def recognises(cls, path: Path) -> bool:
-        """It holds ``productInfo.json`` or ``tileInfo.json``, or ``metadata.xml`` beside ``B02.jp2``."""
+        """It holds ``productInfo.json`` or ``tileInfo.json``, or ``metadata.xml`` beside
+        ``B02.jp2``."""
         if not path.is_dir() or path.suffix == ".SAFE":
             return False
-        return any((path / f).is_file() for f in TILE_FOLDER_FILES) or ((path / "metadata.xml").is_file() and (path / "B02.jp2").is_file())
+        return any((path / f).is_file() for f in TILE_FOLDER_FILES) or (
+            (path / "metadata.xml").is_file() and (path / "B02.jp2").is_file()
+        )
 
     def member(self, name: str) -> str | None:
         """Where the granule's file ``name`` (``B02.jp2``, ``tileInfo.json``, ``metadata.xml``,
@@ -454,7 +533,11 @@ class BucketTile(Product):
             text = self.read_member(name)
         except OSError as exc:
             raise InputError(f"{self.member(name)}: unreadable ({exc}); {self.fix}") from exc
-        return parse_json(text, schema, self.member(name) or name, self.fix) if text is not None else {}
+        return (
+            parse_json(text, schema, self.member(name) or name, self.fix)
+            if text is not None
+            else {}
+        )
 
     @functools.cached_property
     def _product(self) -> ProductMetadata | None:
@@ -491,22 +574,34 @@ class BucketTile(Product):
     def granule(self, tile: str | None = None) -> Granule:
         name, datatake, own_tile, metadata, tiles = self._statement
         if tile and tile != own_tile:
-            raise InputError(f"{self.where}: is the {self.what} of T{own_tile}, not of T{tile}; give the {self.what} of T{tile}")
-        info = self._product
-        if name.level != "L1C" or metadata.level not in (None, "L1C") or (info and info.level != "L1C"):
             raise InputError(
-                f"{self.where}: is a {self.what} of a Level-2A product ({name.name}); crmss needs Level-1C top-of-atmosphere data: {self.l1c_source}"
+                f"{self.where}: is the {self.what} of T{own_tile}, not of T{tile}; "
+                f"give the {self.what} of T{tile}"
+            )
+        info = self._product
+        if (
+            name.level != "L1C"
+            or metadata.level not in (None, "L1C")
+            or (info and info.level != "L1C")
+        ):
+            raise InputError(
+                f"{self.where}: is a {self.what} of a Level-2A product ({name.name}); crmss needs "
+                f"Level-1C top-of-atmosphere data: {self.l1c_source}"
             )
         baseline = info.baseline if info else baseline_of(name.name, datatake, metadata.tile_id)
         if baseline is None:
             raise InputError(
-                f"{self.where}: neither productInfo.json nor metadata.xml states the processing baseline; "
+                f"{self.where}: neither productInfo.json nor metadata.xml states the processing "
+                "baseline; "
                 f"the {self.what} is incomplete: {self.fix} (with metadata.xml)"
             )
         bands = {b: self.member(f"{b}.jp2") for b in USED_BANDS}
         missing = [f"{b}.jp2" for b, where in bands.items() if where is None]
         if missing:
-            raise InputError(f"{self.where}: band files {', '.join(missing)} are missing from the {self.what}; {self.fix}")
+            raise InputError(
+                f"{self.where}: band files {', '.join(missing)} are missing from the "
+                f"{self.what}; {self.fix}"
+            )
         return Granule(
             path=self.where,
             name=name.name,
@@ -514,7 +609,11 @@ class BucketTile(Product):
             naming=self.naming,
             baseline=baseline,
             quantification=int(info.quantification or QUANTIFICATION) if info else QUANTIFICATION,
-            offsets=info.offsets if info else {b: BASELINE_04_OFFSET for b in ALL_BANDS} if float(baseline) >= 4 else {},
+            offsets=info.offsets
+            if info
+            else {b: BASELINE_04_OFFSET for b in ALL_BANDS}
+            if float(baseline) >= 4
+            else {},
             band_files={b: str(where) for b, where in bands.items()},
             saturated=info.saturated if info else SATURATED,
             granules=tiles if tiles else (1 if name.tile else 0),
@@ -526,38 +625,65 @@ class BucketTile(Product):
         datatake identifier (None where unstated), the MGRS tile, ``metadata.xml``'s fields and the
         product's number of tiles (0 where unstated), all checked against each other and against
         where the granule lies."""
-        product_info, tile_info = self._document("productInfo.json", PRODUCT_INFO), self._document("tileInfo.json", TILE_INFO)
-        metadata = tile_metadata(self.read_member("metadata.xml"), str(self.member("metadata.xml")), self.fix)
+        product_info, tile_info = (
+            self._document("productInfo.json", PRODUCT_INFO),
+            self._document("tileInfo.json", TILE_INFO),
+        )
+        metadata = tile_metadata(
+            self.read_member("metadata.xml"), str(self.member("metadata.xml")), self.fix
+        )
         file, name = self._stated_name(product_info, tile_info)
         id_tile = re.search(r"_T(\d{2}[A-Z]{3})_", metadata.tile_id or "")
-        own_tile = _tile_of(str(self.member("tileInfo.json")), tile_info, self.fix) if tile_info else (id_tile[1] if id_tile else name.tile)
+        own_tile = (
+            _tile_of(str(self.member("tileInfo.json")), tile_info, self.fix)
+            if tile_info
+            else (id_tile[1] if id_tile else name.tile)
+        )
         if own_tile is None:
-            raise InputError(f"{self.where}: neither tileInfo.json nor metadata.xml states the tile; {self.fix}")
+            raise InputError(
+                f"{self.where}: neither tileInfo.json nor metadata.xml states the tile; {self.fix}"
+            )
         if name.tile not in (None, own_tile):
             raise InputError(
-                f"{self.where}: tileInfo.json names tile T{own_tile}, but {file} the product {name.name} of tile T{name.tile}; "
+                f"{self.where}: tileInfo.json names tile T{own_tile}, but {file} the product "
+                f"{name.name} of tile T{name.tile}; "
                 f"the {self.what} mixes two downloads: {self.fix}"
             )
-        if id_tile and id_tile[1] != own_tile or metadata.tile_id and not metadata.tile_id.startswith(name.mission):
-            raise InputError(f"{self.where}: metadata.xml's TILE_ID {metadata.tile_id} is not of {name.name}, tile T{own_tile}; {self.fix}")
+        if (
+            id_tile
+            and id_tile[1] != own_tile
+            or metadata.tile_id
+            and not metadata.tile_id.startswith(name.mission)
+        ):
+            raise InputError(
+                f"{self.where}: metadata.xml's TILE_ID {metadata.tile_id} is not of "
+                f"{name.name}, tile T{own_tile}; {self.fix}"
+            )
         for what, day in (
             ("metadata.xml's SENSING_TIME", metadata.sensing_day),
             ("tileInfo.json's timestamp", sensing_day(tile_info.get("timestamp"))),
         ):
             if day and not same_datatake_day(day, name.sensing[:8]):
                 raise InputError(
-                    f"{self.where}: {what} ({day}) is not the sensing day of {name.name}; the {self.what} mixes two downloads: {self.fix}"
+                    f"{self.where}: {what} ({day}) is not the sensing day of {name.name}; the "
+                    f"{self.what} mixes two downloads: {self.fix}"
                 )
         if self._product:
             refuse_contradictions(self._product, name, str(self.member(PRODUCT_METADATA)), self.fix)
         self._check_place(name, own_tile, file)
-        datatake = product_info.get("datatakeIdentifier") or (self._product.datatake if self._product else None)
+        datatake = product_info.get("datatakeIdentifier") or (
+            self._product.datatake if self._product else None
+        )
         return name, datatake, own_tile, metadata, len(product_info.get("tiles") or ())
 
     def _stated_names(self, product_info: dict, tile_info: dict) -> dict[str, str]:
         """The product names the granule's files state: file -> name."""
         uri = (self._product.product_uri or "").removesuffix(".SAFE") if self._product else ""
-        stated = (("productInfo.json", product_info.get("name")), ("tileInfo.json", tile_info.get("productName")), (PRODUCT_METADATA, uri))
+        stated = (
+            ("productInfo.json", product_info.get("name")),
+            ("tileInfo.json", tile_info.get("productName")),
+            (PRODUCT_METADATA, uri),
+        )
         return {f: n for f, n in stated if n}
 
     def _stated_name(self, product_info: dict, tile_info: dict) -> tuple[str, ProductName]:
@@ -565,20 +691,28 @@ class BucketTile(Product):
         stated = self._stated_names(product_info, tile_info)
         if not stated:
             raise InputError(
-                f"{self.where}: a {self.what} without productInfo.json whose tileInfo.json names no product (productName): crmss cannot tell "
+                f"{self.where}: a {self.what} without productInfo.json whose tileInfo.json names "
+                "no product (productName): crmss cannot tell "
                 "which product it belongs to; download productInfo.json with it"
             )
         if len(set(stated.values())) > 1:
             (first, one), (second, other) = list(stated.items())[:2]
-            raise InputError(f"{self.where}: {first} names the product {one}, {second} {other}; the {self.what} mixes two downloads: {self.fix}")
+            raise InputError(
+                f"{self.where}: {first} names the product {one}, {second} {other}; "
+                f"the {self.what} mixes two downloads: {self.fix}"
+            )
         file, text = next(iter(stated.items()))
         name = ProductName.parse(text)
         if name is None:
-            raise InputError(f"{self.member(file) or self.where}: names {text!r}, not a Sentinel-2 product; {self.fix}")
+            raise InputError(
+                f"{self.member(file) or self.where}: names {text!r}, not a "
+                f"Sentinel-2 product; {self.fix}"
+            )
         return file, name
 
     def _check_place(self, name: ProductName, own_tile: str, file: str) -> None:
-        """A tile folder where the bucket puts it (``tiles/50/T/MK/2016/4/3/0``) must be of that tile and day."""
+        """A tile folder where the bucket puts it (``tiles/50/T/MK/2016/4/3/0``) must be of that
+        tile and day."""
         where = BUCKET_PATH.search(self.path.as_posix())
         if not where:
             return
@@ -586,8 +720,10 @@ class BucketTile(Product):
         folder_day = f"{where['year']}{int(where['month']):02d}{int(where['day']):02d}"
         if folder_tile != own_tile or not same_datatake_day(folder_day, name.sensing[:8]):
             raise MislabelledProduct(
-                f"{self.where}: the bucket path says tile T{folder_tile} sensed on {folder_day}, but {file} states the product "
-                f"{name.name} (tile T{own_tile}); a tile folder moved to another's place is not used: keep the bucket's layout",
+                f"{self.where}: the bucket path says tile T{folder_tile} sensed on {folder_day}, "
+                f"but {file} states the product "
+                f"{name.name} (tile T{own_tile}); a tile folder moved to another's place is not "
+                "used: keep the bucket's layout",
                 name,
             )
 
@@ -595,7 +731,13 @@ class BucketTile(Product):
 def _tile_of(where: str, tile_info: dict, fix: str) -> str:
     """The MGRS tile (e.g. ``50TMK``) that ``tileInfo.json`` (at ``where``) states."""
     zone, band, square = (tile_info.get(k) for k in ("utmZone", "latitudeBand", "gridSquare"))
-    tile = f"{zone:02d}{band}{square}" if isinstance(zone, int) and isinstance(band, str) and isinstance(square, str) else ""
+    tile = (
+        f"{zone:02d}{band}{square}"
+        if isinstance(zone, int) and isinstance(band, str) and isinstance(square, str)
+        else ""
+    )
     if not re.fullmatch(r"\d{2}[C-X][A-Z]{2}", tile):
-        raise InputError(f"{where}: utmZone, latitudeBand and gridSquare do not name an MGRS tile; {fix}")
+        raise InputError(
+            f"{where}: utmZone, latitudeBand and gridSquare do not name an MGRS tile; {fix}"
+        )
     return tile

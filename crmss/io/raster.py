@@ -45,7 +45,8 @@ class _ExceptionMode:
         finally:
             with self._lock:
                 self._blocks -= 1
-                if self._blocks == 0:  # the reverse order: GDAL keeps the modules' error handlers as a stack
+                # the reverse order: GDAL keeps the modules' error handlers as a stack
+                if self._blocks == 0:
                     for module, used in reversed(list(zip((gdal, osr), self._before))):
                         if not used:
                             module.DontUseExceptions()
@@ -98,7 +99,10 @@ class Grid:
 
     def describe(self) -> str:
         origin = f"({self.geotransform[0]:.2f}, {self.geotransform[3]:.2f})"
-        return f"{self.width} x {self.height} px at {self.geotransform[1]:g} m, origin {origin}, {projection_name(self.projection)}"
+        return (
+            f"{self.width} x {self.height} px at {self.geotransform[1]:g} m, origin {origin}, "
+            f"{projection_name(self.projection)}"
+        )
 
 
 @gdal_exceptions()
@@ -124,10 +128,14 @@ def require_jpeg2000_driver() -> None:
     """Raise InputError, naming what to install, when this GDAL cannot read JPEG2000 bands."""
     if gdal.GetDriverByName("JP2OpenJPEG") is None:
         raise InputError(
-            f"GDAL {gdal.__version__} has no JP2OpenJPEG driver, so no Sentinel-2 band can be read. conda: "
-            "'conda install -c conda-forge libgdal-jp2openjpeg' (conda-forge's GDAL 3.9 and later ships it apart); "
-            "Debian/Ubuntu: 'apt-get install libgdal-dev gdal-bin' (Debian's GDAL is built with OpenJPEG), then rebuild "
-            "the bindings (make test does); other pip installs: a GDAL built with OpenJPEG (2.3 or later)"
+            f"GDAL {gdal.__version__} has no JP2OpenJPEG driver, so no Sentinel-2 band can be "
+            "read. conda: "
+            "'conda install -c conda-forge libgdal-jp2openjpeg' (conda-forge's GDAL 3.9 and later "
+            "ships it apart); "
+            "Debian/Ubuntu: 'apt-get install libgdal-dev gdal-bin' (Debian's GDAL is built with "
+            "OpenJPEG), then rebuild "
+            "the bindings (make test does); other pip installs: a GDAL built with OpenJPEG (2.3 "
+            "or later)"
         )
 
 
@@ -135,7 +143,10 @@ def _open(path: str) -> gdal.Dataset:
     try:
         return gdal.Open(path)
     except RuntimeError as exc:
-        raise InputError(f"{path}: cannot open the raster ({exc}); the file is missing or corrupt: download the product again") from exc
+        raise InputError(
+            f"{path}: cannot open the raster ({exc}); the file is missing or "
+            "corrupt: download the product again"
+        ) from exc
 
 
 @gdal_exceptions()
@@ -164,7 +175,10 @@ def gdal_metadata(path: str) -> dict[str, str]:
 
 def _decode_error(path: str, exc: RuntimeError) -> InputError:
     reason = str(exc).strip() or "GDAL gave no reason"
-    return InputError(f"{path}: cannot decode the image ({reason}); the file is truncated or corrupt: download the product again")
+    return InputError(
+        f"{path}: cannot decode the image ({reason}); the file is truncated or "
+        "corrupt: download the product again"
+    )
 
 
 def _info(path: str, ds: gdal.Dataset) -> RasterInfo:
@@ -181,7 +195,8 @@ def _info(path: str, ds: gdal.Dataset) -> RasterInfo:
 
 @contextlib.contextmanager
 def block_cache(megabytes: int = 64) -> Iterator[None]:
-    """GDAL's block cache (default 5% of RAM) at ``megabytes`` for the ``with`` block, then as it was.
+    """GDAL's block cache (default 5% of RAM) at ``megabytes`` for the ``with`` block, then as it
+    was.
 
     Decoding a band whole into an array gains nothing from caching its blocks (the default
     cache would hold over a gigabyte of them while a pair is being prepared); reading a scene
@@ -196,7 +211,12 @@ def block_cache(megabytes: int = 64) -> Iterator[None]:
 
 
 @gdal_exceptions()
-def read_band(path: str, out: np.ndarray | None = None, threads: int = 1, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+def read_band(
+    path: str,
+    out: np.ndarray | None = None,
+    threads: int = 1,
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """Decode band 1 of ``path``, whole or its ``window`` (x, y, width, height in px), into
     ``out`` if given ((rows, cols), the file's type; strided views too).
 
@@ -226,9 +246,12 @@ class BandReader:
 
     @gdal_exceptions()
     def read_rows(self, top: int, out: np.ndarray) -> np.ndarray:
-        """Rows ``top .. top + len(out)`` into ``out`` ((rows, width), the file's type; strided views too)."""
+        """Rows ``top .. top + len(out)`` into ``out`` ((rows, width), the file's type; strided
+        views too)."""
         try:
-            return self._dataset.GetRasterBand(1).ReadAsArray(0, top, out.shape[1], out.shape[0], buf_obj=out)
+            return self._dataset.GetRasterBand(1).ReadAsArray(
+                0, top, out.shape[1], out.shape[0], buf_obj=out
+            )
         except RuntimeError as exc:
             raise _decode_error(self.path, exc) from exc
 
@@ -257,7 +280,14 @@ def write_geotiff(
     # one write call, where GDAL's GeoTIFF writer, failing half-way, can spin closing the file
     memory = f"/vsimem/crmss-{uuid.uuid4().hex}.tif"
     try:
-        ds = gdal.GetDriverByName("GTiff").Create(memory, array.shape[2], array.shape[1], array.shape[0], gdal_array_type(array.dtype), list(options))
+        ds = gdal.GetDriverByName("GTiff").Create(
+            memory,
+            array.shape[2],
+            array.shape[1],
+            array.shape[0],
+            gdal_array_type(array.dtype),
+            list(options),
+        )
         ds.SetGeoTransform(geotransform)
         ds.SetProjection(projection)
         if metadata:
@@ -288,7 +318,8 @@ def read_file(name: str) -> bytes:
     if stat is None or handle is None:
         raise OSError(f"{name}: no such file")
     try:
-        return gdal.VSIFReadL(1, stat.size, handle) if stat.size else b""  # GDAL reads 0 bytes as None
+        # GDAL reads 0 bytes as None
+        return gdal.VSIFReadL(1, stat.size, handle) if stat.size else b""
     finally:
         gdal.VSIFCloseL(handle)
 
@@ -305,7 +336,14 @@ def write_jp2(path: Path, pixels: np.ndarray, geotransform: tuple[float, ...], e
     mem.SetProjection(srs.ExportToWkt())
     mem.GetRasterBand(1).WriteArray(pixels)
     block = min(1024, rows)
-    options = ["REVERSIBLE=YES", "QUALITY=100", f"BLOCKXSIZE={block}", f"BLOCKYSIZE={block}", "CODEBLOCK_WIDTH=64", "CODEBLOCK_HEIGHT=64"]
+    options = [
+        "REVERSIBLE=YES",
+        "QUALITY=100",
+        f"BLOCKXSIZE={block}",
+        f"BLOCKYSIZE={block}",
+        "CODEBLOCK_WIDTH=64",
+        "CODEBLOCK_HEIGHT=64",
+    ]
     gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(path), mem, options=options)
 
 
@@ -316,7 +354,8 @@ def gdal_array_type(dtype: np.dtype) -> int:
 
 
 def gdal_path(href: str) -> str:
-    """The path GDAL reads ``href`` by: ``/vsicurl/`` for http(s), ``/vsis3/`` for s3, the path of a ``file://`` or local href."""
+    """The path GDAL reads ``href`` by: ``/vsicurl/`` for http(s), ``/vsis3/`` for s3, the path
+    of a ``file://`` or local href."""
     scheme, _, rest = href.partition("://")
     if not rest:
         return href

@@ -50,7 +50,10 @@ class EnoughSpace(keras.callbacks.Callback):
     def error(self) -> InputError:
         """The message for a disk without room for an epoch's checkpoints."""
         return disk_full_error(
-            self.run, self.needed, "one epoch's checkpoints", "run the same command again: it continues after the last complete epoch"
+            self.run,
+            self.needed,
+            "one epoch's checkpoints",
+            "run the same command again: it continues after the last complete epoch",
         )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -64,8 +67,10 @@ class StopOnNonFinite(keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             if not math.isfinite(float(value)):
                 raise TrainingDiverged(
-                    f"training diverged: {name} is {float(value)} at step {batch + 1} of this epoch; the checkpoints "
-                    f"of the last complete epoch are kept. Lower {argument('lr')} (or without {argument('mixed_precision', True)}) and "
+                    f"training diverged: {name} is {float(value)} at step {batch + 1} of this "
+                    "epoch; the checkpoints "
+                    f"of the last complete epoch are kept. Lower {argument('lr')} (or without "
+                    f"{argument('mixed_precision', True)}) and "
                     f"run again in a new {argument('out')} folder"
                 )
 
@@ -91,7 +96,8 @@ class RunBackup(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         if (self.folder / self.WEIGHTS).exists():
             optimizer = self.model.optimizer
-            if optimizer is not None and not optimizer.built:  # its moments must exist to be loaded (the GAN builds both in compile)
+            # its moments must exist to be loaded (the GAN builds both in compile)
+            if optimizer is not None and not optimizer.built:
                 optimizer.build(self.model.trainable_variables)
             self.model.load_weights(self.folder / self.WEIGHTS)
 
@@ -101,7 +107,9 @@ class RunBackup(keras.callbacks.Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         with replaced_atomically(self.folder / self.WEIGHTS) as tmp:
             self.model.save_weights(tmp, overwrite=True)
-        write_text_atomically(self.folder / BACKUP_METADATA_FILE, json.dumps({"epoch": epoch + 1, "batch": 0}))
+        write_text_atomically(
+            self.folder / BACKUP_METADATA_FILE, json.dumps({"epoch": epoch + 1, "batch": 0})
+        )
 
 
 class GeneratorExport(keras.callbacks.Callback):
@@ -120,7 +128,11 @@ class GeneratorExport(keras.callbacks.Callback):
             if best is None or float(logs["val_psnr"]) > best:
                 save_atomically(self.model.generator, self.run / "generator_best.keras")
                 cloudy = float(logs.get("val_cloudy_psnr", math.nan))
-                record = {"epoch": epoch + 1, "val_psnr": float(logs["val_psnr"]), "val_cloudy_psnr": cloudy if math.isfinite(cloudy) else None}
+                record = {
+                    "epoch": epoch + 1,
+                    "val_psnr": float(logs["val_psnr"]),
+                    "val_cloudy_psnr": cloudy if math.isfinite(cloudy) else None,
+                }
                 write_text_atomically(self.best_file, json.dumps(record, indent=1) + "\n")
 
 
@@ -140,8 +152,11 @@ class HistoryCSV(keras.callbacks.Callback):
         rows = []
         if self.path.exists():
             with self.path.open(newline="") as handle:
-                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) < epoch]  # rows checked by check_history
-        rows.append({"epoch": epoch, **{name: float(value) for name, value in (logs or {}).items()}})
+                # rows checked by check_history
+                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) < epoch]
+        rows.append(
+            {"epoch": epoch, **{name: float(value) for name, value in (logs or {}).items()}}
+        )
         columns = ["epoch", *sorted({name for row in rows for name in row} - {"epoch"})]
         with replaced_atomically(self.path) as tmp, tmp.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns, restval="")
@@ -155,7 +170,13 @@ class SampleImages(keras.callbacks.Callback):
     def __init__(self, log_dir: Path, patches: PatchSet, count: int, stacks: tuple[str, ...]):
         super().__init__()
         self.writer = tf.summary.create_file_writer(str(log_dir / "samples"))
-        self.cloudy, (self.y10, *_) = next(iter(make_dataset(patches, max(count, 1), shuffle=False, augmentation=False, stacks=stacks)))
+        self.cloudy, (self.y10, *_) = next(
+            iter(
+                make_dataset(
+                    patches, max(count, 1), shuffle=False, augmentation=False, stacks=stacks
+                )
+            )
+        )
         self.count = count
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -164,11 +185,15 @@ class SampleImages(keras.callbacks.Callback):
         generated = run_generator(self.model.generator, self.cloudy)[0]
 
         def rgb(stack):  # B04, B03, B02, reflectance x 3.5 clipped: a fixed stretch for all epochs
-            return tf.clip_by_value(tf.gather(tf.cast(stack, tf.float32), [2, 1, 0], axis=-1) * 3.5, 0, 1)
+            return tf.clip_by_value(
+                tf.gather(tf.cast(stack, tf.float32), [2, 1, 0], axis=-1) * 3.5, 0, 1
+            )
 
         rows = tf.concat([rgb(self.cloudy[0]), rgb(generated), rgb(self.y10)], axis=2)
         with self.writer.as_default():
-            tf.summary.image("cloudy | generated | clear", rows, step=epoch + 1, max_outputs=self.count)
+            tf.summary.image(
+                "cloudy | generated | clear", rows, step=epoch + 1, max_outputs=self.count
+            )
 
 
 def save_atomically(model: keras.Model, path: Path) -> None:
@@ -182,7 +207,8 @@ class EpochLine(keras.callbacks.Callback):
 
     The line (printed to stdout, as Keras prints its own; ``verbose`` 0 prints nothing)::
 
-        Epoch 3/10  g 4.21  d 0.24  val PSNR 10 m 31.2 dB (input 28.4)  20 m 29.8 dB (input 27.9)  best  41 s
+        Epoch 3/10  g 4.21  d 0.24  val PSNR 10 m 31.2 dB (input 28.4)  20 m 29.8 dB (input 27.9)
+        best  41 s
 
     the generator's and the critic's losses, the validation PSNR (mean of the bands' PSNR, dB)
     at 10 m and 20 m beside the cloudy input's, ``best`` where the epoch set a new best
@@ -200,7 +226,13 @@ class EpochLine(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
         steps = self.params.get("steps")
-        self.bar = progress_bar(self.verbose == 1, total=steps, desc=f"Epoch {epoch + 1}/{self.params.get('epochs')}", unit="step", leave=False)
+        self.bar = progress_bar(
+            self.verbose == 1,
+            total=steps,
+            desc=f"Epoch {epoch + 1}/{self.params.get('epochs')}",
+            unit="step",
+            leave=False,
+        )
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.bar is not None:
@@ -214,7 +246,17 @@ class EpochLine(keras.callbacks.Callback):
         if improved:
             self.best = float(logs["val_psnr"])
         if self.verbose:
-            print(epoch_line(epoch + 1, self.params.get("epochs"), logs, improved, time.perf_counter() - self.started), file=sys.stdout, flush=True)
+            print(
+                epoch_line(
+                    epoch + 1,
+                    self.params.get("epochs"),
+                    logs,
+                    improved,
+                    time.perf_counter() - self.started,
+                ),
+                file=sys.stdout,
+                flush=True,
+            )
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.verbose:
@@ -223,7 +265,11 @@ class EpochLine(keras.callbacks.Callback):
 
 def epoch_line(epoch: int, epochs: int | None, logs: dict, best: bool, seconds: float) -> str:
     """One epoch as :class:`EpochLine` prints it, from Keras's ``logs`` of the epoch."""
-    parts = [f"Epoch {epoch}/{epochs}", f"g {float(logs.get('g_loss', math.nan)):.3g}", f"d {float(logs.get('d_loss', math.nan)):.3g}"]
+    parts = [
+        f"Epoch {epoch}/{epochs}",
+        f"g {float(logs.get('g_loss', math.nan)):.3g}",
+        f"d {float(logs.get('d_loss', math.nan)):.3g}",
+    ]
     validation = validation_psnr(logs)
     if validation:
         parts.append(validation)
@@ -238,28 +284,39 @@ def validation_psnr(logs: dict) -> str:
     its history.csv row): each stack's mean of its bands' PSNR; empty without validation."""
     stacks = []
     for label, bands in (("10 m", BANDS_10M), ("20 m", BANDS_20M)):
-        ours, cloudy = (_mean(logs, [f"val_{kind}_{band}" for band in bands]) for kind in ("psnr", "cloudy_psnr"))
+        ours, cloudy = (
+            _mean(logs, [f"val_{kind}_{band}" for band in bands])
+            for kind in ("psnr", "cloudy_psnr")
+        )
         if ours is not None:
-            stacks.append(f"{label} {ours:.1f} dB" + (f" (input {cloudy:.1f})" if cloudy is not None else ""))
+            stacks.append(
+                f"{label} {ours:.1f} dB" + (f" (input {cloudy:.1f})" if cloudy is not None else "")
+            )
     return "val PSNR " + "  ".join(stacks) if stacks else ""
 
 
 def _mean(logs: dict, names: list[str]) -> float | None:
-    """The mean of the ``logs`` values of ``names``, None where any is absent (no validation, a stack not trained)."""
+    """The mean of the ``logs`` values of ``names``, None where any is absent (no validation, a
+    stack not trained)."""
     values = [float(logs[name]) for name in names if logs.get(name) not in (None, "")]
     return float(np.mean(values)) if values and len(values) == len(names) else None
 
 
 def training_summary(run: Path, data: str | Path) -> str:
-    """The closing words of a run: its best epoch, where the generators are, how to evaluate them."""
+    """The closing words of a run: its best epoch, where the generators are, how to evaluate
+    them."""
     best = read_best(run)
     where = f"the generator of the last epoch: {run / 'generator.keras'}"
     if not best:
-        return f"training done; {where} (no validation pairs: no best epoch). Evaluate it: {_evaluation(data, run, 'last')}"
+        return (
+            f"training done; {where} (no validation pairs: no best epoch). Evaluate it: "
+            f"{_evaluation(data, run, 'last')}"
+        )
     row = _history_row(run / HISTORY, int(best["epoch"]) - 1)
     scores = validation_psnr(row) if row else f"val PSNR {best['val_psnr']:.1f} dB"
     return (
-        f"training done; best epoch {best['epoch']} ({scores}): {run / 'generator_best.keras'}; {where}. "
+        f"training done; best epoch {best['epoch']} ({scores}): {run / 'generator_best.keras'}; "
+        f"{where}. "
         f"Evaluate the best: {_evaluation(data, run, 'best')}"
     )
 

@@ -1,6 +1,7 @@
 """CR-MSS as a GAN: a ``keras.Model`` subclass trained with ``fit`` (TensorFlow backend).
 
-In the style of the Keras examples' GANs: ``compile(d_optimizer=..., g_optimizer=..., loss_weights=...)``, a
+In the style of the Keras examples' GANs: ``compile(d_optimizer=..., g_optimizer=...,
+loss_weights=...)``, a
 ``train_step`` with one critic and one generator update returning loss trackers, and a
 ``test_step`` that reports the PSNR of the generator's output beside the cloudy input's, over
 all bands and per band (``psnr_B02`` ... ``psnr_B12``, ``cloudy_psnr_B02`` ...: the per-band
@@ -20,7 +21,13 @@ import tensorflow as tf
 
 from ..core.bands import STACKS
 from ..core.options import LossWeights
-from .losses import band_psnr, discriminator_loss, generator_adversarial_loss, psnr, reconstruction_loss
+from .losses import (
+    band_psnr,
+    discriminator_loss,
+    generator_adversarial_loss,
+    psnr,
+    reconstruction_loss,
+)
 from .model import Tensor, generator_stacks, run_generator
 
 
@@ -37,17 +44,33 @@ class CRMSSGAN(keras.Model):
         return run_generator(self.generator, inputs, training=training)
 
     def compile(
-        self, *, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, loss_weights: LossWeights = LossWeights()
+        self,
+        *,
+        d_optimizer: keras.optimizers.Optimizer,
+        g_optimizer: keras.optimizers.Optimizer,
+        loss_weights: LossWeights = LossWeights(),
     ) -> None:
         # the generator's optimiser is also Keras's ``optimizer``: its iteration count is the step
         super().compile(optimizer=g_optimizer, auto_scale_loss=False)
-        self.d_optimizer, self.g_optimizer, self.loss_weights_ = d_optimizer, g_optimizer, loss_weights
+        self.d_optimizer, self.g_optimizer, self.loss_weights_ = (
+            d_optimizer,
+            g_optimizer,
+            loss_weights,
+        )
         # built here so that fit works under MirroredStrategy and checkpoints hold their slots
         g_optimizer.build(self.generator.trainable_variables)
         d_optimizer.build(self.discriminator.trainable_variables)
         self.bands = [band for stack in generator_stacks(self.generator) for band in STACKS[stack]]
         per_band = [f"{kind}_{band}" for kind in ("psnr", "cloudy_psnr") for band in self.bands]
-        names = ("d_loss", "g_loss", "g_adversarial", "g_reconstruction", "psnr", "cloudy_psnr", *per_band)
+        names = (
+            "d_loss",
+            "g_loss",
+            "g_adversarial",
+            "g_reconstruction",
+            "psnr",
+            "cloudy_psnr",
+            *per_band,
+        )
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     @property
@@ -56,12 +79,15 @@ class CRMSSGAN(keras.Model):
 
     def _kernel_penalty(self) -> Tensor:
         kernels = [v for v in self.generator.trainable_variables if "kernel" in v.path]
-        return self.loss_weights_.kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels])
+        return self.loss_weights_.kernel_l2 * tf.add_n(
+            [tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels]
+        )
 
     def train_step(self, data: tuple) -> dict[str, Tensor]:
         cloudy, clear = list(data[0]), list(data[1])
         w = self.loss_weights_
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync  # gradients are summed over replicas
+        # gradients are summed over replicas
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = run_generator(self.generator, cloudy, training=True)
             real_scores = self.discriminator(clear, training=True)
@@ -80,9 +106,17 @@ class CRMSSGAN(keras.Model):
         # one critic update and one generator update from the same forward pass (as in the
         # TensorFlow pix2pix tutorial): each network's gradient is taken on its own loss
         self.d_optimizer.apply_gradients(
-            zip(d_tape.gradient(scaled_d, self.discriminator.trainable_variables), self.discriminator.trainable_variables)
+            zip(
+                d_tape.gradient(scaled_d, self.discriminator.trainable_variables),
+                self.discriminator.trainable_variables,
+            )
         )
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(scaled_g, self.generator.trainable_variables), self.generator.trainable_variables))
+        self.g_optimizer.apply_gradients(
+            zip(
+                g_tape.gradient(scaled_g, self.generator.trainable_variables),
+                self.generator.trainable_variables,
+            )
+        )
         return self._track(
             d_loss=d_loss,
             g_loss=g_loss,
@@ -100,7 +134,9 @@ class CRMSSGAN(keras.Model):
             values = tf.concat([band_psnr(p, t) for p, t in zip(images, clear)], axis=0)
             per_band.update({f"{kind}_{band}": values[i] for i, band in enumerate(self.bands)})
         return self._track(
-            g_reconstruction=reconstruction_loss(fake, clear, self.loss_weights_.l1, self.loss_weights_.gradient),
+            g_reconstruction=reconstruction_loss(
+                fake, clear, self.loss_weights_.l1, self.loss_weights_.gradient
+            ),
             psnr=self._psnr(fake, clear),
             cloudy_psnr=self._psnr(cloudy, clear),
             **per_band,

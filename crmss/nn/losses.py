@@ -40,10 +40,13 @@ def image_gradient(images: Tensor) -> Tensor:
     return ops.sqrt(ops.square(dx) + ops.square(dy) + 1e-6)
 
 
-def reconstruction_loss(predicted: Sequence[Tensor], target: Sequence[Tensor], l1_weight: float, gradient_weight: float) -> Tensor:
+def reconstruction_loss(
+    predicted: Sequence[Tensor], target: Sequence[Tensor], l1_weight: float, gradient_weight: float
+) -> Tensor:
     """Sum over the resolutions of l1 x L1 + gradient x L1 of image gradients.
 
-    ``predicted`` and ``target`` are ``[y10, y20]`` (or ``[y10]``) lists of (B, H, W, C) tensors in [0, 1].
+    ``predicted`` and ``target`` are ``[y10, y20]`` (or ``[y10]``) lists of (B, H, W, C) tensors in
+    [0, 1].
     """
     total = 0.0
     for p, t in zip(predicted, target):
@@ -54,8 +57,11 @@ def reconstruction_loss(predicted: Sequence[Tensor], target: Sequence[Tensor], l
 
 
 def band_psnr(predicted: Tensor, target: Tensor) -> Tensor:
-    """PSNR in dB (data range 1) of each band of one (B, H, W, C) stack, averaged over the batch: (C,)."""
-    mse = ops.mean(ops.square(ops.cast(predicted, "float32") - ops.cast(target, "float32")), axis=(1, 2))
+    """PSNR in dB (data range 1) of each band of one (B, H, W, C) stack, averaged over the batch:
+    (C,)."""
+    mse = ops.mean(
+        ops.square(ops.cast(predicted, "float32") - ops.cast(target, "float32")), axis=(1, 2)
+    )
     return ops.mean(-10.0 * ops.log(ops.maximum(mse, 1e-10)) / ops.log(10.0), axis=0)
 
 

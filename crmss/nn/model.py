@@ -30,7 +30,8 @@ from keras import layers
 from ..core.bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
 from ..core.errors import InputError
 
-#: what Keras layers and ops take and give: a TensorFlow tensor, a symbolic KerasTensor or an array (Keras names no one type)
+#: what Keras layers and ops take and give: a TensorFlow tensor, a symbolic KerasTensor or an array
+#: (Keras names no one type)
 Tensor = Any
 
 #: ``tf.contrib.layers.instance_norm``'s epsilon, which the published generator used.
@@ -64,23 +65,46 @@ class LogitResidual(layers.Layer):
 
     def call(self, x: Tensor, delta: Tensor) -> Tensor:
         x = keras.ops.clip(keras.ops.cast(x, "float32"), self.EPSILON, 1.0 - self.EPSILON)
-        return keras.ops.sigmoid(keras.ops.log(x) - keras.ops.log1p(-x) + keras.ops.cast(delta, "float32"))
+        return keras.ops.sigmoid(
+            keras.ops.log(x) - keras.ops.log1p(-x) + keras.ops.cast(delta, "float32")
+        )
 
 
 def _output(d, x, bands: int, head: str, name: str):
     """One output stack from the decoder features ``d``: (B, H, W, bands) reflectance in [0, 1],
     in float32 also under a mixed-precision policy."""
     if head == "sigmoid":
-        return layers.Conv2D(bands, 3, padding="same", use_bias=False, activation="sigmoid", dtype="float32", name=name)(d)
-    delta = layers.Conv2D(bands, 3, padding="same", use_bias=False, kernel_initializer="zeros", dtype="float32", name=f"{name}_delta")(d)
+        return layers.Conv2D(
+            bands,
+            3,
+            padding="same",
+            use_bias=False,
+            activation="sigmoid",
+            dtype="float32",
+            name=name,
+        )(d)
+    delta = layers.Conv2D(
+        bands,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="zeros",
+        dtype="float32",
+        name=f"{name}_delta",
+    )(d)
     return LogitResidual(dtype="float32", name=name)(x, delta)
 
 
 def build_generator(
-    width: int = 64, size10: int | None = None, bands: str = "all", head: str = "sigmoid", name: str = "crmss_generator"
+    width: int = 64,
+    size10: int | None = None,
+    bands: str = "all",
+    head: str = "sigmoid",
+    name: str = "crmss_generator",
 ) -> keras.Model:
     """The CR-MSS generator: ``[x10, x20] -> [y10, y20]``, or with ``bands="visnir"`` its
-    ablation ``[x10] -> [y10]``, with the output ``head`` of :data:`HEADS` (see the module docstring).
+    ablation ``[x10] -> [y10]``, with the output ``head`` of :data:`HEADS` (see the module
+    docstring).
 
     ``width`` is the authors' ``gf_dim`` (64); smaller widths give the same architecture with
     fewer channels, for tests and quick tries. ``size10`` fixes the 10 m side (None: any
@@ -104,8 +128,12 @@ def build_generator(
     e3, e4, e5, e6 = encoder[1:]
 
     d = e6
-    for level, (filters, skip) in enumerate(((8 * g, e5), (8 * g, e4), (4 * g, e3), (2 * g, e20), (g, e1)), start=1):
-        up = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False, name=f"d{level}_deconv")(d)
+    for level, (filters, skip) in enumerate(
+        ((8 * g, e5), (8 * g, e4), (4 * g, e3), (2 * g, e20), (g, e1)), start=1
+    ):
+        up = layers.Conv2DTranspose(
+            filters, 4, strides=2, padding="same", use_bias=False, name=f"d{level}_deconv"
+        )(d)
         up = layers.ReLU(name=f"d{level}_relu")(instance_norm(f"d{level}_in")(up))
         d = layers.Concatenate(name=f"d{level}")([up, skip])
         if level == 4:
@@ -130,13 +158,17 @@ def generator_stacks(model: keras.Model) -> tuple[str, ...]:
         if channels(model.inputs) == expected == channels(model.outputs):
             return stacks
     raise ValueError(
-        f"takes {[tuple(t.shape) for t in model.inputs]} and returns {[tuple(t.shape) for t in model.outputs]}, but a "
-        "CR-MSS generator takes [x10 (batch, H, W, 4), x20 (batch, H/2, W/2, 6)] and returns the same, or [x10] and [y10] "
+        f"takes {[tuple(t.shape) for t in model.inputs]} and returns "
+        f"{[tuple(t.shape) for t in model.outputs]}, but a "
+        "CR-MSS generator takes [x10 (batch, H, W, 4), x20 (batch, H/2, W/2, 6)] and returns the "
+        "same, or [x10] and [y10] "
         "for the Vis/NIR ablation"
     )
 
 
-def run_generator(model: keras.Model, inputs: Sequence[Tensor], training: bool = False) -> list[Tensor]:
+def run_generator(
+    model: keras.Model, inputs: Sequence[Tensor], training: bool = False
+) -> list[Tensor]:
     """The generator's outputs as a list of stacks, also for a one-stack model (which Keras
     returns as a bare tensor)."""
     outputs = model(list(inputs), training=training)
@@ -162,8 +194,12 @@ def build_discriminator(width: int = 64, bands: str = "all", name: str = "patchg
     x = y10
     if "20m" in BAND_SETS[bands]:
         inputs.append(keras.Input((None, None, len(BANDS_20M)), name="y20"))
-        x = layers.Concatenate(name="bands")([y10, layers.UpSampling2D(2, interpolation="nearest", name="y20_up")(inputs[1])])
-    x = layers.LeakyReLU(0.2, name="c1_lrelu")(layers.Conv2D(width, 4, strides=2, padding="same", name="c1")(x))
+        x = layers.Concatenate(name="bands")(
+            [y10, layers.UpSampling2D(2, interpolation="nearest", name="y20_up")(inputs[1])]
+        )
+    x = layers.LeakyReLU(0.2, name="c1_lrelu")(
+        layers.Conv2D(width, 4, strides=2, padding="same", name="c1")(x)
+    )
     for level, multiple in ((2, 2), (3, 4), (4, 8)):
         x = layers.Conv2D(width * multiple, 4, strides=2, padding="same", name=f"c{level}")(x)
         x = layers.LeakyReLU(0.2, name=f"c{level}_lrelu")(instance_norm(f"c{level}_in")(x))
@@ -185,7 +221,10 @@ def generator_file(run_or_file: str | Path, checkpoint: str = "last") -> Path:
         return path
     path = path / CHECKPOINTS[checkpoint]
     if not path.exists():
-        raise InputError(f"{path}: no trained generator here; give a run folder of 'python train.py' (after one epoch at least) or a .keras file")
+        raise InputError(
+            f"{path}: no trained generator here; give a run folder of 'python "
+            "train.py' (after one epoch at least) or a .keras file"
+        )
     return path
 
 
@@ -208,10 +247,17 @@ def load_generator(run_or_file: str | Path, checkpoint: str = "last") -> keras.M
     path = generator_file(run_or_file, checkpoint)
     try:
         generator = keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # a damaged zip, another Keras's file: any reason is the same for the user
+    # a damaged zip, another Keras's file: any reason is the same for the user
+    except Exception as exc:
         # Keras reports a file that is no zip as "File not found": say what it is
-        reason = "not a Keras archive: the file is damaged or truncated" if not zipfile.is_zipfile(path) else str(exc)
-        raise InputError(f"{path}: cannot load the generator ({reason}); train again or give another run") from exc
+        reason = (
+            "not a Keras archive: the file is damaged or truncated"
+            if not zipfile.is_zipfile(path)
+            else str(exc)
+        )
+        raise InputError(
+            f"{path}: cannot load the generator ({reason}); train again or give another run"
+        ) from exc
     try:
         generator_stacks(generator)
     except ValueError as exc:

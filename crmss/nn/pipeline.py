@@ -42,7 +42,8 @@ def read_patch(path: str | bytes | Path, res: str | bytes = "10m", size: int = 0
     if info.bands != BANDS[res] or (info.width, info.height) != (size, size):
         raise _bad_patch(
             path,
-            f"{info.bands} bands of {info.width} x {info.height} px, but {res} patches of this tree have {BANDS[res]} bands of {size} x {size} px",
+            f"{info.bands} bands of {info.width} x {info.height} px, but {res} patches of this "
+            f"tree have {BANDS[res]} bands of {size} x {size} px",
         )
     if not np.all(np.isfinite(pixels)):
         raise _bad_patch(path, "holds NaN or infinite values")
@@ -109,7 +110,8 @@ def make_dataset(
 
     Without ``shuffle``, ``augmentation`` and ``repeat``: the patches in order, the last batch
     short unless ``drop_remainder``. Otherwise the batches of epoch ``first_epoch`` (and with
-    ``repeat`` of every later epoch up to ``last_epoch``, or endlessly): each epoch :func:`epoch_steps` full batches,
+    ``repeat`` of every later epoch up to ``last_epoch``, or endlessly): each epoch
+    :func:`epoch_steps` full batches,
     its order and augmentation drawn from (``seed``, epoch, position) alone, with stateless
     random ops, so that a run resumed at an epoch reads exactly what an uninterrupted run reads
     there. Files are read by GDAL in parallel; ``cache`` keeps decoded patches in memory after
@@ -117,18 +119,29 @@ def make_dataset(
     """
     keys = [stack_key(role, res) for role in ROLES for res in stacks]
     ordered = not (shuffle or augmentation or repeat)
-    read = _patch_reader(patches, keys, cache and not ordered)  # in order, tf.data's own cache keeps them
+    # in order, tf.data's own cache keeps them
+    read = _patch_reader(patches, keys, cache and not ordered)
     if ordered:
-        dataset = tf.data.Dataset.range(len(patches)).map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        dataset = (dataset.cache() if cache else dataset).map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :]))
+        dataset = tf.data.Dataset.range(len(patches)).map(
+            read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+        dataset = (dataset.cache() if cache else dataset).map(
+            lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :])
+        )
         return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
     per_epoch = epoch_steps(len(patches), batch_size, steps) * batch_size
     last = (last_epoch or tf.int64.max) if repeat else first_epoch + 1
-    items = tf.data.Dataset.range(first_epoch, last).flat_map(lambda epoch: _epoch_items(epoch, len(patches), per_epoch, shuffle, seed))
+    items = tf.data.Dataset.range(first_epoch, last).flat_map(
+        lambda epoch: _epoch_items(epoch, len(patches), per_epoch, shuffle, seed)
+    )
 
     def load(epoch, position, index):
         loaded = read(index)
-        return augment(*loaded, seed=tf.stack([tf.cast(seed, tf.int64), epoch * per_epoch + position])) if augmentation else loaded
+        return (
+            augment(*loaded, seed=tf.stack([tf.cast(seed, tf.int64), epoch * per_epoch + position]))
+            if augmentation
+            else loaded
+        )
 
     dataset = items.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :]))
@@ -137,13 +150,16 @@ def make_dataset(
 
 def _epoch_items(epoch, count: int, per_epoch: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     """(epoch, position, patch index) of one epoch's ``per_epoch`` draws: passes over the
-    ``count`` patches, each in the order of a stateless shuffle seeded by (``seed``, epoch, pass)."""
+    ``count`` patches, each in the order of a stateless shuffle seeded by (``seed``, epoch,
+    pass)."""
     passes = -(-per_epoch // count)
 
     def one_pass(number):
         indices = tf.range(count, dtype=tf.int64)
         if shuffle:
-            indices = tf.random.experimental.stateless_shuffle(indices, seed=tf.stack([tf.cast(seed, tf.int64), epoch * passes + number]))
+            indices = tf.random.experimental.stateless_shuffle(
+                indices, seed=tf.stack([tf.cast(seed, tf.int64), epoch * passes + number])
+            )
         return tf.data.Dataset.from_tensor_slices(indices)
 
     draws = tf.data.Dataset.range(passes).flat_map(one_pass).take(per_epoch).enumerate()
@@ -169,7 +185,9 @@ def _patch_reader(patches: PatchSet, keys: list[str], cache: bool):
         for key in keys:
             res = STACKS_OF_PAIR[key][1]
             shape = (sides[res], sides[res], BANDS[res])
-            stack = tf.numpy_function(read_one, [tf.gather(files[key], index), res, shape[0]], tf.float32)
+            stack = tf.numpy_function(
+                read_one, [tf.gather(files[key], index), res, shape[0]], tf.float32
+            )
             stack.set_shape(shape)
             loaded.append(stack)
         return tuple(loaded)

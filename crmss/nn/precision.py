@@ -64,7 +64,11 @@ def gpu_capabilities(devices: list[str]) -> list[tuple[int, int]]:
     found = []
     for name in devices:
         if name.startswith("GPU:"):
-            details = tf.config.experimental.get_device_details(physical[int(name[4:])]) if int(name[4:]) < len(physical) else {}
+            details = (
+                tf.config.experimental.get_device_details(physical[int(name[4:])])
+                if int(name[4:]) < len(physical)
+                else {}
+            )
             found.append(tuple(details.get("compute_capability", (0, 0))))
     return found
 
@@ -74,7 +78,10 @@ def choose_precision(requested: str, devices: list[str], flags: set[str] | None 
     than ``auto`` is taken as it is; ``flags`` are the CPU's (default: this machine's)."""
     capabilities = gpu_capabilities(devices)
     if requested != "auto":
-        return Choice(requested, "as requested" + (TF32_NOTE if requested == "float32" and _tf32(capabilities) else ""))
+        return Choice(
+            requested,
+            "as requested" + (TF32_NOTE if requested == "float32" and _tf32(capabilities) else ""),
+        )
     if capabilities:
         slowest = min(capabilities)
         label = f"GPU compute capability {slowest[0]}.{slowest[1]}"
@@ -91,15 +98,20 @@ def choose_precision(requested: str, devices: list[str], flags: set[str] | None 
 
 #: what a float32 choice says where TensorFlow computes float32 convolutions in TF32
 TF32_NOTE = (
-    "; TensorFlow computes its convolutions in TF32 on these GPUs (75 dB from float32 on an H200, BENCHMARKS.md): "
-    "NVIDIA_TF32_OVERRIDE=0 or tf.config.experimental.enable_tensor_float_32_execution(False) for full float32"
+    "; TensorFlow computes its convolutions in TF32 on these GPUs (75 dB from float32 on an H200, "
+    "BENCHMARKS.md): "
+    "NVIDIA_TF32_OVERRIDE=0 or tf.config.experimental.enable_tensor_float_32_execution(False) for "
+    "full float32"
 )
 
 
 def _tf32(capabilities: list[tuple[int, int]]) -> bool:
     """Whether TensorFlow runs float32 convolutions in TF32 on GPUs of these ``capabilities``
     (compute capability 8.0 or more, TF32 left on: TensorFlow's default)."""
-    tf32 = tf.config.experimental.tensor_float_32_execution_enabled() and os.environ.get("NVIDIA_TF32_OVERRIDE") != "0"
+    tf32 = (
+        tf.config.experimental.tensor_float_32_execution_enabled()
+        and os.environ.get("NVIDIA_TF32_OVERRIDE") != "0"
+    )
     return bool(capabilities) and min(capabilities) >= (8, 0) and tf32
 
 
@@ -121,11 +133,14 @@ def local_devices(requested: str = "all") -> list[str]:
     if requested == "all":
         gpus = [d for d in present if d.startswith("GPU:")]
         return gpus or ["CPU:0"]
-    chosen = checked(PredictOptions, "devices", requested).split(",")  # the options' rule of the list's form
+    # the options' rule of the list's form
+    chosen = checked(PredictOptions, "devices", requested).split(",")
     missing = [d for d in chosen if d not in present]
     if missing or len(set(chosen)) < len(chosen):
         problem = f"no {', '.join(missing)} here" if missing else "a device named twice"
-        raise InputError(f"{argument('devices', requested)}: {problem}; this machine has {', '.join(present)}")
+        raise InputError(
+            f"{argument('devices', requested)}: {problem}; this machine has {', '.join(present)}"
+        )
     return chosen
 
 

@@ -16,7 +16,14 @@ from typing import Any
 from ..core.errors import InputError
 from ..core.options import TrainOptions
 from ..core.schemas import BACKUP_METADATA, BEST, read_json, record
-from ..core.validation import argument, checked, command_line, damaged, json_schema, refuse_other_options
+from ..core.validation import (
+    argument,
+    checked,
+    command_line,
+    damaged,
+    json_schema,
+    refuse_other_options,
+)
 
 CONFIG = "config.json"
 BEST_FILE = "best.json"
@@ -59,13 +66,19 @@ def check_continuation(options: TrainOptions, config: dict | None) -> None:
     run = Path(options.out)
     if config is None:
         if (run / BACKUP).exists():
-            raise InputError(f"{run}: holds a training backup but no config.json; train into a new {argument('out')} folder")
+            raise InputError(
+                f"{run}: holds a training backup but no config.json; train into a "
+                f"new {argument('out')} folder"
+            )
         return
     before, changed = config["options"], {}
     for field in dataclasses.fields(TrainOptions):
         if field.name not in TrainOptions.FREE:
             # an option newer than the run: the run was made with its default
-            earlier, now = checked(TrainOptions, field.name, before.get(field.name, field.default)), getattr(options, field.name)
+            earlier, now = (
+                checked(TrainOptions, field.name, before.get(field.name, field.default)),
+                getattr(options, field.name),
+            )
             if earlier != now:
                 changed[field.name] = (now, earlier)
     keep = (
@@ -83,7 +96,8 @@ def completed_epochs(run: Path) -> int:
 
 
 def read_best(run: Path) -> dict | None:
-    """RUN/best.json: ``epoch``, ``val_psnr``, ``val_cloudy_psnr`` (None before the first validation)."""
+    """RUN/best.json: ``epoch``, ``val_psnr``, ``val_cloudy_psnr`` (None before the first
+    validation)."""
     path = Path(run) / BEST_FILE
     return read_json(path, BEST, damaged("train")) if path.exists() else None
 
@@ -105,7 +119,12 @@ def check_history(run: Path) -> None:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: unreadable ({exc}); {damaged('train')}") from exc
     if lines and not lines[0].startswith("epoch,"):
-        raise InputError(f"{path}, line 1: not the header 'epoch,...' that training writes; {damaged('train')}")
+        raise InputError(
+            f"{path}, line 1: not the header 'epoch,...' that training writes; {damaged('train')}"
+        )
     for number, line in enumerate(lines[1:], start=2):
         if not line.split(",", 1)[0].isdigit():
-            raise InputError(f"{path}, line {number}: {line[:40]!r} does not start with an epoch number; {damaged('train')}")
+            raise InputError(
+                f"{path}, line {number}: {line[:40]!r} does not start with an epoch "
+                f"number; {damaged('train')}"
+            )

@@ -32,16 +32,41 @@ from .. import __version__
 from ..core.bands import BAND_SETS
 from ..core.console import keras_verbosity
 from ..core.errors import InputError, is_disk_full
-from ..core.files import TEMPORARY_PREFIX, exclusive_lock, output_folder, replaced_atomically, utc_timestamp, write_text_atomically
+from ..core.files import (
+    TEMPORARY_PREFIX,
+    exclusive_lock,
+    output_folder,
+    replaced_atomically,
+    utc_timestamp,
+    write_text_atomically,
+)
 from ..core.options import TrainOptions
 from ..core.validation import argument
 from ..dataset.tree import PatchSet, load_patches, merge
-from .callbacks import EnoughSpace, EpochLine, GeneratorExport, HistoryCSV, RunBackup, SampleImages, StopOnNonFinite
+from .callbacks import (
+    EnoughSpace,
+    EpochLine,
+    GeneratorExport,
+    HistoryCSV,
+    RunBackup,
+    SampleImages,
+    StopOnNonFinite,
+)
 from .gan import CRMSSGAN
 from .model import build_discriminator, build_generator
 from .pipeline import epoch_steps, make_dataset, patch_errors
 from .precision import training_policy
-from .runs import BACKUP, CONFIG, HISTORY, best_psnr, check_continuation, check_history, completed_epochs, read_config, run_options
+from .runs import (
+    BACKUP,
+    CONFIG,
+    HISTORY,
+    best_psnr,
+    check_continuation,
+    check_history,
+    completed_epochs,
+    read_config,
+    run_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +92,11 @@ class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
         return tf.where(step < self.constant_steps, tf.constant(self.base, tf.float32), decayed)
 
     def get_config(self) -> dict[str, float]:
-        return {"base": self.base, "constant_steps": self.constant_steps, "cycle_steps": self.cycle_steps}
+        return {
+            "base": self.base,
+            "constant_steps": self.constant_steps,
+            "cycle_steps": self.cycle_steps,
+        }
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -77,7 +106,10 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise InputError(f"{argument('strategy', name)} needs the TF_CONFIG environment variable (cluster and task) on every worker")
+            raise InputError(
+                f"{argument('strategy', name)} needs the TF_CONFIG environment "
+                "variable (cluster and task) on every worker"
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
@@ -88,29 +120,48 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     if resolver.task_type == "chief":
         return True
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    return (
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
 
 
-def split_pairs(sets: dict[str, PatchSet], val_pairs: int | None) -> tuple[PatchSet, PatchSet | None]:
+def split_pairs(
+    sets: dict[str, PatchSet], val_pairs: int | None
+) -> tuple[PatchSet, PatchSet | None]:
     """Training and validation patches: the last ``val_pairs`` pairs (whole) validate."""
     keys = list(sets)
     count = (1 if len(keys) >= 2 else 0) if val_pairs is None else val_pairs
     if count >= len(keys):
-        raise InputError(f"{argument('val_pairs', count)} leaves no training pair ({len(keys)} prepared training pairs)")
+        raise InputError(
+            f"{argument('val_pairs', count)} leaves no training pair ({len(keys)} "
+            "prepared training pairs)"
+        )
     if count == 0:
-        logger.warning(f"warning: no validation pairs (one training pair only, or {argument('val_pairs', 0)}); generator_best.keras is not written")
+        logger.warning(
+            "warning: no validation pairs (one training pair only, or "
+            f"{argument('val_pairs', 0)}); generator_best.keras is not written"
+        )
         return merge([sets[k] for k in keys]), None
     return merge([sets[k] for k in keys[:-count]]), merge([sets[k] for k in keys[-count:]])
 
 
 def build_gan(options: TrainOptions) -> CRMSSGAN:
     """Generator, critic and their Adam optimisers, compiled (inside the strategy's scope)."""
-    gan = CRMSSGAN(build_generator(options.width, bands=options.bands, head=options.head), build_discriminator(options.width, bands=options.bands))
+    gan = CRMSSGAN(
+        build_generator(options.width, bands=options.bands, head=options.head),
+        build_discriminator(options.width, bands=options.bands),
+    )
 
     def adam():
         lr = CyclicDecay(options.lr) if options.lr_schedule == "cyclic" else options.lr
         optimizer = keras.optimizers.Adam(lr, beta_1=options.beta1, beta_2=options.beta2)
-        return keras.optimizers.LossScaleOptimizer(optimizer) if options.mixed_precision and _float16() else optimizer
+        return (
+            keras.optimizers.LossScaleOptimizer(optimizer)
+            if options.mixed_precision and _float16()
+            else optimizer
+        )
 
     gan.compile(d_optimizer=adam(), g_optimizer=adam(), loss_weights=options.loss_weights())
     return gan
@@ -120,7 +171,9 @@ def _float16() -> bool:
     return keras.mixed_precision.dtype_policy().compute_dtype == "float16"
 
 
-def train(options: TrainOptions, verbose: int | None = None, callbacks: tuple = ()) -> CRMSSGAN | None:
+def train(
+    options: TrainOptions, verbose: int | None = None, callbacks: tuple = ()
+) -> CRMSSGAN | None:
     """Train (or continue) the run ``options.out`` (``crmss train``).
 
     Every check comes before anything is written: options that contradict the run's
@@ -161,7 +214,10 @@ def _one_run_at_a_time(run: Path, strategy: str) -> Iterator[None]:
     created = not run.parent.exists()
     run.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with exclusive_lock(run.parent / f".{run.name}.train.lock", f"{run}: another crmss train is writing this run; waiting for it"):
+        with exclusive_lock(
+            run.parent / f".{run.name}.train.lock",
+            f"{run}: another crmss train is writing this run; waiting for it",
+        ):
             yield
     finally:
         if created:
@@ -169,7 +225,9 @@ def _one_run_at_a_time(run: Path, strategy: str) -> Iterator[None]:
                 run.parent.rmdir()  # only where nothing else was written
 
 
-def _checked_train(options: TrainOptions, run: Path, verbose: int | None, callbacks: tuple) -> CRMSSGAN | None:
+def _checked_train(
+    options: TrainOptions, run: Path, verbose: int | None, callbacks: tuple
+) -> CRMSSGAN | None:
     """:func:`train` under its lock."""
     config = read_config(run)
     check_continuation(options, config)
@@ -177,19 +235,28 @@ def _checked_train(options: TrainOptions, run: Path, verbose: int | None, callba
     check_history(run)
     done = completed_epochs(run)
     if done >= options.epochs:
-        logger.info(f"{run} is already trained to {done} epochs; give a larger {argument('epochs')} to train further")
+        logger.info(
+            f"{run} is already trained to {done} epochs; give a larger "
+            f"{argument('epochs')} to train further"
+        )
         return None
-    strategy = make_strategy(options.strategy)  # before other TF work: multi-worker set-up comes first
+    # before other TF work: multi-worker set-up comes first
+    strategy = make_strategy(options.strategy)
     sets = load_patches(options.data, "train")
     train_set, val_set = split_pairs(sets, options.val_pairs)
     replicas = strategy.num_replicas_in_sync
     if replicas > 1 and options.batch_size % replicas:
-        raise InputError(f"{argument('batch_size', options.batch_size)}: must be a multiple of the {replicas} replicas")
+        raise InputError(
+            f"{argument('batch_size', options.batch_size)}: must be a multiple of "
+            f"the {replicas} replicas"
+        )
     check_fits(options, train_set.size10, replicas)
     before = _RunState(run)
     try:
         with caller_state_kept():
-            return _train(options, strategy, train_set, val_set, done, keras_verbosity(verbose), callbacks)
+            return _train(
+                options, strategy, train_set, val_set, done, keras_verbosity(verbose), callbacks
+            )
     except BaseException:
         before.restore_unless_trained(done)
         raise
@@ -200,10 +267,15 @@ def caller_state_kept() -> Iterator[None]:
     """Give back what training sets globally when the block ends: Keras's dtype policy (mixed
     precision), the state of Python's and NumPy's random generators and TensorFlow's global seed
     (``keras.utils.set_random_seed``)."""
-    policy, python_state, numpy_state = keras.mixed_precision.dtype_policy(), random.getstate(), np.random.get_state()
+    policy, python_state, numpy_state = (
+        keras.mixed_precision.dtype_policy(),
+        random.getstate(),
+        np.random.get_state(),
+    )
     try:
         tf_seed = tf.compat.v1.get_seed(None)[0]
-    except RuntimeError:  # op determinism on (TF_DETERMINISTIC_OPS) and no global seed: none to give back
+    # op determinism on (TF_DETERMINISTIC_OPS) and no global seed: none to give back
+    except RuntimeError:
         tf_seed = None
     try:
         yield
@@ -242,9 +314,11 @@ class _RunState:
 #: width (float32, both networks, forward and backward): measured on the CPU with
 #: resource.getrusage (6.4 MB at width 16, 6.1 MB at width 32), rounded up
 STEP_BYTES_PER_PATCH_AND_WIDTH = 6.5e6
-#: parameters of both networks per width squared (6,006 for the generator at width 64, 6,700 with the critic)
+#: parameters of both networks per width squared (6,006 for the generator at width 64, 6,700 with
+#: the critic)
 PARAMETERS_PER_WIDTH_SQUARED = 6700
-#: what a training process holds besides the step: TensorFlow, the data pipeline (measured: about 120 MB)
+#: what a training process holds besides the step: TensorFlow, the data pipeline (measured: about
+#: 120 MB)
 PROCESS_BYTES = 2**28
 
 
@@ -261,11 +335,15 @@ def check_fits(options: TrainOptions, size10: int, replicas: int) -> None:
     available = available_memory()
     if tf.config.list_logical_devices("GPU") or available is None:
         return
-    needed = step_bytes(options.width, math.ceil(options.batch_size / replicas), size10) * (replicas if replicas > 1 else 1)
+    needed = step_bytes(options.width, math.ceil(options.batch_size / replicas), size10) * (
+        replicas if replicas > 1 else 1
+    )
     if needed > available:
         raise InputError(
-            f"{_size_of_step(options)}: one training step needs about {needed / 1e9:.1f} GB of memory, this machine has "
-            f"{available / 1e9:.1f} GB available; lower {argument('batch_size')} or {argument('width')}"
+            f"{_size_of_step(options)}: one training step needs about {needed / 1e9:.1f} GB of "
+            "memory, this machine has "
+            f"{available / 1e9:.1f} GB available; lower {argument('batch_size')} or "
+            f"{argument('width')}"
         )
 
 
@@ -284,7 +362,12 @@ def available_memory() -> int | None:
 
 
 def _datasets(
-    options: TrainOptions, train_set: PatchSet, val_set: PatchSet | None, done: int, steps: int, whole: bool
+    options: TrainOptions,
+    train_set: PatchSet,
+    val_set: PatchSet | None,
+    done: int,
+    steps: int,
+    whole: bool,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
     """The training data from epoch ``done`` on (``steps`` batches an epoch, drawn from the seed
     and the epoch) and the validation data; ``whole``: whole batches only (a short one would
@@ -304,7 +387,15 @@ def _datasets(
     )
     if not val_set:
         return train_data, None
-    return train_data, make_dataset(val_set, options.batch_size, shuffle=False, augmentation=False, cache=True, drop_remainder=whole, stacks=stacks)
+    return train_data, make_dataset(
+        val_set,
+        options.batch_size,
+        shuffle=False,
+        augmentation=False,
+        cache=True,
+        drop_remainder=whole,
+        stacks=stacks,
+    )
 
 
 def _train(
@@ -316,30 +407,40 @@ def _train(
     verbose: int,
     callbacks: tuple,
 ) -> CRMSSGAN:
-    """The checked start: the run folder and config.json, then ``fit`` (or the multi-worker loop)."""
+    """The checked start: the run folder and config.json, then ``fit`` (or the multi-worker
+    loop)."""
     run = Path(options.out)
     chief = is_chief(strategy)
-    # no lock: the workers of a multi-worker run share the folder; a failed start is undone by train()
+    # no lock: the workers of a multi-worker run share the folder; a failed start is undone by
+    # train()
     with output_folder(run, "train", "the run's records", lock=None, unused=None):
         if chief:
             _write_config(run, options, train_set, val_set)
             trim_history(run / HISTORY, done)
 
-    keras.utils.set_random_seed(options.seed)  # the weights' initialisation; the data's order depends on (seed, epoch) alone
+    # the weights' initialisation; the data's order depends on (seed, epoch) alone
+    keras.utils.set_random_seed(options.seed)
     if options.mixed_precision:
         keras.mixed_precision.set_global_policy(training_policy())
         logger.info(f"mixed precision: Keras policy {keras.mixed_precision.dtype_policy().name}")
     steps = epoch_steps(len(train_set), options.batch_size, options.steps_per_epoch)
-    train_data, val_data = _datasets(options, train_set, val_set, done, steps, whole=strategy.num_replicas_in_sync > 1)
+    train_data, val_data = _datasets(
+        options, train_set, val_set, done, steps, whole=strategy.num_replicas_in_sync > 1
+    )
     with strategy.scope():
         gan = build_gan(options)
     space = EnoughSpace(run, checkpoint_bytes(gan))
     try:
         with patch_errors():
             space.check()  # before the first epoch: not after hours of training
-            every = [space, *_callbacks(run, chief, val_set or train_set, options, callbacks, verbose)]
+            every = [
+                space,
+                *_callbacks(run, chief, val_set or train_set, options, callbacks, verbose),
+            ]
             if options.strategy == "multiworker":
-                _fit_multiworker(gan, strategy, train_data, val_data, done, options.epochs, steps, every)
+                _fit_multiworker(
+                    gan, strategy, train_data, val_data, done, options.epochs, steps, every
+                )
             else:
                 gan.fit(
                     train_data,
@@ -353,7 +454,8 @@ def _train(
                 )  # the dataset shuffles itself
     except tf.errors.ResourceExhaustedError as exc:
         raise InputError(
-            f"{_size_of_step(options)}: a training step does not fit in the device's memory; lower {argument('batch_size')} or {argument('width')}"
+            f"{_size_of_step(options)}: a training step does not fit in the device's memory; "
+            f"lower {argument('batch_size')} or {argument('width')}"
         ) from exc
     except (OSError, RuntimeError, tf.errors.OpError) as exc:
         if is_disk_full(exc, run):
@@ -376,7 +478,8 @@ def trim_history(history: Path, epochs: int) -> None:
     if not history.exists():
         return
     lines = history.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]  # rows checked by check_history
+    # rows checked by check_history
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]
     if kept != lines:
         write_text_atomically(history, "".join(kept))
 
@@ -386,7 +489,14 @@ def _remove_temporary_files(run: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainOptions, extra: tuple, verbose: int) -> list:
+def _callbacks(
+    run: Path,
+    chief: bool,
+    sample_patches: PatchSet,
+    options: TrainOptions,
+    extra: tuple,
+    verbose: int,
+) -> list:
     callbacks = [StopOnNonFinite(), *extra]
     if chief:
         callbacks += [
@@ -396,7 +506,8 @@ def _callbacks(run: Path, chief: bool, sample_patches: PatchSet, options: TrainO
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
             SampleImages(run / "logs", sample_patches, options.samples, BAND_SETS[options.bands]),
         ]
-    # last: an epoch counts as done (and is not redone on resume) only once all of its outputs are written
+    # last: an epoch counts as done (and is not redone on resume) only once all of its outputs are
+    # written
     return callbacks + [RunBackup(run / BACKUP, chief)]
 
 
@@ -410,7 +521,9 @@ def _fit_multiworker(gan, strategy, train_data, val_data, done, epochs, steps, c
     iterator = iter(distributed)
 
     def reduce(logs):
-        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()}
+        return {
+            k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()
+        }
 
     @tf.function
     def train_step():
@@ -420,7 +533,9 @@ def _fit_multiworker(gan, strategy, train_data, val_data, done, epochs, steps, c
     def test_step(batch):
         return reduce(strategy.run(gan.test_step, args=(batch,)))
 
-    callback_list = keras.callbacks.CallbackList(callbacks, model=gan, epochs=epochs, steps=steps, verbose=0)
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, model=gan, epochs=epochs, steps=steps, verbose=0
+    )
     callback_list.on_train_begin()  # RunBackup loads the backup of the ``done`` epochs
     for epoch in range(done, epochs):
         logger.info(f"Epoch {epoch + 1}/{epochs}")
@@ -441,9 +556,13 @@ def _fit_multiworker(gan, strategy, train_data, val_data, done, epochs, steps, c
     callback_list.on_train_end()
 
 
-def _write_config(run: Path, options: TrainOptions, train_set: PatchSet, val_set: PatchSet | None) -> None:
+def _write_config(
+    run: Path, options: TrainOptions, train_set: PatchSet, val_set: PatchSet | None
+) -> None:
     config = {
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(options).items()},
+        "options": {
+            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(options).items()
+        },
         "train_pairs": list(train_set.pairs),
         "val_pairs": list(val_set.pairs) if val_set else [],
         "patches": {"train": len(train_set), "val": len(val_set) if val_set else 0},
@@ -477,7 +596,10 @@ def step_seconds(options: TrainOptions, steps: int = 3) -> tuple[float, float]:
         gan = build_gan(options)
         rng = np.random.default_rng(0)
         sides = {"10m": (256, 4), "20m": (128, 6)}
-        stacks = [rng.random((options.batch_size, sides[s][0], sides[s][0], sides[s][1]), np.float32) for s in BAND_SETS[options.bands]]
+        stacks = [
+            rng.random((options.batch_size, sides[s][0], sides[s][0], sides[s][1]), np.float32)
+            for s in BAND_SETS[options.bands]
+        ]
         start = time.perf_counter()
         gan.train_on_batch(tuple(stacks), tuple(stacks))
         first, start = time.perf_counter() - start, time.perf_counter()

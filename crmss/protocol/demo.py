@@ -37,17 +37,33 @@ def run_demo(options: DemoOptions) -> dict:
 
     out, start = Path(options.out), time.perf_counter()
     _fresh_folder(out)
-    protocol = ReproduceOptions(out=out, synthetic=2, test_pairs=1, size=options.size, seed=options.seed, epochs=options.epochs, width=16, lr=1e-3)
+    protocol = ReproduceOptions(
+        out=out,
+        synthetic=2,
+        test_pairs=1,
+        size=options.size,
+        seed=options.seed,
+        epochs=options.epochs,
+        width=16,
+        lr=1e-3,
+    )
     logger.info(
-        f"the protocol of 'crmss reproduce' at a tiny scale: {protocol.synthetic} + {protocol.test_pairs} pairs of "
+        f"the protocol of 'crmss reproduce' at a tiny scale: {protocol.synthetic} + "
+        f"{protocol.test_pairs} pairs of "
         f"{options.size} px, a width-16 CR-MSS (lr 1e-3) for {options.epochs} epochs"
     )
     record = reproduce(protocol)
     scene = locate(synthetic_pairs(2, 1)[-1].cloudy, find_products(out / "products"))
     if scene is None:
-        raise InternalError(f"{out / 'products'}: the synthetic cloudy test product written there is not found")
+        raise InternalError(
+            f"{out / 'products'}: the synthetic cloudy test product written there is not found"
+        )
     logger.info(f"cleaning the whole cloudy test product {scene.name} into {out / 'predicted'}")
-    predict_products(PredictOptions((str(scene),), out / "runs" / "crmss", out / "predicted", tile=512, checkpoint="best"))
+    predict_products(
+        PredictOptions(
+            (str(scene),), out / "runs" / "crmss", out / "predicted", tile=512, checkpoint="best"
+        )
+    )
     logger.info(f"demo done in {time.perf_counter() - start:.0f} s")
     return record
 
@@ -57,7 +73,10 @@ def _fresh_folder(out: Path) -> None:
     marker = out / MARKER
     if out.exists() and any(out.iterdir()):
         if not marker.exists():
-            raise InputError(f"{out}: exists and is not a demo folder; choose a new {argument('out')} for the demo")
+            raise InputError(
+                f"{out}: exists and is not a demo folder; choose a new "
+                f"{argument('out')} for the demo"
+            )
         shutil.rmtree(out)  # an earlier demo's own folder: start afresh
     # created and checked as every command's output; no lock: the protocol inside locks it
     with output_folder(out, "demo", "the demo", lock=None, unused=None):

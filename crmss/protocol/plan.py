@@ -40,28 +40,51 @@ def measure_plan(options: ReproduceOptions) -> dict[str, float]:
     from ..nn.training import step_seconds
 
     whole = "" if options.synthetic else " (for the whole WHUS2-CR, 28 + 8 pairs of 10980 px)"
-    logger.info(f"planning{whole}: timing each stage on a {PLAN_SIZE} px pair and a few training steps")
+    logger.info(
+        f"planning{whole}: timing each stage on a {PLAN_SIZE} px pair and a few training steps"
+    )
     pairs = synthetic_pairs(options.synthetic or 28, options.test_pairs if options.synthetic else 8)
     side = options.size if options.synthetic else 10980
     with tempfile.TemporaryDirectory(prefix="crmss-plan-") as tmp, messages_held_back():
         root = Path(tmp)
         sample = [dataclasses.replace(pairs[-1], subset="test")]
         seconds = {}
-        seconds["write"] = _timed(lambda: write_set(root / "products", sample, PLAN_SIZE, options.seed))
+        seconds["write"] = _timed(
+            lambda: write_set(root / "products", sample, PLAN_SIZE, options.seed)
+        )
         write_split(root / "split.csv", sample)
-        seconds["prepare"] = _timed(lambda: prepare(PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False)))
+        seconds["prepare"] = _timed(
+            lambda: prepare(
+                PrepareOptions(
+                    root / "products", root / "data", split=root / "split.csv", progress=False
+                )
+            )
+        )
         kept = patch_count(read_manifest(root / "data" / "manifest.json"))
-        seconds["simulate"] = _timed(lambda: simulate(SimulateOptions(root / "data", root / "sim", progress=False)))
+        seconds["simulate"] = _timed(
+            lambda: simulate(SimulateOptions(root / "data", root / "sim", progress=False))
+        )
         models = []
         for name, bands in MODELS.items():
-            build_generator(options.width, bands=bands, head=options.head).save(root / f"{name}.keras")
+            build_generator(options.width, bands=bands, head=options.head).save(
+                root / f"{name}.keras"
+            )
             models.append(f"{name}={root / (name + '.keras')}")
-        evaluated = EvaluateOptions(root / "data", tuple(models), root / "results", figures=0, progress=False)
+        evaluated = EvaluateOptions(
+            root / "data", tuple(models), root / "results", figures=0, progress=False
+        )
         seconds["evaluate"] = _timed(lambda: evaluate(evaluated))
-        step = {name: step_seconds(options.train_options(bands, root / "data", root / name)) for name, bands in MODELS.items()}
-    windows = (side // 256) ** 2 * kept / (PLAN_SIZE // 256) ** 2  # patches per pair, no-data windows dropped as in the sample
+        step = {
+            name: step_seconds(options.train_options(bands, root / "data", root / name))
+            for name, bands in MODELS.items()
+        }
+    # patches per pair, no-data windows dropped as in the sample
+    windows = (side // 256) ** 2 * kept / (PLAN_SIZE // 256) ** 2
     scale = (side / PLAN_SIZE) ** 2
-    train_pairs, test_pairs = sum(p.subset == "train" for p in pairs), sum(p.subset == "test" for p in pairs)
+    train_pairs, test_pairs = (
+        sum(p.subset == "train" for p in pairs),
+        sum(p.subset == "test" for p in pairs),
+    )
     plan = {}
     if options.synthetic:
         plan["synthetic"] = seconds["write"] * scale * len(pairs)
@@ -73,7 +96,8 @@ def measure_plan(options: ReproduceOptions) -> dict[str, float]:
     plan["simulate"] = seconds["simulate"] * windows * test_pairs / max(kept, 1)
     for label in TEST_SETS:
         plan[f"evaluate {label}"] = seconds["evaluate"] * windows * test_pairs / max(kept, 1)
-    plan["report"] = seconds["evaluate"] * windows / max(kept, 1) / 4  # the classical methods on the validation pair
+    # the classical methods on the validation pair
+    plan["report"] = seconds["evaluate"] * windows / max(kept, 1) / 4
     return {name: round(value, 1) for name, value in plan.items()}
 
 
@@ -85,7 +109,9 @@ def _timed(work: Callable[[], Any]) -> float:
 
 def show_plan(plan: dict, stages: list[Stage], record: dict | None) -> None:
     """Log the plan: each stage, its state (done) or estimated time, and where it writes."""
-    done = {name for name, entry in (record or {}).get("stages", {}).items() if entry["state"] == "done"}
+    done = {
+        name for name, entry in (record or {}).get("stages", {}).items() if entry["state"] == "done"
+    }
     logger.info(f"plan (estimated on this machine; training scales with {argument('epochs')}):")
     for stage in stages:
         state = "done" if stage.name in done else f"about {_duration(plan.get(stage.name, 0))}"

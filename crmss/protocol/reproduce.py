@@ -50,7 +50,10 @@ STAGE_RECORD = record(
         "finished": STRING,
         "seconds": NUMBER,
         "summary": {"type": "object"},
-        "records": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+        "records": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        },
     },
 )
 
@@ -94,23 +97,40 @@ def reproduce(options: ReproduceOptions) -> dict:
         record = _read_record(out)
         _check_continuation(options, record)
         if record is None:
-            record = {"crmss": __version__, "versions": _versions(), "plan": measure_plan(options), "stages": {}}
+            record = {
+                "crmss": __version__,
+                "versions": _versions(),
+                "plan": measure_plan(options),
+                "stages": {},
+            }
         record["options"] = _as_json(options)
         show_plan(record["plan"], stages, record)
         rerun = False
         for stage in stages:
             entry, stage_options = record["stages"].get(stage.name), stage.make()
-            if not rerun and entry and entry["state"] == "done" and _same(entry["options"], _as_json(stage_options)):
+            if (
+                not rerun
+                and entry
+                and entry["state"] == "done"
+                and _same(entry["options"], _as_json(stage_options))
+            ):
                 logger.info(f"{stage.name}: done earlier ({entry['seconds']:.0f} s), skipped")
                 continue
             rerun = True
             _run_stage(out, record, stage, stage_options)
-        logger.info(f"reproduce: done; tables in {out / 'tables' / 'report.md'}, the record in {out / RECORD}")
+        logger.info(
+            f"reproduce: done; tables in {out / 'tables' / 'report.md'}, the record in "
+            f"{out / RECORD}"
+        )
         return record
 
 
 def _run_stage(out: Path, record: dict, stage: Stage, options) -> None:
-    entry: dict[str, Any] = {"state": "running", "options": _as_json(options), "started": utc_timestamp()}
+    entry: dict[str, Any] = {
+        "state": "running",
+        "options": _as_json(options),
+        "started": utc_timestamp(),
+    }
     record["stages"][stage.name] = entry
     _write_record(out, record)
     if not stage.resumes:
@@ -118,7 +138,12 @@ def _run_stage(out: Path, record: dict, stage: Stage, options) -> None:
     logger.info(f"{stage.name}: into {stage.output}")
     start = time.perf_counter()
     summary = stage.run(options)
-    entry.update(state="done", finished=utc_timestamp(), seconds=round(time.perf_counter() - start, 1), summary=summary)
+    entry.update(
+        state="done",
+        finished=utc_timestamp(),
+        seconds=round(time.perf_counter() - start, 1),
+        summary=summary,
+    )
     entry["records"] = {name: file_sha256(stage.output / name) for name in stage.records}
     _write_record(out, record)
 
@@ -137,27 +162,45 @@ def _check_folder(out: Path) -> None:
     stages replace their own folders in it, so it must be the protocol's own."""
     if out.exists() and not (out / RECORD).exists():
         if not out.is_dir() or any(not entry.name.startswith(".") for entry in out.iterdir()):
-            raise InputError(f"{out}: exists and is not the folder of a 'crmss reproduce' (no {RECORD}); choose a new {argument('out')}")
+            raise InputError(
+                f"{out}: exists and is not the folder of a 'crmss reproduce' (no "
+                f"{RECORD}); choose a new {argument('out')}"
+            )
 
 
 def _check_continuation(options: ReproduceOptions, record: dict | None) -> None:
     """Refuse ``options`` where they contradict the options ``options.out`` was made with."""
     if record is not None:
         now, before = _as_json(options), record["options"]
-        changed = {name: (now[name], before.get(name)) for name in now if name not in ReproduceOptions.FREE and before.get(name) != now[name]}
-        refuse_other_options(Path(options.out) / RECORD, changed, "Give them as they were to continue it", "reproduce")
+        changed = {
+            name: (now[name], before.get(name))
+            for name in now
+            if name not in ReproduceOptions.FREE and before.get(name) != now[name]
+        }
+        refuse_other_options(
+            Path(options.out) / RECORD,
+            changed,
+            "Give them as they were to continue it",
+            "reproduce",
+        )
 
 
 def _same(recorded: dict, current: dict) -> bool:
-    """Whether a stage's recorded options are its current ones, apart from those that do not change its output."""
-    return {k: v for k, v in recorded.items() if k not in UNCHANGING} == {k: v for k, v in current.items() if k not in UNCHANGING}
+    """Whether a stage's recorded options are its current ones, apart from those that do not
+    change its output."""
+    return {k: v for k, v in recorded.items() if k not in UNCHANGING} == {
+        k: v for k, v in current.items() if k not in UNCHANGING
+    }
 
 
 def _as_json(options: Any) -> dict:
-    """Options as JSON values: paths as absolute text, tuples as lists, nested options as objects."""
+    """Options as JSON values: paths as absolute text, tuples as lists, nested options as
+    objects."""
     if isinstance(options, dict):
         return options
-    return json.loads(json.dumps(dataclasses.asdict(options), default=lambda v: str(Path(v).resolve())))
+    return json.loads(
+        json.dumps(dataclasses.asdict(options), default=lambda v: str(Path(v).resolve()))
+    )
 
 
 def _versions() -> dict[str, str]:

@@ -17,7 +17,15 @@ from typing import Any
 import pandas as pd
 
 from ..core.files import write_text_atomically
-from ..core.options import Bands, CloudParameters, EvaluateOptions, PrepareOptions, ReportOptions, ReproduceOptions, SimulateOptions
+from ..core.options import (
+    Bands,
+    CloudParameters,
+    EvaluateOptions,
+    PrepareOptions,
+    ReportOptions,
+    ReproduceOptions,
+    SimulateOptions,
+)
 
 #: the models the protocol trains: name -> TrainOptions.bands
 MODELS: dict[str, Bands] = {"crmss": "all", "crmss_visnir": "visnir"}
@@ -57,10 +65,23 @@ def plan_stages(options: ReproduceOptions) -> list[Stage]:
     stages = []
     if options.synthetic:
         products, split = out / "products", out / "split.csv"
-        wanted = {"pairs": options.synthetic, "test_pairs": options.test_pairs, "size": options.size, "seed": options.seed}
-        stages.append(Stage("synthetic", products, lambda: wanted, lambda o: _write_synthetic(o, products, split)))
+        wanted = {
+            "pairs": options.synthetic,
+            "test_pairs": options.test_pairs,
+            "size": options.size,
+            "seed": options.seed,
+        }
+        stages.append(
+            Stage(
+                "synthetic",
+                products,
+                lambda: wanted,
+                lambda o: _write_synthetic(o, products, split),
+            )
+        )
     else:
-        products, split = Path(str(options.products)).resolve(), None  # the options require products without synthetic
+        # the options require products without synthetic
+        products, split = Path(str(options.products)).resolve(), None
     stages.append(
         Stage(
             "prepare",
@@ -74,19 +95,61 @@ def plan_stages(options: ReproduceOptions) -> list[Stage]:
     for name, bands in MODELS.items():
         run = out / "runs" / name
         training = partial(options.train_options, bands, data, run)
-        stages.append(Stage(f"train {name}", run, training, partial(_train, verbose=None if progress else 2), RUN_RECORDS, True))
-    simulation = partial(SimulateOptions, data, simulated, clouds=CloudParameters(seed=options.seed), progress=progress)
-    stages.append(Stage("simulate", simulated, simulation, lambda o: {"patches": patch_count(simulate(o))}, ("manifest.json",)))
+        stages.append(
+            Stage(
+                f"train {name}",
+                run,
+                training,
+                partial(_train, verbose=None if progress else 2),
+                RUN_RECORDS,
+                True,
+            )
+        )
+    simulation = partial(
+        SimulateOptions,
+        data,
+        simulated,
+        clouds=CloudParameters(seed=options.seed),
+        progress=progress,
+    )
+    stages.append(
+        Stage(
+            "simulate",
+            simulated,
+            simulation,
+            lambda o: {"patches": patch_count(simulate(o))},
+            ("manifest.json",),
+        )
+    )
     models = tuple(f"{name}={out / 'runs' / name}" for name in MODELS)
     for label, folder in TEST_SETS.items():
-        evaluation = partial(EvaluateOptions, out / folder, models, out / "results" / label, checkpoint="best", progress=progress)
+        evaluation = partial(
+            EvaluateOptions,
+            out / folder,
+            models,
+            out / "results" / label,
+            checkpoint="best",
+            progress=progress,
+        )
         stages.append(
-            Stage(f"evaluate {label}", out / "results" / label, evaluation, lambda o: headline(evaluate(o)), ("metrics.csv", "evaluation.json"))
+            Stage(
+                f"evaluate {label}",
+                out / "results" / label,
+                evaluation,
+                lambda o: headline(evaluate(o)),
+                ("metrics.csv", "evaluation.json"),
+            )
         )
     results = tuple(f"{label}={out / 'results' / label}" for label in TEST_SETS)
     report = partial(ReportOptions, results, out / "tables", reference=options.reference)
     stages.append(
-        Stage("report", out / "tables", report, lambda o: _report(o, out), ("report.md", "metrics.csv", "tables.tex", "learning_curves.csv"))
+        Stage(
+            "report",
+            out / "tables",
+            report,
+            lambda o: _report(o, out),
+            ("report.md", "metrics.csv", "tables.tex", "learning_curves.csv"),
+        )
     )
     return stages
 
@@ -115,17 +178,27 @@ def synthetic_pairs(train: int, test: int) -> list:
     from ..dataset.splits import read_split
 
     pairs = read_split()
-    return [p for p in pairs if p.subset == "train"][:train] + [p for p in pairs if p.subset == "test"][:test]
+    return [p for p in pairs if p.subset == "train"][:train] + [
+        p for p in pairs if p.subset == "test"
+    ][:test]
 
 
 def _prepare_summary(manifest: dict) -> dict:
     pairs = manifest["pairs"].values()
-    return {subset: {"pairs": sum(p["subset"] == subset for p in pairs), "patches": patch_count(manifest, subset)} for subset in ("train", "test")}
+    return {
+        subset: {
+            "pairs": sum(p["subset"] == subset for p in pairs),
+            "patches": patch_count(manifest, subset),
+        }
+        for subset in ("train", "test")
+    }
 
 
 def patch_count(manifest: dict, subset: str | None = None) -> int:
     """Patch pairs of a manifest (of ``subset`` only, where given)."""
-    return sum(len(p["windows"]) for p in manifest["pairs"].values() if subset in (None, p["subset"]))
+    return sum(
+        len(p["windows"]) for p in manifest["pairs"].values() if subset in (None, p["subset"])
+    )
 
 
 def _train(options, verbose) -> dict:
@@ -138,7 +211,8 @@ def _train(options, verbose) -> dict:
 
 def headline(results: pd.DataFrame) -> dict:
     """Per method, the band means of PSNR, SSIM and SAM at 10 m and 20 m over all scenes, on all
-    and on cloud-affected pixels, from an evaluation's results table: ``{method: {"PSNR 10m all": ...}}``."""
+    and on cloud-affected pixels, from an evaluation's results table: ``{method: {"PSNR 10m all":
+    ...}}``."""
     chosen = results[
         (results["scene"] == "all")
         & results["pixels"].isin(["all", "cloud"])
@@ -147,7 +221,9 @@ def headline(results: pd.DataFrame) -> dict:
     ]
     table: dict[str, dict] = {}
     for row in chosen.itertuples(index=False):
-        table.setdefault(row.method, {})[f"{row.metric} {row.band[5:]} {row.pixels}"] = float(row.value)
+        table.setdefault(row.method, {})[f"{row.metric} {row.band[5:]} {row.pixels}"] = float(
+            row.value
+        )
     return table
 
 
@@ -160,4 +236,7 @@ def _report(options: ReportOptions, out: Path) -> dict:
     curves = learning_curves(out / "runs", out / "data", tuple(MODELS))
     write_text_atomically(options.out / "learning_curves.csv", curves.to_csv(index=False))
     plot_learning_curves(options.out / "learning_curves.png", curves)
-    return {"tables": str(options.out / "report.md"), "learning_curves": str(options.out / "learning_curves.png")}
+    return {
+        "tables": str(options.out / "report.md"),
+        "learning_curves": str(options.out / "learning_curves.png"),
+    }

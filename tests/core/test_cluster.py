@@ -32,7 +32,18 @@ def _cluster(folder: Path, started: list | None = None):
     started = started if started is not None else []
     started.append(
         subprocess.Popen(
-            [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0", "--scheduler-file", address_file],
+            [
+                DASK,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+                "--scheduler-file",
+                address_file,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -43,8 +54,21 @@ def _cluster(folder: Path, started: list | None = None):
             time.sleep(0.2)
         address = json.loads(address_file.read_text())["address"]
         for name in ("w1", "w2"):
-            worker = [DASK, "worker", address, "--nthreads", "1", "--name", name, "--no-dashboard", "--local-directory", folder / name]
-            started.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            worker = [
+                DASK,
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--name",
+                name,
+                "--no-dashboard",
+                "--local-directory",
+                folder / name,
+            ]
+            started.append(
+                subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
         from distributed import Client
 
         with Client(address, timeout="30s") as client:
@@ -58,7 +82,8 @@ def _cluster(folder: Path, started: list | None = None):
 
 
 def _products(products) -> list[Path]:
-    """Three products of two pairs in three packagings: a .SAFE folder, a zip and a bucket tile folder."""
+    """Three products of two pairs in three packagings: a .SAFE folder, a zip and a bucket tile
+    folder."""
     cloudy = next(p for p in products(0).iterdir() if "20160413" in p.name)
     clear = next(p for p in products(0, zipped=True).iterdir() if "20160403" in p.name)
     tile = next(p.parent for p in products(28, bucket=True).rglob("tileInfo.json"))
@@ -75,9 +100,12 @@ def test_predict_on_a_cluster_writes_what_a_plain_run_writes(cluster, products, 
     assert plain.returncode == 0, plain.stderr[-2000:]
     run = run_console("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert len(_outputs(tmp_path / "plain")) == 6 and _outputs(tmp_path / "cluster") == _outputs(tmp_path / "plain")
+    assert len(_outputs(tmp_path / "plain")) == 6 and _outputs(tmp_path / "cluster") == _outputs(
+        tmp_path / "plain"
+    )
     written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cluster").glob("*.tif")}
-    again = run_console("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)  # a rerun skips what is done
+    # a rerun skips what is done
+    again = run_console("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
     assert again.returncode == 0 and again.stdout.count("finished earlier") == 3, again.stdout
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cluster").glob("*.tif")} == written
 
@@ -94,11 +122,21 @@ def test_prepare_on_a_cluster_writes_the_tree_of_a_plain_run(cluster, products, 
     plain = run_console("prepare", *args, "--out", tmp_path / "plain")
     run = run_console("prepare", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
     assert plain.returncode == run.returncode == 0, run.stderr[-3000:]
-    manifests = [json.loads((tmp_path / tree / "manifest.json").read_text())["pairs"] for tree in ("plain", "cluster")]
-    assert {k: v["windows"] for k, v in manifests[0].items()} == {k: v["windows"] for k, v in manifests[1].items()} and len(manifests[0]) == 2
+    manifests = [
+        json.loads((tmp_path / tree / "manifest.json").read_text())["pairs"]
+        for tree in ("plain", "cluster")
+    ]
+    assert {k: v["windows"] for k, v in manifests[0].items()} == {
+        k: v["windows"] for k, v in manifests[1].items()
+    } and len(manifests[0]) == 2
     patches = sorted(p.relative_to(tmp_path / "plain") for p in (tmp_path / "plain").rglob("*.tif"))
-    assert patches and patches == sorted(p.relative_to(tmp_path / "cluster") for p in (tmp_path / "cluster").rglob("*.tif"))
-    assert all((tmp_path / "plain" / p).read_bytes() == (tmp_path / "cluster" / p).read_bytes() for p in patches)
+    assert patches and patches == sorted(
+        p.relative_to(tmp_path / "cluster") for p in (tmp_path / "cluster").rglob("*.tif")
+    )
+    assert all(
+        (tmp_path / "plain" / p).read_bytes() == (tmp_path / "cluster" / p).read_bytes()
+        for p in patches
+    )
     assert not (tmp_path / "cluster" / ".partial").exists()
 
 
@@ -113,11 +151,19 @@ def _bad_product(kind: str, products, folder: Path) -> Path:
     if kind == "edited metadata":
         copy = shutil.copytree(cloudy, folder / cloudy.name)
         metadata = copy / "MTD_MSIL1C.xml"
-        metadata.write_text(metadata.read_text().replace("<SPACECRAFT_NAME>Sentinel-2A<", "<SPACECRAFT_NAME>Sentinel-2B<"))
+        metadata.write_text(
+            metadata.read_text().replace(
+                "<SPACECRAFT_NAME>Sentinel-2A<", "<SPACECRAFT_NAME>Sentinel-2B<"
+            )
+        )
         return copy
     from genuine import earth_search_item
 
-    tile = next(p.parent for p in products(0, bucket=True).rglob("tileInfo.json") if "/2016/4/13/" in p.as_posix())
+    tile = next(
+        p.parent
+        for p in products(0, bucket=True).rglob("tileInfo.json")
+        if "/2016/4/13/" in p.as_posix()
+    )
     item = earth_search_item(tile, folder / "item.json")
     document = json.loads(item.read_text())
     document["properties"]["processing:level"] = "L2A"
@@ -126,27 +172,49 @@ def _bad_product(kind: str, products, folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["not a zip", "edited metadata", "a Level-2A item"])
-def test_a_bad_product_on_a_cluster_is_refused_as_a_plain_run_refuses_it(cluster, products, trained, tmp_path, kind):
+def test_a_bad_product_on_a_cluster_is_refused_as_a_plain_run_refuses_it(
+    cluster, products, trained, tmp_path, kind
+):
     bad, good = _bad_product(kind, products, tmp_path / "bad"), _products(products)[2]
     args = [bad, good, "--model", trained / "run", "--tile", "512", "--no-progress"]
     plain = run_console("predict", *args, "--out", tmp_path / "plain")
     run = run_console("predict", *args, "--out", tmp_path / "out", "--scheduler", cluster)
-    assert plain.returncode == run.returncode == 2 and "the other products are done" in run.stderr, run.stderr[-2000:]
-    refusal = next(line for line in plain.stderr.splitlines() if str(bad) in line or bad.name in line)
+    assert (
+        plain.returncode == run.returncode == 2 and "the other products are done" in run.stderr
+    ), run.stderr[-2000:]
+    refusal = next(
+        line for line in plain.stderr.splitlines() if str(bad) in line or bad.name in line
+    )
     assert refusal in run.stderr, f"{refusal!r} not in {run.stderr[-2000:]}"
-    assert len(list((tmp_path / "out").glob("*.tif"))) == 2 and _outputs(tmp_path / "out") == _outputs(tmp_path / "plain")
+    assert len(list((tmp_path / "out").glob("*.tif"))) == 2 and _outputs(
+        tmp_path / "out"
+    ) == _outputs(tmp_path / "plain")
 
 
 def test_an_unreachable_scheduler_is_named(tmp_path, trained, products):
-    run = run_console("predict", _products(products)[0], "--model", trained / "run", "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
-    assert run.returncode == 2 and "--scheduler tcp://127.0.0.1:9: no Dask scheduler answers there" in run.stderr, run.stderr[-2000:]
+    run = run_console(
+        "predict",
+        _products(products)[0],
+        "--model",
+        trained / "run",
+        "--out",
+        tmp_path / "out",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+    )
+    assert (
+        run.returncode == 2
+        and "--scheduler tcp://127.0.0.1:9: no Dask scheduler answers there" in run.stderr
+    ), run.stderr[-2000:]
     assert not (tmp_path / "out").exists()
 
 
 def test_a_plain_run_does_not_import_dask():
     script = (
-        "import sys, crmss, crmss.cli, crmss.inference.predict, crmss.dataset.prepare, crmss.core.cluster\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')], 'Dask was imported'"
+        "import sys, crmss, crmss.cli, crmss.inference.predict, crmss.dataset.prepare, "
+        "crmss.core.cluster\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')], 'Dask "
+        "was imported'"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -162,27 +230,64 @@ def test_a_worker_killed_mid_product_leaves_the_outputs_of_a_plain_run(tmp_path,
     address = next(own)
     try:
         with Client(address, timeout="30s") as client:
-            pids = list(client.run(os.getpid).values())  # the worker processes (their nannies start new ones)
-        run = subprocess.Popen([sys.executable, "-m", "crmss", "predict", *map(str, args), "--out", str(tmp_path / "out"), "--scheduler", address])
+            # the worker processes (their nannies start new ones)
+            pids = list(client.run(os.getpid).values())
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "crmss",
+                "predict",
+                *map(str, args),
+                "--out",
+                str(tmp_path / "out"),
+                "--scheduler",
+                address,
+            ]
+        )
         deadline = time.monotonic() + 300
-        while not list((tmp_path / "out").glob(".*.partial-*")) and time.monotonic() < deadline and run.poll() is None:
+        while (
+            not list((tmp_path / "out").glob(".*.partial-*"))
+            and time.monotonic() < deadline
+            and run.poll() is None
+        ):
             time.sleep(0.05)
-        assert run.poll() is None and list((tmp_path / "out").glob(".*.partial-*")), "the products finished before the kill"
-        os.kill(pids[0], signal.SIGKILL)  # one of the two busy workers, in the middle of its product
+        assert run.poll() is None and list((tmp_path / "out").glob(".*.partial-*")), (
+            "the products finished before the kill"
+        )
+        # one of the two busy workers, in the middle of its product
+        os.kill(pids[0], signal.SIGKILL)
         assert run.wait(timeout=600) == 0
     finally:
         next(own, None)
     assert _outputs(tmp_path / "out") == _outputs(tmp_path / "plain")
-    assert not list((tmp_path / "out").glob(".*.partial-*")) and not list((tmp_path / "out").glob(".*.publishing"))
+    assert not list((tmp_path / "out").glob(".*.partial-*")) and not list(
+        (tmp_path / "out").glob(".*.publishing")
+    )
 
 
 def test_a_local_cluster_from_python_writes_what_a_plain_run_writes(products, trained, tmp_path):
     import crmss
 
     product = _products(products)[2]
-    plain = crmss.predict(crmss.PredictOptions((product,), trained / "run", tmp_path / "plain", tile=512, progress=False))
-    local = crmss.predict(crmss.PredictOptions((product,), trained / "run", tmp_path / "local", tile=512, progress=False, scheduler="local"))
-    assert [p.name for p in local] == [p.name for p in plain] and all(a.read_bytes() == b.read_bytes() for a, b in zip(local, plain))
+    plain = crmss.predict(
+        crmss.PredictOptions(
+            (product,), trained / "run", tmp_path / "plain", tile=512, progress=False
+        )
+    )
+    local = crmss.predict(
+        crmss.PredictOptions(
+            (product,),
+            trained / "run",
+            tmp_path / "local",
+            tile=512,
+            progress=False,
+            scheduler="local",
+        )
+    )
+    assert [p.name for p in local] == [p.name for p in plain] and all(
+        a.read_bytes() == b.read_bytes() for a, b in zip(local, plain)
+    )
 
 
 def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, products, trained):
@@ -197,24 +302,44 @@ def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, 
     address = next(own)
     try:
         run = subprocess.Popen(
-            [sys.executable, "-m", "crmss", "predict", *map(str, args), "--out", str(tmp_path / "out"), "--scheduler", address],
+            [
+                sys.executable,
+                "-m",
+                "crmss",
+                "predict",
+                *map(str, args),
+                "--out",
+                str(tmp_path / "out"),
+                "--scheduler",
+                address,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         deadline = time.monotonic() + 300
-        while not list((tmp_path / "out").glob(".*.partial-*")) and time.monotonic() < deadline and run.poll() is None:
+        while (
+            not list((tmp_path / "out").glob(".*.partial-*"))
+            and time.monotonic() < deadline
+            and run.poll() is None
+        ):
             time.sleep(0.05)
         assert run.poll() is None, "the products finished before the scheduler was killed"
         processes[0].kill()
         stdout, stderr = run.communicate(timeout=300)
         assert run.returncode == 2, stderr[-3000:]
-        assert f"the Dask scheduler {address} was lost" in stderr and "rerun the same command" in stderr, stderr[-3000:]
+        assert (
+            f"the Dask scheduler {address} was lost"
+        ) in stderr and "rerun the same command" in stderr, stderr[-3000:]
         assert "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 3, stderr[-3000:]
         time.sleep(5)  # the orphaned workers finish or stop the products under way
         finished = _outputs(tmp_path / "out")
         assert not list((tmp_path / "out").glob(".*.partial-*"))
-        assert all(finished[name] == data for name, data in _outputs(tmp_path / "plain").items() if name in finished)
+        assert all(
+            finished[name] == data
+            for name, data in _outputs(tmp_path / "plain").items()
+            if name in finished
+        )
     finally:
         next(own, None)
     again = _cluster(tmp_path / "again")
@@ -252,11 +377,19 @@ def test_a_worker_that_lost_its_scheduler_stops_its_product(tmp_path):
     own = _cluster(tmp_path / "own", processes)
     try:
         with Client(next(own), timeout="30s") as client:
-            future = client.submit(exec, WORK_UNTIL_ABANDONED, {"FOLDER": str(tmp_path)}, pure=False)
+            future = client.submit(
+                exec, WORK_UNTIL_ABANDONED, {"FOLDER": str(tmp_path)}, pure=False
+            )
             deadline = time.monotonic() + 60
-            while not (tmp_path / "started").exists() and time.monotonic() < deadline and not future.done():
+            while (
+                not (tmp_path / "started").exists()
+                and time.monotonic() < deadline
+                and not future.done()
+            ):
                 time.sleep(0.05)
-            assert (tmp_path / "started").exists(), future.exception() if future.done() else "the task did not start"
+            assert (tmp_path / "started").exists(), (
+                future.exception() if future.done() else "the task did not start"
+            )
             processes[0].kill()
             deadline = time.monotonic() + 60
             while not (tmp_path / "stopped").exists() and time.monotonic() < deadline:
@@ -264,6 +397,10 @@ def test_a_worker_that_lost_its_scheduler_stops_its_product(tmp_path):
             del future
         assert (tmp_path / "stopped").exists(), "the orphaned worker went on with its product"
         stopped = (tmp_path / "stopped").read_text()
-        assert re.fullmatch(r"a long product: stopped, its Dask worker tcp://127\.0\.0\.1:\d+ lost the scheduler \(\w+\)", stopped)
+        assert re.fullmatch(
+            r"a long product: stopped, its Dask worker tcp://127\.0\.0\.1:\d+ "
+            r"lost the scheduler \(\w+\)",
+            stopped,
+        )
     finally:
         next(own, None)

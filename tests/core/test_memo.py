@@ -22,7 +22,8 @@ def counting():
 
 def test_results_are_kept_within_a_run_and_forgotten_after_it():
     square, calls = counting()
-    assert square(3) == 9 and square(3) == 9 and calls == [3, 3]  # outside a run: computed every time
+    # outside a run: computed every time
+    assert square(3) == 9 and square(3) == 9 and calls == [3, 3]
     with memo.run_scope() as run:
         assert square(3) == 9 and square(3) == 9 and square(4) == 16 and calls == [3, 3, 3, 4]
         with memo.run_scope("another") as inner:  # nested: the outer run's

@@ -19,11 +19,20 @@ from hypothesis import strategies as st
 from conftest import run_console
 from crmss import cli
 from crmss.core.errors import InputError
-from crmss.core.options import CloudParameters, EvaluateOptions, PredictOptions, SimulateOptions, TrainOptions
+from crmss.core.options import (
+    CloudParameters,
+    EvaluateOptions,
+    PredictOptions,
+    SimulateOptions,
+    TrainOptions,
+)
 from crmss.core.validation import Exists, Interval, Matches, flag_of, speaking_command_line, unpack
 
 #: command -> the options classes its arguments fill (simulate's nested cloud parameters too)
-COMMANDS = {name: (owner, CloudParameters) if owner is SimulateOptions else (owner,) for name, (owner, _, _) in cli.COMMANDS.items()}
+COMMANDS = {
+    name: (owner, CloudParameters) if owner is SimulateOptions else (owner,)
+    for name, (owner, _, _) in cli.COMMANDS.items()
+}
 
 
 @pytest.fixture
@@ -35,8 +44,16 @@ def place(tmp_path):
     return {
         "prepare": {"products": tmp_path / "products", "out": tmp_path / "prepared"},
         "train": {"data": tmp_path / "data", "out": tmp_path / "new_run"},
-        "test": {"data": tmp_path / "data", "models": (str(tmp_path / "run"),), "out": tmp_path / "evaluated"},
-        "predict": {"products": (tmp_path / "products",), "model": tmp_path / "run", "out": tmp_path / "predicted"},
+        "test": {
+            "data": tmp_path / "data",
+            "models": (str(tmp_path / "run"),),
+            "out": tmp_path / "evaluated",
+        },
+        "predict": {
+            "products": (tmp_path / "products",),
+            "model": tmp_path / "run",
+            "out": tmp_path / "predicted",
+        },
         "simulate": {"data": tmp_path / "data", "out": tmp_path / "simulated"},
         "report": {"results": (str(tmp_path / "results"),), "out": tmp_path / "tables"},
         "demo": {"out": tmp_path / "demo"},
@@ -51,7 +68,8 @@ def _strip(hint):
 
 def invalid_values(owner: type, name: str) -> list:
     """Representative invalid values of a field, as the command line's text, derived from its
-    annotation: wrong type, out of range, not finite, not a multiple, unknown choice, missing path."""
+    annotation: wrong type, out of range, not finite, not a multiple, unknown choice, missing
+        path."""
     bare, constraints = _strip(typing.get_type_hints(owner, include_extras=True)[name])
     if typing.get_origin(bare) is Literal:
         return ["nonsense"]
@@ -62,7 +80,9 @@ def invalid_values(owner: type, name: str) -> list:
         if item not in (int, float):
             return []  # names and paths: checked where they are used
         pairs = [["abc", "1"], ["nan", "1"], ["0.9", "0.8"]]
-        low = next((c.low for c in _strip(typing.get_args(bare)[0])[1] if isinstance(c, Interval)), None)
+        low = next(
+            (c.low for c in _strip(typing.get_args(bare)[0])[1] if isinstance(c, Interval)), None
+        )
         return pairs + ([[str(low - 1), "0.5"]] if low is not None else [])
     values = []
     for constraint in constraints:
@@ -70,9 +90,13 @@ def invalid_values(owner: type, name: str) -> list:
             values += ["abc", "nan", "inf"] if bare is float else ["abc", "2.5"]
             step = 1 if bare is int else 0
             if constraint.low is not None:
-                values.append(_text(constraint.low - (0 if constraint.low_open else max(step, 0.5))))
+                values.append(
+                    _text(constraint.low - (0 if constraint.low_open else max(step, 0.5)))
+                )
             if constraint.high is not None:
-                values.append(_text(constraint.high + (0 if constraint.high_open else max(step, 0.5))))
+                values.append(
+                    _text(constraint.high + (0 if constraint.high_open else max(step, 0.5)))
+                )
             if constraint.multiple:
                 values.append(_text((constraint.low or 0) + constraint.multiple + 1))
         if isinstance(constraint, Exists):
@@ -91,7 +115,9 @@ def cases():
         for owner in classes:
             for field in dataclasses.fields(owner):
                 for value in invalid_values(owner, field.name):
-                    yield pytest.param(command, owner, field.name, value, id=f"{command}-{field.name}-{value}")
+                    yield pytest.param(
+                        command, owner, field.name, value, id=f"{command}-{field.name}-{value}"
+                    )
 
 
 def _argv(command: str, values: dict) -> list[str]:
@@ -127,11 +153,14 @@ def _tree(root: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("command, owner, name, value", list(cases()))
-def test_every_field_refuses_invalid_values_alike_through_both_doors(command, owner, name, value, place, tmp_path, capsys):
+def test_every_field_refuses_invalid_values_alike_through_both_doors(
+    command, owner, name, value, place, tmp_path, capsys
+):
     values = {**place[command], name: value}
     with pytest.raises(InputError) as api:
         _api(command, values)
-    assert str(api.value).startswith((f"{name}=", f"{name}:")), api.value  # it names the argument as Python does
+    # it names the argument as Python does
+    assert str(api.value).startswith((f"{name}=", f"{name}:")), api.value
     with speaking_command_line(), pytest.raises(InputError) as flagged:
         _api(command, values)
     flag = flag_of({f.name: f for f in dataclasses.fields(owner)}[name])
@@ -144,17 +173,36 @@ def test_every_field_refuses_invalid_values_alike_through_both_doors(command, ow
 
 
 def test_every_field_has_a_rule_and_a_case():
-    """No field is forgotten: each one either has invalid values generated or accepts any text (a path to create, a name)."""
+    """No field is forgotten: each one either has invalid values generated or accepts any text (a
+    path to create, a name)."""
     unchecked = []
     for classes in COMMANDS.values():
         for owner in classes:
             for field in dataclasses.fields(owner):
-                bare, constraints = _strip(typing.get_type_hints(owner, include_extras=True)[field.name])
-                if not invalid_values(owner, field.name) and bare is not bool and not dataclasses.is_dataclass(bare):
+                bare, constraints = _strip(
+                    typing.get_type_hints(owner, include_extras=True)[field.name]
+                )
+                if (
+                    not invalid_values(owner, field.name)
+                    and bare is not bool
+                    and not dataclasses.is_dataclass(bare)
+                ):
                     unchecked.append(f"{owner.__name__}.{field.name}")
     assert sorted(unchecked) == sorted(
-        ["PrepareOptions.out", "TrainOptions.out", "EvaluateOptions.models", "EvaluateOptions.out", "PredictOptions.products"]
-        + ["PredictOptions.out", "SimulateOptions.out", "ReportOptions.results", "ReportOptions.out", "DemoOptions.out"]
+        [
+            "PrepareOptions.out",
+            "TrainOptions.out",
+            "EvaluateOptions.models",
+            "EvaluateOptions.out",
+            "PredictOptions.products",
+        ]
+        + [
+            "PredictOptions.out",
+            "SimulateOptions.out",
+            "ReportOptions.results",
+            "ReportOptions.out",
+            "DemoOptions.out",
+        ]
         + ["ReproduceOptions.out"]
     )
 
@@ -175,17 +223,41 @@ WEIGHTS_ZERO = {"adversarial_weight": 0, "l1_weight": 0, "gradient_weight": 0}
 
 def test_cross_field_rules_are_the_same_through_both_doors(place, capsys):
     refused = [
-        ("train", WEIGHTS_ZERO, "adversarial_weight=0.0, l1_weight=0.0, gradient_weight=0.0: the generator would learn nothing"),
-        ("reproduce", WEIGHTS_ZERO, "adversarial_weight=0.0, l1_weight=0.0, gradient_weight=0.0: the generator would learn nothing"),
-        ("predict", {"tile": 256, "overlap": 200}, "overlap=200: at most half the tile (128 for tile=256)"),
-        ("simulate", {"thickness": (0, 0)}, "thickness=(0.0, 0.0): clouds of zero thickness add no cloud"),
+        (
+            "train",
+            WEIGHTS_ZERO,
+            "adversarial_weight=0.0, l1_weight=0.0, gradient_weight=0.0: the "
+            "generator would learn nothing",
+        ),
+        (
+            "reproduce",
+            WEIGHTS_ZERO,
+            "adversarial_weight=0.0, l1_weight=0.0, gradient_weight=0.0: "
+            "the generator would learn nothing",
+        ),
+        (
+            "predict",
+            {"tile": 256, "overlap": 200},
+            "overlap=200: at most half the tile (128 for tile=256)",
+        ),
+        (
+            "simulate",
+            {"thickness": (0, 0)},
+            "thickness=(0.0, 0.0): clouds of zero thickness add no cloud",
+        ),
         ("simulate", {"cover": (0.9, 0.5)}, "cover=(0.9, 0.5): the minimum exceeds the maximum"),
-        ("test", {"models": ("/nonexistent/run",)}, "models='/nonexistent/run': no such run folder or .keras file"),
+        (
+            "test",
+            {"models": ("/nonexistent/run",)},
+            "models='/nonexistent/run': no such run folder or .keras file",
+        ),
         ("test", {"methods": ("hot", "hot")}, "methods=('hot', 'hot'): a method named twice"),
     ]
     flags = [
-        "--adversarial-weight 0, --l1-weight 0, --gradient-weight 0: the generator would learn nothing",
-        "--adversarial-weight 0, --l1-weight 0, --gradient-weight 0: the generator would learn nothing",
+        "--adversarial-weight 0, --l1-weight 0, --gradient-weight 0: the generator would learn "
+        "nothing",
+        "--adversarial-weight 0, --l1-weight 0, --gradient-weight 0: the generator would learn "
+        "nothing",
         "--overlap 200: at most half the tile (128 for --tile 256)",
         "--thickness 0 0: clouds of zero thickness add no cloud",
         "--cover 0.9 0.5: the minimum exceeds the maximum",
@@ -198,30 +270,65 @@ def test_cross_field_rules_are_the_same_through_both_doors(place, capsys):
         assert str(api.value).startswith(message)  # the library names the fields as Python does
         capsys.readouterr()
         assert cli.main(_argv(command, {**place[command], **values})) == 2
-        said = capsys.readouterr().err  # the command line names the same rule's fields by their flags
-        assert said.startswith(f"crmss {command}: error: {flagged}") and said.endswith(str(api.value).removeprefix(message) + "\n")
+        # the command line names the same rule's fields by their flags
+        said = capsys.readouterr().err
+        assert said.startswith(f"crmss {command}: error: {flagged}") and said.endswith(
+            str(api.value).removeprefix(message) + "\n"
+        )
 
 
 @pytest.mark.slow
 def test_the_installed_command_refuses_before_loading_tensorflow(place, tmp_path):
-    refused = run_console("train", "--data", place["train"]["data"], "--out", tmp_path / "new", "--width", "0")
-    assert refused.returncode == 2 and refused.stderr == "crmss train: error: --width 0: out of range; give a whole number from 1 to 256\n"
-    refused = run_console("predict", tmp_path / "products", "--model", tmp_path / "run", "--out", tmp_path / "p", "--tile", "100")
-    assert refused.returncode == 2 and "--tile 100: out of range; give a whole number from 64 to 16384, a multiple of 32" in refused.stderr
+    refused = run_console(
+        "train", "--data", place["train"]["data"], "--out", tmp_path / "new", "--width", "0"
+    )
+    assert refused.returncode == 2 and refused.stderr == (
+        "crmss train: error: --width 0: out of range; give a whole number from 1 to 256\n"
+    )
+    refused = run_console(
+        "predict",
+        tmp_path / "products",
+        "--model",
+        tmp_path / "run",
+        "--out",
+        tmp_path / "p",
+        "--tile",
+        "100",
+    )
+    assert (
+        refused.returncode == 2
+        and "--tile 100: out of range; give a whole number from 64 to 16384, a multiple of 32"
+        in refused.stderr
+    )
     assert not (tmp_path / "new").exists() and not (tmp_path / "p").exists()
 
 
-NUMERIC = [(owner, f.name) for owner in (TrainOptions, PredictOptions, EvaluateOptions) for f in dataclasses.fields(owner)]
-NUMERIC = [(o, n) for o, n in NUMERIC if _strip(typing.get_type_hints(o, include_extras=True)[n])[0] in (int, float)]
+NUMERIC = [
+    (owner, f.name)
+    for owner in (TrainOptions, PredictOptions, EvaluateOptions)
+    for f in dataclasses.fields(owner)
+]
+NUMERIC = [
+    (o, n)
+    for o, n in NUMERIC
+    if _strip(typing.get_type_hints(o, include_extras=True)[n])[0] in (int, float)
+]
 COMMAND_OF = {TrainOptions: "train", PredictOptions: "predict", EvaluateOptions: "test"}
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     field=st.sampled_from(NUMERIC),
-    text=st.one_of(st.text(max_size=8), st.integers().map(str), st.integers(1, 400).map(lambda n: "9" * n), st.floats().map(repr)),
+    text=st.one_of(
+        st.text(max_size=8),
+        st.integers().map(str),
+        st.integers(1, 400).map(lambda n: "9" * n),
+        st.floats().map(repr),
+    ),
 )
-def test_any_text_gives_the_same_value_or_the_same_message_through_both_doors(tmp_path_factory, field, text):
+def test_any_text_gives_the_same_value_or_the_same_message_through_both_doors(
+    tmp_path_factory, field, text
+):
     """Property: for any text of any numeric option, the command line's parse and the API agree."""
     owner, name = field
     root = tmp_path_factory.getbasetemp() / "numeric"
@@ -229,11 +336,22 @@ def test_any_text_gives_the_same_value_or_the_same_message_through_both_doors(tm
         (root / folder).mkdir(parents=True, exist_ok=True)
     values = {
         TrainOptions: {"data": root / "data", "out": root / "new"},
-        PredictOptions: {"products": (root / "products",), "model": root / "run", "out": root / "out"},
-        EvaluateOptions: {"data": root / "data", "models": (str(root / "run"),), "out": root / "results"},
+        PredictOptions: {
+            "products": (root / "products",),
+            "model": root / "run",
+            "out": root / "out",
+        },
+        EvaluateOptions: {
+            "data": root / "data",
+            "models": (str(root / "run"),),
+            "out": root / "results",
+        },
     }[owner]
     command = COMMAND_OF[owner]
-    argv = _argv(command, values) + [flag_of({f.name: f for f in dataclasses.fields(owner)}[name]), text]
+    argv = _argv(command, values) + [
+        flag_of({f.name: f for f in dataclasses.fields(owner)}[name]),
+        text,
+    ]
     if text.startswith("-") and not _looks_negative(text):
         return  # argparse reads it as an option, not a value: a usage error of its own
     try:
@@ -246,7 +364,9 @@ def test_any_text_gives_the_same_value_or_the_same_message_through_both_doors(tm
             outcomes.append(("value", getattr(build(), name)))
         except InputError as exc:
             outcomes.append(("refused", str(exc)))
-    assert outcomes[0] == outcomes[1] or (outcomes[0][0] == "value" and _same(outcomes[0][1], outcomes[1][1])), (text, outcomes)
+    assert outcomes[0] == outcomes[1] or (
+        outcomes[0][0] == "value" and _same(outcomes[0][1], outcomes[1][1])
+    ), (text, outcomes)
 
 
 def _looks_negative(text: str) -> bool:
@@ -256,11 +376,16 @@ def _looks_negative(text: str) -> bool:
 
 
 def _same(a, b) -> bool:
-    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+    return a == b or (
+        isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+    )
 
 
 #: run in a fresh Python where GDAL, TensorFlow and Keras cannot be imported
-WITHOUT_GDAL = "import sys\nfor name in ('osgeo', 'tensorflow', 'keras'):\n    sys.modules[name] = None\nfrom crmss import cli\n"
+WITHOUT_GDAL = (
+    "import sys\nfor name in ('osgeo', 'tensorflow', 'keras'):\n    sys.modules[name] "
+    "= None\nfrom crmss import cli\n"
+)
 
 
 def test_every_help_works_without_gdal_and_tensorflow():
@@ -280,23 +405,45 @@ def test_every_help_works_without_gdal_and_tensorflow():
 def test_a_command_without_gdal_names_the_install_route(tmp_path):
     script = WITHOUT_GDAL + "sys.exit(cli.main(sys.argv[1:]))"
     run = subprocess.run(
-        [sys.executable, "-c", script, "prepare", "--products", str(tmp_path), "--out", str(tmp_path / "out")], capture_output=True, text=True
+        [
+            sys.executable,
+            "-c",
+            script,
+            "prepare",
+            "--products",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
     )
-    assert run.returncode == 2 and "GDAL's Python bindings (osgeo) are not installed" in run.stderr and "environment.yml" in run.stderr, run.stderr
+    assert (
+        run.returncode == 2
+        and "GDAL's Python bindings (osgeo) are not installed" in run.stderr
+        and "environment.yml" in run.stderr
+    ), run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
 
 
 def test_main_returns_its_status_and_leaves_the_process_as_it_found_it(tmp_path):
     """A refused command in the same process: main returns 2 (it does not end the process), and
-    afterwards GDAL prints its warnings again, the SIGTERM handler and crmss's logger are as before."""
+    afterwards GDAL prints its warnings again, the SIGTERM handler and crmss's logger are as
+    before."""
     script = (
         "import logging, signal, sys\nfrom osgeo import gdal\nfrom crmss import cli\n"
-        "before = (signal.getsignal(signal.SIGTERM), logging.getLogger('crmss').handlers[:], logging.getLogger('crmss').level)\n"
+        "before = (signal.getsignal(signal.SIGTERM), logging.getLogger('crmss').handlers[:], "
+        "logging.getLogger('crmss').level)\n"
         "status = cli.main(['prepare', '--products', sys.argv[1], '--out', sys.argv[2]])\n"
-        "assert (signal.getsignal(signal.SIGTERM), logging.getLogger('crmss').handlers, logging.getLogger('crmss').level) == before\n"
+        "assert (signal.getsignal(signal.SIGTERM), logging.getLogger('crmss').handlers, "
+        "logging.getLogger('crmss').level) == before\n"
         "gdal.Error(gdal.CE_Warning, 1, 'a warning after main')\nprint('status', status)\n"
     )
-    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "absent"), str(tmp_path / "out")], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "absent"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0 and "status 2" in run.stdout, run.stderr[-2000:]
     assert "a warning after main" in run.stderr, run.stderr[-2000:]
 
@@ -307,22 +454,27 @@ def test_main_returns_its_status_and_leaves_the_process_as_it_found_it(tmp_path)
         (
             "pystac",
             "import crmss, json, pathlib, sys\npath = pathlib.Path(sys.argv[1], 'item.json')\n"
-            "path.write_text(json.dumps({'type': 'Feature', 'stac_version': '1.0.0', 'id': 'x'}))\ncrmss.open_product(path)\n",
+            "path.write_text(json.dumps({'type': 'Feature', 'stac_version': '1.0.0', 'id': "
+            "'x'}))\ncrmss.open_product(path)\n",
             "reading STAC items needs pystac, which is not installed: pip install 'crmss[stac]'",
         ),
         (
             "distributed",
             "from crmss.core.cluster import connect\nconnect('tcp://127.0.0.1:9')\n",
-            "scheduler='tcp://127.0.0.1:9' needs distributed, which is not installed: pip install 'crmss[cluster]'",
+            "scheduler='tcp://127.0.0.1:9' needs distributed, which is not installed: pip install "
+            "'crmss[cluster]'",
         ),
     ],
     ids=["STAC without pystac", "a cluster without Dask"],
 )
 def test_an_optional_feature_without_its_package_names_the_extra(tmp_path, module, code, words):
     script = (
-        f"import sys\nsys.modules[{module!r}] = None\nfrom crmss.core.errors import InputError\ntry:\n"
+        f"import sys\nsys.modules[{module!r}] = None\nfrom crmss.core.errors import "
+        "InputError\ntry:\n"
         + "".join(f"    {line}\n" for line in code.splitlines())
         + "except InputError as exc:\n    print(exc)\n"
     )
-    run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True
+    )
     assert run.returncode == 0 and words in run.stdout, run.stdout + run.stderr[-2000:]

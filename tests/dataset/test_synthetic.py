@@ -54,14 +54,25 @@ def test_written_products_are_georeferenced_jp2_with_nodata_border(products):
 
 
 def test_land_cover_and_season_follow_the_landscape_and_the_product():
-    scene = Scene(size=384, seed=3, landscape=Landscape(water=0.2, soil=0.1, built=0.05, greenness=0.0))
+    scene = Scene(
+        size=384, seed=3, landscape=Landscape(water=0.2, soil=0.1, built=0.05, greenness=0.0)
+    )
     shares = np.bincount(scene.classes.ravel(), minlength=4) / scene.classes.size
-    assert abs(shares[0] - 0.2) < 0.05 and abs(shares[2] - 0.1) < 0.05 and abs(shares[3] - 0.05) < 0.04
-    green, dormant = Scene(size=192, seed=3), Scene(size=192, seed=3, landscape=Landscape(greenness=0.0))
+    assert (
+        abs(shares[0] - 0.2) < 0.05 and abs(shares[2] - 0.1) < 0.05 and abs(shares[3] - 0.05) < 0.04
+    )
+    green, dormant = (
+        Scene(size=192, seed=3),
+        Scene(size=192, seed=3, landscape=Landscape(greenness=0.0)),
+    )
     vegetation = green.classes[::2, ::2] == 1  # B8A is on the 20 m grid
-    assert green.clear("B8A")[vegetation].mean() > dormant.clear("B8A")[vegetation].mean() + 0.05  # the red edge fades
-    north = "S2A_MSIL1C_{}T030602_N0201_R075_T50TMK_20160403T031209"  # latitude band T: 44 to 52 degrees north
+    # the red edge fades
+    assert green.clear("B8A")[vegetation].mean() > dormant.clear("B8A")[vegetation].mean() + 0.05
+    # latitude band T: 44 to 52 degrees north
+    north = "S2A_MSIL1C_{}T030602_N0201_R075_T50TMK_20160403T031209"
     assert greenness(north.format("20160715")) > 0.95 and greenness(north.format("20160115")) < 0.05
-    south = "S2A_MSIL1C_{}T030602_N0201_R075_T56HLH_20160403T031209"  # band H: 40 to 32 degrees south
+    # band H: 40 to 32 degrees south
+    south = "S2A_MSIL1C_{}T030602_N0201_R075_T56HLH_20160403T031209"
     assert greenness(south.format("20160715")) < 0.3 < 0.95 < greenness(south.format("20160115"))
-    assert greenness("S2A_MSIL1C_20160715T030602_N0201_R018_T47NPF_20160715T070148") > 0.95  # band N, at the equator: always green
+    # band N, at the equator: always green
+    assert greenness("S2A_MSIL1C_20160715T030602_N0201_R018_T47NPF_20160715T070148") > 0.95

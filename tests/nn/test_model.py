@@ -4,21 +4,39 @@ import pytest
 import tensorflow as tf
 
 from crmss.dataset.windows import check_patch_size
-from crmss.nn.losses import discriminator_loss, generator_adversarial_loss, image_gradient, psnr, reconstruction_loss
+from crmss.nn.losses import (
+    discriminator_loss,
+    generator_adversarial_loss,
+    image_gradient,
+    psnr,
+    reconstruction_loss,
+)
 from crmss.nn.model import build_discriminator, build_generator, generator_stacks, run_generator
 from crmss.nn.training import CyclicDecay
 
 
 def _inputs(size, batch=1, seed=0):
     rng = np.random.default_rng(seed)
-    return [rng.random((batch, size, size, 4), np.float32), rng.random((batch, size // 2, size // 2, 6), np.float32)]
+    return [
+        rng.random((batch, size, size, 4), np.float32),
+        rng.random((batch, size // 2, size // 2, 6), np.float32),
+    ]
 
 
 def test_generator_has_the_published_parameter_count_and_shapes():
     generator = build_generator(64)
     assert sum(int(np.prod(v.shape)) for v in generator.trainable_weights) == 24_602_240
     shapes = {layer.name: layer.output.shape[-1] for layer in generator.layers}
-    assert [shapes[n] for n in ("e1", "e0", "e2", "e20", "e3", "e4", "e5", "e6")] == [64, 64, 128, 192, 256, 512, 512, 512]
+    assert [shapes[n] for n in ("e1", "e0", "e2", "e20", "e3", "e4", "e5", "e6")] == [
+        64,
+        64,
+        128,
+        192,
+        256,
+        512,
+        512,
+        512,
+    ]
     assert [shapes[n] for n in ("d1", "d2", "d3", "d4", "d5")] == [1024, 1024, 512, 320, 128]
     assert not any(getattr(layer, "use_bias", False) for layer in generator.layers)
 
@@ -34,7 +52,8 @@ def test_patch_sides_must_be_multiples_of_32():
     check_patch_size(288)
     with pytest.raises(ValueError, match="multiple of 32"):
         check_patch_size(272)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="ConcatOp"):  # the skip connections no longer line up
+    # the skip connections no longer line up
+    with pytest.raises(tf.errors.InvalidArgumentError, match="ConcatOp"):
         build_generator(8)(_inputs(272))
 
 
@@ -45,14 +64,37 @@ def test_discriminator_scores_patches_of_all_ten_bands():
 
 def test_visnir_ablation_is_cr_mss_without_the_20m_branch_and_head():
     full, visnir = build_generator(64), build_generator(64, bands="visnir")
-    assert visnir.count_params() == 24_368_512 and generator_stacks(visnir) == ("10m",) and generator_stacks(full) == ("10m", "20m")
+    assert (
+        visnir.count_params() == 24_368_512
+        and generator_stacks(visnir) == ("10m",)
+        and generator_stacks(full) == ("10m", "20m")
+    )
     names = {layer.name for layer in visnir.layers}
     assert {layer.name for layer in full.layers} - names == {"x20", "e0_conv", "e0", "e20", "y20"}
     shapes = {layer.name: layer.output.shape[-1] for layer in visnir.layers}
-    assert [shapes[n] for n in ("e1", "e2", "e3", "e4", "e5", "e6")] == [64, 128, 256, 512, 512, 512]
-    assert [shapes[n] for n in ("d1", "d2", "d3", "d4", "d5")] == [1024, 1024, 512, 256, 128]  # d4 = up + e2 (no e0)
-    for name in ("e1_conv", "e2_conv", "e4_conv", "e5_conv", "e6_conv", "d1_deconv", "d2_deconv", "d3_deconv", "y10"):
-        assert visnir.get_layer(name).kernel.shape == full.get_layer(name).kernel.shape, name  # unchanged where e0 does not reach
+    assert [shapes[n] for n in ("e1", "e2", "e3", "e4", "e5", "e6")] == [
+        64,
+        128,
+        256,
+        512,
+        512,
+        512,
+    ]
+    # d4 = up + e2 (no e0)
+    assert [shapes[n] for n in ("d1", "d2", "d3", "d4", "d5")] == [1024, 1024, 512, 256, 128]
+    for name in (
+        "e1_conv",
+        "e2_conv",
+        "e4_conv",
+        "e5_conv",
+        "e6_conv",
+        "d1_deconv",
+        "d2_deconv",
+        "d3_deconv",
+        "y10",
+    ):
+        # unchanged where e0 does not reach
+        assert visnir.get_layer(name).kernel.shape == full.get_layer(name).kernel.shape, name
     (y10,) = run_generator(build_generator(8, bands="visnir"), _inputs(64, batch=2)[:1])
     assert y10.shape == (2, 64, 64, 4)
     assert build_discriminator(8, bands="visnir")([_inputs(64)[0]]).shape == (1, 4, 4, 1)
@@ -60,7 +102,11 @@ def test_visnir_ablation_is_cr_mss_without_the_20m_branch_and_head():
 
 def test_a_model_of_another_interface_is_named_as_such():
     inputs = keras.Input((None, None, 3))
-    with pytest.raises(ValueError, match=r"takes \[\(None, None, None, 3\)\] .* a CR-MSS generator takes"):
+    with pytest.raises(
+        ValueError,
+        match=r"takes \[\(None, None, None, 3\)\] .* a CR-MSS "
+        r"generator takes",
+    ):
         generator_stacks(keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs)))
 
 
@@ -85,11 +131,18 @@ def test_instance_norm_normalises_each_sample_and_channel():
 
 def test_loss_terms_on_known_values():
     ones, zeros = np.ones((1, 4, 4, 1), np.float32), np.zeros((1, 4, 4, 1), np.float32)
-    assert float(discriminator_loss(ones, zeros)) == 0 and float(discriminator_loss(zeros, ones)) == 1
-    assert float(generator_adversarial_loss(ones)) == 0 and float(generator_adversarial_loss(zeros)) == 1
-    np.testing.assert_allclose(np.asarray(image_gradient(ones * 0.3)), 1e-3, rtol=1e-4)  # sqrt(1e-6)
+    assert (
+        float(discriminator_loss(ones, zeros)) == 0 and float(discriminator_loss(zeros, ones)) == 1
+    )
+    assert (
+        float(generator_adversarial_loss(ones)) == 0
+        and float(generator_adversarial_loss(zeros)) == 1
+    )
+    # sqrt(1e-6)
+    np.testing.assert_allclose(np.asarray(image_gradient(ones * 0.3)), 1e-3, rtol=1e-4)
     ramp = np.tile(np.arange(4, dtype=np.float32), (4, 1))[None, :, :, None]  # dx = 1, dy = 0
-    expected = np.sqrt(np.array([1, 1, 1, 0], np.float32) ** 2 + 1e-6)  # the last column: symmetric padding
+    # the last column: symmetric padding
+    expected = np.sqrt(np.array([1, 1, 1, 0], np.float32) ** 2 + 1e-6)
     np.testing.assert_allclose(np.asarray(image_gradient(ramp))[0, 0, :, 0], expected, rtol=1e-5)
     two = [ones[..., :1] * 0.5, ones[..., :1] * 0.25]
     assert float(reconstruction_loss(two, [zeros, zeros], 10.0, 1.0)) == pytest.approx(7.5)
@@ -120,7 +173,8 @@ def test_the_residual_head_starts_as_the_identity_and_loads_back(tmp_path):
     generator = build_generator(8, head="residual")
     x = _inputs(64, batch=2)
     y = run_generator(generator, x)
-    assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(y, x))  # the correction's conv starts at zero (x clipped to 1e-4)
+    # the correction's conv starts at zero (x clipped to 1e-4)
+    assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(y, x))
     delta = generator.get_layer("y20_delta")
     delta.kernel.assign(np.full(delta.kernel.shape, 0.01, np.float32))
     generator.save(tmp_path / "generator.keras")
@@ -131,7 +185,10 @@ def test_the_residual_head_starts_as_the_identity_and_loads_back(tmp_path):
     assert all(np.allclose(a, b) for a, b in zip(moved, run_generator(generator, x)))
     copy = at_precision(loaded, "bfloat16")
     assert copy.get_layer("y20").dtype_policy.name == "float32"
-    assert max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(run_generator(copy, x), moved)) < 0.05
+    assert (
+        max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(run_generator(copy, x), moved))
+        < 0.05
+    )
 
 
 def test_a_damaged_keras_file_is_named_as_damaged(tmp_path):
@@ -139,5 +196,9 @@ def test_a_damaged_keras_file_is_named_as_damaged(tmp_path):
     from crmss.nn.model import load_generator
 
     (tmp_path / "broken.keras").write_bytes(b"not a zip at all")
-    with pytest.raises(InputError, match=r"broken.keras: cannot load the generator \(not a Keras archive: the file is damaged or truncated\)"):
+    with pytest.raises(
+        InputError,
+        match=r"broken.keras: cannot load the generator \(not a Keras "
+        r"archive: the file is damaged or truncated\)",
+    ):
         load_generator(tmp_path / "broken.keras")

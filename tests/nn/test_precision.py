@@ -1,4 +1,5 @@
-"""The precision of the generator's computations and the devices it runs on (crmss/nn/precision.py)."""
+"""The precision of the generator's computations and the devices it runs on
+(crmss/nn/precision.py)."""
 
 import numpy as np
 import pytest
@@ -26,29 +27,48 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 
 
 def test_auto_picks_bfloat16_only_on_cpus_that_have_it():
-    assert choose_precision("auto", ["CPU:0"], {"avx2", "avx512f", "avx512_bf16"}).precision == "bfloat16"
-    assert choose_precision("auto", ["CPU:0"], {"avx2", "amx_bf16", "amx_tile"}).precision == "bfloat16"
-    fallback = choose_precision("auto", ["CPU:0"], {"avx2", "avx512f", "fma"})  # AVX-512 without BF16: emulated, slower
+    assert (
+        choose_precision("auto", ["CPU:0"], {"avx2", "avx512f", "avx512_bf16"}).precision
+        == "bfloat16"
+    )
+    assert (
+        choose_precision("auto", ["CPU:0"], {"avx2", "amx_bf16", "amx_tile"}).precision
+        == "bfloat16"
+    )
+    # AVX-512 without BF16: emulated, slower
+    fallback = choose_precision("auto", ["CPU:0"], {"avx2", "avx512f", "fma"})
     assert fallback.precision == "float32" and "no native bfloat16" in str(fallback)
     assert choose_precision("auto", ["CPU:0"], set()).precision == "float32"
     for requested in ("float32", "bfloat16", "float16"):
-        assert choose_precision(requested, ["CPU:0"], set()) == precision.Choice(requested, "as requested")
+        assert choose_precision(requested, ["CPU:0"], set()) == precision.Choice(
+            requested, "as requested"
+        )
     assert "AVX512_BF16" in str(choose_precision("auto", ["CPU:0"], {"avx512_bf16"}))
 
 
 @pytest.mark.parametrize(
     "capabilities, expected",
-    [([(9, 0)], "bfloat16"), ([(8, 0), (8, 6)], "bfloat16"), ([(7, 5)], "float16"), ([(8, 0), (7, 0)], "float16"), ([(6, 1)], "float32")],
+    [
+        ([(9, 0)], "bfloat16"),
+        ([(8, 0), (8, 6)], "bfloat16"),
+        ([(7, 5)], "float16"),
+        ([(8, 0), (7, 0)], "float16"),
+        ([(6, 1)], "float32"),
+    ],
 )
 def test_auto_on_gpus_follows_the_slowest_compute_capability(monkeypatch, capabilities, expected):
     monkeypatch.setattr(precision, "gpu_capabilities", lambda devices: capabilities)
-    choice = choose_precision("auto", [f"GPU:{i}" for i in range(len(capabilities))], {"avx512_bf16"})
+    choice = choose_precision(
+        "auto", [f"GPU:{i}" for i in range(len(capabilities))], {"avx512_bf16"}
+    )
     assert choice.precision == expected and "compute capability" in choice.reason
 
 
 def test_float32_on_gpus_that_run_tf32_says_so(monkeypatch):
     monkeypatch.setattr(precision, "gpu_capabilities", lambda devices: [(9, 0)])
-    assert str(choose_precision("float32", ["GPU:0"])).startswith("float32 (as requested; TensorFlow computes its convolutions in TF32")
+    assert str(choose_precision("float32", ["GPU:0"])).startswith(
+        "float32 (as requested; TensorFlow computes its convolutions in TF32"
+    )
     monkeypatch.setenv("NVIDIA_TF32_OVERRIDE", "0")
     assert str(choose_precision("float32", ["GPU:0"])) == "float32 (as requested)"
     monkeypatch.delenv("NVIDIA_TF32_OVERRIDE")
@@ -70,14 +90,25 @@ def test_devices_are_checked_against_the_machine():
 
 def test_a_reduced_precision_copy_keeps_weights_and_float32_outputs():
     generator = build_generator(8)
-    x = [np.random.default_rng(0).random((1, 64, 64, 4), np.float32), np.random.default_rng(1).random((1, 32, 32, 6), np.float32)]
+    x = [
+        np.random.default_rng(0).random((1, 64, 64, 4), np.float32),
+        np.random.default_rng(1).random((1, 32, 32, 6), np.float32),
+    ]
     assert at_precision(generator, "float32") is generator
     for name in ("bfloat16", "float16"):
         copy = at_precision(generator, name)
-        policies = {layer.name: layer.dtype_policy.name for layer in copy.layers if layer.weights or layer.name.startswith("d")}
+        policies = {
+            layer.name: layer.dtype_policy.name
+            for layer in copy.layers
+            if layer.weights or layer.name.startswith("d")
+        }
         assert policies["y10"] == policies["y20"] == "float32"  # the output heads
-        assert {p for layer, p in policies.items() if layer not in ("y10", "y20")} == {f"mixed_{name}"}
-        assert all(np.array_equal(a, b) for a, b in zip(generator.get_weights(), copy.get_weights()))
+        assert {p for layer, p in policies.items() if layer not in ("y10", "y20")} == {
+            f"mixed_{name}"
+        }
+        assert all(
+            np.array_equal(a, b) for a, b in zip(generator.get_weights(), copy.get_weights())
+        )
         assert all(w.dtype == "float32" for w in copy.weights)  # variables stay float32
         outputs = [np.asarray(y) for y in run_generator(copy, x)]
         reference = [np.asarray(y) for y in run_generator(generator, x)]

@@ -27,7 +27,12 @@ def test_demo_runs_every_stage_and_experiment(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Epoch 2/2" in run.stdout and "train crmss_visnir: into" in run.stdout
     names = sorted(p.name for p in (tmp_path / "demo/products").iterdir())
-    assert len(names) == 5 and sum(n.endswith(".zip") for n in names) == 4 and any("_PDMC_" in n for n in names) and "tiles" in names
+    assert (
+        len(names) == 5
+        and sum(n.endswith(".zip") for n in names) == 4
+        and any("_PDMC_" in n for n in names)
+        and "tiles" in names
+    )
     manifest = json.loads((tmp_path / "demo/data/manifest.json").read_text())
     assert len(manifest["pairs"]) == 3 and all(p["windows"] for p in manifest["pairs"].values())
     assert [p["subset"] for p in manifest["pairs"].values()].count("test") == 1
@@ -38,10 +43,20 @@ def test_demo_runs_every_stage_and_experiment(tmp_path):
             methods = {row["method"] for row in csv.DictReader(handle)}
         assert methods == {"crmss", "crmss_visnir", "dark_channel_prior", "hot", "cloudy_input"}
     report = (tmp_path / "demo/tables/report.md").read_text()
-    assert "## real" in report and "## simulated (simulated testing set)" in report and "### Ablation" in report
-    assert "merged tables:" in run.stdout and "simulated testing set" in run.stdout and "crmss_visnir" in run.stdout
+    assert (
+        "## real" in report
+        and "## simulated (simulated testing set)" in report
+        and "### Ablation" in report
+    )
+    assert (
+        "merged tables:" in run.stdout
+        and "simulated testing set" in run.stdout
+        and "crmss_visnir" in run.stdout
+    )
     cleaned = sorted(p.name for p in (tmp_path / "demo/predicted").iterdir())
-    assert len(cleaned) == 4 and all("_CR_" in n for n in cleaned)  # the PDMC product's two granules, 10 m and 20 m
+    # the PDMC product's two granules, 10 m and 20 m
+    assert len(cleaned) == 4 and all("_CR_" in n for n in cleaned)
     assert run_cli("demo", "--out", tmp_path / "d2", "--size", "100").returncode == 2
-    refused = run_cli("demo", "--out", tmp_path / "demo" / "data", "--size", "780")  # not a demo folder
+    # not a demo folder
+    refused = run_cli("demo", "--out", tmp_path / "demo" / "data", "--size", "780")
     assert refused.returncode == 2 and "is not a demo folder" in refused.stderr

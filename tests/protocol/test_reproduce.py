@@ -22,7 +22,16 @@ from crmss.protocol.stages import headline
 
 #: the tiny protocol: 2 + 1 synthetic pairs of 768 px, width 8, 2 epochs
 TINY = {"synthetic": 2, "test_pairs": 1, "size": 768, "epochs": 2, "width": 8}
-STAGES = ["synthetic", "prepare", "train crmss", "train crmss_visnir", "simulate", "evaluate real", "evaluate simulated", "report"]
+STAGES = [
+    "synthetic",
+    "prepare",
+    "train crmss",
+    "train crmss_visnir",
+    "simulate",
+    "evaluate real",
+    "evaluate simulated",
+    "report",
+]
 
 
 def _options(out, **changed) -> ReproduceOptions:
@@ -32,7 +41,14 @@ def _options(out, **changed) -> ReproduceOptions:
 def _args(out, *more, **changed) -> list[str]:
     """The command line of the tiny protocol into ``out``, ``changed`` options changed."""
     options = [(f"--{k.replace('_', '-')}", str(v)) for k, v in {**TINY, **changed}.items()]
-    return ["reproduce", "--out", str(out), *(part for pair in options for part in pair), "--no-progress", *more]
+    return [
+        "reproduce",
+        "--out",
+        str(out),
+        *(part for pair in options for part in pair),
+        "--no-progress",
+        *more,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -50,24 +66,54 @@ def _rows(path):
 
 def test_every_stage_writes_its_place_and_the_record_holds_what_they_produced(reproduced):
     record = json.loads((reproduced / RECORD).read_text())
-    assert list(record["stages"]) == STAGES and all(s["state"] == "done" for s in record["stages"].values())
-    assert set(record["plan"]) == set(STAGES) and all(seconds > 0 for seconds in record["plan"].values())
+    assert list(record["stages"]) == STAGES and all(
+        s["state"] == "done" for s in record["stages"].values()
+    )
+    assert set(record["plan"]) == set(STAGES) and all(
+        seconds > 0 for seconds in record["plan"].values()
+    )
     assert record["options"]["synthetic"] == 2 and record["versions"]["keras"]
-    for folder in ("products", "data", "runs/crmss", "runs/crmss_visnir", "simulated", "results/real", "results/simulated", "tables"):
+    for folder in (
+        "products",
+        "data",
+        "runs/crmss",
+        "runs/crmss_visnir",
+        "simulated",
+        "results/real",
+        "results/simulated",
+        "tables",
+    ):
         assert (reproduced / folder).is_dir(), folder
     assert record["stages"]["train crmss_visnir"]["options"]["bands"] == "visnir"
     for name, entry in record["stages"].items():  # the record's hashes are the files' own
-        output = {"train crmss": "runs/crmss", "train crmss_visnir": "runs/crmss_visnir", "report": "tables"}.get(name, "")
+        output = {
+            "train crmss": "runs/crmss",
+            "train crmss_visnir": "runs/crmss_visnir",
+            "report": "tables",
+        }.get(name, "")
         for file, digest in entry.get("records", {}).items():
-            folder = output or {"prepare": "data", "simulate": "simulated"}.get(name) or f"results/{name.split()[-1]}"
-            assert hashlib.sha256((reproduced / folder / file).read_bytes()).hexdigest() == digest, (name, file)
+            folder = (
+                output
+                or {"prepare": "data", "simulate": "simulated"}.get(name)
+                or f"results/{name.split()[-1]}"
+            )
+            assert (
+                hashlib.sha256((reproduced / folder / file).read_bytes()).hexdigest() == digest
+            ), (name, file)
     merged = _rows(reproduced / "tables/metrics.csv")
     for label in ("real", "simulated"):
         rows = _rows(reproduced / f"results/{label}/metrics.csv")
-        assert [{k: r[k] for k in rows[0]} for r in merged if r["evaluation"] == label] == rows  # the tables are the evaluations' rows
+        # the tables are the evaluations' rows
+        assert [{k: r[k] for k in rows[0]} for r in merged if r["evaluation"] == label] == rows
         summary = record["stages"][f"evaluate {label}"]["summary"]
         assert summary == headline(read_metrics_csv(reproduced / f"results/{label}/metrics.csv"))
-        assert set(summary) == {"crmss", "crmss_visnir", "dark_channel_prior", "hot", "cloudy_input"}
+        assert set(summary) == {
+            "crmss",
+            "crmss_visnir",
+            "dark_channel_prior",
+            "hot",
+            "cloudy_input",
+        }
     best = json.loads((reproduced / "runs/crmss/best.json").read_text())
     assert record["stages"]["train crmss"]["summary"] == best
 
@@ -76,20 +122,34 @@ def test_the_learning_curves_are_the_histories_and_the_validation_baselines(repr
     curves = pd.read_csv(reproduced / "tables/learning_curves.csv")
     history = pd.read_csv(reproduced / "runs/crmss/history.csv")
     ours = curves[(curves["method"] == "crmss") & (curves["stack"] == "20m")]
-    expected = history[[f"val_psnr_{b}" for b in ("B05", "B06", "B07", "B8A", "B11", "B12")]].mean(axis=1)
-    assert ours["psnr"].tolist() == pytest.approx(expected.tolist()) and ours["epoch"].tolist() == [1, 2]
+    expected = history[[f"val_psnr_{b}" for b in ("B05", "B06", "B07", "B8A", "B11", "B12")]].mean(
+        axis=1
+    )
+    assert ours["psnr"].tolist() == pytest.approx(expected.tolist()) and ours["epoch"].tolist() == [
+        1,
+        2,
+    ]
     assert not len(curves[(curves["method"] == "crmss_visnir") & (curves["stack"] == "20m")])
-    cloudy = curves[(curves["method"] == "cloudy_input") & (curves["stack"] == "10m")]["psnr"].iloc[0]
-    logged = history[[f"val_cloudy_psnr_{b}" for b in ("B02", "B03", "B04", "B08")]].mean(axis=1).iloc[0]
+    cloudy = curves[(curves["method"] == "cloudy_input") & (curves["stack"] == "10m")]["psnr"].iloc[
+        0
+    ]
+    logged = (
+        history[[f"val_cloudy_psnr_{b}" for b in ("B02", "B03", "B04", "B08")]].mean(axis=1).iloc[0]
+    )
     assert cloudy == pytest.approx(logged, abs=0.01)  # the same validation patches as training's
-    assert {"dark_channel_prior", "hot"} <= set(curves["method"]) and (reproduced / "tables/learning_curves.png").stat().st_size > 10_000
+    assert {"dark_channel_prior", "hot"} <= set(curves["method"]) and (
+        reproduced / "tables/learning_curves.png"
+    ).stat().st_size > 10_000
 
 
 def test_a_finished_protocol_is_skipped_and_changed_options_are_refused(reproduced):
     before = (reproduced / RECORD).read_bytes()
     run = run_cli(*_args(reproduced))
     assert run.returncode == 0, run.stderr[-2000:]
-    assert all(f"{stage}: done earlier" in run.stdout for stage in STAGES) and "real testing set" in run.stdout
+    assert (
+        all(f"{stage}: done earlier" in run.stdout for stage in STAGES)
+        and "real testing set" in run.stdout
+    )
     refused = run_cli(*_args(reproduced, width=16))
     assert refused.returncode == 2 and "--width 16 (made with --width 8)" in refused.stderr
     with pytest.raises(InputError) as raised:
@@ -97,7 +157,9 @@ def test_a_finished_protocol_is_skipped_and_changed_options_are_refused(reproduc
     assert "head='residual' (made with head='sigmoid')" in str(raised.value)
     assert json.loads((reproduced / RECORD).read_bytes())["stages"] == json.loads(before)["stages"]
     planned = run_cli(*_args(reproduced, "--plan-only", epochs=5))  # a larger --epochs may change
-    assert planned.returncode == 0 and "train crmss" in planned.stdout and "report" in planned.stdout
+    assert (
+        planned.returncode == 0 and "train crmss" in planned.stdout and "report" in planned.stdout
+    )
     assert json.loads((reproduced / RECORD).read_bytes())["stages"] == json.loads(before)["stages"]
 
 
@@ -108,17 +170,26 @@ def test_the_products_come_from_a_folder_or_a_synthetic_set_of_two_pairs_or_more
     with pytest.raises(InputError, match="synthetic=1: out of range"):
         ReproduceOptions(out=tmp_path / "out", synthetic=1)
     refused = run_cli("reproduce", "--out", tmp_path / "out")
-    assert refused.returncode == 2 and "give --products (the folder of the WHUS2-CR products) or --synthetic" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "give --products (the folder of the WHUS2-CR products) or --synthetic" in refused.stderr
+    )
     assert not (tmp_path / "out").exists()
-    (tmp_path / "mine" / "results").mkdir(parents=True)  # a folder of the user's: its results/ would be replaced
+    # a folder of the user's: its results/ would be replaced
+    (tmp_path / "mine" / "results").mkdir(parents=True)
     with pytest.raises(InputError, match="is not the folder of a 'crmss reproduce'"):
         reproduce(_options(tmp_path / "mine"))
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["results"]
 
 
 def _run_until(out, stage: str, ready) -> None:
-    """Start the tiny protocol into ``out`` and kill it (SIGKILL) once ``stage`` runs and ``ready()``."""
-    process = subprocess.Popen([sys.executable, "-m", "crmss", *_args(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Start the tiny protocol into ``out`` and kill it (SIGKILL) once ``stage`` runs and
+    ``ready()``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crmss", *_args(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 600
     try:
         while time.time() < deadline and process.poll() is None:
@@ -136,18 +207,33 @@ def _run_until(out, stage: str, ready) -> None:
 
 
 @pytest.mark.slow
-def test_killed_in_training_and_in_evaluation_it_finishes_as_an_uninterrupted_run(reproduced, tmp_path):
+def test_killed_in_training_and_in_evaluation_it_finishes_as_an_uninterrupted_run(
+    reproduced, tmp_path
+):
     out = tmp_path / "out"
-    _run_until(out, "train crmss", lambda: (out / "runs/crmss/history.csv").exists())  # one epoch done, the second under way
+    _run_until(
+        out, "train crmss", lambda: (out / "runs/crmss/history.csv").exists()
+    )  # one epoch done, the second under way
     _run_until(out, "evaluate real", lambda: any((out / "results").glob(".real.partial-*")))
     run = run_cli(*_args(out))
     assert run.returncode == 0, run.stderr[-2000:]
     assert "train crmss: done earlier" in run.stdout and "evaluate real: into" in run.stdout
-    for name in ("results/real/metrics.csv", "results/simulated/metrics.csv", "tables/metrics.csv", "tables/learning_curves.csv"):
+    for name in (
+        "results/real/metrics.csv",
+        "results/simulated/metrics.csv",
+        "tables/metrics.csv",
+        "tables/learning_curves.csv",
+    ):
         assert (out / name).read_text() == (reproduced / name).read_text(), name
-    for model in ("crmss", "crmss_visnir"):  # every validation number identical; the training losses' running means
-        ours, theirs = (pd.read_csv(folder / f"runs/{model}/history.csv") for folder in (out, reproduced))  # to float32 rounding
+    # every validation number identical; the training losses' running means
+    for model in ("crmss", "crmss_visnir"):
+        # to float32 rounding
+        ours, theirs = (
+            pd.read_csv(folder / f"runs/{model}/history.csv") for folder in (out, reproduced)
+        )
         validation = [c for c in theirs if c.startswith("val_")]
         assert ours[validation].equals(theirs[validation]) and list(ours) == list(theirs)
-        assert ours.drop(columns=validation).to_numpy() == pytest.approx(theirs.drop(columns=validation).to_numpy(), rel=1e-6)
+        assert ours.drop(columns=validation).to_numpy() == pytest.approx(
+            theirs.drop(columns=validation).to_numpy(), rel=1e-6
+        )
     assert not list(out.glob("results/.*partial*"))
