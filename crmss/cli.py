@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     messages, level = _show_messages()
     try:
-        with _gdal_messages(verbose), speaking_command_line():
+        with _gdal_messages(verbose), speaking_command_line(), _process_state_kept():
             # checked before TensorFlow loads and before anything is written
             options = args.options(args)
             if args.command in TENSORFLOW_COMMANDS:
@@ -116,6 +116,20 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("crmss").setLevel(level)
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _process_state_kept() -> Iterator[None]:
+    """Give back at the block's end the warning filters and the environment variables that a
+    command sets (TensorFlow's quiet start, :func:`load_tensorflow`)."""
+    environment = dict(os.environ)
+    with warnings.catch_warnings():
+        try:
+            yield
+        finally:
+            for name in set(os.environ) - set(environment):
+                del os.environ[name]
+            os.environ.update(environment)
 
 
 def _show_messages() -> tuple[logging.Handler, int]:

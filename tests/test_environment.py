@@ -1,13 +1,18 @@
 """The installation itself: GDAL's bindings, pyproject.toml vs environment.yml, the CLI's help."""
 
+import logging
+import os
 import re
+import signal
 import subprocess
 import sys
+import warnings
 
 import pytest
 import tomllib
 
 from conftest import REPO, run_cli
+from crmss import cli
 
 
 def test_gdal_bindings_have_numpy_support_and_the_jp2_driver():
@@ -202,3 +207,26 @@ def test_progress_bars_are_drawn_only_on_a_terminal(monkeypatch):
         assert keras_verbosity(None) == epochs and keras_verbosity(0) == 0
         with progress_bar(False, total=3) as bar:
             assert bar.disable
+
+
+def test_a_command_leaves_the_process_as_it_found_it(tmp_path, monkeypatch, capsys):
+    """cli.main from a notebook or a test: environment variables, warning filters, the SIGTERM
+    handler and crmss's logger are as they were, whatever the command set while it ran."""
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # what a quiet TensorFlow start sets
+
+    def state():
+        logger = logging.getLogger("crmss")
+        handler = signal.getsignal(signal.SIGTERM)
+        return (
+            dict(os.environ),
+            list(warnings.filters),
+            handler,
+            list(logger.handlers),
+            logger.level,
+        )
+
+    before = state()
+    argv = ["test", "--data", str(tmp_path), "--model", str(tmp_path), "--out", str(tmp_path / "r")]
+    assert cli.main(argv) == 2  # TensorFlow loaded, then the model refused
+    assert "no trained generator here" in capsys.readouterr().err
+    assert state() == before
