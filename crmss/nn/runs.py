@@ -84,7 +84,7 @@ def check_continuation(options: TrainOptions, config: dict | None) -> None:
     keep = (
         "Leave these options out to continue the run"
         if command_line()
-        else "Give the run's options (crmss.nn.training.run_options reads them) to continue it"
+        else "Give the run's options to continue it (crmss.nn.training.run_options reads them)"
     )
     refuse_other_options(run / CONFIG, changed, keep, "train")
 
