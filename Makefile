@@ -9,11 +9,13 @@ PYTHON ?= python3
 $(VENV)/.ready: pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
 
+# the suite on every core (pytest-xdist; a test file stays on one worker, so its module fixtures
+# are made once), the 20 slowest tests listed at the end
 test: lint docs
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile --durations=20
 
 test-fast: $(VENV)/.ready
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile -m "not slow"
 
 lint: $(VENV)/.ready
 	$(VENV)/bin/ruff check .

@@ -18,8 +18,10 @@ MODULES = {
     path.relative_to(PACKAGE).with_suffix("").as_posix(): ast.parse(path.read_text(), str(path))
     for path in sorted(PACKAGE.rglob("*.py"))
 }
-#: the longest a function may be; longer ones are split into steps that each do one thing
-LONGEST = 60
+#: the most statements a function may hold, each counted once however the formatter wraps it
+#: (the rule was 60 lines at 150 columns, which the longest function then met with 49
+#: statements); longer ones are split into steps that each do one thing
+LONGEST = 50
 
 
 def _functions(tree: ast.Module):
@@ -71,12 +73,21 @@ def test_every_public_function_is_annotated():
     assert not missing, "\n".join(missing)
 
 
+def _statements(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """The lines on which a statement of ``function`` begins, its docstring left out."""
+    body = function.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    starts = {node.lineno for part in body for node in ast.walk(part) if isinstance(node, ast.stmt)}
+    return len(starts)
+
+
 def test_no_function_is_longer_than_the_rule():
     long = [
-        f"crmss/{module}.py:{node.lineno} {name}: {node.end_lineno - node.lineno + 1} lines"
+        f"crmss/{module}.py:{node.lineno} {name}: {_statements(node)} statements"
         for module, tree in MODULES.items()
         for name, node, _ in _functions(tree)
-        if node.end_lineno - node.lineno + 1 > LONGEST
+        if _statements(node) > LONGEST
     ]
     assert not long, "\n".join(long)
 

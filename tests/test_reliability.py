@@ -475,7 +475,7 @@ def test_errors_are_one_line_by_default_and_verbose_shows_tensorflow(tmp_path):
     quiet = run_cli("test", "--data", tmp_path, "--model", tmp_path, "--out", tmp_path / "r")
     assert_one_message(quiet, "generator.keras: no trained generator")
     assert len(quiet.stderr.strip().splitlines()) == 1
-    loud = run_cli(
+    loud = run_console(  # TensorFlow's own lines go to the process's stderr
         "test", "--data", tmp_path, "--model", tmp_path, "--out", tmp_path / "r", "--verbose"
     )
     assert loud.returncode == 2 and "no trained generator" in loud.stderr
