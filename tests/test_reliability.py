@@ -420,29 +420,59 @@ def _same_outputs(folder, reference):
         )
 
 
-def test_concurrent_predict_runs_write_bit_identical_outputs(stress, tmp_path):
-    """Two runs at once, into two folders (three rounds) and into one folder (the lock): every
-    output equals the reference bit for bit. Before outputs were written outside GDAL's block
-    cache, this lost one band over one strip of a block in about half the rounds."""
-    cloudy, root = stress
+#: (run by ``python -c`` in each of two processes at once) crmss predict into each folder given,
+#: one after the other, with the options given as a JSON list, through ``cli.main`` as the console
+#: script runs it; prints one JSON line: per folder the exit status and whether the run said it
+#: skipped finished outputs
+PREDICT_INTO_EACH = """
+import contextlib, io, json, sys
+from crmss import cli
+product, model, options, *folders = sys.argv[1:]
+done = []
+for out in folders:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = cli.main(["predict", product, "--model", model, "--out", out,
+                           *json.loads(options), "--no-progress"])
+    done.append([status, "skipped" in printed.getvalue()])
+print(json.dumps(done))
+"""
 
-    def predict(out):
-        # processes
-        return run_console(
-            "predict", cloudy, "--model", root / "run", "--out", out, *STRESS_TILE, "--no-progress"
+
+def test_concurrent_predict_runs_write_bit_identical_outputs(stress, tmp_path):
+    """Two processes at once, each predicting into its own folders (three rounds), then both into
+    one folder (the lock): every output equals the reference bit for bit. Before outputs were
+    written outside GDAL's block cache, this lost one band over one strip of a block in about
+    half the rounds."""
+    cloudy, root = stress
+    rounds = [[tmp_path / f"{round_}{side}" for round_ in range(3)] for side in "ab"]
+
+    def predict(folders):
+        return subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                PREDICT_INTO_EACH,
+                cloudy,
+                root / "run",
+                json.dumps(STRESS_TILE),
+                *folders,
+                tmp_path / "same",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
 
     with ThreadPoolExecutor(2) as pool:
-        for round_ in range(3):
-            runs = list(pool.map(predict, [tmp_path / f"{round_}a", tmp_path / f"{round_}b"]))
-            for run, side in zip(runs, "ab"):
-                assert run.returncode == 0, run.stderr[-2000:]
-                _same_outputs(tmp_path / f"{round_}{side}", root / "reference")
-        runs = list(pool.map(predict, [tmp_path / "same", tmp_path / "same"]))
+        runs = list(pool.map(predict, rounds))
     assert all(run.returncode == 0 for run in runs), [run.stderr[-2000:] for run in runs]
-    # the second waited for the first, then found its outputs
-    assert sum("skipped" in run.stdout for run in runs) == 1
-    _same_outputs(tmp_path / "same", root / "reference")
+    done = [json.loads(run.stdout.splitlines()[-1]) for run in runs]
+    assert all(status == 0 for each in done for status, _ in each), done
+    for folder in (*rounds[0], *rounds[1], tmp_path / "same"):
+        _same_outputs(folder, root / "reference")
+    # the second into one folder waited for the first, then found its outputs
+    assert sum(skipped for each in done for _, skipped in each) == 1, done
 
 
 def test_an_inconsistent_output_is_an_internal_error_and_never_published(stress, tmp_path):

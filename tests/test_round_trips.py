@@ -238,11 +238,30 @@ def reference(packaged, cluster) -> dict:
             progress=False,
         )
     )
+    simulate(SimulateOptions(root / "data", out=root / "simulated", progress=False))
+    results = evaluate(_evaluate_options(root / "data", root, "reference"))
+    simulated = evaluate(_evaluate_options(root / "simulated", root, "reference_simulated"))
+    assert set(simulated["scene"]) == set(results["scene"]) and simulated["value"].notna().all()
     return {
         "patches": patches(root / "data"),
         "windows": windows(root / "data"),
+        "results": _scores(results),
+        "simulated": patches(root / "simulated"),
         "predicted": pixels(sorted(written)),
     }
+
+
+def _evaluate_options(data: Path, root: Path, out: str) -> EvaluateOptions:
+    """``crmss test`` of the run ``root/run`` on ``data``, into ``root/out``."""
+    return EvaluateOptions(
+        data, models=(str(root / "run"),), out=root / out, figures=0, progress=False
+    )
+
+
+def _scores(results) -> list:
+    """The results table's rows as (scene, method, band, metric, pixels, value), sorted."""
+    columns = ["scene", "method", "band", "metric", "pixels", "value"]
+    return sorted(results[columns].itertuples(index=False, name=None), key=str)
 
 
 def _train_options(root: Path) -> TrainOptions:
@@ -259,9 +278,11 @@ def _train_options(root: Path) -> TrainOptions:
 
 @pytest.mark.parametrize("packaging", PACKAGINGS)
 def test_every_command_reads_what_the_one_before_wrote(packaging, packaged, reference, cluster):
-    """prepare (on the cluster) -> train one step -> test -> simulate -> test the simulated set ->
-    prepare again (plain; no patch rewritten) -> predict (on the cluster) the testing pair's cloudy
-    product."""
+    """prepare (on the cluster) -> prepare again (plain; no patch rewritten) -> train one step ->
+    test -> simulate -> predict (on the cluster) the testing pair's cloudy product. Each output
+    equals the .SAFE folders' (the reference): the patches, the run's scores, the simulated
+    patches (whose evaluation the reference runs; a tree whose pixels are the reference's
+    scores as the reference does) and the prediction."""
     root, named = packaged(packaging)
     data = root / "data"
     if not data.exists():
@@ -289,23 +310,17 @@ def test_every_command_reads_what_the_one_before_wrote(packaging, packaged, refe
     if not (root / "run").exists():
         train(_train_options(root), verbose=0)
     assert json.loads((root / "run" / "config.json").read_text())["train_pairs"] == [PAIRS[0].key]
-    results = evaluate(
-        EvaluateOptions(
-            data, models=(str(root / "run"),), out=root / "results", figures=0, progress=False
-        )
-    )
+    results = evaluate(_evaluate_options(data, root, "results"))
     assert set(results["method"]) >= {"crmss", "cloudy_input"} and results["value"].notna().all()
-    simulate(SimulateOptions(data, out=root / "simulated", progress=False))
-    simulated = evaluate(
-        EvaluateOptions(
-            root / "simulated",
-            models=(str(root / "run"),),
-            out=root / "sim_results",
-            figures=0,
-            progress=False,
+    assert _scores(results) == reference["results"], f"{packaging}: the scores differ"
+    if not (root / "simulated").exists():
+        simulate(SimulateOptions(data, out=root / "simulated", progress=False))
+    simulated = patches(root / "simulated")
+    assert simulated.keys() == reference["simulated"].keys()
+    for name, array in simulated.items():
+        np.testing.assert_array_equal(
+            array, reference["simulated"][name], err_msg=f"{packaging}: simulated {name}"
         )
-    )
-    assert set(simulated["scene"]) == set(results["scene"])
 
     options = PredictOptions(
         [named[TESTING_CLOUDY]],

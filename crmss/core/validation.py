@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -192,11 +193,18 @@ def _python(value: Any) -> str:
     return repr(value)
 
 
+@functools.cache
+def hints_of(owner: type) -> dict[str, Any]:
+    """The type annotations of the options class ``owner``, names resolved, constraints kept
+    (``typing.get_type_hints``, which evaluates every annotation's text anew on each call: kept
+    once per class, as a class's annotations do not change). Do not modify the mapping."""
+    return typing.get_type_hints(owner, include_extras=True)
+
+
 def checked(owner: type, name: str, value: Any) -> Any:
     """``value`` for field ``name`` of the options class ``owner``, converted to its type
     (text parsed as the command line parses it; lists become tuples); InputError if refused."""
-    hint = typing.get_type_hints(owner, include_extras=True)[name]
-    return convert(hint, value, name, owner)
+    return convert(hints_of(owner)[name], value, name, owner)
 
 
 def choices_of(owner: type, name: str) -> tuple[str, ...] | None:
@@ -210,7 +218,7 @@ def choices_of(owner: type, name: str) -> tuple[str, ...] | None:
 def bare_type(owner: type, name: str) -> Any:
     """The type of field ``name`` without its constraints and None: ``int``, ``bool``,
     ``tuple[...]``, a dataclass ..."""
-    return unpack(typing.get_type_hints(owner, include_extras=True)[name])[0]
+    return unpack(hints_of(owner)[name])[0]
 
 
 def arity_of(owner: type, name: str) -> int | str | None:
@@ -353,7 +361,7 @@ def json_schema(owner: type) -> dict:
     """The JSON Schema of the options class ``owner`` as a JSON object (``dataclasses.asdict``
     with paths as text): each field's type, choices and range; no field required (a record
     written before a field existed lacks it), no other field allowed."""
-    hints = typing.get_type_hints(owner, include_extras=True)
+    hints = hints_of(owner)
     properties = {f.name: _json_type(hints[f.name]) for f in dataclasses.fields(owner)}
     return {"type": "object", "properties": properties, "additionalProperties": False}
 

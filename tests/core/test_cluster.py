@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_console
+from conftest import run_cli
 
 DASK = Path(sys.executable).parent / "dask"
 
@@ -94,18 +94,31 @@ def _outputs(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.tif"))}
 
 
-def test_predict_on_a_cluster_writes_what_a_plain_run_writes(cluster, products, trained, tmp_path):
-    args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
-    plain = run_console("predict", *args, "--out", tmp_path / "plain")
-    assert plain.returncode == 0, plain.stderr[-2000:]
-    run = run_console("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
+def _args(products, trained) -> list:
+    """predict's arguments for the three products of :func:`_products`, without ``--out``."""
+    return [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory, products, trained) -> dict[str, bytes]:
+    """What a plain run (no Dask) writes for :func:`_args`: output name -> bytes (six COGs)."""
+    out = tmp_path_factory.mktemp("plain")
+    run = run_cli("predict", *_args(products, trained), "--out", out)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(_outputs(out)) == 6
+    return _outputs(out)
+
+
+def test_predict_on_a_cluster_writes_what_a_plain_run_writes(
+    cluster, products, trained, plain, tmp_path
+):
+    args = _args(products, trained)
+    run = run_cli("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert len(_outputs(tmp_path / "plain")) == 6 and _outputs(tmp_path / "cluster") == _outputs(
-        tmp_path / "plain"
-    )
+    assert _outputs(tmp_path / "cluster") == plain
     written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cluster").glob("*.tif")}
     # a rerun skips what is done
-    again = run_console("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
+    again = run_cli("predict", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
     assert again.returncode == 0 and again.stdout.count("finished earlier") == 3, again.stdout
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cluster").glob("*.tif")} == written
 
@@ -119,8 +132,8 @@ def test_prepare_on_a_cluster_writes_the_tree_of_a_plain_run(cluster, products, 
             shutil.copytree(product, folder / product.name)
     write_split(tmp_path / "split.csv", [pairs[0], pairs[28]])
     args = ["--products", folder, "--split", tmp_path / "split.csv", "--no-progress"]
-    plain = run_console("prepare", *args, "--out", tmp_path / "plain")
-    run = run_console("prepare", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
+    plain = run_cli("prepare", *args, "--out", tmp_path / "plain")
+    run = run_cli("prepare", *args, "--out", tmp_path / "cluster", "--scheduler", cluster)
     assert plain.returncode == run.returncode == 0, run.stderr[-3000:]
     manifests = [
         json.loads((tmp_path / tree / "manifest.json").read_text())["pairs"]
@@ -177,8 +190,8 @@ def test_a_bad_product_on_a_cluster_is_refused_as_a_plain_run_refuses_it(
 ):
     bad, good = _bad_product(kind, products, tmp_path / "bad"), _products(products)[2]
     args = [bad, good, "--model", trained / "run", "--tile", "512", "--no-progress"]
-    plain = run_console("predict", *args, "--out", tmp_path / "plain")
-    run = run_console("predict", *args, "--out", tmp_path / "out", "--scheduler", cluster)
+    plain = run_cli("predict", *args, "--out", tmp_path / "plain")
+    run = run_cli("predict", *args, "--out", tmp_path / "out", "--scheduler", cluster)
     assert (
         plain.returncode == run.returncode == 2 and "the other products are done" in run.stderr
     ), run.stderr[-2000:]
@@ -192,7 +205,7 @@ def test_a_bad_product_on_a_cluster_is_refused_as_a_plain_run_refuses_it(
 
 
 def test_an_unreachable_scheduler_is_named(tmp_path, trained, products):
-    run = run_console(
+    run = run_cli(
         "predict",
         _products(products)[0],
         "--model",
@@ -220,12 +233,12 @@ def test_a_plain_run_does_not_import_dask():
     assert run.returncode == 0, run.stderr[-2000:]
 
 
-def test_a_worker_killed_mid_product_leaves_the_outputs_of_a_plain_run(tmp_path, products, trained):
+def test_a_worker_killed_mid_product_leaves_the_outputs_of_a_plain_run(
+    tmp_path, products, trained, plain
+):
     from distributed import Client
 
-    args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
-    plain = run_console("predict", *args, "--out", tmp_path / "plain")
-    assert plain.returncode == 0, plain.stderr[-2000:]
+    args = _args(products, trained)
     own = _cluster(tmp_path / "own")
     address = next(own)
     try:
@@ -260,24 +273,20 @@ def test_a_worker_killed_mid_product_leaves_the_outputs_of_a_plain_run(tmp_path,
         assert run.wait(timeout=600) == 0
     finally:
         next(own, None)
-    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "plain")
+    assert _outputs(tmp_path / "out") == plain
     assert not list((tmp_path / "out").glob(".*.partial-*")) and not list(
         (tmp_path / "out").glob(".*.publishing")
     )
 
 
-def test_a_local_cluster_from_python_writes_what_a_plain_run_writes(products, trained, tmp_path):
+def test_a_local_cluster_from_python_writes_what_a_plain_run_writes(
+    products, trained, plain, tmp_path
+):
     import crmss
 
-    product = _products(products)[2]
-    plain = crmss.predict(
-        crmss.PredictOptions(
-            (product,), trained / "run", tmp_path / "plain", tile=512, progress=False
-        )
-    )
     local = crmss.predict(
         crmss.PredictOptions(
-            (product,),
+            (_products(products)[2],),
             trained / "run",
             tmp_path / "local",
             tile=512,
@@ -285,18 +294,16 @@ def test_a_local_cluster_from_python_writes_what_a_plain_run_writes(products, tr
             scheduler="local",
         )
     )
-    assert [p.name for p in local] == [p.name for p in plain] and all(
-        a.read_bytes() == b.read_bytes() for a, b in zip(local, plain)
-    )
+    assert local and all(path.read_bytes() == plain[path.name] for path in local)
 
 
-def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, products, trained):
+def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(
+    tmp_path, products, trained, plain
+):
     """The scheduler killed while its workers clean products: one message naming it and the
     rerun, exit status 2; what the workers leave is complete or absent; a rerun on a new cluster
     writes what a plain run writes."""
-    args = [*_products(products), "--model", trained / "run", "--tile", "512", "--no-progress"]
-    plain = run_console("predict", *args, "--out", tmp_path / "plain")
-    assert plain.returncode == 0, plain.stderr[-2000:]
+    args = _args(products, trained)
     processes: list[subprocess.Popen] = []
     own = _cluster(tmp_path / "own", processes)
     address = next(own)
@@ -335,20 +342,16 @@ def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(tmp_path, 
         time.sleep(5)  # the orphaned workers finish or stop the products under way
         finished = _outputs(tmp_path / "out")
         assert not list((tmp_path / "out").glob(".*.partial-*"))
-        assert all(
-            finished[name] == data
-            for name, data in _outputs(tmp_path / "plain").items()
-            if name in finished
-        )
+        assert all(finished[name] == data for name, data in plain.items() if name in finished)
     finally:
         next(own, None)
     again = _cluster(tmp_path / "again")
     try:
-        rerun = run_console("predict", *args, "--out", tmp_path / "out", "--scheduler", next(again))
+        rerun = run_cli("predict", *args, "--out", tmp_path / "out", "--scheduler", next(again))
     finally:
         next(again, None)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "plain")
+    assert _outputs(tmp_path / "out") == plain
 
 
 #: (run on a worker by ``exec``: the workers cannot import this test module) the loop of a

@@ -355,11 +355,9 @@ def test_two_workers_on_localhost_end_with_identical_weights(data, tmp_path):
 
 
 def test_it_learns_to_beat_the_cloudy_input(data, tmp_path):
-    """Budget: width 16, lr 1e-3, 8 epochs over the ~22 training patches (about a minute on 2
-    cores)."""
-    from crmss.nn.training import train
-
-    gan = train(_options(data, tmp_path / "run", width=16, lr=1e-3, epochs=8), verbose=0)
+    """Budget: width 16, lr 1e-3, 4 epochs over the ~22 training patches (45 s on 2 cores;
+    validation PSNR 19.7, 25.4, 26.5, 27.4 dB against the cloudy input's 25.5 dB)."""
+    gan = train(_options(data, tmp_path / "run", width=16, lr=1e-3, epochs=4), verbose=0)
     history = [row.split(",") for row in (tmp_path / "run/history.csv").read_text().splitlines()]
     columns = history[0]
     last = dict(zip(columns, map(float, history[-1])))
