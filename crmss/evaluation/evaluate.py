@@ -28,6 +28,7 @@ mean rows average the bands of a resolution.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -258,11 +259,18 @@ class _Run:
         return {**fractions, "all": float(totals[0] / totals[1])}
 
 
+def _generate(generator: keras.Model, *stacks: tf.Tensor) -> list[tf.Tensor]:
+    """The generator's output stacks for its input stacks (a tf.function's body)."""
+    return run_generator(generator, stacks)
+
+
 def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> _Run:
     """Predict, write predictions, score all methods."""
     figure_count, threshold = options.figures, options.cloud_threshold
+    # one tf.function per generator, each its own partial: TensorFlow counts the traces of
+    # functions sharing one code object together and warns of retracing after five models
     predict = {
-        m.name: tf.function(lambda *x, g=m.generator: run_generator(g, x), reduce_retracing=True)
+        m.name: tf.function(functools.partial(_generate, m.generator), reduce_retracing=True)
         for m in models
     }
     run = _Run(

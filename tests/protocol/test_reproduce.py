@@ -4,6 +4,7 @@ tables exactly what its stages produced."""
 import csv
 import hashlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -51,11 +52,27 @@ def _args(out, *more, **changed) -> list[str]:
     ]
 
 
+class _Kept(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory):
-    """An uninterrupted tiny protocol, run through the Python API."""
+    """An uninterrupted tiny protocol, run through the Python API; TensorFlow said nothing of
+    retracing (its functions of four generators and the training steps' of two runs)."""
     out = tmp_path_factory.mktemp("protocol") / "out"
-    reproduce(_options(out))
+    kept = _Kept()
+    logging.getLogger("tensorflow").addHandler(kept)
+    try:
+        reproduce(_options(out))
+    finally:
+        logging.getLogger("tensorflow").removeHandler(kept)
+    assert not [m for m in kept.messages if "retracing" in m], kept.messages
     return out
 
 
