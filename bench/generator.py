@@ -166,7 +166,7 @@ def main() -> None:
         f"{gpu or 'CPU (no GPU seen)'}; {os.cpu_count()} CPU cores"
     )
     print(
-        f"generator width {args.width}: {flops / 1e9:.0f} GFLOP per "
+        f"generator width {args.width}: {flops / 1e9:.3g} GFLOP per "
         f"{args.tile}/{args.tile // 2} px tile pair; batch {batch}"
     )
     for precision in args.precisions:

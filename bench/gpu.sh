@@ -7,7 +7,7 @@
 #     --wheels DIR  first install the wheels in DIR into this Python's environment (a bare machine
 #                   with no package index: e.g. keras, optree, namex, nvidia-nvimgcodec-cu13)
 #     --jp2 DIR     JPEG2000 band files for row 6 (default: the ten bands of row 3's product)
-#     --quick       small sizes (width 16, 256 px tiles, no product): checks the script in minutes
+#     --quick       small sizes (width 8, 160 px tiles, no product): checks the script in a minute
 #
 # Rows; each one whose needs are missing is skipped, and the report says why:
 #   1. the machine: nvidia-smi, CPU cores, Python and the packages that matter;
@@ -94,7 +94,7 @@ else
 fi
 
 sizes=()
-[ $quick = 1 ] && sizes=(--width 16 --tile 256 --precisions float32 bfloat16)
+[ $quick = 1 ] && sizes=(--width 8 --tile 160 --precisions float32 bfloat16)
 if [ $tf_gpu = 1 ]; then
     row "The generator on the GPU, Keras on TensorFlow (bench/generator.py)" 90 "$python" bench/generator.py --backend tensorflow "${sizes[@]}"
 elif [ $jax_gpu = 1 ]; then

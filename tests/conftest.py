@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
+import os
 import shutil
 import subprocess
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,40 +56,69 @@ def pairs():
 
 
 @pytest.fixture(scope="session")
-def products(tmp_path_factory, pairs):
+def shared(tmp_path_factory) -> Callable[[str, Callable[[Path], object]], Path]:
+    """shared(name, make) -> the folder ``name`` that ``make(folder)`` filled, made once for the
+    whole test session: by the first pytest-xdist worker that asks, the others waiting for it
+    and then using it (a lock file and a mark of completion beside it, not in it). Treat it
+    as read-only (copy before damaging)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    (root / "shared").mkdir(exist_ok=True)
+
+    def made(name: str, make: Callable[[Path], object]) -> Path:
+        folder = root / "shared" / name
+        with open(folder.parent / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder.parent / f"{name}.made").exists():
+                shutil.rmtree(folder, ignore_errors=True)  # a worker that failed midway
+                folder.mkdir()
+                make(folder)
+                (folder.parent / f"{name}.made").touch()
+        return folder
+
+    return made
+
+
+@pytest.fixture(scope="session")
+def products(shared, pairs):
     """products(index, **layout) -> folder holding the synthetic pair ``pairs[index]``.
 
     Made once per session per (index, layout); treat as read-only (copy before damaging).
     """
-    cache = {}
 
     def make(index: int = 0, **layout) -> Path:
-        key = (index, tuple(sorted(layout.items())))
-        if key not in cache:
-            folder = tmp_path_factory.mktemp("products")
-            write_pair(folder, pairs[index].clear, pairs[index].cloudy, size=SIZE, seed=7, **layout)
-            cache[key] = folder
-        return cache[key]
+        name = "-".join(["products", str(index), *(f"{k}={v}" for k, v in sorted(layout.items()))])
+        pair = pairs[index]
+        return shared(
+            name,
+            lambda folder: write_pair(folder, pair.clear, pair.cloudy, size=SIZE, seed=7, **layout),
+        )
 
     return make
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, products, pairs):
+def trained(shared, products, pairs):
     """A prepared tree (one training and one testing pair) and a width-8 run trained 1 epoch."""
-    root = tmp_path_factory.mktemp("evaluation")
-    for index in (0, 28):
-        for product in products(index).iterdir():
-            shutil.copytree(product, root / "products" / product.name)
-    write_split(root / "split.csv", [pairs[0], pairs[28]])
-    prepare(
-        PrepareOptions(root / "products", root / "data", split=root / "split.csv", progress=False)
-    )
-    train(
-        TrainOptions(data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, samples=0),
-        verbose=0,
-    )
-    return root
+
+    def make(root: Path) -> None:
+        for index in (0, 28):
+            for product in products(index).iterdir():
+                shutil.copytree(product, root / "products" / product.name)
+        write_split(root / "split.csv", [pairs[0], pairs[28]])
+        prepare(
+            PrepareOptions(
+                root / "products", root / "data", split=root / "split.csv", progress=False
+            )
+        )
+        train(
+            TrainOptions(
+                data=str(root / "data"), out=str(root / "run"), width=8, epochs=1, samples=0
+            ),
+            verbose=0,
+        )
+
+    return shared("trained", make)
 
 
 @pytest.fixture

@@ -339,7 +339,10 @@ def test_a_scheduler_lost_mid_run_is_one_message_and_its_workers_stop(
             f"the Dask scheduler {address} was lost"
         ) in stderr and "rerun the same command" in stderr, stderr[-3000:]
         assert "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 3, stderr[-3000:]
-        time.sleep(5)  # the orphaned workers finish or stop the products under way
+        # the orphaned workers finish or stop the products under way, and remove what they began
+        deadline = time.monotonic() + 120
+        while list((tmp_path / "out").glob(".*.partial-*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
         finished = _outputs(tmp_path / "out")
         assert not list((tmp_path / "out").glob(".*.partial-*"))
         assert all(finished[name] == data for name, data in plain.items() if name in finished)
