@@ -13,11 +13,12 @@ generator takes).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from ..core.bands import STACKS
 from ..core.options import LossWeights
@@ -29,6 +30,9 @@ from .losses import (
     reconstruction_loss,
 )
 from .model import Tensor, generator_stacks, run_generator
+
+#: how a training step runs one network: input stacks -> output (a list of stacks, or scores)
+Networks = Callable[[list[Tensor]], Any]
 
 
 class CRMSSGAN(keras.Model):
@@ -79,49 +83,70 @@ class CRMSSGAN(keras.Model):
 
     def _kernel_penalty(self) -> Tensor:
         kernels = [v for v in self.generator.trainable_variables if "kernel" in v.path]
-        return self.loss_weights_.kernel_l2 * tf.add_n(
-            [tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels]
+        # ops.sum of a stack adds as tf.add_n did (Python's sum() would change the last bit)
+        return self.loss_weights_.kernel_l2 * ops.sum(
+            ops.stack([ops.sum(ops.square(ops.cast(k, "float32"))) for k in kernels])
         )
 
-    def train_step(self, data: tuple) -> dict[str, Tensor]:
-        cloudy, clear = list(data[0]), list(data[1])
+    def losses_of(
+        self, generate: Networks, criticise: Networks, cloudy: list[Tensor], clear: list[Tensor]
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor], list[Tensor]]:
+        """The critic's and the generator's losses of one batch, from one forward pass.
+
+        The computation every backend's training step shares; the step supplies how the
+        networks run (stateful calls under TensorFlow's tapes).
+
+        Args:
+            generate: stacks -> the generator's output stacks, in training mode.
+            criticise: stacks -> the critic's patch scores, in training mode.
+            cloudy: the cloudy stacks ``[x10, x20]`` (or ``[x10]``), (B, H, W, C) reflectance.
+            clear: the clear stacks, the same shapes.
+
+        Returns:
+            ``(d_loss, g_loss, terms, fake)``: the two scalar losses, the generator's
+            adversarial and reconstruction terms by their log names, and the output stacks.
+        """
         w = self.loss_weights_
-        # gradients are summed over replicas
+        fake = generate(cloudy)
+        real_scores = criticise(clear)
+        fake_scores = criticise(fake)
+        d_loss = discriminator_loss(real_scores, fake_scores)
+        adversarial = generator_adversarial_loss(fake_scores)
+        reconstruction = reconstruction_loss(fake, clear, w.l1, w.gradient)
+        g_loss = w.adversarial * adversarial + reconstruction
+        if w.identity or w.identity_gradient:
+            same = generate(clear)
+            g_loss += reconstruction_loss(same, clear, w.identity, w.identity_gradient)
+        if w.kernel_l2:
+            g_loss += self._kernel_penalty()
+        terms = {"g_adversarial": adversarial, "g_reconstruction": reconstruction}
+        return d_loss, g_loss, terms, fake
+
+    def train_step(self, data: tuple) -> dict[str, Tensor]:
+        """One critic update and one generator update from the same forward pass (as in the
+        TensorFlow pix2pix tutorial), each network's gradient taken on its own loss and summed
+        over the replicas of the distribution strategy."""
+        cloudy, clear = list(data[0]), list(data[1])
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = run_generator(self.generator, cloudy, training=True)
-            real_scores = self.discriminator(clear, training=True)
-            fake_scores = self.discriminator(fake, training=True)
-            d_loss = discriminator_loss(real_scores, fake_scores)
-            adversarial = generator_adversarial_loss(fake_scores)
-            reconstruction = reconstruction_loss(fake, clear, w.l1, w.gradient)
-            g_loss = w.adversarial * adversarial + reconstruction
-            if w.identity or w.identity_gradient:
-                same = run_generator(self.generator, clear, training=True)
-                g_loss += reconstruction_loss(same, clear, w.identity, w.identity_gradient)
-            if w.kernel_l2:
-                g_loss += self._kernel_penalty()
+            d_loss, g_loss, terms, fake = self.losses_of(
+                lambda stacks: run_generator(self.generator, stacks, training=True),
+                lambda stacks: self.discriminator(stacks, training=True),
+                cloudy,
+                clear,
+            )
             scaled_g = self.g_optimizer.scale_loss(g_loss / replicas)
             scaled_d = self.d_optimizer.scale_loss(d_loss / replicas)
-        # one critic update and one generator update from the same forward pass (as in the
-        # TensorFlow pix2pix tutorial): each network's gradient is taken on its own loss
-        self.d_optimizer.apply_gradients(
-            zip(
-                d_tape.gradient(scaled_d, self.discriminator.trainable_variables),
-                self.discriminator.trainable_variables,
-            )
-        )
-        self.g_optimizer.apply_gradients(
-            zip(
-                g_tape.gradient(scaled_g, self.generator.trainable_variables),
-                self.generator.trainable_variables,
-            )
-        )
+        for optimizer, tape, loss, net in (
+            (self.d_optimizer, d_tape, scaled_d, self.discriminator),
+            (self.g_optimizer, g_tape, scaled_g, self.generator),
+        ):
+            variables = net.trainable_variables
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return self._track(
             d_loss=d_loss,
             g_loss=g_loss,
-            g_adversarial=adversarial,
-            g_reconstruction=reconstruction,
+            **terms,
             psnr=self._psnr(fake, clear),
             cloudy_psnr=self._psnr(cloudy, clear),
         )
@@ -131,7 +156,7 @@ class CRMSSGAN(keras.Model):
         fake = run_generator(self.generator, cloudy, training=False)
         per_band = {}
         for kind, images in (("psnr", fake), ("cloudy_psnr", cloudy)):
-            values = tf.concat([band_psnr(p, t) for p, t in zip(images, clear)], axis=0)
+            values = ops.concatenate([band_psnr(p, t) for p, t in zip(images, clear)], axis=0)
             per_band.update({f"{kind}_{band}": values[i] for i, band in enumerate(self.bands)})
         return self._track(
             g_reconstruction=reconstruction_loss(
@@ -145,7 +170,7 @@ class CRMSSGAN(keras.Model):
     @staticmethod
     def _psnr(predicted, target):
         """PSNR in dB averaged over the stacks (10 m and 20 m, or 10 m alone)."""
-        return tf.add_n([psnr(p, t) for p, t in zip(predicted, target)]) / len(target)
+        return ops.sum(ops.stack([psnr(p, t) for p, t in zip(predicted, target)])) / len(target)
 
     def _track(self, **values: Tensor) -> dict[str, Tensor]:
         for name, value in values.items():
