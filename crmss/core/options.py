@@ -1,17 +1,17 @@
 """The options of every command as frozen dataclasses: the one home of their defaults, their
 meaning and their rules.
 
-The functions of the public API take these (``crmss.predict(PredictOptions(...))``); the
-command line only parses its arguments into them. Each field's type annotation is its rule
+The functions of the public API take these (``crmss.predict(PredictOptions(...))``); the command
+line only parses its arguments into them. Each field's type annotation is its rule
 (crmss/core/validation.py): choices are ``Literal`` types, ranges ``Interval`` constraints, paths
 that must exist ``Exists``; every options object checks its fields on construction and its
-cross-field rules in ``_check``, raising :class:`~crmss.core.errors.InputError` whose message
-names the field and its value as the caller gave it (``tile=100: out of range; give a whole
-number from 64 to 16384, a multiple of 32`` from Python, ``--tile 100: ...`` on the command
-line). The command line's ``--help`` texts are the fields' ``help`` metadata with ``{default}``
-filled from the field (:func:`describe`), its choices the ``Literal`` types'. Values may be given as
-the command line's text (``"5"`` for 5): they are
-parsed as the command line parses them. This module imports neither TensorFlow nor GDAL.
+cross-field rules in ``_check``, raising :class:`~crmss.core.errors.InputError` whose message names
+the field and its value as the caller gave it (``tile=100: out of range; give a whole number from 64
+to 16384, a multiple of 32`` from Python, ``--tile 100: ...`` on the command line). The command
+line's ``--help`` texts are the fields' ``help`` metadata with ``{default}`` filled from the field
+(:func:`describe`), its choices the ``Literal`` types'. Values may be given as the command line's
+text (``"5"`` for 5): they are parsed as the command line parses them. This module imports neither
+TensorFlow nor GDAL.
 """
 
 from __future__ import annotations

@@ -16,10 +16,9 @@ seeded by (seed, pair, window), so the set is the same on every machine:
   thresholded to the cover and rising to the peak thickness inside.
 
 The cloud spectrum is crmss/dataset/clouds.py's (an optically thick water cloud, 0.56 in B02),
-scaled
-so that B02 has ``cloud_reflectance``. These parameters are our choices: the paper's simulation
-recipe could not be obtained. The clear patches are the exact truth, so scores on this set
-measure cloud removal without the land changes between two dates.
+scaled so that B02 has ``cloud_reflectance``. These parameters are our choices: the paper's
+simulation recipe could not be obtained. The clear patches are the exact truth, so scores on this
+set measure cloud removal without the land changes between two dates.
 
 The output is a prepared tree (``SIM/<subset>/{cloudy,clear}/{10m,20m}/<pair>/<k>.tif``, the
 clear patches copied unchanged) whose ``manifest.json`` records the parameters and the seed;

@@ -7,15 +7,14 @@ the product metadata and per-granule metadata files; or as the public bucket hol
 (``sentinel-s2-l1c``): one folder per tile, ``tiles/50/T/MK/2016/4/3/0/B01.jp2`` ..., with
 ``metadata.xml``, ``productInfo.json`` and ``tileInfo.json``.
 
-The scene is a land-cover map (water, vegetation, bare soil, built-up) from multi-scale noise,
-each class with a typical top-of-atmosphere reflectance spectrum, textured; its vegetation as
-green as the season of the product's tile and date (:func:`greenness`). Thin cloud follows
-the single-layer model of crmss/dataset/clouds.py (cloudy = clear x t + cloud reflectance x (1 -
-t)),
-with the optical thickness a smooth random field, so SWIR is the least affected. A slanted swath
-edge leaves a no-data (0) border. DNs are
-reflectance x 10000, plus 1000 for baseline 04.00 and later (RADIO_ADD_OFFSET = -1000 in the
-metadata), clipped to 1..65535. Everything is deterministic by seed.
+The scene is a land-cover map (water, vegetation, bare soil, built-up) from multi-scale noise, each
+class with a typical top-of-atmosphere reflectance spectrum, textured; its vegetation as green as
+the season of the product's tile and date (:func:`greenness`). Thin cloud follows the single-layer
+model of crmss/dataset/clouds.py (cloudy = clear x t + cloud reflectance x (1 - t)), with the
+optical thickness a smooth random field, so SWIR is the least affected. A slanted swath edge leaves
+a no-data (0) border. DNs are reflectance x 10000, plus 1000 for baseline 04.00 and later
+(RADIO_ADD_OFFSET = -1000 in the metadata), clipped to 1..65535. Everything is deterministic by
+seed.
 """
 
 from __future__ import annotations
@@ -441,10 +440,10 @@ LAST_PDMC = "20161206"
 
 def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0) -> None:
     """A synthetic WHUS2-CR: both products of each pair of a split list
-    (``crmss.dataset.splits.Pair``)
-    into ``folder``, ``size`` px at 10 m, the :data:`PACKAGINGS` in turn; each pair's cloud cover
-    (0.4 to 0.95), peak optical thickness (0.5 to 1.3) and land-cover fractions drawn from
-    ``seed`` and its key, its vegetation as green as its tile's latitude and date say."""
+    (``crmss.dataset.splits.Pair``) into ``folder``, ``size`` px at 10 m, the :data:`PACKAGINGS` in
+    turn; each pair's cloud cover (0.4 to 0.95), peak optical thickness (0.5 to 1.3) and land-cover
+    fractions drawn from ``seed`` and its key, its vegetation as green as its tile's latitude and
+    date say."""
     for index, pair in enumerate(pairs):
         what, packaging = PACKAGINGS[index % len(PACKAGINGS)]
         if (

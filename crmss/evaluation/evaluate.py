@@ -1,11 +1,10 @@
 """``test.py`` / ``crmss test``: evaluate generators and classical methods on a prepared subset.
 
-Methods, in the tables' order: every model given (a training run, or any ``.keras`` file with
-the generator's interface, each named ``NAME=...`` or after itself), the classical methods
-chosen (crmss/evaluation/classical.py: ``dark_channel_prior``, ``hot``) and ``cloudy_input`` (the
-cloudy
-patch unchanged: the do-nothing baseline). A Vis/NIR model (trained with ``--bands visnir``)
-is scored on the 10 m bands only.
+Methods, in the tables' order: every model given (a training run, or any ``.keras`` file with the
+generator's interface, each named ``NAME=...`` or after itself), the classical methods chosen
+(crmss/evaluation/classical.py: ``dark_channel_prior``, ``hot``) and ``cloudy_input`` (the cloudy
+patch unchanged: the do-nothing baseline). A Vis/NIR model (trained with ``--bands visnir``) is
+scored on the 10 m bands only.
 
 Writes, under RESULTS (created whole at the end; an existing folder is never overwritten):
 

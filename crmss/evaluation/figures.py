@@ -35,8 +35,7 @@ def write_figures(
 ) -> list[Path]:
     """Write the figures into ``folder``; return their paths. ``results``: the results table
     (crmss/evaluation/results.py); ``methods`` in the tables' order (the cloudy input last);
-    ``model``: the
-    method whose histograms are given, if any."""
+    ``model``: the method whose histograms are given, if any."""
     files = [_bars(folder / "bands_psnr_ssim.png", results, methods)]
     if model:
         files.append(_histograms(folder / f"{model}_vs_clear.png", histograms, model))

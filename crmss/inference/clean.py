@@ -1,9 +1,8 @@
 """``crmss.clean``: numpy arrays of any size cleaned as ``crmss predict`` cleans products.
 
 The thin public face over the scene engine (crmss/inference/strips.py): the arrays are checked
-(shapes,
-dtypes, the reflectance range), turned into uint16 reflectance x 10000 with 0 = no data, run
-strip by strip with the same tiling and blending, and returned as float32 reflectance.
+(shapes, dtypes, the reflectance range), turned into uint16 reflectance x 10000 with 0 = no data,
+run strip by strip with the same tiling and blending, and returned as float32 reflectance.
 """
 
 from __future__ import annotations

@@ -34,9 +34,8 @@ def strip_source(
     decoder: str,
 ) -> StripReader:
     """``read_strip(top)`` for crmss/inference/strips.py over the ``stacks`` of ``product``: strips
-    cut from
-    the bands decoded whole on the GPU where ``decoder`` is gpu and the GPU decodes them, else
-    read with GDAL strip by strip, the bands in parallel in ``pool``."""
+    cut from the bands decoded whole on the GPU where ``decoder`` is gpu and the GPU decodes them,
+    else read with GDAL strip by strip, the bands in parallel in ``pool``."""
     bands = [band for res in stacks for band in STACKS[res]]
     whole = _decoded_on_gpu(product, grid, bands) if decoder == "gpu" else None
     if whole is not None:

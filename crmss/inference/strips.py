@@ -1,12 +1,10 @@
 """A scene run strip by strip: the engine under ``crmss predict`` and :func:`crmss.clean`.
 
-The scene is cut in square tiles of ``tile`` px at 10 m (``tile / 2`` at 20 m, offsets even, so
-both resolutions stay aligned) overlapping by ``overlap`` px and blended
-(crmss/inference/blending.py).
-It is processed in strips of one tile row: the next strip is read while the model runs on this
-one (crmss/inference/runner.py), its tiles run in batches, and the finished rows are handed on, so
-memory
-does not grow with the scene. Where any input band of a resolution is 0, that resolution's
+The scene is cut in square tiles of ``tile`` px at 10 m (``tile / 2`` at 20 m, offsets even, so both
+resolutions stay aligned) overlapping by ``overlap`` px and blended (crmss/inference/blending.py).
+It is processed in strips of one tile row: the next strip is read while the model runs on this one
+(crmss/inference/runner.py), its tiles run in batches, and the finished rows are handed on, so
+memory does not grow with the scene. Where any input band of a resolution is 0, that resolution's
 outputs are 0. Where the strips come from and where they go is the caller's.
 """
 

@@ -1,7 +1,6 @@
 """The files of genuine Sentinel-2 L1C products, written from the facts of real ones: what
 :mod:`crmss.dataset.synthetic` and the tests' fixtures write, so that nothing crmss reads was shaped
-by
-crmss's own assumptions.
+by crmss's own assumptions.
 
 Each template follows a real product field by field, in element order and in the form ESA
 states each value (``Sentinel-2A``, ``GS2A_20150826T084006_000941_N02.04``, a relative orbit

@@ -3,11 +3,10 @@
 Two generations: compact (from December 2016, and the WHUS2-CR list),
 ``S2A_MSIL1C_20160403T030602_N0201_R075_T50TMK_20160403T030637``; and long (pre-December-2016
 packaging, PDMC),
-``S2A_OPER_PRD_MSIL1C_PDMC_20150826T194826_R064_V20150826T111633_20150826T111633``,
-which names neither the tile nor the processing baseline (such a product may hold several tiles).
-Band files, datatakes, granules and spacecraft are named here too, in the forms genuine products
-state them (``Sentinel-2A``, ``GS2A_20150826T084006_000941_N02.04``,
-``T50TMK_20160403T030602_B02.jp2``,
+``S2A_OPER_PRD_MSIL1C_PDMC_20150826T194826_R064_V20150826T111633_20150826T111633``, which names
+neither the tile nor the processing baseline (such a product may hold several tiles). Band files,
+datatakes, granules and spacecraft are named here too, in the forms genuine products state them
+(``Sentinel-2A``, ``GS2A_20150826T084006_000941_N02.04``, ``T50TMK_20160403T030602_B02.jp2``,
 ``S2A_OPER_MSI_L1C_TL_SGS__20150826T084006_A000941_T37UCQ_B02.jp2``).
 """
 

@@ -272,12 +272,11 @@ class SafeFolder(Product):
     @functools.cached_property
     def _band_files(self) -> dict[str, dict[str, str]]:
         """tile -> {band: file}, found once: the band files that the product metadata lists
-        (``IMAGE_FILE``,
-        or ``IMAGE_ID`` in the PDMC packaging), as GDAL's SENTINEL2 driver finds them, whatever
-        their naming; listed files the product lacks are left out (reported as missing bands),
-        but their tile is kept, so that a granule whose files are all gone is reported as
-        incomplete, not as absent. Only for metadata without such a list: the JP2 files under
-        ``GRANULE/*/IMG_DATA/`` whose names follow either form."""
+        (``IMAGE_FILE``, or ``IMAGE_ID`` in the PDMC packaging), as GDAL's SENTINEL2 driver finds
+        them, whatever their naming; listed files the product lacks are left out (reported as
+        missing bands), but their tile is kept, so that a granule whose files are all gone is
+        reported as incomplete, not as absent. Only for metadata without such a list: the JP2 files
+        under ``GRANULE/*/IMG_DATA/`` whose names follow either form."""
         safe, _, _, info = self._stated
         present = set(self.names)
         by_tile: dict[str, dict[str, str]] = {}

@@ -188,11 +188,10 @@ class StacItem(BucketTile):
 
 def _item_contradictions(properties: dict, name: ProductName, tile: str) -> dict[str, str]:
     """The properties of a STAC item that contradict the product ``name`` and the tile its files
-    state: property -> value, compared where the item states them, in the forms Earth Search
-    and the Copernicus Data Space Ecosystem write them (``platform`` ``sentinel-2b``,
-    ``sat:relative_orbit`` 122, ``mgrs:utm_zone`` 34 with ``mgrs:latitude_band`` U and
-    ``mgrs:grid_square`` CF or ``grid:code`` MGRS-34UCF, ``s2:processing_baseline`` 05.09,
-    ``s2:datatake_id``
+    state: property -> value, compared where the item states them, in the forms Earth Search and the
+    Copernicus Data Space Ecosystem write them (``platform`` ``sentinel-2b``, ``sat:relative_orbit``
+    122, ``mgrs:utm_zone`` 34 with ``mgrs:latitude_band`` U and ``mgrs:grid_square`` CF or
+    ``grid:code`` MGRS-34UCF, ``s2:processing_baseline`` 05.09, ``s2:datatake_id``
     ``GS2B_20230823T095559_033791_N05.09``, ``datetime`` on the datatake's day)."""
     day = str(properties.get("datetime") or "")[:10].replace("-", "")
     stated = {

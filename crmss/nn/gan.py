@@ -1,14 +1,12 @@
 """CR-MSS as a GAN: a ``keras.Model`` subclass trained with ``fit`` (TensorFlow backend).
 
 In the style of the Keras examples' GANs: ``compile(d_optimizer=..., g_optimizer=...,
-loss_weights=...)``, a
-``train_step`` with one critic and one generator update returning loss trackers, and a
-``test_step`` that reports the PSNR of the generator's output beside the cloudy input's, over
-all bands and per band (``psnr_B02`` ... ``psnr_B12``, ``cloudy_psnr_B02`` ...: the per-band
-learning curves of the validation pairs in history.csv and TensorBoard).
-Batches are ``((x10, x20), (y10, y20))``: cloudy and clear stacks, reflectance in [0, 1]
-(``((x10,), (y10,))`` for the Vis/NIR ablation: every step works on however many stacks the
-generator takes).
+loss_weights=...)``, a ``train_step`` with one critic and one generator update returning loss
+trackers, and a ``test_step`` that reports the PSNR of the generator's output beside the cloudy
+input's, over all bands and per band (``psnr_B02`` ... ``psnr_B12``, ``cloudy_psnr_B02`` ...: the
+per-band learning curves of the validation pairs in history.csv and TensorBoard). Batches are
+``((x10, x20), (y10, y20))``: cloudy and clear stacks, reflectance in [0, 1] (``((x10,), (y10,))``
+for the Vis/NIR ablation: every step works on however many stacks the generator takes).
 """
 
 from __future__ import annotations

@@ -108,14 +108,13 @@ def make_dataset(
     """``((x10, x20), (y10, y20))`` batches of ``patches`` (see the module docstring), or of
     the ``stacks`` asked for (``("10m",)``: ``((x10,), (y10,))``; the 20 m patches are not read).
 
-    Without ``shuffle``, ``augmentation`` and ``repeat``: the patches in order, the last batch
-    short unless ``drop_remainder``. Otherwise the batches of epoch ``first_epoch`` (and with
-    ``repeat`` of every later epoch up to ``last_epoch``, or endlessly): each epoch
-    :func:`epoch_steps` full batches,
-    its order and augmentation drawn from (``seed``, epoch, position) alone, with stateless
+    Without ``shuffle``, ``augmentation`` and ``repeat``: the patches in order, the last batch short
+    unless ``drop_remainder``. Otherwise the batches of epoch ``first_epoch`` (and with ``repeat``
+    of every later epoch up to ``last_epoch``, or endlessly): each epoch :func:`epoch_steps` full
+    batches, its order and augmentation drawn from (``seed``, epoch, position) alone, with stateless
     random ops, so that a run resumed at an epoch reads exactly what an uninterrupted run reads
-    there. Files are read by GDAL in parallel; ``cache`` keeps decoded patches in memory after
-    their first read; batches are prefetched.
+    there. Files are read by GDAL in parallel; ``cache`` keeps decoded patches in memory after their
+    first read; batches are prefetched.
     """
     keys = [stack_key(role, res) for role in ROLES for res in stacks]
     ordered = not (shuffle or augmentation or repeat)
