@@ -58,60 +58,6 @@ def arguments() -> argparse.Namespace:
     return args
 
 
-def device_name() -> str | None:
-    """The first GPU's name under the Keras backend, or None where it sees none."""
-    import keras
-
-    if keras.backend.backend() == "jax":
-        import jax
-
-        gpus = [d for d in jax.devices() if d.platform == "gpu"]
-        return gpus[0].device_kind if gpus else None
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    return (
-        tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-        if gpus
-        else None
-    )
-
-
-def matmul_ceiling(n: int, dtype: str, gpu: bool) -> float:
-    """GFLOP/s of an n x n matmul in ``dtype`` under the Keras backend."""
-    import keras
-    from measure import matmul_gflops, timed
-
-    if keras.backend.backend() == "tensorflow":
-        return matmul_gflops(n, "/GPU:0" if gpu else "/CPU:0", dtype)
-    import jax
-    import jax.numpy as jnp
-
-    a, b = (jnp.asarray(jax.random.normal(jax.random.key(seed), (n, n)), dtype) for seed in (0, 1))
-    product = jax.jit(jnp.matmul)
-    return 2 * n**3 / timed(lambda: product(a, b), 3) / 1e9
-
-
-def on_device(model, tiles: list) -> object:
-    """A call of ``model`` on ``tiles`` already in the accelerator's memory, compiled: the compute
-    alone, without Model.predict_on_batch's copies between host and device."""
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        inputs = [tf.constant(t) for t in tiles]
-        call = tf.function(lambda x: model(x, training=False))
-        return lambda: call(inputs)
-    import jax
-
-    inputs = [jax.device_put(t) for t in tiles]
-    trainable = [v.value for v in model.trainable_variables]
-    fixed = [v.value for v in model.non_trainable_variables]
-    call = jax.jit(lambda a, b, x: model.stateless_call(a, b, x, training=False)[0])
-    return lambda: call(trainable, fixed, inputs)
-
-
 def generator_rates(
     precision: str, args: argparse.Namespace, batch: int
 ) -> tuple[float, float, float]:
@@ -119,7 +65,7 @@ def generator_rates(
     memory, generator updates per second) at ``precision``."""
     import keras
     import numpy as np
-    from measure import timed
+    from measure import resident_call, timed
 
     from crmss.nn.model import build_generator
 
@@ -132,7 +78,7 @@ def generator_rates(
         ]
         predictor = build_generator(args.width)
         per_tile = timed(lambda: predictor.predict_on_batch(tiles), 2) / batch
-        resident = timed(on_device(predictor, tiles), 2) / batch
+        resident = timed(resident_call(predictor, tiles), 2) / batch
         patches = [
             rng.random((1, 256, 256, 4), np.float32),
             rng.random((1, 128, 128, 6), np.float32),
@@ -149,28 +95,22 @@ def main() -> None:
     args = arguments()
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    from measure import generator_flops
+    from measure import backend_line, generator_flops, gpu_name, matmul_gflops
 
     from crmss.inference.blending import tile_starts
 
-    gpu = device_name()
+    gpu = gpu_name()
     batch = args.batch_size or (4 if gpu else 1)
     n = 8192 if gpu else 2048
     flops = generator_flops(args.tile, args.width)
     tiles = len(tile_starts(10980, args.tile, 128)) ** 2
-    backend = keras.backend.backend()
-    version = __import__(backend).__version__
-    print(
-        f"Keras {keras.__version__} on {backend} {version}; device: "
-        f"{gpu or 'CPU (no GPU seen)'}; {os.cpu_count()} CPU cores"
-    )
+    print(f"{backend_line()}; device: {gpu or 'CPU (no GPU seen)'}; {os.cpu_count()} CPU cores")
     print(
         f"generator width {args.width}: {flops / 1e9:.3g} GFLOP per "
         f"{args.tile}/{args.tile // 2} px tile pair; batch {batch}"
     )
     for precision in args.precisions:
-        ceiling = matmul_ceiling(n, precision, bool(gpu))
+        ceiling = matmul_gflops(n, precision)
         per_tile, resident, steps_s = generator_rates(precision, args, batch)
         rate = flops / resident / 1e9
         print(

@@ -13,9 +13,13 @@
 #   1. the machine: nvidia-smi, CPU cores, Python and the packages that matter;
 #   2. the GPU tests of the suite, pytest -m gpu (TensorFlow and GDAL);
 #   3. bench/predict.py --whole, float32, bfloat16 and float16, beside plain GDAL decoding
-#      (TensorFlow that sees the GPU, GDAL): on the 10980 px product of $OUT/gpu-work when one is
-#      there (bench/predict.py writes it in about 7 minutes), else on a 5490 px one it writes;
-#   4. bench/train.py: training steps/s at width 64, float32 and mixed precision (the same);
+#      (a Keras backend that sees the GPU, TensorFlow else JAX, and GDAL): on the 10980 px
+#      product of $OUT/gpu-work when one is there (bench/predict.py writes it in about 7
+#      minutes), else on a 5490 px one it writes;
+#   4. bench/train.py: training steps/s at width 64, batch 1 and 8, float32 and mixed precision
+#      (the same backend);
+#   4b. crmss reproduce --synthetic 2 at width 64, 2 epochs of 200 steps: the whole protocol
+#      (the same backend and GDAL);
 #   5. bench/generator.py: the generator through the Keras backend that sees the GPU, TensorFlow,
 #      else JAX, per precision beside a matmul in that type (on the CPU where no backend sees one);
 #   6. bench/decode.py: JPEG2000 band files on the GPU with nvImageCodec against GDAL's pixels.
@@ -80,17 +84,27 @@ PY
 )"
 say "- TensorFlow sees the GPU: $([ $tf_gpu = 1 ] && echo yes || echo no); JAX sees it: $([ $jax_gpu = 1 ] && echo yes || echo no); GDAL: $([ $gdal = 1 ] && echo yes || echo no)"
 
-needs_tf="TensorFlow does not see a GPU here (not installed, or a build without CUDA) or GDAL is missing"
+# the Keras backend of the GPU rows: TensorFlow where it sees the GPU, else JAX
+backend=$([ $tf_gpu = 1 ] && echo tensorflow || { [ $jax_gpu = 1 ] && echo jax; })
+on_gpu=("GPU tests (pytest -m gpu)" "crmss predict --whole" "Training steps (bench/train.py)" "crmss reproduce --synthetic")
 if [ $quick = 1 ]; then
-    for title in "GPU tests (pytest -m gpu)" "crmss predict --whole" "Training steps (bench/train.py)"; do skip "$title" "--quick"; done
-elif [ $tf_gpu = 1 ] && [ $gdal = 1 ]; then
+    for title in "${on_gpu[@]}"; do skip "$title" "--quick"; done
+elif [ -n "$backend" ] && [ $gdal = 1 ]; then
     size=$([ -d "$work/products-10980" ] && echo 10980 || echo 5490)
-    row "GPU tests (pytest -m gpu)" 100 "$python" -m pytest -q -m gpu tests
-    row "crmss predict --whole, $size px product" 160 "$python" bench/predict.py --work "$work" --size "$size" --precisions float32 bfloat16 float16 --whole
-    row "Training steps (bench/train.py)" 60 "$python" bench/train.py --work "$work"
+    if [ $tf_gpu = 1 ]; then
+        row "GPU tests (pytest -m gpu)" 100 "$python" -m pytest -q -m gpu tests
+    else
+        skip "${on_gpu[0]}" "TensorFlow does not see the GPU (its tests are TensorFlow's)"
+    fi
+    export KERAS_BACKEND=$backend
+    row "crmss predict --whole, $size px product, Keras on $backend" 160 "$python" bench/predict.py --work "$work" --size "$size" --precisions float32 bfloat16 float16 --whole
+    row "Training steps (bench/train.py), Keras on $backend" 90 "$python" bench/train.py --work "$work" --batches 1 8
+    rm -rf "$work/study"
+    row "crmss reproduce --synthetic 2, width 64, 2 epochs of 200 steps, Keras on $backend" 240 "$python" -m crmss reproduce --synthetic 2 --out "$work/study" --width 64 --epochs 2 --steps-per-epoch 200 --no-progress
+    unset KERAS_BACKEND
 else
-    reason=$([ $gpu = 1 ] && echo "$needs_tf" || echo "no GPU")
-    for title in "GPU tests (pytest -m gpu)" "crmss predict --whole" "Training steps (bench/train.py)"; do skip "$title" "$reason"; done
+    reason=$([ $gpu = 1 ] && echo "neither TensorFlow nor JAX sees the GPU here (not installed, or builds without CUDA), or GDAL is missing" || echo "no GPU")
+    for title in "${on_gpu[@]}"; do skip "$title" "$reason"; done
 fi
 
 sizes=()

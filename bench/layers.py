@@ -119,7 +119,7 @@ def main() -> None:
     print(f"{'sum of the layers':<32}{sum(r[0] for r in layers32.values()):11.4f}{total16:13.4f}")
     print(f"{'the whole model, one call':<32}{whole32:11.4f}{whole16:13.4f}")
     for precision in ("float32", reduced):
-        print(f"matmul 2048^2 {precision}: {matmul_gflops(2048, '/CPU:0', precision):.1f} GFLOP/s")
+        print(f"matmul 2048^2 {precision}: {matmul_gflops(2048, precision):.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

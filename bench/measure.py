@@ -1,6 +1,7 @@
 """Shared by the benchmarks: run a command as a user would and measure it; time calls; the
-matmul ceiling and the generator's FLOPs. TensorFlow is imported only by the functions that
-use it (bench/prepare.py runs without it)."""
+matmul ceiling, the first GPU's name and the generator's FLOPs, under whichever Keras backend
+runs (TensorFlow or JAX). Keras is imported only by the functions that use it (bench/prepare.py
+runs without it)."""
 
 from __future__ import annotations
 
@@ -45,15 +46,58 @@ def _block(result) -> None:
             item.numpy()
 
 
-def matmul_gflops(n: int, device: str, dtype: str = "float32") -> float:
-    """The rate of an n x n matmul in ``dtype`` on ``device``, GFLOP/s: the compute ceiling."""
-    import tensorflow as tf
+def matmul_gflops(n: int, dtype: str = "float32") -> float:
+    """The rate of an n x n matmul in ``dtype`` on the backend's default device (the first GPU
+    where it sees one), GFLOP/s: the compute ceiling."""
+    import keras
+    from keras import ops
 
-    with tf.device(device):
-        a = tf.cast(tf.random.normal((n, n)), dtype)
-        b = tf.cast(tf.random.normal((n, n)), dtype)
-        f = tf.function(lambda: tf.linalg.matmul(a, b))
-        return 2 * n**3 / timed(f, 3) / 1e9
+    from crmss.nn.backends import jit
+
+    a, b = (ops.cast(keras.random.normal((n, n), seed=seed), dtype) for seed in (0, 1))
+    product = jit(ops.matmul)
+    return 2 * n**3 / timed(lambda: product(a, b), 3) / 1e9
+
+
+def gpu_name() -> str | None:
+    """The first GPU's name as the Keras backend reports it, None where it sees no GPU."""
+    from crmss.nn.backends import gpu_count, on_tensorflow
+
+    if not gpu_count():
+        return None
+    if on_tensorflow():
+        import tensorflow as tf
+
+        details = tf.config.experimental.get_device_details(
+            tf.config.list_physical_devices("GPU")[0]
+        )
+        return details.get("device_name", "GPU")
+    import jax
+
+    return jax.devices("gpu")[0].device_kind
+
+
+def resident_call(model, tiles: list):
+    """A call of ``model`` on ``tiles`` already in the device's memory, compiled: the compute
+    alone, without Model.predict_on_batch's copies between host and device."""
+    from keras import ops
+
+    from crmss.nn.backends import compiled
+
+    inputs = [ops.convert_to_tensor(t) for t in tiles]
+    call = compiled(model, lambda run, *x: run(x))
+    return lambda: call(*inputs)
+
+
+def backend_line() -> str:
+    """Keras's version, its backend and the backend's version, as a report's first line says."""
+    import keras
+
+    from crmss.nn.backends import backend_versions
+
+    versions = backend_versions()
+    backend = versions.pop("backend")
+    return f"Keras {keras.__version__} on {backend} {versions[backend]}"
 
 
 def generator_flops(size10: int, width: int) -> float:

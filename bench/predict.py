@@ -38,8 +38,15 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from measure import generator_flops, matmul_gflops, run_child, timed  # noqa: E402
+from measure import (  # noqa: E402
+    backend_line,
+    generator_flops,
+    gpu_name,
+    matmul_gflops,
+    resident_call,
+    run_child,
+    timed,
+)
 from osgeo import gdal  # noqa: E402
 
 from crmss.core.bands import BANDS_10M, BANDS_20M  # noqa: E402
@@ -54,7 +61,7 @@ from crmss.inference.clean import clean  # noqa: E402
 from crmss.inference.runner import default_batch_size  # noqa: E402
 from crmss.io.metadata import USED_BANDS  # noqa: E402
 from crmss.io.open import open_product  # noqa: E402
-from crmss.nn.model import build_generator, load_generator, run_generator  # noqa: E402
+from crmss.nn.model import build_generator, load_generator  # noqa: E402
 from crmss.nn.precision import at_precision, choose_precision, local_devices  # noqa: E402
 
 
@@ -133,13 +140,10 @@ def main() -> None:
     model = load_generator(run)
     width = model.get_layer("e1_conv").filters
 
-    gpu = tf.config.list_physical_devices("GPU")
-    gpu_name = (
-        tf.config.experimental.get_device_details(gpu[0]).get("device_name") if gpu else "none"
-    )
+    gpu = gpu_name()
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu_name}; "
-        f"TensorFlow {tf.__version__}, GDAL {gdal.__version__}"
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu or 'none'}; "
+        f"{backend_line()}, GDAL {gdal.__version__}"
     )
     tiles = len(tile_starts(size, args.tile, args.overlap)) ** 2
     print(
@@ -157,22 +161,18 @@ def main() -> None:
     print(f"decode of the ten bands alone (plain GDAL):   {decode:7.1f} s")
 
     flops = generator_flops(args.tile, width)
-    device = "/GPU:0" if gpu else "/CPU:0"
     n = 8192 if gpu else 2048
-    x10 = tf.constant(
-        np.random.default_rng(0).random((args.batch_size, args.tile, args.tile, 4), np.float32)
-    )
-    x20 = tf.constant(
+    tiles_in = [
+        np.random.default_rng(0).random((args.batch_size, args.tile, args.tile, 4), np.float32),
         np.random.default_rng(1).random(
             (args.batch_size, args.tile // 2, args.tile // 2, 6), np.float32
-        )
-    )
+        ),
+    ]
     wholes = {}
     for precision in precisions:
-        copy = at_precision(model, precision)
-        generator = tf.function(lambda x10, x20, m=copy: run_generator(m, [x10, x20]))
-        per_tile = timed(lambda g=generator: g(x10, x20), 1) / args.batch_size
-        ceiling = matmul_gflops(n, device, precision)
+        per_tile = timed(resident_call(at_precision(model, precision), tiles_in), 1)
+        per_tile /= args.batch_size
+        ceiling = matmul_gflops(n, precision)
         rate = flops / per_tile / 1e9
         print(
             f"{precision:>8}: matmul {n}^2 {ceiling:7.1f} GFLOP/s; generator {per_tile:6.2f} s "

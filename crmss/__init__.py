@@ -7,7 +7,8 @@ The pipeline, one subpackage per stage, imports running one way (checked by impo
     io          L1C products in any packaging, known by their content; rasters through GDAL
     dataset     split list, window grid, the prepared tree, preparation, clouds, simulation,
     synthetic
-    nn          generator and critic, losses, the GAN, the tf.data pipeline, precision, training
+    nn          generator and critic, losses, the GAN, the input pipeline, backends, precision,
+                training
     evaluation  metrics, classical baselines, evaluate, results, tables, figures, report
     inference   blending, runner, strips, clean (arrays), predict (products)
     protocol    reproduce (the paper's experiments), demo

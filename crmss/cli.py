@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             # checked before TensorFlow loads and before anything is written
             options = args.options(args)
             if args.command in TENSORFLOW_COMMANDS:
-                load_tensorflow(verbose)
+                load_backend(verbose)
             return args.run(options) or 0
     except InternalError as exc:
         print(
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 @contextlib.contextmanager
 def _process_state_kept() -> Iterator[None]:
     """Give back at the block's end the warning filters and the environment variables that a
-    command sets (TensorFlow's quiet start, :func:`load_tensorflow`)."""
+    command sets (the backend's quiet start, :func:`load_backend`)."""
     environment = dict(os.environ)
     with warnings.catch_warnings():
         try:
@@ -188,27 +188,24 @@ def _gdal_messages(verbose: bool) -> Iterator[None]:
         gdal.SetErrorHandler("CPLDefaultErrorHandler")
 
 
-def load_tensorflow(verbose: bool) -> None:
-    """Import TensorFlow quietly: without ``verbose`` its C++ logging is off (unless the user set
-    TF_CPP_MIN_LOG_LEVEL), the lines it writes to stderr while starting (absl's pre-init notice,
-    CUDA probing on machines without a GPU) are held back and shown only if the import fails,
-    and Python warnings from TensorFlow, Keras and absl are hidden. Real errors still reach the
-    user as exceptions, which crmss reports in its own words."""
+def load_backend(verbose: bool) -> None:
+    """Import Keras and its backend (TensorFlow, or JAX under ``KERAS_BACKEND=jax``) quietly:
+    without ``verbose`` TensorFlow's C++ logging is off (unless the user set TF_CPP_MIN_LOG_LEVEL),
+    the lines a backend writes to stderr while starting (absl's pre-init notice, CUDA probing on
+    machines without a GPU) are held back and shown only if the import fails, and Python
+    warnings from TensorFlow, JAX, Keras and absl are hidden. Real errors still reach the user
+    as exceptions, which crmss reports in its own words."""
     if verbose:
-        import tensorflow  # noqa: F401
-
+        _start_backend()
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore", module=r"(tensorflow|keras|absl|h5py)(\.|$)")
+    warnings.filterwarnings("ignore", module=r"(tensorflow|jax|keras|absl|h5py)(\.|$)")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.get_logger().setLevel("ERROR")
-            tf.config.list_physical_devices("GPU")  # CUDA probing prints here, once per process
+            _start_backend()
         except BaseException:
             os.dup2(saved, 2)
             held.seek(0)
@@ -217,6 +214,17 @@ def load_tensorflow(verbose: bool) -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _start_backend() -> None:
+    """Import Keras's backend and let it look for GPUs (where CUDA probing prints, once)."""
+    from .nn.backends import gpu_count, on_tensorflow
+
+    if on_tensorflow():
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+    gpu_count()
 
 
 def add_options(parser: argparse.ArgumentParser, options: type, said_only: bool = False) -> None:

@@ -35,6 +35,7 @@ def test_the_gpu_script_runs_its_cpu_rows_and_says_why_the_gpu_rows_were_skipped
         "GPU tests (pytest -m gpu)",
         "crmss predict --whole",
         "Training steps (bench/train.py)",
+        "crmss reproduce --synthetic",
     ):
         assert f"## {row}\n\nskipped: --quick" in report
     generator = report.split("## The generator on the CPU, Keras on TensorFlow")[1].split("## ")[0]

@@ -287,8 +287,8 @@ def test_train_on_a_full_disk_stops_before_training(trained, small_disk):
 
 TRAIN_WITHOUT_SPACE_CHECK = """
 import shutil, sys
-from crmss.cli import console, load_tensorflow
-load_tensorflow(verbose=False)  # as main does, before crmss.nn.training imports TensorFlow
+from crmss.cli import console, load_backend
+load_backend(verbose=False)  # as main does, before crmss.nn.training imports TensorFlow
 import crmss.nn.callbacks
 crmss.nn.callbacks.EnoughSpace.check = lambda self: None
 console(["train", *sys.argv[1:]])

@@ -24,11 +24,14 @@ Constants as in the papers: 15 px minimum filter, omega 0.95, t0 0.1, guided fil
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from ..core.bands import BANDS_10M, BANDS_20M, WAVELENGTH_UM
 from ..core.options import CLASSICAL_NAMES
+from ..nn.backends import has_float64, jit
 
 PATCH, OMEGA, T_MIN, TOP_FRACTION = 15, 0.95, 0.1, 0.001
 GUIDE_RADIUS, GUIDE_EPS = 30, 1e-3
@@ -36,64 +39,72 @@ VISIBLE = 3  # B02, B03, B04 are the first three 10 m bands
 VISIBLE_UM = 0.57
 
 
-@tf.function(reduce_retracing=True)
-def dark_channel_prior(
-    x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.Tensor
-) -> tuple[tf.Tensor, tf.Tensor]:
+@jit
+def dark_channel_prior(x10: Any, x20: Any) -> tuple[Any, Any]:
     """Cloud-corrected ``(y10, y20)`` from cloudy ``x10`` (B, S, S, 4) and ``x20`` (B, S/2, S/2,
-    6)."""
-    x10, x20 = tf.cast(x10, tf.float32), tf.cast(x20, tf.float32)
-    dark = _min_filter(tf.reduce_min(x10[..., :VISIBLE], axis=-1, keepdims=True))
+    6), as backend tensors (``keras.ops``, compiled)."""
+    x10, x20 = ops.cast(x10, "float32"), ops.cast(x20, "float32")
+    dark = _min_filter(ops.min(x10[..., :VISIBLE], axis=-1, keepdims=True))
     a10 = _airlight(x10, dark)
-    a20 = _airlight(x20, tf.nn.avg_pool2d(dark, 2, 2, "VALID"))
-    normalised = x10[..., :VISIBLE] / tf.maximum(a10[:, None, None, :VISIBLE], 1e-3)
-    t = 1.0 - OMEGA * _min_filter(tf.reduce_min(normalised, axis=-1, keepdims=True))
-    t = _guided_filter(tf.reduce_mean(x10[..., :VISIBLE], axis=-1, keepdims=True), t)
-    t20 = tf.nn.avg_pool2d(t, 2, 2, "VALID")
+    a20 = _airlight(x20, ops.average_pool(dark, 2, 2, "valid"))
+    normalised = x10[..., :VISIBLE] / ops.maximum(a10[:, None, None, :VISIBLE], 1e-3)
+    t = 1.0 - OMEGA * _min_filter(ops.min(normalised, axis=-1, keepdims=True))
+    t = _guided_filter(ops.mean(x10[..., :VISIBLE], axis=-1, keepdims=True), t)
+    t20 = ops.average_pool(t, 2, 2, "valid")
     return _recover(x10, a10, t, BANDS_10M), _recover(x20, a20, t20, BANDS_20M)
 
 
 def _min_filter(image):
     """Minimum over PATCH x PATCH windows, as two 1-D passes (the minimum is separable)."""
-    image = -tf.nn.max_pool2d(-image, [1, PATCH], 1, "SAME")
-    return -tf.nn.max_pool2d(-image, [PATCH, 1], 1, "SAME")
+    image = -ops.max_pool(-image, (1, PATCH), 1, "same")
+    return -ops.max_pool(-image, (PATCH, 1), 1, "same")
 
 
 def _airlight(stack, dark):
     """Per patch and band: mean over the pixels of the brightest dark channel: (B, bands)."""
-    flat_dark = tf.reshape(dark, [tf.shape(dark)[0], -1])
-    count = tf.maximum(
-        1, tf.cast(tf.cast(tf.shape(flat_dark)[1], tf.float32) * TOP_FRACTION, tf.int32)
-    )
-    brightest = tf.math.top_k(flat_dark, count).indices
-    pixels = tf.reshape(stack, [tf.shape(stack)[0], -1, stack.shape[-1]])
-    return tf.reduce_mean(tf.gather(pixels, brightest, batch_dims=1), axis=1)
+    flat_dark = ops.reshape(dark, (ops.shape(dark)[0], -1))
+    _, brightest = ops.top_k(flat_dark, _brightest_count(ops.shape(flat_dark)[1]))
+    pixels = ops.reshape(stack, (ops.shape(stack)[0], -1, stack.shape[-1]))
+    return ops.mean(ops.take_along_axis(pixels, brightest[..., None], axis=1), axis=1)
+
+
+def _brightest_count(pixels):
+    """TOP_FRACTION of ``pixels`` (at least one), in float32 arithmetic: a number where the
+    size is known when the function is compiled (JAX needs it so), else a tensor."""
+    if isinstance(pixels, int):
+        return max(1, int(np.float32(pixels) * np.float32(TOP_FRACTION)))
+    return ops.maximum(1, ops.cast(ops.cast(pixels, "float32") * TOP_FRACTION, "int32"))
 
 
 def _box(image, radius):
     """Mean over a (2 radius + 1)^2 window; at the borders the mean is over the pixels inside
-    the image (as TensorFlow's SAME average pooling). By running sums along each axis (in
-    float64, so no precision is lost): a constant cost per pixel, where pooling a 61 px window
-    costs 61 additions per pixel and pass."""
-    return tf.cast(
-        _running_box(_running_box(tf.cast(image, tf.float64), radius, 1), radius, 2), image.dtype
-    )
+    the image (as SAME average pooling). By running sums along each axis in float64, so no
+    precision is lost: a constant cost per pixel, where pooling a 61 px window costs 61
+    additions per pixel and pass. Where the backend computes no float64 (JAX by default), by
+    two 1-D SAME average poolings in float32 instead: the window and its count of pixels
+    inside the image are separable, so the mean is the same."""
+    if not has_float64():
+        side = 2 * radius + 1
+        rows = ops.average_pool(image, (side, 1), 1, "same")
+        return ops.average_pool(rows, (1, side), 1, "same")
+    wide = ops.cast(image, "float64")
+    return ops.cast(_running_box(_running_box(wide, radius, 1), radius, 2), image.dtype)
 
 
 def _running_box(image, radius, axis):
     """Mean over [i - radius, i + radius] along ``axis`` (1: rows, 2: columns) of (B, H, W, C)."""
-    n = tf.shape(image)[axis]
-    sums = tf.cumsum(image, axis=axis)
-    index = tf.range(n)
-    high, low = tf.minimum(index + radius, n - 1), index - radius - 1  # the window is (low, high]
-    shape = [1, -1, 1, 1] if axis == 1 else [1, 1, -1, 1]
-    below = tf.where(
-        tf.reshape(low >= 0, shape),
-        tf.gather(sums, tf.maximum(low, 0), axis=axis),
-        tf.zeros((), image.dtype),
+    n = ops.shape(image)[axis]
+    sums = ops.cumsum(image, axis=axis)
+    index = ops.arange(n)
+    high, low = ops.minimum(index + radius, n - 1), index - radius - 1  # the window is (low, high]
+    shape = (1, -1, 1, 1) if axis == 1 else (1, 1, -1, 1)
+    below = ops.where(
+        ops.reshape(low >= 0, shape),
+        ops.take(sums, ops.maximum(low, 0), axis=axis),
+        ops.zeros((), image.dtype),
     )
-    count = tf.cast(tf.reshape(high - tf.maximum(low, -1), shape), image.dtype)
-    return (tf.gather(sums, high, axis=axis) - below) / count
+    count = ops.cast(ops.reshape(high - ops.maximum(low, -1), shape), image.dtype)
+    return (ops.take(sums, high, axis=axis) - below) / count
 
 
 def _guided_filter(guide, source):
@@ -106,10 +117,10 @@ def _guided_filter(guide, source):
 
 
 def _recover(stack, light, t, bands):
-    exponents = tf.constant([VISIBLE_UM / WAVELENGTH_UM[b] for b in bands], tf.float32)
-    t_bands = tf.pow(tf.clip_by_value(t, T_MIN, 1.0), exponents)
+    exponents = ops.convert_to_tensor([VISIBLE_UM / WAVELENGTH_UM[b] for b in bands], "float32")
+    t_bands = ops.power(ops.clip(t, T_MIN, 1.0), exponents)
     light = light[:, None, None, :]
-    return tf.clip_by_value((stack - light) / t_bands + light, 0.0, 1.0)
+    return ops.clip((stack - light) / t_bands + light, 0.0, 1.0)
 
 
 # The haze-optimised transform (HOT): Zhang, Guindon and Cihlar, "An image transform to
@@ -138,9 +149,7 @@ HOT_FIT_ROUNDS = 4
 HOT_STEP, HOT_MIN_PIXELS, HOT_DARK_PERCENTILE = 0.01, 100, 1
 
 
-def haze_optimised_transform(
-    x10: np.ndarray | tf.Tensor, x20: np.ndarray | tf.Tensor
-) -> tuple[np.ndarray, np.ndarray]:
+def haze_optimised_transform(x10: np.ndarray, x20: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """HOT-corrected ``(y10, y20)`` from cloudy ``x10`` (B, S, S, 4) and ``x20`` (B, S/2, S/2,
     6), float32 numpy."""
     x10, x20 = np.asarray(x10, np.float32), np.asarray(x20, np.float32)
@@ -190,7 +199,7 @@ def hot_offsets(stack10: np.ndarray) -> np.ndarray:
 
 
 def _dark_channel_prior_arrays(x10, x20) -> tuple[np.ndarray, np.ndarray]:
-    return tuple(t.numpy() for t in dark_channel_prior(x10, x20))
+    return tuple(ops.convert_to_numpy(t) for t in dark_channel_prior(x10, x20))
 
 
 #: The classical methods by the names ``crmss test --methods`` and the tables use.

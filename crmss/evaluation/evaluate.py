@@ -27,7 +27,6 @@ mean rows average the bands of a resolution.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -39,7 +38,6 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from .. import __version__
 from ..core.bands import BAND_SETS, BANDS_10M, BANDS_20M, STACKS
@@ -50,7 +48,8 @@ from ..core.options import METHOD_NAME, EvaluateOptions, named_path
 from ..core.validation import argument
 from ..dataset.tree import load_patches, read_manifest, stack_key
 from ..io.raster import raster_info, write_geotiff
-from ..nn.model import CHECKPOINTS, generator_file, generator_stacks, load_generator, run_generator
+from ..nn.backends import compiled
+from ..nn.model import CHECKPOINTS, generator_file, generator_stacks, load_generator
 from ..nn.pipeline import make_dataset, patch_errors
 from ..nn.precision import at_precision, choose_precision, local_devices
 from ..nn.runs import read_config
@@ -258,20 +257,15 @@ class _Run:
         return {**fractions, "all": float(totals[0] / totals[1])}
 
 
-def _generate(generator: keras.Model, *stacks: tf.Tensor) -> list[tf.Tensor]:
-    """The generator's output stacks for its input stacks (a tf.function's body)."""
-    return run_generator(generator, stacks)
+def _generate(call, *stacks):
+    """The generator's output stacks (``call``) for its input stacks."""
+    return call(stacks)
 
 
 def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> _Run:
     """Predict, write predictions, score all methods."""
     figure_count, threshold = options.figures, options.cloud_threshold
-    # one tf.function per generator, each its own partial: TensorFlow counts the traces of
-    # functions sharing one code object together and warns of retracing after five models
-    predict = {
-        m.name: tf.function(functools.partial(_generate, m.generator), reduce_retracing=True)
-        for m in models
-    }
+    predict = {m.name: compiled(m.generator, _generate) for m in models}
     run = _Run(
         histograms={
             band: np.zeros((HISTOGRAM_BINS, HISTOGRAM_BINS)) for band in BANDS_10M + BANDS_20M
@@ -300,8 +294,8 @@ def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> 
             for (x10, x20), (y10, y20) in make_dataset(
                 patches, options.batch_size, shuffle=False, augmentation=False
             ):
-                x = {"10m": x10.numpy(), "20m": x20.numpy()}
-                y = {"10m": y10.numpy(), "20m": y20.numpy()}
+                x = {"10m": np.asarray(x10), "20m": np.asarray(x20)}
+                y = {"10m": np.asarray(y10), "20m": np.asarray(y20)}
                 masks = dict(zip(STACKS, cloud_mask(x["10m"], y["10m"], threshold)))
                 outputs = {
                     m.name: {

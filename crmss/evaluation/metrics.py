@@ -8,7 +8,8 @@ Conventions (as cloud-removal papers on Sentinel-2 report them): reflectance in 
 * SSIM as scikit-image's ``structural_similarity`` with its defaults and ``data_range=1``
   (7 x 7 uniform window, K1 = 0.01, K2 = 0.03, sample covariance, the mean over the image
   without its 3 px border), per band. It is computed here with the same arithmetic in
-  TensorFlow, for a whole batch at once and on the GPU where there is one (scikit-image
+  ``keras.ops`` (compiled for TensorFlow or JAX), for a whole batch at once and on the GPU where
+  there is one (scikit-image
   loops over images on the CPU, which would take longer than the model); the tests check
   agreement with scikit-image;
 * RMSE and MAE per band;
@@ -30,9 +31,10 @@ Arrays are (patches, rows, cols, bands), masks (patches, rows, cols); results ar
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from ..core.options import CLOUD_THRESHOLD
+from ..nn.backends import jit
 
 BAND_METRICS = ("PSNR", "SSIM", "RMSE", "MAE")
 SSIM_WINDOW = 7
@@ -62,9 +64,9 @@ def class_metrics(
     once): class -> metric -> (patches, bands), SAM (patches,); ``masks`` maps each class to a
     (patches, rows, cols) bool mask, or None for all pixels."""
     predicted, reference = _pair(predicted, reference)
-    weights = tf.stack([_weights(mask, predicted) for mask in masks.values()])
+    weights = ops.stack([_weights(mask, predicted) for mask in masks.values()])
     values = {
-        name: value.numpy().astype(np.float64)
+        name: ops.convert_to_numpy(value).astype(np.float64)
         for name, value in _metrics(predicted, reference, weights).items()
     }
     return {name: {metric: v[k] for metric, v in values.items()} for k, name in enumerate(masks)}
@@ -82,32 +84,29 @@ def cloud_mask(
 
 def _weights(mask, like):
     if mask is None:
-        return tf.ones(tf.shape(like)[:3], tf.float32)
+        return ops.ones(ops.shape(like)[:3], "float32")
     mask = np.asarray(mask)
     if mask.shape != tuple(like.shape[:3]):
         raise ValueError(f"a mask of shape {mask.shape} for patches of shape {tuple(like.shape)}")
-    return tf.constant(mask, tf.float32)
+    return ops.convert_to_tensor(mask, "float32")
 
 
 def _masked_mean(values, weights):
     """Means of (patches, rows, cols, bands) ``values`` over the pixels of weight 1 of each of
     the (classes, patches, rows, cols) ``weights``: (classes, patches, bands); NaN where none."""
-    return (
-        tf.einsum("bhwc,kbhw->kbc", values, weights)
-        / tf.reduce_sum(weights, axis=(2, 3))[..., None]
-    )
+    return ops.einsum("bhwc,kbhw->kbc", values, weights) / ops.sum(weights, axis=(2, 3))[..., None]
 
 
-@tf.function(reduce_retracing=True)
+@jit
 def _metrics(predicted, reference, weights):
     error = predicted - reference
-    mse = _masked_mean(tf.square(error), weights)
+    mse = _masked_mean(ops.square(error), weights)
     pad = (SSIM_WINDOW - 1) // 2
     return {
-        "PSNR": -10.0 * tf.math.log(mse) / tf.math.log(10.0),  # inf where identical
+        "PSNR": -10.0 * ops.log(mse) / ops.log(10.0),  # inf where identical
         "SSIM": _masked_mean(_ssim_map(predicted, reference), weights[:, :, pad:-pad, pad:-pad]),
-        "RMSE": tf.sqrt(mse),
-        "MAE": _masked_mean(tf.abs(error), weights),
+        "RMSE": ops.sqrt(mse),
+        "MAE": _masked_mean(ops.abs(error), weights),
         "SAM": _masked_mean(_angles(predicted, reference), weights)[..., 0],
     }
 
@@ -116,19 +115,19 @@ def _ssim_map(x, y, data_range: float = 1.0):
     """scikit-image's SSIM map without its (window - 1) / 2 px border: (patches, rows - 6, cols -
     6, bands)."""
     pad = (SSIM_WINDOW - 1) // 2
-    bands = tf.shape(x)[-1]  # dynamic: one traced function serves the 10 m and the 20 m stack
     # the five local means of scipy's uniform_filter (mode "reflect" = symmetric padding) in one
     # pass: the images stacked on the channel axis, a separable 7-tap mean as two depthwise
     # convolutions (several times faster on a CPU than 7 x 7 average pooling of each image)
-    stacked = tf.pad(
-        tf.concat([x, y, x * x, y * y, x * y], -1),
+    stacked = ops.pad(
+        ops.concatenate([x, y, x * x, y * y, x * y], -1),
         [[0, 0], [pad, pad], [pad, pad], [0, 0]],
-        mode="SYMMETRIC",
+        mode="symmetric",
     )
-    taps = tf.fill(tf.stack([1, SSIM_WINDOW, 5 * bands, 1]), 1.0 / SSIM_WINDOW)
-    means = tf.nn.depthwise_conv2d(stacked, taps, [1, 1, 1, 1], "VALID")
-    means = tf.nn.depthwise_conv2d(means, tf.transpose(taps, [1, 0, 2, 3]), [1, 1, 1, 1], "VALID")
-    ux, uy, uxx, uyy, uxy = tf.split(means, 5, axis=-1)
+    bands = ops.shape(x)[-1]  # on TensorFlow dynamic: one trace serves the 10 m and 20 m stack
+    taps = ops.full((1, SSIM_WINDOW, 5 * bands, 1), 1.0 / SSIM_WINDOW, "float32")
+    means = ops.depthwise_conv(stacked, taps, 1, "valid")
+    means = ops.depthwise_conv(means, ops.transpose(taps, [1, 0, 2, 3]), 1, "valid")
+    ux, uy, uxx, uyy, uxy = ops.split(means, 5, axis=-1)
     cov_norm = SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1)  # sample covariance
     vx = cov_norm * (uxx - ux * ux)
     vy = cov_norm * (uyy - uy * uy)
@@ -141,23 +140,25 @@ def _ssim_map(x, y, data_range: float = 1.0):
 def _angles(predicted, reference):
     """Spectral angle in degrees per pixel: (patches, rows, cols, 1)."""
     # 2 atan2(|a - b|, |a + b|) of the unit spectra: exact near 0, where acos of the cosine is not
-    a = tf.math.divide_no_nan(predicted, tf.norm(predicted, axis=-1, keepdims=True))
-    b = tf.math.divide_no_nan(reference, tf.norm(reference, axis=-1, keepdims=True))
+    a = ops.divide_no_nan(predicted, ops.norm(predicted, axis=-1, keepdims=True))
+    b = ops.divide_no_nan(reference, ops.norm(reference, axis=-1, keepdims=True))
     return (
         2.0
-        * tf.atan2(tf.norm(a - b, axis=-1, keepdims=True), tf.norm(a + b, axis=-1, keepdims=True))
+        * ops.arctan2(
+            ops.norm(a - b, axis=-1, keepdims=True), ops.norm(a + b, axis=-1, keepdims=True)
+        )
         * (180.0 / np.pi)
     )
 
 
 def _pair(predicted, reference):
     predicted, reference = (
-        tf.convert_to_tensor(predicted, tf.float32),
-        tf.convert_to_tensor(reference, tf.float32),
+        ops.convert_to_tensor(predicted, "float32"),
+        ops.convert_to_tensor(reference, "float32"),
     )
-    if predicted.shape != reference.shape or predicted.shape.rank != 4:
+    if tuple(predicted.shape) != tuple(reference.shape) or len(predicted.shape) != 4:
         raise ValueError(
             "need two (patches, rows, cols, bands) arrays of one shape, not "
-            f"{predicted.shape} and {reference.shape}"
+            f"{tuple(predicted.shape)} and {tuple(reference.shape)}"
         )
     return predicted, reference

@@ -38,8 +38,8 @@ from ..io.granule import Granule
 from ..io.open import is_url, product_at, product_paths
 from ..io.products import BUCKET_PATH
 from ..io.raster import block_cache, gdal_metadata, require_jpeg2000_driver
+from ..nn.backends import gpu_count, share_gpu_memory
 from ..nn.model import generator_file, load_generator
-from ..nn.precision import share_gpu_memory
 from .runner import TileRunner, default_batch_size
 from .sources import strip_source
 from .strips import Settings, run_strips, yield_to_the_model
@@ -138,11 +138,10 @@ def _on_cluster(
     a worker keeps the generator of ``run`` between its tasks."""
 
     written: list[Path] = []
-    import tensorflow as tf
-
     # a local cluster: one worker per GPU, one on a CPU
-    gpus = len(tf.config.list_physical_devices("GPU"))
-    with on_cluster(options.scheduler, client, Path(options.out), local_workers=gpus) as cluster:
+    with on_cluster(
+        options.scheduler, client, Path(options.out), local_workers=gpu_count()
+    ) as cluster:
         tasks = [(path, (path, options, run)) for path in paths]
         for path, outputs, error in run_tasks(
             cluster, tasks, predict_product, options.progress, "product"

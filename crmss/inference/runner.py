@@ -11,22 +11,22 @@ import collections
 import contextlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from ..core.options import PredictOptions
-from ..nn.model import generator_stacks, run_generator
+from ..nn.backends import compiled, gpu_count, on_device
+from ..nn.model import generator_stacks
 from ..nn.precision import at_precision, choose_precision, local_devices
 
 
 def default_batch_size() -> int:
     """Tiles per model call: 4 on a GPU; 1 on a CPU, which is no faster with more and would
     hold several GB of activations (a 1024 px tile at width 64 needs about 2.5 GB)."""
-    return 4 if tf.config.list_physical_devices("GPU") else 1
+    return 4 if gpu_count() else 1
 
 
 class TileRunner:
@@ -44,14 +44,12 @@ class TileRunner:
         self.stacks = generator_stacks(model)  # ("10m", "20m"), or ("10m",) for a Vis/NIR model
         self.devices = local_devices(devices)
         self.precision = choose_precision(precision, self.devices)
-        # else TensorFlow's own placement is the device asked for
+        # else the backend's own placement is the device asked for
         placed = self.devices != local_devices()[:1]
         self._replicas = []
         for device in self.devices:
             copy = at_precision(model, self.precision.precision, device if placed else None)
-            self._replicas.append(
-                (device, tf.function(partial(self._weighted_outputs, copy), reduce_retracing=True))
-            )
+            self._replicas.append((device, compiled(copy, _weighted_outputs)))
 
     def weighted(
         self, tiles: list[np.ndarray], weights: list[tuple], replica: int = 0
@@ -62,11 +60,12 @@ class TileRunner:
         Saturated input is clipped to 1. ``weights`` per stack: the (t,) row weights of the
         strip and the (batch, t) column weights of the tiles, at that stack's resolution."""
         device, blend = self._replicas[replica]
-        with tf.device(device):
+        with on_device(device):
             outputs = blend(
-                [tf.constant(t) for t in tiles], [tuple(map(tf.constant, w)) for w in weights]
+                [ops.convert_to_tensor(t) for t in tiles],
+                [tuple(map(ops.convert_to_tensor, w)) for w in weights],
             )
-        return [y.numpy() for y in outputs]
+        return [np.asarray(y) for y in outputs]
 
     def map_weighted(self, batches: Iterable[tuple[list, list]]) -> Iterator[list[np.ndarray]]:
         """:meth:`weighted` of each ``(tiles, weights)`` of ``batches``, in their order: the
@@ -85,12 +84,13 @@ class TileRunner:
             while pending:
                 yield pending.popleft().result()
 
-    @staticmethod
-    def _weighted_outputs(model, tiles, weights):
-        # scaling and weighting run in the graph beside the model, in float32: on a CPU numpy
-        # would add full passes over every tile; on a GPU they cost nothing
-        inputs = [tf.minimum(tf.cast(dn, tf.float32) / 10000.0, 1.0) for dn in tiles]
-        return [
-            tf.cast(y, tf.float32) * (10000.0 * rows[None, :, None, None] * cols[:, None, :, None])
-            for y, (rows, cols) in zip(run_generator(model, inputs), weights)
-        ]
+
+def _weighted_outputs(call, tiles, weights):
+    """The model's outputs (``call``) for uint16 ``tiles``, as reflectance x 10000 times the
+    blending ``weights``: scaling and weighting run compiled beside the model, in float32 (on a
+    CPU numpy would add full passes over every tile; on a GPU they cost nothing)."""
+    inputs = [ops.minimum(ops.cast(dn, "float32") / 10000.0, 1.0) for dn in tiles]
+    return [
+        ops.cast(y, "float32") * (10000.0 * rows[None, :, None, None] * cols[:, None, :, None])
+        for y, (rows, cols) in zip(call(inputs), weights)
+    ]

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from ..core.bands import BANDS_10M, BANDS_20M
 from ..core.console import progress_bar
@@ -165,35 +164,57 @@ class HistoryCSV(keras.callbacks.Callback):
 
 
 class SampleImages(keras.callbacks.Callback):
-    """TensorBoard images after every epoch: cloudy | generated | clear in true colour."""
+    """TensorBoard images after every epoch: cloudy | generated | clear in true colour.
+
+    TensorBoard's event files are written by TensorFlow's summary writer, also on the other
+    backends, where TensorFlow is installed (see :func:`tensorboard_callbacks`)."""
 
     def __init__(self, log_dir: Path, patches: PatchSet, count: int, stacks: tuple[str, ...]):
+        import tensorflow as tf
+
         super().__init__()
+        self.summary = tf.summary
         self.writer = tf.summary.create_file_writer(str(log_dir / "samples"))
-        self.cloudy, (self.y10, *_) = next(
+        cloudy, (y10, *_) = next(
             iter(
                 make_dataset(
                     patches, max(count, 1), shuffle=False, augmentation=False, stacks=stacks
                 )
             )
         )
+        self.cloudy, self.y10 = [np.asarray(x) for x in cloudy], np.asarray(y10)
         self.count = count
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self.count:
             return
-        generated = run_generator(self.model.generator, self.cloudy)[0]
+        generated = np.asarray(run_generator(self.model.generator, self.cloudy)[0], np.float32)
 
         def rgb(stack):  # B04, B03, B02, reflectance x 3.5 clipped: a fixed stretch for all epochs
-            return tf.clip_by_value(
-                tf.gather(tf.cast(stack, tf.float32), [2, 1, 0], axis=-1) * 3.5, 0, 1
-            )
+            return np.clip(stack[..., [2, 1, 0]] * 3.5, 0, 1)
 
-        rows = tf.concat([rgb(self.cloudy[0]), rgb(generated), rgb(self.y10)], axis=2)
+        rows = np.concatenate([rgb(self.cloudy[0]), rgb(generated), rgb(self.y10)], axis=2)
         with self.writer.as_default():
-            tf.summary.image(
+            self.summary.image(
                 "cloudy | generated | clear", rows, step=epoch + 1, max_outputs=self.count
             )
+
+
+def tensorboard_callbacks(
+    run: Path, patches: PatchSet, samples: int, stacks: tuple[str, ...]
+) -> list[keras.callbacks.Callback]:
+    """Keras's TensorBoard scalars and :class:`SampleImages` in ``run/logs``; none where
+    TensorFlow, which writes TensorBoard's files, is not installed (a JAX machine without it:
+    history.csv still holds every scalar)."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        logger.info("no TensorBoard logs: TensorFlow is not installed (history.csv has them)")
+        return []
+    return [
+        keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
+        SampleImages(run / "logs", patches, samples, stacks),
+    ]
 
 
 def save_atomically(model: keras.Model, path: Path) -> None:

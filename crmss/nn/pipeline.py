@@ -1,28 +1,51 @@
-"""Paired patches of a prepared tree (:mod:`crmss.dataset.tree`) as a ``tf.data`` pipeline.
+"""Paired patches of a prepared tree (:mod:`crmss.dataset.tree`) as batches for training and
+evaluation, on any Keras backend.
 
 Elements are ``((x10, x20), (y10, y20))``: cloudy and clear stacks as float32 reflectance
 (value / 10000, clipped to [0, 1]), x10/y10 (S, S, 4) with B02, B03, B04, B08 and x20/y20
 (S/2, S/2, 6) with B05, B06, B07, B8A, B11, B12; ``((x10,), (y10,))`` when only the 10 m
-stack is asked for (the Vis/NIR ablation). Augmentation, when on, applies one random choice of
-{none, rot90, rot180, rot270, left-right flip, up-down flip} to all stacks of a pair.
+stack is asked for (the Vis/NIR ablation). Augmentation, when on, applies one of
+:data:`TRANSFORMS` (none, rot90, rot180, rot270, left-right flip, up-down flip) to all stacks
+of a pair.
+
+What an epoch reads is defined here once, in NumPy (:func:`epoch_draws`, :class:`PairReader`):
+on TensorFlow a ``tf.data`` pipeline runs it (:mod:`crmss.nn.tf_pipeline`: parallel reads,
+prefetching), on the other backends a ``keras.utils.PyDataset`` (:class:`PatchBatches`), and
+both give the same batches, value for value, for a seed and an epoch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from ..core.errors import InputError
 from ..dataset.tree import BANDS, ROLES, STACKS_OF_PAIR, PatchSet, stack_key
 from ..io.raster import read_image
 
-#: marks crmss's own message inside the error TensorFlow raises from a tf.data worker
+#: marks crmss's own message inside the error a data worker passes on (tf.data's wraps it)
 _PATCH_ERROR = "crmss-patch-error"
+
+#: the augmentations of a pair, by the number drawn: rotations counter-clockwise in the image
+#: plane (rows, columns), as ``tf.image.rot90`` turns, and flips
+TRANSFORMS: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
+    lambda t: t,
+    lambda t: np.rot90(t, 1),
+    lambda t: np.rot90(t, 2),
+    lambda t: np.rot90(t, 3),
+    lambda t: t[:, ::-1],
+    lambda t: t[::-1],
+)
 
 
 def read_patch(path: str | bytes | Path, res: str | bytes = "10m", size: int = 0) -> np.ndarray:
@@ -31,7 +54,7 @@ def read_patch(path: str | bytes | Path, res: str | bytes = "10m", size: int = 0
     Checks the header as it opens the file (``res``'s band count, ``size`` x ``size`` px when
     ``size`` is given, UInt16) and the values as it reads them (no NaN or infinity, for files
     of a floating type); a bad patch raises ValueError, which :func:`patch_errors` turns back
-    into an InputError naming the file once TensorFlow has passed it on."""
+    into an InputError naming the file."""
     path = path.decode() if isinstance(path, bytes) else str(path)
     res = res.decode() if isinstance(res, bytes) else res
     try:
@@ -59,35 +82,183 @@ def _bad_patch(path: str, what: str) -> ValueError:
 
 @contextlib.contextmanager
 def patch_errors() -> Iterator[None]:
-    """Turn the error TensorFlow raises for a bad patch read in a tf.data worker into the
-    InputError that :func:`read_patch` meant (other errors pass unchanged)."""
+    """Turn the error raised for a bad patch (:func:`read_patch`'s ValueError, or the error
+    tf.data raises around it from a worker) into the InputError it meant; other errors pass
+    unchanged."""
     try:
         yield
-    except tf.errors.OpError as exc:
-        found = re.search(rf"{_PATCH_ERROR}:(.*?):{_PATCH_ERROR}", exc.message, re.S)
+    except Exception as exc:
+        found = re.search(rf"{_PATCH_ERROR}:(.*?):{_PATCH_ERROR}", str(exc), re.S)
         if found:
             raise InputError(found.group(1)) from None
         raise
 
 
-def augment(*stacks: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
-    """The same rotation or flip (or none) of all stacks of a pair, drawn from the stateless
-    ``seed`` (two integers): the same seed, the same choice, in any run."""
-    choice = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=6, dtype=tf.int32)
-    ops = [
-        lambda t: t,
-        lambda t: tf.image.rot90(t, 1),
-        lambda t: tf.image.rot90(t, 2),
-        lambda t: tf.image.rot90(t, 3),
-        tf.image.flip_left_right,
-        tf.image.flip_up_down,
-    ]
-    return tuple(tf.switch_case(choice, [lambda f=f, t=t: f(t) for f in ops]) for t in stacks)
+def augment(*stacks: np.ndarray, choice: int) -> tuple[np.ndarray, ...]:
+    """The transform ``choice`` (an index into :data:`TRANSFORMS`) of every stack of a pair:
+    (rows, cols, bands) arrays, all moved alike."""
+    return tuple(np.ascontiguousarray(TRANSFORMS[choice](stack)) for stack in stacks)
 
 
 def epoch_steps(patches: int, batch_size: int, steps: int | None = None) -> int:
     """Batches per epoch: ``steps``, else enough full batches for one pass over the patches."""
     return steps or -(-patches // batch_size)
+
+
+def epoch_draws(
+    count: int, per_epoch: int, epoch: int, seed: int, shuffle: bool, augmentation: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """What epoch ``epoch`` reads: ``per_epoch`` patch indices and their transforms.
+
+    The indices are passes over the ``count`` patches, each pass in the order of a shuffle
+    (else in order); the transforms index :data:`TRANSFORMS` (all 0 without augmentation). Both
+    come from a PCG64 stream seeded by (``seed``, ``epoch``) alone, so that a run resumed at an
+    epoch reads what an uninterrupted run reads there. Only the bit generator's raw output is
+    used (argsort of 64-bit draws, a draw modulo 6), which NumPy keeps the same across versions.
+
+    Returns:
+        Two int64 arrays of ``per_epoch`` values: patch indices, transform numbers.
+    """
+    bits = np.random.PCG64(np.random.SeedSequence([int(seed), int(epoch)]))
+    passes = -(-per_epoch // count)
+    if shuffle:
+        order = np.concatenate(
+            [np.argsort(bits.random_raw(count), kind="stable") for _ in range(passes)]
+        )
+    else:
+        order = np.tile(np.arange(count), passes)
+    choices = (
+        bits.random_raw(per_epoch) % len(TRANSFORMS)
+        if augmentation
+        else np.zeros(per_epoch, np.uint64)
+    )
+    return order[:per_epoch].astype(np.int64), choices.astype(np.int64)
+
+
+class PairReader:
+    """Reads pairs of a PatchSet: (patch index, transform) -> the stacks, cloudy then clear.
+
+    Args:
+        patches: the pairs' patch files.
+        stacks: the resolutions read, ``("10m", "20m")`` or ``("10m",)``.
+        cache: keep decoded patches in memory after their first read (before augmentation).
+    """
+
+    def __init__(self, patches: PatchSet, stacks: tuple[str, ...], cache: bool):
+        self.keys = [stack_key(role, res) for role in ROLES for res in stacks]
+        self.files = {key: patches.files[key] for key in self.keys}
+        self.sides = {"10m": patches.size10, "20m": patches.size10 // 2}
+        self.kept: dict[str, np.ndarray] | None = {} if cache else None
+
+    def shape(self, key: str) -> tuple[int, int, int]:
+        """(rows, cols, bands) of stack ``key``'s patches."""
+        res = STACKS_OF_PAIR[key][1]
+        return self.sides[res], self.sides[res], BANDS[res]
+
+    def __call__(self, index: int, choice: int = 0) -> tuple[np.ndarray, ...]:
+        """The float32 stacks of pair ``index`` (x10, x20, y10, y20, or those of ``stacks``),
+        moved by transform ``choice``."""
+        return augment(*(self._read(key, int(index)) for key in self.keys), choice=int(choice))
+
+    def _read(self, key: str, index: int) -> np.ndarray:
+        path = self.files[key][index]
+        if self.kept is not None and path in self.kept:
+            return self.kept[path]
+        stack = read_patch(path, STACKS_OF_PAIR[key][1], self.shape(key)[0])
+        if self.kept is not None:
+            self.kept[path] = stack
+        return stack
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchPlan:
+    """Which (patch index, transform) draws make each batch of a dataset.
+
+    Ordered: the ``count`` patches in order, untransformed, the last batch short unless
+    ``drop_remainder``. Drawn: epochs ``first_epoch`` to ``last_epoch`` (excluded; None:
+    endless) of ``steps`` full batches each, drawn by :func:`epoch_draws`.
+    """
+
+    count: int
+    batch_size: int
+    ordered: bool = True
+    drop_remainder: bool = False
+    steps: int = 0
+    first_epoch: int = 0
+    last_epoch: int | None = None
+    seed: int = 0
+    shuffle: bool = False
+    augmentation: bool = False
+
+    @property
+    def batches(self) -> int | None:
+        """The number of batches, None for endless epochs."""
+        if self.ordered:
+            return (
+                self.count // self.batch_size
+                if self.drop_remainder
+                else -(-self.count // self.batch_size)
+            )
+        return (
+            None if self.last_epoch is None else self.steps * (self.last_epoch - self.first_epoch)
+        )
+
+    def epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Patch indices and transforms of drawn epoch ``epoch`` (:func:`epoch_draws`)."""
+        return _cached_draws(
+            self.count,
+            self.steps * self.batch_size,
+            epoch,
+            self.seed,
+            self.shuffle,
+            self.augmentation,
+        )
+
+    def batch(self, index: int) -> list[tuple[int, int]]:
+        """(patch index, transform) of each pair of batch ``index``."""
+        if self.ordered:
+            first = index * self.batch_size
+            return [(i, 0) for i in range(first, min(first + self.batch_size, self.count))]
+        epoch, step = divmod(index, self.steps)
+        indices, choices = self.epoch(self.first_epoch + epoch)
+        at = slice(step * self.batch_size, (step + 1) * self.batch_size)
+        return list(zip(indices[at].tolist(), choices[at].tolist()))
+
+
+#: an epoch's draws, kept while its batches are read
+_cached_draws = functools.lru_cache(maxsize=4)(epoch_draws)
+
+
+class PatchBatches(keras.utils.PyDataset):
+    """The batches of :func:`make_dataset` as a ``keras.utils.PyDataset``: what ``fit`` and
+    ``evaluate`` take on backends other than TensorFlow.
+
+    Args:
+        reader: reads a pair's stacks.
+        plan: the draws of each batch; batch ``i`` of a drawn plan is position ``i % steps`` of
+            epoch ``first_epoch + i // steps``.
+
+    The pairs of a batch are read by a few threads (GDAL releases the GIL while decoding).
+    """
+
+    def __init__(self, reader: PairReader, plan: BatchPlan):
+        super().__init__()
+        self.reader, self.plan = reader, plan
+        self.pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1))
+
+    @property
+    def num_batches(self) -> int | None:
+        return self.plan.batches
+
+    def __getitem__(self, index: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """Batch ``index``: (cloudy stacks, clear stacks), each (batch, rows, cols, bands)."""
+        batches = self.plan.batches
+        if batches is not None and not 0 <= index < batches:
+            raise IndexError(f"batch {index} of {batches}")
+        pairs = list(self.pool.map(lambda draw: self.reader(*draw), self.plan.batch(index)))
+        stacked = [np.stack(arrays) for arrays in zip(*pairs)]
+        half = len(stacked) // 2
+        return tuple(stacked[:half]), tuple(stacked[half:])
 
 
 def make_dataset(
@@ -104,91 +275,36 @@ def make_dataset(
     last_epoch: int | None = None,
     steps: int | None = None,
     stacks: tuple[str, ...] = ("10m", "20m"),
-) -> tf.data.Dataset:
+) -> Any:
     """``((x10, x20), (y10, y20))`` batches of ``patches`` (see the module docstring), or of
     the ``stacks`` asked for (``("10m",)``: ``((x10,), (y10,))``; the 20 m patches are not read).
 
     Without ``shuffle``, ``augmentation`` and ``repeat``: the patches in order, the last batch short
     unless ``drop_remainder``. Otherwise the batches of epoch ``first_epoch`` (and with ``repeat``
     of every later epoch up to ``last_epoch``, or endlessly): each epoch :func:`epoch_steps` full
-    batches, its order and augmentation drawn from (``seed``, epoch, position) alone, with stateless
-    random ops, so that a run resumed at an epoch reads exactly what an uninterrupted run reads
-    there. Files are read by GDAL in parallel; ``cache`` keeps decoded patches in memory after their
-    first read; batches are prefetched.
+    batches, drawn by :func:`epoch_draws` from (``seed``, epoch) alone. ``cache`` keeps decoded
+    patches in memory after their first read.
+
+    Returns:
+        On the TensorFlow backend a ``tf.data.Dataset`` (:mod:`crmss.nn.tf_pipeline`), on the
+        others a :class:`PatchBatches`; iterated, both give the same arrays.
     """
-    keys = [stack_key(role, res) for role in ROLES for res in stacks]
     ordered = not (shuffle or augmentation or repeat)
-    # in order, tf.data's own cache keeps them
-    read = _patch_reader(patches, keys, cache and not ordered)
-    if ordered:
-        dataset = tf.data.Dataset.range(len(patches)).map(
-            read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-        dataset = (dataset.cache() if cache else dataset).map(
-            lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :])
-        )
-        return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
-    per_epoch = epoch_steps(len(patches), batch_size, steps) * batch_size
-    last = (last_epoch or tf.int64.max) if repeat else first_epoch + 1
-    items = tf.data.Dataset.range(first_epoch, last).flat_map(
-        lambda epoch: _epoch_items(epoch, len(patches), per_epoch, shuffle, seed)
+    plan = BatchPlan(
+        len(patches),
+        batch_size,
+        ordered,
+        drop_remainder,
+        steps=0 if ordered else epoch_steps(len(patches), batch_size, steps),
+        first_epoch=first_epoch,
+        last_epoch=last_epoch if repeat else first_epoch + 1,
+        seed=seed,
+        shuffle=shuffle,
+        augmentation=augmentation,
     )
+    reader = PairReader(patches, stacks, cache)
+    if keras.backend.backend() == "tensorflow":
+        from .tf_pipeline import as_tf_dataset
 
-    def load(epoch, position, index):
-        loaded = read(index)
-        return (
-            augment(*loaded, seed=tf.stack([tf.cast(seed, tf.int64), epoch * per_epoch + position]))
-            if augmentation
-            else loaded
-        )
-
-    dataset = items.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.map(lambda *loaded: (loaded[: len(stacks)], loaded[len(stacks) :]))
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
-def _epoch_items(epoch, count: int, per_epoch: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    """(epoch, position, patch index) of one epoch's ``per_epoch`` draws: passes over the
-    ``count`` patches, each in the order of a stateless shuffle seeded by (``seed``, epoch,
-    pass)."""
-    passes = -(-per_epoch // count)
-
-    def one_pass(number):
-        indices = tf.range(count, dtype=tf.int64)
-        if shuffle:
-            indices = tf.random.experimental.stateless_shuffle(
-                indices, seed=tf.stack([tf.cast(seed, tf.int64), epoch * passes + number])
-            )
-        return tf.data.Dataset.from_tensor_slices(indices)
-
-    draws = tf.data.Dataset.range(passes).flat_map(one_pass).take(per_epoch).enumerate()
-    return draws.map(lambda position, index: (epoch, position, index))
-
-
-def _patch_reader(patches: PatchSet, keys: list[str], cache: bool):
-    """A tf.data map function: patch index -> the float32 stacks of ``keys``, read by GDAL
-    (:func:`read_patch`), kept in memory after their first read where ``cache``."""
-    sides = {"10m": patches.size10, "20m": patches.size10 // 2}
-    files = {key: tf.constant(patches.files[key]) for key in keys}
-    kept: dict = {}
-
-    def read_one(path, res, size):
-        if not cache:
-            return read_patch(path, res, size)
-        if path not in kept:
-            kept[path] = read_patch(path, res, size)
-        return kept[path]
-
-    def read(index):
-        loaded = []
-        for key in keys:
-            res = STACKS_OF_PAIR[key][1]
-            shape = (sides[res], sides[res], BANDS[res])
-            stack = tf.numpy_function(
-                read_one, [tf.gather(files[key], index), res, shape[0]], tf.float32
-            )
-            stack.set_shape(shape)
-            loaded.append(stack)
-        return tuple(loaded)
-
-    return read
+        return as_tf_dataset(reader, plan)
+    return PatchBatches(reader, plan)

@@ -19,18 +19,17 @@ compute in the reduced type, and the model's output layers (the sigmoid heads ``
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
 from ..core.errors import InputError
 from ..core.options import PredictOptions
 from ..core.validation import argument, checked
+from .backends import device_names, gpu_capability, gpu_count, on_device, on_tensorflow
 
 #: x86 CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic
 NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -59,18 +58,8 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
 
 
 def gpu_capabilities(devices: list[str]) -> list[tuple[int, int]]:
-    """Compute capabilities of the GPUs among TensorFlow ``devices`` (names as ``GPU:0``)."""
-    physical = tf.config.list_physical_devices("GPU")
-    found = []
-    for name in devices:
-        if name.startswith("GPU:"):
-            details = (
-                tf.config.experimental.get_device_details(physical[int(name[4:])])
-                if int(name[4:]) < len(physical)
-                else {}
-            )
-            found.append(tuple(details.get("compute_capability", (0, 0))))
-    return found
+    """Compute capabilities of the GPUs among ``devices`` (names as ``GPU:0``)."""
+    return [gpu_capability(name) for name in devices if name.startswith("GPU:")]
 
 
 def choose_precision(requested: str, devices: list[str], flags: set[str] | None = None) -> Choice:
@@ -108,6 +97,10 @@ TF32_NOTE = (
 def _tf32(capabilities: list[tuple[int, int]]) -> bool:
     """Whether TensorFlow runs float32 convolutions in TF32 on GPUs of these ``capabilities``
     (compute capability 8.0 or more, TF32 left on: TensorFlow's default)."""
+    if not (capabilities and on_tensorflow()):
+        return False
+    import tensorflow as tf
+
     tf32 = (
         tf.config.experimental.tensor_float_32_execution_enabled()
         and os.environ.get("NVIDIA_TF32_OVERRIDE") != "0"
@@ -119,7 +112,7 @@ def training_policy() -> str:
     """The Keras policy of ``train --mixed-precision`` on the local devices: ``mixed_bfloat16``
     on CPUs and on GPUs of compute capability 8.0 or more, else ``mixed_float16`` (which needs
     loss scaling)."""
-    gpus = [f"GPU:{i}" for i in range(len(tf.config.list_physical_devices("GPU")))]
+    gpus = [f"GPU:{i}" for i in range(gpu_count())]
     if gpus:
         return "mixed_bfloat16" if min(gpu_capabilities(gpus)) >= (8, 0) else "mixed_float16"
     return "mixed_bfloat16"
@@ -128,8 +121,8 @@ def training_policy() -> str:
 def local_devices(requested: str = "all") -> list[str]:
     """The devices to run on: ``all`` gives every local GPU, or the first CPU where there is
     none; else a comma-separated list of TensorFlow device names (``GPU:0,GPU:1``, ``CPU:0``),
-    each of which must exist (InputError naming those that do)."""
-    present = [d.name.removeprefix("/device:") for d in tf.config.list_logical_devices()]
+    each of which must exist (InputError naming those that do), on either backend."""
+    present = device_names()
     if requested == "all":
         gpus = [d for d in present if d.startswith("GPU:")]
         return gpus or ["CPU:0"]
@@ -146,7 +139,7 @@ def local_devices(requested: str = "all") -> list[str]:
 
 def at_precision(model: keras.Model, precision: str, device: str | None = None) -> keras.Model:
     """A copy of ``model`` (same weights) whose layers compute in ``precision``, its output
-    layers in float32, its variables placed on ``device`` (None: TensorFlow's choice); the
+    layers in float32, its variables placed on ``device`` (None: the backend's choice); the
     model itself where nothing changes."""
     if precision == "float32" and device is None:
         return model
@@ -158,18 +151,7 @@ def at_precision(model: keras.Model, precision: str, device: str | None = None) 
         config["dtype"] = "float32" if layer.name in heads else policy
         return layer.__class__.from_config(config)
 
-    with tf.device(device) if device else contextlib.nullcontext():
+    with on_device(device):
         copy = keras.models.clone_model(model, clone_function=clone)
         copy.set_weights(model.get_weights())
     return copy
-
-
-def share_gpu_memory() -> None:
-    """Let TensorFlow take GPU memory as it needs it rather than nearly all of it at its first
-    op, so that nvImageCodec can decode on the same GPUs (crmss/io/gpu_decode.py). No effect once
-    TensorFlow has started on its GPUs (in that process it already holds the memory it took)."""
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # TensorFlow already runs on the GPUs
-            return

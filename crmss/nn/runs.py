@@ -10,6 +10,7 @@ RUN/backup/training_metadata.json the last complete epoch. Each is read against 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from ..core.validation import (
     json_schema,
     refuse_other_options,
 )
+from .backends import backend
+
+logger = logging.getLogger(__name__)
 
 CONFIG = "config.json"
 BEST_FILE = "best.json"
@@ -87,6 +91,19 @@ def check_continuation(options: TrainOptions, config: dict | None) -> None:
         else "Give the run's options to continue it (crmss.nn.training.run_options reads them)"
     )
     refuse_other_options(run / CONFIG, changed, keep, "train")
+    _note_backend(run, config)
+
+
+def _note_backend(run: Path, config: dict) -> None:
+    """Say so where a run goes on with another Keras backend than its last start's: the backup
+    (weights, both optimisers' moments and counts) loads exactly, but later steps round as the
+    new backend does (a few 1e-4 apart after some steps; BENCHMARKS.md)."""
+    before = config.get("versions", {}).get("backend", "tensorflow")  # runs older than JAX's
+    if before != backend():
+        logger.warning(
+            f"{run}: trained on Keras's {before} backend so far, continued on {backend()}: its "
+            f"backup loads exactly, the steps from here on round as {backend()} does"
+        )
 
 
 def completed_epochs(run: Path) -> int:

@@ -15,18 +15,19 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import platform
 import random
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 import psutil
-import tensorflow as tf
+from keras import ops
 
 from .. import __version__
 from ..core.bands import BAND_SETS
@@ -43,15 +44,17 @@ from ..core.files import (
 from ..core.options import TrainOptions
 from ..core.validation import argument
 from ..dataset.tree import PatchSet, load_patches, merge
+from .backends import backend_versions, gpu_count, is_out_of_memory
 from .callbacks import (
     EnoughSpace,
     EpochLine,
     GeneratorExport,
     HistoryCSV,
     RunBackup,
-    SampleImages,
     StopOnNonFinite,
+    tensorboard_callbacks,
 )
+from .distribute import fit_multiworker, is_chief, make_strategy
 from .gan import CRMSSGAN
 from .model import build_discriminator, build_generator
 from .pipeline import epoch_steps, make_dataset, patch_errors
@@ -83,13 +86,13 @@ class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, base: float, constant_steps: int = 100_000, cycle_steps: int = 100_000):
         self.base, self.constant_steps, self.cycle_steps = base, constant_steps, cycle_steps
 
-    def __call__(self, step: tf.Tensor) -> tf.Tensor:
-        step = tf.cast(step, tf.float32)
-        after = tf.maximum(step - self.constant_steps, 0.0)
-        cycle = tf.floor(after / self.cycle_steps)
+    def __call__(self, step: Any) -> Any:
+        step = ops.cast(step, "float32")
+        after = ops.maximum(step - self.constant_steps, 0.0)
+        cycle = ops.floor(after / self.cycle_steps)
         within = after - cycle * self.cycle_steps
-        decayed = self.base * tf.pow(0.96, cycle) * tf.pow(0.98, tf.floor(within / 100.0))
-        return tf.where(step < self.constant_steps, tf.constant(self.base, tf.float32), decayed)
+        decayed = self.base * ops.power(0.96, cycle) * ops.power(0.98, ops.floor(within / 100.0))
+        return ops.where(step < self.constant_steps, ops.cast(self.base, "float32"), decayed)
 
     def get_config(self) -> dict[str, float]:
         return {
@@ -97,34 +100,6 @@ class CyclicDecay(keras.optimizers.schedules.LearningRateSchedule):
             "constant_steps": self.constant_steps,
             "cycle_steps": self.cycle_steps,
         }
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """default: one device; mirrored: all local GPUs (or the CPU); multiworker: from TF_CONFIG."""
-    if name == "mirrored":  # every GPU, or every logical CPU device where there is no GPU
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if name == "multiworker":
-        if "TF_CONFIG" not in os.environ:
-            raise InputError(
-                f"{argument('strategy', name)} needs the TF_CONFIG environment "
-                "variable (cluster and task) on every worker"
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    return (
-        resolver.task_type == "worker"
-        and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict()
-    )
 
 
 def split_pairs(
@@ -266,14 +241,15 @@ def _checked_train(
 def caller_state_kept() -> Iterator[None]:
     """Give back what training sets globally when the block ends: Keras's dtype policy (mixed
     precision), the state of Python's and NumPy's random generators and TensorFlow's global seed
-    (``keras.utils.set_random_seed``)."""
+    (``keras.utils.set_random_seed``), where TensorFlow is imported."""
     policy, python_state, numpy_state = (
         keras.mixed_precision.dtype_policy(),
         random.getstate(),
         np.random.get_state(),
     )
+    tf = sys.modules.get("tensorflow")  # keras.utils.set_random_seed seeds it where imported
     try:
-        tf_seed = tf.compat.v1.get_seed(None)[0]
+        tf_seed = tf.compat.v1.get_seed(None)[0] if tf else None
     # op determinism on (TF_DETERMINISTIC_OPS) and no global seed: none to give back
     except RuntimeError:
         tf_seed = None
@@ -283,7 +259,8 @@ def caller_state_kept() -> Iterator[None]:
         keras.mixed_precision.set_global_policy(policy)
         random.setstate(python_state)
         np.random.set_state(numpy_state)
-        tf.random.set_seed(tf_seed)
+        if tf:
+            tf.random.set_seed(tf_seed)
 
 
 class _RunState:
@@ -333,7 +310,7 @@ def check_fits(options: TrainOptions, size10: int, replicas: int) -> None:
     """Refuse a width and batch whose step cannot fit in this machine's available memory
     (on a CPU; a GPU that runs out is reported when training starts)."""
     available = available_memory()
-    if tf.config.list_logical_devices("GPU") or available is None:
+    if gpu_count() or available is None:
         return
     needed = step_bytes(options.width, math.ceil(options.batch_size / replicas), size10) * (
         replicas if replicas > 1 else 1
@@ -368,7 +345,7 @@ def _datasets(
     done: int,
     steps: int,
     whole: bool,
-) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+) -> tuple[Any, Any]:
     """The training data from epoch ``done`` on (``steps`` batches an epoch, drawn from the seed
     and the epoch) and the validation data; ``whole``: whole batches only (a short one would
     leave a replica empty)."""
@@ -400,7 +377,7 @@ def _datasets(
 
 def _train(
     options: TrainOptions,
-    strategy: tf.distribute.Strategy,
+    strategy: Any,
     train_set: PatchSet,
     val_set: PatchSet | None,
     done: int,
@@ -438,7 +415,7 @@ def _train(
                 *_callbacks(run, chief, val_set or train_set, options, callbacks, verbose),
             ]
             if options.strategy == "multiworker":
-                _fit_multiworker(
+                fit_multiworker(
                     gan, strategy, train_data, val_data, done, options.epochs, steps, every
                 )
             else:
@@ -452,12 +429,12 @@ def _train(
                     verbose=0,  # EpochLine: one short line per epoch
                     shuffle=False,
                 )  # the dataset shuffles itself
-    except tf.errors.ResourceExhaustedError as exc:
-        raise InputError(
-            f"{_size_of_step(options)}: a training step does not fit in the device's memory; "
-            f"lower {argument('batch_size')} or {argument('width')}"
-        ) from exc
-    except (OSError, RuntimeError, tf.errors.OpError) as exc:
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise InputError(
+                f"{_size_of_step(options)}: a training step does not fit in the device's "
+                f"memory; lower {argument('batch_size')} or {argument('width')}"
+            ) from exc
         if is_disk_full(exc, run):
             raise space.error() from exc
         raise
@@ -503,57 +480,11 @@ def _callbacks(
             EpochLine(run, options.data, verbose),
             GeneratorExport(run),
             HistoryCSV(run / HISTORY),
-            keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
-            SampleImages(run / "logs", sample_patches, options.samples, BAND_SETS[options.bands]),
+            *tensorboard_callbacks(run, sample_patches, options.samples, BAND_SETS[options.bands]),
         ]
     # last: an epoch counts as done (and is not redone on resume) only once all of its outputs are
     # written
     return callbacks + [RunBackup(run / BACKUP, chief)]
-
-
-def _fit_multiworker(gan, strategy, train_data, val_data, done, epochs, steps, callbacks):
-    """The training loop under MultiWorkerMirroredStrategy, calling the same train_step.
-
-    Keras 3's ``fit`` fails under this strategy (keras-team/keras#20585), so the loop is
-    written out: distributed batches, ``strategy.run(train_step)``, and the same callbacks.
-    """
-    distributed = strategy.experimental_distribute_dataset(train_data)
-    iterator = iter(distributed)
-
-    def reduce(logs):
-        return {
-            k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()
-        }
-
-    @tf.function
-    def train_step():
-        return reduce(strategy.run(gan.train_step, args=(next(iterator),)))
-
-    @tf.function
-    def test_step(batch):
-        return reduce(strategy.run(gan.test_step, args=(batch,)))
-
-    callback_list = keras.callbacks.CallbackList(
-        callbacks, model=gan, epochs=epochs, steps=steps, verbose=0
-    )
-    callback_list.on_train_begin()  # RunBackup loads the backup of the ``done`` epochs
-    for epoch in range(done, epochs):
-        logger.info(f"Epoch {epoch + 1}/{epochs}")
-        for metric in gan.metrics:
-            metric.reset_state()
-        callback_list.on_epoch_begin(epoch)
-        for step in range(steps):
-            logs = {k: float(v) for k, v in train_step().items()}
-            callback_list.on_train_batch_end(step, logs)
-        if val_data is not None:
-            for metric in gan.metrics:
-                metric.reset_state()
-            for batch in strategy.experimental_distribute_dataset(val_data):
-                val = test_step(batch)
-            logs.update({f"val_{k}": float(v) for k, v in val.items()})
-        logger.info(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-        callback_list.on_epoch_end(epoch, logs)
-    callback_list.on_train_end()
 
 
 def _write_config(
@@ -578,7 +509,7 @@ def package_versions() -> dict[str, str]:
 
     return {
         "crmss": __version__,
-        "tensorflow": tf.__version__,
+        **backend_versions(),
         "keras": keras.__version__,
         "numpy": np.__version__,
         "gdal": gdal.__version__,

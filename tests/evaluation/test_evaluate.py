@@ -18,6 +18,7 @@ from crmss.core.errors import InputError
 from crmss.core.options import EvaluateOptions
 from crmss.dataset.clouds import add_thin_cloud, block_mean, fractal_noise
 from crmss.dataset.synthetic import SPECTRA, Scene
+from crmss.evaluation import classical
 from crmss.evaluation.classical import dark_channel_prior, haze_optimised_transform
 from crmss.evaluation.evaluate import evaluate
 from crmss.evaluation.metrics import band_metrics, class_metrics, cloud_mask, spectral_angle
@@ -86,7 +87,7 @@ def test_dark_channel_prior_removes_much_of_a_thin_cloud_and_leaves_clear_scenes
         stack("cloudy", ("B02", "B03", "B04", "B08")),
         stack("cloudy", ("B05", "B06", "B07", "B8A", "B11", "B12")),
     )
-    fixed10, fixed20 = (x.numpy() for x in dark_channel_prior(cloudy10, cloudy20))
+    fixed10, fixed20 = (np.asarray(x) for x in dark_channel_prior(cloudy10, cloudy20))
     before, after = (
         band_metrics(cloudy10, clear10)["PSNR"][0],
         band_metrics(fixed10, clear10)["PSNR"][0],
@@ -95,7 +96,19 @@ def test_dark_channel_prior_removes_much_of_a_thin_cloud_and_leaves_clear_scenes
     assert fixed20.shape == cloudy20.shape and 0 <= fixed20.min() and fixed20.max() <= 1
     untouched, _ = dark_channel_prior(clear10, clear20)
     # DCP also stretches clear scenes a little
-    assert band_metrics(untouched.numpy(), clear10)["PSNR"][0].min() > 25
+    assert band_metrics(np.asarray(untouched), clear10)["PSNR"][0].min() > 25
+
+
+def test_the_guided_filters_box_mean_by_pooling_equals_the_float64_running_sums(monkeypatch):
+    """JAX computes no float64 by default: there the box mean pools in float32 instead."""
+    image = np.random.default_rng(3).random((2, 200, 130, 1)).astype(np.float32)
+    exact = np.asarray(classical._box(image, 30))
+    monkeypatch.setattr(classical, "has_float64", lambda: False)
+    pooled = np.asarray(classical._box(image, 30))
+    assert pooled.shape == exact.shape and pooled.dtype == exact.dtype
+    np.testing.assert_allclose(pooled, exact, rtol=1e-5)
+    # at the corners only the pixels inside the image count
+    np.testing.assert_allclose(pooled[:, 0, 0, 0], image[:, :31, :31, 0].mean((1, 2)), rtol=1e-5)
 
 
 def test_cli_writes_predictions_metrics_report_and_figures(trained, tmp_path):

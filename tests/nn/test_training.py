@@ -22,7 +22,7 @@ from crmss.dataset.splits import write_split
 from crmss.dataset.synthetic import write_pair
 from crmss.dataset.tree import load_patches, merge
 from crmss.nn.callbacks import StopOnNonFinite
-from crmss.nn.pipeline import augment, make_dataset
+from crmss.nn.pipeline import make_dataset
 from crmss.nn.training import build_gan, run_options, train
 
 #: 10 m side of the training products: 4 x 4 windows of 256 px, about 11 kept per pair
@@ -57,47 +57,6 @@ def _options(data, out, **kw):
     )
 
 
-def test_dataset_yields_aligned_reflectance_batches(data):
-    sets = load_patches(data)
-    assert len(sets) == 3 and all(s.size10 == 256 for s in sets.values())
-    patches = merge(list(sets.values()))
-    (x10, x20), (y10, y20) = next(iter(make_dataset(patches, 2, shuffle=False, augmentation=False)))
-    assert (
-        x10.shape == (2, 256, 256, 4)
-        and x20.shape == (2, 128, 128, 6)
-        and y20.shape == (2, 128, 128, 6)
-    )
-    assert (
-        x10.dtype == tf.float32 and 0 < float(tf.reduce_min(y10)) and float(tf.reduce_max(x10)) <= 1
-    )
-    from osgeo import gdal
-
-    first = gdal.Open(patches.files["clear_20m"][0]).ReadAsArray()
-    np.testing.assert_allclose(y20[0].numpy(), np.moveaxis(first, 0, -1) / 10000, rtol=1e-6)
-
-
-def test_each_epoch_is_drawn_from_the_seed_and_its_number_alone(data):
-    patches = merge(list(load_patches(data).values()))
-
-    def batches(first_epoch, count, **kw):
-        dataset = make_dataset(
-            patches, 2, repeat=True, seed=5, first_epoch=first_epoch, steps=4, stacks=("10m",), **kw
-        )
-        return [b[0][0].numpy() for _, b in zip(range(count), dataset)]
-
-    uninterrupted, resumed = batches(0, 16), batches(3, 4)
-    # epoch 3, wherever the run began
-    assert all(np.array_equal(a, b) for a, b in zip(uninterrupted[12:], resumed))
-    assert not np.array_equal(uninterrupted[0], uninterrupted[4])  # another epoch, another draw
-    one_pass = make_dataset(patches, 1, augmentation=False, seed=1, stacks=("10m",))
-    firsts = sorted(float(b[0][0][0, 0, 0, 0]) for b in one_pass)
-    in_order = sorted(
-        float(b[0][0][0, 0, 0, 0])
-        for b in make_dataset(patches, 1, shuffle=False, augmentation=False, stacks=("10m",))
-    )
-    assert firsts == in_order  # an epoch of batch 1 without steps: every patch once
-
-
 def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path):
     from crmss.nn.training import train
 
@@ -122,22 +81,6 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path)
         **dict(zip(older[0].split(","), older[1].split(","))),
     }
     assert "" not in second and second[0] == "1"
-
-
-def test_augmentation_moves_cloudy_clear_10m_and_20m_together():
-    grid = np.arange(64 * 64, dtype=np.float32).reshape(1, 64, 64, 1) / 4096
-    x10 = np.concatenate([grid] * 4, -1)[0]
-    x20 = tf.nn.avg_pool2d(np.concatenate([grid] * 6, -1), 2, 2, "VALID")[0]
-    seen = set()
-    for seed in range(40):
-        a10, a20, b10, b20 = augment(x10, x20, x10 + 1, x20 + 2, seed=[seed, 0])
-        np.testing.assert_allclose(b10 - 1, a10)
-        np.testing.assert_allclose(b20 - 2, a20)
-        np.testing.assert_allclose(
-            tf.nn.avg_pool2d(a10[None, ..., :1], 2, 2, "VALID")[0, ..., 0], a20[..., 0], rtol=1e-6
-        )
-        seen.add(tuple(np.round(a10[0, :2, 0], 4)))
-    assert len(seen) >= 5  # several of the six transforms were drawn
 
 
 def test_one_train_step_changes_both_networks(data):
