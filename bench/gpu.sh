@@ -5,7 +5,7 @@
 #
 #   bash bench/gpu.sh [--wheels DIR] [--jp2 DIR] [--quick]
 #     --wheels DIR  first install the wheels in DIR into this Python's environment (a bare machine
-#                   with no package index: e.g. keras, optree, namex, nvidia-nvimgcodec-cu13)
+#                   with no package index: scripts/gpu_wheels.sh downloads them elsewhere)
 #     --jp2 DIR     JPEG2000 band files for row 6 (default: the ten bands of row 3's product)
 #     --quick       small sizes (width 8, 160 px tiles, no product): checks the script in a minute
 #
@@ -99,8 +99,12 @@ elif [ -n "$backend" ] && [ $gdal = 1 ]; then
     export KERAS_BACKEND=$backend
     row "crmss predict --whole, $size px product, Keras on $backend" 160 "$python" bench/predict.py --work "$work" --size "$size" --precisions float32 bfloat16 float16 --whole
     row "Training steps (bench/train.py), Keras on $backend" 90 "$python" bench/train.py --work "$work" --batches 1 8
-    rm -rf "$work/study"
-    row "crmss reproduce --synthetic 2, width 64, 2 epochs of 200 steps, Keras on $backend" 240 "$python" -m crmss reproduce --synthetic 2 --out "$work/study" --width 64 --epochs 2 --steps-per-epoch 200 --no-progress
+    if can 'import pandas, matplotlib'; then
+        rm -rf "$work/study"
+        row "crmss reproduce --synthetic 2, width 64, 2 epochs of 200 steps, Keras on $backend" 240 "$python" -m crmss reproduce --synthetic 2 --out "$work/study" --width 64 --epochs 2 --steps-per-epoch 200 --no-progress
+    else
+        skip "${on_gpu[3]}" "pandas or matplotlib is missing (scripts/gpu_wheels.sh --study)"
+    fi
     unset KERAS_BACKEND
 else
     reason=$([ $gpu = 1 ] && echo "neither TensorFlow nor JAX sees the GPU here (not installed, or builds without CUDA), or GDAL is missing" || echo "no GPU")

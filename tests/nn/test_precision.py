@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from crmss.core.errors import InputError
-from crmss.nn import precision
+from crmss.nn import backends, precision
 from crmss.nn.model import build_generator, run_generator
 from crmss.nn.precision import at_precision, choose_precision, cpu_flags, local_devices
 
@@ -62,6 +62,25 @@ def test_auto_on_gpus_follows_the_slowest_compute_capability(monkeypatch, capabi
         "auto", [f"GPU:{i}" for i in range(len(capabilities))], {"avx512_bf16"}
     )
     assert choice.precision == expected and "compute capability" in choice.reason
+
+
+def test_on_jax_auto_reads_the_compute_capability_jax_reports(monkeypatch):
+    """JAX's CUDA devices report ``compute_capability`` as text ("9.0" on an H100 or H200)."""
+
+    class CudaDevice:
+        platform, compute_capability = "gpu", "9.0"
+
+    for module in (backends, precision):
+        monkeypatch.setattr(module, "on_tensorflow", lambda: False)
+    monkeypatch.setattr(
+        backends, "_jax_devices", lambda kind: [CudaDevice()] if kind == "gpu" else [object()]
+    )
+    assert backends.device_names() == ["CPU:0", "GPU:0"] and backends.gpu_count() == 1
+    assert backends.gpu_capability("GPU:0") == (9, 0)
+    choice = choose_precision("auto", ["GPU:0"])
+    assert str(choice) == "bfloat16 (auto: GPU compute capability 9.0)"
+    # TF32 is TensorFlow's note: not said on JAX
+    assert str(choose_precision("float32", ["GPU:0"])) == "float32 (as requested)"
 
 
 def test_float32_on_gpus_that_run_tf32_says_so(monkeypatch):
