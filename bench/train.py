@@ -60,7 +60,8 @@ def forward_rate(width: int, batch: int, size: int) -> float:
 
 def train_rate(batch, options: TrainOptions) -> float:
     """Training steps per second on ``batch`` (already in device memory), through Keras's own
-    compiled train function."""
+    compiled train function, by ``train_on_batch``: each call also waits for the step and reads
+    its logs, as ``fit``'s callbacks do every step (crmss's StopOnNonFinite)."""
     gan = build_gan(options)
     x, y = ([ops.convert_to_tensor(np.asarray(s)) for s in half] for half in batch)
     return 1 / timed(lambda: gan.train_on_batch(x, y, return_dict=True), 3)
@@ -150,9 +151,10 @@ def main() -> None:
                 data=str(data), out="unused", width=width, mixed_precision=policy != "float32"
             )
             rates[policy, b] = steps_s = train_rate(batch, options)
+            pairs = len(batch[0][0])  # fewer than b where the tree has fewer patches
             print(
-                f"training ({policy}, batch {b}, width {width}): {steps_s:8.2f} steps/s "
-                f"= {steps_s * b:8.2f} patch pairs/s"
+                f"training ({policy}, batch {pairs}, width {width}): {steps_s:8.2f} steps/s "
+                f"= {steps_s * pairs:8.2f} patch pairs/s"
             )
     keras.mixed_precision.set_global_policy("float32")
     for b in batches:

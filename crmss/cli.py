@@ -217,14 +217,17 @@ def load_backend(verbose: bool) -> None:
 
 
 def _start_backend() -> None:
-    """Import Keras's backend and let it look for GPUs (where CUDA probing prints, once)."""
+    """Import Keras and its backend (InputError naming the fix where it is missing or not one
+    crmss runs on). TensorFlow looks for GPUs here, where its CUDA probing prints, once; JAX's
+    GPU client is left to start when a command first needs it, after ``predict`` has asked it
+    to share GPU memory with nvImageCodec (XLA_PYTHON_CLIENT_PREALLOCATE, read at its start)."""
     from .nn.backends import gpu_count, on_tensorflow
 
     if on_tensorflow():
         import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
-    gpu_count()
+        gpu_count()
 
 
 def add_options(parser: argparse.ArgumentParser, options: type, said_only: bool = False) -> None:

@@ -7,7 +7,7 @@
 # (pip install --no-index --no-deps DIR/*.whl). What JAX and PyTorch bring is left out (NumPy,
 # SciPy, ml_dtypes, Jinja2, packaging); so are the test dependencies (scikit-image).
 #
-# These serve training and predict (35 MiB, measured 2026-12-07). --study adds what crmss test and
+# These serve training and predict (37 MiB, measured 2026-12-07). --study adds what crmss test and
 # crmss reproduce need besides, pandas and matplotlib with theirs: 74 MiB in all, more than one
 # call to the device machine carries, so only where the machine has room for two loads or
 # already has some of them (give DIR of a second call).

@@ -16,6 +16,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import InputError
+
 if TYPE_CHECKING:
     import keras
 
@@ -24,10 +26,34 @@ BACKENDS = ("tensorflow", "jax")
 
 
 def backend() -> str:
-    """The Keras backend of this process (``KERAS_BACKEND``; Keras's default, TensorFlow)."""
-    import keras
+    """The Keras backend of this process (``KERAS_BACKEND``; Keras's default, TensorFlow).
 
-    return keras.backend.backend()
+    Raises:
+        InputError: Keras or its backend is not installed, or the backend is one crmss does not
+            run on; the message names the fix.
+    """
+    try:
+        import keras
+    except ImportError as exc:  # Keras imports its backend as it starts
+        wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+        raise InputError(
+            f"Keras's {wanted} backend cannot be imported ({exc}); install it (pip install -e . "
+            'for TensorFlow, pip install -e ".[jax]" or "jax[cuda12]" for JAX), or choose the '
+            "installed one with KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax"
+        ) from None
+    except ValueError:  # a backend Keras does not know
+        _refuse(os.environ.get("KERAS_BACKEND", ""))
+    name = keras.backend.backend()
+    if name not in BACKENDS:
+        _refuse(name)
+    return name
+
+
+def _refuse(name: str) -> None:
+    raise InputError(
+        f"KERAS_BACKEND={name}: crmss runs on Keras's {' and '.join(BACKENDS)} backends; set "
+        "KERAS_BACKEND=tensorflow (the default) or KERAS_BACKEND=jax"
+    )
 
 
 def on_tensorflow() -> bool:
@@ -149,7 +175,7 @@ def has_float64() -> bool:
         return True
     import jax
 
-    return bool(jax.config.read("jax_enable_x64"))
+    return bool(jax.config.x64_enabled)  # type: ignore[attr-defined]
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -173,7 +199,7 @@ def share_gpu_memory() -> None:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:  # TensorFlow already runs on the GPUs
                 return
-    else:  # read by JAX's GPU client when it starts
+    else:  # read by JAX's GPU client when it starts (the command line starts it later)
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 

@@ -7,6 +7,7 @@ and what a user reads: one short line per epoch (:class:`EpochLine`) and a closi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -26,6 +27,7 @@ from ..core.files import replaced_atomically, write_text_atomically
 from ..core.options import EvaluateOptions
 from ..core.validation import argument, invocation
 from ..dataset.tree import PatchSet
+from .backends import on_tensorflow
 from .model import run_generator
 from .pipeline import make_dataset
 from .runs import BACKUP_METADATA_FILE, BEST_FILE, HISTORY, best_psnr, read_best
@@ -207,10 +209,13 @@ def tensorboard_callbacks(
     TensorFlow, which writes TensorBoard's files, is not installed (a JAX machine without it:
     history.csv still holds every scalar)."""
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
     except ImportError:
         logger.info("no TensorBoard logs: TensorFlow is not installed (history.csv has them)")
         return []
+    if not on_tensorflow():  # TensorFlow writes files only: the GPUs are the backend's
+        with contextlib.suppress(RuntimeError):  # its devices started earlier in the process
+            tf.config.set_visible_devices([], "GPU")
     return [
         keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
         SampleImages(run / "logs", patches, samples, stacks),

@@ -19,6 +19,7 @@ from keras import ops
 
 from ..core.bands import STACKS
 from ..core.options import LossWeights
+from .backends import on_tensorflow
 from .losses import (
     band_psnr,
     discriminator_loss,
@@ -92,7 +93,7 @@ class CRMSSGAN(keras.Model):
         trainer carries these through its stateless steps and writes them back after each epoch
         (resetting the metrics resets the trackers alone). On TensorFlow, the trackers'."""
         variables = list(super().metrics_variables)
-        if keras.backend.backend() == "jax" and hasattr(self, "d_optimizer"):
+        if not on_tensorflow() and hasattr(self, "d_optimizer"):
             variables += self.d_optimizer.variables
         return variables
 
@@ -145,14 +146,14 @@ class CRMSSGAN(keras.Model):
 
         TensorFlow: ``train_step(data) -> logs``; JAX: ``train_step(state, data) -> (logs,
         state)`` (how Keras's trainers call it)."""
-        if keras.backend.backend() == "jax":
+        if not on_tensorflow():
             return self._jax_train_step(*args)
         return self._tf_train_step(*args)
 
     def test_step(self, *args: Any) -> Any:
         """The validation logs of one batch (TensorFlow: ``test_step(data) -> logs``; JAX:
         ``test_step(state, data) -> (logs, state)``)."""
-        if keras.backend.backend() == "jax":
+        if not on_tensorflow():
             return self._jax_test_step(*args)
         cloudy, clear = list(args[0][0]), list(args[0][1])
         fake = run_generator(self.generator, cloudy, training=False)

@@ -22,7 +22,7 @@ import functools
 import os
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..dataset.tree import BANDS, ROLES, STACKS_OF_PAIR, PatchSet, stack_key
 from ..io.raster import read_image
+from .backends import on_tensorflow
 
 #: marks crmss's own message inside the error a data worker passes on (tf.data's wraps it)
 _PATCH_ERROR = "crmss-patch-error"
@@ -238,13 +239,18 @@ class PatchBatches(keras.utils.PyDataset):
         plan: the draws of each batch; batch ``i`` of a drawn plan is position ``i % steps`` of
             epoch ``first_epoch + i // steps``.
 
-    The pairs of a batch are read by a few threads (GDAL releases the GIL while decoding).
+    The pairs of a batch are read by a few threads (GDAL releases the GIL while decoding), and
+    batch ``i + 1`` is read while the model works on batch ``i``. Keras's own ``workers`` are
+    not used: its queue restarts at every epoch, which ``fit`` with ``steps_per_epoch`` (one
+    iterator across epochs) does not.
     """
 
     def __init__(self, reader: PairReader, plan: BatchPlan):
         super().__init__()
         self.reader, self.plan = reader, plan
         self.pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1))
+        self.ahead = ThreadPoolExecutor(1)  # the next batch, read in the background
+        self.next: tuple[int, Future] | None = None
 
     @property
     def num_batches(self) -> int | None:
@@ -255,10 +261,21 @@ class PatchBatches(keras.utils.PyDataset):
         batches = self.plan.batches
         if batches is not None and not 0 <= index < batches:
             raise IndexError(f"batch {index} of {batches}")
+        ahead, self.next = self.next, None
+        batch = ahead[1] if ahead and ahead[0] == index else self.ahead.submit(self._read, index)
+        if batches is None or index + 1 < batches:
+            self.next = (index + 1, self.ahead.submit(self._read, index + 1))
+        return batch.result()
+
+    def _read(self, index: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         pairs = list(self.pool.map(lambda draw: self.reader(*draw), self.plan.batch(index)))
         stacked = [np.stack(arrays) for arrays in zip(*pairs)]
         half = len(stacked) // 2
         return tuple(stacked[:half]), tuple(stacked[half:])
+
+    def __del__(self) -> None:
+        for pool in (self.ahead, self.pool):
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def make_dataset(
@@ -303,7 +320,7 @@ def make_dataset(
         augmentation=augmentation,
     )
     reader = PairReader(patches, stacks, cache)
-    if keras.backend.backend() == "tensorflow":
+    if on_tensorflow():
         from .tf_pipeline import as_tf_dataset
 
         return as_tf_dataset(reader, plan)

@@ -29,7 +29,14 @@ import keras
 from ..core.errors import InputError
 from ..core.options import PredictOptions
 from ..core.validation import argument, checked
-from .backends import device_names, gpu_capability, gpu_count, on_device, on_tensorflow
+from .backends import (
+    backend,
+    device_names,
+    gpu_capability,
+    gpu_count,
+    on_device,
+    on_tensorflow,
+)
 
 #: x86 CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic
 NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -69,7 +76,8 @@ def choose_precision(requested: str, devices: list[str], flags: set[str] | None 
     if requested != "auto":
         return Choice(
             requested,
-            "as requested" + (TF32_NOTE if requested == "float32" and _tf32(capabilities) else ""),
+            "as requested"
+            + (TF32_NOTES[backend()] if requested == "float32" and _tf32(capabilities) else ""),
         )
     if capabilities:
         slowest = min(capabilities)
@@ -85,27 +93,37 @@ def choose_precision(requested: str, devices: list[str], flags: set[str] | None 
     return Choice("float32", "auto: the CPU has no native bfloat16 (AVX512_BF16 or AMX)")
 
 
-#: what a float32 choice says where TensorFlow computes float32 convolutions in TF32
-TF32_NOTE = (
-    "; TensorFlow computes its convolutions in TF32 on these GPUs (75 dB from float32 on an H200, "
-    "BENCHMARKS.md): "
-    "NVIDIA_TF32_OVERRIDE=0 or tf.config.experimental.enable_tensor_float_32_execution(False) for "
-    "full float32"
-)
+#: what a float32 choice says, per backend, where float32 convolutions run in TF32 (measured on
+#: JAX's XLA, whose default it is as it is TensorFlow's)
+TF32_NOTES = {
+    "tensorflow": (
+        "; TensorFlow computes its convolutions in TF32 on these GPUs (75 dB from float32 on an "
+        "H200, BENCHMARKS.md): NVIDIA_TF32_OVERRIDE=0 or "
+        "tf.config.experimental.enable_tensor_float_32_execution(False) for full float32"
+    ),
+    "jax": (
+        "; JAX computes its convolutions in TF32 on these GPUs (75 dB from float32 on an H200, "
+        "BENCHMARKS.md): JAX_DEFAULT_MATMUL_PRECISION=highest for full float32"
+    ),
+}
 
 
 def _tf32(capabilities: list[tuple[int, int]]) -> bool:
-    """Whether TensorFlow runs float32 convolutions in TF32 on GPUs of these ``capabilities``
-    (compute capability 8.0 or more, TF32 left on: TensorFlow's default)."""
-    if not (capabilities and on_tensorflow()):
+    """Whether the backend runs float32 convolutions in TF32 on GPUs of these ``capabilities``
+    (compute capability 8.0 or more, TF32 left on: TensorFlow's and XLA's default)."""
+    if not capabilities or min(capabilities) < (8, 0):
         return False
+    if not on_tensorflow():
+        import jax
+
+        precision = jax.config.jax_default_matmul_precision  # type: ignore[attr-defined]
+        return precision in (None, "default", "tensorfloat32")
     import tensorflow as tf
 
-    tf32 = (
+    return (
         tf.config.experimental.tensor_float_32_execution_enabled()
         and os.environ.get("NVIDIA_TF32_OVERRIDE") != "0"
     )
-    return bool(capabilities) and min(capabilities) >= (8, 0) and tf32
 
 
 def training_policy() -> str:

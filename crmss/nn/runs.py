@@ -44,8 +44,13 @@ CONFIG_SCHEMA = record(
         "patches": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
         "versions": {"type": "object", "additionalProperties": {"type": "string"}},
         "written": {"type": "string"},
+        "data_order": {"type": "integer", "minimum": 1},
     },
 )
+#: how epochs draw their patches and augmentations, as config.json records it: 1, TensorFlow's
+#: stateless random ops (crmss before the JAX backend; runs without the field); 2, NumPy's PCG64
+#: seeded by (seed, epoch) (crmss.nn.pipeline.epoch_draws), the same on every backend
+DATA_ORDER = 2
 
 
 def read_config(run: Path) -> dict | None:
@@ -91,18 +96,27 @@ def check_continuation(options: TrainOptions, config: dict | None) -> None:
         else "Give the run's options to continue it (crmss.nn.training.run_options reads them)"
     )
     refuse_other_options(run / CONFIG, changed, keep, "train")
-    _note_backend(run, config)
 
 
-def _note_backend(run: Path, config: dict) -> None:
-    """Say so where a run goes on with another Keras backend than its last start's: the backup
-    (weights, both optimisers' moments and counts) loads exactly, but later steps round as the
-    new backend does (a few 1e-4 apart after some steps; BENCHMARKS.md)."""
+def note_changes(run: Path, config: dict | None) -> None:
+    """Warn where a run about to train further began under other conditions: another Keras
+    backend (the backup, weights and both optimisers' moments and counts, loads exactly, but
+    the steps from here on round as the new backend does; docs/backends.md) or an older draw of
+    the epochs (:data:`DATA_ORDER`: the epochs from here on read other patches in another order
+    than they would have, so the run no longer ends where an uninterrupted one would)."""
+    if config is None:
+        return
     before = config.get("versions", {}).get("backend", "tensorflow")  # runs older than JAX's
     if before != backend():
         logger.warning(
             f"{run}: trained on Keras's {before} backend so far, continued on {backend()}: its "
             f"backup loads exactly, the steps from here on round as {backend()} does"
+        )
+    if config.get("data_order", 1) != DATA_ORDER:
+        logger.warning(
+            f"{run}: its epochs so far drew their patches as an older crmss did; the epochs "
+            "from here on draw them anew, so the run will not end exactly where an "
+            "uninterrupted one would"
         )
 
 

@@ -62,11 +62,13 @@ from .precision import training_policy
 from .runs import (
     BACKUP,
     CONFIG,
+    DATA_ORDER,
     HISTORY,
     best_psnr,
     check_continuation,
     check_history,
     completed_epochs,
+    note_changes,
     read_config,
     run_options,
 )
@@ -215,6 +217,7 @@ def _checked_train(
             f"{argument('epochs')} to train further"
         )
         return None
+    note_changes(run, config)
     # before other TF work: multi-worker set-up comes first
     strategy = make_strategy(options.strategy)
     sets = load_patches(options.data, "train")
@@ -241,13 +244,13 @@ def _checked_train(
 def caller_state_kept() -> Iterator[None]:
     """Give back what training sets globally when the block ends: Keras's dtype policy (mixed
     precision), the state of Python's and NumPy's random generators and TensorFlow's global seed
-    (``keras.utils.set_random_seed``), where TensorFlow is imported."""
+    (``keras.utils.set_random_seed``)."""
     policy, python_state, numpy_state = (
         keras.mixed_precision.dtype_policy(),
         random.getstate(),
         np.random.get_state(),
     )
-    tf = sys.modules.get("tensorflow")  # keras.utils.set_random_seed seeds it where imported
+    tf = sys.modules.get("tensorflow")
     try:
         tf_seed = tf.compat.v1.get_seed(None)[0] if tf else None
     # op determinism on (TF_DETERMINISTIC_OPS) and no global seed: none to give back
@@ -259,6 +262,9 @@ def caller_state_kept() -> Iterator[None]:
         keras.mixed_precision.set_global_policy(policy)
         random.setstate(python_state)
         np.random.set_state(numpy_state)
+        # keras.utils.set_random_seed seeds TensorFlow wherever it is installed, importing it
+        # (on JAX too): its seed is given back, or taken away where it had none
+        tf = sys.modules.get("tensorflow")
         if tf:
             tf.random.set_seed(tf_seed)
 
@@ -499,6 +505,7 @@ def _write_config(
         "patches": {"train": len(train_set), "val": len(val_set) if val_set else 0},
         "versions": package_versions(),
         "written": utc_timestamp(),
+        "data_order": DATA_ORDER,
     }
     write_text_atomically(run / CONFIG, json.dumps(config, indent=1) + "\n")
 

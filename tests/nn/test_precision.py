@@ -72,6 +72,7 @@ def test_on_jax_auto_reads_the_compute_capability_jax_reports(monkeypatch):
 
     for module in (backends, precision):
         monkeypatch.setattr(module, "on_tensorflow", lambda: False)
+        monkeypatch.setattr(module, "backend", lambda: "jax")
     monkeypatch.setattr(
         backends, "_jax_devices", lambda kind: [CudaDevice()] if kind == "gpu" else [object()]
     )
@@ -79,8 +80,12 @@ def test_on_jax_auto_reads_the_compute_capability_jax_reports(monkeypatch):
     assert backends.gpu_capability("GPU:0") == (9, 0)
     choice = choose_precision("auto", ["GPU:0"])
     assert str(choice) == "bfloat16 (auto: GPU compute capability 9.0)"
-    # TF32 is TensorFlow's note: not said on JAX
-    assert str(choose_precision("float32", ["GPU:0"])) == "float32 (as requested)"
+    # XLA computes float32 convolutions in TF32 there too, unless asked for full float32
+    assert "JAX_DEFAULT_MATMUL_PRECISION=highest" in str(choose_precision("float32", ["GPU:0"]))
+    import jax
+
+    with jax.default_matmul_precision("highest"):
+        assert str(choose_precision("float32", ["GPU:0"])) == "float32 (as requested)"
 
 
 def test_float32_on_gpus_that_run_tf32_says_so(monkeypatch):

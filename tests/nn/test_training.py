@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +56,19 @@ def _options(data, out, **kw):
     return TrainOptions(
         data=str(data), out=str(out), **{"width": 8, "epochs": 1, "samples": 1, **kw}
     )
+
+
+def test_a_run_continued_under_other_conditions_is_told_so(caplog):
+    from crmss.nn.runs import DATA_ORDER, note_changes
+
+    caplog.set_level("WARNING", logger="crmss")
+    note_changes(Path("RUN"), {"versions": {"backend": "tensorflow"}, "data_order": DATA_ORDER})
+    assert not caplog.records
+    note_changes(Path("RUN"), {"versions": {"tensorflow": "2.21.0"}})  # as crmss wrote it before
+    assert "RUN: its epochs so far drew their patches as an older crmss did" in caplog.text
+    caplog.clear()
+    note_changes(Path("RUN"), {"versions": {"backend": "jax"}, "data_order": DATA_ORDER})
+    assert "RUN: trained on Keras's jax backend so far, continued on tensorflow" in caplog.text
 
 
 def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path):
