@@ -15,7 +15,9 @@ import pytest
 from osgeo import gdal
 
 from conftest import cloudy_product
-from crmss.core.options import EvaluateOptions, PredictOptions, TrainOptions
+from crmss.core.options import EvaluateOptions, PredictOptions, PrepareOptions, TrainOptions
+from crmss.dataset.prepare import prepare
+from crmss.dataset.splits import write_split
 from crmss.dataset.tree import load_patches, merge
 from crmss.evaluation.evaluate import evaluate
 from crmss.inference.predict import predict_products
@@ -36,9 +38,9 @@ class NoTensorFlow:
 sys.meta_path.insert(0, NoTensorFlow())
 """
 
-#: (KERAS_BACKEND=jax) argv: the shared tree, a copy of its TensorFlow run, a new run folder,
-#: the cloudy product, the output folder. Writes a drawn batch, trains, predicts; prints what
-#: the backend and the data path were
+#: (KERAS_BACKEND=jax) argv: the shared tree, a copy of its TensorFlow run, a tree of two training
+#: pairs (one validates), a new run folder, the cloudy product, the output folder. Writes a drawn
+#: batch, trains, predicts, evaluates; prints what the backend and the data path were
 ON_JAX = (
     WITHOUT_TENSORFLOW
     + """
@@ -49,14 +51,14 @@ import crmss
 from crmss.dataset.tree import load_patches, merge
 from crmss.nn.pipeline import make_dataset
 from crmss.nn.training import build_gan
-data, continued, fresh, product, out = map(Path, sys.argv[1:])
+data, continued, two, fresh, product, out = map(Path, sys.argv[1:])
 patches = merge(list(load_patches(data).values()))
 batches = make_dataset(patches, 2, repeat=True, seed=3, first_epoch=1, last_epoch=3, steps=2)
 (x10, x20), (y10, y20) = batches[2]  # epoch 2's first batch
 np.savez(out.parent / "batch.npz", x10, x20, y10, y20)
 from crmss.nn.training import run_options
 crmss.train(run_options(data=str(data), out=str(continued), epochs=2), verbose=0)
-options = dict(data=str(data), width=8, steps_per_epoch=2, samples=1)
+options = dict(data=str(two), width=8, steps_per_epoch=2, samples=1)
 crmss.train(crmss.TrainOptions(out=str(fresh), epochs=1, **options), verbose=0)
 crmss.train(crmss.TrainOptions(out=str(fresh), epochs=2, **options), verbose=0)
 crmss.predict(
@@ -71,13 +73,27 @@ print(json.dumps({"backend": keras.backend.backend(), "batches": type(batches)._
 
 
 @pytest.fixture(scope="module")
-def on_jax(tmp_path_factory, trained, products):
+def on_jax(tmp_path_factory, trained, products, pairs):
     """What ON_JAX wrote: the folder, and the run it continued (copied before, as it was)."""
     root = tmp_path_factory.mktemp("jax")
     shutil.copytree(trained / "run", root / "continued")
     shutil.copytree(trained / "run", root / "on_tensorflow")
+    for index in (0, 1):
+        for product in products(index).iterdir():
+            shutil.copytree(product, root / "products" / product.name)
+    write_split(root / "split.csv", pairs[:2])
+    prepare(
+        PrepareOptions(root / "products", root / "two", split=root / "split.csv", progress=False)
+    )
     product = cloudy_product(products(0))
-    args = [trained / "data", root / "continued", root / "fresh", product, root / "out"]
+    args = [
+        trained / "data",
+        root / "continued",
+        root / "two",
+        root / "fresh",
+        product,
+        root / "out",
+    ]
     run = subprocess.run(
         [sys.executable, "-c", ON_JAX, *map(str, args)],
         env={**os.environ, "KERAS_BACKEND": "jax"},
@@ -110,6 +126,12 @@ def test_a_run_trains_and_resumes_on_jax_and_records_its_backend(on_jax):
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
     assert json.loads((root / "fresh/backup/training_metadata.json").read_text())["epoch"] == 2
     assert (root / "fresh/generator.keras").exists()
+    # validated on the second pair, through the JAX test step
+    header = rows[0].split(",")
+    assert {"val_psnr", "val_cloudy_psnr", "val_psnr_B12"} <= set(header)
+    best = json.loads((root / "fresh/best.json").read_text())
+    assert best["epoch"] in (1, 2) and 0 < best["val_psnr"] < 100 and best["val_cloudy_psnr"] > 0
+    assert (root / "fresh/generator_best.keras").exists()
     assert not (root / "fresh/logs").exists()  # TensorBoard's files need TensorFlow
 
 
