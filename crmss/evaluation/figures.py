@@ -1,13 +1,18 @@
-"""Evaluation figures (matplotlib, PNG): sample patches, per-band bars, predicted vs clear.
+"""Evaluation figures (matplotlib; each a PNG and, beside it, a vector PDF for papers): sample
+patches, per-band bars, predicted vs clear.
 
-* ``samples.png``: per sample patch one row in true colour (B04, B03, B02) and one in false
-  colour (B12, B8A, B04, 20 m), each row cloudy | every method | clear with one stretch per row
-  (the 2nd and 98th percentiles of the clear patch); blank where a method has no 20 m output;
-* ``bands_psnr_ssim.png``: PSNR and SSIM per band and method over all scenes and pixels;
+* ``samples.png``: per sample patch one row in true colour (B04, B03, B02), one in false colour
+  (B12, B8A, B04, 20 m), each cloudy | every method | clear with one stretch per row (the 2nd
+  and 98th percentiles of the clear patch), and one row of difference maps, each panel minus
+  the clear patch in reflectance (the mean of B02, B03 and B04), on one symmetric scale per
+  sample with its colourbar; a method without a 20 m output says so in its false-colour panel;
+* ``bands_psnr_ssim.png``: PSNR and SSIM per band and method over all scenes and pixels, the
+  legend above the bars;
 * ``<model>_vs_clear.png``: 2-D histograms of the first model's reflectance against the clear
   one per band;
 * ``learning_curves.png`` (``crmss reproduce``): validation PSNR per epoch of the trained models
-  beside the cloudy input and the classical methods, one panel per stack.
+  beside the cloudy input and the classical methods, one panel per stack, whole epochs on the
+  axis.
 
 Each is a matplotlib ``Figure`` saved straight to PNG, without pyplot: no backend is chosen and
 no window opens, whatever the caller's matplotlib set-up.
@@ -20,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..core.bands import BANDS_10M, BANDS_20M
 from .results import where
@@ -61,27 +67,52 @@ def _composite(images: tuple[np.ndarray, np.ndarray | None], colour: str) -> np.
 
 
 def _samples(path: Path, samples: list[dict], panels: list[tuple[str, str]]) -> Path:
-    fig = Figure(figsize=(3 * len(panels), 6 * len(samples)))
-    axes = fig.subplots(2 * len(samples), len(panels), squeeze=False)
+    fig = Figure(figsize=(2.6 * len(panels), 7.8 * len(samples)), layout="constrained")
+    axes = fig.subplots(3 * len(samples), len(panels), squeeze=False)
     for index, sample in enumerate(samples):
-        for offset, colour in enumerate(("true", "false")):
-            row = axes[2 * index + offset]
-            reference = _composite(sample["clear"], colour)
-            if reference is None:
-                continue  # never: the clear patch has both stacks
-            low, high = np.percentile(reference, (2, 98), axis=(0, 1))
-            for ax, (key, title) in zip(row, panels):
-                composite = _composite(sample[key], colour)
-                if composite is not None:
-                    ax.imshow(np.clip((composite - low) / np.maximum(high - low, 1e-6), 0, 1))
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.set_title(f"{title}" if index == 0 and offset == 0 else "", fontsize=10)
-            label = "B04 B03 B02" if colour == "true" else "B12 B8A B04"
-            row[0].set_ylabel(f"{sample['pair']} #{sample['window']}\n{label}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    return path
+        rows = axes[3 * index : 3 * index + 3]
+        for row, colour in zip(rows, ("true", "false")):
+            _colour_row(row, sample, panels, colour)
+        _difference_row(fig, rows[2], sample, panels)
+        for row, label in zip(rows, ("B04 B03 B02", "B12 B8A B04", "minus clear")):
+            row[0].set_ylabel(f"{sample['pair']} #{sample['window']}\n{label}", fontsize=9)
+    for ax, (_, title) in zip(axes[0], panels):
+        ax.set_title(title, fontsize=11)
+    return _save(fig, path, 80)
+
+
+def _colour_row(row, sample: dict, panels: list[tuple[str, str]], colour: str) -> None:
+    """True or false colour composites of a sample, stretched alike (the clear patch's 2nd and
+    98th percentiles per band)."""
+    reference = _composite(sample["clear"], colour)
+    assert reference is not None  # the clear patch has both stacks
+    low, high = np.percentile(reference, (2, 98), axis=(0, 1))
+    for ax, (key, _) in zip(row, panels):
+        composite = _composite(sample[key], colour)
+        if composite is None:
+            ax.text(0.5, 0.5, "no 20 m output", ha="center", va="center", transform=ax.transAxes)
+        else:
+            ax.imshow(np.clip((composite - low) / np.maximum(high - low, 1e-6), 0, 1))
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def _difference_row(fig: Figure, row, sample: dict, panels: list[tuple[str, str]]) -> None:
+    """Each panel's visible bands minus the clear patch's (their mean, in reflectance), on one
+    symmetric scale: the 99th percentile of the cloudy input's difference; the clear panel's
+    place holds the colourbar."""
+    clear = sample["clear"][0][..., :3].mean(axis=-1)
+    differences = {key: sample[key][0][..., :3].mean(axis=-1) - clear for key, _ in panels[:-1]}
+    limit = max(float(np.percentile(np.abs(differences["cloudy_input"]), 99)), 1e-3)
+    for ax, (key, _) in zip(row, panels):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if key == "clear":
+            ax.set_axis_off()
+            continue
+        image = ax.imshow(differences[key], cmap="RdBu_r", vmin=-limit, vmax=limit)
+    label = "minus clear, reflectance\n(mean of B02, B03, B04)"
+    fig.colorbar(image, ax=row[-1], location="left", fraction=0.5, label=label)
 
 
 def _bars(path: Path, results: pd.DataFrame, methods: list[str]) -> Path:
@@ -89,7 +120,7 @@ def _bars(path: Path, results: pd.DataFrame, methods: list[str]) -> Path:
     values = where(results, scene="all", pixels="all").set_index(["method", "band", "metric"])[
         "value"
     ]
-    fig = Figure(figsize=(10, 6))
+    fig = Figure(figsize=(11, 6.5), layout="constrained")
     axes = fig.subplots(2, 1, sharex=True)
     width = 0.8 / len(methods)
     for ax, metric in zip(axes, ("PSNR", "SSIM")):
@@ -102,16 +133,15 @@ def _bars(path: Path, results: pd.DataFrame, methods: list[str]) -> Path:
             )
         ax.set_ylabel(f"{metric}{' (dB)' if metric == 'PSNR' else ''}")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(methods), 6))
     axes[1].set_xticks(np.arange(len(bands)) + 0.4 - width / 2, bands)
-    fig.suptitle("All scenes, per band")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    return path
+    axes[0].set_title("All scenes, per band")
+    return _save(fig, path, 80)
 
 
 def _histograms(path: Path, histograms: dict, model: str) -> Path:
-    fig = Figure(figsize=(15, 6.4))
+    fig = Figure(figsize=(15, 6.4), layout="constrained")
     axes = fig.subplots(2, 5)
     for ax, band in zip(axes.ravel(), BANDS_10M + BANDS_20M):
         counts = histograms[band]
@@ -122,9 +152,7 @@ def _histograms(path: Path, histograms: dict, model: str) -> Path:
         ax.set_xlabel("clear reflectance", fontsize=8)
         ax.set_ylabel(f"{model} reflectance", fontsize=8)
     fig.suptitle(f"{model} against clear, all patches (log counts)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    return path
+    return _save(fig, path, 80)
 
 
 def plot_learning_curves(path: Path, curves: pd.DataFrame) -> Path:
@@ -134,7 +162,7 @@ def plot_learning_curves(path: Path, curves: pd.DataFrame) -> Path:
     stacks = list(dict.fromkeys(curves["stack"]))
     # one per method in every panel
     colours = {method: f"C{i}" for i, method in enumerate(dict.fromkeys(curves["method"]))}
-    figure = Figure(figsize=(6 * len(stacks), 4))
+    figure = Figure(figsize=(6 * len(stacks), 4), layout="constrained")
     axes = figure.subplots(1, len(stacks), squeeze=False)
     for ax, stack in zip(axes[0], stacks):
         for method, line in curves[curves["stack"] == stack].groupby("method", sort=False):
@@ -152,8 +180,14 @@ def plot_learning_curves(path: Path, curves: pd.DataFrame) -> Path:
             xlabel="epoch",
             ylabel="PSNR (dB)",
         )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    return _save(figure, path, 110)
+
+
+def _save(figure: Figure, path: Path, dpi: int) -> Path:
+    """``figure`` as the PNG ``path`` and a vector PDF beside it; returns the PNG's path."""
+    figure.savefig(path, dpi=dpi)
+    figure.savefig(path.with_suffix(".pdf"))
     return path

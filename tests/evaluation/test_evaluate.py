@@ -217,6 +217,8 @@ def test_cli_writes_predictions_metrics_report_and_figures(trained, tmp_path):
     )
     for figure in ("samples.png", "bands_psnr_ssim.png", "crmss_vs_clear.png"):
         assert (out / figure).stat().st_size > 10_000 and figure in report
+        vector = (out / figure).with_suffix(".pdf").read_bytes()
+        assert vector.startswith(b"%PDF") and len(vector) > 10_000  # for a paper, beside the PNG
     assert not list(tmp_path.glob(".results.partial-*"))
 
 
