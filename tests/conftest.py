@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -187,6 +188,20 @@ def run_console(*args: str | Path, cwd: Path | None = None) -> subprocess.Comple
         cwd=cwd,
         timeout=600,
     )
+
+
+def run_on_jax(script: str, *args: object) -> tuple[object, str]:
+    """Run the Python ``script`` with ``args`` in a new process on Keras's JAX backend; assert it
+    succeeded; return what its last line of stdout says (JSON) and its stderr."""
+    run = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    return json.loads(run.stdout.splitlines()[-1]), run.stderr
 
 
 class SmallDisk:

@@ -4,17 +4,14 @@ TensorFlow continued there, and predict within 1 DN of TensorFlow's; the rest of
 on TensorFlow."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 from osgeo import gdal
 
-from conftest import cloudy_product
+from conftest import cloudy_product, run_on_jax
 from crmss.core.options import EvaluateOptions, PredictOptions, PrepareOptions, TrainOptions
 from crmss.dataset.prepare import prepare
 from crmss.dataset.splits import write_split
@@ -94,17 +91,9 @@ def on_jax(tmp_path_factory, trained, products, pairs):
         product,
         root / "out",
     ]
-    run = subprocess.run(
-        [sys.executable, "-c", ON_JAX, *map(str, args)],
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    said = json.loads(run.stdout.splitlines()[-1])
+    said, stderr = run_on_jax(ON_JAX, *args)
     assert said == {"backend": "jax", "batches": "PatchBatches", "tensorflow": False}
-    return root, run.stderr
+    return root, stderr
 
 
 def test_the_pydataset_on_jax_draws_what_tf_data_draws(on_jax, trained):

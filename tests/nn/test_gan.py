@@ -6,9 +6,6 @@ backend once): the same gradients from the same weights, and both optimisers' st
 through ``fit``."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -16,6 +13,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
+from conftest import run_on_jax
 from crmss.core.options import TrainOptions
 from crmss.nn.gan import CRMSSGAN
 from crmss.nn.model import run_generator
@@ -210,15 +208,7 @@ def test_on_jax_the_step_takes_tensorflows_gradients_and_fit_carries_both_optimi
     np.savez(tmp_path / "batch.npz", *x, *y)
     gan.train_on_batch(list(x), list(y))
     variables = gan.weights + gan.g_optimizer.variables + gan.d_optimizer.variables
-    run = subprocess.run(
-        [sys.executable, "-c", ON_JAX, str(tmp_path), json.dumps(recipe)],
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    said = json.loads(run.stdout.splitlines()[-1])
+    said, _ = run_on_jax(ON_JAX, tmp_path, json.dumps(recipe))
     assert said["iterations"] == [1 + 4, 1 + 4]
     # float16 with dynamic loss scaling: the scale divided out again, the moments those of float32
     # to half precision's rounding (measured: 7-10 % of the largest moment on JAX, 8.6 % for
