@@ -77,6 +77,8 @@ Bands = Literal["all", "visnir"]
 #: pixel of the cloudy patch is brighter than the clear one (crmss/evaluation/metrics.py has the
 #: mask)
 CLOUD_THRESHOLD = 0.02
+#: what ``--mask`` of predict and ``mask=`` of crmss.clean default to (docs/cleaned-scenes.md)
+MASK_DEFAULT = "none"
 
 Seed = Annotated[int, Interval(0, 2**32 - 1)]
 #: the rules of the training options that ``crmss reproduce`` passes on (one home for both classes)
@@ -403,6 +405,12 @@ class EvaluateOptions(Checked):
         CLOUD_THRESHOLD,
         metavar="R",
     )
+    mask: Literal["none", "haze"] = option(
+        "none (default): the models' raw output, as the paper's experiments score it; haze: "
+        "each model's output where crmss's thin-cloud measure finds cloud in the cloudy patch, "
+        "blended into the input elsewhere, as 'crmss predict' writes it",
+        "none",
+    )
     subset: Subset = option("the prepared subset to evaluate (default {default})", "test")
     checkpoint: Checkpoint = option(
         "last: RUN/generator.keras (default); best: "
@@ -524,6 +532,18 @@ class PredictOptions(Checked):
         "bands)",
         "all",
     )
+    mask: str = option(
+        "where the network's output is taken. haze (default): where crmss's thin-cloud measure "
+        "(Fmask's HOT test, docs/cleaned-scenes.md) finds cloud, blended over 80 m into the input, "
+        "which clear pixels keep exactly; none: the network's output everywhere (as the paper's "
+        "experiments score it); or the path of a mask raster in any coordinate system, resampled "
+        "to each product's grid: its non-zero pixels are cloud-affected (OmniCloudMask's classes, "
+        "a 0/1 mask), 0.5 or more in a floating-point raster (a cloud probability), classes 3, 8, "
+        "9 and 10 in an L2A scene classification named *SCL*. The weights are written beside the "
+        "outputs as <product>_CR_mask.tif (percent of the network's output, 40 m)",
+        MASK_DEFAULT,
+        metavar="SOURCE",
+    )
     overwrite: bool = option(
         "replace outputs that another model or other options made (each output records the "
         "generator file's SHA-256, "
@@ -548,6 +568,15 @@ class PredictOptions(Checked):
                 f"{argument('products', owner=PredictOptions)}: give one or more products"
             )
         check_tiling(self.tile, self.overlap)
+        check_mask(self.mask)
+
+
+def check_mask(mask: str) -> None:
+    """``mask`` is none, haze or an existing file (the mask raster)."""
+    if mask not in ("none", "haze") and not Path(mask).is_file():
+        raise InputError(
+            f"{argument('mask', mask)}: give none, haze or the path of a mask raster; no such file"
+        )
 
 
 def check_tiling(tile: int, overlap: int) -> None:

@@ -119,6 +119,7 @@ EVALUATION = record(
     {
         "crmss_version": STRING,
         "precision": STRING,
+        "mask": {"enum": ["none", "haze"]},
         "patch_size": {"type": "integer", "minimum": 1},
         "simulation": {"type": ["object", "null"]},
         "written": STRING,

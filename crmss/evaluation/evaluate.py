@@ -46,7 +46,9 @@ from ..core.errors import InputError
 from ..core.files import new_folder, utc_timestamp
 from ..core.options import METHOD_NAME, EvaluateOptions, named_path
 from ..core.validation import argument
+from ..dataset.cloud_masks import CloudWeights, blend_clear
 from ..dataset.tree import load_patches, read_manifest, stack_key
+from ..dataset.windows import SCALE
 from ..io.raster import raster_info, write_geotiff
 from ..nn.backends import compiled
 from ..nn.model import CHECKPOINTS, generator_file, generator_stacks, load_generator
@@ -127,6 +129,7 @@ def evaluate(options: EvaluateOptions) -> pd.DataFrame:
         "data": str(data.resolve()),
         "subset": options.subset,
         "cloud_threshold": options.cloud_threshold,
+        "mask": options.mask,
         "precision": str(precision),
         "patch_size": next(iter(sets.values())).size10,
         "patches": sum(len(s) for s in sets.values()),
@@ -262,6 +265,24 @@ def _generate(call, *stacks):
     return call(stacks)
 
 
+def _kept_clear(
+    predicted: dict[str, np.ndarray], x: dict[str, np.ndarray], mask: str
+) -> dict[str, np.ndarray]:
+    """A model's ``predicted`` stacks (B, S, S, bands) where ``mask`` finds cloud in the cloudy
+    patches ``x``, the cloudy input elsewhere, blended as ``crmss predict`` blends them
+    (crmss/dataset/cloud_masks.py)."""
+    kept = {res: stack.copy() for res, stack in predicted.items()}
+    for i, patch in enumerate(x["10m"]):
+        clouds = CloudWeights.of_arrays(mask, patch)
+        if clouds is None:
+            continue
+        for res, stack in kept.items():
+            s = SCALE[res]
+            weights = clouds.rows(s, 0, stack.shape[1], stack.shape[2])
+            stack[i] = blend_clear(stack[i], x[res][i], weights)
+    return kept
+
+
 def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> _Run:
     """Predict, write predictions, score all methods."""
     figure_count, threshold = options.figures, options.cloud_threshold
@@ -306,6 +327,9 @@ def _run(models, methods, sets, predictions: Path, options: EvaluateOptions) -> 
                 }
                 for model in models:
                     _check_output(model, outputs[model.name], run.warned)
+                if options.mask != "none":
+                    for name in outputs:
+                        outputs[name] = _kept_clear(outputs[name], x, options.mask)
                 outputs.update(
                     {
                         name: dict(zip(STACKS, CLASSICAL_METHODS[name](x["10m"], x["20m"])))

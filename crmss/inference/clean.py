@@ -14,8 +14,9 @@ import numpy as np
 
 from ..core.bands import STACKS
 from ..core.errors import InputError
-from ..core.options import PredictOptions, check_tiling
+from ..core.options import MASK_DEFAULT, PredictOptions, check_tiling
 from ..core.validation import Interval, checked, convert
+from ..dataset.cloud_masks import CloudWeights
 from ..dataset.windows import SCALE
 from .runner import TileRunner, default_batch_size
 from .strips import Settings, run_strips
@@ -33,6 +34,7 @@ def clean(
     devices: str = PredictOptions.devices,
     scale: float | None = None,
     offset: float = 0.0,
+    mask: str | np.ndarray = MASK_DEFAULT,
     progress: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """Clean arrays of any size with the tiling, blending, reflect padding and no-data rule of
@@ -52,6 +54,10 @@ def clean(
         scale: None for reflectance; else DNs, reflectance = (DN + ``offset``) / ``scale`` (L1C:
             10000).
         offset: added to the DNs before scaling (L1C: -1000 from baseline 04.00, else 0).
+        mask: where the network's output is taken, as ``crmss predict --mask``: ``haze``
+            (default; crmss's thin-cloud measure on ``x10``), ``none`` (the raw output
+            everywhere), or an (H, W) array at 10 m, cloud-affected where non-zero (e.g.
+            OmniCloudMask's ``predict_from_array`` output); clear pixels keep their input.
         progress: draw a progress bar (on a terminal).
 
     Returns:
@@ -73,6 +79,7 @@ def clean(
         for res, array in _checked_stacks(x10, x20, runner.stacks).items()
     }
     height, width = prepared["10m"].shape[:2]
+    clouds = CloudWeights.of_arrays(_checked_mask(mask, (height, width)), prepared["10m"], 10000)
     outputs = {res: np.zeros(dn.shape, np.uint16) for res, dn in prepared.items()}
 
     def read_strip(top: int) -> dict:
@@ -87,7 +94,7 @@ def clean(
     settings = Settings(tile, overlap, batch_size or default_batch_size(), progress).fitted(
         height, width
     )
-    run_strips(read_strip, write, height, width, runner, settings, "clean")
+    run_strips(read_strip, write, height, width, runner, settings, "clean", clouds)
     return tuple(outputs[res].astype(np.float32) / 10000 for res in runner.stacks)
 
 
@@ -129,6 +136,24 @@ def _checked_stacks(x10, x20, stacks: tuple[str, ...]) -> dict[str, np.ndarray]:
                 )
         arrays[res] = array
     return arrays
+
+
+def _checked_mask(mask: Any, shape: tuple[int, int]) -> str | np.ndarray:
+    """``clean``'s ``mask``: none, haze or an array of the shape of x10's first two axes."""
+    if isinstance(mask, str):
+        if mask not in ("none", "haze"):
+            raise InputError(
+                f"clean: mask={mask!r}; give 'haze', 'none' or an (H, W) array (a mask raster's "
+                "path is for crmss predict)"
+            )
+        return mask
+    array = np.asarray(mask)
+    if array.shape != shape or array.dtype.kind not in "biuf":
+        raise InputError(
+            f"clean: mask is an array of {array.dtype} {array.shape}; give {shape} (x10's "
+            "rows and columns), non-zero where cloud-affected"
+        )
+    return array
 
 
 #: the largest reflectance an L1C product holds (65535 / 10000, saturation)

@@ -31,8 +31,9 @@ from ..core.files import exclusive_lock, file_sha256, output_folder
 from ..core.memo import per_run, run_scope
 from ..core.options import PredictOptions
 from ..core.validation import argument
+from ..dataset.cloud_masks import MASK_FACTOR
 from ..dataset.windows import SCALE
-from ..io.cog import BLOCK, StreamedCOG, overview_factors, publish_together
+from ..io.cog import BLOCK, SmallCOG, StreamedCOG, overview_factors, publish_together
 from ..io.gpu_decode import resolve_decoder
 from ..io.granule import Granule
 from ..io.open import is_url, product_at, product_paths
@@ -40,6 +41,7 @@ from ..io.products import BUCKET_PATH
 from ..io.raster import block_cache, gdal_metadata, require_jpeg2000_driver
 from ..nn.backends import gpu_count, share_gpu_memory
 from ..nn.model import generator_file, load_generator
+from .masks import mask_record, scene_weights
 from .runner import TileRunner, default_batch_size
 from .sources import strip_source
 from .strips import Settings, run_strips, yield_to_the_model
@@ -222,7 +224,9 @@ def _predict_granule(
     # the stacks written
     stacks = tuple(s for s in runner.stacks if options.stacks == "all" or s == options.stacks)
     names = output_names(product, stacks)
-    finals = {res: out / name for res, name in names.items()}
+    if options.mask != "none":
+        names["mask"] = names["10m"].replace("_CR_10m.tif", "_CR_mask.tif")
+    finals = {key: out / name for key, name in names.items()}
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits,
     # then skips them
     stem = names["10m"].removesuffix("_CR_10m.tif")
@@ -248,6 +252,8 @@ def _predict_granule(
                 stale.unlink()
         start = time.perf_counter()
         _write_outputs(product, runner, finals, journal, settings, options, decoder)
+        if "mask" not in finals:  # an earlier run's weights, now replaced by the raw output
+            (out / f"{stem}_CR_mask.tif").unlink(missing_ok=True)
     ablation = (
         ""
         if "20m" in stacks
@@ -275,15 +281,28 @@ def _write_outputs(
     """Run the scene and publish its COGs at ``finals`` (per resolution written) together."""
     out, grid = journal.parent, product.grid()
     settings = settings.fitted(grid.height, grid.width)
+    stacks = {res: final for res, final in finals.items() if res in STACKS}
     shapes = {
         res: (grid.width // SCALE[res], grid.height // SCALE[res], len(STACKS[res]))
-        for res in finals
+        for res in stacks
     }
     needed = sum(StreamedCOG.needed_bytes(*shape) for shape in shapes.values())
     metadata = _output_metadata(product, runner, settings, _recipe(runner, options))
+    clouds = scene_weights(options.mask, product, grid)
     writers: dict[str, StreamedCOG] = {}
+    mask_cog = None
     try:
-        for res, final in finals.items():
+        if clouds is not None:
+            metadata["CRMSS_CLOUD_FRACTION"] = f"{clouds.cloudy_fraction():.4f}"
+            mask_cog = SmallCOG(
+                finals["mask"],
+                clouds.percent(),
+                "share of the network's output, percent",
+                grid.geotransform_at(MASK_FACTOR),
+                grid.projection,
+                metadata,
+            )
+        for res, final in stacks.items():
             writers[res] = StreamedCOG(
                 final,
                 *shapes[res][:2],
@@ -303,16 +322,23 @@ def _write_outputs(
                 runner,
                 settings,
                 product.name[:40],
+                clouds,
             )
         for res, writer in writers.items():
             writer.finish(options.compress, overview_factors(*shapes[res][:2]), BLOCK)
-        publish_together(list(writers.values()), journal)
+        published: list[StreamedCOG | SmallCOG] = list(writers.values())
+        if mask_cog is not None:
+            mask_cog.finish()
+            published.append(mask_cog)
+        publish_together(published, journal)
     # bands that fail to decode are reported by sources._read_strip: this is writing
     except (OSError, RuntimeError) as exc:
         raise write_error(exc, out, f"cleaning {product.name}", needed=needed) from exc
     finally:
         for writer in writers.values():
             writer.discard()
+        if mask_cog is not None:
+            mask_cog.discard()
 
 
 def _write_rows(
@@ -334,12 +360,20 @@ def _recipe(runner: TileRunner, options: PredictOptions) -> dict[str, str]:
         "CRMSS_PRECISION": str(runner.precision),
         "CRMSS_TILE": str(options.tile),
         "CRMSS_OVERLAP": str(options.overlap),
+        "CRMSS_MASK": mask_record(
+            options.mask, None if options.mask in ("none", "haze") else _file_sha256(options.mask)
+        ),
     }
 
 
 @per_run
 def _model_sha256(path: Path, modified: int) -> str:
     return file_sha256(path)
+
+
+def _file_sha256(path: str) -> str:
+    """The SHA-256 of the file at ``path``, once per run while it is unchanged."""
+    return _model_sha256(Path(path), Path(path).stat().st_mtime_ns)
 
 
 def _made_alike(finals: dict[str, Path], recipe: dict[str, str], overwrite: bool) -> bool:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..core.bands import STACKS
 from ..core.console import progress_bar
+from ..dataset.cloud_masks import CloudWeights, blend_clear
 from ..dataset.windows import SCALE
 from .blending import Strip, blend_weights, cut, tile_starts
 from .runner import TileRunner
@@ -71,6 +72,7 @@ def run_strips(
     runner: TileRunner,
     settings: Settings,
     label: str,
+    clouds: CloudWeights | None = None,
 ) -> None:
     """Run and blend a scene of ``height`` x ``width`` px at 10 m strip by strip (one row of
     tiles each), for each of the generator's stacks.
@@ -80,7 +82,9 @@ def run_strips(
     runs in a thread of its own, one strip ahead, so decoding overlaps the model.
     ``write(res, rows, top)`` receives the finished uint16 rows of a stack from row ``top`` of
     its own grid. Tile batches run on the runner's devices in turn; the sums add their outputs
-    in one order whatever the devices, so the output does not depend on them."""
+    in one order whatever the devices, so the output does not depend on them. With ``clouds``
+    (crmss/dataset/cloud_masks.py), the finished rows are the network's output where the
+    weight is 1 and the input where it is 0, blended between."""
     stacks = {res: SCALE[res] for res in runner.stacks}
     tile, overlap, batch_size = settings.tile, settings.overlap, settings.batch_size
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
@@ -129,5 +133,9 @@ def run_strips(
             bottom = rows[index + 1] if index + 1 < len(rows) else height
             for res, s in stacks.items():
                 done = bottom // s - top // s
-                write(res, strips[res].finished(done), top // s)
+                rows_done = strips[res].finished(done)
+                if clouds is not None:
+                    weights_done = clouds.rows(s, top // s, done, width // s)
+                    rows_done = blend_clear(rows_done, inputs[res][0][:done], weights_done)
+                write(res, rows_done, top // s)
                 strips[res].advance(done)

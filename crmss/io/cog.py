@@ -233,7 +233,7 @@ class StreamedCOG:
             path.unlink(missing_ok=True)
 
 
-def publish_together(writers: list[StreamedCOG], journal: Path) -> None:
+def publish_together(writers: list[StreamedCOG | SmallCOG], journal: Path) -> None:
     """Rename the finished COGs of one product to their final names, together or not at all.
 
     Two renames cannot be one atomic step, so the ``journal`` (a hidden file beside them)
@@ -263,3 +263,45 @@ def overview_factors(width: int, height: int) -> list[int]:
         size = math.ceil(size / 2)
         factors.append(2 * factors[-1] if factors else 2)
     return factors
+
+
+class SmallCOG:
+    """A small one-band uint8 raster (a cleaned scene's cloud weights) written whole as a
+    Cloud-Optimized GeoTIFF beside its final name, read back and compared with the array, and
+    published with the scene's outputs (:func:`publish_together`)."""
+
+    def __init__(
+        self,
+        final: Path,
+        array: np.ndarray,
+        description: str,
+        geotransform: tuple[float, ...],
+        projection: str,
+        metadata: dict[str, str],
+    ):
+        self.final, self.array, self.description = Path(final), array, description
+        self.geotransform, self.projection, self.metadata = geotransform, projection, metadata
+        self.cog = self.final.parent / f".{self.final.name}.partial-{uuid.uuid4().hex[:8]}.cog.tif"
+
+    @gdal_exceptions()
+    def finish(self) -> None:
+        """Write the COG (deflate) and check that it holds the array."""
+        rows, cols = self.array.shape
+        ds = gdal.GetDriverByName("MEM").Create("", cols, rows, 1, gdal.GDT_Byte)
+        ds.SetGeoTransform(self.geotransform)
+        ds.SetProjection(self.projection)
+        ds.SetMetadata(self.metadata)
+        band = ds.GetRasterBand(1)
+        band.SetDescription(self.description)
+        band.WriteArray(self.array)
+        with raised_on_close():
+            gdal.Translate(str(self.cog), ds, format="COG", creationOptions=["COMPRESS=DEFLATE"])
+        copied = gdal.Open(str(self.cog)).ReadAsArray()
+        if not np.array_equal(copied, self.array):
+            raise InternalError(f"{self.cog}: the COG differs from the array written")
+
+    def publish(self) -> None:
+        os.replace(self.cog, self.final)
+
+    def discard(self) -> None:
+        self.cog.unlink(missing_ok=True)

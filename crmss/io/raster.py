@@ -9,6 +9,7 @@ geotransform is GDAL's 6-tuple ``(x0, dx, rx, y0, ry, dy)``; a projection is WKT
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import urllib.parse
 import uuid
@@ -366,3 +367,82 @@ def gdal_path(href: str) -> str:
     if scheme == "file":
         return urllib.parse.unquote(urllib.parse.urlparse(href).path)
     return href
+
+
+#: the classes of an L2A scene classification (SCL) that a cleaned scene treats as cloud-affected:
+#: cloud shadows (3), cloud of medium (8) and high probability (9), thin cirrus (10); ESA's
+#: Sentinel-2 Level-2A product definition
+SCL_CLOUD_CLASSES = (3, 8, 9, 10)
+#: a mask raster named as an L2A scene classification band (T37UCQ_..._SCL_20m.jp2, SCL.tif)
+SCL_NAME = re.compile(r"(^|[_.])SCL([_.]|$)", re.IGNORECASE)
+
+
+@gdal_exceptions()
+def mask_on_grid(path: str, grid: Grid, factor: int) -> np.ndarray:
+    """Where the mask raster at ``path`` marks cloud, on ``grid`` coarsened ``factor`` times.
+
+    The raster is resampled to that grid with GDAL (nearest neighbour; floating-point values
+    averaged), in any coordinate system. Band 1 is read: an L2A scene classification (SCL,
+    known by its file name) marks SCL_CLOUD_CLASSES; a floating-point raster (a cloud
+    probability) marks values of 0.5 or more; any other raster (OmniCloudMask's classes, a 0/1
+    mask) its non-zero pixels. Its no-data value and the area it does not cover are clear.
+
+    Args:
+        path: the mask raster (any format GDAL reads).
+        grid: the product's 10 m grid.
+        factor: how many 10 m pixels one mask pixel spans on each axis.
+
+    Returns:
+        (ceil(height / factor), ceil(width / factor)) bool, True where cloud-affected.
+
+    Raises:
+        InputError: the raster cannot be read, has no coordinate system, or covers none of the
+            grid.
+    """
+    source = _open(path)
+    if not source.GetProjection():
+        raise InputError(
+            f"{path}: the mask raster has no coordinate system; give a georeferenced raster"
+        )
+    rows, cols = -(-grid.height // factor), -(-grid.width // factor)
+    x0, dx, _, y0, _, dy = grid.geotransform_at(factor)
+    floating = source.GetRasterBand(1).DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
+    warped = gdal.Warp(
+        "",
+        gdal.Translate("", source, format="VRT", bandList=[1]),
+        format="MEM",
+        outputBounds=(x0, y0 + rows * dy, x0 + cols * dx, y0),
+        width=cols,
+        height=rows,
+        dstSRS=grid.projection,
+        resampleAlg="average" if floating else "near",
+        outputType=gdal.GDT_Float32,
+        dstNodata=float("nan"),
+    )
+    values = warped.GetRasterBand(1).ReadAsArray()
+    covered = ~np.isnan(values)
+    if not covered.any():
+        raise InputError(
+            f"{path}: the mask raster covers none of the product ({grid.describe()}); give "
+            "the mask of this product"
+        )
+    if SCL_NAME.search(Path(path).stem):
+        return np.isin(values, SCL_CLOUD_CLASSES)
+    return covered & (values >= 0.5 if floating else values != 0)
+
+
+@gdal_exceptions()
+def read_band_mean(path: str, rows: int, cols: int) -> np.ndarray:
+    """Band 1 of ``path`` averaged onto a ``rows`` x ``cols`` grid over the same extent, 0 (no
+    data) left out (GDAL's averaging; JPEG2000 is decoded at the resolution level nearest it):
+    (rows, cols) float32 in the file's units, 0 where a block holds no data only."""
+    source = gdal.Translate("", _open(path), format="VRT", noData=0)
+    try:
+        return source.GetRasterBand(1).ReadAsArray(
+            buf_xsize=cols,
+            buf_ysize=rows,
+            buf_type=gdal.GDT_Float32,
+            resample_alg=gdal.GRIORA_Average,
+        )
+    except RuntimeError as exc:
+        raise _decode_error(path, exc) from exc

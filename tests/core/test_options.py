@@ -198,6 +198,7 @@ def test_every_field_has_a_rule_and_a_case():
         ]
         + [
             "PredictOptions.out",
+            "PredictOptions.mask",  # none, haze or a file: refused when missing (test_masks.py)
             "SimulateOptions.out",
             "ReportOptions.results",
             "ReportOptions.out",
