@@ -2,7 +2,8 @@
 --size), per precision.
 
 Prints, from one run on one machine:
-  * the time to decode the product's ten CR-MSS bands with plain GDAL (all cores);
+  * the time to decode the product's ten CR-MSS bands with plain GDAL (all cores), and that of
+    the cloud weights of ``--mask haze`` (B02 and B04 decoded again, strip by strip);
   * per precision (--precisions; default float32 and what ``--precision auto`` picks here), a
     large matmul in that type (the compute ceiling) and the generator's own compute on tiles
     as predict runs them: seconds per tile, GFLOP/s, its share of the matmul, and the
@@ -58,6 +59,7 @@ from crmss.dataset.splits import read_split  # noqa: E402
 from crmss.dataset.synthetic import write_pair  # noqa: E402
 from crmss.inference.blending import tile_starts  # noqa: E402
 from crmss.inference.clean import clean  # noqa: E402
+from crmss.inference.masks import scene_weights  # noqa: E402
 from crmss.inference.runner import default_batch_size  # noqa: E402
 from crmss.io.metadata import USED_BANDS  # noqa: E402
 from crmss.io.open import open_product  # noqa: E402
@@ -159,6 +161,12 @@ def main() -> None:
     decode = time.perf_counter() - start
     gdal.SetConfigOption("GDAL_NUM_THREADS", None)
     print(f"decode of the ten bands alone (plain GDAL):   {decode:7.1f} s")
+    start = time.perf_counter()
+    clouds = scene_weights("haze", product, product.grid())
+    print(
+        f"cloud weights of --mask haze (B02, B04):      {time.perf_counter() - start:7.1f} s "
+        f"({clouds.cloudy_fraction():.0%} of the scene weighted)"
+    )
 
     flops = generator_flops(args.tile, width)
     n = 8192 if gpu else 2048

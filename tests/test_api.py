@@ -148,7 +148,7 @@ def test_the_walkthrough_in_docs_api_md_runs(trained, products, tmp_path):
     assert namespace["y10"].shape == (512, 512, 4) and namespace["y20"].shape == (256, 256, 6)
     assert (tmp_path / "before_after.png").stat().st_size > 10_000
     assert [p.name for p in namespace["written"]] == [
-        f"{namespace['product'].name}_CR_{res}.tif" for res in ("10m", "20m")
+        f"{namespace['product'].name}_CR_{res}.tif" for res in ("10m", "20m", "mask")
     ]
 
 

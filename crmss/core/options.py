@@ -78,7 +78,7 @@ Bands = Literal["all", "visnir"]
 #: mask)
 CLOUD_THRESHOLD = 0.02
 #: what ``--mask`` of predict and ``mask=`` of crmss.clean default to (docs/cleaned-scenes.md)
-MASK_DEFAULT = "none"
+MASK_DEFAULT = "haze"
 
 Seed = Annotated[int, Interval(0, 2**32 - 1)]
 #: the rules of the training options that ``crmss reproduce`` passes on (one home for both classes)

@@ -39,17 +39,21 @@ HOT_RED, HOT_OFFSET = 0.5, 0.08
 RAMP_M = 80.0
 
 
-def haze_mask(x10: np.ndarray) -> np.ndarray:
+def haze_mask(blue: np.ndarray, red: np.ndarray) -> np.ndarray:
     """crmss's thin-cloud measure (``--mask haze``): Fmask's HOT test.
 
     Args:
-        x10: (rows, cols, 4) reflectance, bands B02, B03, B04, B08; 0 in every band = no data
-            (never cloud-affected).
+        blue: B02 reflectance, any shape; 0 = no data (never cloud-affected).
+        red: B04 reflectance, the same shape.
 
     Returns:
-        (rows, cols) bool, True where cloud-affected.
+        bool of that shape, True where cloud-affected.
     """
-    return x10[..., 0] - HOT_RED * x10[..., 2] - HOT_OFFSET > 0
+    return blue - HOT_RED * red - HOT_OFFSET > 0
+
+
+#: the bands of the 10 m stack (B02, B03, B04, B08) that the haze measure reads: B02, B04
+HAZE_BANDS = (0, 2)
 
 
 def coarse(stack: np.ndarray, factor: int = MASK_FACTOR) -> np.ndarray:
@@ -94,6 +98,12 @@ class CloudWeights:
         return cls(feathered(cloudy, 10.0 * MASK_FACTOR), source)
 
     @classmethod
+    def haze(cls, blue_red: np.ndarray) -> CloudWeights:
+        """Weights of crmss's haze measure from B02 and B04 reflectance on the weights' grid,
+        (rows, cols, 2) as :func:`coarse` averages them."""
+        return cls.from_mask(haze_mask(blue_red[..., 0], blue_red[..., 1]), "haze")
+
+    @classmethod
     def of_arrays(
         cls, mask: str | np.ndarray, x10: np.ndarray, scale: float = 1.0
     ) -> CloudWeights | None:
@@ -109,7 +119,7 @@ class CloudWeights:
         if isinstance(mask, str):
             if mask == "none":
                 return None
-            return cls.from_mask(haze_mask(coarse(x10) / np.float32(scale)), "haze")
+            return cls.haze(coarse(x10[..., list(HAZE_BANDS)]) / np.float32(scale))
         return cls.from_mask(coarse(np.asarray(mask, np.float32)[..., None])[..., 0] > 0, "array")
 
     def rows(self, scale: int, top: int, count: int, width: int) -> np.ndarray:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..core.bands import BANDS_10M
-from ..dataset.cloud_masks import MASK_FACTOR, RAMP_M, CloudWeights, haze_mask
+from ..dataset.cloud_masks import HAZE_BANDS, MASK_FACTOR, RAMP_M, CloudWeights, coarse
 from ..io.granule import Granule
-from ..io.raster import Grid, mask_on_grid
+from ..io.raster import BandReader, Grid, mask_on_grid
 
 #: how each --mask is described in the outputs' metadata (CRMSS_MASK)
 HAZE_RECORD = f"haze (Fmask's HOT test on B02 and B04 at {10 * MASK_FACTOR} m, {RAMP_M:g} m ramp)"
@@ -21,8 +23,29 @@ def scene_weights(mask: str, granule: Granule, grid: Grid) -> CloudWeights | Non
     if mask == "none":
         return None
     if mask == "haze":
-        return CloudWeights.from_mask(haze_mask(granule.read_coarse(BANDS_10M, MASK_FACTOR)), mask)
+        return CloudWeights.haze(_coarse_blue_red(granule, grid) / np.float32(10000))
     return CloudWeights.from_mask(mask_on_grid(mask, grid, MASK_FACTOR), mask)
+
+
+#: rows of the 10 m grid read at a time for the haze measure (a multiple of MASK_FACTOR)
+ROWS = 1024
+
+
+def _coarse_blue_red(granule: Granule, grid: Grid) -> np.ndarray:
+    """B02 and B04 of ``granule`` as reflectance x 10000, averaged on the weights' grid as
+    :func:`crmss.dataset.cloud_masks.coarse` averages ``crmss.clean``'s arrays (so a product and
+    its arrays get the same weights, whatever the product's packaging and radiometric offset):
+    decoded ROWS rows at a time, (ceil(H / MASK_FACTOR), ceil(W / MASK_FACTOR), 2) float32."""
+    bands = [BANDS_10M[i] for i in HAZE_BANDS]
+    readers = [BandReader(granule.band_files[band]) for band in bands]
+    parts = []
+    for top in range(0, grid.height, ROWS):
+        dn = np.empty((min(ROWS, grid.height - top), grid.width, len(bands)), np.uint16)
+        for i, (band, reader) in enumerate(zip(bands, readers)):
+            reader.read_rows(top, dn[..., i])
+            granule.to_reflectance_x10000(band, dn[..., i])
+        parts.append(coarse(dn))
+    return np.concatenate(parts)
 
 
 def mask_record(mask: str, sha256: str | None = None) -> str:

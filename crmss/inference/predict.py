@@ -2,12 +2,14 @@
 
 For each product, ``DIR/<product>_CR_10m.tif`` (B02, B03, B04, B08) and ``DIR/<product>_CR_20m.tif``
 (B05, B06, B07, B8A, B11, B12): uint16 TOA reflectance x 10000 without any radiometric offset, 0 =
-no data, on the product's own grid. A Vis/NIR model (the ablation without VRE/SWIR) writes the 10 m
-output alone. Products (one granule at a time) are decoded strip by strip, bands in parallel, run
-through the scene engine (crmss/inference/strips.py) and streamed into COGs (crmss/io/cog.py) that
-are checked and published together, or not at all. With the GPU decoder (``--decoder``,
-crmss/io/gpu_decode.py) a product's bands are decoded whole in one batch on the GPU instead, each
-checked against its header, and the strips are cut from them (crmss/inference/sources.py).
+no data, on the product's own grid; the network's output where ``--mask`` finds cloud, the input
+elsewhere, with the weights in ``DIR/<product>_CR_mask.tif`` (crmss/inference/masks.py). A Vis/NIR
+model (the ablation without VRE/SWIR) writes no 20 m output. Products (one granule at a time)
+are decoded strip by strip, bands in parallel, run through the scene engine
+(crmss/inference/strips.py) and streamed into COGs (crmss/io/cog.py) that are checked and
+published together, or not at all. With the GPU decoder (``--decoder``, crmss/io/gpu_decode.py)
+a product's bands are decoded whole in one batch on the GPU instead, each checked against its
+header, and the strips are cut from them (crmss/inference/sources.py).
 """
 
 from __future__ import annotations

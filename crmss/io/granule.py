@@ -15,7 +15,7 @@ import numpy as np
 from ..core.bands import RESOLUTION
 from ..core.errors import InputError
 from .metadata import QUANTIFICATION, SATURATED, USED_BANDS
-from .raster import Grid, RasterInfo, projection_name, raster_info, read_band, read_band_mean
+from .raster import Grid, RasterInfo, projection_name, raster_info, read_band
 
 
 def _checked_band(band: str, info: RasterInfo) -> RasterInfo:
@@ -160,29 +160,6 @@ class Granule:
             read_band(self.band_files[band], out=dn[..., i], window=own)
             self.to_reflectance_x10000(band, dn[..., i])
         return dn.astype(np.float32) / 10000
-
-    def read_coarse(self, bands: tuple[str, ...] | list[str], factor: int) -> np.ndarray:
-        """Read 10 m bands averaged over ``factor`` x ``factor`` blocks of the 10 m grid (GDAL
-        decodes a JPEG2000 band at its nearest resolution level, so a scene's overview costs a
-        fraction of its decoding).
-
-        Args:
-            bands: ESA names of 10 m bands (B02, B03, B04, B08), in the order wanted.
-            factor: 10 m pixels per block on each axis.
-
-        Returns:
-            float32 reflectance, (ceil(rows / factor), ceil(cols / factor), len(bands)):
-            offsets applied, 0 where the average is no data.
-        """
-        header = raster_info(self.band_files[bands[0]])
-        rows, cols = -(-header.height // factor), -(-header.width // factor)
-        stack = np.empty((rows, cols, len(bands)), np.float32)
-        for i, band in enumerate(bands):
-            dn = read_band_mean(self.band_files[band], rows, cols)
-            stack[..., i] = np.where(
-                dn > 0, (dn + self.offsets.get(band, 0)) / self.quantification, 0
-            )
-        return np.maximum(stack, 0)
 
     def grid(self) -> Grid:
         """The 10 m grid of the ten CR-MSS bands, read from their headers.

@@ -429,20 +429,3 @@ def mask_on_grid(path: str, grid: Grid, factor: int) -> np.ndarray:
     if SCL_NAME.search(Path(path).stem):
         return np.isin(values, SCL_CLOUD_CLASSES)
     return covered & (values >= 0.5 if floating else values != 0)
-
-
-@gdal_exceptions()
-def read_band_mean(path: str, rows: int, cols: int) -> np.ndarray:
-    """Band 1 of ``path`` averaged onto a ``rows`` x ``cols`` grid over the same extent, 0 (no
-    data) left out (GDAL's averaging; JPEG2000 is decoded at the resolution level nearest it):
-    (rows, cols) float32 in the file's units, 0 where a block holds no data only."""
-    source = gdal.Translate("", _open(path), format="VRT", noData=0)
-    try:
-        return source.GetRasterBand(1).ReadAsArray(
-            buf_xsize=cols,
-            buf_ysize=rows,
-            buf_type=gdal.GDT_Float32,
-            resample_alg=gdal.GRIORA_Average,
-        )
-    except RuntimeError as exc:
-        raise _decode_error(path, exc) from exc

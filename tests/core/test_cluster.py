@@ -101,11 +101,12 @@ def _args(products, trained) -> list:
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory, products, trained) -> dict[str, bytes]:
-    """What a plain run (no Dask) writes for :func:`_args`: output name -> bytes (six COGs)."""
+    """What a plain run (no Dask) writes for :func:`_args`: output name -> bytes (nine COGs: 10 m,
+    20 m and the cloud weights of three products)."""
     out = tmp_path_factory.mktemp("plain")
     run = run_cli("predict", *_args(products, trained), "--out", out)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert len(_outputs(out)) == 6
+    assert len(_outputs(out)) == 9
     return _outputs(out)
 
 
@@ -199,7 +200,7 @@ def test_a_bad_product_on_a_cluster_is_refused_as_a_plain_run_refuses_it(
         line for line in plain.stderr.splitlines() if str(bad) in line or bad.name in line
     )
     assert refusal in run.stderr, f"{refusal!r} not in {run.stderr[-2000:]}"
-    assert len(list((tmp_path / "out").glob("*.tif"))) == 2 and _outputs(
+    assert len(list((tmp_path / "out").glob("*.tif"))) == 3 and _outputs(
         tmp_path / "out"
     ) == _outputs(tmp_path / "plain")
 

@@ -36,7 +36,7 @@ def test_haze_is_fmasks_hot_test_on_blue_and_red():
         [[[0.04, 0.06, 0.03, 0.35], [0.06, 0.05, 0.03, 0.02], [0.20, 0.21, 0.17, 0.40]]],
         np.float32,
     )
-    assert haze_mask(pixels).tolist() == [[False, False, True]]
+    assert haze_mask(pixels[..., 0], pixels[..., 2]).tolist() == [[False, False, True]]
 
 
 def test_the_weights_ramp_from_cloud_to_clear_and_blend_keeps_clear_pixels_exactly():

@@ -26,7 +26,9 @@ from crmss.nn.precision import choose_precision
 
 
 def outputs(folder):
-    return {res: next(folder.glob(f"*_CR_{res}.tif")) for res in ("10m", "20m")}
+    """The outputs in ``folder``: 10 m, 20 m and the cloud weights (``--mask haze``, the default),
+    those present."""
+    return {res: path for res in ("10m", "20m", "mask") for path in folder.glob(f"*_CR_{res}.tif")}
 
 
 def read(path):
@@ -415,7 +417,7 @@ def test_failing_products_are_reported_and_the_others_finish(products, trained, 
     ) in run.stderr and "the other products are done" in run.stderr
     assert f"{level2a}: is a S2MSI2A product; crmss needs Level-1C" in run.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == sorted(f"{good.stem}_CR_{r}.tif" for r in ("10m", "20m"))
+    assert names == sorted(f"{good.stem}_CR_{r}.tif" for r in ("10m", "20m", "mask"))
 
 
 def test_bad_options_are_refused(products, trained, tmp_path):
@@ -511,12 +513,14 @@ def test_a_visnir_model_writes_the_10m_output_alone_and_says_so(
         )
     )
     lines = caplog.messages
-    assert [p.name for p in written] == [outputs(cleaned)["10m"].name] and not list(
-        (tmp_path / "out").glob("*_CR_20m.tif")
-    )
+    assert [p.name for p in written] == [
+        outputs(cleaned)["10m"].name,
+        outputs(cleaned)["mask"].name,
+    ] and not list((tmp_path / "out").glob("*_CR_20m.tif"))
     assert lines[-1].endswith("(a Vis/NIR model: no 20 m output)")
     peak = re.search(
-        r": wrote \S+_CR_10m\.tif in \d+ s, peak memory of the process (\d+\.\d) "
+        r": wrote \S+_CR_10m\.tif and \S+_CR_mask\.tif in \d+ s, peak memory of the process "
+        r"(\d+\.\d) "
         r"GB",
         lines[-1],
     )
@@ -541,7 +545,10 @@ def test_stacks_10m_writes_the_10m_output_alone_with_the_pixels_of_both(
     ]
     run = run_cli("predict", *args, "--stacks", "10m")
     assert run.returncode == 0 and "(--stacks 10m)" in run.stdout, run.stderr[-2000:]
-    assert [p.name for p in tmp_path.iterdir()] == [outputs(cleaned)["10m"].name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        outputs(cleaned)["10m"].name,
+        outputs(cleaned)["mask"].name,
+    ]
     assert np.array_equal(
         read(tmp_path / outputs(cleaned)["10m"].name), read(outputs(cleaned)["10m"])
     )

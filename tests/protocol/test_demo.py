@@ -54,8 +54,9 @@ def test_demo_runs_every_stage_and_experiment(tmp_path):
         and "crmss_visnir" in run.stdout
     )
     cleaned = sorted(p.name for p in (tmp_path / "demo/predicted").iterdir())
-    # the PDMC product's two granules, 10 m and 20 m
-    assert len(cleaned) == 4 and all("_CR_" in n for n in cleaned)
+    # the PDMC product's two granules: 10 m, 20 m and the cloud weights
+    suffixes = sorted(n.rsplit("_", 1)[1] for n in cleaned)
+    assert suffixes == ["10m.tif"] * 2 + ["20m.tif"] * 2 + ["mask.tif"] * 2
     assert run_cli("demo", "--out", tmp_path / "d2", "--size", "100").returncode == 2
     # not a demo folder
     refused = run_cli("demo", "--out", tmp_path / "demo" / "data", "--size", "780")
