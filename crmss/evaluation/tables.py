@@ -285,6 +285,14 @@ def _evaluation_header(info: dict, scenes: int) -> list[str]:
         "class gives no value for it.",
         "",
     ]
+    if info.get("mask", "none") != "none":
+        lines += [
+            "The models' outputs are scored as `crmss predict` writes them (`--mask "
+            f"{info['mask']}`): the network's output where the cloudy patch's thin-cloud measure "
+            "finds cloud, blended into the cloudy input elsewhere; the classical methods as they "
+            "are.",
+            "",
+        ]
     if simulated:
         lines += [
             "Simulated thin cloud over the clear patches (crmss simulate): "

@@ -6,6 +6,7 @@ import pytest
 from osgeo import gdal, osr
 
 import crmss
+import crmss.evaluation.results
 from conftest import cloudy_product, run_cli
 from crmss.core.bands import BANDS_10M, BANDS_20M
 from crmss.core.errors import InputError
@@ -234,3 +235,35 @@ def test_clean_keeps_what_its_mask_calls_clear(trained, products):
         crmss.clean(generator, x10, x20, mask=np.zeros((3, 3), bool))
     with pytest.raises(InputError, match="clean: mask='scl.tif'"):
         crmss.clean(generator, x10, x20, mask="scl.tif")
+
+
+def test_crmss_test_scores_the_blended_output_where_asked(trained, tmp_path):
+    """--mask haze: the model's clear pixels score at least as its raw output's, every value of
+    the classical methods and the input unchanged, and the report says what was scored."""
+    results = {}
+    for mask in ("none", "haze"):
+        out = tmp_path / mask
+        run = run_cli(
+            "test", "--data", trained / "data", "--model", trained / "run", "--out", out,
+            "--mask", mask, "--methods", "hot", "--figures", "0", "--no-progress",
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        frame = crmss.evaluation.results.read_metrics_csv(out / "metrics.csv")
+        results[mask] = frame.set_index(["method", "scene", "pixels", "band", "metric"])["value"]
+    raw, kept = results["none"], results["haze"]
+    others = [m for m in raw.index.get_level_values("method").unique() if m != "crmss"]
+    assert raw.loc[others].equals(kept.loc[others])
+    clear = ("crmss", "all", "clear")
+    for band in ("mean_10m", "mean_20m"):
+        assert kept.loc[(*clear, band, "PSNR")] >= raw.loc[(*clear, band, "PSNR")]
+    assert not raw.loc["crmss"].equals(kept.loc["crmss"])
+    report = (tmp_path / "haze" / "report.md").read_text()
+    assert "scored as `crmss predict` writes them (`--mask haze`)" in report
+    assert "crmss predict" not in (tmp_path / "none" / "report.md").read_text()
+    with pytest.raises(InputError, match="mask='raster.tif': unknown; choose one of none, haze"):
+        crmss.EvaluateOptions(
+            data=trained / "data",
+            models=(str(trained / "run"),),
+            out=tmp_path / "x",
+            mask="raster.tif",
+        )
