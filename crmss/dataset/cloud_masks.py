@@ -2,15 +2,15 @@
 its clear pixels as they were when its cleaned version is written.
 
 A cleaned pixel is ``w * output + (1 - w) * input``, ``w`` its cloud weight: 1 on cloud-affected
-pixels, falling linearly to 0 over RAMP_M beyond them (so no edge shows where the mask ends), 0
-elsewhere: a clear pixel keeps its input value exactly. The weights are
+pixels, falling linearly to 0 over about RAMP_M beyond them (so no edge shows where the mask
+ends), 0 elsewhere: a clear pixel keeps its input value exactly. The weights are
 made on a grid MASK_FACTOR times coarser than the 10 m grid (40 m: a 10980 px tile's weights take
 30 MB, so a whole scene's fit in memory while it is cleaned strip by strip) and interpolated
 bilinearly to the 10 m and 20 m rows being written (:class:`CloudWeights`).
 
 crmss's own thin-cloud measure, ``haze`` (:func:`haze_mask`), is the haze-optimised transform
 test of Fmask: Zhu and Woodcock, "Object-based cloud and cloud shadow detection in Landsat
-imagery", Remote Sensing of Environment 118, 83-94, 2012, eq. 2: a pixel is hazy where
+imagery", Remote Sensing of Environment 118, 83-94, 2012: a pixel is hazy where
 ``blue - 0.5 red - 0.08 > 0`` (TOA reflectance; Landsat bands 1 and 3, Sentinel-2's B02 and B04,
 as Fmask 4 applies it to Sentinel-2). Haze raises blue more than red over every land cover, so
 the test needs no clear part of the scene (HOT fitted to a scene's clear line misses most of a
@@ -124,11 +124,16 @@ class CloudWeights:
 
     def rows(self, scale: int, top: int, count: int, width: int) -> np.ndarray:
         """The weights of rows ``top .. top + count`` of a grid ``scale`` times coarser than 10 m
-        (1: 10 m, 2: 20 m), ``width`` pixels wide, interpolated bilinearly between the coarse
-        pixels' centres: (count, width) float32."""
+        (1: 10 m, 2: 20 m), ``width`` pixels wide: interpolated bilinearly between the coarse
+        pixels' centres, and 1 on every pixel of a coarse pixel of weight 1 (cloud-affected);
+        (count, width) float32."""
         vertical = _interpolation(top, count, scale, self.coarse.shape[0])
         horizontal = _interpolation(0, width, scale, self.coarse.shape[1])
-        return _apply(horizontal, _apply(vertical, self.coarse).T).T
+        smooth = _apply(horizontal, _apply(vertical, self.coarse).T).T
+        # every pixel of a cloud-affected block takes the network's output whole
+        inside = _nearest(top, count, scale, self.coarse.shape[0])
+        across = _nearest(0, width, scale, self.coarse.shape[1])
+        return np.maximum(smooth, self.coarse[inside][:, across] == 1, dtype=np.float32)
 
     def cloudy_fraction(self) -> float:
         """The fraction of the scene whose cleaned pixels take some of the network's output."""
@@ -147,6 +152,12 @@ def _interpolation(first: int, count: int, scale: int, size: int):
     lower = np.floor(centres).astype(np.int64)
     upper = np.minimum(lower + 1, size - 1)
     return lower, upper, (centres - lower).astype(np.float32)
+
+
+def _nearest(first: int, count: int, scale: int, size: int) -> np.ndarray:
+    """The coarse pixel holding each of pixels ``first .. first + count`` of a grid ``scale``
+    times coarser than 10 m."""
+    return np.minimum((np.arange(first, first + count) * scale) // MASK_FACTOR, size - 1)
 
 
 def _apply(interpolation, array: np.ndarray) -> np.ndarray:
@@ -169,10 +180,13 @@ def blend_clear(output: np.ndarray, given: np.ndarray, weights: np.ndarray) -> n
         (rows, cols, bands) of ``output``'s type; ``given`` unchanged where the weight is 0; for
         uint16, rounded and 0 (no data) where ``output`` is 0.
     """
-    w = weights[..., None]
-    blended = w * output + (1 - w) * given
+    blended = output.astype(np.float32)  # given + w (output - given), one float copy
+    blended -= given
+    blended *= weights[..., None]
+    blended += given
     if output.dtype != np.uint16:
         return blended.astype(output.dtype)
-    blended = np.clip(np.rint(blended), 1, 65535).astype(np.uint16)
+    np.rint(blended, out=blended)
+    blended = np.clip(blended, 1, 65535, out=blended).astype(np.uint16)
     blended[output == 0] = 0
     return blended

@@ -88,13 +88,14 @@ def _read_evaluation(text: str) -> Evaluation:
 
 
 def _sections(evaluations: list[Evaluation]) -> list[Section]:
-    """The evaluations grouped by data, subset and cloud threshold, each group labelled (by the
+    """The evaluations grouped by data, subset, cloud threshold and mask (evaluations of the raw
+    output and of the blended one are sections apart), each group labelled (by the
     label given, else ``<data folder>/<subset>``); InputError for clashing labels or model names."""
     groups: dict[tuple, dict] = {}
     for evaluation in evaluations:
         info = evaluation.info
         group = groups.setdefault(
-            (info["data"], info["subset"], info["cloud_threshold"]),
+            (info["data"], info["subset"], info["cloud_threshold"], info.get("mask", "none")),
             {"label": None, "evaluations": []},
         )
         if evaluation.label and group["label"] not in (None, evaluation.label):

@@ -370,7 +370,13 @@ def merged_report(
             f"`{info['subset']}` subset of `{info['data']}`, {info.get('patches', '?')} patch "
             "pairs; cloud-affected pixels: "
             f"{100 * info['cloud_fraction']['all']:.1f}% at 10 m (threshold "
-            f"{info['cloud_threshold']}). From "
+            f"{info['cloud_threshold']}); models scored "
+            + (
+                "as `crmss predict` writes them (`--mask " + info["mask"] + "`)"
+                if info.get("mask", "none") != "none"
+                else "on their raw output"
+            )
+            + ". From "
             + ", ".join(f"`{s}`" for s in section.sources)
             + ".",
             "",

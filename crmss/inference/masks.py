@@ -4,7 +4,8 @@ granule's own bands or from a mask raster the user gives (resampled to the granu
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -12,6 +13,12 @@ from ..core.bands import BANDS_10M
 from ..dataset.cloud_masks import HAZE_BANDS, MASK_FACTOR, RAMP_M, CloudWeights, coarse
 from ..io.granule import Granule
 from ..io.raster import BandReader, Grid, mask_on_grid
+
+logger = logging.getLogger(__name__)
+
+#: a mask raster marking more of a granule than this is named in a warning (its values may not
+#: mean what crmss reads them as)
+MOSTLY_CLOUDY = 0.9
 
 #: how each --mask is described in the outputs' metadata (CRMSS_MASK)
 HAZE_RECORD = f"haze (Fmask's HOT test on B02 and B04 at {10 * MASK_FACTOR} m, {RAMP_M:g} m ramp)"
@@ -24,7 +31,15 @@ def scene_weights(mask: str, granule: Granule, grid: Grid) -> CloudWeights | Non
         return None
     if mask == "haze":
         return CloudWeights.haze(_coarse_blue_red(granule, grid) / np.float32(10000))
-    return CloudWeights.from_mask(mask_on_grid(mask, grid, MASK_FACTOR), mask)
+    cloudy = mask_on_grid(mask, grid, MASK_FACTOR)
+    if cloudy.mean() > MOSTLY_CLOUDY:
+        logger.warning(
+            f"{granule.name}: the mask {mask} marks {cloudy.mean():.0%} of the granule "
+            "cloud-affected; crmss reads a raster's non-zero pixels as cloud (a floating-point "
+            "one's values from 0.5, an L2A SCL named *SCL* its classes 3, 8, 9, 10): check that "
+            "its values mean that"
+        )
+    return CloudWeights.from_mask(cloudy, mask)
 
 
 #: rows of the 10 m grid read at a time for the haze measure (a multiple of MASK_FACTOR)
@@ -39,17 +54,23 @@ def _coarse_blue_red(granule: Granule, grid: Grid) -> np.ndarray:
     bands = [BANDS_10M[i] for i in HAZE_BANDS]
     readers = [BandReader(granule.band_files[band]) for band in bands]
     parts = []
-    for top in range(0, grid.height, ROWS):
-        dn = np.empty((min(ROWS, grid.height - top), grid.width, len(bands)), np.uint16)
-        for i, (band, reader) in enumerate(zip(bands, readers)):
-            reader.read_rows(top, dn[..., i])
-            granule.to_reflectance_x10000(band, dn[..., i])
-        parts.append(coarse(dn))
+    with ThreadPoolExecutor(len(bands)) as pool:  # the two bands decoded side by side
+        for top in range(0, grid.height, ROWS):
+            dn = np.empty((min(ROWS, grid.height - top), grid.width, len(bands)), np.uint16)
+
+            def read(i: int, top: int = top, dn: np.ndarray = dn) -> None:
+                readers[i].read_rows(top, dn[..., i])
+                granule.to_reflectance_x10000(bands[i], dn[..., i])
+
+            list(pool.map(read, range(len(bands))))
+            parts.append(coarse(dn))
     return np.concatenate(parts)
 
 
 def mask_record(mask: str, sha256: str | None = None) -> str:
-    """How ``mask`` is recorded in the outputs (CRMSS_MASK), a raster by its path and SHA-256."""
+    """How ``mask`` is recorded in the outputs (CRMSS_MASK, part of what makes an output what
+    it is): a raster by its SHA-256 (its path, which may differ between machines, in
+    CRMSS_MASK_FILE)."""
     if mask in ("none", "haze"):
         return HAZE_RECORD if mask == "haze" else "none (the network's output everywhere)"
-    return f"raster {Path(mask).resolve()} (SHA-256 {sha256})"
+    return f"raster with SHA-256 {sha256}"

@@ -226,9 +226,11 @@ def _predict_granule(
     # the stacks written
     stacks = tuple(s for s in runner.stacks if options.stacks == "all" or s == options.stacks)
     names = output_names(product, stacks)
+    mask_name = names["10m"].replace("_CR_10m.tif", "_CR_mask.tif")
     if options.mask != "none":
-        names["mask"] = names["10m"].replace("_CR_10m.tif", "_CR_mask.tif")
+        names["mask"] = mask_name
     finals = {key: out / name for key, name in names.items()}
+    written = {key: final for key, final in finals.items() if key != "mask"}
     # one run at a time writes (or cleans up after) a product's outputs in a folder; a second waits,
     # then skips them
     stem = names["10m"].removesuffix("_CR_10m.tif")
@@ -238,24 +240,31 @@ def _predict_granule(
     ):
         journal = out / f".{stem}.publishing"
         if journal.exists():  # a run was killed while publishing: what it published is incomplete
-            for final in finals.values():
+            listed = journal.read_text().split()
+            for final in {*finals.values(), *(out / name for name in listed)}:
                 final.unlink(missing_ok=True)
             journal.unlink()
-        if all(f.exists() for f in finals.values()) and _made_alike(
-            finals, _recipe(runner, options), options.overwrite
+        # outputs of another model or other options (another --mask too) are refused or replaced
+        # whether or not their weights file is there; alike and complete, they are skipped
+        if (
+            all(f.exists() for f in written.values())
+            and _made_alike(written, _recipe(runner, options), options.overwrite)
+            and all(f.exists() for f in finals.values())
         ):
             logger.info(
                 f"{product.name}: skipped, {' and '.join(names.values())} exist (made by "
                 "this model with these options)"
             )
             return []
-        for name in names.values():  # what a killed run left: no other run writes this product now
+        # what a killed run left (no other run writes this product now), and the weights of an
+        # earlier run with a mask, which the raw output about to be written replaces
+        for name in {*names.values(), mask_name}:
             for stale in out.glob(f".{name}.partial-*"):
                 stale.unlink()
+        if "mask" not in finals:
+            (out / mask_name).unlink(missing_ok=True)
         start = time.perf_counter()
         _write_outputs(product, runner, finals, journal, settings, options, decoder)
-        if "mask" not in finals:  # an earlier run's weights, now replaced by the raw output
-            (out / f"{stem}_CR_mask.tif").unlink(missing_ok=True)
     ablation = (
         ""
         if "20m" in stacks
@@ -296,6 +305,8 @@ def _write_outputs(
     try:
         if clouds is not None:
             metadata["CRMSS_CLOUD_FRACTION"] = f"{clouds.cloudy_fraction():.4f}"
+            if options.mask != "haze":
+                metadata["CRMSS_MASK_FILE"] = str(Path(options.mask).resolve())
             mask_cog = SmallCOG(
                 finals["mask"],
                 clouds.percent(),

@@ -381,11 +381,13 @@ SCL_NAME = re.compile(r"(^|[_.])SCL([_.]|$)", re.IGNORECASE)
 def mask_on_grid(path: str, grid: Grid, factor: int) -> np.ndarray:
     """Where the mask raster at ``path`` marks cloud, on ``grid`` coarsened ``factor`` times.
 
-    The raster is resampled to that grid with GDAL (nearest neighbour; floating-point values
-    averaged), in any coordinate system. Band 1 is read: an L2A scene classification (SCL,
-    known by its file name) marks SCL_CLOUD_CLASSES; a floating-point raster (a cloud
-    probability) marks values of 0.5 or more; any other raster (OmniCloudMask's classes, a 0/1
-    mask) its non-zero pixels. Its no-data value and the area it does not cover are clear.
+    Band 1 is read whole and made cloud-affected / clear at its own resolution: an L2A scene
+    classification (SCL, known by its file name) marks SCL_CLOUD_CLASSES; a floating-point
+    raster (a cloud probability in [0, 1]) values of 0.5 or more; any other raster
+    (OmniCloudMask's classes, a 0/1 mask) its non-zero pixels; its no-data value is clear. That
+    is resampled to the grid with GDAL, in any coordinate system, a pixel of the grid
+    cloud-affected where any part of it is (GDAL's ``max``); what the raster does not cover is
+    clear.
 
     Args:
         path: the mask raster (any format GDAL reads).
@@ -404,28 +406,43 @@ def mask_on_grid(path: str, grid: Grid, factor: int) -> np.ndarray:
         raise InputError(
             f"{path}: the mask raster has no coordinate system; give a georeferenced raster"
         )
+    band = source.GetRasterBand(1)
+    values = band.ReadAsArray()
+    if SCL_NAME.search(Path(path).stem):
+        cloudy = np.isin(values, SCL_CLOUD_CLASSES)
+    elif band.DataType in (gdal.GDT_Float32, gdal.GDT_Float64):
+        cloudy = values >= 0.5
+    else:
+        cloudy = values != 0
+    if band.GetNoDataValue() is not None:
+        cloudy &= values != band.GetNoDataValue()
+    marked = gdal.GetDriverByName("MEM").Create(
+        "", source.RasterXSize, source.RasterYSize, 1, gdal.GDT_Byte
+    )
+    marked.SetGeoTransform(source.GetGeoTransform())
+    marked.SetProjection(source.GetProjection())
+    marked.GetRasterBand(1).WriteArray(cloudy.astype(np.uint8))
     rows, cols = -(-grid.height // factor), -(-grid.width // factor)
     x0, dx, _, y0, _, dy = grid.geotransform_at(factor)
-    floating = source.GetRasterBand(1).DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
     warped = gdal.Warp(
         "",
-        gdal.Translate("", source, format="VRT", bandList=[1]),
+        marked,
         format="MEM",
         outputBounds=(x0, y0 + rows * dy, x0 + cols * dx, y0),
         width=cols,
         height=rows,
         dstSRS=grid.projection,
-        resampleAlg="average" if floating else "near",
-        outputType=gdal.GDT_Float32,
-        dstNodata=float("nan"),
+        resampleAlg="max",
+        dstNodata=NOT_COVERED,
     )
-    values = warped.GetRasterBand(1).ReadAsArray()
-    covered = ~np.isnan(values)
-    if not covered.any():
+    on_grid = warped.GetRasterBand(1).ReadAsArray()
+    if (on_grid == NOT_COVERED).all():
         raise InputError(
             f"{path}: the mask raster covers none of the product ({grid.describe()}); give "
             "the mask of this product"
         )
-    if SCL_NAME.search(Path(path).stem):
-        return np.isin(values, SCL_CLOUD_CLASSES)
-    return covered & (values >= 0.5 if floating else values != 0)
+    return on_grid == 1
+
+
+#: the value GDAL gives the grid's pixels that a mask raster does not cover
+NOT_COVERED = 255

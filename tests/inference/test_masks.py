@@ -63,7 +63,8 @@ def test_weights_interpolate_to_both_grids_and_arrays_mark_any_cloudy_block():
     assert clouds.coarse.shape == (16 // MASK_FACTOR,) * 2 and clouds.coarse[0, 0] == 1
     ten, twenty = clouds.rows(1, 0, 16, 16), clouds.rows(2, 0, 8, 8)
     assert ten.shape == (16, 16) and twenty.shape == (8, 8)
-    assert ten[0, 0] == 1 and ten[-1, -1] == 0 and twenty[0, 0] == 1
+    assert ten[:4, :4].min() == 1 and twenty[:2, :2].min() == 1  # all of a cloud-affected block
+    assert ten[-1, -1] == 0 and 0 < ten[5, 5] < 1
     assert clouds.rows(1, 4, 2, 16).tolist() == ten[4:6].tolist()  # rows of a strip
     assert CloudWeights.of_arrays("none", np.zeros((4, 4, 4))) is None
 
@@ -166,7 +167,9 @@ def test_a_mask_raster_in_another_coordinate_system_is_resampled_and_recorded(
     given = np.stack([_read(product.band_files[b]) for b in BANDS_10M])
     kept, east = _read(_output(out, "10m")), slice(grid.width // 2 + 64, None)
     assert np.array_equal(kept[:, :, east], given[:, :, east])
-    assert "ocm.tif (SHA-256 " in gdal.Open(str(_output(out, "10m"))).GetMetadataItem("CRMSS_MASK")
+    stated = gdal.Open(str(_output(out, "10m"))).GetMetadata()
+    assert stated["CRMSS_MASK"].startswith("raster with SHA-256 ")
+    assert stated["CRMSS_MASK_FILE"] == str(tmp_path / "ocm.tif")
     # made with another mask: refused, then replaced with --overwrite, the mask file gone
     again = run_cli(
         "predict", cloudy_product(products(0)), "--model", trained / "run", "--out", out,
@@ -267,3 +270,58 @@ def test_crmss_test_scores_the_blended_output_where_asked(trained, tmp_path):
             out=tmp_path / "x",
             mask="raster.tif",
         )
+
+
+def _raster(path, array, grid, scale, nodata=None):
+    """``array`` written as a GeoTIFF on ``grid`` coarsened ``scale`` times."""
+    types = {np.uint8: gdal.GDT_Byte, np.float32: gdal.GDT_Float32}
+    ds = gdal.GetDriverByName("GTiff").Create(
+        str(path), array.shape[1], array.shape[0], 1, types[array.dtype.type]
+    )
+    ds.SetGeoTransform(grid.geotransform_at(scale))
+    ds.SetProjection(grid.projection)
+    if nodata is not None:
+        ds.GetRasterBand(1).SetNoDataValue(nodata)
+    ds.GetRasterBand(1).WriteArray(array)
+    ds = None
+    return path
+
+
+def test_mask_rasters_count_any_cloudy_pixel_a_clear_one_is_clear_probabilities_from_half(
+    products, tmp_path
+):
+    from crmss.io.raster import mask_on_grid
+
+    grid = open_product(cloudy_product(products(0))).grid()
+    size = (grid.height, grid.width)
+    sparse = np.zeros(size, np.uint8)
+    sparse[::4, ::4] = 1  # one 10 m pixel in every block of the weights' grid
+    assert mask_on_grid(str(_raster(tmp_path / "sparse.tif", sparse, grid, 1)), grid, 4).all()
+    clear = _raster(tmp_path / "clear.tif", np.zeros(size, np.uint8), grid, 1, nodata=0)
+    assert not mask_on_grid(str(clear), grid, 4).any()  # all clear, no-data 0: still covered
+    probability = np.zeros(size, np.float32)
+    probability[:, : grid.width // 2] = 0.6
+    probability[:, grid.width // 2 :] = 0.4
+    cloudy = mask_on_grid(str(_raster(tmp_path / "p.tif", probability, grid, 1)), grid, 4)
+    half = grid.width // 2 // 4  # the weights' column holding the boundary: cloud-affected
+    assert cloudy[:, : half + 1].all() and not cloudy[:, half + 1 :].any()
+
+
+def test_outputs_made_with_another_mask_are_refused_whether_or_not_weights_were_written(
+    masked, products, trained, tmp_path
+):
+    """Raw outputs (--mask none, or an older crmss) have no weights file beside them: the
+    default --mask haze refuses them all the same, and replaces them with --overwrite."""
+    import shutil
+
+    out = shutil.copytree(masked / "none", tmp_path / "out")
+    args = ["predict", cloudy_product(products(0)), "--model", trained / "run", "--out", out]
+    refused = run_cli(*args, "--tile", "512", "--no-progress")
+    assert refused.returncode == 2 and "made with another mask none" in refused.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in (masked / "none").iterdir()
+    )
+    replaced = run_cli(*args, "--tile", "512", "--overwrite", "--no-progress")
+    assert replaced.returncode == 0, replaced.stderr[-2000:]
+    for suffix in ("10m", "20m", "mask"):
+        assert np.array_equal(_read(_output(out, suffix)), _read(_output(masked / "haze", suffix)))
