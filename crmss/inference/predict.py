@@ -369,7 +369,7 @@ def _recipe(runner: TileRunner, options: PredictOptions) -> dict[str, str]:
     the precision it ran at, the tile and overlap asked for."""
     model = generator_file(options.model, options.checkpoint)
     return {
-        "CRMSS_MODEL_SHA256": _model_sha256(model, model.stat().st_mtime_ns),
+        "CRMSS_MODEL_SHA256": _file_sha256(model),
         "CRMSS_PRECISION": str(runner.precision),
         "CRMSS_TILE": str(options.tile),
         "CRMSS_OVERLAP": str(options.overlap),
@@ -379,14 +379,15 @@ def _recipe(runner: TileRunner, options: PredictOptions) -> dict[str, str]:
     }
 
 
+def _file_sha256(path: str | Path) -> str:
+    """The SHA-256 of the file at ``path`` (the generator, a mask raster), once per run while it
+    is unchanged."""
+    return _sha256_of(Path(path), Path(path).stat().st_mtime_ns)
+
+
 @per_run
-def _model_sha256(path: Path, modified: int) -> str:
+def _sha256_of(path: Path, modified: int) -> str:
     return file_sha256(path)
-
-
-def _file_sha256(path: str) -> str:
-    """The SHA-256 of the file at ``path``, once per run while it is unchanged."""
-    return _model_sha256(Path(path), Path(path).stat().st_mtime_ns)
 
 
 def _made_alike(finals: dict[str, Path], recipe: dict[str, str], overwrite: bool) -> bool:
