@@ -11,16 +11,27 @@ field (:func:`thickness_field`) on the 10 m grid; 20 m bands see it averaged ove
 The cloud spectrum and the Angstrom exponent are our choices, typical values rather than
 measurements: the reflectance of an optically thick water cloud, flat through the visible and
 NIR and lower in B09 (water vapour) and SWIR (ice and water absorb).
+
+The synthetic products draw one of three textures (:func:`cloud_layer`): ``haze``, the smooth
+field above; ``cumulus``, puffs 100 m to 1 km across whose thickness rises steeply inside their
+edges; ``cirrus``, thin streaks stretched along the wind. A cloud casts its shadow
+(:func:`sunlit`) away from the sun by its height times the tangent of the sun's zenith.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import ndimage
 
 from ..core.bands import CLOUD_REFLECTANCE, WAVELENGTH_UM
+from .spectra import SUN_AZIMUTH, SUN_ZENITH
 
 ANGSTROM = 1.0
+#: the cloud textures of :func:`cloud_layer`, and the range of each one's height (m, our
+#: choice: low cumulus, mid-level haze, cirrus near the tropopause)
+KINDS = {"haze": (1000, 3000), "cumulus": (800, 2000), "cirrus": (7000, 10000)}
 
 
 def fractal_noise(size: int, scales: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -51,13 +62,17 @@ def thickness_field(
     cover: float,
     max_thickness: float,
     scales: tuple[int, ...] = (1024, 256, 64),
+    power: float = 0.8,
 ) -> np.ndarray:
     """(size, size) float32 optical thickness: 0 outside the cloud (a fraction ``cover`` of the
-    pixels is under it), rising smoothly to ``max_thickness`` inside; features of ``scales`` px."""
+    pixels is under it), rising to ``max_thickness`` inside as the normalised noise above its
+    threshold to ``power`` (below 1: steeper at the edges); features of ``scales`` px."""
     cloud = fractal_noise(size, scales, rng)
+    if cover <= 0:
+        return np.zeros((size, size), np.float32)
     threshold = np.quantile(cloud[::7, ::7], 1 - cover)
     return (
-        max_thickness * np.clip((cloud - threshold) / (cloud.max() - threshold), 0, 1) ** 0.8
+        max_thickness * np.clip((cloud - threshold) / (cloud.max() - threshold), 0, 1) ** power
     ).astype(np.float32)
 
 
@@ -74,3 +89,48 @@ def add_thin_cloud(
     t = transmittance(tau, band)
     reflectance = CLOUD_REFLECTANCE[band] if cloud_reflectance is None else cloud_reflectance
     return clear * t + reflectance * (1 - t)
+
+
+def cloud_layer(
+    size: int, rng: np.random.Generator, kind: str, cover: float, max_thickness: float
+) -> np.ndarray:
+    """(size, size) float32 optical thickness of a cloud layer of ``kind`` (:data:`KINDS`)
+    covering a fraction ``cover`` of the scene, up to ``max_thickness``: ``haze`` as
+    :func:`thickness_field`; ``cumulus`` puffs (features 8 to 128 px) whose thickness rises as
+    the square root of the distance into them, so their edges are thick; ``cirrus`` streaks (8 to
+    128 px across) eight times longer than wide along a random axis, at most half as thick."""
+    if kind == "haze":
+        return thickness_field(size, rng, cover, max_thickness)
+    if kind == "cumulus":
+        return thickness_field(size, rng, cover, max_thickness, (128, 32, 8), power=0.5)
+    if kind != "cirrus":
+        raise ValueError(f"cloud kind {kind!r}: one of {', '.join(KINDS)}")
+    field = np.zeros((size, size), np.float32)
+    for weight, scale in ((3, 256), (2, 64), (1, 16)):
+        coarse = rng.standard_normal((size // scale + 3, size // (6 * scale) + 3))
+        field += (
+            weight
+            * ndimage.zoom(coarse.astype(np.float32), (scale, 6 * scale), order=1)[:size, :size]
+        )
+    if rng.random() < 0.5:
+        field = field.T.copy()
+    threshold = np.quantile(field[::7, ::7], 1 - cover)
+    streaks = np.clip((field - threshold) / (field.max() - threshold), 0, 1)
+    return (0.5 * max_thickness * streaks).astype(np.float32)
+
+
+def sunlit(tau: np.ndarray, height: float) -> np.ndarray:
+    """(size, size) float32 share of the direct sunlight that reaches each pixel through a cloud
+    layer of optical thickness ``tau`` (10 m grid) at ``height`` metres: the layer seen along the
+    sun's path, ``exp(-tau / cos(zenith))``; its shadow lies ``height * tan(zenith)`` away from
+    the sun (1 where the path leaves the scene)."""
+    reach = height * math.tan(math.radians(SUN_ZENITH)) / 10  # px
+    azimuth = math.radians(SUN_AZIMUTH)
+    # towards the sun: east is +column, north is -row
+    rows, cols = round(-reach * math.cos(azimuth)), round(reach * math.sin(azimuth))
+    above = np.zeros_like(tau)
+    size = tau.shape[0]
+    target = (slice(max(0, -rows), size - max(0, rows)), slice(max(0, -cols), size - max(0, cols)))
+    source = (slice(max(0, rows), size - max(0, -rows)), slice(max(0, cols), size - max(0, -cols)))
+    above[target] = tau[source]
+    return np.exp(-above / math.cos(math.radians(SUN_ZENITH))).astype(np.float32)

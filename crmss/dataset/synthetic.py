@@ -7,14 +7,15 @@ the product metadata and per-granule metadata files; or as the public bucket hol
 (``sentinel-s2-l1c``): one folder per tile, ``tiles/50/T/MK/2016/4/3/0/B01.jp2`` ..., with
 ``metadata.xml``, ``productInfo.json`` and ``tileInfo.json``.
 
-The scene is a land-cover map (water, vegetation, bare soil, built-up) from multi-scale noise, each
-class with a typical top-of-atmosphere reflectance spectrum, textured; its vegetation as green as
-the season of the product's tile and date (:func:`greenness`). Thin cloud follows the single-layer
-model of crmss/dataset/clouds.py (cloudy = clear x t + cloud reflectance x (1 - t)), with the
-optical thickness a smooth random field, so SWIR is the least affected. A slanted swath edge leaves
-a no-data (0) border. DNs are reflectance x 10000, plus 1000 for baseline 04.00 and later
-(RADIO_ADD_OFFSET = -1000 in the metadata), clipped to 1..65535. Everything is deterministic by
-seed.
+The scene is the land of crmss/dataset/land.py (relief and its shading, farmland parcels with
+their crops' calendars, forests, towns, roads, rivers and lakes; reflectance from PROSAIL and the
+clear atmosphere of crmss/dataset/spectra.py), its natural vegetation as green and its crops as
+far through their year as the product's tile and date say (:func:`greenness`, :func:`crop_day`).
+Thin cloud follows the single-layer model of crmss/dataset/clouds.py (cloudy = clear x t + cloud
+reflectance x (1 - t)), as haze, cumulus or cirrus, with its shadow, so SWIR is the least
+affected. A slanted swath edge leaves a no-data (0) border. DNs are reflectance x 10000, plus
+1000 for baseline 04.00 and later (RADIO_ADD_OFFSET = -1000 in the metadata), clipped to
+1..65535. Everything is deterministic by seed.
 """
 
 from __future__ import annotations
@@ -39,113 +40,35 @@ from ..io import esa_files
 from ..io.esa_files import ProductFiles
 from ..io.names import ProductName
 from ..io.raster import write_jp2
-from .clouds import add_thin_cloud, block_mean, fractal_noise, thickness_field, transmittance
+from .clouds import (
+    KINDS,
+    add_thin_cloud,
+    block_mean,
+    cloud_layer,
+    fractal_noise,
+    sunlit,
+    transmittance,
+)
+from .land import Land, Landscape
+from .spectra import to_toa
 
 logger = logging.getLogger(__name__)
 
-#: Typical TOA reflectance per class and band (ALL_BANDS order), mid-latitude, sun ~40 deg.
-SPECTRA = np.array(
-    [
-        # B01   B02   B03   B04   B05   B06   B07   B08   B8A   B09    B10    B11   B12
-        # water
-        [
-            0.110,
-            0.090,
-            0.070,
-            0.050,
-            0.040,
-            0.032,
-            0.030,
-            0.025,
-            0.022,
-            0.010,
-            0.0020,
-            0.012,
-            0.008,
-        ],
-        # vegetation
-        [
-            0.115,
-            0.090,
-            0.085,
-            0.055,
-            0.110,
-            0.240,
-            0.300,
-            0.320,
-            0.330,
-            0.110,
-            0.0040,
-            0.170,
-            0.085,
-        ],
-        # bare soil
-        [
-            0.135,
-            0.120,
-            0.145,
-            0.190,
-            0.210,
-            0.230,
-            0.245,
-            0.255,
-            0.265,
-            0.095,
-            0.0060,
-            0.320,
-            0.260,
-        ],
-        # built-up
-        [
-            0.145,
-            0.130,
-            0.130,
-            0.140,
-            0.150,
-            0.160,
-            0.170,
-            0.180,
-            0.185,
-            0.075,
-            0.0050,
-            0.205,
-            0.175,
-        ],
-    ],
-    dtype=np.float32,
-)
-#: senescent or dormant vegetation (dry grass, leafless crops) in the same bands: what
-#: ``Landscape.greenness`` blends the vegetation class towards outside the growing season
-DORMANT = np.array(
-    [0.125, 0.100, 0.100, 0.115, 0.135, 0.160, 0.180, 0.195, 0.205, 0.080, 0.0050, 0.255, 0.190],
-    np.float32,
-)
-
-
-@dataclass(frozen=True)
-class Landscape:
-    """What a synthetic tile's surface is made of: the fractions of water, bare soil and built-up
-    land (vegetation is the rest), and the season's ``greenness`` of its vegetation (1: growing
-    season, 0: dormant, the vegetation spectrum blended towards :data:`DORMANT`)."""
-
-    water: float = 0.08
-    soil: float = 0.37
-    built: float = 0.15
-    greenness: float = 1.0
-
-    def spectra(self) -> np.ndarray:
-        """(4, 13) TOA reflectance per class (water, vegetation, soil, built-up) and band
-        (ALL_BANDS order)."""
-        spectra = SPECTRA.copy()
-        spectra[1] = self.greenness * SPECTRA[1] + (1 - self.greenness) * DORMANT
-        return spectra
-
 
 class Scene:
-    """A synthetic tile seen twice: ``clear`` and ``cloudy`` reflectance per band.
+    """A synthetic tile seen twice: ``clear`` and ``cloudy`` TOA reflectance per band.
 
     ``size`` is the 10 m side in px (a multiple of 6, so 20 m and 60 m grids fit; 10980 for a
-    real tile). Arrays are float32 TOA reflectance at the band's own resolution.
+    real tile). The land is crmss/dataset/land.py's; ten days later its surface has changed a
+    little (3 %, features of 64 px) and a cloud layer of ``clouds`` texture (crmss/dataset/
+    clouds.py: haze, cumulus or cirrus) covers a fraction ``cloud_cover`` of it, up to
+    ``max_thickness``, its shadow dimming the direct sun. Arrays are float32 at the band's own
+    resolution, with sensor noise (0.002).
+
+    Attributes:
+        land: the :class:`~crmss.dataset.land.Land`.
+        tau: (size, size) float32 optical thickness of the cloud at 10 m.
+        sunlit: (size, size) float32 share of direct sunlight the cloud lets through.
     """
 
     def __init__(
@@ -155,49 +78,39 @@ class Scene:
         cloud_cover: float = 0.6,
         max_thickness: float = 0.8,
         landscape: Landscape = Landscape(),
+        clouds: str = "haze",
     ):
         if size % 6:
             raise ValueError(f"the 10 m side must be a multiple of 6, not {size}")
+        if clouds not in KINDS:
+            raise ValueError(f"clouds={clouds!r}: one of {', '.join(KINDS)}")
         self.size = size
         rng = np.random.default_rng(seed)
-        base, other = fractal_noise(size, (512, 128, 32), rng), fractal_noise(size, (256, 64), rng)
-        sampled = base[::7, ::7]
-        classes = np.full((size, size), 1, np.uint8)  # vegetation
-        classes[base < np.quantile(sampled, landscape.water + landscape.soil)] = 2  # bare soil
-        classes[other > np.quantile(other[::7, ::7], 1 - landscape.built)] = 3  # built-up
-        classes[base < np.quantile(sampled, landscape.water)] = 0  # water
-        self.classes = classes
-        self.spectra = landscape.spectra()
-        self.texture = (
-            1
-            + 0.08 * fractal_noise(size, (16, 4), rng)
-            + 0.02 * rng.standard_normal((size, size), np.float32)
-        )
+        self.land = Land(size, landscape, rng)
         self.change = 1 + 0.03 * fractal_noise(size, (64,), rng)  # ten days of surface change
-        self.tau = thickness_field(size, rng, cloud_cover, max_thickness)
+        self.tau = cloud_layer(size, rng, clouds, cloud_cover, max_thickness)
+        self.sunlit = sunlit(self.tau, rng.uniform(*KINDS[clouds]))
         self.noise_seed = seed
 
     def clear(self, band: str) -> np.ndarray:
         """Cloud-free reflectance of ``band`` on its own grid."""
-        return self._surface(band, cloudy=False)
+        return self._observed(band, self.land.toa(band))
 
     def cloudy(self, band: str) -> np.ndarray:
-        """Reflectance of ``band`` ten days later under thin cloud, on its own grid."""
-        return self._surface(band, cloudy=True)
+        """Reflectance of ``band`` ten days later under thin cloud and its shadow, on its own
+        grid."""
+        surface = self.land.surface(band, self.sunlit) * self.change
+        return self._observed(band, add_thin_cloud(to_toa(surface, band), self.tau, band), True)
 
     def transmittance(self, band: str) -> np.ndarray:
         """Two-way cloud transmittance of ``band`` at 10 m: higher at longer wavelengths."""
         return transmittance(self.tau, band)
 
-    def _surface(self, band: str, cloudy: bool) -> np.ndarray:
+    def _observed(self, band: str, reflectance: np.ndarray, cloudy: bool = False) -> np.ndarray:
+        """``reflectance`` (10 m) on the band's grid, with sensor noise."""
         index = ALL_BANDS.index(band)
-        reflectance = self.spectra[self.classes, index] * self.texture
-        if cloudy:
-            reflectance *= self.change
-            reflectance = add_thin_cloud(reflectance, self.tau, band)
         reflectance = block_mean(reflectance, RESOLUTION[band] // 10)
         rng = np.random.default_rng([self.noise_seed, index, cloudy])
-        # sensor noise
         return reflectance + rng.normal(0, 0.002, reflectance.shape).astype(np.float32)
 
 
@@ -385,6 +298,7 @@ def write_pair(
     cloud_cover: float = 0.6,
     max_thickness: float = 0.8,
     landscape: Landscape = Landscape(),
+    clouds: str = "haze",
 ) -> tuple[Path, Path]:
     """Write the clear and the cloudy product of one pair of a split list; return the paths of
     the cloudy and of the clear product, in that order.
@@ -393,13 +307,13 @@ def write_pair(
     the one in the names, with the matching offset, and renames the products accordingly, as
     a re-download from ESA's reprocessed archive would be. ``naming``, ``zipped`` and ``bucket``
     choose the packaging (see ``write_product``). ``cloud_cover`` (fraction of the
-    scene under cloud) and ``max_thickness`` (optical thickness) shape the thin cloud;
-    ``landscape`` the surface.
+    scene under cloud), ``max_thickness`` (optical thickness) and ``clouds`` (its texture:
+    haze, cumulus or cirrus) shape the thin cloud; ``landscape`` the surface.
     """
     tile = _tile_and_baseline(clear_name)[0]
     geometry = Geometry(tile, size)
     seed = zlib.crc32(f"{seed}:{tile}".encode())
-    scene = Scene(size, seed, cloud_cover, max_thickness, landscape)
+    scene = Scene(size, seed, cloud_cover, max_thickness, landscape, clouds)
     paths = []
     for role, name, shift in (("clear", clear_name, 0.0), ("cloudy", cloudy_name, -30.0)):
         parsed = ProductName.of(name)
@@ -441,9 +355,9 @@ LAST_PDMC = "20161206"
 def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0) -> None:
     """A synthetic WHUS2-CR: both products of each pair of a split list
     (``crmss.dataset.splits.Pair``) into ``folder``, ``size`` px at 10 m, the :data:`PACKAGINGS` in
-    turn; each pair's cloud cover (0.4 to 0.95), peak optical thickness (0.5 to 1.3) and land-cover
-    fractions drawn from ``seed`` and its key, its vegetation as green as its tile's latitude and
-    date say."""
+    turn; each pair's cloud cover (0.4 to 0.95), peak optical thickness (0.5 to 1.3), cloud texture,
+    land-cover fractions and relief (0 to 1500 m) drawn from ``seed`` and its key, its vegetation
+    as green and its crops as far through their year as its tile's latitude and date say."""
     for index, pair in enumerate(pairs):
         what, packaging = PACKAGINGS[index % len(PACKAGINGS)]
         if (
@@ -453,16 +367,19 @@ def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0) -> None
             what, packaging = PACKAGINGS[-1]
         rng = np.random.default_rng([seed, zlib.crc32(pair.key.encode())])
         cover, thickness = rng.uniform(0.4, 0.95), rng.uniform(0.5, 1.3)
+        clouds = str(rng.choice(list(KINDS)))
         landscape = Landscape(
-            rng.uniform(0.02, 0.2),
-            rng.uniform(0.15, 0.5),
-            rng.uniform(0.05, 0.25),
-            greenness(pair.clear),
+            water=rng.uniform(0.02, 0.15),
+            soil=rng.uniform(0.05, 0.3),
+            built=rng.uniform(0.03, 0.2),
+            greenness=greenness(pair.clear),
+            day=crop_day(pair.clear),
+            relief=rng.uniform(0, 1500),
         )
         logger.info(
-            f"writing synthetic pair {pair.key} ({pair.subset}, {size} px) as {what}: cloud cover "
-            f"{cover:.2f}, thickness up to "
-            f"{thickness:.2f}, vegetation greenness {landscape.greenness:.2f}"
+            f"writing synthetic pair {pair.key} ({pair.subset}, {size} px) as {what}: {clouds}, "
+            f"cloud cover {cover:.2f}, thickness up to {thickness:.2f}, vegetation greenness "
+            f"{landscape.greenness:.2f}, relief {landscape.relief:.0f} m"
         )
         write_pair(
             folder,
@@ -473,6 +390,7 @@ def write_set(folder: str | Path, pairs: list, size: int, seed: int = 0) -> None
             cloud_cover=cover,
             max_thickness=thickness,
             landscape=landscape,
+            clouds=clouds,
             **packaging,
         )
 
@@ -488,6 +406,15 @@ def greenness(product: str) -> float:
     peak = 196 if latitude >= 0 else 15
     depth = min(1.0, abs(latitude) / 45)
     return 1 - depth * (1 - math.cos(2 * math.pi * (day - peak) / 365.25)) / 2
+
+
+def crop_day(product: str) -> int:
+    """The day of the crops' year (northern hemisphere's calendar) on a product's sensing day: its
+    day of the year, half a year later south of the equator."""
+    parsed = ProductName.of(product)
+    day = datetime.datetime.strptime(parsed.sensing[:8], "%Y%m%d").timetuple().tm_yday
+    south = _tile_and_baseline(product)[0][2] < "N"
+    return (day + 182) % 365 if south else day
 
 
 def _tile_and_baseline(name: str) -> tuple[str, str]:

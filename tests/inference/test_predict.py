@@ -209,9 +209,9 @@ def test_other_missions_at_a_recent_baseline_give_the_same_output(
         assert np.array_equal(read(path), read(outputs(cleaned)[res]))
 
 
-def _seam_ratio(image, borders):
-    """Mean |difference| of neighbouring pixels across the tile borders over the mean elsewhere."""
-    valid = np.all(image > 0, axis=0)
+def _seam_ratio(image, borders, valid):
+    """Mean |difference| of neighbouring pixels across the tile borders over the mean elsewhere,
+    between the ``valid`` pixels of ``image`` (bands, rows, cols)."""
     # between columns c and c + 1
     diff = np.abs(np.diff(image.astype(np.float64), axis=2)).mean(axis=0)
     ok = valid[:, 1:] & valid[:, :-1]
@@ -223,25 +223,46 @@ def _seam_ratio(image, borders):
 
 
 def test_blended_tiles_show_no_seams_where_naive_tiles_do(products, trained, tmp_path):
+    """Seams measured on what the network changed (output - input, the raw output: no mask),
+    where the scene's own edges cancel out and a tile's edge shows (measured: 1.15 across the
+    naive tiles' borders, 1.04 across the same lines blended)."""
     product = [cloudy_product(products(0))]
     predict_products(
         PredictOptions(
-            product, trained / "run", tmp_path / "naive", tile=256, overlap=0, progress=False
+            product,
+            trained / "run",
+            tmp_path / "naive",
+            tile=256,
+            overlap=0,
+            progress=False,
+            mask="none",
         )
     )
     predict_products(
         PredictOptions(
-            product, trained / "run", tmp_path / "blended", tile=256, overlap=128, progress=False
+            product,
+            trained / "run",
+            tmp_path / "blended",
+            tile=256,
+            overlap=128,
+            progress=False,
+            mask="none",
         )
     )
     borders = [256, 512]  # the naive tiles' borders, in both directions, inside the valid area
+    given = np.moveaxis(open_product(product[0]).read(BANDS_10M), -1, 0) * 10000
 
-    def both_axes(image, lines):
-        return (_seam_ratio(image, lines) + _seam_ratio(np.swapaxes(image, 1, 2), lines)) / 2
+    def both_axes(folder, lines):
+        output = read(outputs(folder)["10m"])
+        change, valid = output - given, np.all(output > 0, axis=0)
+        return (
+            _seam_ratio(change, lines, valid)
+            + _seam_ratio(np.swapaxes(change, 1, 2), lines, valid.T)
+        ) / 2
 
-    naive = both_axes(read(outputs(tmp_path / "naive")["10m"]), borders)
-    blended = both_axes(read(outputs(tmp_path / "blended")["10m"]), borders)
-    blended_own = both_axes(read(outputs(tmp_path / "blended")["10m"]), [128, 256, 384, 512])
+    naive = both_axes(tmp_path / "naive", borders)
+    blended = both_axes(tmp_path / "blended", borders)
+    blended_own = both_axes(tmp_path / "blended", [128, 256, 384, 512])
     assert naive > 1.1, naive
     assert blended <= 1.1 and blended_own <= 1.1, (blended, blended_own)
 
