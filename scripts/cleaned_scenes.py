@@ -57,7 +57,8 @@ def main() -> None:
     for axis, (title, stack) in zip(axes, panels.items()):
         axis.imshow(np.clip(stack[..., RGB] / TOP, 0, 1))
         axis.set_title(title, fontsize=12)
-    shown = axes[-1].imshow(_stack(weights)[: SIDE // 4, : SIDE // 4, 0], cmap="magma", vmin=0,
+    percent = gdal.Open(str(weights)).ReadAsArray()[: SIDE // 4, : SIDE // 4]
+    shown = axes[-1].imshow(percent, cmap="magma", vmin=0,
                             vmax=100)  # fmt: skip
     axes[-1].set_title("weights: % network output", fontsize=12)
     figure.colorbar(shown, ax=axes[-1], shrink=0.9)

@@ -13,11 +13,13 @@ import pandas as pd
 
 
 def learning_curves(runs: Path, data: Path, models: tuple[str, ...]) -> pd.DataFrame:
-    """Validation PSNR per epoch, as a pandas DataFrame (method, epoch, stack, psnr): the mean
-    over the stack's bands of the per-band PSNR of the history.csv of each run ``runs/<model>``
-    of ``models`` (epoch from 1; the first model's validation pairs are the baselines'), and
-    for the cloudy input and the classical methods, constant over the epochs, the same on the
-    same validation patches (epoch 0 and the last epoch, the ends of a line)."""
+    """Validation PSNR per epoch, as a pandas DataFrame (method, epoch, stack, psnr,
+    checkerboard): the mean over the stack's bands of the per-band PSNR of the history.csv of
+    each run ``runs/<model>`` of ``models`` (epoch from 1; the first model's validation pairs
+    are the baselines') and its output's checkerboard (dB of power at the Nyquist frequencies
+    above the truth's; empty for runs trained before crmss logged it), and for the cloudy input
+    and the classical methods, constant over the epochs, the PSNR on the same validation patches
+    (epoch 0 and the last epoch, the ends of a line)."""
 
     from ..core.bands import STACKS
     from ..nn.runs import read_config
@@ -36,6 +38,7 @@ def learning_curves(runs: Path, data: Path, models: tuple[str, ...]) -> pd.DataF
                             "epoch": history["epoch"] + 1,
                             "stack": stack,
                             "psnr": history[columns].mean(axis=1),
+                            "checkerboard": history.get(f"val_checkerboard_{stack}", float("nan")),
                         }
                     )
                 )
@@ -45,7 +48,8 @@ def learning_curves(runs: Path, data: Path, models: tuple[str, ...]) -> pd.DataF
             frames.append(
                 pd.DataFrame({"method": method, "epoch": [0, last], "stack": stack, "psnr": psnr})
             )
-    return pd.concat(frames, ignore_index=True)
+    curves = pd.concat(frames, ignore_index=True)
+    return curves[["method", "epoch", "stack", "psnr", "checkerboard"]]
 
 
 def validation_baselines(data: Path, val_pairs: list[str]) -> dict[str, dict[str, float]]:

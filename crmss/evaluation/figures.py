@@ -11,8 +11,8 @@ patches, per-band bars, predicted vs clear.
 * ``<model>_vs_clear.png``: 2-D histograms of the first model's reflectance against the clear
   one per band;
 * ``learning_curves.png`` (``crmss reproduce``): validation PSNR per epoch of the trained models
-  beside the cloudy input and the classical methods, one panel per stack, whole epochs on the
-  axis.
+  beside the cloudy input and the classical methods, one panel per stack, and below it the
+  models' checkerboard per epoch; whole epochs on the axis.
 
 Each is a matplotlib ``Figure`` saved straight to PNG, without pyplot: no backend is chosen and
 no window opens, whatever the caller's matplotlib set-up.
@@ -156,34 +156,53 @@ def _histograms(path: Path, histograms: dict, model: str) -> Path:
 
 
 def plot_learning_curves(path: Path, curves: pd.DataFrame) -> Path:
-    """One panel per stack (10 m, 20 m): PSNR in dB against the epoch for every method of
-    ``curves`` (a DataFrame: method, epoch, stack, psnr); the methods given at two epochs only
-    (the ends of a constant line) are drawn dashed."""
+    """One column per stack (10 m, 20 m): PSNR in dB against the epoch for every method of
+    ``curves`` (a DataFrame: method, epoch, stack, psnr and, if known, checkerboard), the methods
+    given at two epochs only (the ends of a constant line) dashed; below, where the models'
+    checkerboard is known, its dB above the truth's per epoch."""
     stacks = list(dict.fromkeys(curves["stack"]))
     # one per method in every panel
     colours = {method: f"C{i}" for i, method in enumerate(dict.fromkeys(curves["method"]))}
-    figure = Figure(figsize=(6 * len(stacks), 4), layout="constrained")
-    axes = figure.subplots(1, len(stacks), squeeze=False)
-    for ax, stack in zip(axes[0], stacks):
+    checkered = "checkerboard" in curves and curves["checkerboard"].notna().any()
+    rows = 2 if checkered else 1
+    figure = Figure(figsize=(6 * len(stacks), 4 * rows), layout="constrained")
+    axes = figure.subplots(rows, len(stacks), squeeze=False)
+    for column, stack in enumerate(stacks):
+        ax = axes[0, column]
         for method, line in curves[curves["stack"] == stack].groupby("method", sort=False):
             constant = len(line) == 2 and line["psnr"].nunique() == 1
-            ax.plot(
-                line["epoch"],
-                line["psnr"],
-                "--" if constant else "-o",
-                color=colours[method],
-                markersize=3,
-                label=method,
-            )
+            style = "--" if constant else "-o"
+            ax.plot(line["epoch"], line["psnr"], style, color=colours[method], markersize=3,
+                    label=method)  # fmt: skip
         ax.set(
             title=f"{stack} bands: validation PSNR (mean over bands)",
             xlabel="epoch",
             ylabel="PSNR (dB)",
         )
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _epochs_and_legend(ax)
+        if checkered:
+            _plot_checkerboard(axes[1, column], curves[curves["stack"] == stack], colours)
     return _save(figure, path, 110)
+
+
+def _plot_checkerboard(ax, curves: pd.DataFrame, colours: dict[str, str]) -> None:
+    """The models' checkerboard per epoch of one stack, 0 dB (the truth's) marked."""
+    for method, line in curves.dropna(subset=["checkerboard"]).groupby("method", sort=False):
+        ax.plot(line["epoch"], line["checkerboard"], "-o", color=colours[method], markersize=3,
+                label=method)  # fmt: skip
+    ax.axhline(0, color="black", linewidth=0.8, linestyle=":", label="the truth's")
+    ax.set(
+        title=f"{curves['stack'].iloc[0]} bands: checkerboard of the output",
+        xlabel="epoch",
+        ylabel="power at Nyquist above the truth's (dB)",
+    )
+    _epochs_and_legend(ax)
+
+
+def _epochs_and_legend(ax) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def _save(figure: Figure, path: Path, dpi: int) -> Path:

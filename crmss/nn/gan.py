@@ -4,7 +4,9 @@ In the style of the Keras examples' GANs: ``compile(d_optimizer=..., g_optimizer
 loss_weights=...)``, a ``train_step`` with one critic and one generator update returning loss
 trackers, and a ``test_step`` that reports the PSNR of the generator's output beside the cloudy
 input's, over all bands and per band (``psnr_B02`` ... ``psnr_B12``, ``cloudy_psnr_B02`` ...: the
-per-band learning curves of the validation pairs in history.csv and TensorBoard). Batches are
+per-band learning curves of the validation pairs in history.csv and TensorBoard) and the
+output's checkerboard per stack (``checkerboard_10m``: dB of power at the Nyquist frequencies
+above the truth's). Batches are
 ``((x10, x20), (y10, y20))``: cloudy and clear stacks, reflectance in [0, 1] (``((x10,), (y10,))``
 for the Vis/NIR ablation: every step works on however many stacks the generator takes).
 """
@@ -22,6 +24,7 @@ from ..core.options import LossWeights
 from .backends import on_tensorflow
 from .losses import (
     band_psnr,
+    checkerboard,
     discriminator_loss,
     generator_adversarial_loss,
     psnr,
@@ -70,8 +73,10 @@ class CRMSSGAN(keras.Model):
         # built here so that fit works under MirroredStrategy and checkpoints hold their slots
         g_optimizer.build(self.generator.trainable_variables)
         d_optimizer.build(self.discriminator.trainable_variables)
-        self.bands = [band for stack in generator_stacks(self.generator) for band in STACKS[stack]]
+        self.stacks = generator_stacks(self.generator)
+        self.bands = [band for stack in self.stacks for band in STACKS[stack]]
         per_band = [f"{kind}_{band}" for kind in ("psnr", "cloudy_psnr") for band in self.bands]
+        checkerboards = [f"checkerboard_{stack}" for stack in self.stacks]
         names = (
             "d_loss",
             "g_loss",
@@ -80,6 +85,7 @@ class CRMSSGAN(keras.Model):
             "psnr",
             "cloudy_psnr",
             *per_band,
+            *checkerboards,
         )
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
@@ -268,7 +274,7 @@ class CRMSSGAN(keras.Model):
 
     def _validation(self, cloudy, clear, fake) -> dict[str, Tensor]:
         """The values a validation step logs: the reconstruction loss, the stacks' PSNR and each
-        band's, of the output and of the cloudy input."""
+        band's, of the output and of the cloudy input, and each stack's checkerboard (dB)."""
         per_band = {}
         for kind, images in (("psnr", fake), ("cloudy_psnr", cloudy)):
             values = ops.concatenate([band_psnr(p, t) for p, t in zip(images, clear)], axis=0)
@@ -280,6 +286,10 @@ class CRMSSGAN(keras.Model):
             "psnr": self._psnr(fake, clear),
             "cloudy_psnr": self._psnr(cloudy, clear),
             **per_band,
+            **{
+                f"checkerboard_{stack}": checkerboard(p, t)
+                for stack, p, t in zip(self.stacks, fake, clear)
+            },
         }
 
     @staticmethod

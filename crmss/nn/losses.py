@@ -10,6 +10,10 @@ adversarial loss, WHUS2-CRv for the reconstruction terms):
 * optional identity terms on a clear input: ``identity`` x L1(G(y), y) +
   ``identity_gradient`` x L1(grad G(y), grad y);
 * optional L2 penalty on the generator's kernels (``kernel_l2``).
+
+The metrics of validation beside them: PSNR per band and stack, and :func:`checkerboard`, the
+output's power at the Nyquist frequencies against the truth's (the 2-pixel checkerboard that
+transposed convolutions leave early in training).
 """
 
 from __future__ import annotations
@@ -69,3 +73,24 @@ def psnr(predicted: Tensor, target: Tensor) -> Tensor:
     """PSNR in dB (data range 1) of one (B, H, W, C) stack: :func:`band_psnr` averaged over the
     bands, as the tables' ``mean_10m`` and ``mean_20m`` average the bands' PSNR."""
     return ops.mean(band_psnr(predicted, target))
+
+
+def nyquist_power(images: Tensor) -> Tensor:
+    """Power of each image of a (B, H, W, C) stack at the Nyquist frequencies (half a cycle per
+    pixel along rows, columns and both: the 2-pixel stripes and checkerboard), averaged over the
+    bands: (B,). The power of a frequency is the squared mean of the image times its +-1
+    pattern, the squared magnitude of the Fourier coefficient over (H W) ** 2."""
+    images = ops.cast(images, "float32")
+    rows = ops.reshape(ops.cast(ops.arange(images.shape[1]) % 2, "float32") * 2 - 1, (1, -1, 1, 1))
+    cols = ops.reshape(ops.cast(ops.arange(images.shape[2]) % 2, "float32") * 2 - 1, (1, 1, -1, 1))
+    total = 0.0
+    for pattern in (rows * cols, rows, cols):
+        total += ops.square(ops.mean(images * pattern, axis=(1, 2)))
+    return ops.mean(total, axis=-1)
+
+
+def checkerboard(predicted: Tensor, target: Tensor) -> Tensor:
+    """How much more power one (B, H, W, C) stack has at the Nyquist frequencies than its target,
+    in dB over the batch: 0 as much as the clear truth, positive where a checkerboard shows."""
+    ratio = ops.mean(nyquist_power(predicted)) / ops.maximum(ops.mean(nyquist_power(target)), 1e-20)
+    return 10.0 * ops.log(ops.maximum(ratio, 1e-10)) / ops.log(10.0)

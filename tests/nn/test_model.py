@@ -5,9 +5,11 @@ import tensorflow as tf
 
 from crmss.dataset.windows import check_patch_size
 from crmss.nn.losses import (
+    checkerboard,
     discriminator_loss,
     generator_adversarial_loss,
     image_gradient,
+    nyquist_power,
     psnr,
     reconstruction_loss,
 )
@@ -147,6 +149,25 @@ def test_loss_terms_on_known_values():
     two = [ones[..., :1] * 0.5, ones[..., :1] * 0.25]
     assert float(reconstruction_loss(two, [zeros, zeros], 10.0, 1.0)) == pytest.approx(7.5)
     assert float(psnr(ones * 0.1, zeros)) == pytest.approx(20.0, abs=1e-4)
+
+
+def test_the_checkerboard_measure_finds_a_2_pixel_pattern_and_nothing_else():
+    """A 2-pixel checkerboard, or stripes, of amplitude 0.01 on a smooth truth raise the power at
+    the Nyquist frequencies by their own; the truth itself, or a copy shifted in brightness, is
+    at 0 dB."""
+    rng = np.random.default_rng(0)
+    truth = (0.2 + 0.05 * rng.standard_normal((2, 64, 64, 3))).astype(np.float32)
+    rows, cols = np.indices((64, 64))
+    chequered = truth + 0.01 * ((-1.0) ** (rows + cols))[None, :, :, None].astype(np.float32)
+    striped = truth + 0.01 * ((-1.0) ** cols)[None, :, :, None].astype(np.float32)
+    assert float(checkerboard(truth, truth)) == pytest.approx(0.0, abs=1e-5)
+    assert float(checkerboard(truth + 0.1, truth)) == pytest.approx(0.0, abs=1e-3)
+    # the truth's own power there (its noise's, about 3 x 0.05 ** 2 / 64 ** 2), and the pattern's
+    own = float(np.mean(nyquist_power(truth)))
+    expected = 10 * np.log10((own + 0.01**2) / own)
+    assert 10 < expected < 25
+    for image in (chequered, striped):
+        assert float(checkerboard(image, truth)) == pytest.approx(expected, abs=1.0)
 
 
 def test_cyclic_schedule_matches_the_whus2crv_decay():

@@ -146,6 +146,9 @@ def test_the_learning_curves_are_the_histories_and_the_validation_baselines(repr
         1,
         2,
     ]
+    # the output's checkerboard per epoch, as validation logged it; none for the baselines
+    assert ours["checkerboard"].tolist() == pytest.approx(history["val_checkerboard_20m"].tolist())
+    assert curves[curves["method"] == "cloudy_input"]["checkerboard"].isna().all()
     assert not len(curves[(curves["method"] == "crmss_visnir") & (curves["stack"] == "20m")])
     cloudy = curves[(curves["method"] == "cloudy_input") & (curves["stack"] == "10m")]["psnr"].iloc[
         0
