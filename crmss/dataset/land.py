@@ -247,14 +247,26 @@ def _unit_hash(*keys: np.ndarray | int) -> np.ndarray:
 
 
 def _rotated(
-    size: int, angle: float, origin: tuple[float, float] = (0.0, 0.0), rows: slice = slice(None)
+    size: int,
+    angle: float,
+    origin: tuple[float, float] = (0.0, 0.0),
+    rows: slice = slice(None),
+    cols: slice = slice(None),
 ):
-    """(along, across) px coordinates of the pixels of ``rows`` in axes turned by ``angle``
-    radians about ``origin`` (row, column)."""
+    """(along, across) px coordinates of the pixels of ``rows`` and ``cols`` in axes turned by
+    ``angle`` radians about ``origin`` (row, column)."""
     row = np.arange(size, dtype=np.float32)[rows, None] - np.float32(origin[0])
-    col = np.arange(size, dtype=np.float32)[None, :] - np.float32(origin[1])
+    col = np.arange(size, dtype=np.float32)[None, cols] - np.float32(origin[1])
     c, s = np.float32(math.cos(angle)), np.float32(math.sin(angle))
     return col * c + row * s, row * c - col * s
+
+
+def _box(size: int, points: list[tuple[float, float]], margin: float) -> tuple[slice, slice]:
+    """The rows and columns of the scene within ``margin`` px of the box around ``points``."""
+    rows, cols = zip(*points)
+    first = [max(0, int(min(v) - margin)) for v in (rows, cols)]
+    last = [min(size, int(max(v) + margin) + 1) for v in (rows, cols)]
+    return slice(first[0], last[0]), slice(first[1], last[1])
 
 
 #: rows of the scene laid out at a time where the layout takes many full-size arrays
@@ -343,12 +355,13 @@ def _towns(
         candidates = np.argwhere(np.ones((size // 16 + 1,) * 2, bool)) * 16
     picked = candidates[rng.integers(len(candidates), size=count)]
     centres = [(float(row), float(col)) for row, col in picked]
-    ragged = 1 + 0.25 * _fbm(size, (64, 8), 0.7, rng)
-    rows = np.arange(size, dtype=np.float32)[:, None]
-    cols = np.arange(size, dtype=np.float32)[None, :]
+    ragged = radius * (1 + 0.25 * _fbm(size, (64, 8), 0.7, rng))
     town = np.zeros(cover.shape, bool)
     for row, col in centres:
-        town |= np.hypot(rows - row, cols - col) < radius * ragged
+        window = _box(size, [(row, col)], float(ragged.max()))
+        rows = np.arange(size, dtype=np.float32)[window[0], None]
+        cols = np.arange(size, dtype=np.float32)[None, window[1]]
+        town[window] |= np.hypot(rows - row, cols - col) < ragged[window]
     spacing = rng.uniform(8, 12)
     along, across = _rotated(size, rng.uniform(0, math.pi / 2))
     street = (np.mod(along, spacing) < 1) | (np.mod(across, spacing) < 1)
@@ -369,13 +382,14 @@ def _line_distance(
     angle: float,
     bend: tuple[float, float],
     rng: np.random.Generator,
+    window: tuple[slice, slice] = (slice(None), slice(None)),
     length: float = math.inf,
 ) -> np.ndarray:
-    """(size, size) float32 distance in px of every pixel from a line that leaves ``start`` (row,
-    column) at ``angle`` (both ways when ``length`` is infinite), bent sideways by a smooth random
-    curve of (amplitude, wavelength) px: a cubic spline through random offsets half a wavelength
-    apart. Pixels beyond the ends of a finite line are infinitely far."""
-    along, across = _rotated(size, angle, start)
+    """float32 distance in px of the pixels of ``window`` (rows, columns) from a line that leaves
+    ``start`` (row, column) at ``angle`` (both ways when ``length`` is infinite), bent sideways by
+    a smooth random curve of (amplitude, wavelength) px: a cubic spline through random offsets
+    half a wavelength apart. Pixels beyond the ends of a finite line are infinitely far."""
+    along, across = _rotated(size, angle, start, *window)
     amplitude, wavelength = bend
     nodes = np.arange(-2 * size - wavelength, 2 * size + wavelength, wavelength / 2)
     curve = CubicSpline(nodes, amplitude * rng.standard_normal(len(nodes)))
@@ -398,8 +412,12 @@ def _roads(cover: np.ndarray, towns: list[tuple[float, float]], rng: np.random.G
         lines.append((start, rng.uniform(0, math.pi), math.inf))
     for start, angle, length in lines:
         bend = (rng.uniform(0, 10), rng.uniform(300, 900))
-        near = _line_distance(size, start, angle, bend, rng, length) < rng.uniform(0.5, 1.0)
-        cover[near] = ASPHALT
+        window = (slice(None), slice(None))
+        if math.isfinite(length):  # a town's road: the box around its ends, wide enough to bend
+            end = (start[0] + length * math.sin(angle), start[1] + length * math.cos(angle))
+            window = _box(size, [start, end], 4 * bend[0] + 2)
+        near = _line_distance(size, start, angle, bend, rng, window, length)
+        cover[window][near < rng.uniform(0.5, 1.0)] = ASPHALT
 
 
 def _water(cover: np.ndarray, height: np.ndarray, share: float, rng: np.random.Generator) -> None:
