@@ -71,9 +71,8 @@ def thickness_field(
     if cover <= 0:
         return np.zeros((size, size), np.float32)
     threshold = np.quantile(cloud[::7, ::7], 1 - cover)
-    return (
-        max_thickness * np.clip((cloud - threshold) / (cloud.max() - threshold), 0, 1) ** power
-    ).astype(np.float32)
+    span = max(float(cloud.max() - threshold), 1e-12)
+    return (max_thickness * np.clip((cloud - threshold) / span, 0, 1) ** power).astype(np.float32)
 
 
 def transmittance(tau: np.ndarray, band: str) -> np.ndarray:
@@ -97,8 +96,9 @@ def cloud_layer(
     """(size, size) float32 optical thickness of a cloud layer of ``kind`` (:data:`KINDS`)
     covering a fraction ``cover`` of the scene, up to ``max_thickness``: ``haze`` as
     :func:`thickness_field`; ``cumulus`` puffs (features 8 to 128 px) whose thickness rises as
-    the square root of the distance into them, so their edges are thick; ``cirrus`` streaks (8 to
-    128 px across) eight times longer than wide along a random axis, at most half as thick."""
+    the square root of their noise above its threshold, so their edges are thick; ``cirrus``
+    streaks (16 to 256 px across) six times longer than wide along a random axis, at most half as
+    thick."""
     if kind == "haze":
         return thickness_field(size, rng, cover, max_thickness)
     if kind == "cumulus":
@@ -114,8 +114,10 @@ def cloud_layer(
         )
     if rng.random() < 0.5:
         field = field.T.copy()
+    if cover <= 0:
+        return np.zeros((size, size), np.float32)
     threshold = np.quantile(field[::7, ::7], 1 - cover)
-    streaks = np.clip((field - threshold) / (field.max() - threshold), 0, 1)
+    streaks = np.clip((field - threshold) / max(float(field.max() - threshold), 1e-12), 0, 1)
     return (0.5 * max_thickness * streaks).astype(np.float32)
 
 
@@ -123,14 +125,24 @@ def sunlit(tau: np.ndarray, height: float) -> np.ndarray:
     """(size, size) float32 share of the direct sunlight that reaches each pixel through a cloud
     layer of optical thickness ``tau`` (10 m grid) at ``height`` metres: the layer seen along the
     sun's path, ``exp(-tau / cos(zenith))``; its shadow lies ``height * tan(zenith)`` away from
-    the sun (1 where the path leaves the scene)."""
+    the sun (1 where the path leaves the scene). The direct light of a band is this to the power
+    ``(0.55 um / wavelength) ** ANGSTROM`` (:func:`sunlit_band`)."""
     reach = height * math.tan(math.radians(SUN_ZENITH)) / 10  # px
     azimuth = math.radians(SUN_AZIMUTH)
     # towards the sun: east is +column, north is -row
     rows, cols = round(-reach * math.cos(azimuth)), round(reach * math.sin(azimuth))
     above = np.zeros_like(tau)
     size = tau.shape[0]
+    if abs(rows) >= size or abs(cols) >= size:  # the shadow falls outside the scene
+        return np.ones_like(tau)
     target = (slice(max(0, -rows), size - max(0, rows)), slice(max(0, -cols), size - max(0, cols)))
     source = (slice(max(0, rows), size - max(0, -rows)), slice(max(0, cols), size - max(0, -cols)))
     above[target] = tau[source]
     return np.exp(-above / math.cos(math.radians(SUN_ZENITH))).astype(np.float32)
+
+
+def sunlit_band(sunlit: np.ndarray, band: str) -> np.ndarray:
+    """The share of ``band``'s direct sunlight that :func:`sunlit` (at 0.55 um) lets through: the
+    layer's optical thickness falls with wavelength as in :func:`transmittance`, so shadows are
+    least dark in SWIR."""
+    return sunlit ** np.float32((0.55 / WAVELENGTH_UM[band]) ** ANGSTROM)

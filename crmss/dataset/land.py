@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
+from scipy.spatial import cKDTree
 
 from ..core.bands import ALL_BANDS
 from .spectra import CANOPY, LAI, MATERIALS, SOIL, SUN_AZIMUTH, SUN_ZENITH, to_toa
@@ -100,7 +101,9 @@ class Land:
         vigour: (size, size) float32 leaf area scale of vegetation and brightness of the rest
             (1 on average): differences between fields and texture within them.
         direct: (size, size) float32 direct sunlight on each pixel's slope against flat ground
-            (the cosine of the sun's incidence over the cosine of its zenith; 0 in shade).
+            (the cosine of the sun's incidence over the cosine of its zenith; 0 on slopes facing
+            away from the sun: the terrain casts no shadows).
+        moisture: (size, size) float32 share of wet soil in bare soil's spectrum.
         lai: (len(CLASSES),) leaf area index of each class on the scene's day.
         senescent: (len(CLASSES),) senescent share of each class's leaves.
     """
@@ -163,8 +166,8 @@ class Land:
         cover = self.cover[vegetated]
         lai = self.lai[cover] * self.vigour[vegetated]
         senescent = self.senescent[cover]
-        green = np.interp(lai, LAI, np.array(CANOPY["green"])[:, index])
-        brown = np.interp(lai, LAI, np.array(CANOPY["senescent"])[:, index])
+        green = np.interp(lai, LAI, np.array(CANOPY["green"])[:, index]).astype(np.float32)
+        brown = np.interp(lai, LAI, np.array(CANOPY["senescent"])[:, index]).astype(np.float32)
         canopy = (1 - senescent) * green + senescent * brown
         flooded = _flooded(self.landscape.day) * np.clip(1 - lai / 3, 0, 1) * (cover == RICE)
         canopy = (1 - flooded) * canopy + flooded * MATERIALS["water"][index]
@@ -197,7 +200,7 @@ def _octave(size: int, scale: int, rng: np.random.Generator) -> np.ndarray:
     if nodes > 64:
         return ndimage.zoom(coarse, scale, order=1, prefilter=False)[:size, :size]
     position = np.arange(size, dtype=np.float32) / scale
-    weights = np.maximum(0, 1 - np.abs(position[:, None] - np.arange(nodes)[None, :]))
+    weights = np.maximum(0, 1 - np.abs(position[:, None] - np.arange(nodes, dtype=np.float32)))
     return weights @ coarse @ weights.T
 
 
@@ -359,20 +362,23 @@ def _towns(
     town = np.zeros(cover.shape, bool)
     for row, col in centres:
         window = _box(size, [(row, col)], float(ragged.max()))
-        rows = np.arange(size, dtype=np.float32)[window[0], None]
-        cols = np.arange(size, dtype=np.float32)[None, window[1]]
-        town[window] |= np.hypot(rows - row, cols - col) < ragged[window]
-    spacing = rng.uniform(8, 12)
-    along, across = _rotated(size, rng.uniform(0, math.pi / 2))
-    street = (np.mod(along, spacing) < 1) | (np.mod(across, spacing) < 1)
-    lots = _unit_hash(
-        int(rng.integers(1 << 30)), (along // 2).astype(np.int64), (across // 2).astype(np.int64)
+        ys = np.arange(size, dtype=np.float32)[window[0], None]
+        xs = np.arange(size, dtype=np.float32)[None, window[1]]
+        town[window] |= np.hypot(ys - row, xs - col) < ragged[window]
+    spacing, angle, key = (
+        rng.uniform(8, 12),
+        rng.uniform(0, math.pi / 2),
+        int(rng.integers(1 << 30)),
     )
+    rows, cols = np.nonzero(town)  # the town's pixels alone: a tile's towns hold a fraction of it
+    c, s = math.cos(angle), math.sin(angle)
+    along, across = cols * c + rows * s, rows * c - cols * s
+    lots = _unit_hash(key, (along // 2).astype(np.int64), (across // 2).astype(np.int64))
     materials = np.select(
         [lots < 0.45, lots < 0.70, lots < 0.80], [CONCRETE, ROOF, ASPHALT], GRASS
     ).astype(np.uint8)
-    materials[street] = ASPHALT
-    cover[town] = materials[town]
+    materials[(np.mod(along, spacing) < 1) | (np.mod(across, spacing) < 1)] = ASPHALT  # streets
+    cover[rows, cols] = materials
     return centres
 
 
@@ -400,13 +406,15 @@ def _line_distance(
 
 
 def _roads(cover: np.ndarray, towns: list[tuple[float, float]], rng: np.random.Generator) -> None:
-    """Roads 1 to 2 px wide: from each town to the nearest town before it and one to three across
-    the scene, gently bent (amplitude 0 to 10 px over 300 to 900 px)."""
+    """Roads 1 to 2 px wide: from each town to its nearest neighbour and one to three across the
+    scene, gently bent (amplitude 0 to 10 px over 300 to 900 px)."""
     size = cover.shape[0]
     lines = []
-    for index, (r1, c1) in enumerate(towns[1:], start=1):
-        r0, c0 = min(towns[:index], key=lambda town: math.dist(town, (r1, c1)))
-        lines.append(((r0, c0), math.atan2(r1 - r0, c1 - c0), math.dist((r0, c0), (r1, c1))))
+    if len(towns) > 1:
+        _, nearest = cKDTree(towns).query(towns, k=2)
+        for a, b in sorted({tuple(sorted(pair)) for pair in nearest.tolist()}):
+            (r0, c0), (r1, c1) = towns[a], towns[b]
+            lines.append(((r0, c0), math.atan2(r1 - r0, c1 - c0), math.dist((r0, c0), (r1, c1))))
     for _ in range(rng.integers(1, 4)):
         start = (rng.uniform(0, size), rng.uniform(0, size))
         lines.append((start, rng.uniform(0, math.pi), math.inf))

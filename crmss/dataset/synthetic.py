@@ -47,6 +47,7 @@ from .clouds import (
     cloud_layer,
     fractal_noise,
     sunlit,
+    sunlit_band,
     transmittance,
 )
 from .land import Land, Landscape
@@ -99,7 +100,7 @@ class Scene:
     def cloudy(self, band: str) -> np.ndarray:
         """Reflectance of ``band`` ten days later under thin cloud and its shadow, on its own
         grid."""
-        surface = self.land.surface(band, self.sunlit) * self.change
+        surface = self.land.surface(band, sunlit_band(self.sunlit, band)) * self.change
         return self._observed(band, add_thin_cloud(to_toa(surface, band), self.tau, band), True)
 
     def transmittance(self, band: str) -> np.ndarray:

@@ -49,7 +49,7 @@ def learning_curves(runs: Path, data: Path, models: tuple[str, ...]) -> pd.DataF
                 pd.DataFrame({"method": method, "epoch": [0, last], "stack": stack, "psnr": psnr})
             )
     curves = pd.concat(frames, ignore_index=True)
-    return curves[["method", "epoch", "stack", "psnr", "checkerboard"]]
+    return curves.reindex(columns=["method", "epoch", "stack", "psnr", "checkerboard"])
 
 
 def validation_baselines(data: Path, val_pairs: list[str]) -> dict[str, dict[str, float]]:

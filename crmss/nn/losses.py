@@ -81,8 +81,10 @@ def nyquist_power(images: Tensor) -> Tensor:
     bands: (B,). The power of a frequency is the squared mean of the image times its +-1
     pattern, the squared magnitude of the Fourier coefficient over (H W) ** 2."""
     images = ops.cast(images, "float32")
-    rows = ops.reshape(ops.cast(ops.arange(images.shape[1]) % 2, "float32") * 2 - 1, (1, -1, 1, 1))
-    cols = ops.reshape(ops.cast(ops.arange(images.shape[2]) % 2, "float32") * 2 - 1, (1, 1, -1, 1))
+    images = images - ops.mean(images, axis=(1, 2), keepdims=True)  # no level leaks in (odd sides)
+    shape = ops.shape(images)
+    rows = ops.reshape(ops.cast(ops.arange(shape[1]) % 2, "float32") * 2 - 1, (1, -1, 1, 1))
+    cols = ops.reshape(ops.cast(ops.arange(shape[2]) % 2, "float32") * 2 - 1, (1, 1, -1, 1))
     total = 0.0
     for pattern in (rows * cols, rows, cols):
         total += ops.square(ops.mean(images * pattern, axis=(1, 2)))

@@ -162,12 +162,18 @@ def test_the_checkerboard_measure_finds_a_2_pixel_pattern_and_nothing_else():
     striped = truth + 0.01 * ((-1.0) ** cols)[None, :, :, None].astype(np.float32)
     assert float(checkerboard(truth, truth)) == pytest.approx(0.0, abs=1e-5)
     assert float(checkerboard(truth + 0.1, truth)) == pytest.approx(0.0, abs=1e-3)
-    # the truth's own power there (its noise's, about 3 x 0.05 ** 2 / 64 ** 2), and the pattern's
-    own = float(np.mean(nyquist_power(truth)))
-    expected = 10 * np.log10((own + 0.01**2) / own)
+    # the power as numpy's FFT gives it: |F(H/2, W/2)|^2 + |F(H/2, 0)|^2 + |F(0, W/2)|^2 over
+    # (H W)^2, averaged over the bands
+    spectrum = np.abs(np.fft.fft2(truth, axes=(1, 2))) ** 2 / 64**4
+    own = spectrum[:, 32, 32] + spectrum[:, 32, 0] + spectrum[:, 0, 32]
+    np.testing.assert_allclose(np.asarray(nyquist_power(truth)), own.mean(-1), rtol=1e-4)
+    expected = 10 * np.log10((own.mean() + 0.01**2) / own.mean())
     assert 10 < expected < 25
     for image in (chequered, striped):
         assert float(checkerboard(image, truth)) == pytest.approx(expected, abs=1.0)
+    # an odd side: a brighter copy is still at 0 dB
+    odd = truth[:, :63, :63]
+    assert float(checkerboard(odd + 0.05, odd)) == pytest.approx(0.0, abs=1e-3)
 
 
 def test_cyclic_schedule_matches_the_whus2crv_decay():
