@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from crmss.core.bands import ALL_BANDS
 from crmss.dataset import spectra
-from crmss.dataset.clouds import cloud_layer, sunlit
+from crmss.dataset.clouds import cloud_layer, sunlit, sunlit_band
 from crmss.dataset.land import (
     ASPHALT,
     GRASS,
@@ -137,6 +137,11 @@ def test_a_cloud_casts_its_shadow_away_from_the_sun():
     assert abs(rows.mean() - (150 + reach * math.cos(math.radians(spectra.SUN_AZIMUTH)))) < 1
     assert abs(cols.mean() - (150 - reach * math.sin(math.radians(spectra.SUN_AZIMUTH)))) < 1
     assert light.min() == pytest.approx(math.exp(-1 / math.cos(math.radians(40))), rel=1e-5)
+    # a shadow beyond the scene, no cloud at all, and a shadow's depth by wavelength
+    assert np.all(sunlit(np.ones((200, 200), np.float32), height=9000.0) == 1)
+    for kind in ("haze", "cumulus", "cirrus"):
+        assert not cloud_layer(256, np.random.default_rng(0), kind, 0.0, 1.0).any()
+    assert sunlit_band(light, "B02").min() < sunlit_band(light, "B12").min() < 1
     # in a scene: the shadow outside the cloud is darker than the clear date, by about the
     # direct light it lost
     scene = Scene(384, seed=2, cloud_cover=0.3, max_thickness=1.0, clouds="cumulus")
