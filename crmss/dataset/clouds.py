@@ -68,11 +68,18 @@ def thickness_field(
     pixels is under it), rising to ``max_thickness`` inside as the normalised noise above its
     threshold to ``power`` (below 1: steeper at the edges); features of ``scales`` px."""
     cloud = fractal_noise(size, scales, rng)
+    return (max_thickness * _cloud_depth(cloud, cover) ** power).astype(np.float32)
+
+
+def _cloud_depth(field: np.ndarray, cover: float) -> np.ndarray:
+    """How far into the cloud each pixel of a noise ``field`` is: 0 where the field is below the
+    threshold that leaves a fraction ``cover`` of it above (everywhere when ``cover`` is 0),
+    rising to 1 at its maximum."""
     if cover <= 0:
-        return np.zeros((size, size), np.float32)
-    threshold = np.quantile(cloud[::7, ::7], 1 - cover)
-    span = max(float(cloud.max() - threshold), 1e-12)
-    return (max_thickness * np.clip((cloud - threshold) / span, 0, 1) ** power).astype(np.float32)
+        return np.zeros(field.shape, np.float32)
+    threshold = np.quantile(field[::7, ::7], 1 - cover)
+    span = max(float(field.max() - threshold), 1e-12)
+    return np.clip((field - threshold) / span, 0, 1)
 
 
 def transmittance(tau: np.ndarray, band: str) -> np.ndarray:
@@ -114,11 +121,7 @@ def cloud_layer(
         )
     if rng.random() < 0.5:
         field = field.T.copy()
-    if cover <= 0:
-        return np.zeros((size, size), np.float32)
-    threshold = np.quantile(field[::7, ::7], 1 - cover)
-    streaks = np.clip((field - threshold) / max(float(field.max() - threshold), 1e-12), 0, 1)
-    return (0.5 * max_thickness * streaks).astype(np.float32)
+    return (0.5 * max_thickness * _cloud_depth(field, cover)).astype(np.float32)
 
 
 def sunlit(tau: np.ndarray, height: float) -> np.ndarray:

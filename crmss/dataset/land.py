@@ -68,6 +68,10 @@ CROP_CALENDARS = {
     RICE: ((0, 0.0, 0.0), (150, 0.0, 0.0), (170, 0.5, 0.0), (210, 5.0, 0.0), (240, 5.0, 0.1),
            (265, 3.0, 0.8), (280, 0.2, 1.0), (290, 0.0, 0.0), (365, 0.0, 0.0)),
 }  # fmt: skip
+#: the crops a field is sown with, in the order a field's draw picks them
+CROPS = np.array([WHEAT, MAIZE, RICE], np.uint8)
+#: :data:`CANOPY` as arrays: (len(LAI), 13) per leaf state
+_CANOPY = {state: np.array(rows) for state, rows in CANOPY.items()}
 #: the days rice paddies stand flooded (water between the young plants)
 PADDY_FLOODED = (140, 185)
 #: Hurst exponent of the relief: natural terrain's is 0.7 to 0.9 (its power spectrum falls as
@@ -166,8 +170,8 @@ class Land:
         cover = self.cover[vegetated]
         lai = self.lai[cover] * self.vigour[vegetated]
         senescent = self.senescent[cover]
-        green = np.interp(lai, LAI, np.array(CANOPY["green"])[:, index]).astype(np.float32)
-        brown = np.interp(lai, LAI, np.array(CANOPY["senescent"])[:, index]).astype(np.float32)
+        green = np.interp(lai, LAI, _CANOPY["green"][:, index]).astype(np.float32)
+        brown = np.interp(lai, LAI, _CANOPY["senescent"][:, index]).astype(np.float32)
         canopy = (1 - senescent) * green + senescent * brown
         flooded = _flooded(self.landscape.day) * np.clip(1 - lai / 3, 0, 1) * (cover == RICE)
         canopy = (1 - flooded) * canopy + flooded * MATERIALS["water"][index]
@@ -260,8 +264,13 @@ def _rotated(
     ``angle`` radians about ``origin`` (row, column)."""
     row = np.arange(size, dtype=np.float32)[rows, None] - np.float32(origin[0])
     col = np.arange(size, dtype=np.float32)[None, cols] - np.float32(origin[1])
-    c, s = np.float32(math.cos(angle)), np.float32(math.sin(angle))
-    return col * c + row * s, row * c - col * s
+    return _turned(row, col, np.float32(math.cos(angle)), np.float32(math.sin(angle)))
+
+
+def _turned(row, col, cos, sin):
+    """(along, across) of positions (``row``, ``col``) in axes turned by the angle of ``cos``
+    and ``sin``."""
+    return col * cos + row * sin, row * cos - col * sin
 
 
 def _box(size: int, points: list[tuple[float, float]], margin: float) -> tuple[slice, slice]:
@@ -301,8 +310,7 @@ def _farmland(
         shifted = v / length + _unit_hash(key + 3, *cell, strip.astype(np.int64))
         field = (*cell, strip.astype(np.int64), np.floor(shifted).astype(np.int64))
         chance = _unit_hash(key + 4, *field)
-        crops = np.array([WHEAT, MAIZE, RICE], np.uint8)
-        sown = crops[np.clip((chance - fallow) / (1 - fallow) * 3, 0, 2.999).astype(np.int64)]
+        sown = CROPS[np.clip((chance - fallow) / (1 - fallow) * 3, 0, 2.999).astype(np.int64)]
         block = np.where(chance < fallow, BARE, sown)
         block[(u - strip * width < 1) | (shifted - field[-1] < 1 / length)] = GRASS  # margins
         free = cover[rows] == GRASS
@@ -371,8 +379,7 @@ def _towns(
         int(rng.integers(1 << 30)),
     )
     rows, cols = np.nonzero(town)  # the town's pixels alone: a tile's towns hold a fraction of it
-    c, s = math.cos(angle), math.sin(angle)
-    along, across = cols * c + rows * s, rows * c - cols * s
+    along, across = _turned(rows, cols, math.cos(angle), math.sin(angle))
     lots = _unit_hash(key, (along // 2).astype(np.int64), (across // 2).astype(np.int64))
     materials = np.select(
         [lots < 0.45, lots < 0.70, lots < 0.80], [CONCRETE, ROOF, ASPHALT], GRASS

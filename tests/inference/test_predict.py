@@ -227,28 +227,18 @@ def test_blended_tiles_show_no_seams_where_naive_tiles_do(products, trained, tmp
     where the scene's own edges cancel out and a tile's edge shows (measured: 1.15 across the
     naive tiles' borders, 1.04 across the same lines blended)."""
     product = [cloudy_product(products(0))]
-    predict_products(
-        PredictOptions(
-            product,
-            trained / "run",
-            tmp_path / "naive",
-            tile=256,
-            overlap=0,
-            progress=False,
-            mask="none",
+    for name, overlap in (("naive", 0), ("blended", 128)):
+        predict_products(
+            PredictOptions(
+                product,
+                trained / "run",
+                tmp_path / name,
+                tile=256,
+                overlap=overlap,
+                progress=False,
+                mask="none",
+            )
         )
-    )
-    predict_products(
-        PredictOptions(
-            product,
-            trained / "run",
-            tmp_path / "blended",
-            tile=256,
-            overlap=128,
-            progress=False,
-            mask="none",
-        )
-    )
     borders = [256, 512]  # the naive tiles' borders, in both directions, inside the valid area
     given = np.moveaxis(open_product(product[0]).read(BANDS_10M), -1, 0) * 10000
 
