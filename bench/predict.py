@@ -3,7 +3,8 @@
 
 Prints, from one run on one machine:
   * the time to decode the product's ten CR-MSS bands with plain GDAL (all cores), and that of
-    the cloud weights of ``--mask haze`` (B02 and B04 decoded again, strip by strip);
+    the cloud weights of ``--mask haze`` (B02 and B04 decoded again, strip by strip) and, where
+    s2cloudless is installed, of ``--mask s2cloudless`` (its ten bands);
   * per precision (--precisions; default float32 and what ``--precision auto`` picks here), a
     large matmul in that type (the compute ceiling) and the generator's own compute on tiles
     as predict runs them: seconds per tile, GFLOP/s, its share of the matmul, and the
@@ -29,6 +30,7 @@ weights).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import shutil
@@ -167,6 +169,13 @@ def main() -> None:
         f"cloud weights of --mask haze (B02, B04):      {time.perf_counter() - start:7.1f} s "
         f"({clouds.cloudy_fraction():.0%} of the scene weighted)"
     )
+    if importlib.util.find_spec("s2cloudless"):
+        start = time.perf_counter()
+        clouds = scene_weights("s2cloudless", product, product.grid())
+        print(
+            f"cloud weights of --mask s2cloudless (10 bands): {time.perf_counter() - start:5.1f} s "
+            f"({clouds.cloudy_fraction():.0%} of the scene weighted)"
+        )
 
     flops = generator_flops(args.tile, width)
     n = 8192 if gpu else 2048

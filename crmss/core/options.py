@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from .bands import CLOUD_REFLECTANCE, STACKS
-from .errors import InputError
+from .errors import InputError, optional_module
 from .validation import Exists, Interval, Matches, argument, check_fields, shown
 
 #: ``--precision``: the type the generator computes in (crmss/nn/precision.py)
@@ -536,7 +536,9 @@ class PredictOptions(Checked):
         "where the network's output is taken. haze (default): where crmss's thin-cloud measure "
         "(Fmask's HOT test, docs/cleaned-scenes.md) finds cloud, blended over 80 m into the input, "
         "which clear pixels keep exactly; none: the network's output everywhere (as the paper's "
-        "experiments score it); or the path of a mask raster in any coordinate system, resampled "
+        "experiments score it); s2cloudless: where Sinergise's detector, trained on real L1C "
+        "pixels, finds cloud (ten bands, B01, B09 and B10 too; pip install "
+        "'crmss[s2cloudless]'); or the path of a mask raster in any coordinate system, resampled "
         "to each product's grid: its non-zero pixels are cloud-affected (OmniCloudMask's classes, "
         "a 0/1 mask), 0.5 or more in a floating-point raster (a cloud probability), classes 3, 8, "
         "9 and 10 in an L2A scene classification named *SCL*. The weights are written beside the "
@@ -571,11 +573,18 @@ class PredictOptions(Checked):
         check_mask(self.mask)
 
 
+#: the cloud masks named, not given as a raster's path (crmss/dataset/cloud_masks.py)
+NAMED_MASKS = ("none", "haze", "s2cloudless")
+
+
 def check_mask(mask: str) -> None:
-    """``mask`` is none, haze or an existing file (the mask raster)."""
-    if mask not in ("none", "haze") and not Path(mask).is_file():
+    """``mask`` is a named mask (s2cloudless installed) or an existing file (the mask raster)."""
+    if mask == "s2cloudless":
+        optional_module("s2cloudless", "s2cloudless", argument("mask", mask))
+    elif mask not in NAMED_MASKS and not Path(mask).is_file():
         raise InputError(
-            f"{argument('mask', mask)}: give none, haze or the path of a mask raster; no such file"
+            f"{argument('mask', mask)}: give none, haze, s2cloudless or the path of a mask "
+            "raster; no such file"
         )
 
 

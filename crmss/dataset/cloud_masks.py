@@ -18,6 +18,13 @@ scene that is mostly hazy). It is one of Fmask's tests, not Fmask: bright surfac
 soils and roofs, turbid water) pass it too, and there the network's output is kept, as ``--mask
 none`` keeps it everywhere.
 
+The other measure, ``s2cloudless`` (:func:`s2cloudless_mask`), is Sinergise's pixel classifier
+(Zupanc 2017, "Improving cloud detection with machine learning", Sentinel Hub blog; Skakun et
+al., "Cloud mask intercomparison eXercise (CMIX)", Remote Sensing of Environment 274, 2022): a
+LightGBM model trained on real Sentinel-2 L1C pixels, shipped in its wheel (it runs offline),
+reading ten bands (S2CLOUDLESS_BANDS, the 60 m ones too). It detects thick and thin cloud, not
+haze alone, and needs the s2cloudless package (``crmss[s2cloudless]``).
+
 The blend's ramp is our choice, measured on crmss's synthetic pairs (docs/cleaned-scenes.md):
 RAMP_M of 80 m (two pixels of the weights' grid) carries the weight from cloud to clear land
 without a visible edge while taking little of the network's output onto clear pixels. No
@@ -30,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+from ..core.errors import optional_module
 
 #: the weights' grid: MASK_FACTOR x MASK_FACTOR pixels of the 10 m grid (40 m)
 MASK_FACTOR = 4
@@ -55,6 +64,33 @@ def haze_mask(blue: np.ndarray, red: np.ndarray) -> np.ndarray:
 #: the bands of the 10 m stack (B02, B03, B04, B08) that the haze measure reads: B02, B04
 HAZE_BANDS = (0, 2)
 
+#: the L1C bands s2cloudless's model reads, in its order (s2cloudless.utils.MODEL_BANDS)
+S2CLOUDLESS_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
+#: the detector's settings: s2cloudless's threshold of the cloud probability (0.4), and its
+#: averaging and dilation disks for 160 m pixels (4 and 2 px, as its README and Sentinel Hub's
+#: CLM band use them) scaled to the same ground on the 40 m weights' grid
+S2CLOUDLESS = {"threshold": 0.4, "average_over": 16, "dilation_size": 8}
+
+
+def s2cloudless_mask(reflectance: np.ndarray) -> np.ndarray:
+    """Where s2cloudless finds cloud (``--mask s2cloudless``), with the settings S2CLOUDLESS.
+
+    Args:
+        reflectance: (rows, cols, 10) float32 TOA reflectance (offsets of baseline 04.00
+            removed) of S2CLOUDLESS_BANDS in that order, on the weights' 40 m grid; 0 = no
+            data.
+
+    Returns:
+        (rows, cols) bool, True where cloud-affected; never where a band holds no data.
+
+    Raises:
+        InputError: s2cloudless is not installed (the message names ``crmss[s2cloudless]``).
+    """
+    s2cloudless = optional_module("s2cloudless", "s2cloudless", "--mask s2cloudless")
+    detector = s2cloudless.S2PixelCloudDetector(all_bands=False, **S2CLOUDLESS)
+    cloudy = detector.get_cloud_masks(reflectance[None])[0].astype(bool)
+    return cloudy & (reflectance > 0).all(axis=-1)
+
 
 def coarse(stack: np.ndarray, factor: int = MASK_FACTOR) -> np.ndarray:
     """Each band's mean over ``factor`` x ``factor`` blocks of a (rows, cols, bands) stack, 0
@@ -68,6 +104,16 @@ def coarse(stack: np.ndarray, factor: int = MASK_FACTOR) -> np.ndarray:
     sums = blocks.sum(axis=(1, 3), dtype=np.float64)
     counts = (blocks > 0).sum(axis=(1, 3))
     return (sums / np.maximum(counts, 1)).astype(np.float32)
+
+
+def sampled(band: np.ndarray, scale: int, shape: tuple[int, int]) -> np.ndarray:
+    """A band coarser than the weights' grid (60 m: ``scale`` 6) on that grid of ``shape``: each
+    block takes the band's pixel under its centre (nearest neighbour, as GDAL's ``near``
+    resamples), float32."""
+    centres = (np.arange(max(shape)) * MASK_FACTOR + MASK_FACTOR // 2) // scale
+    below = np.minimum(centres[: shape[0]], band.shape[0] - 1)
+    across = np.minimum(centres[: shape[1]], band.shape[1] - 1)
+    return band[below][:, across].astype(np.float32)
 
 
 def feathered(cloudy: np.ndarray, pixel_m: float) -> np.ndarray:

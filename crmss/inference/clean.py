@@ -58,6 +58,7 @@ def clean(
             (default; crmss's thin-cloud measure on ``x10``), ``none`` (the raw output
             everywhere), or an (H, W) array at 10 m, cloud-affected where non-zero (e.g.
             OmniCloudMask's ``predict_from_array`` output); clear pixels keep their input.
+            (``s2cloudless`` reads 60 m bands these arrays lack: ``predict_products`` runs it.)
         progress: draw a progress bar (on a terminal).
 
     Returns:
@@ -141,6 +142,12 @@ def _checked_stacks(x10, x20, stacks: tuple[str, ...]) -> dict[str, np.ndarray]:
 def _checked_mask(mask: Any, shape: tuple[int, int]) -> str | np.ndarray:
     """``clean``'s ``mask``: none, haze or an array of the shape of x10's first two axes."""
     if isinstance(mask, str):
+        if mask == "s2cloudless":
+            raise InputError(
+                "clean: mask='s2cloudless' reads B01, B09 and B10 too, which x10 and x20 do not "
+                "hold: give a product to crmss.predict_products, or s2cloudless's mask of your "
+                "bands as an (H, W) array"
+            )
         if mask not in ("none", "haze"):
             raise InputError(
                 f"clean: mask={mask!r}; give 'haze', 'none' or an (H, W) array (a mask raster's "

@@ -31,7 +31,7 @@ from ..core.console import peak_memory_gb
 from ..core.errors import DiskFullError, Failures, InputError, write_error
 from ..core.files import exclusive_lock, file_sha256, output_folder
 from ..core.memo import per_run, run_scope
-from ..core.options import PredictOptions
+from ..core.options import NAMED_MASKS, PredictOptions
 from ..core.validation import argument
 from ..dataset.cloud_masks import MASK_FACTOR
 from ..dataset.windows import SCALE
@@ -305,7 +305,7 @@ def _write_outputs(
     try:
         if clouds is not None:
             metadata["CRMSS_CLOUD_FRACTION"] = f"{clouds.cloudy_fraction():.4f}"
-            if options.mask != "haze":
+            if options.mask not in NAMED_MASKS:
                 metadata["CRMSS_MASK_FILE"] = str(Path(options.mask).resolve())
             mask_cog = SmallCOG(
                 finals["mask"],
@@ -374,7 +374,7 @@ def _recipe(runner: TileRunner, options: PredictOptions) -> dict[str, str]:
         "CRMSS_TILE": str(options.tile),
         "CRMSS_OVERLAP": str(options.overlap),
         "CRMSS_MASK": mask_record(
-            options.mask, None if options.mask in ("none", "haze") else _file_sha256(options.mask)
+            options.mask, None if options.mask in NAMED_MASKS else _file_sha256(options.mask)
         ),
     }
 

@@ -594,8 +594,9 @@ class BucketTile(Product):
                 "baseline; "
                 f"the {self.what} is incomplete: {self.fix} (with metadata.xml)"
             )
-        bands = {b: self.member(f"{b}.jp2") for b in USED_BANDS}
-        missing = [f"{b}.jp2" for b, where in bands.items() if where is None]
+        # every band the granule has (the 60 m ones for --mask s2cloudless), CR-MSS's ten required
+        bands = {b: self.member(f"{b}.jp2") for b in ALL_BANDS}
+        missing = [f"{b}.jp2" for b in USED_BANDS if bands[b] is None]
         if missing:
             raise InputError(
                 f"{self.where}: band files {', '.join(missing)} are missing from the "
@@ -613,7 +614,7 @@ class BucketTile(Product):
             else {b: BASELINE_04_OFFSET for b in ALL_BANDS}
             if float(baseline) >= 4
             else {},
-            band_files={b: str(where) for b, where in bands.items()},
+            band_files={b: str(where) for b, where in bands.items() if where is not None},
             saturated=info.saturated if info else SATURATED,
             granules=tiles if tiles else (1 if name.tile else 0),
         )

@@ -1,6 +1,8 @@
 """Cloud-aware output: clear pixels keep their input exactly, cloud takes the network's output,
 the weights written beside the outputs, recorded, and read from a raster the user gives."""
 
+import sys
+
 import numpy as np
 import pytest
 from osgeo import gdal, osr
@@ -8,17 +10,20 @@ from osgeo import gdal, osr
 import crmss
 import crmss.evaluation.results
 from conftest import cloudy_product, run_cli
-from crmss.core.bands import BANDS_10M, BANDS_20M
+from crmss.core.bands import BANDS_10M, BANDS_20M, RESOLUTION
 from crmss.core.errors import InputError
 from crmss.core.options import PredictOptions
 from crmss.dataset.cloud_masks import (
     MASK_FACTOR,
     RAMP_M,
+    S2CLOUDLESS_BANDS,
     CloudWeights,
     blend_clear,
     feathered,
     haze_mask,
+    s2cloudless_mask,
 )
+from crmss.inference.masks import scene_weights
 from crmss.inference.predict import predict_products
 from crmss.io.open import open_product
 
@@ -219,7 +224,9 @@ def test_an_scl_band_counts_its_cloud_classes_and_a_mask_elsewhere_is_refused(
                 progress=False,
             )
         )  # fmt: skip
-    with pytest.raises(InputError, match="mask='cloud.tif': give none, haze or the path"):
+    with pytest.raises(
+        InputError, match="mask='cloud.tif': give none, haze, s2cloudless or the path"
+    ):
         PredictOptions(["x"], trained / "run", tmp_path, mask="cloud.tif")
 
 
@@ -238,6 +245,8 @@ def test_clean_keeps_what_its_mask_calls_clear(trained, products):
         crmss.clean(generator, x10, x20, mask=np.zeros((3, 3), bool))
     with pytest.raises(InputError, match="clean: mask='scl.tif'"):
         crmss.clean(generator, x10, x20, mask="scl.tif")
+    with pytest.raises(InputError, match="reads B01, B09 and B10 too, which x10 and x20 do not"):
+        crmss.clean(generator, x10, x20, mask="s2cloudless")
 
 
 def test_crmss_test_scores_the_blended_output_where_asked(trained, tmp_path):
@@ -325,3 +334,56 @@ def test_outputs_made_with_another_mask_are_refused_whether_or_not_weights_were_
     assert replaced.returncode == 0, replaced.stderr[-2000:]
     for suffix in ("10m", "20m", "mask"):
         assert np.array_equal(_read(_output(out, suffix)), _read(_output(masked / "haze", suffix)))
+
+
+def _on_weights_grid(path: str, grid, band: str) -> np.ndarray:
+    """``band``'s file warped by GDAL onto the weights' 40 m grid of ``grid``, as s2cloudless is
+    run on coarse pixels: 10 m and 20 m bands averaged, 60 m ones their nearest pixel; float32
+    reflectance."""
+    x0, dx, _, y0, _, dy = grid.geotransform_at(MASK_FACTOR)
+    rows, cols = -(-grid.height // MASK_FACTOR), -(-grid.width // MASK_FACTOR)
+    warped = gdal.Warp(
+        "", path, format="MEM", outputBounds=(x0, y0 + rows * dy, x0 + cols * dx, y0),
+        xRes=dx, yRes=-dy, srcNodata=0, dstNodata=0, outputType=gdal.GDT_Float32,
+        overviewLevel="NONE",  # the full-resolution pixels, not the JPEG2000 lower levels
+        resampleAlg="near" if RESOLUTION[band] == 60 else "average",
+    )  # fmt: skip
+    return warped.ReadAsArray() / np.float32(10000)
+
+
+def test_s2cloudless_reads_its_ten_bands_as_gdal_resamples_them_and_finds_the_cloud(
+    products, trained, tmp_path
+):
+    product = open_product(cloudy_product(products(0)))
+    grid = product.grid()
+    bands = np.stack(
+        [_on_weights_grid(product.band_files[b], grid, b) for b in S2CLOUDLESS_BANDS], -1
+    )
+    expected = CloudWeights.from_mask(s2cloudless_mask(bands), "s2cloudless").percent()
+    run = run_cli(
+        "predict", product.path, "--model", trained / "run", "--out", tmp_path, "--tile", "512",
+        "--mask", "s2cloudless", "--no-progress",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert np.array_equal(_read(_output(tmp_path, "mask")), expected)
+    stated = gdal.Open(str(_output(tmp_path, "10m"))).GetMetadata()
+    assert stated["CRMSS_MASK"].startswith("s2cloudless (threshold 0.4")
+    assert "CRMSS_MASK_FILE" not in stated
+    # the synthetic cloud found, and nothing on the cloud-free product of the pair
+    assert 0.2 < float(stated["CRMSS_CLOUD_FRACTION"]) < 1
+    (clear,) = [p for p in products(0).iterdir() if p != product.path]
+    clear_product = open_product(clear)
+    weights = scene_weights("s2cloudless", clear_product, clear_product.grid())
+    assert weights is not None and weights.cloudy_fraction() == 0
+
+
+def test_s2cloudless_missing_is_refused_naming_the_extra(products, trained, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "s2cloudless", None)  # import s2cloudless: ImportError
+    with pytest.raises(InputError, match=r"pip install 'crmss\[s2cloudless\]'"):
+        PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path, mask="s2cloudless")
+    run = run_cli(
+        "predict", cloudy_product(products(0)), "--model", trained / "run", "--out",
+        tmp_path / "out", "--mask", "s2cloudless",
+    )  # fmt: skip
+    assert run.returncode == 2 and "--mask s2cloudless needs s2cloudless" in run.stderr, run.stderr
+    assert not (tmp_path / "out").exists()
