@@ -4,6 +4,7 @@ That the stages import one way is checked by import-linter's contracts (pyprojec
 ``make lint``); a test here runs it, and checks that a broken contract is seen."""
 
 import ast
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -11,6 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import REPO, cloudy_product
+from crmss.core.options import PredictOptions
 
 PACKAGE = Path(__file__).resolve().parents[1] / "crmss"
 #: every module by its path in the package without ``.py`` ("io/products", "cli")
@@ -148,3 +152,20 @@ def test_module_level_imports_form_no_cycle():
 
     for module in sorted(graph):
         visit(module, ())
+
+
+def test_predicts_options_are_read_in_a_walk_of_six_climbs_or_fewer(products, trained, tmp_path):
+    """Issue 30's measure (scripts/option_walk.py): the files that read ``PredictOptions``' fields
+    during a run, in order; a step back into a file the walk had left is a climb."""
+    spec = importlib.util.spec_from_file_location("option_walk", REPO / "scripts/option_walk.py")
+    assert spec and spec.loader
+    option_walk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(option_walk)
+    options = PredictOptions(
+        [cloudy_product(products(0))], trained / "run", tmp_path, tile=512, progress=False
+    )
+    steps = option_walk.walk(options)
+    read = {name for _, names in steps for name in names}
+    assert {"tile", "overlap", "mask", "precision", "compress"} <= read, steps
+    assert option_walk.climbs(steps) <= 6, steps
+    assert list(tmp_path.glob("*_CR_10m.tif"))  # the walk was of a whole run
