@@ -6,8 +6,8 @@ generator, every option at its default but ``--tile 512``) with every read of a 
 ``PredictOptions`` logged by the file that reads it. The walk is that sequence of files with
 repeats in a row merged; a climb is a step of the walk into a file it had already visited (the
 reader of the code goes back up to where the option came from to find the next one). Issue 30
-measured 14 files and 15 climbs before the package was split by pipeline stage and asks for 6
-climbs or fewer::
+counted 14 files and 15 climbs before the package was split by pipeline stage and asks for 6
+climbs or fewer (its method of counting is not recorded; this is ours)::
 
     python scripts/option_walk.py /tmp/option-walk
 
