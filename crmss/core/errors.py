@@ -160,12 +160,16 @@ def optional_module(name: str, extra: str, what: str) -> Any:
         The module.
 
     Raises:
-        InputError: it is not installed; the message names the install command.
+        InputError: it is not installed, or cannot be imported (a dependency of it missing);
+            the message names the install command.
     """
     try:
         return importlib.import_module(name)
-    except ImportError as exc:
+    # OSError: a compiled dependency whose system library is missing (LightGBM without libgomp)
+    except (ImportError, OSError) as exc:
+        missing = isinstance(exc, ImportError) and exc.name == name
+        state = "is not installed" if missing else f"cannot be imported ({exc})"
         raise InputError(
-            f"{what} needs {name}, which is not installed: pip install 'crmss[{extra}]' (conda: "
+            f"{what} needs {name}, which {state}: pip install 'crmss[{extra}]' (conda: "
             f"conda install -c conda-forge {name})"
         ) from exc

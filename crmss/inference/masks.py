@@ -93,7 +93,8 @@ def _coarse_bands(granule: Granule, grid: Grid, bands: Sequence[str]) -> np.ndar
 def _coarse_band(granule: Granule, grid: Grid, band: str) -> np.ndarray:
     """One band of :func:`_coarse_bands`: (rows, cols) float32."""
     scale, reader = RESOLUTION[band] // 10, BandReader(granule.band_files[band])
-    if MASK_FACTOR % scale:  # 60 m
+    if MASK_FACTOR % scale:  # 60 m: bands predict does not otherwise read, checked here
+        granule.check_on_grid(band, grid)
         dn = granule.to_reflectance_x10000(
             band, reader.read_rows(0, np.empty((reader.height, reader.width), np.uint16))
         )

@@ -35,6 +35,16 @@ def _checked_band(band: str, info: RasterInfo) -> RasterInfo:
     return info
 
 
+def _off_grid(band: str, info: RasterInfo, grid: Grid) -> InputError:
+    """The refusal of a band file that does not lie on the product's 10 m ``grid``."""
+    return InputError(
+        f"{info.path}: {band} is {info.width} x {info.height} px with geotransform "
+        f"{info.geotransform} in {projection_name(info.projection)}, but must lie on the "
+        f"{RESOLUTION[band]} m grid the product's other bands share ({grid.describe()}, "
+        f"coarsened {RESOLUTION[band] // 10}x); the product is damaged: download it again"
+    )
+
+
 def _implied_grid(info: RasterInfo, scale: int) -> Grid:
     """The 10 m grid a band of ``scale`` x 10 m pixels lies on."""
     x0, dx, rx, y0, ry, dy = info.geotransform
@@ -184,13 +194,16 @@ class Granule:
         )
         for band, info in infos.items():
             if not implied[band].matches(grid):
-                scale = RESOLUTION[band] // 10
-                raise InputError(
-                    f"{info.path}: {band} is {info.width} x {info.height} px with geotransform "
-                    f"{info.geotransform} in "
-                    f"{projection_name(info.projection)}, but must lie on the {RESOLUTION[band]} "
-                    "m grid the product's other bands share "
-                    f"({grid.describe()}, coarsened {scale}x); the product is damaged: download "
-                    "it again"
-                )
+                raise _off_grid(band, info, grid)
         return grid
+
+    def check_on_grid(self, band: str, grid: Grid) -> None:
+        """Refuse the file of ``band`` (one CR-MSS does not read: a 60 m band) unless it is an
+        L1C band file on ``grid``, the product's 10 m grid, coarsened to its resolution.
+
+        Raises:
+            InputError: naming the band file, as :meth:`grid` names a damaged one.
+        """
+        info = _checked_band(band, raster_info(self.band_files[band]))
+        if not _implied_grid(info, RESOLUTION[band] // 10).matches(grid):
+            raise _off_grid(band, info, grid)

@@ -1,6 +1,7 @@
 """Cloud-aware output: clear pixels keep their input exactly, cloud takes the network's output,
 the weights written beside the outputs, recorded, and read from a raster the user gives."""
 
+import shutil
 import sys
 
 import numpy as np
@@ -336,28 +337,39 @@ def test_outputs_made_with_another_mask_are_refused_whether_or_not_weights_were_
         assert np.array_equal(_read(_output(out, suffix)), _read(_output(masked / "haze", suffix)))
 
 
-def _on_weights_grid(path: str, grid, band: str) -> np.ndarray:
+def _on_weights_grid(path: str, grid, band: str, offset: int) -> np.ndarray:
     """``band``'s file warped by GDAL onto the weights' 40 m grid of ``grid``, as s2cloudless is
     run on coarse pixels: 10 m and 20 m bands averaged, 60 m ones their nearest pixel; float32
-    reflectance."""
+    reflectance, the DNs' ``offset`` (RADIO_ADD_OFFSET) added first, valid pixels kept >= 1."""
+    source = gdal.Open(path)
+    dn = source.ReadAsArray().astype(np.float32)
+    dn = np.where(dn > 0, np.maximum(dn + offset, 1), 0)
+    shifted = gdal.GetDriverByName("MEM").Create("", dn.shape[1], dn.shape[0], 1, gdal.GDT_Float32)
+    shifted.SetGeoTransform(source.GetGeoTransform())
+    shifted.SetProjection(source.GetProjection())
+    shifted.WriteArray(dn)
     x0, dx, _, y0, _, dy = grid.geotransform_at(MASK_FACTOR)
     rows, cols = -(-grid.height // MASK_FACTOR), -(-grid.width // MASK_FACTOR)
     warped = gdal.Warp(
-        "", path, format="MEM", outputBounds=(x0, y0 + rows * dy, x0 + cols * dx, y0),
+        "", shifted, format="MEM", outputBounds=(x0, y0 + rows * dy, x0 + cols * dx, y0),
         xRes=dx, yRes=-dy, srcNodata=0, dstNodata=0, outputType=gdal.GDT_Float32,
-        overviewLevel="NONE",  # the full-resolution pixels, not the JPEG2000 lower levels
         resampleAlg="near" if RESOLUTION[band] == 60 else "average",
     )  # fmt: skip
     return warped.ReadAsArray() / np.float32(10000)
 
 
+@pytest.mark.parametrize("baseline", ["02.01", "05.10"])
 def test_s2cloudless_reads_its_ten_bands_as_gdal_resamples_them_and_finds_the_cloud(
-    products, trained, tmp_path
+    products, trained, tmp_path, baseline
 ):
-    product = open_product(cloudy_product(products(0)))
+    """The ten bands as GDAL reads and resamples them, offsets of baseline 04.00 on removed
+    (ESA's harmonisation, which s2cloudless asks for), through s2cloudless: the weights
+    predict writes; the cloud found, nothing on the pair's cloud-free product."""
+    product = open_product(cloudy_product(products(0, baseline=baseline)))
     grid = product.grid()
+    offset = -1000 if baseline >= "04.00" else 0
     bands = np.stack(
-        [_on_weights_grid(product.band_files[b], grid, b) for b in S2CLOUDLESS_BANDS], -1
+        [_on_weights_grid(product.band_files[b], grid, b, offset) for b in S2CLOUDLESS_BANDS], -1
     )
     expected = CloudWeights.from_mask(s2cloudless_mask(bands), "s2cloudless").percent()
     run = run_cli(
@@ -369,12 +381,28 @@ def test_s2cloudless_reads_its_ten_bands_as_gdal_resamples_them_and_finds_the_cl
     stated = gdal.Open(str(_output(tmp_path, "10m"))).GetMetadata()
     assert stated["CRMSS_MASK"].startswith("s2cloudless (threshold 0.4")
     assert "CRMSS_MASK_FILE" not in stated
-    # the synthetic cloud found, and nothing on the cloud-free product of the pair
     assert 0.2 < float(stated["CRMSS_CLOUD_FRACTION"]) < 1
-    (clear,) = [p for p in products(0).iterdir() if p != product.path]
+    (clear,) = [p for p in products(0, baseline=baseline).iterdir() if p != product.path]
     clear_product = open_product(clear)
     weights = scene_weights("s2cloudless", clear_product, clear_product.grid())
     assert weights is not None and weights.cloudy_fraction() == 0
+
+
+def test_a_60m_band_off_the_products_grid_is_refused_naming_it(products, trained, tmp_path):
+    """B09, which only s2cloudless reads, replaced by the 20 m B05: refused as a damaged band of
+    the CR-MSS ten is, nothing written."""
+    safe = shutil.copytree(cloudy_product(products(0)), tmp_path / cloudy_product(products(0)).name)
+    (b09,) = safe.glob("GRANULE/*/IMG_DATA/*_B09.jp2")
+    shutil.copyfile(next(safe.glob("GRANULE/*/IMG_DATA/*_B05.jp2")), b09)
+    run = run_cli(
+        "predict", safe, "--model", trained / "run", "--out", tmp_path / "out", "--mask",
+        "s2cloudless", "--no-progress",
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert f"{b09}: B09 is 390 x 390 px" in run.stderr and "must lie on the 60 m grid" in (
+        run.stderr
+    )
+    assert not list((tmp_path / "out").glob("*.tif"))
 
 
 def test_s2cloudless_missing_is_refused_naming_the_extra(products, trained, tmp_path, monkeypatch):
@@ -387,3 +415,9 @@ def test_s2cloudless_missing_is_refused_naming_the_extra(products, trained, tmp_
     )  # fmt: skip
     assert run.returncode == 2 and "--mask s2cloudless needs s2cloudless" in run.stderr, run.stderr
     assert not (tmp_path / "out").exists()
+    # installed, but a module it imports is not: the message says so, not "not installed"
+    for name in [n for n in sys.modules if n.split(".")[0] == "s2cloudless"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    with pytest.raises(InputError, match=r"which cannot be imported \(import of cv2 halted"):
+        PredictOptions([cloudy_product(products(0))], trained / "run", tmp_path, mask="s2cloudless")
