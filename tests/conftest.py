@@ -68,11 +68,15 @@ def jax_compilation_cache(tmp_path_factory):
     this environment), shared by the whole session: a program compiled once (XLA on the CPU
     takes most of a small JAX run) is loaded by the next process that builds the same one.
     Measured on tests/test_jax.py alone, 2 cores: 139 s without, 106 s with."""
-    os.environ.update(
-        JAX_COMPILATION_CACHE_DIR=str(_session_root(tmp_path_factory) / "jax-cache"),
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
-    )
+    cache = {
+        "JAX_COMPILATION_CACHE_DIR": str(_session_root(tmp_path_factory) / "jax-cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+    }
+    with pytest.MonkeyPatch.context() as patch:  # the environment given back at the end
+        for name, value in cache.items():
+            patch.setenv(name, value)
+        yield
 
 
 @pytest.fixture(scope="session")
